@@ -1,0 +1,145 @@
+"""Commands: what adapters ask the hive to do. Imperative names; each has an ``id``
+(the request or message id) that the resulting events carry as ``caused_by``.
+
+The request bodies of the REST API and of /ws control messages are the
+``*Spec`` structs here, so the same schema validates requests and generates
+the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .model import AgentType, Capability, Id, Name, PriorityIn, RequiredCapability, TaskError, Unit
+
+PositiveSeconds = Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
+
+
+class AgentSpec(Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/agents`` and of an agent's ``register`` message."""
+
+    name: Name
+    type: AgentType = AgentType.WORKER
+    capabilities: Annotated[list[Capability], Meta(max_length=100)] = msgspec.field(default_factory=list)
+    max_concurrent_tasks: Annotated[int, Meta(ge=1, le=10_000)] = 1
+    id: Id | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class AgentPatch(Struct, forbid_unknown_fields=True):
+    """Body of ``PATCH /api/agents/{id}``."""
+
+    name: Name | None = None
+    capabilities: Annotated[list[Capability], Meta(max_length=100)] | None = None
+    max_concurrent_tasks: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+
+
+class TaskSpec(Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/tasks``."""
+
+    description: Annotated[str, Meta(max_length=10_000)] = ""
+    type: Annotated[str, Meta(min_length=1, max_length=200)] = "general"
+    priority: PriorityIn = 2
+    required_capabilities: Annotated[list[RequiredCapability], Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    input: Any = None
+    timeout_seconds: PositiveSeconds = 300.0
+    max_retries: Annotated[int, Meta(ge=0, le=100)] = 3
+    depends_on: Annotated[list[Id], Meta(max_length=1000)] = msgspec.field(default_factory=list)
+    id: Id | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Command(Struct, kw_only=True):
+    #: id of the request or message that carried the command (-> ``caused_by``)
+    id: str | None = None
+
+
+class RegisterAgent(Command, kw_only=True):
+    spec: AgentSpec
+    #: on a reconnect: the tasks the agent still runs, as ``{task_id: attempt}``
+    running: dict[str, int] | None = None
+
+
+class UpdateAgent(Command, kw_only=True):
+    agent_id: str
+    patch: AgentPatch
+
+
+class RemoveAgent(Command, kw_only=True):
+    agent_id: str
+    reason: str = "manual_removal"
+
+
+class Heartbeat(Command, kw_only=True):
+    agent_id: str
+
+
+class AgentDisconnected(Command, kw_only=True):
+    agent_id: str
+
+
+class SubmitTask(Command, kw_only=True):
+    spec: TaskSpec
+    created_by: str | None = None
+
+
+class CancelTask(Command, kw_only=True):
+    task_id: str
+    reason: str = "manual_cancellation"
+    cancelled_by: str = "api"
+
+
+class RetryTask(Command, kw_only=True):
+    task_id: str
+    requested_by: str = "api"
+
+
+class StartTask(Command, kw_only=True):
+    task_id: str
+    agent_id: str
+    attempt: int | None = None
+
+
+class ReportProgress(Command, kw_only=True):
+    task_id: str
+    agent_id: str
+    progress: Unit
+    current_step: str | None = None
+    attempt: int | None = None
+
+
+class CompleteTask(Command, kw_only=True):
+    task_id: str
+    agent_id: str
+    result: Any = None
+    quality: Unit | None = None
+    attempt: int | None = None
+
+
+class FailTask(Command, kw_only=True):
+    task_id: str
+    agent_id: str
+    error: TaskError
+    retryable: bool = True
+    attempt: int | None = None
+
+
+class ReleaseTask(Command, kw_only=True):
+    task_id: str
+    agent_id: str
+    reason: str = "agent_shutdown"
+    attempt: int | None = None
+
+
+class Tick(Command, kw_only=True):
+    """Time passed: fire due retries, timeouts and heartbeat expiries, then schedule."""
+
+
+class Recover(Command, kw_only=True):
+    """Sent once after replaying the log at start: no agent connection survived the
+    restart, so online agents go offline and get one heartbeat timeout to come back."""

@@ -1,0 +1,112 @@
+"""Errors of the hive, one tree under :class:`HiveError`.
+
+::
+
+    HiveError                      base; every error the hub answers with on purpose
+    ├── InvalidInput               a request is well-formed JSON but not acceptable (422)
+    │   └── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
+    ├── NotFound                   (404)
+    │   ├── AgentNotFound
+    │   ├── TaskNotFound
+    │   └── DependencyNotFound     (422: a ``depends_on`` id is unknown)
+    ├── Conflict                   the state does not allow it (409)
+    │   ├── InvalidTransition      e.g. cancelling a completed task
+    │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
+    │   └── AgentExists
+    ├── Unauthorized / Forbidden   (401 / 403)
+    ├── RateLimited                (429)
+    └── StoreUnavailable           the log cannot be written; nothing was accepted (503)
+
+The ``code`` strings are the contract: the server maps each class to an HTTP
+status and WS error code in ``hivehub/server/errors.py``, and the Python client
+raises the same classes back from the codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HiveError(Exception):
+    code = "hive_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+
+class InvalidInput(HiveError):
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class NotFound(HiveError):
+    code = "not_found"
+
+
+class AgentNotFound(NotFound):
+    code = "agent_not_found"
+
+
+class TaskNotFound(NotFound):
+    code = "task_not_found"
+
+
+class DependencyNotFound(InvalidInput):
+    code = "dependency_not_found"
+
+
+class Conflict(HiveError):
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class NotTaskHolder(Conflict):
+    code = "not_task_holder"
+
+
+class AgentExists(Conflict):
+    code = "agent_exists"
+
+
+class Unauthorized(HiveError):
+    code = "unauthorized"
+
+
+class Forbidden(HiveError):
+    code = "forbidden"
+
+
+class RateLimited(HiveError):
+    code = "rate_limited"
+
+
+class StoreUnavailable(HiveError):
+    code = "store_unavailable"
+
+
+ALL_ERRORS: tuple[type[HiveError], ...] = (
+    HiveError,
+    InvalidInput,
+    PayloadTooLarge,
+    NotFound,
+    AgentNotFound,
+    TaskNotFound,
+    DependencyNotFound,
+    Conflict,
+    InvalidTransition,
+    NotTaskHolder,
+    AgentExists,
+    Unauthorized,
+    Forbidden,
+    RateLimited,
+    StoreUnavailable,
+)
+ERRORS_BY_CODE: dict[str, type[HiveError]] = {e.code: e for e in ALL_ERRORS}

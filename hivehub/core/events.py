@@ -1,0 +1,343 @@
+"""Event schemas: the 20 event types of the spec plus the few extra state changes.
+
+Every event is logged with a gapless ``sequence`` and streamed on /ws with the
+envelope ``{type, data, timestamp, message_id, sequence}``. Field names and
+types follow ``shared/spec/websocket-api.md``; extra fields are additions.
+
+Each data struct carries ``caused_by``: the id of the command (HTTP request, WS
+message or internal tick) that produced it, so any state can be traced back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import msgspec
+from msgspec import Struct
+
+from .model import Agent, Capability, RequiredCapability, Task, TaskError
+
+
+class EventData(Struct, kw_only=True):
+    TYPE: ClassVar[str] = ""
+    timestamp: datetime
+    caused_by: str | None = None
+
+
+# --- agent events -----------------------------------------------------------
+
+
+class AgentCreated(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "agent_created"
+    agent: Agent
+
+
+class AgentStatusChanged(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "agent_status_changed"
+    agent_id: str
+    old_status: str
+    new_status: str
+    reason: str
+
+
+class PerformanceMetrics(Struct):
+    tasks_completed: int
+    success_rate: float
+    average_response_time_ms: float
+    capability_improvements: int
+    tasks_failed: int = 0
+
+
+class AgentPerformanceUpdated(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "agent_performance_updated"
+    agent_id: str
+    metrics: PerformanceMetrics
+    task_type: str | None = None
+    execution_time_ms: float | None = None
+    outcome: str | None = None
+
+
+class CleanupSummary(Struct):
+    tasks_reassigned: int
+    data_removed: bool
+    tasks_failed: int = 0
+
+
+class AgentRemoved(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "agent_removed"
+    agent_id: str
+    reason: str
+    cleanup_summary: CleanupSummary
+
+
+class AgentUpdated(EventData, kw_only=True):
+    """Extra: a PATCH changed name, capabilities or concurrency."""
+
+    TYPE: ClassVar[str] = "agent_updated"
+    agent_id: str
+    name: str | None = None
+    capabilities: list[Capability] | None = None
+    max_concurrent_tasks: int | None = None
+
+
+# --- task events -------------------------------------------------------------
+
+
+class TaskCreated(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_created"
+    task: Task
+    matching_agents: int
+
+
+class TaskAssigned(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_assigned"
+    task_id: str
+    agent_id: str
+    assignment_reason: str
+    estimated_completion: datetime | None = None
+    attempt_number: int = 1
+    score: float = 0.0
+    score_breakdown: dict[str, float] = msgspec.field(default_factory=dict)
+    candidates: int = 0
+
+
+class TaskStarted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_started"
+    task_id: str
+    agent_id: str
+    attempt_number: int
+
+
+class TaskProgress(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_progress"
+    task_id: str
+    agent_id: str
+    progress: float
+    current_step: str | None = None
+    estimated_completion: datetime | None = None
+    attempt_number: int = 1
+
+
+class TaskCompleted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_completed"
+    task_id: str
+    agent_id: str
+    execution_time_ms: float
+    result: Any = None
+    attempt_number: int = 1
+    quality: float | None = None
+
+
+class TaskFailed(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_failed"
+    task_id: str
+    agent_id: str | None
+    attempt_number: int
+    error: TaskError
+    retry_scheduled: bool
+    next_retry_at: datetime | None = None
+    #: why: "reported", "timeout", "agent_lost", "dependency_failed", "agent_removed"
+    failure_kind: str = "reported"
+    execution_time_ms: float | None = None
+
+
+class TaskCancelled(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "task_cancelled"
+    task_id: str
+    reason: str
+    cancelled_by: str
+    agent_id: str | None = None
+    previous_status: str | None = None
+
+
+class TaskRetried(EventData, kw_only=True):
+    """Extra: a failed or cancelled task was put back in the queue by hand."""
+
+    TYPE: ClassVar[str] = "task_retried"
+    task_id: str
+    previous_status: str
+    requested_by: str
+
+
+class TaskReleased(EventData, kw_only=True):
+    """Extra: an agent handed an unstarted or interrupted task back (no failure counted)."""
+
+    TYPE: ClassVar[str] = "task_released"
+    task_id: str
+    agent_id: str
+    attempt_number: int
+    reason: str
+
+
+# --- system events ----------------------------------------------------------
+
+
+class Alert(Struct):
+    level: str
+    message: str
+    timestamp: datetime
+
+
+class HiveMetrics(Struct):
+    total_agents: int
+    active_agents: int
+    pending_tasks: int
+    completed_tasks_today: int
+    system_load: float
+    running_tasks: int = 0
+    failed_tasks_today: int = 0
+
+
+class HiveStatusUpdate(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "hive_status_update"
+    status: str
+    metrics: HiveMetrics
+    alerts: list[Alert] = msgspec.field(default_factory=list)
+
+
+class SystemAlert(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "system_alert"
+    level: str
+    title: str
+    message: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ResourceAlert(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "resource_alert"
+    resource: str
+    usage_percent: float
+    threshold_percent: float
+    trend: str
+    recommendations: list[str] = msgspec.field(default_factory=list)
+
+
+class ModuleStatusChanged(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "module_status_changed"
+    module: str
+    old_status: str
+    new_status: str
+    reason: str
+    affected_functions: list[str] = msgspec.field(default_factory=list)
+
+
+class InterModuleMessage(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "inter_module_message"
+    from_module: str
+    to_module: str
+    message_type: str
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CoordinationEvent(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "coordination_event"
+    event_type: str
+    module: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class LearningCycleStarted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "learning_cycle_started"
+    cycle_id: str
+    agent_id: str
+    learning_type: str
+    target_capability: str
+    estimated_duration_minutes: float
+
+
+class Improvement(Struct):
+    old_value: float
+    new_value: float
+    improvement: float
+
+
+class LearningCycleCompleted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "learning_cycle_completed"
+    cycle_id: str
+    agent_id: str
+    improvements: dict[str, Improvement]
+    duration_ms: float
+
+
+class ErrorOccurred(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "error_occurred"
+    error_id: str
+    component: str
+    error: TaskError
+    severity: str
+
+
+#: The 20 event types named by the spec.
+SPEC_EVENT_TYPES: tuple[type[EventData], ...] = (
+    AgentCreated,
+    AgentStatusChanged,
+    AgentPerformanceUpdated,
+    AgentRemoved,
+    TaskCreated,
+    TaskAssigned,
+    TaskStarted,
+    TaskProgress,
+    TaskCompleted,
+    TaskFailed,
+    TaskCancelled,
+    HiveStatusUpdate,
+    SystemAlert,
+    ResourceAlert,
+    ModuleStatusChanged,
+    InterModuleMessage,
+    CoordinationEvent,
+    LearningCycleStarted,
+    LearningCycleCompleted,
+    ErrorOccurred,
+)
+EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (AgentUpdated, TaskRetried, TaskReleased)
+DATA_TYPES: dict[str, type[EventData]] = {t.TYPE: t for t in SPEC_EVENT_TYPES + EXTRA_EVENT_TYPES}
+
+
+class Event(Struct, omit_defaults=True):
+    """The envelope: exactly ``{type, data, timestamp, message_id}`` plus ``sequence``."""
+
+    type: str
+    data: EventData
+    timestamp: datetime
+    message_id: str
+    sequence: int = 0
+
+
+class RawEvent(Struct):
+    """An envelope whose data is not yet decoded (reading the log back)."""
+
+    type: str
+    data: msgspec.Raw
+    timestamp: datetime
+    message_id: str
+    sequence: int = 0
+
+
+_encoder = msgspec.json.Encoder()
+_raw_decoder = msgspec.json.Decoder(RawEvent)
+_data_decoders = {name: msgspec.json.Decoder(t) for name, t in DATA_TYPES.items()}
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(body: bytes) -> Event:
+    """Decode one stored envelope back into a typed event."""
+    raw = _raw_decoder.decode(body)
+    data = _data_decoders[raw.type].decode(raw.data)
+    return Event(raw.type, data, raw.timestamp, raw.message_id, raw.sequence)
+
+
+# Helpers used by entity references in other event payloads.
+__all__ = [
+    "DATA_TYPES",
+    "Event",
+    "EventData",
+    "RequiredCapability",
+    "SPEC_EVENT_TYPES",
+    "decode_event",
+    "encode_event",
+]

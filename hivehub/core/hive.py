@@ -1,0 +1,1110 @@
+"""The hive: a pure state machine over agents and tasks.
+
+Call order (see ``docs/architecture.md``)::
+
+    events = hive.handle(cmd, now)   # validate (raise HiveError, nothing changed) then decide
+    # ... adapter persists `events`, then publishes them
+    hive.next_deadline()             # when to send Tick(now) next
+
+``handle`` emits events through :meth:`_emit`, which applies each one at once
+(:meth:`apply` is the only mutator of projected state), so later decisions in
+the same command see earlier ones. Replaying the log is ``apply`` over it.
+
+Volatile state, deliberately not logged: heartbeats (``last_seen_at``) and the
+heaps that index deadlines and the ready queue; all are rebuilt by ``apply``
+and by the ``Recover`` command after a restart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from . import events as ev
+from .commands import (
+    AgentDisconnected,
+    CancelTask,
+    Command,
+    CompleteTask,
+    FailTask,
+    Heartbeat,
+    Recover,
+    RegisterAgent,
+    ReleaseTask,
+    RemoveAgent,
+    ReportProgress,
+    RetryTask,
+    StartTask,
+    SubmitTask,
+    Tick,
+    UpdateAgent,
+)
+from .errors import (
+    AgentNotFound,
+    DependencyNotFound,
+    InvalidInput,
+    InvalidTransition,
+    NotTaskHolder,
+    TaskNotFound,
+)
+from .model import (
+    HELD,
+    ONLINE,
+    TERMINAL,
+    Agent,
+    AgentMetrics,
+    AgentStatus,
+    Task,
+    TaskError,
+    TaskStatus,
+    TypeStats,
+    priority_value,
+)
+from .policies import ScoreWeights, exponential_backoff, queue_key, score_agent
+
+TS = TaskStatus
+AS = AgentStatus
+
+#: Every legal task transition and the event that makes it. The table is the documentation.
+TASK_TRANSITIONS: dict[tuple[TaskStatus, TaskStatus], str] = {
+    (TS.PENDING, TS.ASSIGNED): "task_assigned",
+    (TS.ASSIGNED, TS.RUNNING): "task_started",
+    (TS.RUNNING, TS.COMPLETED): "task_completed",
+    (TS.ASSIGNED, TS.PENDING): "task_failed (retry scheduled) | task_released",
+    (TS.RUNNING, TS.PENDING): "task_failed (retry scheduled) | task_released",
+    (TS.ASSIGNED, TS.FAILED): "task_failed (no retry)",
+    (TS.RUNNING, TS.FAILED): "task_failed (no retry)",
+    (TS.PENDING, TS.FAILED): "task_failed (dependency failed)",
+    (TS.PENDING, TS.CANCELLED): "task_cancelled",
+    (TS.ASSIGNED, TS.CANCELLED): "task_cancelled",
+    (TS.RUNNING, TS.CANCELLED): "task_cancelled",
+    (TS.FAILED, TS.PENDING): "task_retried",
+    (TS.CANCELLED, TS.PENDING): "task_retried",
+}
+
+#: Every legal agent status transition.
+AGENT_TRANSITIONS: frozenset[tuple[AgentStatus, AgentStatus]] = frozenset(
+    {
+        (AS.IDLE, AS.ACTIVE),
+        (AS.ACTIVE, AS.IDLE),
+        (AS.IDLE, AS.LEARNING),
+        (AS.ACTIVE, AS.LEARNING),
+        (AS.LEARNING, AS.IDLE),
+        (AS.LEARNING, AS.ACTIVE),
+        (AS.IDLE, AS.OFFLINE),
+        (AS.ACTIVE, AS.OFFLINE),
+        (AS.LEARNING, AS.OFFLINE),
+        (AS.OFFLINE, AS.IDLE),
+        (AS.OFFLINE, AS.ACTIVE),
+        (AS.IDLE, AS.FAILED),
+        (AS.ACTIVE, AS.FAILED),
+        (AS.OFFLINE, AS.FAILED),
+        (AS.FAILED, AS.IDLE),
+        (AS.FAILED, AS.ACTIVE),
+    }
+)
+
+
+def check_task_transition(task: Task, to: TaskStatus) -> None:
+    if (task.status, to) not in TASK_TRANSITIONS:
+        raise InvalidTransition(
+            f"task {task.id} is {task.status}; cannot go to {to}",
+            task_id=task.id,
+            status=str(task.status),
+            to=str(to),
+        )
+
+
+class HiveConfig(Struct, frozen=True):
+    #: an agent not heard from for this long goes offline and its tasks are re-queued
+    heartbeat_timeout: float = 15.0
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 60.0
+    #: one priority level gained per this many seconds of waiting
+    aging_seconds: float = 60.0
+    weights: ScoreWeights = ScoreWeights()
+
+
+def _ms(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() * 1000.0
+
+
+class Hive:
+    """The I/O-free core. See the module docstring for the call order."""
+
+    def __init__(
+        self,
+        config: HiveConfig | None = None,
+        *,
+        new_id: Callable[[], str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config or HiveConfig()
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._rng = rng or random.Random()
+        self._backoff = exponential_backoff(
+            self.config.retry_base_seconds, self.config.retry_cap_seconds, self._rng
+        )
+        self.agents: dict[str, Agent] = {}
+        self.tasks: dict[str, Task] = {}
+        self.sequence = 0
+        self.task_counts: Counter[TaskStatus] = Counter()
+        self.completed_by_day: Counter[date] = Counter()
+        self.failed_by_day: Counter[date] = Counter()
+        # --- indexes (derived, rebuilt by apply) ---
+        self._cap_index: dict[str, set[str]] = {}
+        self._ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]] = {}
+        self._ready_seq = 0
+        self._queued: dict[str, int] = {}  # task id -> ready entry seq (lazy deletion)
+        self._delayed: list[tuple[datetime, str, int]] = []  # (due, task, attempt)
+        self._deadlines: list[tuple[datetime, str, int]] = []  # timeouts (due, task, attempt)
+        self._liveness: list[tuple[datetime, str]] = []  # (due, agent)
+        self._waiting: dict[str, set[str]] = {}  # dependency id -> dependents
+        self._dirty = True
+        # --- per-handle scratch ---
+        self._out: list[ev.Event] = []
+        self._now: datetime | None = None
+        self._cause: str | None = None
+        self._touched: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ API
+
+    def handle(self, cmd: Command, now: datetime) -> list[ev.Event]:
+        """Validate ``cmd`` and decide. Raises :class:`HiveError` before emitting
+        anything when the command is not acceptable; otherwise returns the events
+        (already applied), including assignments the scheduler made after it."""
+        self._out = []
+        self._now = now
+        self._cause = cmd.id
+        self._touched = {}
+        try:
+            handler = self._handlers[type(cmd)]
+            handler(self, cmd)
+            self._schedule()
+            self._settle_agents()
+            return self._out
+        finally:
+            self._out = []
+            self._now = None
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest time at which a Tick would change something."""
+        cands = []
+        for heap in (self._delayed, self._deadlines, self._liveness):
+            if heap:
+                cands.append(heap[0][0])
+        return min(cands) if cands else None
+
+    def apply(self, event: ev.Event) -> None:
+        """Fold one event into the projections. The only mutator of projected state."""
+        if event.sequence != self.sequence + 1:
+            raise ValueError(f"event sequence {event.sequence} after {self.sequence}: gap or duplicate")
+        self.sequence = event.sequence
+        self._appliers[type(event.data)](self, event.data)
+
+    # ---------------------------------------------------------- queries
+
+    def matching_agents(self, required: list[Any]) -> int:
+        """Online agents that currently meet every requirement."""
+        return sum(1 for a in self._candidates(required) if a.status in ONLINE)
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """The hive's status folded from the log (``GET /api/hive/status``)."""
+        online = [a for a in self.agents.values() if a.status in ONLINE]
+        active = [a for a in online if a.status == AS.ACTIVE]
+        slots = sum(a.max_concurrent_tasks for a in online)
+        held = self.task_counts[TS.ASSIGNED] + self.task_counts[TS.RUNNING]
+        return {
+            "sequence": self.sequence,
+            "metrics": {
+                "total_agents": len(self.agents),
+                "online_agents": len(online),
+                "active_agents": len(active),
+                "idle_agents": sum(1 for a in online if a.status == AS.IDLE),
+                "offline_agents": sum(1 for a in self.agents.values() if a.status == AS.OFFLINE),
+                "total_tasks": len(self.tasks),
+                "pending_tasks": self.task_counts[TS.PENDING],
+                "assigned_tasks": self.task_counts[TS.ASSIGNED],
+                "running_tasks": self.task_counts[TS.RUNNING],
+                "completed_tasks": self.task_counts[TS.COMPLETED],
+                "failed_tasks": self.task_counts[TS.FAILED],
+                "cancelled_tasks": self.task_counts[TS.CANCELLED],
+                "completed_tasks_today": self.completed_by_day[now.date()],
+                "failed_tasks_today": self.failed_by_day[now.date()],
+                # share of online task slots in use: the hive's own load
+                "system_load": round(held / slots, 4) if slots else 0.0,
+            },
+        }
+
+    # ---------------------------------------------------------- emitting
+
+    def _emit(self, data: ev.EventData) -> None:
+        assert self._now is not None
+        data.caused_by = self._cause
+        event = ev.Event(
+            type=data.TYPE,
+            data=data,
+            timestamp=self._now,
+            message_id=self._new_id(),
+            sequence=self.sequence + 1,
+        )
+        self.apply(event)
+        self._out.append(event)
+
+    def _touch(self, agent_id: str | None, reason: str) -> None:
+        if agent_id is not None and agent_id in self.agents:
+            self._touched[agent_id] = reason
+
+    def _settle_agents(self) -> None:
+        """idle <-> active follows load. Computed once per command, after scheduling,
+        so a completion immediately followed by a new assignment does not flap."""
+        for agent_id, reason in self._touched.items():
+            a = self.agents.get(agent_id)
+            if a is None or a.status not in (AS.IDLE, AS.ACTIVE):
+                continue
+            want = AS.ACTIVE if a.current_tasks else AS.IDLE
+            if want != a.status:
+                self._emit_status(a, want, reason)
+
+    def _emit_status(self, a: Agent, new: AgentStatus, reason: str) -> None:
+        assert self._now is not None
+        if (a.status, new) not in AGENT_TRANSITIONS:
+            raise InvalidTransition(f"agent {a.id} is {a.status}; cannot go to {new}")
+        self._emit(
+            ev.AgentStatusChanged(
+                timestamp=self._now, agent_id=a.id, old_status=a.status, new_status=new, reason=reason
+            )
+        )
+
+    # ---------------------------------------------------------- lookups
+
+    def _agent(self, agent_id: str) -> Agent:
+        a = self.agents.get(agent_id)
+        if a is None:
+            raise AgentNotFound(f"no agent {agent_id}", agent_id=agent_id)
+        return a
+
+    def _task(self, task_id: str) -> Task:
+        t = self.tasks.get(task_id)
+        if t is None:
+            raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+        return t
+
+    def _held(self, task_id: str, agent_id: str, attempt: int | None) -> Task:
+        """The task, when ``agent_id`` holds its current attempt; else NotTaskHolder."""
+        t = self._task(task_id)
+        if t.assigned_agent_id != agent_id or t.status not in HELD or (
+            attempt is not None and attempt != t.attempt
+        ):
+            raise NotTaskHolder(
+                f"agent {agent_id} does not hold task {task_id}"
+                + (f" attempt {attempt}" if attempt is not None else ""),
+                task_id=task_id,
+                agent_id=agent_id,
+                attempt=attempt,
+                current_attempt=t.attempt,
+                status=str(t.status),
+            )
+        return t
+
+    # ---------------------------------------------------------- agent commands
+
+    def _on_register(self, cmd: RegisterAgent) -> None:
+        now = self._now
+        assert now is not None
+        spec = cmd.spec
+        existing = self.agents.get(spec.id) if spec.id else None
+        if existing is None:
+            agent = Agent(
+                id=spec.id or self._new_id(),
+                name=spec.name,
+                type=spec.type,
+                capabilities=list(spec.capabilities),
+                status=AS.IDLE,
+                max_concurrent_tasks=spec.max_concurrent_tasks,
+                created_at=now,
+                last_seen_at=now,
+                metrics=AgentMetrics(),
+                metadata=dict(spec.metadata),
+            )
+            self._emit(ev.AgentCreated(timestamp=now, agent=agent))
+            return
+        a = existing
+        if (a.name, a.capabilities, a.max_concurrent_tasks) != (
+            spec.name,
+            spec.capabilities,
+            spec.max_concurrent_tasks,
+        ):
+            self._emit(
+                ev.AgentUpdated(
+                    timestamp=now,
+                    agent_id=a.id,
+                    name=spec.name,
+                    capabilities=list(spec.capabilities),
+                    max_concurrent_tasks=spec.max_concurrent_tasks,
+                )
+            )
+        self._see(a, now)
+        if a.status in (AS.OFFLINE, AS.FAILED):
+            self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "reconnected")
+        if cmd.running is not None:
+            # The agent tells us what it still runs; a running attempt it does not
+            # know about was lost with its previous connection.
+            for task_id in list(a.current_tasks):
+                t = self.tasks[task_id]
+                if t.status == TS.RUNNING and cmd.running.get(task_id) != t.attempt:
+                    self._fail_attempt(
+                        t,
+                        TaskError("AGENT_LOST", "the agent reconnected without this task"),
+                        retryable=True,
+                        kind="agent_lost",
+                    )
+        self._dirty = True
+
+    def _on_update(self, cmd: UpdateAgent) -> None:
+        a = self._agent(cmd.agent_id)
+        p = cmd.patch
+        if p.name is None and p.capabilities is None and p.max_concurrent_tasks is None:
+            raise InvalidInput("nothing to update", agent_id=a.id)
+        assert self._now is not None
+        self._emit(
+            ev.AgentUpdated(
+                timestamp=self._now,
+                agent_id=a.id,
+                name=p.name,
+                capabilities=list(p.capabilities) if p.capabilities is not None else None,
+                max_concurrent_tasks=p.max_concurrent_tasks,
+            )
+        )
+
+    def _on_remove(self, cmd: RemoveAgent) -> None:
+        a = self._agent(cmd.agent_id)
+        now = self._now
+        assert now is not None
+        moved = 0
+        for task_id in list(a.current_tasks):
+            t = self.tasks[task_id]
+            self._emit(
+                ev.TaskReleased(
+                    timestamp=now,
+                    task_id=t.id,
+                    agent_id=a.id,
+                    attempt_number=t.attempt,
+                    reason="agent_removed",
+                )
+            )
+            moved += 1
+        self._emit(
+            ev.AgentRemoved(
+                timestamp=now,
+                agent_id=a.id,
+                reason=cmd.reason,
+                cleanup_summary=ev.CleanupSummary(tasks_reassigned=moved, data_removed=True),
+            )
+        )
+
+    def _on_heartbeat(self, cmd: Heartbeat) -> None:
+        a = self._agent(cmd.agent_id)
+        assert self._now is not None
+        self._see(a, self._now)
+        if a.status == AS.OFFLINE:
+            self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "heartbeat")
+            self._dirty = True
+
+    def _on_disconnected(self, cmd: AgentDisconnected) -> None:
+        a = self.agents.get(cmd.agent_id)
+        if a is None:
+            return
+        assert self._now is not None
+        self._see(a, self._now)
+        if a.status in ONLINE:
+            # Its tasks stay held for one heartbeat timeout: a quick reconnect keeps them.
+            self._emit_status(a, AS.OFFLINE, "disconnected")
+
+    def _on_recover(self, cmd: Recover) -> None:
+        now = self._now
+        assert now is not None
+        for a in list(self.agents.values()):
+            self._see(a, now)
+            if a.status in ONLINE:
+                self._emit_status(a, AS.OFFLINE, "hub_restarted")
+
+    def _see(self, a: Agent, now: datetime) -> None:
+        """Volatile: the agent was heard from (not logged; see module docstring)."""
+        if now > a.last_seen_at:
+            a.last_seen_at = now
+        heapq.heappush(
+            self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
+        )
+
+    # ---------------------------------------------------------- task commands
+
+    def _on_submit(self, cmd: SubmitTask) -> None:
+        now = self._now
+        assert now is not None
+        s = cmd.spec
+        task_id = s.id or self._new_id()
+        if task_id in self.tasks:
+            raise InvalidTransition(f"task {task_id} already exists", task_id=task_id)
+        for dep in s.depends_on:
+            if dep == task_id:
+                raise InvalidInput("a task cannot depend on itself", task_id=task_id)
+            if dep not in self.tasks:
+                raise DependencyNotFound(f"depends_on names unknown task {dep}", dependency=dep)
+        task = Task(
+            id=task_id,
+            description=s.description,
+            type=s.type,
+            priority=priority_value(s.priority),
+            status=TS.PENDING,
+            required_capabilities=list(s.required_capabilities),
+            input=s.input,
+            timeout_seconds=s.timeout_seconds,
+            max_retries=s.max_retries,
+            created_at=now,
+            updated_at=now,
+            depends_on=list(dict.fromkeys(s.depends_on)),
+            created_by=cmd.created_by,
+            metadata=dict(s.metadata),
+        )
+        self._emit(
+            ev.TaskCreated(
+                timestamp=now, task=task, matching_agents=self.matching_agents(task.required_capabilities)
+            )
+        )
+        dead = [d for d in task.depends_on if self.tasks[d].status in (TS.FAILED, TS.CANCELLED)]
+        if dead:
+            self._fail_dependents_of(self.tasks[dead[0]], only=[self.tasks[task_id]])
+
+    def _on_cancel(self, cmd: CancelTask) -> None:
+        t = self._task(cmd.task_id)
+        check_task_transition(t, TS.CANCELLED)
+        assert self._now is not None
+        agent_id = t.assigned_agent_id
+        self._emit(
+            ev.TaskCancelled(
+                timestamp=self._now,
+                task_id=t.id,
+                reason=cmd.reason,
+                cancelled_by=cmd.cancelled_by,
+                agent_id=agent_id,
+                previous_status=t.status,
+            )
+        )
+        self._touch(agent_id, "task_cancelled")
+        self._fail_dependents_of(t)
+
+    def _on_retry(self, cmd: RetryTask) -> None:
+        t = self._task(cmd.task_id)
+        if t.status not in (TS.FAILED, TS.CANCELLED):
+            raise InvalidTransition(f"task {t.id} is {t.status}; only failed or cancelled tasks can be retried")
+        assert self._now is not None
+        self._emit(
+            ev.TaskRetried(
+                timestamp=self._now, task_id=t.id, previous_status=t.status, requested_by=cmd.requested_by
+            )
+        )
+
+    def _on_start(self, cmd: StartTask) -> None:
+        t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+        a = self._agent(cmd.agent_id)
+        assert self._now is not None
+        self._see(a, self._now)
+        if t.status == TS.RUNNING:
+            return  # a repeated report: idempotent
+        self._emit(
+            ev.TaskStarted(timestamp=self._now, task_id=t.id, agent_id=a.id, attempt_number=t.attempt)
+        )
+
+    def _ensure_started(self, t: Task) -> None:
+        """Agents may report progress or an outcome without a separate start report."""
+        if t.status == TS.ASSIGNED:
+            assert self._now is not None and t.assigned_agent_id is not None
+            self._emit(
+                ev.TaskStarted(
+                    timestamp=self._now, task_id=t.id, agent_id=t.assigned_agent_id, attempt_number=t.attempt
+                )
+            )
+
+    def _on_progress(self, cmd: ReportProgress) -> None:
+        t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+        now = self._now
+        assert now is not None
+        self._see(self.agents[cmd.agent_id], now)
+        self._ensure_started(t)
+        eta = None
+        if cmd.progress > 0 and t.started_at is not None:
+            # Linear extrapolation from observed progress.
+            elapsed = (now - t.started_at).total_seconds()
+            eta = now + timedelta(seconds=elapsed * (1 - cmd.progress) / cmd.progress)
+        self._emit(
+            ev.TaskProgress(
+                timestamp=now,
+                task_id=t.id,
+                agent_id=cmd.agent_id,
+                progress=cmd.progress,
+                current_step=cmd.current_step,
+                estimated_completion=eta,
+                attempt_number=t.attempt,
+            )
+        )
+
+    def _on_complete(self, cmd: CompleteTask) -> None:
+        t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+        now = self._now
+        assert now is not None
+        a = self.agents[cmd.agent_id]
+        self._see(a, now)
+        self._ensure_started(t)
+        assert t.started_at is not None
+        self._emit(
+            ev.TaskCompleted(
+                timestamp=now,
+                task_id=t.id,
+                agent_id=a.id,
+                execution_time_ms=round(_ms(t.started_at, now), 3),
+                result=cmd.result,
+                attempt_number=t.attempt,
+                quality=cmd.quality,
+            )
+        )
+        self._emit_performance(a, t, "completed")
+        self._touch(a.id, "task_completed")
+
+    def _on_fail(self, cmd: FailTask) -> None:
+        t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+        assert self._now is not None
+        self._see(self.agents[cmd.agent_id], self._now)
+        self._ensure_started(t)
+        self._fail_attempt(t, cmd.error, retryable=cmd.retryable, kind="reported")
+
+    def _on_release(self, cmd: ReleaseTask) -> None:
+        t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+        assert self._now is not None
+        self._emit(
+            ev.TaskReleased(
+                timestamp=self._now,
+                task_id=t.id,
+                agent_id=cmd.agent_id,
+                attempt_number=t.attempt,
+                reason=cmd.reason,
+            )
+        )
+        self._touch(cmd.agent_id, "task_released")
+
+    def _on_tick(self, cmd: Tick) -> None:
+        now = self._now
+        assert now is not None
+        # Due retries become ready.
+        while self._delayed and self._delayed[0][0] <= now:
+            _, task_id, attempt = heapq.heappop(self._delayed)
+            t = self.tasks.get(task_id)
+            if t is not None and t.status == TS.PENDING and t.attempt == attempt and task_id not in self._queued:
+                if self._deps_met(t):
+                    self._enqueue(t)
+        # Timeouts.
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, task_id, attempt = heapq.heappop(self._deadlines)
+            t = self.tasks.get(task_id)
+            if t is None or t.status not in HELD or t.attempt != attempt:
+                continue
+            since = t.started_at or t.assigned_at
+            assert since is not None
+            if since + timedelta(seconds=t.timeout_seconds) > now:
+                continue  # stale entry (re-pushed when the task started)
+            elapsed = (now - since).total_seconds()
+            self._emit(
+                ev.ErrorOccurred(
+                    timestamp=now,
+                    error_id=self._new_id(),
+                    component="task_executor",
+                    error=TaskError(
+                        "EXECUTION_FAILED",
+                        f"Task execution failed due to timeout after {elapsed:.3f}s",
+                        {
+                            "task_id": t.id,
+                            "agent_id": t.assigned_agent_id,
+                            "timeout_seconds": t.timeout_seconds,
+                            "execution_time_seconds": round(elapsed, 3),
+                        },
+                    ),
+                    severity="error",
+                )
+            )
+            self._fail_attempt(
+                t,
+                TaskError(
+                    "TASK_TIMEOUT",
+                    f"no result within timeout_seconds={t.timeout_seconds}",
+                    {"timeout_seconds": t.timeout_seconds, "execution_time_seconds": round(elapsed, 3)},
+                ),
+                retryable=True,
+                kind="timeout",
+            )
+        # Liveness.
+        limit = timedelta(seconds=self.config.heartbeat_timeout)
+        while self._liveness and self._liveness[0][0] <= now:
+            _, agent_id = heapq.heappop(self._liveness)
+            a = self.agents.get(agent_id)
+            if a is None or a.last_seen_at + limit > now:
+                continue  # removed, or heard from since
+            if a.status in ONLINE:
+                self._emit_status(a, AS.OFFLINE, "heartbeat_timeout")
+            for task_id in list(a.current_tasks):
+                self._fail_attempt(
+                    self.tasks[task_id],
+                    TaskError(
+                        "AGENT_LOST",
+                        f"agent {a.id} silent for more than {self.config.heartbeat_timeout}s",
+                        {"agent_id": a.id, "last_seen_at": a.last_seen_at.isoformat()},
+                    ),
+                    retryable=True,
+                    kind="agent_lost",
+                )
+
+    # ---------------------------------------------------------- outcomes
+
+    def _fail_attempt(self, t: Task, error: TaskError, *, retryable: bool, kind: str) -> None:
+        now = self._now
+        assert now is not None
+        agent_id = t.assigned_agent_id
+        failures = t.failures + 1
+        retry = retryable and failures <= t.max_retries
+        next_at = now + timedelta(seconds=self._backoff(failures)) if retry else None
+        since = t.started_at if t.status == TS.RUNNING else None
+        self._emit(
+            ev.TaskFailed(
+                timestamp=now,
+                task_id=t.id,
+                agent_id=agent_id,
+                attempt_number=t.attempt,
+                error=error,
+                retry_scheduled=retry,
+                next_retry_at=next_at,
+                failure_kind=kind,
+                execution_time_ms=round(_ms(since, now), 3) if since else None,
+            )
+        )
+        if agent_id is not None and agent_id in self.agents:
+            self._emit_performance(self.agents[agent_id], t, "failed")
+            self._touch(agent_id, "task_failed")
+        if not retry:
+            self._fail_dependents_of(t)
+
+    def _fail_dependents_of(self, root: Task, only: list[Task] | None = None) -> None:
+        """A dependency failed for good or was cancelled: its waiting dependents fail, transitively."""
+        now = self._now
+        assert now is not None
+        todo = only if only is not None else [self.tasks[d] for d in self._waiting.pop(root.id, ())]
+        for d in todo:
+            if d.status != TS.PENDING:
+                continue
+            self._emit(
+                ev.TaskFailed(
+                    timestamp=now,
+                    task_id=d.id,
+                    agent_id=None,
+                    attempt_number=d.attempt,
+                    error=TaskError(
+                        "DEPENDENCY_FAILED",
+                        f"dependency {root.id} ended {root.status}",
+                        {"dependency": root.id, "dependency_status": str(root.status)},
+                    ),
+                    retry_scheduled=False,
+                    failure_kind="dependency_failed",
+                )
+            )
+            self._fail_dependents_of(d)
+
+    def _emit_performance(self, a: Agent, t: Task, outcome: str) -> None:
+        assert self._now is not None
+        m = a.metrics
+        ok, bad = m.tasks_completed, m.tasks_failed
+        self._emit(
+            ev.AgentPerformanceUpdated(
+                timestamp=self._now,
+                agent_id=a.id,
+                metrics=ev.PerformanceMetrics(
+                    tasks_completed=ok,
+                    tasks_failed=bad,
+                    success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
+                    average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
+                    capability_improvements=m.capability_improvements,
+                ),
+                task_type=t.type,
+                outcome=outcome,
+            )
+        )
+
+    # ---------------------------------------------------------- scheduling
+
+    @staticmethod
+    def _signature(t: Task) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
+
+    def _deps_met(self, t: Task) -> bool:
+        return all(self.tasks[d].status == TS.COMPLETED for d in t.depends_on if d in self.tasks)
+
+    def _enqueue(self, t: Task) -> None:
+        self._ready_seq += 1
+        key = queue_key(t.created_at.timestamp(), t.priority, self.config.aging_seconds)
+        heapq.heappush(self._ready.setdefault(self._signature(t), []), (key, self._ready_seq, t.id))
+        self._queued[t.id] = self._ready_seq
+        self._dirty = True
+
+    def _candidates(self, required: list[Any]) -> list[Agent]:
+        """Agents meeting every requirement, found through the capability index
+        (the smallest posting list of the required names), not a scan of all agents."""
+        if not required:
+            return list(self.agents.values())
+        best: set[str] | None = None
+        for r in required:
+            ids = self._cap_index.get(r.name)
+            if not ids:
+                return []
+            if best is None or len(ids) < len(best):
+                best = ids
+        assert best is not None
+        out = []
+        for aid in best:
+            a = self.agents[aid]
+            if a.meets(required):
+                out.append(a)
+        return out
+
+    def _pick_agent(self, t: Task) -> tuple[Agent, float, dict[str, float], int] | None:
+        best: tuple[float, str, Agent, dict[str, float]] | None = None
+        n = 0
+        for a in self._candidates(t.required_capabilities):
+            if a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0:
+                continue
+            n += 1
+            score, breakdown = score_agent(a, t, self.config.weights)
+            # ties: the lower agent id, so the choice is deterministic given the log
+            if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
+                best = (score, a.id, a, breakdown)
+        if best is None:
+            return None
+        return best[2], best[0], best[3], n
+
+    def _estimate(self, a: Agent, t: Task) -> datetime | None:
+        """Completion estimate from the agent's observed durations on this task type
+        (else on all types); None when the agent has no completed task yet."""
+        assert self._now is not None
+        st = a.type_stats.get(t.type)
+        if st is not None and st.completed:
+            mean_ms = st.total_ms / st.completed
+        elif a.metrics.tasks_completed:
+            mean_ms = a.metrics.total_execution_ms / a.metrics.tasks_completed
+        else:
+            return None
+        return self._now + timedelta(milliseconds=mean_ms)
+
+    def _schedule(self) -> None:
+        if not self._dirty:
+            return
+        now = self._now
+        assert now is not None
+        blocked: set[tuple[tuple[str, float], ...]] = set()
+        while True:
+            # The globally first ready task among groups that some agent could take.
+            head: tuple[float, int, str] | None = None
+            head_sig = None
+            for sig, heap in self._ready.items():
+                if sig in blocked:
+                    continue
+                while heap and (
+                    self._queued.get(heap[0][2]) != heap[0][1] or self.tasks[heap[0][2]].status != TS.PENDING
+                ):
+                    heapq.heappop(heap)  # lazily drop entries of tasks no longer queued
+                if heap and (head is None or heap[0] < head):
+                    head, head_sig = heap[0], sig
+            if head is None or head_sig is None:
+                break
+            t = self.tasks[head[2]]
+            pick = self._pick_agent(t)
+            if pick is None:
+                blocked.add(head_sig)
+                continue
+            heapq.heappop(self._ready[head_sig])
+            agent, score, breakdown, n = pick
+            if t.attempt >= 1:
+                reason = "retry_different_agent" if t.failed_agents and agent.id not in t.failed_agents else "retry"
+            else:
+                reason = "capability_match" if t.required_capabilities else "available_agent"
+            self._emit(
+                ev.TaskAssigned(
+                    timestamp=now,
+                    task_id=t.id,
+                    agent_id=agent.id,
+                    assignment_reason=reason,
+                    estimated_completion=self._estimate(agent, t),
+                    attempt_number=t.attempt + 1,
+                    score=round(score, 4),
+                    score_breakdown=breakdown,
+                    candidates=n,
+                )
+            )
+            self._touch(agent.id, "task_assigned")
+        for sig in [s for s, h in self._ready.items() if not h]:
+            del self._ready[sig]
+        self._dirty = False
+
+    # ---------------------------------------------------------- appliers
+
+    def _index_agent(self, a: Agent) -> None:
+        for c in a.capabilities:
+            self._cap_index.setdefault(c.name, set()).add(a.id)
+
+    def _unindex_agent(self, a: Agent) -> None:
+        for c in a.capabilities:
+            s = self._cap_index.get(c.name)
+            if s is not None:
+                s.discard(a.id)
+                if not s:
+                    del self._cap_index[c.name]
+
+    def _set_task_status(self, t: Task, to: TaskStatus, at: datetime) -> None:
+        check_task_transition(t, to)
+        self.task_counts[t.status] -= 1
+        self.task_counts[to] += 1
+        t.status = to
+        t.updated_at = at
+        if to != TS.PENDING:
+            self._queued.pop(t.id, None)
+        if to == TS.COMPLETED:
+            self.completed_by_day[at.date()] += 1
+        elif to == TS.FAILED:
+            self.failed_by_day[at.date()] += 1
+
+    def _release_from_agent(self, t: Task) -> None:
+        if t.assigned_agent_id is not None:
+            a = self.agents.get(t.assigned_agent_id)
+            if a is not None and t.id in a.current_tasks:
+                a.current_tasks.remove(t.id)
+                self._dirty = True
+        t.assigned_agent_id = None
+
+    def _requeue(self, t: Task, at: datetime, due: datetime | None) -> None:
+        self._set_task_status(t, TS.PENDING, at)
+        t.started_at = None
+        t.assigned_at = None
+        t.progress = 0.0
+        t.current_step = None
+        t.estimated_completion = None
+        t.next_retry_at = due
+        if due is not None and due > at:
+            heapq.heappush(self._delayed, (due, t.id, t.attempt))
+        elif self._deps_met(t):
+            self._enqueue(t)
+
+    def _a_agent_created(self, d: ev.AgentCreated) -> None:
+        a = msgspec.structs.replace(d.agent, current_tasks=[], capabilities=list(d.agent.capabilities))
+        self.agents[a.id] = a
+        self._index_agent(a)
+        heapq.heappush(
+            self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
+        )
+        self._dirty = True
+
+    def _a_agent_updated(self, d: ev.AgentUpdated) -> None:
+        a = self.agents[d.agent_id]
+        if d.name is not None:
+            a.name = d.name
+        if d.capabilities is not None:
+            self._unindex_agent(a)
+            a.capabilities = list(d.capabilities)
+            self._index_agent(a)
+        if d.max_concurrent_tasks is not None:
+            a.max_concurrent_tasks = d.max_concurrent_tasks
+        self._dirty = True
+
+    def _a_agent_status(self, d: ev.AgentStatusChanged) -> None:
+        a = self.agents[d.agent_id]
+        old, a.status = a.status, AgentStatus(d.new_status)
+        if {old, a.status} - {AS.IDLE, AS.ACTIVE}:
+            self._dirty = True  # eligibility changed (idle <-> active does not change it)
+
+    def _a_agent_removed(self, d: ev.AgentRemoved) -> None:
+        a = self.agents.pop(d.agent_id)
+        self._unindex_agent(a)
+        self._dirty = True
+
+    def _a_agent_performance(self, d: ev.AgentPerformanceUpdated) -> None:
+        pass  # metrics are folded from task_completed / task_failed; this event reports them
+
+    def _a_task_created(self, d: ev.TaskCreated) -> None:
+        t = msgspec.structs.replace(d.task)
+        self.tasks[t.id] = t
+        self.task_counts[t.status] += 1
+        unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
+        for x in unmet:
+            self._waiting.setdefault(x, set()).add(t.id)
+        if not unmet:
+            self._enqueue(t)
+
+    def _a_task_assigned(self, d: ev.TaskAssigned) -> None:
+        t = self.tasks[d.task_id]
+        a = self.agents[d.agent_id]
+        self._set_task_status(t, TS.ASSIGNED, d.timestamp)
+        t.assigned_agent_id = a.id
+        t.assigned_at = d.timestamp
+        t.attempt = d.attempt_number
+        t.estimated_completion = d.estimated_completion
+        t.next_retry_at = None
+        a.current_tasks.append(t.id)
+        heapq.heappush(
+            self._deadlines, (d.timestamp + timedelta(seconds=t.timeout_seconds), t.id, t.attempt)
+        )
+
+    def _a_task_started(self, d: ev.TaskStarted) -> None:
+        t = self.tasks[d.task_id]
+        self._set_task_status(t, TS.RUNNING, d.timestamp)
+        t.started_at = d.timestamp
+        heapq.heappush(
+            self._deadlines, (d.timestamp + timedelta(seconds=t.timeout_seconds), t.id, t.attempt)
+        )
+
+    def _a_task_progress(self, d: ev.TaskProgress) -> None:
+        t = self.tasks[d.task_id]
+        t.progress = d.progress
+        t.current_step = d.current_step
+        t.estimated_completion = d.estimated_completion
+        t.updated_at = d.timestamp
+
+    def _a_task_completed(self, d: ev.TaskCompleted) -> None:
+        t = self.tasks[d.task_id]
+        a = self.agents.get(d.agent_id)
+        self._set_task_status(t, TS.COMPLETED, d.timestamp)
+        t.result = d.result
+        t.error = None
+        t.progress = 1.0
+        t.completed_at = d.timestamp
+        self._release_from_agent(t)
+        if a is not None:
+            m = a.metrics
+            m.tasks_completed += 1
+            m.total_execution_ms += d.execution_time_ms
+            m.average_response_time_ms = round(m.total_execution_ms / m.tasks_completed, 3)
+            m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
+            st = a.type_stats.setdefault(t.type, TypeStats())
+            st.completed += 1
+            st.total_ms += d.execution_time_ms
+        for dep_id in self._waiting.get(t.id, ()):
+            dt = self.tasks.get(dep_id)
+            if dt is not None and dt.status == TS.PENDING and self._deps_met(dt):
+                self._enqueue(dt)
+        self._waiting.pop(t.id, None)
+
+    def _a_task_failed(self, d: ev.TaskFailed) -> None:
+        t = self.tasks[d.task_id]
+        a = self.agents.get(d.agent_id) if d.agent_id else None
+        t.error = d.error
+        if d.failure_kind != "dependency_failed":
+            t.failures += 1
+        if a is not None:
+            if a.id not in t.failed_agents:
+                t.failed_agents.append(a.id)
+            m = a.metrics
+            m.tasks_failed += 1
+            m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
+            a.type_stats.setdefault(t.type, TypeStats()).failed += 1
+        self._release_from_agent(t)
+        if d.retry_scheduled:
+            self._requeue(t, d.timestamp, d.next_retry_at)
+        else:
+            self._set_task_status(t, TS.FAILED, d.timestamp)
+            t.completed_at = d.timestamp
+
+    def _a_task_cancelled(self, d: ev.TaskCancelled) -> None:
+        t = self.tasks[d.task_id]
+        self._set_task_status(t, TS.CANCELLED, d.timestamp)
+        t.cancelled_by = d.cancelled_by
+        t.completed_at = d.timestamp
+        self._release_from_agent(t)
+
+    def _a_task_retried(self, d: ev.TaskRetried) -> None:
+        t = self.tasks[d.task_id]
+        t.failures = 0
+        t.error = None
+        t.result = None
+        t.cancelled_by = None
+        t.completed_at = None
+        t.failed_agents = []
+        self._requeue(t, d.timestamp, None)
+        for x in t.depends_on:
+            if x in self.tasks and self.tasks[x].status != TS.COMPLETED:
+                self._waiting.setdefault(x, set()).add(t.id)
+
+    def _a_task_released(self, d: ev.TaskReleased) -> None:
+        t = self.tasks[d.task_id]
+        self._release_from_agent(t)
+        self._requeue(t, d.timestamp, None)
+
+    def _a_noop(self, d: ev.EventData) -> None:
+        pass
+
+    def _a_learning_completed(self, d: ev.LearningCycleCompleted) -> None:
+        a = self.agents.get(d.agent_id)
+        if a is None:
+            return
+        for key, imp in d.improvements.items():
+            name = key.removesuffix("_proficiency")
+            c = a.capability(name)
+            if c is not None:
+                c.proficiency = imp.new_value
+                if imp.improvement > 0:
+                    a.metrics.capability_improvements += 1
+        self._dirty = True
+
+    _handlers: dict[type[Command], Callable[[Hive, Any], None]] = {
+        RegisterAgent: _on_register,
+        UpdateAgent: _on_update,
+        RemoveAgent: _on_remove,
+        Heartbeat: _on_heartbeat,
+        AgentDisconnected: _on_disconnected,
+        Recover: _on_recover,
+        SubmitTask: _on_submit,
+        CancelTask: _on_cancel,
+        RetryTask: _on_retry,
+        StartTask: _on_start,
+        ReportProgress: _on_progress,
+        CompleteTask: _on_complete,
+        FailTask: _on_fail,
+        ReleaseTask: _on_release,
+        Tick: _on_tick,
+    }
+
+    _appliers: dict[type[ev.EventData], Callable[[Hive, Any], None]] = {
+        ev.AgentCreated: _a_agent_created,
+        ev.AgentUpdated: _a_agent_updated,
+        ev.AgentStatusChanged: _a_agent_status,
+        ev.AgentRemoved: _a_agent_removed,
+        ev.AgentPerformanceUpdated: _a_agent_performance,
+        ev.TaskCreated: _a_task_created,
+        ev.TaskAssigned: _a_task_assigned,
+        ev.TaskStarted: _a_task_started,
+        ev.TaskProgress: _a_task_progress,
+        ev.TaskCompleted: _a_task_completed,
+        ev.TaskFailed: _a_task_failed,
+        ev.TaskCancelled: _a_task_cancelled,
+        ev.TaskRetried: _a_task_retried,
+        ev.TaskReleased: _a_task_released,
+        ev.LearningCycleCompleted: _a_learning_completed,
+        ev.HiveStatusUpdate: _a_noop,
+        ev.SystemAlert: _a_noop,
+        ev.ResourceAlert: _a_noop,
+        ev.ModuleStatusChanged: _a_noop,
+        ev.InterModuleMessage: _a_noop,
+        ev.CoordinationEvent: _a_noop,
+        ev.LearningCycleStarted: _a_noop,
+        ev.ErrorOccurred: _a_noop,
+    }

@@ -1,0 +1,161 @@
+"""Domain model: agents and tasks as projections folded from the event log.
+
+Wire names follow the spec (``docs/spec``): ``TaskStatus.RUNNING == "running"``.
+Projections are plain msgspec Structs so they encode straight to JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Id = Annotated[str, Meta(min_length=1, max_length=100)]
+
+PRIORITY_NAMES: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+PriorityIn = Annotated[int, Meta(ge=1, le=4)] | Literal["low", "medium", "high", "critical"]
+
+
+def priority_value(p: int | str) -> int:
+    """Map a priority given as 1..4 or as a name to its stored number."""
+    return PRIORITY_NAMES[p] if isinstance(p, str) else p
+
+
+class AgentType(StrEnum):
+    WORKER = "worker"
+    COORDINATOR = "coordinator"
+    SPECIALIST = "specialist"
+    LEARNER = "learner"
+
+
+class AgentStatus(StrEnum):
+    IDLE = "idle"
+    ACTIVE = "active"
+    LEARNING = "learning"
+    OFFLINE = "offline"
+    FAILED = "failed"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+HELD = frozenset({TaskStatus.ASSIGNED, TaskStatus.RUNNING})
+ONLINE = frozenset({AgentStatus.IDLE, AgentStatus.ACTIVE, AgentStatus.LEARNING})
+
+
+class Capability(Struct, omit_defaults=False):
+    name: Name
+    proficiency: Unit
+    learning_rate: Unit = 0.1
+
+
+class RequiredCapability(Struct):
+    name: Name
+    min_proficiency: Unit = 0.0
+
+
+class TaskError(Struct):
+    code: str
+    message: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TypeStats(Struct):
+    """Observed outcomes of one agent on one task type (for estimates)."""
+
+    completed: int = 0
+    failed: int = 0
+    total_ms: float = 0.0
+
+
+class AgentMetrics(Struct):
+    tasks_completed: int = 0
+    tasks_failed: int = 0
+    #: completed / (completed + failed); ``None`` until the first outcome.
+    success_rate: float | None = None
+    #: mean execution time of completed tasks; ``None`` until the first completion.
+    average_response_time_ms: float | None = None
+    capability_improvements: int = 0
+    total_execution_ms: float = 0.0
+
+
+class Agent(Struct):
+    id: str
+    name: str
+    type: AgentType
+    capabilities: list[Capability]
+    status: AgentStatus
+    max_concurrent_tasks: int
+    created_at: datetime
+    last_seen_at: datetime
+    metrics: AgentMetrics = msgspec.field(default_factory=AgentMetrics)
+    current_tasks: list[str] = msgspec.field(default_factory=list)
+    type_stats: dict[str, TypeStats] = msgspec.field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def capability(self, name: str) -> Capability | None:
+        for c in self.capabilities:
+            if c.name == name:
+                return c
+        return None
+
+    @property
+    def load(self) -> int:
+        return len(self.current_tasks)
+
+    @property
+    def free_slots(self) -> int:
+        return self.max_concurrent_tasks - len(self.current_tasks)
+
+    def meets(self, required: list[RequiredCapability]) -> bool:
+        """True when every requirement is met (``proficiency >= min_proficiency``)."""
+        for r in required:
+            c = self.capability(r.name)
+            if c is None or c.proficiency < r.min_proficiency:
+                return False
+        return True
+
+
+class Task(Struct):
+    id: str
+    description: str
+    type: str
+    priority: int
+    status: TaskStatus
+    required_capabilities: list[RequiredCapability]
+    input: Any
+    timeout_seconds: float
+    max_retries: int
+    created_at: datetime
+    updated_at: datetime
+    attempt: int = 0
+    #: failed attempts counted against ``max_retries`` (reset by a manual retry)
+    failures: int = 0
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    assigned_agent_id: str | None = None
+    result: Any = None
+    error: TaskError | None = None
+    progress: float = 0.0
+    current_step: str | None = None
+    estimated_completion: datetime | None = None
+    assigned_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    cancelled_by: str | None = None
+    created_by: str | None = None
+    #: agents whose attempts failed, so a retry prefers another one
+    failed_agents: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
