@@ -1,0 +1,194 @@
+"""What a task handler sees: :class:`TaskContext`, plus the values and exceptions
+a handler uses to say how the task ended (:class:`Result`, :class:`TaskFailure`,
+:class:`TaskCancelled`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Result", "TaskCancelled", "TaskContext", "TaskFailure"]
+
+#: ``on_progress(ctx, fraction, step)``; always called on the event loop thread
+ProgressCallback = Callable[["TaskContext", float, "str | None"], None]
+
+
+class Result:
+    """A handler's return value with a self-assessed quality (0..1).
+
+    ``return Result({"rows": 10}, quality=0.9)`` reports ``result={"rows": 10}``
+    and ``quality=0.9``; returning a bare value reports no quality.
+    """
+
+    __slots__ = ("quality", "value")
+
+    def __init__(self, value: Any, quality: float | None = None) -> None:
+        if quality is not None:
+            quality = float(quality)
+            if not 0.0 <= quality <= 1.0 or math.isnan(quality):
+                raise ValueError(f"quality must be within 0..1, got {quality!r}")
+        self.value = value
+        self.quality = quality
+
+    def __repr__(self) -> str:
+        return f"Result({self.value!r}, quality={self.quality!r})"
+
+
+class TaskFailure(Exception):  # noqa: N818 - part of the public API, named after the report
+    """Raise from a handler for a controlled failure (reported as ``task_failed``).
+
+    ``retryable=False`` tells the hub that trying again (on any agent) is pointless,
+    e.g. for invalid input.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"TaskFailure({self.code!r}, {self.message!r}, retryable={self.retryable})"
+
+
+class TaskCancelled(Exception):  # noqa: N818 - mirrors asyncio.CancelledError
+    """Raised by :meth:`TaskContext.check_cancelled` once the task was cancelled.
+
+    A handler may let it propagate: the agent then reports nothing for the attempt
+    (the hub already knows it was cancelled, or the agent released it).
+    """
+
+
+class TaskContext:
+    """One attempt of one task, as handed to a handler.
+
+    Attributes:
+        task: the task as the hub sent it (a dict shaped like ``hivehub.core.model.Task``)
+        task_id, type, attempt, input, description, priority, timeout_seconds: shortcuts into it
+        cancel_event: an :class:`asyncio.Event` set when the task is cancelled (use it from
+            ``async`` handlers; from a thread use :attr:`cancelled` / :meth:`wait_cancelled_sync`)
+        log: a logger adapter that prefixes records with the task id
+    """
+
+    def __init__(
+        self,
+        task: dict[str, Any],
+        attempt: int | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        agent: Any = None,
+    ) -> None:
+        self.task: dict[str, Any] = task
+        self.task_id: str = str(task.get("id", ""))
+        self.type: str = str(task.get("type", ""))
+        self.attempt: int = int(attempt if attempt is not None else task.get("attempt") or 1)
+        self.input: Any = task.get("input")
+        self.description: str = str(task.get("description") or "")
+        self.priority: int | None = task.get("priority")
+        self.timeout_seconds: float | None = task.get("timeout_seconds")
+        #: the agent running the task (``None`` when the context was built by hand)
+        self.agent = agent
+        self.cancel_reason: str | None = None
+        self.last_progress: float = 0.0
+        self.last_step: str | None = None
+        self._on_progress = on_progress
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        self._loop = loop
+        self._cancel_event: asyncio.Event | None = None
+        self._cancelled = threading.Event()
+        self._finished = False
+        self.log = logging.LoggerAdapter(
+            logging.getLogger("hivehub.agent.task"), {"task_id": self.task_id, "attempt": self.attempt}
+        )
+
+    # ------------------------------------------------------------ cancellation
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the hub cancelled the task or the agent is releasing it (thread-safe)."""
+        return self._cancelled.is_set()
+
+    @property
+    def cancel_event(self) -> asyncio.Event:
+        """Set when the task is cancelled. Only for use on the event loop thread."""
+        if self._cancel_event is None:
+            self._cancel_event = asyncio.Event()
+            if self._cancelled.is_set():
+                self._cancel_event.set()
+        return self._cancel_event
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`TaskCancelled` if the task was cancelled (safe from any thread)."""
+        if self._cancelled.is_set():
+            raise TaskCancelled(self.cancel_reason or "cancelled")
+
+    def wait_cancelled_sync(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until cancelled or ``timeout``; True when cancelled.
+
+        Meant for plain (threaded) handlers that wait on something external.
+        """
+        return self._cancelled.wait(timeout)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Mark the context cancelled. The agent calls this; call it on the loop thread."""
+        if self._cancelled.is_set():
+            return
+        self.cancel_reason = reason
+        self._cancelled.set()
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+
+    # ------------------------------------------------------------ progress
+
+    async def progress(self, fraction: float, step: str | None = None) -> None:
+        """Report progress (``fraction`` is clamped to 0..1). Ignored once cancelled or finished."""
+        self._progress(fraction, step)
+
+    def progress_sync(self, fraction: float, step: str | None = None) -> None:
+        """Thread-safe :meth:`progress` for plain ``def`` handlers running in a worker thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._progress(fraction, step)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._progress(fraction, step)
+        else:
+            loop.call_soon_threadsafe(self._progress, fraction, step)
+
+    def _progress(self, fraction: float, step: str | None) -> None:
+        if self._finished or self._cancelled.is_set():
+            return
+        try:
+            f = float(fraction)
+        except (TypeError, ValueError):
+            raise ValueError(f"progress must be a number, got {fraction!r}") from None
+        if math.isnan(f):
+            raise ValueError("progress must not be NaN")
+        f = min(1.0, max(0.0, f))
+        self.last_progress = f
+        self.last_step = step
+        if self._on_progress is not None:
+            self._on_progress(self, f, step)
+
+    def __repr__(self) -> str:
+        return f"<TaskContext task={self.task_id} type={self.type} attempt={self.attempt}>"

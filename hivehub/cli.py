@@ -1,0 +1,122 @@
+"""The ``hive`` command: ``hive serve``, ``hive agent`` and the operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(name, default)
+
+
+def serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the hub")
+    p.add_argument("--host", default=_env("HIVE_HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(_env("HIVE_PORT", 3001)))
+    p.add_argument("--db", default=_env("HIVE_DB", "./data/hive.db"), help="SQLite path or 'memory'")
+    p.add_argument("--no-demo", action="store_true", default=_env("HIVE_NO_DEMO", "") not in ("", "0"),
+                   help="start without the demo agents and workload")
+    p.add_argument("--no-demo-workload", action="store_true", help="demo agents, but no generated tasks")
+    p.add_argument("--heartbeat-timeout", type=float, default=float(_env("HIVE_HEARTBEAT_TIMEOUT", 15.0)))
+    p.add_argument("--agent-heartbeat-interval", type=float, default=float(_env("HIVE_AGENT_HEARTBEAT_INTERVAL", 5.0)))
+    p.add_argument("--ws-heartbeat", type=float, default=float(_env("HIVE_WS_HEARTBEAT", 30.0)))
+    p.add_argument("--retry-base", type=float, default=float(_env("HIVE_RETRY_BASE", 1.0)))
+    p.add_argument("--retry-cap", type=float, default=float(_env("HIVE_RETRY_CAP", 60.0)))
+    p.add_argument("--subscriber-buffer", type=int, default=int(_env("HIVE_SUBSCRIBER_BUFFER", 10_000)))
+    p.add_argument("--max-body", type=int, default=int(_env("HIVE_MAX_BODY", 1 << 20)))
+    p.add_argument("--max-frame", type=int, default=int(_env("HIVE_MAX_FRAME", 1 << 20)))
+    p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from .core.hive import HiveConfig
+    from .server.config import ServerConfig
+
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        hive=HiveConfig(
+            heartbeat_timeout=args.heartbeat_timeout,
+            retry_base_seconds=args.retry_base,
+            retry_cap_seconds=args.retry_cap,
+        ),
+        agent_heartbeat_interval=args.agent_heartbeat_interval,
+        ws_heartbeat=args.ws_heartbeat,
+        subscriber_buffer=args.subscriber_buffer,
+        max_body_bytes=args.max_body,
+        max_frame_bytes=args.max_frame,
+        demo_agents=not args.no_demo,
+        demo_workload=not args.no_demo and not args.no_demo_workload,
+    )
+
+
+async def run_server(config: Any) -> None:
+    from aiohttp import web
+
+    from .server.app import create_app
+
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    await site.start()
+    log = logging.getLogger("hivehub")
+    log.info("Hive Hub listening on http://%s:%d (db %s)", config.host, config.port, config.db)
+    print(f"hive: serving on http://{config.host}:{config.port}  (ws: /ws, agents: /agents/ws)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if config.demo_agents:
+        from .server.demo import start_demo
+
+        start_demo(app, config)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = build_config(args)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(run_server(config))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "agent":
+        from .agent import cli_main
+
+        return int(cli_main(argv[1:]) or 0)
+    parser = argparse.ArgumentParser(prog="hive", description="Hive Hub: real-time orchestration for AI agents")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser(sub)
+    sub.add_parser("agent", help="run an agent (see 'hive agent --help')")
+    try:
+        from .ops import add_commands
+
+        add_commands(sub)
+    except ImportError:
+        pass
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Self-monitoring adapters: module health from real signals."""

@@ -1,0 +1,89 @@
+"""Module health derived from real signals, folded into ``/health``.
+
+Each module's state comes from something measured: the event-loop lag probe,
+the store's last commit (and whether it failed), subscriber backlogs, and
+whether the background tasks are alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+MODULES = (
+    "task_management",
+    "agent_management",
+    "metrics_collection",
+    "background_processes",
+    "coordinator",
+    "persistence",
+    "event_stream",
+)
+
+
+class ModuleMonitor:
+    def __init__(self, app: Any, lag_interval: float = 0.5) -> None:
+        self.app = app
+        self.lag_interval = lag_interval
+        self.loop_lag_ms = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._probe(), name="hive-loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(self.lag_interval)
+            self.loop_lag_ms = max(0.0, (loop.time() - t0 - self.lag_interval) * 1000)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        svc = self.app["service"]
+        stream = self.app["stream"]
+        cfg = self.app["config"]
+        out: dict[str, dict[str, Any]] = {}
+
+        def put(name: str, status: str, reason: str, **signals: Any) -> None:
+            out[name] = {"status": status, "reason": reason, "signals": signals}
+
+        if not svc.store_ok:
+            put("persistence", "unhealthy", f"event log writes failing: {svc.store_error}", last_commit_ms=svc.last_commit_ms)
+        elif svc.last_commit_ms > 500:
+            put("persistence", "degraded", "slow commits", last_commit_ms=round(svc.last_commit_ms, 3))
+        else:
+            put("persistence", "healthy", "commits ok", last_commit_ms=round(svc.last_commit_ms, 3))
+        backlog = stream.max_backlog()
+        if backlog > cfg.subscriber_buffer // 2:
+            put("event_stream", "degraded", "a subscriber is far behind", max_backlog=backlog, subscribers=stream.count())
+        else:
+            put("event_stream", "healthy", "subscribers keeping up", max_backlog=backlog, subscribers=stream.count())
+        dead = [t.get_name() for t in svc._tasks if t.done()]
+        lag = round(self.loop_lag_ms, 3)
+        if dead:
+            put("background_processes", "unhealthy", f"stopped: {', '.join(dead)}", loop_lag_ms=lag)
+        elif lag > 250:
+            put("background_processes", "degraded", "event loop lagging", loop_lag_ms=lag)
+        else:
+            put("background_processes", "healthy", "running", loop_lag_ms=lag)
+        writes = "healthy" if svc.store_ok else "degraded"
+        why = "accepting commands" if svc.store_ok else "writes rejected while the log is unavailable"
+        put("task_management", writes, why, pending=svc.hive.task_counts["pending"])
+        put("agent_management", writes, why, agents=len(svc.hive.agents))
+        put("metrics_collection", "healthy", "folded from the log", sequence=svc.published_seq)
+        put("coordinator", "healthy", "scheduler running", next_deadline=str(svc.hive.next_deadline()))
+        return out
+
+    def report(self) -> dict[str, Any]:
+        mods = self.states()
+        worst = max((m["status"] for m in mods.values()), key=RANK.__getitem__)
+        return {"status": worst, "modules": mods}

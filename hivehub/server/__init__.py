@@ -1,0 +1,1 @@
+"""The aiohttp adapter around the core: REST, /ws stream, agent gateway."""

@@ -1,0 +1,298 @@
+"""The agent gateway: both transports of ``docs/agent-protocol.md``.
+
+Assignments reach agents only after they are committed (this is a listener
+on published events), so an agent never works on an assignment the hub could
+still lose. Push agents (``/agents/ws``) get ``assign`` and ``cancel``
+messages; pull agents find their assignments through ``claim``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from ..core import commands as C
+from ..core.errors import HiveError, InvalidInput
+from ..core.model import TaskError, TaskStatus
+from .errors import UnknownMessageType, translate
+from .service import HubService, Published
+from .stream import message
+
+log = logging.getLogger("hivehub.agents")
+
+
+class AgentConn:
+    """One connected push agent: an outbox drained by a single sender task."""
+
+    def __init__(self, agent_id: str, ws: web.WebSocketResponse) -> None:
+        self.agent_id = agent_id
+        self.ws = ws
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.sender = asyncio.create_task(self._send_loop())
+
+    def send(self, body: bytes) -> None:
+        self.outbox.put_nowait(body)
+
+    async def _send_loop(self) -> None:
+        while True:
+            body = await self.outbox.get()
+            if body is None:
+                return
+            try:
+                await self.ws.send_frame(body, WSMsgType.TEXT)
+            except Exception:
+                return
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.outbox.put_nowait(None)
+        await self.ws.close(code=code, message=reason.encode())
+
+
+class AgentGateway:
+    def __init__(self, service: HubService, config: Any) -> None:
+        self.service = service
+        self.config = config
+        self.conns: dict[str, AgentConn] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._delivered: dict[str, set[tuple[str, int]]] = {}
+        service.listeners.append(self.on_published)
+
+    def count(self) -> int:
+        return len(self.conns)
+
+    # ------------------------------------------------------------ events -> agents
+
+    def on_published(self, batch: list[Published]) -> None:
+        hive = self.service.hive
+        for p in batch:
+            d: Any = p.event.data
+            typ = p.type
+            if typ == "task_assigned":
+                conn = self.conns.get(d.agent_id)
+                t = hive.tasks.get(d.task_id)
+                if conn is not None and t is not None and t.assigned_agent_id == d.agent_id and t.attempt == d.attempt_number:
+                    self._assign(conn, d.task_id, d.attempt_number)
+                w = self._wakeups.get(d.agent_id)
+                if w is not None:
+                    w.set()
+            elif typ == "task_cancelled" and d.agent_id:
+                self._cancel(d.agent_id, d.task_id, None, d.reason)
+            elif typ == "task_failed" and d.agent_id and d.failure_kind in ("timeout", "agent_lost"):
+                self._cancel(d.agent_id, d.task_id, d.attempt_number, d.failure_kind)
+            elif typ == "task_released" and d.reason == "agent_removed":
+                self._cancel(d.agent_id, d.task_id, d.attempt_number, "agent_removed")
+            elif typ == "agent_removed":
+                conn = self.conns.pop(d.agent_id, None)
+                if conn is not None:
+                    asyncio.ensure_future(conn.close(4001, "agent removed"))
+
+    def _assign(self, conn: AgentConn, task_id: str, attempt: int) -> None:
+        t = self.service.hive.tasks[task_id]
+        conn.send(message("assign", {"task": t, "attempt": attempt}))
+        self._delivered.setdefault(conn.agent_id, set()).add((task_id, attempt))
+
+    def _cancel(self, agent_id: str, task_id: str, attempt: int | None, reason: str) -> None:
+        conn = self.conns.get(agent_id)
+        if conn is not None:
+            conn.send(message("cancel", {"task_id": task_id, "attempt": attempt, "reason": reason}))
+
+    # ------------------------------------------------------------ pull transport
+
+    def _next_undelivered(self, agent_id: str) -> tuple[Any, int] | None:
+        hive = self.service.hive
+        a = hive.agents.get(agent_id)
+        if a is None:
+            return None
+        held = {(tid, hive.tasks[tid].attempt) for tid in a.current_tasks}
+        delivered = self._delivered.setdefault(agent_id, set())
+        delivered &= held  # forget deliveries of tasks the agent no longer holds
+        for tid in a.current_tasks:
+            t = hive.tasks[tid]
+            if t.status == TaskStatus.ASSIGNED and (tid, t.attempt) not in delivered:
+                delivered.add((tid, t.attempt))
+                return t, t.attempt
+        return None
+
+    async def claim(self, agent_id: str, wait: float, rid: str) -> dict[str, Any] | None:
+        svc = self.service
+        await svc.execute(C.Heartbeat(id=rid, agent_id=agent_id))  # 404 for an unknown agent
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        # Waiting counts as being alive: heartbeat at a third of the timeout while parked.
+        beat = max(0.5, svc.hive.config.heartbeat_timeout / 3)
+        while True:
+            found = self._next_undelivered(agent_id)
+            if found is not None:
+                return {"task": found[0], "attempt": found[1]}
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            w = self._wakeups.setdefault(agent_id, asyncio.Event())
+            w.clear()
+            try:
+                await asyncio.wait_for(w.wait(), min(remaining, beat))
+            except TimeoutError:
+                if agent_id not in svc.hive.agents:
+                    return None
+                await svc.execute(C.Heartbeat(id=rid, agent_id=agent_id))
+
+    # ------------------------------------------------------------ push transport
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        cfg = request.app["config"]
+        ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True)
+        await ws.prepare(request)
+        conn: AgentConn | None = None
+        try:
+            conn = await self._register(ws, request)
+            if conn is None:
+                return ws
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_text(conn, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    conn.send(message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            if conn is not None:
+                conn.outbox.put_nowait(None)
+                if self.conns.get(conn.agent_id) is conn:
+                    del self.conns[conn.agent_id]
+                    try:
+                        await self.service.execute(C.AgentDisconnected(id="ws-close", agent_id=conn.agent_id))
+                    except HiveError:
+                        pass
+        return ws
+
+    async def _register(self, ws: web.WebSocketResponse, request: web.Request) -> AgentConn | None:
+        try:
+            msg = await ws.receive(timeout=30)
+        except TimeoutError:
+            await ws.close(code=1008, message=b"register first")
+            return None
+        if msg.type != WSMsgType.TEXT:
+            await ws.close(code=1008, message=b"register first")
+            return None
+        mid = None
+        try:
+            obj = msgspec.json.decode(msg.data)
+            if not isinstance(obj, dict) or obj.get("type") != "register":
+                raise InvalidInput('the first message must be {"type": "register", "data": {...}}')
+            mid = obj.get("message_id")
+            data = dict(obj.get("data") or {})
+            running = data.pop("running", None)
+            spec = msgspec.convert(data, C.AgentSpec)
+            running_map = msgspec.convert(running, dict[str, int]) if running is not None else None
+            events = await self.service.execute(C.RegisterAgent(id=f"agent-ws:{mid}", spec=spec, running=running_map))
+        except Exception as exc:
+            mapped = translate(exc)
+            if mapped is None:
+                log.exception("agent registration failed")
+                mapped = HiveError("internal error")
+            await ws.send_frame(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid), WSMsgType.TEXT)
+            await ws.close(code=1008, message=b"registration failed")
+            return None
+        agent_id = spec.id or events[0].data.agent.id  # type: ignore[attr-defined]
+        old = self.conns.get(agent_id)
+        conn = AgentConn(agent_id, ws)
+        self.conns[agent_id] = conn
+        if old is not None:
+            asyncio.ensure_future(old.close(4002, "replaced by a new connection"))
+        hive = self.service.hive
+        a = hive.agents[agent_id]
+        conn.send(
+            message(
+                "registered",
+                {
+                    "agent_id": agent_id,
+                    "agent": a,
+                    "heartbeat_interval": self.config.agent_heartbeat_interval,
+                    "heartbeat_timeout": hive.config.heartbeat_timeout,
+                },
+                mid,
+            )
+        )
+        # Re-deliver what is assigned to it and not started (a reconnect, or a hub restart).
+        for tid in list(a.current_tasks):
+            t = hive.tasks[tid]
+            if t.status == TaskStatus.ASSIGNED:
+                self._assign(conn, tid, t.attempt)
+        return conn
+
+    async def _on_text(self, conn: AgentConn, text: str) -> None:
+        mid = None
+        try:
+            try:
+                obj = msgspec.json.decode(text)
+            except msgspec.DecodeError as exc:
+                raise InvalidInput(f"malformed JSON: {exc}") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                raise InvalidInput('a message is a JSON object with a string "type"')
+            mid = obj.get("message_id")
+            data = obj.get("data") or {}
+            if not isinstance(data, dict):
+                raise InvalidInput('"data" must be an object')
+            typ = obj["type"]
+            cmd = self._command(conn.agent_id, typ, data, mid)
+            await self.service.execute(cmd)
+            if typ != "heartbeat":
+                conn.send(message("ack", {"type": typ, "task_id": data.get("task_id")}, mid))
+        except Exception as exc:
+            mapped = translate(exc)
+            if mapped is None:
+                log.exception("agent message failed")
+                mapped = HiveError("internal error")
+                mapped.code = "internal_error"
+            conn.send(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
+
+    def _command(self, agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.Command:
+        rid = f"agent:{agent_id}:{mid}"
+        if typ == "heartbeat":
+            return C.Heartbeat(id=rid, agent_id=agent_id)
+        task_id = data.get("task_id")
+        if typ in ("task_started", "task_progress", "task_completed", "task_failed", "task_released") and not isinstance(task_id, str):
+            raise InvalidInput(f"{typ} needs data.task_id")
+        attempt = data.get("attempt")
+        if attempt is not None and not isinstance(attempt, int):
+            raise InvalidInput("attempt must be an integer")
+        assert isinstance(task_id, str) or typ not in ("task_started",)
+        if typ == "task_started":
+            return C.StartTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt)  # type: ignore[arg-type]
+        if typ == "task_progress":
+            return msgspec.convert(
+                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "progress": data.get("progress", 0.0), "current_step": data.get("current_step")},
+                C.ReportProgress,
+            )
+        if typ == "task_completed":
+            return msgspec.convert(
+                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "result": data.get("result"), "quality": data.get("quality")},
+                C.CompleteTask,
+            )
+        if typ == "task_failed":
+            err = data.get("error") or {"code": "AGENT_ERROR", "message": "failed"}
+            return C.FailTask(
+                id=rid,
+                task_id=task_id,  # type: ignore[arg-type]
+                agent_id=agent_id,
+                attempt=attempt,
+                error=msgspec.convert(err, TaskError),
+                retryable=bool(data.get("retryable", True)),
+            )
+        if typ == "task_released":
+            return C.ReleaseTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt, reason=str(data.get("reason") or "agent_shutdown"))  # type: ignore[arg-type]
+        raise UnknownMessageType(
+            f"unknown message type {typ!r}",
+            known=["heartbeat", "task_started", "task_progress", "task_completed", "task_failed", "task_released"],
+        )
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for conn in list(self.conns.values()):
+            try:
+                await conn.close(code, reason)
+            except Exception:
+                pass

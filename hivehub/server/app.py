@@ -1,0 +1,73 @@
+"""The app factory: wires the service, the stream, the agent gateway and the
+routes. No module-level instances; everything is passed in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..monitor.modules import ModuleMonitor
+from ..store.base import EventStore, open_store
+from .agents import AgentGateway
+from .config import ServerConfig
+from .errors import error_middleware
+from .rest import add_routes
+from .service import HubService
+from .stream import StreamHub
+
+log = logging.getLogger("hivehub.app")
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
+
+
+def create_app(config: ServerConfig, store: EventStore | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app["config"] = config
+    service = HubService(
+        store or open_store(config.db), hive_config=config.hive, tick_max_seconds=config.tick_max_seconds
+    )
+    app["service"] = service
+    app["stream"] = StreamHub(service, app)
+    app["gateway"] = AgentGateway(service, config)
+    app["modules"] = ModuleMonitor(app)
+    app["background"] = []
+    add_routes(app)
+    app.router.add_get("/ws", app["stream"].handle)
+    app.router.add_get("/agents/ws", app["gateway"].handle)
+    if (DASHBOARD / "index.html").exists():
+        app.router.add_get("/", _index)
+        app.router.add_static("/static/", DASHBOARD, name="static")
+    app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(DASHBOARD / "index.html")
+
+
+async def _startup(app: web.Application) -> None:
+    await app["service"].start()
+    app["modules"].start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    for t in app["background"]:
+        t.cancel()
+    await app["stream"].close_all(1001, "hub shutting down")
+    await app["gateway"].close_all(1001, "hub shutting down")
+
+
+async def _cleanup(app: web.Application) -> None:
+    bg: list[asyncio.Task[Any]] = app["background"]
+    for t in bg:
+        try:
+            await t
+        except (asyncio.CancelledError, Exception):
+            pass
+    await app["modules"].stop()
+    await app["service"].stop()

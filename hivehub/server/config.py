@@ -1,0 +1,28 @@
+"""Server settings, from CLI flags and ``HIVE_*`` environment variables."""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from ..core.hive import HiveConfig
+
+
+class ServerConfig(Struct, kw_only=True):
+    host: str = "0.0.0.0"
+    port: int = 3001
+    db: str = "./data/hive.db"
+    hive: HiveConfig = HiveConfig()
+    #: how often agents should heartbeat (told to them at registration)
+    agent_heartbeat_interval: float = 5.0
+    #: protocol ping on /ws and /agents/ws; a peer that misses a pong is closed
+    ws_heartbeat: float = 30.0
+    max_body_bytes: int = 1 << 20
+    max_frame_bytes: int = 1 << 20
+    max_json_depth: int = 64
+    #: messages buffered per /ws subscriber before it is cut off as too slow
+    subscriber_buffer: int = 10_000
+    #: longest a Tick may wait (retries and timeouts fire at most this late)
+    tick_max_seconds: float = 0.25
+    max_claim_wait: float = 60.0
+    demo_agents: bool = True
+    demo_workload: bool = True

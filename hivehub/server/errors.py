@@ -1,0 +1,110 @@
+"""The one table that maps errors to HTTP statuses and WS error codes.
+
+Looked up by MRO, so a subclass inherits its parent's mapping unless it has
+its own row. Foreign exceptions (msgspec validation, aiohttp size limits) are
+translated here at the boundary. Anything unmapped is logged with its
+traceback and answered with a generic 500 (HTTP) or an ``internal_error``
+message (WS), never with internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..core import errors as E
+
+log = logging.getLogger("hivehub.errors")
+
+STATUS: dict[type[E.HiveError], int] = {
+    E.HiveError: 400,
+    E.InvalidInput: 422,
+    E.PayloadTooLarge: 413,
+    E.NotFound: 404,
+    E.DependencyNotFound: 422,
+    E.Conflict: 409,
+    E.Unauthorized: 401,
+    E.Forbidden: 403,
+    E.RateLimited: 429,
+    E.StoreUnavailable: 503,
+}
+
+
+class MalformedJSON(E.InvalidInput):
+    code = "malformed_json"
+
+
+class UnknownMessageType(E.InvalidInput):
+    code = "unknown_message_type"
+
+
+STATUS[MalformedJSON] = 400
+
+
+def status_for(exc: E.HiveError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def translate(exc: BaseException) -> E.HiveError | None:
+    """Map a foreign exception to a HiveError, or None when it is a bug."""
+    if isinstance(exc, E.HiveError):
+        return exc
+    if isinstance(exc, msgspec.ValidationError):
+        return E.InvalidInput(f"invalid request: {exc}")
+    if isinstance(exc, msgspec.DecodeError):
+        return MalformedJSON(f"malformed JSON: {exc}")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return E.PayloadTooLarge("request body too large")
+    return None
+
+
+def error_body(exc: E.HiveError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+
+
+_enc = msgspec.json.Encoder()
+
+
+def error_response(exc: E.HiveError) -> web.Response:
+    headers = {}
+    if isinstance(exc, E.RateLimited) and "retry_after" in exc.details:
+        headers["Retry-After"] = str(max(1, int(exc.details["retry_after"] + 0.999)))
+    return web.Response(
+        body=_enc.encode(error_body(exc)),
+        status=status_for(exc),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            return error_response(E.PayloadTooLarge("request body too large", limit=request.app["config"].max_body_bytes))
+        if exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+            return web.Response(
+                body=_enc.encode({"error": {"code": code, "message": exc.reason, "details": {}}}),
+                status=exc.status,
+                content_type="application/json",
+            )
+        raise
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return web.Response(
+                body=_enc.encode({"error": {"code": "internal_error", "message": "internal error", "details": {}}}),
+                status=500,
+                content_type="application/json",
+            )
+        return error_response(mapped)

@@ -1,0 +1,619 @@
+"""REST API. Every route is declared once in ``ROUTES`` with its request and
+response schemas; the same declarations register the aiohttp handlers and
+generate ``/api/openapi.json``, so the document cannot drift from what validates."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta, Struct
+
+from .. import __version__
+from ..core import commands as C
+from ..core.errors import InvalidInput, PayloadTooLarge, TaskNotFound
+from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Task, TaskError, TaskStatus, Unit
+from .service import HubService
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_enc = msgspec.json.Encoder()
+
+
+# ----------------------------------------------------------------- schemas
+
+
+class ErrorDetail(Struct):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(Struct):
+    error: ErrorDetail
+
+
+class AgentPage(Struct):
+    agents: list[Agent]
+    next_cursor: str | None
+
+
+class TaskPage(Struct):
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+class TaskBatch(Struct, forbid_unknown_fields=True):
+    tasks: Annotated[list[C.TaskSpec], Meta(min_length=1, max_length=1000)]
+
+
+class TaskBatchResult(Struct):
+    tasks: list[Task]
+
+
+class CancelBody(Struct, forbid_unknown_fields=True):
+    reason: str = "manual_cancellation"
+    cancelled_by: str | None = None
+
+
+class RetryBody(Struct, forbid_unknown_fields=True):
+    requested_by: str | None = None
+
+
+class AgentReport(Struct, forbid_unknown_fields=True):
+    agent_id: str
+    attempt: int | None = None
+
+
+class ProgressReport(AgentReport, forbid_unknown_fields=True):
+    progress: Unit = 0.0
+    current_step: str | None = None
+
+
+class CompleteReport(AgentReport, forbid_unknown_fields=True):
+    result: Any = None
+    quality: Unit | None = None
+
+
+class FailReport(AgentReport, forbid_unknown_fields=True):
+    error: TaskError = msgspec.field(default_factory=lambda: TaskError("AGENT_ERROR", "failed"))
+    retryable: bool = True
+
+
+class ReleaseReport(AgentReport, forbid_unknown_fields=True):
+    reason: str = "agent_shutdown"
+
+
+class Claim(Struct):
+    task: Task
+    attempt: int
+
+
+class EventPage(Struct):
+    events: list[dict[str, Any]]
+    next_since: int
+
+
+class ApiInfo(Struct):
+    name: str
+    version: str
+    spec: str
+    endpoints: dict[str, str]
+
+
+class Route(Struct):
+    method: str
+    path: str
+    handler: Any
+    summary: str
+    body: Any = None
+    response: Any = None
+    status: int = 200
+    query: dict[str, str] = msgspec.field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+
+
+ROUTES: list[Route] = []
+
+
+def route(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: Any = None,
+    response: Any = None,
+    status: int = 200,
+    query: dict[str, str] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        ROUTES.append(Route(method, path, fn, summary, body, response, status, query or {}, errors))
+        return fn
+
+    return deco
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_enc.encode(obj), status=status, content_type="application/json")
+
+
+def _depth_ok(obj: Any, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if d > limit:
+            return False
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return True
+
+
+def decode_body(raw: bytes, typ: Any, max_depth: int) -> Any:
+    """Decode and validate a JSON body into ``typ``; empty body means ``{}``."""
+    obj = msgspec.json.decode(raw) if raw.strip() else {}
+    if not _depth_ok(obj, max_depth):
+        raise PayloadTooLarge(f"JSON nested deeper than {max_depth} levels", max_depth=max_depth)
+    if not isinstance(obj, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return msgspec.convert(obj, typ)
+
+
+async def body_as(request: web.Request, typ: Any) -> Any:
+    raw = await request.read()
+    return decode_body(raw, typ, request.app["config"].max_json_depth)
+
+
+def svc(request: web.Request) -> HubService:
+    return request.app["service"]  # type: ignore[no-any-return]
+
+
+def request_id(request: web.Request) -> str:
+    return request.headers.get("X-Request-Id") or f"http:{id(request):x}"
+
+
+def actor(request: web.Request) -> str:
+    ident = request.get("identity")
+    return str(ident) if ident else "api"
+
+
+def q_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name} must be an integer", parameter=name, value=raw) from None
+    if not lo <= v <= hi:
+        raise InvalidInput(f"query parameter {name} must be between {lo} and {hi}", parameter=name, value=v)
+    return v
+
+
+def q_float(request: web.Request, name: str, default: float, lo: float, hi: float) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name} must be a number", parameter=name, value=raw) from None
+    if not lo <= v <= hi:
+        raise InvalidInput(f"query parameter {name} must be between {lo} and {hi}", parameter=name, value=v)
+    return v
+
+
+def q_enum(request: web.Request, name: str, enum: Any) -> Any:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return enum(raw)
+    except ValueError:
+        allowed = [e.value for e in enum]
+        raise InvalidInput(f"{name} must be one of {allowed}", parameter=name, value=raw) from None
+
+
+def _cursor_out(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _cursor_in(request: web.Request) -> str | None:
+    raw = request.query.get("cursor")
+    if not raw:
+        return None
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except Exception:
+        raise InvalidInput("malformed cursor", parameter="cursor") from None
+
+
+def paginate(items: list[Any], request: web.Request) -> tuple[list[Any], str | None]:
+    limit = q_int(request, "limit", 100, 1, 1000)
+    after = _cursor_in(request)
+    start = 0
+    if after is not None:
+        for i, it in enumerate(items):
+            if it.id == after:
+                start = i + 1
+                break
+        else:
+            raise InvalidInput("cursor does not match any item (it may have been removed)", parameter="cursor")
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return page, (_cursor_out(page[-1].id) if more and page else None)
+
+
+# ----------------------------------------------------------------- meta
+
+
+@route("GET", "/api", "Service name, version and entry points", response=ApiInfo)
+async def api_info(request: web.Request) -> web.Response:
+    return json(
+        ApiInfo(
+            name="Hive Hub",
+            version=__version__,
+            spec="AI Orchestrator Hub WebSocket API",
+            endpoints={
+                "stream": "/ws",
+                "agents": "/agents/ws",
+                "openapi": "/api/openapi.json",
+                "health": "/health",
+                "dashboard": "/",
+            },
+        )
+    )
+
+
+@route("GET", "/health", "Health folded from module states (503 when unhealthy)", errors=(503,))
+async def health(request: web.Request) -> web.Response:
+    report = request.app["modules"].report()
+    return json(report, status=503 if report["status"] == "unhealthy" else 200)
+
+
+@route("GET", "/api/hive/status", "Hive status folded from the event log")
+async def hive_status(request: web.Request) -> web.Response:
+    return json(full_status(request.app))
+
+
+def full_status(app: web.Application) -> dict[str, Any]:
+    s: HubService = app["service"]
+    st = s.hive.status(s.clock())
+    modules = app["modules"].report()
+    st["status"] = modules["status"]
+    st["published_sequence"] = s.published_seq
+    st["uptime_seconds"] = round((s.clock() - s.started_at).total_seconds(), 3)
+    st["modules"] = modules["modules"]
+    st["subscribers"] = app["stream"].count()
+    st["connected_agents"] = app["gateway"].count()
+    return st
+
+
+# ----------------------------------------------------------------- agents
+
+
+@route("POST", "/api/agents", "Register an agent", body=C.AgentSpec, response=Agent, status=201, errors=(400, 409, 422))
+async def create_agent(request: web.Request) -> web.Response:
+    spec = await body_as(request, C.AgentSpec)
+    s = svc(request)
+    if spec.id and spec.id in s.hive.agents:
+        from ..core.errors import AgentExists
+
+        raise AgentExists(f"agent {spec.id} already exists", agent_id=spec.id)
+    events = await s.execute(C.RegisterAgent(id=request_id(request), spec=spec))
+    agent_id = events[0].data.agent.id  # type: ignore[attr-defined]
+    return json(s.hive.agents[agent_id], status=201)
+
+
+@route(
+    "GET",
+    "/api/agents",
+    "List agents",
+    response=AgentPage,
+    query={"status": "idle|active|learning|offline|failed", "type": "agent type", "capability": "has this capability", "limit": "1..1000", "cursor": "from next_cursor"},
+)
+async def list_agents(request: web.Request) -> web.Response:
+    status = q_enum(request, "status", AgentStatus)
+    typ = q_enum(request, "type", AgentType)
+    cap = request.query.get("capability")
+    items = [
+        a
+        for a in svc(request).hive.agents.values()
+        if (status is None or a.status == status)
+        and (typ is None or a.type == typ)
+        and (not cap or a.capability(cap) is not None)
+    ]
+    page, nxt = paginate(items, request)
+    return json(AgentPage(page, nxt))
+
+
+@route("GET", "/api/agents/{id}", "One agent", response=Agent, errors=(404,))
+async def get_agent(request: web.Request) -> web.Response:
+    return json(svc(request).hive._agent(request.match_info["id"]))
+
+
+@route("PATCH", "/api/agents/{id}", "Change name, capabilities or concurrency", body=C.AgentPatch, response=Agent, errors=(404, 422))
+async def patch_agent(request: web.Request) -> web.Response:
+    s = svc(request)
+    agent_id = request.match_info["id"]
+    s.hive._agent(agent_id)
+    patch = await body_as(request, C.AgentPatch)
+    await s.execute(C.UpdateAgent(id=request_id(request), agent_id=agent_id, patch=patch))
+    return json(s.hive._agent(agent_id))
+
+
+@route("DELETE", "/api/agents/{id}", "Remove an agent; its tasks are reassigned", errors=(404,))
+async def delete_agent(request: web.Request) -> web.Response:
+    s = svc(request)
+    events = await s.execute(C.RemoveAgent(id=request_id(request), agent_id=request.match_info["id"]))
+    removed = next(e for e in events if e.type == "agent_removed")
+    return json(removed.data)
+
+
+@route("POST", "/api/agents/{id}/heartbeat", "Agent heartbeat (pull transport)", errors=(404,))
+async def agent_heartbeat(request: web.Request) -> web.Response:
+    s = svc(request)
+    agent_id = request.match_info["id"]
+    await s.execute(C.Heartbeat(id=request_id(request), agent_id=agent_id))
+    a = s.hive._agent(agent_id)
+    return json({"agent_id": agent_id, "status": a.status, "heartbeat_timeout": s.hive.config.heartbeat_timeout})
+
+
+@route(
+    "POST",
+    "/api/agents/{id}/claim",
+    "Long-poll for the next task assigned to this agent (204 when none)",
+    response=Claim,
+    query={"wait": "seconds to wait, 0..60"},
+    errors=(404,),
+)
+async def agent_claim(request: web.Request) -> web.StreamResponse:
+    wait = q_float(request, "wait", 0.0, 0.0, request.app["config"].max_claim_wait)
+    claim = await request.app["gateway"].claim(request.match_info["id"], wait, request_id(request))
+    if claim is None:
+        return web.Response(status=204)
+    return json(claim)
+
+
+# ----------------------------------------------------------------- tasks
+
+
+@route("POST", "/api/tasks", "Submit a task", body=C.TaskSpec, response=Task, status=201, errors=(400, 409, 413, 422))
+async def create_task(request: web.Request) -> web.Response:
+    spec = await body_as(request, C.TaskSpec)
+    s = svc(request)
+    events = await s.execute(C.SubmitTask(id=request_id(request), spec=spec, created_by=actor(request)))
+    return json(s.hive.tasks[events[0].data.task.id], status=201)  # type: ignore[attr-defined]
+
+
+@route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 413, 422))
+async def create_tasks(request: web.Request) -> web.Response:
+    batch = await body_as(request, TaskBatch)
+    s = svc(request)
+    known = set(s.hive.tasks)
+    ids = [t.id for t in batch.tasks if t.id]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("duplicate task ids in batch")
+    # validate dependencies up front so a bad entry rejects the batch before any is created
+    for t in batch.tasks:
+        for d in t.depends_on:
+            if d not in known and d not in ids:
+                from ..core.errors import DependencyNotFound
+
+                raise DependencyNotFound(f"depends_on names unknown task {d}", dependency=d)
+    created = []
+    rid = request_id(request)
+    for i, spec in enumerate(batch.tasks):
+        events = await s.execute(C.SubmitTask(id=f"{rid}#{i}", spec=spec, created_by=actor(request)))
+        created.append(events[0].data.task.id)  # type: ignore[attr-defined]
+    return json(TaskBatchResult([s.hive.tasks[t] for t in created]), status=201)
+
+
+@route(
+    "GET",
+    "/api/tasks",
+    "List tasks, newest first",
+    response=TaskPage,
+    query={"status": "task status", "type": "task type", "agent_id": "assigned agent", "priority": "1..4 or name", "limit": "1..1000", "cursor": "from next_cursor", "order": "desc (default) or asc"},
+)
+async def list_tasks(request: web.Request) -> web.Response:
+    status = q_enum(request, "status", TaskStatus)
+    typ = request.query.get("type")
+    agent_id = request.query.get("agent_id")
+    prio_raw = request.query.get("priority")
+    prio = None
+    if prio_raw:
+        if prio_raw.isdigit() and 1 <= int(prio_raw) <= 4:
+            prio = int(prio_raw)
+        elif prio_raw in PRIORITY_NAMES:
+            prio = PRIORITY_NAMES[prio_raw]
+        else:
+            raise InvalidInput("priority must be 1..4 or low|medium|high|critical", parameter="priority")
+    order = request.query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidInput("order must be asc or desc", parameter="order")
+    tasks = svc(request).hive.tasks.values()
+    items = [
+        t
+        for t in (reversed(list(tasks)) if order == "desc" else tasks)
+        if (status is None or t.status == status)
+        and (not typ or t.type == typ)
+        and (not agent_id or t.assigned_agent_id == agent_id)
+        and (prio is None or t.priority == prio)
+    ]
+    page, nxt = paginate(items, request)
+    return json(TaskPage(page, nxt))
+
+
+@route("GET", "/api/tasks/{id}", "One task", response=Task, errors=(404,))
+async def get_task(request: web.Request) -> web.Response:
+    return json(svc(request).hive._task(request.match_info["id"]))
+
+
+async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:
+    s = svc(request)
+    await s.execute(cmd)
+    t = s.hive.tasks.get(task_id)
+    if t is None:
+        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+    return json(t)
+
+
+@route("POST", "/api/tasks/{id}/cancel", "Cancel a pending, assigned or running task", body=CancelBody, response=Task, errors=(404, 409))
+async def cancel_task(request: web.Request) -> web.Response:
+    b = await body_as(request, CancelBody)
+    tid = request.match_info["id"]
+    cmd = C.CancelTask(id=request_id(request), task_id=tid, reason=b.reason, cancelled_by=b.cancelled_by or actor(request))
+    return await _task_command(request, cmd, tid)
+
+
+@route("POST", "/api/tasks/{id}/retry", "Put a failed or cancelled task back in the queue", body=RetryBody, response=Task, errors=(404, 409))
+async def retry_task(request: web.Request) -> web.Response:
+    b = await body_as(request, RetryBody)
+    tid = request.match_info["id"]
+    cmd = C.RetryTask(id=request_id(request), task_id=tid, requested_by=b.requested_by or actor(request))
+    return await _task_command(request, cmd, tid)
+
+
+@route("POST", "/api/tasks/{id}/start", "Agent report: started", body=AgentReport, response=Task, errors=(404, 409))
+async def start_task(request: web.Request) -> web.Response:
+    b = await body_as(request, AgentReport)
+    tid = request.match_info["id"]
+    return await _task_command(request, C.StartTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt), tid)
+
+
+@route("POST", "/api/tasks/{id}/progress", "Agent report: progress", body=ProgressReport, response=Task, errors=(404, 409))
+async def progress_task(request: web.Request) -> web.Response:
+    b = await body_as(request, ProgressReport)
+    tid = request.match_info["id"]
+    cmd = C.ReportProgress(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, progress=b.progress, current_step=b.current_step)
+    return await _task_command(request, cmd, tid)
+
+
+@route("POST", "/api/tasks/{id}/complete", "Agent report: completed with a result", body=CompleteReport, response=Task, errors=(404, 409))
+async def complete_task(request: web.Request) -> web.Response:
+    b = await body_as(request, CompleteReport)
+    tid = request.match_info["id"]
+    cmd = C.CompleteTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, result=b.result, quality=b.quality)
+    return await _task_command(request, cmd, tid)
+
+
+@route("POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409))
+async def fail_task(request: web.Request) -> web.Response:
+    b = await body_as(request, FailReport)
+    tid = request.match_info["id"]
+    cmd = C.FailTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, error=b.error, retryable=b.retryable)
+    return await _task_command(request, cmd, tid)
+
+
+@route("POST", "/api/tasks/{id}/release", "Agent report: hand the task back unfinished", body=ReleaseReport, response=Task, errors=(404, 409))
+async def release_task(request: web.Request) -> web.Response:
+    b = await body_as(request, ReleaseReport)
+    tid = request.match_info["id"]
+    cmd = C.ReleaseTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, reason=b.reason)
+    return await _task_command(request, cmd, tid)
+
+
+# ----------------------------------------------------------------- events
+
+
+@route(
+    "GET",
+    "/api/events",
+    "Catch up on the event log over HTTP",
+    response=EventPage,
+    query={"since": "return events after this sequence", "types": "comma-separated event types", "limit": "1..10000"},
+)
+async def list_events(request: web.Request) -> web.Response:
+    from .stream import parse_types
+
+    since = q_int(request, "since", 0, 0, 1 << 62)
+    limit = q_int(request, "limit", 1000, 1, 10_000)
+    types = parse_types(request.query.get("types"))
+    s = svc(request)
+    out: list[bytes] = []
+    cursor = since
+    ceiling = s.published_seq
+    while len(out) < limit and cursor < ceiling:
+        rows = await s.store.read(cursor, min(5000, max(limit, 100)))
+        if not rows:
+            break
+        for r in rows:
+            if r.sequence > ceiling:
+                break
+            cursor = r.sequence
+            if types is None or r.type in types:
+                out.append(r.body)
+                if len(out) >= limit:
+                    break
+        if rows[-1].sequence >= ceiling:
+            break
+    # stored bytes are the envelopes already: splice them, no re-encoding
+    body = b'{"events":[' + b",".join(out) + b'],"next_since":' + str(cursor).encode() + b"}"
+    return web.Response(body=body, content_type="application/json")
+
+
+# ----------------------------------------------------------------- openapi
+
+
+def openapi() -> dict[str, Any]:
+    types: list[Any] = [ErrorBody]
+    for r in ROUTES:
+        for t in (r.body, r.response):
+            if t is not None and t not in types:
+                types.append(t)
+    (schemas, components) = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    ref = dict(zip(types, schemas, strict=True))
+    paths: dict[str, Any] = {}
+    for r in ROUTES:
+        op: dict[str, Any] = {"summary": r.summary, "operationId": r.handler.__name__, "responses": {}}
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _path_params(r.path)
+        ] + [{"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}} for k, v in r.query.items()]
+        if params:
+            op["parameters"] = params
+        if r.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[r.body]}}}
+        ok: dict[str, Any] = {"description": "OK"}
+        if r.response is not None:
+            ok["content"] = {"application/json": {"schema": ref[r.response]}}
+        op["responses"][str(r.status)] = ok
+        if r.handler is agent_claim:
+            op["responses"]["204"] = {"description": "no task within the wait"}
+        for code in sorted(set(r.errors) | ({422} if r.body else set()) | {429}):
+            op["responses"][str(code)] = {
+                "description": "error",
+                "content": {"application/json": {"schema": ref[ErrorBody]}},
+            }
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Hive Hub", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    return [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+
+
+@route("GET", "/api/openapi.json", "This document")
+async def openapi_json(request: web.Request) -> web.Response:
+    doc = request.app.get("openapi_doc")
+    if doc is None:
+        doc = request.app["openapi_doc"] = _enc.encode(openapi())
+    return web.Response(body=doc, content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    for r in ROUTES:
+        app.router.add_route(r.method, r.path, r.handler)

@@ -1,0 +1,242 @@
+"""The one path every command takes: handle -> persist -> publish -> reply.
+
+Only this object touches the core, always from the event loop's thread, so the
+core needs no locks. ``execute`` runs ``hive.handle`` synchronously (the core
+state moves at once, so the next command sees it), then waits until the
+events are committed by the log writer, which publishes them in sequence
+order *after* the commit: a subscriber never sees an event that could still
+be lost. If a commit fails the in-memory state is ahead of the log, so it is
+rebuilt from the log (the log is the truth) and the callers get
+``StoreUnavailable`` (HTTP 503): nothing unlogged is ever acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..core import events as ev
+from ..core.commands import Command, Recover, Tick
+from ..core.errors import StoreUnavailable
+from ..core.hive import Hive, HiveConfig
+from ..store.base import EventStore, StoredEvent
+
+log = logging.getLogger("hivehub.service")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Published:
+    """One committed event, encoded once; every subscriber gets these same bytes.
+
+    ``agent_ids``/``task_ids`` are the routing keys that /ws filters check,
+    computed once per event, not once per subscriber."""
+
+    __slots__ = ("agent_ids", "body", "event", "sequence", "task_ids", "type")
+
+    def __init__(self, event: ev.Event, body: bytes) -> None:
+        self.event = event
+        self.body = body
+        self.sequence = event.sequence
+        self.type = event.type
+        self.agent_ids, self.task_ids = routing_keys(event.data)
+
+
+def routing_keys(d: Any) -> tuple[frozenset[str], frozenset[str]]:
+    agents: set[str] = set()
+    tasks: set[str] = set()
+    for name, bucket in (("agent_id", agents), ("task_id", tasks)):
+        v = getattr(d, name, None)
+        if isinstance(v, str):
+            bucket.add(v)
+    a = getattr(d, "agent", None)
+    if a is not None:
+        agents.add(a.id)
+    t = getattr(d, "task", None)
+    if t is not None:
+        tasks.add(t.id)
+        if t.assigned_agent_id:
+            agents.add(t.assigned_agent_id)
+    details = getattr(d, "details", None)
+    if isinstance(details, dict):
+        if isinstance(details.get("task_id"), str):
+            tasks.add(details["task_id"])
+        if isinstance(details.get("agent_id"), str):
+            agents.add(details["agent_id"])
+    err = getattr(d, "error", None)
+    if err is not None and isinstance(getattr(err, "details", None), dict):
+        for k, bucket in (("task_id", tasks), ("agent_id", agents)):
+            v = err.details.get(k)
+            if isinstance(v, str):
+                bucket.add(v)
+    return frozenset(agents), frozenset(tasks)
+
+
+Listener = Callable[[list[Published]], None]
+
+
+class HubService:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        hive_config: HiveConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        tick_max_seconds: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.hive_config = hive_config or HiveConfig()
+        self.hive = Hive(self.hive_config)
+        self.clock = clock
+        self.tick_max_seconds = tick_max_seconds
+        #: last sequence committed *and* handed to listeners
+        self.published_seq = 0
+        self.listeners: list[Listener] = []
+        self.store_ok = True
+        self.store_error: str | None = None
+        self.last_commit_ms = 0.0
+        self.started_at = clock()
+        self._pending: list[tuple[ev.Event, bytes]] = []
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # ----------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self._rebuild()
+        self._tasks = [
+            asyncio.create_task(self._writer(), name="hive-log-writer"),
+            asyncio.create_task(self._ticker(), name="hive-ticker"),
+        ]
+        # Connections did not survive the restart: tell the core.
+        await self.execute(Recover(id="recover"))
+
+    async def _rebuild(self) -> None:
+        """Fold the whole log into a fresh hive (start, and after a failed commit)."""
+        hive = Hive(self.hive_config)
+        after = 0
+        while True:
+            batch = await self.store.read(after, 5000)
+            if not batch:
+                break
+            for row in batch:
+                hive.apply(ev.decode_event(row.body))
+            after = batch[-1].sequence
+        self.hive = hive
+        self.published_seq = hive.sequence
+        log.info("log replayed: %d events", hive.sequence)
+
+    async def stop(self) -> None:
+        self._closing = True
+        await self.flush()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.store.close()
+
+    async def flush(self) -> None:
+        """Wait until everything handled so far is committed and published."""
+        if self.hive.sequence > self.published_seq:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append((self.hive.sequence, fut))
+            self._wake.set()
+            await fut
+
+    # ----------------------------------------------------------- commands
+
+    async def execute(self, cmd: Command) -> list[ev.Event]:
+        """Run one command; returns its events once they are durable and published.
+
+        Raises HiveError (nothing changed) or StoreUnavailable (nothing accepted)."""
+        events = self.hive.handle(cmd, self.clock())
+        if not events:
+            return events
+        for e in events:
+            self._pending.append((e, ev.encode_event(e)))
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((events[-1].sequence, fut))
+        self._wake.set()
+        await fut
+        return events
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                rows = [StoredEvent(e.sequence, e.type, body) for e, body in batch]
+                t0 = asyncio.get_running_loop().time()
+                try:
+                    await self.store.append(rows)
+                except Exception as exc:
+                    await self._on_store_failure(exc, batch)
+                    continue
+                self.last_commit_ms = (asyncio.get_running_loop().time() - t0) * 1000
+                if not self.store_ok:
+                    self.store_ok, self.store_error = True, None
+                    log.warning("event store recovered")
+                published = [Published(e, body) for e, body in batch]
+                self.published_seq = batch[-1][0].sequence
+                for listener in self.listeners:
+                    try:
+                        listener(published)
+                    except Exception:
+                        log.exception("event listener failed")
+                self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        keep = []
+        for seq, fut in self._waiters:
+            if seq <= self.published_seq:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((seq, fut))
+        self._waiters = keep
+
+    async def _on_store_failure(self, exc: Exception, batch: list[tuple[ev.Event, bytes]]) -> None:
+        log.error("event store write failed: %s", exc)
+        self.store_ok, self.store_error = False, str(exc)
+        # Everything handled after the last commit is lost with this batch: the
+        # events still pending were decided on top of it.
+        self._pending = []
+        err = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(err)
+        self._waiters = []
+        try:
+            await self._rebuild()
+        except Exception as exc2:  # the log cannot even be read: keep the old state
+            log.error("cannot rebuild from the event log: %s", exc2)
+
+    # ----------------------------------------------------------- time
+
+    async def _ticker(self) -> None:
+        while True:
+            deadline = self.hive.next_deadline()
+            now = self.clock()
+            wait = self.tick_max_seconds
+            if deadline is not None:
+                wait = max(0.0, min(wait, (deadline - now).total_seconds()))
+            await asyncio.sleep(wait)
+            try:
+                await self.execute(Tick(id="tick"))
+            except StoreUnavailable:
+                pass
+            except Exception:
+                log.exception("tick failed")
+                await asyncio.sleep(1.0)

@@ -1,0 +1,337 @@
+"""The /ws event stream: filters, resume with ``since``, snapshots, control commands.
+
+Fan-out cost per event per subscriber is one filter check and a deque append:
+the body is the bytes encoded once by the service. Each subscriber has one
+sender task (the only writer on its socket) and a bounded buffer; a
+subscriber that falls more than ``subscriber_buffer`` messages behind is
+closed with 1013 and a reason naming the sequence to resume from, so it can
+never stall the hub or the other subscribers.
+
+Resume without gap or duplicate: a subscriber is registered (buffering live
+events with ``sequence > C``, C = last published at that instant) *before*
+the log is read up to C, and live delivery starts only after that replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from ..core import commands as C
+from ..core.errors import HiveError, InvalidInput
+from ..core.events import DATA_TYPES, decode_event
+from ..core.model import TERMINAL
+from .errors import UnknownMessageType, translate
+from .service import HubService, Published, routing_keys
+
+log = logging.getLogger("hivehub.stream")
+_enc = msgspec.json.Encoder()
+
+CLOSE_SLOW = 1013  # "try again later": the reason says from which sequence
+
+
+def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
+    if raw is None or raw == "" or raw == []:
+        return None
+    names = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else [str(t).strip() for t in raw]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in DATA_TYPES]
+    if unknown:
+        raise InvalidInput(f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(DATA_TYPES))
+    return frozenset(names) or None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def message(typ: str, data: Any, message_id: str | None = None) -> bytes:
+    return _enc.encode({"type": typ, "data": data, "timestamp": _now(), "message_id": message_id})
+
+
+class Subscriber:
+    __slots__ = (
+        "agent_id",
+        "buffer_limit",
+        "closing",
+        "last_seq",
+        "min_seq",
+        "queue",
+        "remote",
+        "task_id",
+        "types",
+        "wake",
+        "ws",
+    )
+
+    def __init__(self, ws: web.WebSocketResponse, buffer_limit: int, remote: str) -> None:
+        self.ws = ws
+        self.types: frozenset[str] | None = None
+        self.agent_id: str | None = None
+        self.task_id: str | None = None
+        self.queue: deque[tuple[int, bytes]] = deque()
+        self.wake = asyncio.Event()
+        self.min_seq = 0
+        self.last_seq = 0
+        self.buffer_limit = buffer_limit
+        self.closing = False
+        self.remote = remote
+
+    def matches(self, type_: str, agent_ids: frozenset[str], task_ids: frozenset[str]) -> bool:
+        return (
+            (self.types is None or type_ in self.types)
+            and (self.agent_id is None or self.agent_id in agent_ids)
+            and (self.task_id is None or self.task_id in task_ids)
+        )
+
+    def push(self, seq: int, body: bytes) -> None:
+        if self.closing:
+            return
+        self.queue.append((seq, body))
+        if len(self.queue) > self.buffer_limit:
+            self.closing = True
+            self.queue.clear()
+        self.wake.set()
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "types": sorted(self.types) if self.types else None,
+            "agent_id": self.agent_id,
+            "task_id": self.task_id,
+        }
+
+
+class StreamHub:
+    def __init__(self, service: HubService, app: web.Application) -> None:
+        self.service = service
+        self.app = app
+        self.subs: set[Subscriber] = set()
+        service.listeners.append(self.on_published)
+
+    def count(self) -> int:
+        return len(self.subs)
+
+    def max_backlog(self) -> int:
+        return max((len(s.queue) for s in self.subs), default=0)
+
+    def on_published(self, batch: list[Published]) -> None:
+        subs = self.subs
+        if not subs:
+            return
+        for p in batch:
+            seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids
+            for s in subs:
+                if seq > s.min_seq and s.matches(typ, aids, tids):
+                    s.push(seq, body)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for s in list(self.subs):
+            try:
+                await s.ws.close(code=code, message=reason.encode())
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------ endpoint
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        cfg = request.app["config"]
+        ws = web.WebSocketResponse(
+            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True
+        )
+        # Validate the query before upgrading, so mistakes get a plain 4xx.
+        q = request.query
+        types = parse_types(q.get("types"))
+        since = None
+        if q.get("since") not in (None, ""):
+            try:
+                since = int(q["since"])
+            except ValueError:
+                raise InvalidInput("since must be an integer sequence", parameter="since") from None
+            if since < 0:
+                raise InvalidInput("since must be >= 0", parameter="since")
+        snapshot = q.get("snapshot", "") in ("1", "true", "yes")
+        await ws.prepare(request)
+        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?")
+        sub.types = types
+        sub.agent_id = q.get("agent_id") or None
+        sub.task_id = q.get("task_id") or None
+        svc = self.service
+        sender = None
+        try:
+            if snapshot:
+                # The snapshot is valid at the hive's sequence; live events up to it are in it.
+                sub.min_seq = svc.hive.sequence
+                self.subs.add(sub)
+                await ws.send_frame(message("snapshot", self.snapshot()), WSMsgType.TEXT)
+                sub.last_seq = sub.min_seq
+            elif since is not None:
+                ceiling = svc.published_seq
+                sub.min_seq = ceiling
+                self.subs.add(sub)
+                await self._replay(sub, since, ceiling)
+                sub.last_seq = max(since, ceiling)
+            else:
+                sub.min_seq = svc.published_seq
+                self.subs.add(sub)
+                sub.last_seq = sub.min_seq
+            sender = asyncio.create_task(self._sender(sub))
+            await self._reader(sub, request)
+        finally:
+            self.subs.discard(sub)
+            if sender is not None:
+                sender.cancel()
+                try:
+                    await sender
+                except (asyncio.CancelledError, Exception):
+                    pass
+        return ws
+
+    def snapshot(self) -> dict[str, Any]:
+        from .rest import full_status
+
+        hive = self.service.hive
+        tasks = [t for t in hive.tasks.values() if t.status not in TERMINAL]
+        recent = [t for t in reversed(list(hive.tasks.values())) if t.status in TERMINAL][:200]
+        return {
+            "sequence": hive.sequence,
+            "agents": list(hive.agents.values()),
+            "tasks": tasks + recent,
+            "status": full_status(self.app),
+        }
+
+    async def _replay(self, sub: Subscriber, since: int, ceiling: int) -> None:
+        store = self.service.store
+        first, _last = await store.bounds()
+        if first and since + 1 < first:
+            await sub.ws.send_frame(
+                message(
+                    "error",
+                    {
+                        "code": "history_truncated",
+                        "message": f"events {since + 1}..{first - 1} are no longer retained; replay starts at {first}",
+                        "details": {"requested_since": since, "oldest_available": first},
+                    },
+                ),
+                WSMsgType.TEXT,
+            )
+        after = since
+        need_keys = sub.agent_id is not None or sub.task_id is not None
+        while after < ceiling:
+            rows = await store.read(after, 2000)
+            if not rows:
+                break
+            for r in rows:
+                if r.sequence > ceiling:
+                    return
+                after = r.sequence
+                if sub.types is not None and r.type not in sub.types:
+                    continue
+                if need_keys:
+                    aids, tids = routing_keys(decode_event(r.body).data)
+                    if not sub.matches(r.type, aids, tids):
+                        continue
+                await sub.ws.send_frame(r.body, WSMsgType.TEXT)
+
+    async def _sender(self, sub: Subscriber) -> None:
+        ws = sub.ws
+        while True:
+            await sub.wake.wait()
+            sub.wake.clear()
+            if sub.closing:
+                reason = f"slow consumer: resume with since={sub.last_seq}"
+                log.warning("closing slow subscriber %s: %s", sub.remote, reason)
+                await ws.close(code=CLOSE_SLOW, message=reason.encode())
+                return
+            q = sub.queue
+            while q:
+                seq, body = q.popleft()
+                await ws.send_frame(body, WSMsgType.TEXT)
+                if seq:
+                    sub.last_seq = seq
+                if sub.closing:
+                    break
+
+    def _reply(self, sub: Subscriber, body: bytes) -> None:
+        sub.queue.append((0, body))
+        sub.wake.set()
+
+    async def _reader(self, sub: Subscriber, request: web.Request) -> None:
+        ws = sub.ws
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await self._on_text(sub, msg.data, request)
+            elif msg.type == WSMsgType.BINARY:
+                self._reply(sub, message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
+            elif msg.type == WSMsgType.ERROR:
+                break
+
+    async def _on_text(self, sub: Subscriber, text: str, request: web.Request) -> None:
+        mid = None
+        try:
+            try:
+                obj = msgspec.json.decode(text)
+            except msgspec.DecodeError as exc:
+                raise InvalidInput(f"malformed JSON: {exc}") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                raise InvalidInput('a message is a JSON object with a string "type"')
+            mid = obj.get("message_id")
+            mid = str(mid) if mid is not None else None
+            data = obj.get("data") or {}
+            if not isinstance(data, dict):
+                raise InvalidInput('"data" must be an object')
+            reply = await self._command(sub, obj["type"], data, mid, request)
+            self._reply(sub, reply)
+        except Exception as exc:
+            mapped = translate(exc)
+            if mapped is None:
+                log.exception("ws command failed")
+                mapped = HiveError("internal error")
+                mapped.code = "internal_error"
+            self._reply(sub, message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
+
+    async def _command(self, sub: Subscriber, typ: str, data: dict[str, Any], mid: str | None, request: web.Request) -> bytes:
+        svc = self.service
+        rid = f"ws:{mid}" if mid else f"ws:{id(sub):x}"
+        if typ == "ping":
+            return message("pong", {}, mid)
+        if typ == "subscribe":
+            if "types" in data:
+                sub.types = parse_types(data["types"])
+            if "agent_id" in data:
+                sub.agent_id = data["agent_id"] or None
+            if "task_id" in data:
+                sub.task_id = data["task_id"] or None
+            return message("subscribed", sub.filters(), mid)
+        if typ == "create_task":
+            from .rest import decode_body
+
+            spec = decode_body(msgspec.json.encode(data), C.TaskSpec, request.app["config"].max_json_depth)
+            events = await svc.execute(C.SubmitTask(id=rid, spec=spec, created_by="ws"))
+            return message("create_task_result", {"task": svc.hive.tasks[events[0].data.task.id]}, mid)  # type: ignore[attr-defined]
+        if typ == "cancel_task":
+            tid = data.get("task_id")
+            if not isinstance(tid, str):
+                raise InvalidInput("cancel_task needs data.task_id")
+            await svc.execute(
+                C.CancelTask(
+                    id=rid,
+                    task_id=tid,
+                    reason=str(data.get("reason") or "manual_cancellation"),
+                    cancelled_by=str(data.get("cancelled_by") or "ws"),
+                )
+            )
+            return message("cancel_task_result", {"task": svc.hive.tasks[tid]}, mid)
+        if typ == "get_status":
+            from .rest import full_status
+
+            return message("get_status_result", full_status(self.app), mid)
+        raise UnknownMessageType(
+            f"unknown message type {typ!r}",
+            known=["ping", "subscribe", "create_task", "cancel_task", "get_status"],
+        )

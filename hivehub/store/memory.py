@@ -1,0 +1,43 @@
+"""An in-memory store: a full member of the contract, used by tests and ``--db memory``."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from ..core.errors import StoreUnavailable
+from .base import StoredEvent
+
+
+class MemoryEventStore:
+    def __init__(self) -> None:
+        self._events: list[StoredEvent] = []
+        self._seqs: list[int] = []
+        #: tests flip this to simulate a failing disk
+        self.fail_writes = False
+
+    async def open(self) -> None:
+        pass
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        if self.fail_writes:
+            raise StoreUnavailable("memory store: writes disabled")
+        last = self._seqs[-1] if self._seqs else 0
+        for e in events:
+            if e.sequence != last + 1:
+                raise StoreUnavailable(f"sequence {e.sequence} does not follow {last}")
+            last = e.sequence
+        self._events.extend(events)
+        self._seqs.extend(e.sequence for e in events)
+
+    async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        i = bisect.bisect_right(self._seqs, after)
+        return self._events[i : i + limit]
+
+    async def bounds(self) -> tuple[int, int]:
+        if not self._seqs:
+            return (0, 0)
+        return (self._seqs[0], self._seqs[-1])
+
+    async def close(self) -> None:
+        pass

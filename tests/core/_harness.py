@@ -1,0 +1,181 @@
+"""Shared helpers for the core tests: a deterministic driver around :class:`Hive`.
+
+Literal datetimes only (``at(seconds)`` from a fixed epoch), a counter id factory
+and ``random.Random(0)``: every run emits the same events.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from hivehub.core import events as ev
+from hivehub.core.commands import (
+    AgentSpec,
+    CompleteTask,
+    FailTask,
+    Heartbeat,
+    RegisterAgent,
+    ReportProgress,
+    StartTask,
+    SubmitTask,
+    TaskSpec,
+    Tick,
+)
+from hivehub.core.hive import Hive, HiveConfig
+from hivehub.core.model import Agent, Capability, RequiredCapability, Task, TaskError
+
+T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+D = TypeVar("D", bound=ev.EventData)
+
+
+def at(seconds: float) -> datetime:
+    """The instant ``seconds`` after the fixed epoch ``T0``."""
+    return T0 + timedelta(seconds=seconds)
+
+
+class Ids:
+    """Deterministic id factory: ``id-1``, ``id-2``, ..."""
+
+    def __init__(self, prefix: str = "id") -> None:
+        self.prefix = prefix
+        self.n = 0
+
+    def __call__(self) -> str:
+        self.n += 1
+        return f"{self.prefix}-{self.n}"
+
+
+def caps(spec: dict[str, float] | None) -> list[Capability]:
+    return [Capability(name=k, proficiency=v) for k, v in (spec or {}).items()]
+
+
+def reqs(spec: dict[str, float] | None) -> list[RequiredCapability]:
+    return [RequiredCapability(name=k, min_proficiency=v) for k, v in (spec or {}).items()]
+
+
+def of(events: Iterable[ev.Event], cls: type[D]) -> list[D]:
+    """The data of every event of type ``cls``, in order."""
+    return [e.data for e in events if isinstance(e.data, cls)]
+
+
+def one(events: Iterable[ev.Event], cls: type[D]) -> D:
+    found = of(events, cls)
+    assert len(found) == 1, f"expected exactly one {cls.TYPE}, got {len(found)}: {found}"
+    return found[0]
+
+
+def types(events: Iterable[ev.Event]) -> list[str]:
+    return [e.type for e in events]
+
+
+class Sim:
+    """Drives a Hive with literal times and records everything it emits.
+
+    ``log`` holds the event objects as returned; ``wire`` holds each event encoded
+    the moment it was returned (what a store would have persisted).
+    """
+
+    def __init__(self, config: HiveConfig | None = None, *, seed: int = 0) -> None:
+        self.ids = Ids()
+        self.hive = Hive(config, new_id=self.ids, rng=random.Random(seed))
+        self.log: list[ev.Event] = []
+        self.wire: list[bytes] = []
+
+    # -- driving ----------------------------------------------------------
+
+    def do(self, cmd: Any, t: float | datetime) -> list[ev.Event]:
+        """Handle ``cmd`` at ``t`` (seconds after ``T0``, or a datetime)."""
+        events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
+        self.log.extend(events)
+        self.wire.extend(ev.encode_event(e) for e in events)
+        return events
+
+    def register(
+        self,
+        agent_id: str,
+        capabilities: dict[str, float] | None = None,
+        *,
+        t: float = 0,
+        max_tasks: int = 1,
+        running: dict[str, int] | None = None,
+        name: str | None = None,
+    ) -> list[ev.Event]:
+        spec = AgentSpec(
+            name=name or agent_id,
+            capabilities=caps(capabilities),
+            max_concurrent_tasks=max_tasks,
+            id=agent_id,
+        )
+        return self.do(RegisterAgent(spec=spec, running=running), t)
+
+    def submit(
+        self,
+        task_id: str,
+        requires: dict[str, float] | None = None,
+        *,
+        t: float = 0,
+        **spec: Any,
+    ) -> list[ev.Event]:
+        return self.do(SubmitTask(spec=TaskSpec(id=task_id, required_capabilities=reqs(requires), **spec)), t)
+
+    def start(self, task_id: str, agent_id: str | None = None, *, t: float, **kw: Any) -> list[ev.Event]:
+        return self.do(StartTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), **kw), t)
+
+    def progress(
+        self, task_id: str, progress: float, agent_id: str | None = None, *, t: float, **kw: Any
+    ) -> list[ev.Event]:
+        return self.do(
+            ReportProgress(task_id=task_id, agent_id=agent_id or self.holder(task_id), progress=progress, **kw),
+            t,
+        )
+
+    def complete(
+        self, task_id: str, agent_id: str | None = None, *, t: float, result: Any = None, **kw: Any
+    ) -> list[ev.Event]:
+        return self.do(
+            CompleteTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), result=result, **kw), t
+        )
+
+    def fail(
+        self,
+        task_id: str,
+        agent_id: str | None = None,
+        *,
+        t: float,
+        retryable: bool = True,
+        code: str = "BOOM",
+        **kw: Any,
+    ) -> list[ev.Event]:
+        return self.do(
+            FailTask(
+                task_id=task_id,
+                agent_id=agent_id or self.holder(task_id),
+                error=TaskError(code, "it broke"),
+                retryable=retryable,
+                **kw,
+            ),
+            t,
+        )
+
+    def tick(self, t: float | datetime) -> list[ev.Event]:
+        return self.do(Tick(id="tick"), t)
+
+    def heartbeat(self, agent_id: str, t: float) -> list[ev.Event]:
+        return self.do(Heartbeat(agent_id=agent_id), t)
+
+    # -- looking ----------------------------------------------------------
+
+    def task(self, task_id: str) -> Task:
+        return self.hive.tasks[task_id]
+
+    def agent(self, agent_id: str) -> Agent:
+        return self.hive.agents[agent_id]
+
+    def holder(self, task_id: str) -> str:
+        holder = self.task(task_id).assigned_agent_id
+        assert holder is not None, f"task {task_id} is not held"
+        return holder
