@@ -21,12 +21,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, Union
 
 import msgspec
+from yarl import URL
 
 from hivehub.core.model import AgentType, Capability
 
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
 
-__all__ = ["AgentError", "BaseAgent", "Handler", "RegistrationError", "normalize_capabilities"]
+__all__ = [
+    "AgentError",
+    "BaseAgent",
+    "Handler",
+    "RegistrationError",
+    "backoff_delay",
+    "http_url",
+    "normalize_capabilities",
+    "ws_url",
+]
 
 log = logging.getLogger("hivehub.agent")
 
@@ -83,6 +93,31 @@ def normalize_capabilities(
         return msgspec.convert(items, list[Capability])
     except msgspec.ValidationError as e:
         raise ValueError(f"invalid capabilities: {e}") from None
+
+
+def ws_url(url: str) -> str:
+    """``http(s)://host:port`` or ``ws(s)://host:port[/path]`` -> the agent WebSocket URL."""
+    u = URL(url.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(u.scheme)
+    if scheme is None or not u.host:
+        raise ValueError(f"not a hub URL: {url!r} (expected ws://host:port or http://host:port)")
+    u = u.with_scheme(scheme)
+    if u.path in ("", "/"):
+        u = u.with_path("/agents/ws")
+    return str(u)
+
+
+def http_url(url: str) -> str:
+    """``ws(s)://host:port[/agents/ws]`` or ``http(s)://host:port`` -> ``http(s)://host:port``."""
+    u = URL(url.strip())
+    scheme = {"http": "http", "https": "https", "ws": "http", "wss": "https"}.get(u.scheme)
+    if scheme is None or not u.host:
+        raise ValueError(f"not a hub URL: {url!r} (expected http://host:port or ws://host:port)")
+    u = u.with_scheme(scheme)
+    path = u.path.rstrip("/")
+    if path.endswith("/agents/ws"):
+        path = path[: -len("/agents/ws")]
+    return str(u.with_path(path or "/").with_query(None).with_fragment(None)).rstrip("/")
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> float:
@@ -230,6 +265,7 @@ class BaseAgent:
         self._own_executor = executor is None
         self._executor: ThreadPoolExecutor | None = executor
         self._running_flag = False
+        self._run_finished: asyncio.Future[None] | None = None
         self._reset_runtime()
 
     # ------------------------------------------------------------ handlers
@@ -318,9 +354,11 @@ class BaseAgent:
         """
         if self._running_flag:
             raise RuntimeError("agent is already running")
-        self._reset_runtime()
         self._running_flag = True
         self._loop = asyncio.get_running_loop()
+        self._stopping = self._closing = False
+        finished: asyncio.Future[None] = self._loop.create_future()
+        self._run_finished = finished
         transport = asyncio.create_task(self._transport_main(), name=f"hive-agent-{self.name}")
         closed = asyncio.create_task(self._closed.wait())
         try:
@@ -341,6 +379,9 @@ class BaseAgent:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
             self._running_flag = False
+            self._reset_runtime()  # a fresh state should run() be called again
+            if not finished.done():
+                finished.set_result(None)
 
     def run_forever(self, grace: float = 10.0) -> None:
         """Blocking :meth:`run`; SIGINT/SIGTERM trigger :meth:`stop` with ``grace`` seconds."""
@@ -354,11 +395,14 @@ class BaseAgent:
                 stop_requests += 1
                 if stop_requests == 1:
                     log.info("%s: stopping (waiting up to %ss for running tasks)", self.name, grace)
-                    asyncio.ensure_future(self.stop(grace))
+                    fut = asyncio.ensure_future(self.stop(grace))
                 else:  # a second signal: do not wait any longer
                     log.warning("%s: stopping now", self.name)
-                    asyncio.ensure_future(self.stop(0.0, flush_timeout=1.0))
+                    fut = asyncio.ensure_future(self._stop_now())
+                pending.add(fut)
+                fut.add_done_callback(pending.discard)
 
+            pending: set[asyncio.Future[None]] = set()
             installed = []
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -382,9 +426,22 @@ class BaseAgent:
         """
         if not self._running_flag or self._loop is None:
             return
+        finished = self._run_finished
         if self._stop_task is None:
             self._stop_task = asyncio.ensure_future(self._do_stop(grace, flush_timeout))
         await asyncio.shield(self._stop_task)
+        if finished is not None and not finished.done():
+            await asyncio.shield(finished)
+
+    async def _stop_now(self) -> None:
+        """Release everything at once and close (a second Ctrl-C)."""
+        for e in list(self._execs.values()):
+            self._release(e, "agent_shutdown")
+        if len(self._outbox):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.empty.wait(), 1.0)
+        self._closing = True
+        self._closed.set()
 
     async def _do_stop(self, grace: float, flush_timeout: float) -> None:
         self._stopping = True
@@ -400,12 +457,12 @@ class BaseAgent:
             if left <= 0:
                 break
             self._exec_changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._exec_changed.wait(), left)
         for e in list(self._execs.values()):
             self._release(e, "agent_shutdown")
         if len(self._outbox):
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.empty.wait(), max(0.0, flush_timeout))
             if len(self._outbox):
                 log.warning("%s: closing with %d unacknowledged report(s)", self.name, len(self._outbox))
@@ -438,8 +495,6 @@ class BaseAgent:
                 log.debug("duplicate assignment of %s#%d ignored", task_id, att)
                 return
             self._abort(old, "superseded")
-        if task_id in self._outbox.held() and self._outbox.held()[task_id] >= att:
-            return
         assert self._loop is not None
         ctx = TaskContext(task, att, on_progress=self._on_progress, loop=self._loop, agent=self)
         e = _Exec(task, att, ctx)
