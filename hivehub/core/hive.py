@@ -58,7 +58,6 @@ from .errors import (
 from .model import (
     HELD,
     ONLINE,
-    TERMINAL,
     Agent,
     AgentMetrics,
     AgentStatus,

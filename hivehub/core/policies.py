@@ -69,7 +69,7 @@ def exponential_backoff(base: float, cap: float, rng: random.Random) -> Backoff:
 
     def delay(n: int) -> float:
         d = min(cap, base * (2 ** max(0, n - 1)))
-        return d / 2 + rng.random() * d / 2
+        return float(d / 2 + rng.random() * d / 2)
 
     return delay
 

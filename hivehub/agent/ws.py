@@ -1,0 +1,340 @@
+"""The push agent: one WebSocket to ``/agents/ws`` (see ``docs/agent-protocol.md``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from hivehub.core.model import AgentType, Capability
+
+from .base import (
+    FATAL_REGISTER_CODES,
+    BaseAgent,
+    RegistrationError,
+    backoff_delay,
+    ws_url,
+)
+
+__all__ = ["Agent"]
+
+log = logging.getLogger("hivehub.agent")
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class _Dropped(Exception):
+    """The connection ended before the agent was registered."""
+
+
+class Agent(BaseAgent):
+    """An agent connected to the hub over WebSocket (push transport).
+
+    ::
+
+        agent = Agent("DataProcessor-1", {"data_processing": 0.9}, url="ws://127.0.0.1:3001")
+
+        @agent.handler("data_processing")
+        async def process(ctx):
+            await ctx.progress(0.5, "halfway")
+            return {"rows": len(ctx.input["records"])}
+
+        agent.run_forever()
+
+    Args:
+        name: display name (AgentSpec ``name``)
+        capabilities: ``{"name": proficiency}`` or a list of :class:`Capability`
+        url: hub base URL (``ws://host:port`` or ``http://host:port``); ``/agents/ws`` is
+            appended when the URL has no path
+        type: ``worker`` | ``coordinator`` | ``specialist`` | ``learner``
+        max_concurrent_tasks: tasks executed at once (also announced to the hub)
+        agent_id: resume this agent id (otherwise the hub assigns one at the first
+            registration and the agent keeps it for its reconnects)
+        token: sent as ``?token=`` and ``Authorization: Bearer``
+        heartbeat_interval: seconds between heartbeats (default: the hub's value)
+        reconnect_base, reconnect_cap: exponential backoff with full jitter between
+            connection attempts: ``uniform(0, min(cap, base * 2**failures))``
+        metadata: AgentSpec ``metadata``
+        register_timeout: seconds to wait for ``registered`` after connecting
+        ping_interval: WebSocket ping interval for detecting dead connections (None: off)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        capabilities: Mapping[str, float] | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]] | None = None,
+        *,
+        url: str = "ws://127.0.0.1:3001",
+        type: str | AgentType = "worker",
+        max_concurrent_tasks: int = 1,
+        agent_id: str | None = None,
+        token: str | None = None,
+        heartbeat_interval: float | None = None,
+        reconnect_base: float = 0.5,
+        reconnect_cap: float = 30.0,
+        metadata: dict[str, Any] | None = None,
+        register_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
+        max_msg_size: int = 64 * 1024 * 1024,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.url = ws_url(url)
+        self.register_timeout = register_timeout
+        self.ping_interval = ping_interval
+        self.max_msg_size = max_msg_size
+        #: the ``registered`` data of the current connection (agent, heartbeat settings)
+        self.hub_info: dict[str, Any] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._conn_gen = 0
+        self.connections = 0
+        super().__init__(
+            name,
+            capabilities,
+            type=type,
+            max_concurrent_tasks=max_concurrent_tasks,
+            agent_id=agent_id,
+            token=token,
+            metadata=metadata,
+            heartbeat_interval=heartbeat_interval,
+            reconnect_base=reconnect_base,
+            reconnect_cap=reconnect_cap,
+            executor=executor,
+        )
+
+    def _reset_runtime(self) -> None:
+        super()._reset_runtime()
+        self._registered = asyncio.Event()
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def connected(self) -> bool:
+        """True while registered on an open connection."""
+        return self._registered.is_set()
+
+    async def wait_registered(self, timeout: float | None = None) -> str:
+        """Wait until the agent is registered on a connection; returns its id."""
+        await asyncio.wait_for(self._registered.wait(), timeout)
+        assert self.agent_id is not None
+        return self.agent_id
+
+    # ------------------------------------------------------------ connection loop
+
+    async def _transport_main(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        self._session = aiohttp.ClientSession(headers=headers)
+        params = {"token": self.token} if self.token else None
+        failures = 0
+        while not self._closing:
+            registered = False
+            try:
+                async with self._session.ws_connect(
+                    self.url,
+                    params=params,
+                    heartbeat=self.ping_interval,
+                    max_msg_size=self.max_msg_size,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                ) as ws:
+                    self._ws = ws
+                    registered = await self._serve(ws)
+            except RegistrationError:
+                raise
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (401, 403):
+                    raise RegistrationError(
+                        "unauthorized" if exc.status == 401 else "forbidden",
+                        f"the hub refused the connection with HTTP {exc.status}",
+                    ) from None
+                log.info("%s: hub refused the WebSocket (HTTP %s)", self.name, exc.status)
+            except _Dropped as exc:
+                log.info("%s: connection dropped before registration: %s", self.name, exc)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("%s: cannot reach the hub at %s: %s", self.name, self.url, exc or type(exc).__name__)
+            finally:
+                self._ws = None
+                self._registered.clear()
+            if self._closing:
+                break
+            if registered:
+                failures = 0
+            delay = backoff_delay(failures, self.reconnect_base, self.reconnect_cap)
+            failures += 1
+            log.debug("%s: reconnecting in %.2fs", self.name, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), delay)
+
+    async def _transport_close(self) -> None:
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        """Register on a fresh connection, then serve it until it closes.
+
+        Returns True when the agent got registered on it.
+        """
+        self._conn_gen += 1
+        gen = self._conn_gen
+        lock = asyncio.Lock()
+
+        async def send(env: dict[str, Any]) -> None:
+            async with lock:
+                await ws.send_str(_encode(env).decode())
+
+        register_id = uuid.uuid4().hex
+        running = self.running_tasks
+        await send({"type": "register", "data": {**self.spec(), "running": running}, "message_id": register_id})
+        early: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.register_timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Dropped(f"no 'registered' within {self.register_timeout}s")
+            try:
+                msg = await asyncio.wait_for(ws.receive(), left)
+            except TimeoutError:
+                raise _Dropped(f"no 'registered' within {self.register_timeout}s") from None
+            env = self._decode_msg(msg)
+            if env is None:
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    continue
+                raise _Dropped(f"connection closed ({msg.type.name}, code {ws.close_code})")
+            kind = env.get("type")
+            if kind == "registered":
+                break
+            if kind == "error" and env.get("message_id") in (register_id, None):
+                err = env.get("data") or {}
+                code = str(err.get("code") or "error")
+                message = str(err.get("message") or "")
+                if code in FATAL_REGISTER_CODES:
+                    raise RegistrationError(code, message, err.get("details"))
+                raise _Dropped(f"registration refused: {code}: {message}")
+            early.append(env)
+
+        data = env.get("data") or {}
+        agent_id = data.get("agent_id") or (data.get("agent") or {}).get("id")
+        if not agent_id:
+            raise _Dropped("'registered' without agent_id")
+        self.agent_id = str(agent_id)
+        self.hub_info = data
+        self.connections += 1
+        interval = self.heartbeat_interval or data.get("heartbeat_interval") or 5.0
+        log.info(
+            "%s: registered as %s (connection %d, resuming %d task(s))",
+            self.name,
+            self.agent_id,
+            self.connections,
+            len(running),
+        )
+        self._registered.set()
+        helpers = [
+            asyncio.create_task(self._heartbeats(send, float(interval))),
+            asyncio.create_task(self._sender(ws, send, gen)),
+        ]
+        try:
+            for env in early:
+                self._dispatch(env)
+            while True:
+                msg = await ws.receive()
+                env = self._decode_msg(msg)
+                if env is not None:
+                    self._dispatch(env)
+                elif msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    log.info("%s: connection closed (%s, code %s)", self.name, msg.type.name, ws.close_code)
+                    break
+        finally:
+            self._registered.clear()
+            for h in helpers:
+                h.cancel()
+            for h in helpers:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await h
+        return True
+
+    def _decode_msg(self, msg: aiohttp.WSMessage) -> dict[str, Any] | None:
+        if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            return None
+        try:
+            env = _decode(msg.data)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            log.warning("%s: undecodable message from the hub ignored: %s", self.name, exc)
+            return None
+        if not isinstance(env, dict) or not isinstance(env.get("type"), str):
+            log.warning("%s: message without a type ignored: %.200r", self.name, env)
+            return None
+        return env
+
+    async def _heartbeats(self, send: Any, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await send({"type": "heartbeat", "data": {}})
+
+    async def _sender(self, ws: aiohttp.ClientWebSocketResponse, send: Any, gen: int) -> None:
+        """Send every report not yet sent on this connection, in order."""
+        outbox = self._outbox
+        try:
+            while True:
+                outbox.changed.clear()
+                now = time.monotonic()
+                for r in outbox:
+                    if r.conn == gen or r.not_before > now or outbox.get(r.message_id) is not r:
+                        continue
+                    await send(r.envelope())
+                    r.conn = gen
+                await outbox.changed.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%s: sending failed (%s); reconnecting", self.name, exc)
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    # ------------------------------------------------------------ hub -> agent
+
+    def _dispatch(self, env: dict[str, Any]) -> None:
+        kind = env["type"]
+        data = env.get("data")
+        if not isinstance(data, dict):
+            data = {}
+        if kind == "assign":
+            task = data.get("task")
+            if not isinstance(task, dict):
+                log.warning("%s: 'assign' without a task object ignored", self.name)
+                return
+            attempt = data.get("attempt", task.get("attempt"))
+            self._accept(task, attempt if isinstance(attempt, int) else None)
+        elif kind == "cancel":
+            task_id = data.get("task_id")
+            if isinstance(task_id, str):
+                attempt = data.get("attempt")
+                self._cancel_from_hub(
+                    task_id, attempt if isinstance(attempt, int) else None, str(data.get("reason") or "cancelled")
+                )
+        elif kind == "ack":
+            self._answered(env.get("message_id"))
+        elif kind == "error":
+            r = self._outbox.get(env.get("message_id"))
+            code = str(data.get("code") or "error")
+            message = str(data.get("message") or "")
+            if r is not None:
+                self._rejected(r, code, message, data.get("details"))
+            else:
+                log.warning("%s: hub error: %s: %s %s", self.name, code, message, data.get("details") or "")
+        elif kind == "registered":
+            self.hub_info = data
+        else:
+            log.debug("%s: message type %r ignored", self.name, kind)
