@@ -143,3 +143,10 @@ class Tick(Command, kw_only=True):
 class Recover(Command, kw_only=True):
     """Sent once after replaying the log at start: no agent connection survived the
     restart, so online agents go offline and get one heartbeat timeout to come back."""
+
+
+class CompleteLearning(Command, kw_only=True):
+    """Finish a learning cycle: the core computes the update from the outcomes the
+    cycle started with (``core/learning.py``) and records it."""
+
+    cycle_id: str

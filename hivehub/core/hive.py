@@ -33,6 +33,7 @@ from .commands import (
     AgentDisconnected,
     CancelTask,
     Command,
+    CompleteLearning,
     CompleteTask,
     FailTask,
     Heartbeat,
@@ -55,6 +56,7 @@ from .errors import (
     NotTaskHolder,
     TaskNotFound,
 )
+from .learning import LearningConfig, outcome_score, updated_proficiency
 from .model import (
     HELD,
     ONLINE,
@@ -130,6 +132,17 @@ class HiveConfig(Struct, frozen=True):
     #: one priority level gained per this many seconds of waiting
     aging_seconds: float = 60.0
     weights: ScoreWeights = ScoreWeights()
+    learning: LearningConfig = LearningConfig()
+
+
+class Cycle(Struct):
+    """A learning cycle in progress (folded from ``learning_cycle_started``)."""
+
+    cycle_id: str
+    agent_id: str
+    started_at: datetime
+    target: str
+    window: dict[str, list[float]]
 
 
 def _ms(a: datetime, b: datetime) -> float:
@@ -166,8 +179,14 @@ class Hive:
         self._delayed: list[tuple[datetime, str, int]] = []  # (due, task, attempt)
         self._deadlines: list[tuple[datetime, str, int]] = []  # timeouts (due, task, attempt)
         self._liveness: list[tuple[datetime, str]] = []  # (due, agent)
-        self._waiting: dict[str, set[str]] = {}  # dependency id -> dependents
+        # dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
+        self._waiting: dict[str, dict[str, None]] = {}
         self._dirty = True
+        # --- learning (folded from outcomes) ---
+        self.outcomes: dict[str, dict[str, list[float]]] = {}  # agent -> capability -> scores
+        self.last_cycle_at: dict[str, datetime] = {}
+        self.cycles: dict[str, Cycle] = {}
+        self.cycle_durations_ms: list[float] = []
         # --- per-handle scratch ---
         self._out: list[ev.Event] = []
         self._now: datetime | None = None
@@ -189,6 +208,7 @@ class Hive:
             handler(self, cmd)
             self._schedule()
             self._settle_agents()
+            self._maybe_learn(None if isinstance(cmd, Tick) else set(self._touched))
             return self._out
         finally:
             self._out = []
@@ -352,8 +372,6 @@ class Hive:
                 )
             )
         self._see(a, now)
-        if a.status in (AS.OFFLINE, AS.FAILED):
-            self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "reconnected")
         if cmd.running is not None:
             # The agent tells us what it still runs; a running attempt it does not
             # know about was lost with its previous connection.
@@ -366,6 +384,8 @@ class Hive:
                         retryable=True,
                         kind="agent_lost",
                     )
+        if a.status in (AS.OFFLINE, AS.FAILED):
+            self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "reconnected")
         self._dirty = True
 
     def _on_update(self, cmd: UpdateAgent) -> None:
@@ -431,6 +451,8 @@ class Hive:
     def _on_recover(self, cmd: Recover) -> None:
         now = self._now
         assert now is not None
+        for cycle_id in list(self.cycles):
+            self._complete_cycle(cycle_id)
         for a in list(self.agents.values()):
             self._see(a, now)
             if a.status in ONLINE:
@@ -743,6 +765,99 @@ class Hive:
             )
         )
 
+    # ---------------------------------------------------------- learning
+
+    def _maybe_learn(self, only: set[str] | None) -> None:
+        """Start a cycle for each agent with enough new outcomes (or old enough ones).
+        ``only``: the agents this command touched (every agent on a Tick)."""
+        cfg = self.config.learning
+        if not cfg.enabled or not self.outcomes or only == set():
+            return
+        now = self._now
+        assert now is not None
+        busy = {c.agent_id for c in self.cycles.values()}
+        todo = self.outcomes.items() if only is None else [(k, self.outcomes[k]) for k in only if k in self.outcomes]
+        for agent_id, window in list(todo):
+            a = self.agents.get(agent_id)
+            if a is None or agent_id in busy or a.status not in (AS.IDLE, AS.ACTIVE):
+                continue
+            n = max((len(v) for v in window.values()), default=0)
+            if n == 0:
+                continue
+            last = self.last_cycle_at.get(agent_id, a.created_at)
+            if n < cfg.min_outcomes and (now - last).total_seconds() < cfg.interval_seconds:
+                continue
+            target = max(sorted(window), key=lambda k: len(window[k]))
+            durations = self.cycle_durations_ms
+            est = (sum(durations) / len(durations)) / 60000 if durations else 0.0
+            self._emit(
+                ev.LearningCycleStarted(
+                    timestamp=now,
+                    cycle_id=f"learn-{self._new_id()}",
+                    agent_id=agent_id,
+                    learning_type="capability_improvement",
+                    target_capability=target,
+                    estimated_duration_minutes=round(est, 6),
+                )
+            )
+            self._emit_status(a, AS.LEARNING, "learning_cycle_started")
+
+    def _on_complete_learning(self, cmd: CompleteLearning) -> None:
+        if cmd.cycle_id not in self.cycles:
+            raise InvalidTransition(f"no learning cycle {cmd.cycle_id} in progress", cycle_id=cmd.cycle_id)
+        self._complete_cycle(cmd.cycle_id)
+
+    def _complete_cycle(self, cycle_id: str) -> None:
+        now = self._now
+        assert now is not None
+        c = self.cycles[cycle_id]
+        a = self.agents.get(c.agent_id)
+        improvements: dict[str, ev.Improvement] = {}
+        if a is not None:
+            for name, scores in sorted(c.window.items()):
+                cap = a.capability(name)
+                if cap is None or not scores:
+                    continue
+                new = round(updated_proficiency(cap.proficiency, cap.learning_rate, scores), 6)
+                improvements[f"{name}_proficiency"] = ev.Improvement(
+                    old_value=cap.proficiency, new_value=new, improvement=round(new - cap.proficiency, 6)
+                )
+        self._emit(
+            ev.LearningCycleCompleted(
+                timestamp=now,
+                cycle_id=cycle_id,
+                agent_id=c.agent_id,
+                improvements=improvements,
+                duration_ms=round(_ms(c.started_at, now), 3),
+            )
+        )
+        if a is not None:
+            if a.status == AS.LEARNING:
+                self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "learning_cycle_completed")
+            m = a.metrics
+            ok, bad = m.tasks_completed, m.tasks_failed
+            self._emit(
+                ev.AgentPerformanceUpdated(
+                    timestamp=now,
+                    agent_id=a.id,
+                    metrics=ev.PerformanceMetrics(
+                        tasks_completed=ok,
+                        tasks_failed=bad,
+                        success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
+                        average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
+                        capability_improvements=m.capability_improvements,
+                    ),
+                    outcome="learning_cycle_completed",
+                )
+            )
+
+    def _record_outcome(self, t: Task, agent_id: str, score: float) -> None:
+        if not t.required_capabilities or agent_id not in self.agents:
+            return
+        window = self.outcomes.setdefault(agent_id, {})
+        for r in t.required_capabilities:
+            window.setdefault(r.name, []).append(score)
+
     # ---------------------------------------------------------- scheduling
 
     @staticmethod
@@ -906,7 +1021,17 @@ class Hive:
             self._enqueue(t)
 
     def _a_agent_created(self, d: ev.AgentCreated) -> None:
-        a = msgspec.structs.replace(d.agent, current_tasks=[], capabilities=list(d.agent.capabilities))
+        # Copy everything the projection mutates, so emitted events stay as they were.
+        # (Capability objects are shared: they are replaced, never mutated.)
+        src = d.agent
+        a = msgspec.structs.replace(
+            src,
+            current_tasks=[],
+            capabilities=list(src.capabilities),
+            metrics=msgspec.structs.replace(src.metrics),
+            type_stats={k: msgspec.structs.replace(v) for k, v in src.type_stats.items()},
+            metadata=dict(src.metadata),
+        )
         self.agents[a.id] = a
         self._index_agent(a)
         heapq.heappush(
@@ -933,6 +1058,7 @@ class Hive:
             self._dirty = True  # eligibility changed (idle <-> active does not change it)
 
     def _a_agent_removed(self, d: ev.AgentRemoved) -> None:
+        self.outcomes.pop(d.agent_id, None)
         a = self.agents.pop(d.agent_id)
         self._unindex_agent(a)
         self._dirty = True
@@ -941,12 +1067,19 @@ class Hive:
         pass  # metrics are folded from task_completed / task_failed; this event reports them
 
     def _a_task_created(self, d: ev.TaskCreated) -> None:
-        t = msgspec.structs.replace(d.task)
+        src = d.task
+        t = msgspec.structs.replace(
+            src,
+            required_capabilities=list(src.required_capabilities),
+            depends_on=list(src.depends_on),
+            failed_agents=list(src.failed_agents),
+            metadata=dict(src.metadata),
+        )
         self.tasks[t.id] = t
         self.task_counts[t.status] += 1
         unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
         for x in unmet:
-            self._waiting.setdefault(x, set()).add(t.id)
+            self._waiting.setdefault(x, {})[t.id] = None
         if not unmet:
             self._enqueue(t)
 
@@ -997,6 +1130,7 @@ class Hive:
             st = a.type_stats.setdefault(t.type, TypeStats())
             st.completed += 1
             st.total_ms += d.execution_time_ms
+            self._record_outcome(t, a.id, outcome_score(True, d.quality))
         for dep_id in self._waiting.get(t.id, ()):
             dt = self.tasks.get(dep_id)
             if dt is not None and dt.status == TS.PENDING and self._deps_met(dt):
@@ -1016,6 +1150,8 @@ class Hive:
             m.tasks_failed += 1
             m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
             a.type_stats.setdefault(t.type, TypeStats()).failed += 1
+            if d.failure_kind in ("reported", "timeout"):
+                self._record_outcome(t, a.id, outcome_score(False, None))
         self._release_from_agent(t)
         if d.retry_scheduled:
             self._requeue(t, d.timestamp, d.next_retry_at)
@@ -1041,7 +1177,7 @@ class Hive:
         self._requeue(t, d.timestamp, None)
         for x in t.depends_on:
             if x in self.tasks and self.tasks[x].status != TS.COMPLETED:
-                self._waiting.setdefault(x, set()).add(t.id)
+                self._waiting.setdefault(x, {})[t.id] = None
 
     def _a_task_released(self, d: ev.TaskReleased) -> None:
         t = self.tasks[d.task_id]
@@ -1051,17 +1187,27 @@ class Hive:
     def _a_noop(self, d: ev.EventData) -> None:
         pass
 
+    def _a_learning_started(self, d: ev.LearningCycleStarted) -> None:
+        self.cycles[d.cycle_id] = Cycle(
+            d.cycle_id, d.agent_id, d.timestamp, d.target_capability, self.outcomes.pop(d.agent_id, {})
+        )
+        self.last_cycle_at[d.agent_id] = d.timestamp
+
     def _a_learning_completed(self, d: ev.LearningCycleCompleted) -> None:
+        self.cycles.pop(d.cycle_id, None)
+        self.cycle_durations_ms.append(d.duration_ms)
+        del self.cycle_durations_ms[:-50]
         a = self.agents.get(d.agent_id)
         if a is None:
             return
         for key, imp in d.improvements.items():
             name = key.removesuffix("_proficiency")
-            c = a.capability(name)
-            if c is not None:
-                c.proficiency = imp.new_value
-                if imp.improvement > 0:
-                    a.metrics.capability_improvements += 1
+            for i, c in enumerate(a.capabilities):
+                if c.name == name:
+                    # replace, never mutate: Capability objects are shared with past events
+                    a.capabilities[i] = msgspec.structs.replace(c, proficiency=imp.new_value)
+                    if imp.improvement > 0:
+                        a.metrics.capability_improvements += 1
         self._dirty = True
 
     _handlers: dict[type[Command], Callable[[Hive, Any], None]] = {
@@ -1080,6 +1226,7 @@ class Hive:
         FailTask: _on_fail,
         ReleaseTask: _on_release,
         Tick: _on_tick,
+        CompleteLearning: _on_complete_learning,
     }
 
     _appliers: dict[type[ev.EventData], Callable[[Hive, Any], None]] = {
@@ -1104,6 +1251,6 @@ class Hive:
         ev.ModuleStatusChanged: _a_noop,
         ev.InterModuleMessage: _a_noop,
         ev.CoordinationEvent: _a_noop,
-        ev.LearningCycleStarted: _a_noop,
+        ev.LearningCycleStarted: _a_learning_started,
         ev.ErrorOccurred: _a_noop,
     }

@@ -13,6 +13,7 @@ from aiohttp import web
 from ..monitor.modules import ModuleMonitor
 from ..store.base import EventStore, open_store
 from .agents import AgentGateway
+from .background import LearningRunner
 from .config import ServerConfig
 from .errors import error_middleware
 from .rest import add_routes
@@ -32,6 +33,7 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app["service"] = service
     app["stream"] = StreamHub(service, app)
     app["gateway"] = AgentGateway(service, config)
+    app["learning"] = LearningRunner(service)
     app["modules"] = ModuleMonitor(app)
     app["background"] = []
     add_routes(app)

@@ -594,12 +594,44 @@ def openapi() -> dict[str, Any]:
                 "content": {"application/json": {"schema": ref[ErrorBody]}},
             }
         paths.setdefault(r.path, {})[r.method.lower()] = op
+    # The WebSocket endpoints are registered in app.py; document their upgrade GETs too.
+    for path, summary, query in WS_ROUTES:
+        paths[path] = {
+            "get": {
+                "summary": summary,
+                "operationId": "ws_" + path.strip("/").replace("/", "_"),
+                "parameters": [
+                    {"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}}
+                    for k, v in query.items()
+                ],
+                "responses": {
+                    "101": {"description": "Switching Protocols (WebSocket, permessage-deflate offered)"},
+                    "422": {"description": "error", "content": {"application/json": {"schema": ref[ErrorBody]}}},
+                },
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Hive Hub", "version": __version__},
         "paths": paths,
         "components": {"schemas": components},
     }
+
+
+WS_ROUTES: list[tuple[str, str, dict[str, str]]] = [
+    (
+        "/ws",
+        "Event stream (WebSocket): live events, replay, snapshot and control commands",
+        {
+            "types": "comma-separated event types",
+            "agent_id": "only events about this agent",
+            "task_id": "only events about this task",
+            "since": "replay the events after this sequence, then continue live",
+            "snapshot": "1: first message is a snapshot, then live events after it",
+        },
+    ),
+    ("/agents/ws", "Agent gateway (WebSocket): register, receive assignments, report", {}),
+]
 
 
 def _path_params(path: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from hivehub.core import events as ev
@@ -27,7 +27,7 @@ from hivehub.core.commands import (
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.model import Agent, Capability, RequiredCapability, Task, TaskError
 
-T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 D = TypeVar("D", bound=ev.EventData)
 
@@ -122,19 +122,23 @@ class Sim:
     ) -> list[ev.Event]:
         return self.do(SubmitTask(spec=TaskSpec(id=task_id, required_capabilities=reqs(requires), **spec)), t)
 
-    def start(self, task_id: str, agent_id: str | None = None, *, t: float, **kw: Any) -> list[ev.Event]:
+    def start(
+        self, task_id: str, agent_id: str | None = None, *, t: float | datetime, **kw: Any
+    ) -> list[ev.Event]:
         return self.do(StartTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), **kw), t)
 
     def progress(
-        self, task_id: str, progress: float, agent_id: str | None = None, *, t: float, **kw: Any
+        self, task_id: str, progress: float, agent_id: str | None = None, *, t: float | datetime, **kw: Any
     ) -> list[ev.Event]:
         return self.do(
-            ReportProgress(task_id=task_id, agent_id=agent_id or self.holder(task_id), progress=progress, **kw),
+            ReportProgress(
+                task_id=task_id, agent_id=agent_id or self.holder(task_id), progress=progress, **kw
+            ),
             t,
         )
 
     def complete(
-        self, task_id: str, agent_id: str | None = None, *, t: float, result: Any = None, **kw: Any
+        self, task_id: str, agent_id: str | None = None, *, t: float | datetime, result: Any = None, **kw: Any
     ) -> list[ev.Event]:
         return self.do(
             CompleteTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), result=result, **kw), t
@@ -145,7 +149,7 @@ class Sim:
         task_id: str,
         agent_id: str | None = None,
         *,
-        t: float,
+        t: float | datetime,
         retryable: bool = True,
         code: str = "BOOM",
         **kw: Any,
