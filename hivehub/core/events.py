@@ -100,6 +100,8 @@ class TaskAssigned(EventData, kw_only=True):
     score: float = 0.0
     score_breakdown: dict[str, float] = msgspec.field(default_factory=dict)
     candidates: int = 0
+    #: set when the coordinator moved the task from another agent
+    previous_agent_id: str | None = None
 
 
 class TaskStarted(EventData, kw_only=True):

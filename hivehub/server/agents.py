@@ -72,6 +72,8 @@ class AgentGateway:
             d: Any = p.event.data
             typ = p.type
             if typ == "task_assigned":
+                if d.previous_agent_id:
+                    self._cancel(d.previous_agent_id, d.task_id, d.attempt_number - 1, "rebalanced")
                 conn = self.conns.get(d.agent_id)
                 t = hive.tasks.get(d.task_id)
                 if conn is not None and t is not None and t.assigned_agent_id == d.agent_id and t.attempt == d.attempt_number:
