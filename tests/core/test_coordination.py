@@ -68,7 +68,7 @@ def test_unstarted_work_moves_from_a_slow_agent_to_an_idle_one() -> None:
 def test_no_move_before_min_unstarted_or_without_gain() -> None:
     sim = Sim(CFG)
     sim.register("b", {"dp": 0.5})
-    t = _history(sim, "b", 5000, 1)  # b is much slower than a
+    t = _history(sim, "b", 8000, 1)  # b is much slower than a
     sim.register("a", {"dp": 1.0}, t=t, max_tasks=2)
     t = _history(sim, "a", 1000, t)
     sim.tick(t)  # the join trigger is spent with nothing to move
@@ -77,10 +77,10 @@ def test_no_move_before_min_unstarted_or_without_gain() -> None:
     assert sim.holder("w1") == "a"  # a outscores b
     sim.start("w0", t=t)
     assert not of(sim.tick(t + 1), ev.CoordinationEvent)  # waited 1 s < min_unstarted 2 s
-    # waited 2.5 s: a is predicted max(2500, 1000) + 1000 = 3500 ms, b 5000 ms: stays
+    # waited 5.5 s: a is predicted max(5500, 1000) + 1000 = 6500 ms, b 8000 ms: stays
     assert not of(sim.tick(t + 5.5), ev.CoordinationEvent)
     assert sim.holder("w1") == "a"
-    # much later a is evidently stuck: max(9000, 1000) + 1000 > 5000 / 0.8 -> moves to b
+    # later a is evidently stuck: max(12000, 1000) + 1000 > 8000 / 0.8 -> moves to b
     out = sim.tick(t + 12)
     assert one(out, ev.CoordinationEvent).details["trigger"] == "periodic"
     assert sim.holder("w1") == "b"
