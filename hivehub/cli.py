@@ -31,11 +31,27 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--subscriber-buffer", type=int, default=int(_env("HIVE_SUBSCRIBER_BUFFER", 10_000)))
     p.add_argument("--max-body", type=int, default=int(_env("HIVE_MAX_BODY", 1 << 20)))
     p.add_argument("--max-frame", type=int, default=int(_env("HIVE_MAX_FRAME", 1 << 20)))
+    p.add_argument("--status-interval", type=float, default=float(_env("HIVE_STATUS_INTERVAL", 5.0)),
+                   help="seconds between hive_status_update events")
+    p.add_argument("--resource-interval", type=float, default=float(_env("HIVE_RESOURCE_INTERVAL", 5.0)))
+    p.add_argument("--cpu-threshold", type=float, default=float(_env("HIVE_CPU_THRESHOLD", 80.0)))
+    p.add_argument("--memory-threshold", type=float, default=float(_env("HIVE_MEMORY_THRESHOLD", 85.0)))
+    p.add_argument("--disk-threshold", type=float, default=float(_env("HIVE_DISK_THRESHOLD", 90.0)))
+    p.add_argument("--learning-min-outcomes", type=int, default=int(_env("HIVE_LEARNING_MIN_OUTCOMES", 5)))
+    p.add_argument("--learning-interval", type=float, default=float(_env("HIVE_LEARNING_INTERVAL", 300.0)))
+    p.add_argument("--no-learning", action="store_true")
+    p.add_argument("--rebalance-interval", type=float, default=float(_env("HIVE_REBALANCE_INTERVAL", 10.0)))
+    p.add_argument("--rebalance-min-unstarted", type=float, default=float(_env("HIVE_REBALANCE_MIN_UNSTARTED", 2.0)))
+    p.add_argument("--store-busy-timeout", type=float, default=float(_env("HIVE_STORE_BUSY_TIMEOUT", 5.0)),
+                   help="seconds a log write waits for a lock before the store counts as unavailable")
     p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
 
 
 def build_config(args: argparse.Namespace) -> Any:
+    from .core.coordination import CoordinationConfig
     from .core.hive import HiveConfig
+    from .core.learning import LearningConfig
+    from .monitor.resources import Thresholds
     from .server.config import ServerConfig
 
     return ServerConfig(
@@ -46,7 +62,19 @@ def build_config(args: argparse.Namespace) -> Any:
             heartbeat_timeout=args.heartbeat_timeout,
             retry_base_seconds=args.retry_base,
             retry_cap_seconds=args.retry_cap,
+            learning=LearningConfig(
+                enabled=not args.no_learning,
+                min_outcomes=args.learning_min_outcomes,
+                interval_seconds=args.learning_interval,
+            ),
+            coordination=CoordinationConfig(
+                interval_seconds=args.rebalance_interval, min_unstarted_seconds=args.rebalance_min_unstarted
+            ),
         ),
+        status_interval=args.status_interval,
+        resource_interval=args.resource_interval,
+        thresholds=Thresholds(cpu=args.cpu_threshold, memory=args.memory_threshold, disk=args.disk_threshold),
+        store_busy_timeout_ms=int(args.store_busy_timeout * 1000),
         agent_heartbeat_interval=args.agent_heartbeat_interval,
         ws_heartbeat=args.ws_heartbeat,
         subscriber_buffer=args.subscriber_buffer,

@@ -18,7 +18,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import msgspec
 from yarl import URL
@@ -40,13 +40,11 @@ __all__ = [
 
 log = logging.getLogger("hivehub.agent")
 
-Handler = Callable[[TaskContext], Union[Any, Awaitable[Any]]]
+Handler = Callable[[TaskContext], Any | Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 #: report kinds (agent -> hub messages that get an ack)
-REPORT_KINDS = frozenset(
-    {"task_started", "task_progress", "task_completed", "task_failed", "task_released"}
-)
+REPORT_KINDS = frozenset({"task_started", "task_progress", "task_completed", "task_failed", "task_released"})
 TERMINAL_KINDS = frozenset({"task_completed", "task_failed", "task_released"})
 #: hub error codes after which a report is sent again later (nothing was accepted)
 TRANSIENT_CODES = frozenset({"store_unavailable", "rate_limited", "internal_error", "hive_error"})
@@ -233,7 +231,9 @@ class BaseAgent:
     def __init__(
         self,
         name: str,
-        capabilities: Mapping[str, float] | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]] | None = None,
+        capabilities: Mapping[str, float]
+        | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]]
+        | None = None,
         *,
         type: str | AgentType = "worker",
         max_concurrent_tasks: int = 1,
@@ -343,6 +343,7 @@ class BaseAgent:
         self._exec_changed = asyncio.Event()
         self._closed = asyncio.Event()
         self._stopping = False
+        self._releasing = False
         self._closing = False
         self._stop_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -356,7 +357,7 @@ class BaseAgent:
             raise RuntimeError("agent is already running")
         self._running_flag = True
         self._loop = asyncio.get_running_loop()
-        self._stopping = self._closing = False
+        self._stopping = self._releasing = self._closing = False
         finished: asyncio.Future[None] = self._loop.create_future()
         self._run_finished = finished
         transport = asyncio.create_task(self._transport_main(), name=f"hive-agent-{self.name}")
@@ -435,6 +436,7 @@ class BaseAgent:
 
     async def _stop_now(self) -> None:
         """Release everything at once and close (a second Ctrl-C)."""
+        self._stopping = self._releasing = True
         for e in list(self._execs.values()):
             self._release(e, "agent_shutdown")
         if len(self._outbox):
@@ -459,6 +461,7 @@ class BaseAgent:
             self._exec_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._exec_changed.wait(), left)
+        self._releasing = True
         for e in list(self._execs.values()):
             self._release(e, "agent_shutdown")
         if len(self._outbox):
@@ -499,7 +502,9 @@ class BaseAgent:
         ctx = TaskContext(task, att, on_progress=self._on_progress, loop=self._loop, agent=self)
         e = _Exec(task, att, ctx)
         self._execs[task_id] = e
-        if self._stopping:
+        if self._releasing:
+            self._release(e, "agent_shutdown")  # arrived after the shutdown released the rest
+        elif self._stopping:
             e.state = "held"  # released when the agent closes; not started
         else:
             e.aio = asyncio.create_task(self._execute(e), name=f"hive-task-{task_id}#{att}")
@@ -636,7 +641,10 @@ class BaseAgent:
                 e,
                 "HANDLER_ERROR",
                 str(exc) or type(exc).__name__,
-                {"exception": f"{type(exc).__module__}.{type(exc).__qualname__}", "traceback": _traceback_tail(exc)},
+                {
+                    "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "traceback": _traceback_tail(exc),
+                },
                 True,
             )
             return
@@ -693,7 +701,9 @@ class BaseAgent:
                 self._loop.call_later(delay, self._outbox.changed.set)
             return
         self._outbox.remove(r.message_id)
-        log.warning("%s: hub rejected %s for %s#%d: %s %s", self.name, r.kind, r.task_id, r.attempt, code, message)
+        log.warning(
+            "%s: hub rejected %s for %s#%d: %s %s", self.name, r.kind, r.task_id, r.attempt, code, message
+        )
         if r.kind == "task_completed" and code not in TRANSIENT_CODES:
             # The attempt would otherwise hang until its timeout: fail it explicitly.
             self._report(

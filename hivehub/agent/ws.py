@@ -71,7 +71,9 @@ class Agent(BaseAgent):
     def __init__(
         self,
         name: str,
-        capabilities: Mapping[str, float] | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]] | None = None,
+        capabilities: Mapping[str, float]
+        | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]]
+        | None = None,
         *,
         url: str = "ws://127.0.0.1:3001",
         type: str | AgentType = "worker",
@@ -197,7 +199,9 @@ class Agent(BaseAgent):
 
         register_id = uuid.uuid4().hex
         running = self.running_tasks
-        await send({"type": "register", "data": {**self.spec(), "running": running}, "message_id": register_id})
+        await send(
+            {"type": "register", "data": {**self.spec(), "running": running}, "message_id": register_id}
+        )
         early: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.register_timeout
         while True:
@@ -322,7 +326,9 @@ class Agent(BaseAgent):
             if isinstance(task_id, str):
                 attempt = data.get("attempt")
                 self._cancel_from_hub(
-                    task_id, attempt if isinstance(attempt, int) else None, str(data.get("reason") or "cancelled")
+                    task_id,
+                    attempt if isinstance(attempt, int) else None,
+                    str(data.get("reason") or "cancelled"),
                 )
         elif kind == "ack":
             self._answered(env.get("message_id"))

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from .events import EventData
 from .model import AgentType, Capability, Id, Name, PriorityIn, RequiredCapability, TaskError, Unit
 
 PositiveSeconds = Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
@@ -150,3 +151,11 @@ class CompleteLearning(Command, kw_only=True):
     cycle started with (``core/learning.py``) and records it."""
 
     cycle_id: str
+
+
+class Observe(Command, kw_only=True):
+    """An adapter's observation of the world (module health, resources, alerts,
+    periodic status) recorded in the log. Only observation event types are
+    accepted; the core stamps the time and folds active alerts and module states."""
+
+    data: EventData

@@ -204,6 +204,10 @@ class SystemAlert(EventData, kw_only=True):
     title: str
     message: str
     details: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: identifies the condition, so the alert that clears it names the same key
+    alert_key: str | None = None
+    #: "active" while the condition holds, "cleared" when it no longer does
+    state: str = "active"
 
 
 class ResourceAlert(EventData, kw_only=True):
@@ -213,6 +217,8 @@ class ResourceAlert(EventData, kw_only=True):
     threshold_percent: float
     trend: str
     recommendations: list[str] = msgspec.field(default_factory=list)
+    #: "active" when the threshold is crossed, "cleared" when usage fell back (hysteresis)
+    state: str = "active"
 
 
 class ModuleStatusChanged(EventData, kw_only=True):

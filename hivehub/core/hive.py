@@ -37,6 +37,7 @@ from .commands import (
     CompleteTask,
     FailTask,
     Heartbeat,
+    Observe,
     Recover,
     RegisterAgent,
     ReleaseTask,
@@ -48,6 +49,7 @@ from .commands import (
     Tick,
     UpdateAgent,
 )
+from .coordination import CoordinationConfig, efficiency_improvement, plan_moves
 from .errors import (
     AgentNotFound,
     DependencyNotFound,
@@ -56,7 +58,6 @@ from .errors import (
     NotTaskHolder,
     TaskNotFound,
 )
-from .coordination import CoordinationConfig, efficiency_improvement, plan_moves
 from .learning import LearningConfig, outcome_score, updated_proficiency
 from .model import (
     HELD,
@@ -190,6 +191,9 @@ class Hive:
         self.last_cycle_at: dict[str, datetime] = {}
         self.cycles: dict[str, Cycle] = {}
         self.cycle_durations_ms: list[float] = []
+        # --- self-monitoring (folded from observations) ---
+        self.modules: dict[str, str] = {}
+        self.alerts: dict[str, ev.EventData] = {}  # key -> the active system/resource alert
         # --- coordination (volatile triggers) ---
         self._rebalance_trigger: str | None = "startup"
         self._next_rebalance_at: datetime | None = None
@@ -698,6 +702,63 @@ class Hive:
                 )
         self._schedule()
         self._maybe_rebalance()
+
+    # ---------------------------------------------------------- observations
+
+    OBSERVATIONS = (
+        ev.ModuleStatusChanged,
+        ev.SystemAlert,
+        ev.ResourceAlert,
+        ev.HiveStatusUpdate,
+        ev.ErrorOccurred,
+        ev.InterModuleMessage,
+    )
+
+    def _on_observe(self, cmd: Observe) -> None:
+        d = cmd.data
+        if not isinstance(d, self.OBSERVATIONS):
+            raise InvalidInput(f"{d.TYPE} is not an observation")
+        assert self._now is not None
+        if isinstance(d, ev.ModuleStatusChanged) and self.modules.get(d.module, "healthy") == d.new_status:
+            return  # no change: nothing to record
+        key = self.alert_key(d)
+        if key is not None:
+            active = key in self.alerts
+            if (getattr(d, "state", "active") == "cleared") != active:
+                return  # clearing what is not active, or raising what already is
+        self._emit(msgspec.structs.replace(d, timestamp=self._now))
+
+    @staticmethod
+    def alert_key(d: ev.EventData) -> str | None:
+        if isinstance(d, ev.SystemAlert):
+            return d.alert_key or f"system:{d.title}"
+        if isinstance(d, ev.ResourceAlert):
+            return f"resource:{d.resource}"
+        return None
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        out = []
+        for key, d in self.alerts.items():
+            if isinstance(d, ev.SystemAlert):
+                out.append({"key": key, "kind": "system_alert", "level": d.level, "title": d.title,
+                            "message": d.message, "details": d.details, "timestamp": d.timestamp})
+            elif isinstance(d, ev.ResourceAlert):
+                out.append({"key": key, "kind": "resource_alert", "level": "warning", "title": f"High {d.resource} usage",
+                            "message": f"{d.resource} at {d.usage_percent:.1f}% (threshold {d.threshold_percent:.1f}%, {d.trend})",
+                            "details": {"usage_percent": d.usage_percent, "threshold_percent": d.threshold_percent,
+                                        "recommendations": d.recommendations}, "timestamp": d.timestamp})
+        return out
+
+    def _a_module_status(self, d: ev.ModuleStatusChanged) -> None:
+        self.modules[d.module] = d.new_status
+
+    def _a_alert(self, d: ev.EventData) -> None:
+        key = self.alert_key(d)
+        assert key is not None
+        if getattr(d, "state", "active") == "cleared":
+            self.alerts.pop(key, None)
+        else:
+            self.alerts[key] = d
 
     # ---------------------------------------------------------- coordination
 
@@ -1332,6 +1393,7 @@ class Hive:
         ReleaseTask: _on_release,
         Tick: _on_tick,
         CompleteLearning: _on_complete_learning,
+        Observe: _on_observe,
     }
 
     _appliers: dict[type[ev.EventData], Callable[[Hive, Any], None]] = {
@@ -1351,9 +1413,9 @@ class Hive:
         ev.TaskReleased: _a_task_released,
         ev.LearningCycleCompleted: _a_learning_completed,
         ev.HiveStatusUpdate: _a_noop,
-        ev.SystemAlert: _a_noop,
-        ev.ResourceAlert: _a_noop,
-        ev.ModuleStatusChanged: _a_noop,
+        ev.SystemAlert: _a_alert,
+        ev.ResourceAlert: _a_alert,
+        ev.ModuleStatusChanged: _a_module_status,
         ev.InterModuleMessage: _a_noop,
         ev.CoordinationEvent: _a_noop,
         ev.LearningCycleStarted: _a_learning_started,

@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from ..monitor.modules import ModuleMonitor
+from ..monitor.watch import HiveWatch
 from ..store.base import EventStore, open_store
+from . import observability
 from .agents import AgentGateway
 from .background import LearningRunner
 from .config import ServerConfig
@@ -28,13 +30,23 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
     app["config"] = config
     service = HubService(
-        store or open_store(config.db), hive_config=config.hive, tick_max_seconds=config.tick_max_seconds
+        store or open_store(config.db, busy_timeout_ms=config.store_busy_timeout_ms),
+        hive_config=config.hive,
+        tick_max_seconds=config.tick_max_seconds,
     )
     app["service"] = service
     app["stream"] = StreamHub(service, app)
     app["gateway"] = AgentGateway(service, config)
     app["learning"] = LearningRunner(service)
     app["modules"] = ModuleMonitor(app)
+    app["watch"] = HiveWatch(
+        app,
+        app["modules"],
+        status_interval=config.status_interval,
+        resource_interval=config.resource_interval,
+        thresholds=config.thresholds,
+    )
+    app["metrics"] = observability.Metrics(app)
     app["background"] = []
     add_routes(app)
     app.router.add_get("/ws", app["stream"].handle)
@@ -55,6 +67,7 @@ async def _index(request: web.Request) -> web.FileResponse:
 async def _startup(app: web.Application) -> None:
     await app["service"].start()
     app["modules"].start()
+    app["watch"].start()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -71,5 +84,6 @@ async def _cleanup(app: web.Application) -> None:
             await t
         except (asyncio.CancelledError, Exception):
             pass
+    await app["watch"].stop()
     await app["modules"].stop()
     await app["service"].stop()

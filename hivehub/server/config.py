@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 from ..core.hive import HiveConfig
+from ..monitor.resources import Thresholds
 
 
 class ServerConfig(Struct, kw_only=True):
@@ -24,5 +25,9 @@ class ServerConfig(Struct, kw_only=True):
     #: longest a Tick may wait (retries and timeouts fire at most this late)
     tick_max_seconds: float = 0.25
     max_claim_wait: float = 60.0
+    status_interval: float = 5.0
+    resource_interval: float = 5.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    store_busy_timeout_ms: int = 5000
     demo_agents: bool = True
     demo_workload: bool = True

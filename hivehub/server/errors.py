@@ -61,6 +61,9 @@ def translate(exc: BaseException) -> E.HiveError | None:
         return MalformedJSON(f"malformed JSON: {exc}")
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return E.PayloadTooLarge("request body too large")
+    if isinstance(exc, RecursionError):
+        # msgspec gives up on JSON nested thousands deep before the depth check can run
+        return E.PayloadTooLarge("JSON nested too deeply")
     return None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -101,6 +102,8 @@ class HubService:
         self.store_error: str | None = None
         self.last_commit_ms = 0.0
         self.started_at = clock()
+        self.last_tick_at = self.started_at
+        self.store_failed_at: datetime | None = None
         self._pending: list[tuple[ev.Event, bytes]] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -209,6 +212,8 @@ class HubService:
 
     async def _on_store_failure(self, exc: Exception, batch: list[tuple[ev.Event, bytes]]) -> None:
         log.error("event store write failed: %s", exc)
+        if self.store_ok:
+            self.store_failed_at = self.clock()
         self.store_ok, self.store_error = False, str(exc)
         # Everything handled after the last commit is lost with this batch: the
         # events still pending were decided on top of it.
@@ -223,6 +228,31 @@ class HubService:
         except Exception as exc2:  # the log cannot even be read: keep the old state
             log.error("cannot rebuild from the event log: %s", exc2)
 
+    async def probe_store(self) -> bool:
+        """While the store is failing: check whether it can be written again."""
+        if self.store_ok:
+            return True
+        try:
+            await self.store.ping()
+        except Exception as exc:
+            self.store_error = str(exc)
+            return False
+        self.store_ok, self.store_error = True, None
+        log.warning("event store recovered")
+        return True
+
+    def publish_transient(self, data: ev.EventData) -> None:
+        """Publish an event that cannot be logged (the store is down): live
+        subscribers see it without a ``sequence``; it is not part of the log."""
+        data.timestamp = self.clock()
+        event = ev.Event(type=data.TYPE, data=data, timestamp=data.timestamp, message_id=str(uuid.uuid4()))
+        published = [Published(event, ev.encode_event(event))]
+        for listener in self.listeners:
+            try:
+                listener(published)
+            except Exception:
+                log.exception("event listener failed")
+
     # ----------------------------------------------------------- time
 
     async def _ticker(self) -> None:
@@ -233,6 +263,7 @@ class HubService:
             if deadline is not None:
                 wait = max(0.0, min(wait, (deadline - now).total_seconds()))
             await asyncio.sleep(wait)
+            self.last_tick_at = self.clock()
             try:
                 await self.execute(Tick(id="tick"))
             except StoreUnavailable:

@@ -27,7 +27,7 @@ from ..core import commands as C
 from ..core.errors import HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
-from .errors import UnknownMessageType, translate
+from .errors import MalformedJSON, UnknownMessageType, translate
 from .service import HubService, Published, routing_keys
 
 log = logging.getLogger("hivehub.stream")
@@ -112,6 +112,7 @@ class StreamHub:
         self.service = service
         self.app = app
         self.subs: set[Subscriber] = set()
+        self.delivered = 0
         service.listeners.append(self.on_published)
 
     def count(self) -> int:
@@ -127,7 +128,8 @@ class StreamHub:
         for p in batch:
             seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids
             for s in subs:
-                if seq > s.min_seq and s.matches(typ, aids, tids):
+                # sequence 0: a transient event (not logged) goes to everyone who matches
+                if (seq > s.min_seq or seq == 0) and s.matches(typ, aids, tids):
                     s.push(seq, body)
 
     async def close_all(self, code: int, reason: str) -> None:
@@ -252,6 +254,7 @@ class StreamHub:
             while q:
                 seq, body = q.popleft()
                 await ws.send_frame(body, WSMsgType.TEXT)
+                self.delivered += 1
                 if seq:
                     sub.last_seq = seq
                 if sub.closing:
@@ -277,7 +280,7 @@ class StreamHub:
             try:
                 obj = msgspec.json.decode(text)
             except msgspec.DecodeError as exc:
-                raise InvalidInput(f"malformed JSON: {exc}") from None
+                raise MalformedJSON(f"malformed JSON: {exc}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
                 raise InvalidInput('a message is a JSON object with a string "type"')
             mid = obj.get("message_id")

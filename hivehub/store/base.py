@@ -28,10 +28,13 @@ class EventStore(Protocol):
     async def bounds(self) -> tuple[int, int]:
         """(first retained sequence, last sequence); (0, 0) when empty."""
 
+    async def ping(self) -> None:
+        """Check that a write could succeed now. Raises StoreUnavailable."""
+
     async def close(self) -> None: ...
 
 
-def open_store(url: str) -> EventStore:
+def open_store(url: str, busy_timeout_ms: int = 5000) -> EventStore:
     """``memory:``, a SQLite path or ``sqlite:///path``, or ``postgresql://...``."""
     if url in ("memory", "memory:", ":memory:"):
         from .memory import MemoryEventStore
@@ -42,4 +45,4 @@ def open_store(url: str) -> EventStore:
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     from .sqlite import SQLiteEventStore
 
-    return SQLiteEventStore(path)
+    return SQLiteEventStore(path, busy_timeout_ms=busy_timeout_ms)

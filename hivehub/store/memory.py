@@ -39,5 +39,9 @@ class MemoryEventStore:
             return (0, 0)
         return (self._seqs[0], self._seqs[-1])
 
+    async def ping(self) -> None:
+        if self.fail_writes:
+            raise StoreUnavailable("memory store: writes disabled")
+
     async def close(self) -> None:
         pass

@@ -30,8 +30,9 @@ SCHEMA_VERSION = "1"
 
 
 class SQLiteEventStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int = 5000) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self._w: sqlite3.Connection | None = None
         self._r: sqlite3.Connection | None = None
         self._wx = ThreadPoolExecutor(1, thread_name_prefix="hive-sqlite-w")
@@ -42,7 +43,7 @@ class SQLiteEventStore:
         c = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=NORMAL")
-        c.execute("PRAGMA busy_timeout=5000")
+        c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return c
 
     def _open_sync(self) -> None:
@@ -85,6 +86,17 @@ class SQLiteEventStore:
             await asyncio.get_running_loop().run_in_executor(self._wx, self._append_sync, events)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot write the event log: {exc}") from exc
+
+    def _ping_sync(self) -> None:
+        assert self._w is not None
+        self._w.execute("BEGIN IMMEDIATE")
+        self._w.execute("ROLLBACK")
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._wx, self._ping_sync)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"the event log is not writable: {exc}") from exc
 
     def _read_sync(self, after: int, limit: int) -> list[StoredEvent]:
         assert self._r is not None

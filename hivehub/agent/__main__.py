@@ -1,0 +1,8 @@
+"""``python -m hivehub.agent ...``: the same as ``hive agent ...``."""
+
+import sys
+
+from .cli import cli_main
+
+if __name__ == "__main__":
+    sys.exit(cli_main())

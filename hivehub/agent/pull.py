@@ -1,0 +1,311 @@
+"""The pull agent: plain HTTP, long-polling ``POST /api/agents/{id}/claim``.
+
+For environments where a WebSocket is not an option. Same handler API and the
+same report semantics as :class:`hivehub.agent.Agent`, but a cancellation is only
+noticed when a report is answered with ``409 not_task_holder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttp
+
+from hivehub.core.model import AgentType, Capability
+
+from .base import (
+    FATAL_REGISTER_CODES,
+    BaseAgent,
+    RegistrationError,
+    Report,
+    backoff_delay,
+    http_url,
+)
+
+__all__ = ["PullAgent"]
+
+log = logging.getLogger("hivehub.agent")
+
+_REPORT_PATHS = {
+    "task_started": "start",
+    "task_progress": "progress",
+    "task_completed": "complete",
+    "task_failed": "fail",
+    "task_released": "release",
+}
+
+
+class _Unreachable(Exception):
+    pass
+
+
+async def _error_of(resp: aiohttp.ClientResponse) -> tuple[str, str, dict[str, Any]]:
+    """``(code, message, details)`` from an error response ``{"error": {...}}``."""
+    code, message = f"http_{resp.status}", resp.reason or ""
+    details: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        body = await resp.json(content_type=None)
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            code = str(err.get("code") or code)
+            message = str(err.get("message") or message)
+            details = err.get("details") or {}
+    if resp.status >= 500 and code.startswith("http_"):
+        code = "hive_error"  # transient: send again later
+    elif resp.status == 429 and code.startswith("http_"):
+        code = "rate_limited"
+    return code, message, details
+
+
+class PullAgent(BaseAgent):
+    """An agent that claims tasks over HTTP (pull transport).
+
+    Args are those of :class:`hivehub.agent.Agent`, plus:
+        url: hub base URL (``http://host:port``; ``ws://`` is converted)
+        claim_wait: seconds each long-poll claim waits on the hub for a task
+        request_timeout: seconds for the other requests
+        heartbeat_interval: seconds between heartbeats (default: the hub's value if its
+            register/heartbeat answer carries ``heartbeat_interval``, else 5)
+
+    When ``agent_id`` is given the agent does not register first: it heartbeats and
+    claims as that agent, and registers (with that id) only if the hub answers 404.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        capabilities: Mapping[str, float]
+        | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]]
+        | None = None,
+        *,
+        url: str = "http://127.0.0.1:3001",
+        type: str | AgentType = "worker",
+        max_concurrent_tasks: int = 1,
+        agent_id: str | None = None,
+        token: str | None = None,
+        heartbeat_interval: float | None = None,
+        reconnect_base: float = 0.5,
+        reconnect_cap: float = 30.0,
+        metadata: dict[str, Any] | None = None,
+        claim_wait: float = 20.0,
+        request_timeout: float = 10.0,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.base_url = http_url(url)
+        self.claim_wait = claim_wait
+        self.request_timeout = request_timeout
+        self.hub_info: dict[str, Any] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._hub_heartbeat: float | None = None
+        self._register_lock = asyncio.Lock()
+        self._registrations = 0
+        super().__init__(
+            name,
+            capabilities,
+            type=type,
+            max_concurrent_tasks=max_concurrent_tasks,
+            agent_id=agent_id,
+            token=token,
+            metadata=metadata,
+            heartbeat_interval=heartbeat_interval,
+            reconnect_base=reconnect_base,
+            reconnect_cap=reconnect_cap,
+            executor=executor,
+        )
+
+    def _reset_runtime(self) -> None:
+        super()._reset_runtime()
+        self._ready = asyncio.Event()
+
+    async def wait_registered(self, timeout: float | None = None) -> str:
+        """Wait until the agent has an id (registered, or given as ``agent_id``)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+        assert self.agent_id is not None
+        return self.agent_id
+
+    # ------------------------------------------------------------ plumbing
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _timeout(self, total: float | None = None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=total or self.request_timeout)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+
+    async def _transport_main(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        self._session = aiohttp.ClientSession(headers=headers)
+        if self.agent_id is None:
+            await self._register()
+        self._ready.set()
+        loops = [
+            asyncio.create_task(self._heartbeats()),
+            asyncio.create_task(self._sender()),
+            asyncio.create_task(self._claims()),
+        ]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+            # the claim loop ends when stopping: keep heartbeating and reporting until closed
+            await self._closed.wait()
+        finally:
+            for t in loops:
+                t.cancel()
+            for t in loops:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    async def _transport_close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _register(self, *, known_stale: str | None = None) -> None:
+        """POST /api/agents until it succeeds (with backoff) or fails for good."""
+        async with self._register_lock:
+            if known_stale is not None and self.agent_id != known_stale:
+                return  # someone re-registered meanwhile
+            assert self._session is not None
+            failures = 0
+            while not self._closing:
+                try:
+                    async with self._session.post(
+                        self._url("/api/agents"), json=self.spec(), timeout=self._timeout()
+                    ) as resp:
+                        if resp.status < 300:
+                            body = await resp.json(content_type=None)
+                            self.agent_id = str(body["id"])
+                            self.hub_info = body
+                            self._note_interval(body)
+                            self._registrations += 1
+                            log.info("%s: registered as %s (pull)", self.name, self.agent_id)
+                            return
+                        code, message, details = await _error_of(resp)
+                        if code in FATAL_REGISTER_CODES or resp.status in (400, 401, 403, 413, 422):
+                            raise RegistrationError(code, message, details)
+                        log.info("%s: registration answered %s %s", self.name, resp.status, code)
+                except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError) as exc:
+                    log.info(
+                        "%s: cannot register at %s: %s", self.name, self.base_url, exc or type(exc).__name__
+                    )
+                failures += 1
+                await self._pause(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+
+    def _note_interval(self, body: Any) -> None:
+        if isinstance(body, dict):
+            hb = body.get("heartbeat_interval")
+            if isinstance(hb, int | float) and hb > 0:
+                self._hub_heartbeat = float(hb)
+
+    # ------------------------------------------------------------ loops
+
+    async def _heartbeats(self) -> None:
+        assert self._session is not None
+        while True:
+            await asyncio.sleep(self.heartbeat_interval or self._hub_heartbeat or 5.0)
+            agent_id = self.agent_id
+            try:
+                async with self._session.post(
+                    self._url(f"/api/agents/{agent_id}/heartbeat"), timeout=self._timeout()
+                ) as resp:
+                    if resp.status == 404:
+                        await self._register(known_stale=agent_id)
+                    elif resp.status < 300:
+                        with contextlib.suppress(Exception):
+                            self._note_interval(await resp.json(content_type=None))
+                    else:
+                        log.info("%s: heartbeat answered %s", self.name, resp.status)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("%s: heartbeat failed: %s", self.name, exc or type(exc).__name__)
+
+    async def _claims(self) -> None:
+        assert self._session is not None
+        failures = 0
+        while not self._stopping:
+            while self.active_count >= self.max_concurrent_tasks and not self._stopping:
+                self._exec_changed.clear()
+                await self._exec_changed.wait()
+            if self._stopping:
+                break
+            agent_id = self.agent_id
+            try:
+                async with self._session.post(
+                    self._url(f"/api/agents/{agent_id}/claim"),
+                    params={"wait": f"{self.claim_wait:g}"},
+                    timeout=self._timeout(self.claim_wait + self.request_timeout),
+                ) as resp:
+                    if resp.status == 200:
+                        body = await resp.json(content_type=None)
+                        task = body.get("task") if isinstance(body, dict) else None
+                        if isinstance(task, dict):
+                            attempt = body.get("attempt", task.get("attempt"))
+                            self._accept(task, attempt if isinstance(attempt, int) else None)
+                        failures = 0
+                        continue
+                    if resp.status == 204:
+                        failures = 0
+                        continue
+                    if resp.status == 404:
+                        await self._register(known_stale=agent_id)
+                        continue
+                    code, message, details = await _error_of(resp)
+                    if resp.status in (401, 403):
+                        raise RegistrationError(code, message, details)
+                    log.info("%s: claim answered %s %s: %s", self.name, resp.status, code, message)
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.info("%s: claim failed: %s", self.name, exc or type(exc).__name__)
+            failures += 1
+            await self._pause(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+
+    async def _sender(self) -> None:
+        """Post reports one by one, in order; a report that cannot be delivered blocks the
+        ones behind it (so a completion never overtakes its start)."""
+        outbox = self._outbox
+        failures = 0
+        while True:
+            outbox.changed.clear()
+            for r in outbox:
+                if outbox.get(r.message_id) is not r:
+                    continue
+                wait = r.not_before - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if outbox.get(r.message_id) is not r:
+                        continue
+                try:
+                    await self._post_report(r)
+                except _Unreachable as exc:
+                    failures += 1
+                    log.info("%s: cannot send %s: %s", self.name, r.kind, exc)
+                    await asyncio.sleep(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+                    break
+                failures = 0
+            else:
+                await outbox.changed.wait()
+
+    async def _post_report(self, r: Report) -> None:
+        assert self._session is not None
+        body = {"agent_id": self.agent_id, **{k: v for k, v in r.data.items() if k != "task_id"}}
+        try:
+            async with self._session.post(
+                self._url(f"/api/tasks/{r.task_id}/{_REPORT_PATHS[r.kind]}"),
+                json=body,
+                timeout=self._timeout(),
+            ) as resp:
+                if resp.status < 300:
+                    self._answered(r.message_id)
+                    return
+                code, message, details = await _error_of(resp)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise _Unreachable(str(exc) or type(exc).__name__) from None
+        self._rejected(r, code, message, details)

@@ -1,0 +1,106 @@
+"""Read-only views of the hive's health: /api/modules, /api/alerts, /metrics.
+
+Prometheus figures are collected at scrape time from the folded state (tasks
+and agents by status, module health, sequence numbers), so they cost nothing
+per event; only the two histograms observe events, once per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..core.model import AgentStatus, TaskStatus
+from .rest import json, route
+from .service import HubService, Published
+
+RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+class HiveCollector(Collector):
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Any]:
+        svc: HubService = self.app["service"]
+        hive = svc.hive
+        g = GaugeMetricFamily("hive_tasks", "Tasks by status", labels=["status"])
+        for st in TaskStatus:
+            g.add_metric([st.value], hive.task_counts[st])
+        yield g
+        g = GaugeMetricFamily("hive_agents", "Agents by status", labels=["status"])
+        counts = {s: 0 for s in AgentStatus}
+        for a in hive.agents.values():
+            counts[a.status] += 1
+        for st, n in counts.items():
+            g.add_metric([st.value], n)
+        yield g
+        c = CounterMetricFamily("hive_events_appended", "Events appended to the log (last committed sequence)")
+        c.add_metric([], svc.published_seq)
+        yield c
+        c = CounterMetricFamily("hive_events_delivered", "Event frames delivered to /ws subscribers")
+        c.add_metric([], self.app["stream"].delivered)
+        yield c
+        yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app["stream"].count())
+        yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app["gateway"].count())
+        g = GaugeMetricFamily("hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"])
+        for name, st in self.app["modules"].states().items():
+            g.add_metric([name], RANK[st["status"]])
+        yield g
+        yield GaugeMetricFamily("hive_alerts_active", "Active alerts", value=len(self.app["watch"].alerts()))
+        yield GaugeMetricFamily("hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000)
+
+
+class Metrics:
+    def __init__(self, app: web.Application) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(HiveCollector(app))
+        self.assign_latency = Histogram(
+            "hive_task_assignment_latency_seconds",
+            "From submission to first assignment",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "hive_task_duration_seconds",
+            "Execution time of completed tasks",
+            buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+            registry=self.registry,
+        )
+        self.app = app
+        app["service"].listeners.append(self.on_published)
+
+    def on_published(self, batch: list[Published]) -> None:
+        hive = self.app["service"].hive
+        for p in batch:
+            if p.type == "task_assigned":
+                d: Any = p.event.data
+                if d.attempt_number == 1 and d.assignment_reason != "rebalanced":
+                    t = hive.tasks.get(d.task_id)
+                    if t is not None:
+                        self.assign_latency.observe(max(0.0, (d.timestamp - t.created_at).total_seconds()))
+            elif p.type == "task_completed":
+                self.duration.observe(p.event.data.execution_time_ms / 1000)  # type: ignore[attr-defined]
+
+
+@route("GET", "/api/modules", "Module states and the real signals behind them")
+async def modules(request: web.Request) -> web.Response:
+    report = request.app["modules"].report()
+    report["recorded"] = request.app["service"].hive.modules
+    return json(report)
+
+
+@route("GET", "/api/alerts", "Active alerts (folded from the log, plus any not yet logged)")
+async def alerts(request: web.Request) -> web.Response:
+    return json({"alerts": request.app["watch"].alerts()})
+
+
+@route("GET", "/metrics", "Prometheus text exposition")
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app["metrics"].registry)
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
