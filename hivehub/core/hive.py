@@ -1159,15 +1159,17 @@ class Hive:
             self.failed_by_day[at.date()] += 1
 
     def _release_from_agent(self, t: Task) -> None:
+        """Free the agent's slot. ``assigned_agent_id`` stays (a finished task
+        remembers who ran it) until the task is re-queued."""
         if t.assigned_agent_id is not None:
             a = self.agents.get(t.assigned_agent_id)
             if a is not None and t.id in a.current_tasks:
                 a.current_tasks.remove(t.id)
                 self._dirty = True
-        t.assigned_agent_id = None
 
     def _requeue(self, t: Task, at: datetime, due: datetime | None) -> None:
         self._set_task_status(t, TS.PENDING, at)
+        t.assigned_agent_id = None
         t.started_at = None
         t.assigned_at = None
         t.progress = 0.0
