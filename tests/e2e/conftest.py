@@ -28,3 +28,20 @@ def hub_factory(tmp_path) -> Iterator:
     yield make
     for h in started:
         h.stop()
+
+
+@pytest.fixture
+def agents(tmp_path):
+    """Start real agent processes: ``agents(hub, name, caps, handler, **kw)``; all stopped after."""
+    from tests.e2e.agentproc import AgentProc
+
+    started: list[AgentProc] = []
+
+    def start(hub: Hub, name: str, caps: list[str], handler: str = "tests.e2e.handlers:echo", **kw) -> AgentProc:
+        a = AgentProc(hub.ws_url, name, caps, handler, log_dir=tmp_path, **kw)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.stop()
