@@ -15,6 +15,11 @@ def _env(name: str, default: Any) -> Any:
     return os.environ.get(name, default)
 
 
+def _list_env(name: str) -> list[str]:
+    raw = os.environ.get(name, "")
+    return [x.strip() for x in raw.split(",") if x.strip()]
+
+
 def serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the hub")
     p.add_argument("--host", default=_env("HIVE_HOST", "0.0.0.0"))
@@ -44,7 +49,56 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--rebalance-min-unstarted", type=float, default=float(_env("HIVE_REBALANCE_MIN_UNSTARTED", 2.0)))
     p.add_argument("--store-busy-timeout", type=float, default=float(_env("HIVE_STORE_BUSY_TIMEOUT", 5.0)),
                    help="seconds a log write waits for a lock before the store counts as unavailable")
+    p.add_argument("--admin-token", default=_env("HIVE_ADMIN_TOKEN", None),
+                   help="an admin token accepted besides those made with 'hive token create' (turns auth on)")
+    p.add_argument("--allowed-origin", action="append", default=_list_env("HIVE_ALLOWED_ORIGINS"),
+                   help="origin allowed to open /ws when auth is on (repeatable; same-origin always is)")
+    p.add_argument("--cors-origin", action="append", default=_list_env("HIVE_CORS_ORIGINS"),
+                   help="origin that gets CORS headers (repeatable, '*' for any)")
+    p.add_argument("--rate-limit", type=float, default=float(_env("HIVE_RATE_LIMIT", 100.0)),
+                   help="mutating requests per second per client (0: off)")
+    p.add_argument("--max-ws-per-client", type=int, default=int(_env("HIVE_MAX_WS_PER_CLIENT", 256)))
     p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
+
+
+def token_parser(sub: Any) -> None:
+    p = sub.add_parser("token", help="create, list or revoke access tokens (stored hashed beside the log)")
+    tsub = p.add_subparsers(dest="token_command", required=True)
+    c = tsub.add_parser("create", help="create a token and print it once")
+    c.add_argument("--role", required=True, choices=["viewer", "operator", "admin", "agent"])
+    c.add_argument("--agent", help="the agent id an agent token is bound to")
+    c.add_argument("--note", help="what the token is for")
+    r = tsub.add_parser("revoke", help="revoke a token (by the token or its id)")
+    r.add_argument("token")
+    tsub.add_parser("list", help="list tokens (ids and roles, never secrets)")
+    for x in (c, r, tsub.choices["list"]):
+        x.add_argument("--db", default=_env("HIVE_DB", "./data/hive.db"))
+    p.set_defaults(func=cmd_token)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .server.auth import TokenStore
+
+    store = TokenStore(args.db)
+    if args.token_command == "create":
+        try:
+            token, tid = store.create(args.role, args.agent, args.note)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(token)
+        print(f"(id {tid}, role {args.role}; shown once, stored hashed)", file=sys.stderr)
+        return 0
+    if args.token_command == "revoke":
+        if not store.revoke(args.token):
+            print("error: no such active token", file=sys.stderr)
+            return 2
+        print("revoked")
+        return 0
+    for t in store.list():
+        state = "revoked" if t["revoked_at"] else "active"
+        print(f"{t['id']}  {t['role']:<8} {t['agent_id'] or '-':<36} {state:<8} {t['note'] or ''}")
+    return 0
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -75,6 +129,12 @@ def build_config(args: argparse.Namespace) -> Any:
         resource_interval=args.resource_interval,
         thresholds=Thresholds(cpu=args.cpu_threshold, memory=args.memory_threshold, disk=args.disk_threshold),
         store_busy_timeout_ms=int(args.store_busy_timeout * 1000),
+        admin_token=args.admin_token,
+        allowed_origins=list(args.allowed_origin or []),
+        cors_origins=list(args.cors_origin or []),
+        rate_limit_per_second=args.rate_limit,
+        rate_limit_burst=max(1.0, args.rate_limit * 2),
+        max_ws_per_client=args.max_ws_per_client,
         agent_heartbeat_interval=args.agent_heartbeat_interval,
         ws_heartbeat=args.ws_heartbeat,
         subscriber_buffer=args.subscriber_buffer,
@@ -134,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser(sub)
     sub.add_parser("agent", help="run an agent (see 'hive agent --help')")
+    token_parser(sub)
     try:
         from .ops import add_commands
 

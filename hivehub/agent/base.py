@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -174,7 +174,8 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Report]:
+        """A snapshot, oldest first: safe to iterate while reports come and go."""
         return iter(list(self._items.values()))
 
     def add(self, kind: str, data: dict[str, Any]) -> Report:
@@ -206,14 +207,19 @@ class Outbox:
         """Attempts with an unanswered report: the hub must keep them for us."""
         return {r.task_id: r.attempt for r in self._items.values()}
 
-    def reset_connection(self) -> None:
-        for r in self._items.values():
-            r.conn = None
-        self.changed.set()
-
 
 class _Exec:
-    __slots__ = ("aio", "attempt", "ctx", "state", "task", "task_id")
+    __slots__ = (
+        "aio",
+        "attempt",
+        "ctx",
+        "last_progress_at",
+        "pending_progress",
+        "progress_timer",
+        "state",
+        "task",
+        "task_id",
+    )
 
     def __init__(self, task: dict[str, Any], attempt: int, ctx: TaskContext) -> None:
         self.task = task
@@ -223,6 +229,9 @@ class _Exec:
         #: queued (waiting for a slot) | running | held (not started because stopping)
         self.state = "queued"
         self.aio: asyncio.Task[None] | None = None
+        self.last_progress_at = -1e18
+        self.pending_progress: tuple[float, str | None] | None = None
+        self.progress_timer: asyncio.TimerHandle | None = None
 
 
 class BaseAgent:
@@ -244,6 +253,8 @@ class BaseAgent:
         reconnect_base: float = 0.5,
         reconnect_cap: float = 30.0,
         executor: ThreadPoolExecutor | None = None,
+        progress_interval: float = 0.2,
+        max_result_bytes: int | None = 1_000_000,
     ) -> None:
         if not name:
             raise ValueError("name must not be empty")
@@ -261,6 +272,11 @@ class BaseAgent:
         self.heartbeat_interval = heartbeat_interval
         self.reconnect_base = reconnect_base
         self.reconnect_cap = reconnect_cap
+        #: at most one progress report per task per this many seconds (the newest wins)
+        self.progress_interval = progress_interval
+        #: larger results fail the task with RESULT_TOO_LARGE instead of being sent
+        #: (the hub's default frame/body limit is 1 MiB); None: no check
+        self.max_result_bytes = max_result_bytes
         self._handlers: dict[str, Handler] = {}
         self._own_executor = executor is None
         self._executor: ThreadPoolExecutor | None = executor
@@ -436,14 +452,8 @@ class BaseAgent:
 
     async def _stop_now(self) -> None:
         """Release everything at once and close (a second Ctrl-C)."""
-        self._stopping = self._releasing = True
-        for e in list(self._execs.values()):
-            self._release(e, "agent_shutdown")
-        if len(self._outbox):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox.empty.wait(), 1.0)
-        self._closing = True
-        self._closed.set()
+        self._stopping = True
+        await self._release_and_close(1.0)
 
     async def _do_stop(self, grace: float, flush_timeout: float) -> None:
         self._stopping = True
@@ -461,16 +471,38 @@ class BaseAgent:
             self._exec_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._exec_changed.wait(), left)
+        await self._release_and_close(flush_timeout)
+
+    async def _release_and_close(self, flush_timeout: float) -> None:
+        if self._releasing:
+            return
         self._releasing = True
         for e in list(self._execs.values()):
             self._release(e, "agent_shutdown")
+        await self._flush(flush_timeout)
+        # Assignments that arrived meanwhile (typically a released task assigned straight
+        # back to us): handed back once the hub no longer sees us as available.
+        late = [e for e in self._execs.values() if e.state == "held"]
+        try:
+            await self._release_late(late, flush_timeout)
+        except Exception as exc:  # best effort: the hub recovers them after heartbeat_timeout
+            log.info("%s: could not hand back %d late assignment(s): %s", self.name, len(late), exc)
         if len(self._outbox):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox.empty.wait(), max(0.0, flush_timeout))
-            if len(self._outbox):
-                log.warning("%s: closing with %d unacknowledged report(s)", self.name, len(self._outbox))
+            log.warning("%s: closing with %d unacknowledged report(s)", self.name, len(self._outbox))
         self._closing = True
         self._closed.set()
+
+    async def _flush(self, timeout: float) -> None:
+        if len(self._outbox):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.empty.wait(), max(0.0, timeout))
+
+    async def _release_late(self, late: list[_Exec], flush_timeout: float) -> None:
+        """Release executions assigned during the shutdown. Default: report them like
+        the others (right for transports that stopped taking work, e.g. pull)."""
+        for e in late:
+            self._release(e, "agent_shutdown")
+        await self._flush(flush_timeout)
 
     # ------------------------------------------------------------ transport hooks
 
@@ -502,10 +534,10 @@ class BaseAgent:
         ctx = TaskContext(task, att, on_progress=self._on_progress, loop=self._loop, agent=self)
         e = _Exec(task, att, ctx)
         self._execs[task_id] = e
-        if self._releasing:
-            self._release(e, "agent_shutdown")  # arrived after the shutdown released the rest
-        elif self._stopping:
-            e.state = "held"  # released when the agent closes; not started
+        if self._stopping:
+            # Not started. Released when the agent closes (see _release_late: releasing
+            # it now could make the hub assign it straight back, again and again).
+            e.state = "held"
         else:
             e.aio = asyncio.create_task(self._execute(e), name=f"hive-task-{task_id}#{att}")
         self._exec_changed.set()
@@ -538,6 +570,10 @@ class BaseAgent:
 
     def _forget(self, e: _Exec) -> None:
         e.ctx._finished = True
+        e.pending_progress = None
+        if e.progress_timer is not None:
+            e.progress_timer.cancel()
+            e.progress_timer = None
         if self._execs.get(e.task_id) is e:
             del self._execs[e.task_id]
         self._recent[(e.task_id, e.attempt)] = None
@@ -557,12 +593,30 @@ class BaseAgent:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _on_progress(self, ctx: TaskContext, fraction: float, step: str | None) -> None:
+        """Throttled: the first report goes out at once, later ones at most every
+        ``progress_interval`` seconds (the newest value wins; none after the outcome)."""
         e = self._execs.get(ctx.task_id)
         if e is None or e.ctx is not ctx or e.state != "running":
             return
+        wait = e.last_progress_at + self.progress_interval - time.monotonic()
+        if wait <= 0:
+            self._send_progress(e, fraction, step)
+            return
+        e.pending_progress = (fraction, step)
+        if e.progress_timer is None and self._loop is not None:
+            e.progress_timer = self._loop.call_later(wait, self._flush_progress, e)
+
+    def _flush_progress(self, e: _Exec) -> None:
+        e.progress_timer = None
+        pending, e.pending_progress = e.pending_progress, None
+        if pending is not None and self._execs.get(e.task_id) is e and e.state == "running":
+            self._send_progress(e, *pending)
+
+    def _send_progress(self, e: _Exec, fraction: float, step: str | None) -> None:
+        e.last_progress_at = time.monotonic()
         self._report(
             "task_progress",
-            {"task_id": ctx.task_id, "attempt": ctx.attempt, "progress": fraction, "current_step": step},
+            {"task_id": e.task_id, "attempt": e.attempt, "progress": fraction, "current_step": step},
         )
 
     def _finish(self, e: _Exec, kind: str, data: dict[str, Any]) -> None:
@@ -656,7 +710,7 @@ class BaseAgent:
             value = value.value
         try:
             result = msgspec.to_builtins(value)
-            msgspec.json.encode(result)
+            size = len(msgspec.json.encode(result))
         except (TypeError, msgspec.EncodeError) as exc:
             self._fail(
                 e,
@@ -666,10 +720,27 @@ class BaseAgent:
                 False,
             )
             return
+        limit = self._result_limit()
+        if limit is not None and size > limit:
+            # The hub would refuse the frame (a WebSocket closes on an oversized frame, and
+            # re-sending it after the reconnect would fail the same way, forever).
+            self._fail(
+                e,
+                "RESULT_TOO_LARGE",
+                f"the result is {size} bytes of JSON; the limit is {limit}",
+                {"size": size, "limit": limit},
+                False,
+            )
+            return
         data: dict[str, Any] = {"result": result}
         if quality is not None:
             data["quality"] = quality
         self._finish(e, "task_completed", data)
+
+    def _result_limit(self) -> int | None:
+        """Largest result (JSON bytes) to send: ``max_result_bytes``, or derived from the
+        hub's announced ``max_frame_bytes``."""
+        return self.max_result_bytes
 
     # ------------------------------------------------------------ reports
 

@@ -951,7 +951,10 @@ def register_demo_handlers(agent: Any, types: Iterable[str] | None = None) -> No
 
 
 def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -> list[Any]:
-    """Three configured agents with the demo handlers (not started)."""
+    """Three configured agents with the demo handlers (not started).
+
+    Their ids are fixed (``demo-dataprocessor-1``, ...) so that after a hub restart they
+    resume their own history instead of piling up as new agents."""
     from .ws import Agent
 
     data = Agent(
@@ -959,6 +962,7 @@ def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -
         {"data_processing": 0.9, "text_analysis": 0.4},
         url=url,
         type="specialist",
+        agent_id="demo-dataprocessor-1",
         token=token,
         metadata={"demo": True},
     )
@@ -968,6 +972,7 @@ def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -
         {"text_analysis": 0.9},
         url=url,
         type="specialist",
+        agent_id="demo-textanalyst-1",
         token=token,
         metadata={"demo": True},
     )
@@ -978,6 +983,7 @@ def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -
         url=url,
         type="worker",
         max_concurrent_tasks=2,
+        agent_id="demo-generalist-1",
         token=token,
         metadata={"demo": True},
     )

@@ -1,8 +1,9 @@
 """The pull agent: plain HTTP, long-polling ``POST /api/agents/{id}/claim``.
 
 For environments where a WebSocket is not an option. Same handler API and the
-same report semantics as :class:`hivehub.agent.Agent`, but a cancellation is only
-noticed when a report is answered with ``409 not_task_holder``.
+same report semantics as :class:`hivehub.agent.Agent`; as there is no push channel,
+a cancellation is noticed when a report is answered with ``409 not_task_holder`` or
+when the task, looked up once per heartbeat, is no longer held by this agent.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class PullAgent(BaseAgent):
         claim_wait: float = 20.0,
         request_timeout: float = 10.0,
         executor: ThreadPoolExecutor | None = None,
+        progress_interval: float = 0.2,
+        max_result_bytes: int | None = 1_000_000,
     ) -> None:
         self.base_url = http_url(url)
         self.claim_wait = claim_wait
@@ -117,6 +120,8 @@ class PullAgent(BaseAgent):
             reconnect_base=reconnect_base,
             reconnect_cap=reconnect_cap,
             executor=executor,
+            progress_interval=progress_interval,
+            max_result_bytes=max_result_bytes,
         )
 
     def _reset_runtime(self) -> None:
@@ -202,10 +207,14 @@ class PullAgent(BaseAgent):
                 await self._pause(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
 
     def _note_interval(self, body: Any) -> None:
+        """Use the hub's ``heartbeat_interval``, else a third of its ``heartbeat_timeout``."""
         if isinstance(body, dict):
             hb = body.get("heartbeat_interval")
+            timeout = body.get("heartbeat_timeout")
             if isinstance(hb, int | float) and hb > 0:
                 self._hub_heartbeat = float(hb)
+            elif isinstance(timeout, int | float) and timeout > 0:
+                self._hub_heartbeat = max(0.05, float(timeout) / 3)
 
     # ------------------------------------------------------------ loops
 
@@ -227,6 +236,38 @@ class PullAgent(BaseAgent):
                         log.info("%s: heartbeat answered %s", self.name, resp.status)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("%s: heartbeat failed: %s", self.name, exc or type(exc).__name__)
+            await self._check_held()
+
+    async def _check_held(self) -> None:
+        """No push channel: notice cancellations (and reassignments, timeouts) by looking
+        at our tasks with ``GET /api/tasks/{id}`` once per heartbeat."""
+        assert self._session is not None
+        for e in list(self._execs.values()):
+            try:
+                async with self._session.get(
+                    self._url(f"/api/tasks/{e.task_id}"), timeout=self._timeout()
+                ) as resp:
+                    if resp.status == 404:
+                        state: dict[str, Any] = {"status": "deleted"}
+                    elif resp.status == 200:
+                        state = await resp.json(content_type=None)
+                    else:
+                        continue
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                continue
+            if self._execs.get(e.task_id) is not e or not isinstance(state, dict):
+                continue
+            status = state.get("status")
+            if (
+                status not in ("assigned", "running")
+                or state.get("assigned_agent_id") != self.agent_id
+                or state.get("attempt", e.attempt) != e.attempt
+            ):
+                log.info("%s: task %s#%d is no longer ours (%s)", self.name, e.task_id, e.attempt, status)
+                self._abort(
+                    e,
+                    f"task_{status}" if status in ("cancelled", "completed", "failed") else "not_task_holder",
+                )
 
     async def _claims(self) -> None:
         assert self._session is not None

@@ -21,6 +21,7 @@ from .base import (
     BaseAgent,
     RegistrationError,
     backoff_delay,
+    http_url,
     ws_url,
 )
 
@@ -30,6 +31,13 @@ log = logging.getLogger("hivehub.agent")
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+#: close codes after which reconnecting with the same id would be wrong
+FATAL_CLOSE_CODES = {
+    4001: ("agent_removed", "the agent was removed from the hub"),
+    4002: ("agent_replaced", "another connection registered with this agent id"),
+}
 
 
 class _Dropped(Exception):
@@ -66,6 +74,11 @@ class Agent(BaseAgent):
         metadata: AgentSpec ``metadata``
         register_timeout: seconds to wait for ``registered`` after connecting
         ping_interval: WebSocket ping interval for detecting dead connections (None: off)
+        progress_interval: at most one progress report per task per this many seconds;
+            the first goes out at once, the newest value wins, none follows the outcome
+        max_result_bytes: a larger result (as JSON) fails the task with
+            ``RESULT_TOO_LARGE`` instead of being sent; lowered to the hub's
+            ``max_frame_bytes`` when ``registered`` announces it; None: no check
     """
 
     def __init__(
@@ -88,6 +101,8 @@ class Agent(BaseAgent):
         ping_interval: float | None = 20.0,
         max_msg_size: int = 64 * 1024 * 1024,
         executor: ThreadPoolExecutor | None = None,
+        progress_interval: float = 0.2,
+        max_result_bytes: int | None = 1_000_000,
     ) -> None:
         self.url = ws_url(url)
         self.register_timeout = register_timeout
@@ -111,6 +126,8 @@ class Agent(BaseAgent):
             reconnect_base=reconnect_base,
             reconnect_cap=reconnect_cap,
             executor=executor,
+            progress_interval=progress_interval,
+            max_result_bytes=max_result_bytes,
         )
 
     def _reset_runtime(self) -> None:
@@ -174,6 +191,46 @@ class Agent(BaseAgent):
             log.debug("%s: reconnecting in %.2fs", self.name, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
+        await self._closed.wait()  # the shutdown may still be using the session
+
+    def _result_limit(self) -> int | None:
+        hub_max = self.hub_info.get("max_frame_bytes")
+        if isinstance(hub_max, int) and hub_max > 0:
+            derived = max(1, hub_max - 4096)  # room for the envelope
+            return derived if self.max_result_bytes is None else min(derived, self.max_result_bytes)
+        return self.max_result_bytes
+
+    async def _release_late(self, late: list[Any], flush_timeout: float) -> None:
+        """Close the WebSocket first (the hub marks the agent offline at once, so it
+        assigns nothing more to it), then release late assignments over HTTP
+        (``POST /api/tasks/{id}/release``) on the same host. Best effort: whatever is not
+        released this way is recovered by the hub after its heartbeat timeout."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for e in late:
+            self._abort(e, "agent_shutdown")
+        if not late or self._session is None or self.agent_id is None:
+            return
+        base = http_url(self.url)
+        timeout = aiohttp.ClientTimeout(total=max(1.0, flush_timeout))
+
+        async def release(task_id: str, attempt: int) -> None:
+            assert self._session is not None
+            body = {"agent_id": self.agent_id, "attempt": attempt, "reason": "agent_shutdown"}
+            try:
+                async with self._session.post(
+                    f"{base}/api/tasks/{task_id}/release", json=body, timeout=timeout
+                ) as resp:
+                    if resp.status >= 300:
+                        log.info("%s: HTTP release of %s answered %s", self.name, task_id, resp.status)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("%s: HTTP release of %s failed: %s", self.name, task_id, exc or type(exc).__name__)
+
+        log.info("%s: handing back %d task(s) assigned during shutdown", self.name, len(late))
+        await asyncio.gather(*(release(e.task_id, e.attempt) for e in late))
 
     async def _transport_close(self) -> None:
         ws = self._ws
@@ -258,7 +315,13 @@ class Agent(BaseAgent):
                 if env is not None:
                     self._dispatch(env)
                 elif msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    log.info("%s: connection closed (%s, code %s)", self.name, msg.type.name, ws.close_code)
+                    close_code: Any = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else ws.close_code
+                    log.info("%s: connection closed (%s, code %s)", self.name, msg.type.name, close_code)
+                    fatal = FATAL_CLOSE_CODES.get(close_code) if isinstance(close_code, int) else None
+                    if fatal is not None and not self._closing:
+                        raise RegistrationError(
+                            fatal[0], f"{fatal[1]} (close code {close_code}: {msg.extra or ''})"
+                        )
                     break
         finally:
             self._registered.clear()

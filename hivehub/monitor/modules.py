@@ -57,7 +57,8 @@ class ModuleMonitor:
             out[name] = {"status": status, "reason": reason, "signals": signals}
 
         if not svc.store_ok:
-            put("persistence", "unhealthy", f"event log writes failing: {svc.store_error}", last_commit_ms=svc.last_commit_ms)
+            # degraded, not unhealthy: reads and the stream keep working, writes get 503
+            put("persistence", "degraded", f"event log writes failing: {svc.store_error}", last_commit_ms=svc.last_commit_ms)
         elif svc.last_commit_ms > 500:
             put("persistence", "degraded", "slow commits", last_commit_ms=round(svc.last_commit_ms, 3))
         else:

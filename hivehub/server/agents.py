@@ -16,7 +16,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import HiveError, InvalidInput
+from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.model import TaskError, TaskStatus
 from .errors import UnknownMessageType, translate
 from .service import HubService, Published
@@ -189,6 +189,11 @@ class AgentGateway:
             data = dict(obj.get("data") or {})
             running = data.pop("running", None)
             spec = msgspec.convert(data, C.AgentSpec)
+            ident = request.get("identity")
+            if ident is not None and ident.role == "agent":
+                if spec.id not in (None, ident.agent_id):
+                    raise Forbidden(f"this token may only act as agent {ident.agent_id}", agent_id=ident.agent_id)
+                spec.id = ident.agent_id
             running_map = msgspec.convert(running, dict[str, int]) if running is not None else None
             events = await self.service.execute(C.RegisterAgent(id=f"agent-ws:{mid}", spec=spec, running=running_map))
         except Exception as exc:

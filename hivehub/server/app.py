@@ -15,6 +15,7 @@ from ..monitor.watch import HiveWatch
 from ..store.base import EventStore, open_store
 from . import observability
 from .agents import AgentGateway
+from .auth import RateLimiter, TokenStore, auth_middleware, cors_middleware
 from .background import LearningRunner
 from .config import ServerConfig
 from .errors import error_middleware
@@ -27,8 +28,13 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 
 
 def create_app(config: ServerConfig, store: EventStore | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[cors_middleware, error_middleware, auth_middleware], client_max_size=config.max_body_bytes
+    )
     app["config"] = config
+    app["tokens"] = TokenStore(config.db, env_admin_token=config.admin_token)
+    app["rate_limiter"] = RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
+    app["ws_clients"] = {}
     service = HubService(
         store or open_store(config.db, busy_timeout_ms=config.store_busy_timeout_ms),
         hive_config=config.hive,

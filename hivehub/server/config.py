@@ -29,5 +29,15 @@ class ServerConfig(Struct, kw_only=True):
     resource_interval: float = 5.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     store_busy_timeout_ms: int = 5000
+    #: admin token from the environment (HIVE_ADMIN_TOKEN); any token turns auth on
+    admin_token: str | None = None
+    #: origins allowed to open /ws when auth is on (same-origin always is); "*" for any
+    allowed_origins: list[str] = field(default_factory=list)
+    #: origins that get CORS headers on REST responses
+    cors_origins: list[str] = field(default_factory=list)
+    #: per-client limit on mutating REST requests and /ws control commands
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: float = 200.0
+    max_ws_per_client: int = 256
     demo_agents: bool = True
     demo_workload: bool = True

@@ -22,7 +22,7 @@ def start_demo(app: web.Application, config: Any) -> None:
     from ..agent.demo import demo_agents, demo_workload
 
     url = f"ws://127.0.0.1:{config.port}"
-    agents = demo_agents(url)
+    agents = demo_agents(url, token=app["tokens"].add_internal())
     bg: list[asyncio.Task[Any]] = app["background"]
     for a in agents:
         bg.append(asyncio.create_task(a.run(), name=f"demo-agent-{a.name}"))

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..core import events as ev
-from ..core.commands import Command, Recover, Tick
+from ..core.commands import Command, Heartbeat, Recover, Tick
+from ..core.model import ONLINE
 from ..core.errors import StoreUnavailable
 from ..core.hive import Hive, HiveConfig
 from ..store.base import EventStore, StoredEvent
@@ -163,6 +164,12 @@ class HubService:
         """Run one command; returns its events once they are durable and published.
 
         Raises HiveError (nothing changed) or StoreUnavailable (nothing accepted)."""
+        if not self.store_ok and not self._harmless(cmd):
+            # Refuse at once rather than decide on top of a log we cannot extend;
+            # the watch probes the store and flips store_ok back when it is writable.
+            raise StoreUnavailable(
+                "the event log cannot be written right now; nothing was accepted", error=self.store_error
+            )
         events = self.hive.handle(cmd, self.clock())
         if not events:
             return events
@@ -173,6 +180,14 @@ class HubService:
         self._wake.set()
         await fut
         return events
+
+    def _harmless(self, cmd: Command) -> bool:
+        """A heartbeat of an online agent changes only volatile state (no event),
+        so it is still taken while the log is unavailable: agents stay alive."""
+        if isinstance(cmd, Heartbeat):
+            a = self.hive.agents.get(cmd.agent_id)
+            return a is not None and a.status in ONLINE
+        return False
 
     async def _writer(self) -> None:
         while True:

@@ -24,7 +24,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import HiveError, InvalidInput
+from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
 from .errors import MalformedJSON, UnknownMessageType, translate
@@ -311,6 +311,13 @@ class StreamHub:
             if "task_id" in data:
                 sub.task_id = data["task_id"] or None
             return message("subscribed", sub.filters(), mid)
+        if typ in ("create_task", "cancel_task"):
+            from .auth import RANK, client_key
+
+            ident = request.get("identity")
+            if ident is not None and RANK.get(ident.role, 0) < 2:
+                raise Forbidden(f"role {ident.role} may not {typ}", role=ident.role)
+            request.app["rate_limiter"].check(client_key(request))
         if typ == "create_task":
             from .rest import decode_body
 
