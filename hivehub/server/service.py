@@ -21,9 +21,9 @@ from typing import Any
 
 from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
-from ..core.model import ONLINE
 from ..core.errors import StoreUnavailable
 from ..core.hive import Hive, HiveConfig
+from ..core.model import ONLINE
 from ..store.base import EventStore, StoredEvent
 
 log = logging.getLogger("hivehub.service")
