@@ -294,6 +294,10 @@ class Agent(BaseAgent):
         self.hub_info = data
         self.connections += 1
         interval = self.heartbeat_interval or data.get("heartbeat_interval") or 5.0
+        timeout = data.get("heartbeat_timeout")
+        if self.heartbeat_interval is None and isinstance(timeout, int | float) and timeout > 0:
+            # never risk going silent for a whole timeout (one heartbeat may be late or lost)
+            interval = min(float(interval), timeout / 3)
         log.info(
             "%s: registered as %s (connection %d, resuming %d task(s))",
             self.name,

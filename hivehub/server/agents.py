@@ -146,7 +146,7 @@ class AgentGateway:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         cfg = request.app["config"]
-        ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True)
+        ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0)
         await ws.prepare(request)
         conn: AgentConn | None = None
         try:

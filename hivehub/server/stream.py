@@ -144,7 +144,7 @@ class StreamHub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         cfg = request.app["config"]
         ws = web.WebSocketResponse(
-            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True
+            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0
         )
         # Validate the query before upgrading, so mistakes get a plain 4xx.
         q = request.query

@@ -1,0 +1,676 @@
+"""``EventStream``: the /ws event stream, resumable, with control commands.
+
+Two ways to consume it::
+
+    async with hive.stream(types=["task_created", "task_completed"]) as events:
+        async for ev in events:              # ev: the envelope as a dict
+            print(ev["sequence"], ev["type"])
+
+    stream = hive.stream()
+    stream.on("task_failed", lambda ev: print("failed", ev["data"]["task_id"]))
+    stream.on("*", log_everything)           # sync or async handlers
+    await stream.run()                       # until stream.close()
+
+What it guarantees:
+
+* **No gap, no duplicate.** The stream always connects with ``since=<cursor>``
+  (for a live stream, the cursor starts at the hub's ``published_sequence``), so
+  after any disconnect it resumes exactly where it stopped; an event whose
+  ``sequence`` is not above the cursor is dropped. Events without a sequence
+  (transient alerts the hub could not log) are passed through as they come.
+* **Reconnects on its own**: exponential backoff with full jitter
+  (``uniform(0, min(cap, base * 2**attempt))``, base 0.5 s, cap 30 s), reset once
+  a connection succeeds. A 1013 close (slow consumer) resumes from the ``since``
+  named in the close reason.
+* **Dead connections are noticed**: aiohttp protocol pings (``heartbeat``) plus an
+  application ``ping`` every ``ping_interval`` seconds that must be answered with
+  ``pong`` within ``pong_timeout`` seconds, else it reconnects. A consumer that
+  is merely slow (the local queue is full) is not mistaken for a dead hub.
+* **Control commands**: :meth:`request` sends ``{type, data, message_id}`` and
+  waits for the reply with the same ``message_id`` (``<type>_result``, ``pong``,
+  ``subscribed``); an ``error`` reply raises the hub's error class.
+* **Back-pressure**: at most ``max_queue`` messages wait locally; beyond that the
+  reader stops reading, the hub's buffer fills and the hub cuts the stream with
+  1013, after which the stream resumes from the log. Nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import re
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import msgspec
+from aiohttp import WSMsgType
+
+from ..core.events import DATA_TYPES, decode_event
+from .errors import HubUnreachable, from_error_body, hive_error, unreachable
+
+if TYPE_CHECKING:
+    from ..core.errors import HiveError
+    from .rest import HiveClient
+
+log = logging.getLogger("hivehub.client.stream")
+
+CLOSE_SLOW = 1013
+CLOSE_POLICY = 1008
+_POLICY_RE = re.compile(r"^([a-z_]+): (.*)$", re.S)
+_SINCE_RE = re.compile(r"since=(\d+)")
+_dec = msgspec.json.Decoder()
+_enc = msgspec.json.Encoder()
+_UNSET: Any = object()
+_END: Any = object()
+
+Handler = Callable[[Any], Any]
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: Callable[[float, float], float] = random.uniform) -> float:
+    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
+    return rng(0.0, min(cap, base * (2 ** min(attempt, 62))))
+
+
+def _types_arg(types: Iterable[str] | str | None) -> list[str] | None:
+    if types is None:
+        return None
+    names = [t.strip() for t in types.split(",")] if isinstance(types, str) else [str(t).strip() for t in types]
+    names = [n for n in names if n]
+    return names or None
+
+
+class _Fatal(Exception):
+    """Wraps an error that reconnecting cannot fix (bad filter, refused credentials)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class EventStream:
+    """A resumable subscription to the hub's /ws stream (see the module docstring).
+
+    Args:
+        client: the :class:`HiveClient` whose URL and token are used.
+        types, agent_id, task_id: server-side filters (changeable with :meth:`subscribe`).
+        since: replay the events after this sequence first (``0``: the whole log);
+            ``None`` means from now on.
+        snapshot: start with a ``snapshot`` message of the current state.
+        typed: yield :class:`hivehub.core.events.Event` structs for events
+            (other messages, such as ``snapshot`` and ``error``, stay dicts).
+        backoff_base, backoff_cap: reconnect delays, seconds.
+        heartbeat: aiohttp protocol ping interval (``None``: off).
+        ping_interval, pong_timeout: the application-level liveness check.
+        max_queue: messages buffered locally before the reader stops reading.
+        max_attempts: consecutive failed connection attempts before giving up with
+            :class:`HubUnreachable` (``None``: never give up).
+        on_state: ``callback(state, info)`` for ``"connected"`` / ``"disconnected"``.
+    """
+
+    def __init__(
+        self,
+        client: HiveClient,
+        *,
+        types: Iterable[str] | str | None = None,
+        agent_id: str | None = None,
+        task_id: str | None = None,
+        since: int | None = None,
+        snapshot: bool = False,
+        typed: bool = False,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        heartbeat: float | None = 20.0,
+        ping_interval: float | None = 15.0,
+        pong_timeout: float = 10.0,
+        max_queue: int = 10_000,
+        max_attempts: int | None = None,
+        connect_timeout: float | None = None,
+        on_state: Callable[[str, dict[str, Any]], Any] | None = None,
+    ) -> None:
+        if since is not None and since < 0:
+            raise ValueError("since must be >= 0")
+        self.client = client
+        self.types = _types_arg(types)
+        self.agent_id = agent_id
+        self.task_id = task_id
+        self.typed = typed
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.heartbeat = heartbeat
+        self.ping_interval = ping_interval
+        self.pong_timeout = pong_timeout
+        self.max_attempts = max_attempts
+        self.connect_timeout = connect_timeout if connect_timeout is not None else (client.timeout or 30.0)
+        self.on_state = on_state
+        self._cursor: int | None = since
+        self._want_snapshot = snapshot
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(max(1, max_queue))
+        self._handlers: dict[str, list[Handler]] = {}
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._blocked = False
+        self._last_rx = 0.0
+        self._rx_total = 0
+        #: connections made (the first one included)
+        self.connects = 0
+        #: events dropped because their sequence was not above the cursor
+        self.duplicates = 0
+        #: ``(code, reason)`` of recent disconnects, newest last
+        self.disconnects: deque[tuple[int | None, str]] = deque(maxlen=50)
+
+    # ----------------------------------------------------------- state
+
+    @property
+    def last_sequence(self) -> int | None:
+        """The sequence this stream has accounted for: everything up to it was
+        delivered or filtered out; a reconnect resumes after it."""
+        return self._cursor
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.connects - 1)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def filters(self) -> dict[str, Any]:
+        return {"types": self.types, "agent_id": self.agent_id, "task_id": self.task_id}
+
+    # ----------------------------------------------------------- lifecycle
+
+    def start(self) -> EventStream:
+        """Start connecting in the background (iteration, :meth:`run` and
+        :meth:`request` start it too)."""
+        if self._closed:
+            raise RuntimeError("the stream is closed")
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="hive-event-stream")
+        return self
+
+    async def __aenter__(self) -> EventStream:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop: close the connection, end iteration and :meth:`run`."""
+        if self._closed:
+            return
+        self._closed = True
+        runner, self._runner = self._runner, None
+        if runner is not None and runner is not asyncio.current_task():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+        self._fail_pending(unreachable("the stream was closed"))
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_END)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until a connection is up (raises the stream's fatal error, if any)."""
+        self.start()
+
+        async def wait() -> None:
+            while not self.connected:
+                if self._error is not None:
+                    raise self._error
+                if self._closed:
+                    raise unreachable("the stream is closed")
+                waiter = asyncio.ensure_future(self._connected.wait())
+                done_waiter = asyncio.ensure_future(self._done_event())
+                try:
+                    await asyncio.wait({waiter, done_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                    done_waiter.cancel()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    async def _done_event(self) -> None:
+        if self._runner is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._runner)
+
+    # ----------------------------------------------------------- iteration
+
+    def __aiter__(self) -> EventStream:
+        self.start()
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._queue.empty():
+            if self._closed:
+                raise StopAsyncIteration
+            if self._error is not None:
+                raise self._error
+        if self._runner is None and not self._closed:
+            self.start()
+        item = await self._queue.get()
+        if item is _END or self._closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(_END)  # every later call ends too
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            raise item
+        obj, raw = item
+        if self.typed:
+            return _typed(obj, raw)
+        return obj
+
+    async def next(self, timeout: float | None = None) -> Any:
+        """The next message, waiting at most ``timeout`` seconds (``TimeoutError``)."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    # ----------------------------------------------------------- callbacks
+
+    def on(self, type: str, handler: Handler | None = None) -> Any:
+        """Call ``handler(event)`` for each message of ``type`` (``"*"``: every message).
+        Usable as a decorator: ``@stream.on("task_completed")``."""
+
+        def add(fn: Handler) -> Handler:
+            self._handlers.setdefault(type, []).append(fn)
+            return fn
+
+        return add if handler is None else add(handler)
+
+    def off(self, type: str, handler: Handler | None = None) -> None:
+        if handler is None:
+            self._handlers.pop(type, None)
+        elif handler in self._handlers.get(type, []):
+            self._handlers[type].remove(handler)
+
+    async def dispatch(self, event: Any) -> None:
+        typ = event.get("type") if isinstance(event, dict) else getattr(event, "type", None)
+        for fn in [*self._handlers.get(str(typ), ()), *self._handlers.get("*", ())]:
+            r = fn(event)
+            if inspect.isawaitable(r):
+                await r
+
+    async def run(self) -> None:
+        """Deliver every message to the :meth:`on` handlers until :meth:`close`
+        (a handler may call it). A handler's exception stops ``run`` and is raised."""
+        async for event in self:
+            await self.dispatch(event)
+
+    # ----------------------------------------------------------- commands
+
+    async def request(self, type: str, data: dict[str, Any] | None = None, timeout: float | None = 30.0) -> dict[str, Any]:
+        """Send a control message and return the reply with the same ``message_id``
+        (the whole message: ``{"type": "<type>_result", "data": ..., ...}``).
+        An ``error`` reply raises the hub's error class (``status`` is ``None``).
+        Not retried across a reconnect: a lost connection raises ``HubUnreachable``."""
+
+        async def go() -> dict[str, Any]:
+            await self.wait_connected()
+            ws = self._ws
+            assert ws is not None
+            mid = uuid.uuid4().hex
+            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._pending[mid] = fut
+            try:
+                await ws.send_str(_enc.encode({"type": type, "data": data or {}, "message_id": mid}).decode())
+                return await fut
+            finally:
+                self._pending.pop(mid, None)
+
+        return await asyncio.wait_for(go(), timeout)
+
+    async def ping(self, timeout: float | None = 10.0) -> float:
+        """Round trip of an application ``ping``, in seconds. Every event published
+        before it has been received when it returns."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await self.request("ping", {}, timeout)
+        return loop.time() - t0
+
+    async def subscribe(self, types: Any = _UNSET, agent_id: Any = _UNSET, task_id: Any = _UNSET) -> dict[str, Any]:
+        """Change the filters mid-stream (a given ``None`` clears that filter); they
+        also apply to every reconnect. Returns the hub's ``subscribed`` filters."""
+        data: dict[str, Any] = {}
+        if types is not _UNSET:
+            data["types"] = _types_arg(types) or []
+        if agent_id is not _UNSET:
+            data["agent_id"] = agent_id
+        if task_id is not _UNSET:
+            data["task_id"] = task_id
+        reply = await self.request("subscribe", data)
+        if "types" in data:
+            self.types = data["types"] or None
+        if "agent_id" in data:
+            self.agent_id = agent_id or None
+        if "task_id" in data:
+            self.task_id = task_id or None
+        return dict(reply.get("data") or {})
+
+    async def create_task(self, spec: dict[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
+        """``create_task`` over the stream; returns the created task."""
+        from .rest import task_spec
+
+        reply = await self.request("create_task", task_spec(spec, **fields))
+        return dict(reply["data"]["task"])
+
+    async def cancel_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"task_id": task_id}
+        if reason:
+            data["reason"] = reason
+        reply = await self.request("cancel_task", data)
+        return dict(reply["data"]["task"])
+
+    async def get_status(self) -> dict[str, Any]:
+        reply = await self.request("get_status")
+        return dict(reply["data"])
+
+    # ----------------------------------------------------------- connection loop
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0  # consecutive failed attempts
+        try:
+            while not self._closed:
+                code: int | None = None
+                try:
+                    ws = await self._connect()
+                except _Fatal as f:
+                    raise f.error from None
+                except (HubUnreachable, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    self._note("disconnected", {"error": str(exc) or type(exc).__name__, "attempt": attempt + 1})
+                    attempt += 1
+                    if self.max_attempts is not None and attempt >= self.max_attempts:
+                        raise unreachable(
+                            f"cannot reach the hub stream at {self.client.ws_url} after {attempt} attempts: {exc}",
+                            url=self.client.ws_url,
+                        ) from exc
+                else:
+                    t0, rx0 = loop.time(), self._rx_total
+                    code = await self._serve(ws)
+                    reason = self.disconnects[-1][1] if self.disconnects else ""
+                    if code == CLOSE_POLICY:
+                        # the hub upgrades, then closes with 1008 "<code>: <message>" to refuse
+                        refused = _policy_error(reason)
+                        if refused is not None:
+                            raise refused
+                        attempt += 1  # e.g. too many connections from this client: back off
+                    elif self._rx_total == rx0 and loop.time() - t0 < 1.0:
+                        attempt += 1  # dropped at once: do not hammer the hub
+                    else:
+                        attempt = 0
+                if self._closed:
+                    break
+                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
+                if code == CLOSE_SLOW:
+                    delay = min(delay, 0.05)  # the hub asked us to come back from the log
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # fatal: hand it to the consumer
+            self._error = exc
+            self._fail_pending(exc)
+            await self._put(exc)
+        finally:
+            self._ws = None
+            self._connected.clear()
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout),
+                headers=self.client.auth_headers(),
+            )
+        return self._session
+
+    def _query(self) -> dict[str, str]:
+        q: dict[str, str] = {}
+        if self.types:
+            q["types"] = ",".join(self.types)
+        if self.agent_id:
+            q["agent_id"] = self.agent_id
+        if self.task_id:
+            q["task_id"] = self.task_id
+        if self._want_snapshot:
+            q["snapshot"] = "1"
+        elif self._cursor is not None:
+            q["since"] = str(self._cursor)
+        if self.client.token:
+            q["token"] = self.client.token
+        return q
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+        if self._cursor is None and not self._want_snapshot:
+            # "from now on", made gapless: start at the hub's published sequence, so a
+            # disconnect before the first event still resumes without a hole
+            try:
+                st = await self.client.status()
+            except HubUnreachable:
+                raise
+            except Exception as exc:
+                if _retryable(exc):
+                    raise unreachable(str(exc)) from exc
+                raise _Fatal(exc) from exc
+            self._cursor = int(st.get("published_sequence", st.get("sequence", 0)))
+        session = await self._http()
+        query = self._query()
+        try:
+            ws = await asyncio.wait_for(
+                session.ws_connect(
+                    self.client.ws_url,
+                    params=query,
+                    heartbeat=self.heartbeat,
+                    compress=15,
+                    max_msg_size=0,
+                    autoping=True,
+                ),
+                self.connect_timeout,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            err = await self._handshake_error(exc, query)
+            if _retryable(err):
+                raise unreachable(f"the hub refused the stream: {err.message}") from exc
+            raise _Fatal(err) from exc
+        self._ws = ws
+        self.connects += 1
+        self._connected.set()
+        self._note("connected", {"since": query.get("since"), "snapshot": "snapshot" in query, "connects": self.connects})
+        return ws
+
+    async def _handshake_error(self, exc: aiohttp.WSServerHandshakeError, query: dict[str, str]) -> HiveError:
+        """The hub validates the query before upgrading: ask again without the
+        upgrade to read its JSON error body."""
+        try:
+            session = await self._http()
+            async with session.get(self.client.ws_url.replace("ws", "http", 1), params=query) as resp:
+                body = await resp.read()
+                status = resp.status
+            decoded = _dec.decode(body) if body.strip() else None
+        except Exception:
+            decoded, status = None, exc.status
+        if status < 400:
+            status = exc.status
+        return from_error_body(decoded, status, f"stream handshake failed: HTTP {exc.status} {exc.message}")
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
+        """Read one connection until it ends; returns the close code."""
+        reader = asyncio.ensure_future(self._read(ws))
+        pinger = asyncio.ensure_future(self._pinger()) if self.ping_interval else None
+        tasks = {reader} | ({pinger} if pinger else set())
+        code: int | None = None
+        reason = ""
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                try:
+                    code, reason = reader.result()
+                except Exception as exc:  # a broken connection, not a reason to stop
+                    code, reason = None, f"error: {exc or type(exc).__name__}"
+            else:
+                code, reason = None, f"no pong within {self.pong_timeout}s"
+                log.warning("hub stream stale (%s); reconnecting", reason)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+            self._ws = None
+            self._connected.clear()
+            self._fail_pending(unreachable("the stream connection was lost before the reply"))
+            if not ws.closed:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(ws.close(), 1.0)
+        if code == CLOSE_SLOW:
+            m = _SINCE_RE.search(reason)
+            if m:
+                self._cursor = max(self._cursor or 0, int(m.group(1)))
+            log.warning("hub closed the stream as too slow; resuming from since=%s", self._cursor)
+        if code is None:
+            code = ws.close_code
+        self.disconnects.append((code, reason))
+        if not self._closed:
+            self._note("disconnected", {"code": code, "reason": reason, "resume_since": self._cursor})
+        return code
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+        loop = asyncio.get_running_loop()
+        while True:
+            msg = await ws.receive()
+            self._last_rx = loop.time()
+            if msg.type == WSMsgType.TEXT:
+                self._rx_total += 1
+                await self._on_text(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                self._rx_total += 1
+                await self._on_text(msg.data.decode("utf-8", "replace"))
+            elif msg.type == WSMsgType.CLOSE:
+                return int(msg.data) if msg.data is not None else ws.close_code, str(msg.extra or "")
+            elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return ws.close_code, ""
+            elif msg.type == WSMsgType.ERROR:
+                return ws.close_code, f"error: {msg.data}"
+
+    async def _pinger(self) -> None:
+        """Returns when the hub failed to answer a ping in time (the caller reconnects)."""
+        assert self.ping_interval
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            if self._blocked:
+                continue  # our consumer is slow, not the hub: the reader is not reading
+            try:
+                await self.request("ping", {}, self.pong_timeout)
+            except TimeoutError:
+                # a pong stuck behind a backlog we are still reading is not a dead hub
+                if not self._blocked and loop.time() - self._last_rx >= self.pong_timeout:
+                    return
+            except HubUnreachable:
+                return
+
+    async def _on_text(self, text: str) -> None:
+        try:
+            obj = _dec.decode(text)
+        except msgspec.DecodeError:
+            log.warning("ignoring a non-JSON message from the hub: %.200s", text)
+            return
+        if not isinstance(obj, dict):
+            return
+        typ = obj.get("type")
+        mid = obj.get("message_id")
+        if mid is not None and mid in self._pending:
+            fut = self._pending.pop(mid)
+            if not fut.done():
+                if typ == "error":
+                    d = obj.get("data") or {}
+                    fut.set_exception(hive_error(d.get("code"), str(d.get("message", "")), d.get("details"), None))
+                else:
+                    fut.set_result(obj)
+            return
+        seq = obj.get("sequence")
+        if isinstance(seq, int) and seq > 0:
+            if self._cursor is not None and seq <= self._cursor:
+                self.duplicates += 1
+                return
+            await self._put((obj, text))
+            self._cursor = seq  # advanced only once the event is queued for the consumer
+            return
+        if typ == "snapshot":
+            data = obj.get("data") or {}
+            await self._put((obj, text))
+            self._want_snapshot = False
+            if isinstance(data.get("sequence"), int):
+                self._cursor = max(self._cursor or 0, data["sequence"])
+            return
+        if typ == "error":
+            d = obj.get("data") or {}
+            log.warning("hub stream error %s: %s", d.get("code"), d.get("message"))
+        await self._put((obj, text))
+
+    async def _put(self, item: Any) -> None:
+        if self._queue.full():
+            self._blocked = True
+            try:
+                await self._queue.put(item)
+            finally:
+                self._blocked = False
+        else:
+            self._queue.put_nowait(item)
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: nobody may be waiting any more
+
+    def _note(self, state: str, info: dict[str, Any]) -> None:
+        log.debug("stream %s %s", state, info)
+        if self.on_state is not None:
+            try:
+                r = self.on_state(state, info)
+                if inspect.isawaitable(r):
+                    asyncio.ensure_future(r)
+            except Exception:
+                log.exception("on_state callback failed")
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, HubUnreachable):
+        return True
+    status = getattr(exc, "status", None)
+    return status is None or status >= 500 or status in (408, 429)
+
+
+def _policy_error(reason: str) -> HiveError | None:
+    m = _POLICY_RE.match(reason)
+    if m is None or m.group(1) not in ("unauthorized", "forbidden"):
+        return None
+    return hive_error(m.group(1), m.group(2), {}, 401 if m.group(1) == "unauthorized" else 403)
+
+
+def _typed(obj: dict[str, Any], raw: str) -> Any:
+    if obj.get("type") in DATA_TYPES:
+        try:
+            return decode_event(raw.encode())
+        except (msgspec.ValidationError, msgspec.DecodeError, KeyError):
+            log.debug("could not decode %s as a typed event; passing the dict", obj.get("type"))
+    return obj
+
+
+__all__ = ["CLOSE_POLICY", "CLOSE_SLOW", "EventStream", "backoff_delay"]
