@@ -786,7 +786,7 @@ class Hive:
         def idle_targets(t: Task) -> list[Agent]:
             ranked = []
             for b in self._candidates(t.required_capabilities):
-                if b.status == AS.IDLE and b.free_slots > 0:
+                if b.status == AS.IDLE and b.free_slots > 0 and not b.draining:
                     score, _ = score_agent(b, t, self.config.weights)
                     ranked.append((-score, b.id, b))
             return [b for _, _, b in sorted(ranked)]
@@ -1057,7 +1057,7 @@ class Hive:
         best: tuple[float, str, Agent, dict[str, float]] | None = None
         n = 0
         for a in self._candidates(t.required_capabilities):
-            if a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0:
+            if a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
                 continue
             n += 1
             score, breakdown = score_agent(a, t, self.config.weights)
@@ -1218,6 +1218,7 @@ class Hive:
         old, a.status = a.status, AgentStatus(d.new_status)
         if old == AS.OFFLINE and a.status in ONLINE:
             self._rebalance_trigger = "agent_joined"
+            a.draining = False
         elif a.status == AS.OFFLINE:
             self._rebalance_trigger = "agent_left"
         if {old, a.status} - {AS.IDLE, AS.ACTIVE}:
@@ -1349,6 +1350,9 @@ class Hive:
 
     def _a_task_released(self, d: ev.TaskReleased) -> None:
         t = self.tasks[d.task_id]
+        a = self.agents.get(d.agent_id)
+        if a is not None and d.reason == "agent_shutdown":
+            a.draining = True  # do not hand the work straight back to an agent that is leaving
         self._release_from_agent(t)
         self._requeue(t, d.timestamp, None)
 

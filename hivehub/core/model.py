@@ -104,6 +104,8 @@ class Agent(Struct):
     current_tasks: list[str] = msgspec.field(default_factory=list)
     type_stats: dict[str, TypeStats] = msgspec.field(default_factory=dict)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: it handed work back to shut down: no new work until it comes back online
+    draining: bool = False
 
     def capability(self, name: str) -> Capability | None:
         for c in self.capabilities:

@@ -58,7 +58,10 @@ class AgentGateway:
         self.config = config
         self.conns: dict[str, AgentConn] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
-        self._delivered: dict[str, set[tuple[str, int]]] = {}
+        #: pull deliveries: agent -> {(task, attempt): when}; an unstarted one is re-delivered
+        #: to a later claim after ``redeliver_after`` seconds (its response may have been lost)
+        self._delivered: dict[str, dict[tuple[str, int], float]] = {}
+        self.redeliver_after = 10.0
         service.listeners.append(self.on_published)
 
     def count(self) -> int:
@@ -95,7 +98,6 @@ class AgentGateway:
     def _assign(self, conn: AgentConn, task_id: str, attempt: int) -> None:
         t = self.service.hive.tasks[task_id]
         conn.send(message("assign", {"task": t, "attempt": attempt}))
-        self._delivered.setdefault(conn.agent_id, set()).add((task_id, attempt))
 
     def _cancel(self, agent_id: str, task_id: str, attempt: int | None, reason: str) -> None:
         conn = self.conns.get(agent_id)
@@ -110,12 +112,17 @@ class AgentGateway:
         if a is None:
             return None
         held = {(tid, hive.tasks[tid].attempt) for tid in a.current_tasks}
-        delivered = self._delivered.setdefault(agent_id, set())
-        delivered &= held  # forget deliveries of tasks the agent no longer holds
+        delivered = self._delivered.setdefault(agent_id, {})
+        for key in [k for k in delivered if k not in held]:
+            del delivered[key]  # forget deliveries of tasks the agent no longer holds
+        now = asyncio.get_running_loop().time()
         for tid in a.current_tasks:
             t = hive.tasks[tid]
-            if t.status == TaskStatus.ASSIGNED and (tid, t.attempt) not in delivered:
-                delivered.add((tid, t.attempt))
+            if t.status != TaskStatus.ASSIGNED:
+                continue
+            when = delivered.get((tid, t.attempt))
+            if when is None or now - when >= self.redeliver_after:
+                delivered[(tid, t.attempt)] = now
                 return t, t.attempt
         return None
 
@@ -218,8 +225,9 @@ class AgentGateway:
                 {
                     "agent_id": agent_id,
                     "agent": a,
-                    "heartbeat_interval": self.config.agent_heartbeat_interval,
+                    "heartbeat_interval": self.heartbeat_interval(),
                     "heartbeat_timeout": hive.config.heartbeat_timeout,
+                    "max_frame_bytes": self.config.max_frame_bytes,
                 },
                 mid,
             )
@@ -229,7 +237,16 @@ class AgentGateway:
             t = hive.tasks[tid]
             if t.status == TaskStatus.ASSIGNED:
                 self._assign(conn, tid, t.attempt)
+        # Attempts it still runs that are no longer its own: tell it to stop.
+        for tid, attempt in (running_map or {}).items():
+            t = hive.tasks.get(tid)
+            if t is None or t.assigned_agent_id != agent_id or t.attempt != attempt or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING):
+                conn.send(message("cancel", {"task_id": tid, "attempt": attempt, "reason": "no_longer_assigned"}))
         return conn
+
+    def heartbeat_interval(self) -> float:
+        """What agents are told: at most a third of the timeout, so one lost beat is not fatal."""
+        return min(self.config.agent_heartbeat_interval, self.service.hive.config.heartbeat_timeout / 3)
 
     async def _on_text(self, conn: AgentConn, text: str) -> None:
         mid = None

@@ -363,7 +363,14 @@ async def agent_heartbeat(request: web.Request) -> web.Response:
     agent_id = request.match_info["id"]
     await s.execute(C.Heartbeat(id=request_id(request), agent_id=agent_id))
     a = s.hive._agent(agent_id)
-    return json({"agent_id": agent_id, "status": a.status, "heartbeat_timeout": s.hive.config.heartbeat_timeout})
+    return json(
+        {
+            "agent_id": agent_id,
+            "status": a.status,
+            "heartbeat_timeout": s.hive.config.heartbeat_timeout,
+            "heartbeat_interval": request.app["gateway"].heartbeat_interval(),
+        }
+    )
 
 
 @route(

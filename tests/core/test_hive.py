@@ -1203,3 +1203,23 @@ class TestLog:
         replica.apply(ev.decode_event(s.wire[1]))  # agent_created
         assert replica.tasks["t1"].status == TaskStatus.PENDING  # the assignment is its own event
         assert replica.sequence == 2
+
+
+def test_released_for_shutdown_work_is_not_handed_straight_back() -> None:
+    from hivehub.core.commands import AgentDisconnected, ReleaseTask
+
+    from ._harness import Sim
+
+    sim = Sim()
+    sim.register("a", {"x": 0.9})
+    sim.submit("t", {"x": 0.1}, t=1)
+    assert sim.holder("t") == "a"
+    sim.do(ReleaseTask(task_id="t", agent_id="a", reason="agent_shutdown"), 2)
+    assert sim.task("t").status == "pending" and sim.agent("a").draining
+    sim.register("b", {"x": 0.5}, t=3)
+    assert sim.holder("t") == "b"  # not back to the leaving agent
+    sim.do(AgentDisconnected(agent_id="a"), 4)
+    sim.register("a", {"x": 0.9}, t=5)  # it came back: eligible again
+    assert not sim.agent("a").draining
+    sim.submit("u", {"x": 0.1}, t=6)
+    assert sim.holder("u") == "a"

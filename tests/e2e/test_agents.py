@@ -166,7 +166,7 @@ def test_agent_killed_mid_task_work_completes_on_another(hub: Hub, agents, tmp_p
     agents(hub, "B", ["x:0.5"], f"{H}:gate")
     a, b = online(hub, "A"), online(hub, "B")
     started, release = tmp_path / "started", tmp_path / "release"
-    t = submit(hub, type="x", input={"release": str(release), "started": str(started)})
+    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"release": str(release), "started": str(started)})
     wait_for(started.exists, 20, what="task to start")
     assert started.read_text() == "A"
     victim.kill()
@@ -245,7 +245,7 @@ def test_remove_agent_reassigns_its_work(hub: Hub, agents, tmp_path: Path) -> No
     agents(hub, "B", ["x:0.5"], f"{H}:gate")
     a, b = online(hub, "A"), online(hub, "B")
     started, release = tmp_path / "started", tmp_path / "release"
-    t = submit(hub, type="x", input={"release": str(release), "started": str(started)})
+    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"release": str(release), "started": str(started)})
     wait_for(started.exists, 20, what="task to start")
     removed = hub.request("DELETE", f"/api/agents/{a['id']}")[1]
     assert removed["cleanup_summary"] == {"tasks_reassigned": 1, "data_removed": True, "tasks_failed": 0}

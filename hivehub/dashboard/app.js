@@ -1,0 +1,1330 @@
+// Hive Hub dashboard. Live over /ws with the shared client:
+//   1. connect with ?snapshot=1: the first message is the state at sequence S
+//   2. apply every later event to the mirror (js/hive-state.js), in sequence order
+//   3. on a drop, the client reconnects with ?since=<last sequence>: the hub
+//      replays what was missed, duplicates are dropped, so the mirror never
+//      skips or double-applies an event
+// Rendering is batched in requestAnimationFrame; nothing from the hub is ever
+// inserted as HTML (textContent only).
+
+import { EVENT_TYPES, HiveClient, HiveError, STATES } from './js/hive-client.js';
+import { HiveState, ONLINE, isTerminal } from './js/hive-state.js';
+
+const TOKEN_KEY = 'hivehub.token';
+const FEED_TYPES_KEY = 'hivehub.feedTypes';
+const FEED_MAX = 500;
+const TASK_ROWS_MAX = 200;
+const CHART_WINDOW_MS = 5 * 60_000;
+const CHART_BUCKET_MS = 10_000;
+const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released'];
+const PRIORITY = { 1: 'low', 2: 'medium', 3: 'high', 4: 'critical' };
+
+// ------------------------------------------------------------------ tiny DOM helpers
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const tid = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+
+function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k === 'testid') node.dataset.testid = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k === 'style') node.style.cssText = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function setText(node, text) {
+  const t = text == null ? '' : String(text);
+  if (node.textContent !== t) node.textContent = t;
+}
+
+const short = (id) => (id ? String(id).slice(0, 8) : '–');
+const pct = (v, digits = 0) => (v == null ? '–' : `${(v * 100).toFixed(digits)}%`);
+
+function fmtMs(ms) {
+  if (ms == null || Number.isNaN(ms)) return '–';
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+function fmtTime(ts, withMs = false) {
+  if (!ts) return '–';
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  const s = d.toLocaleTimeString([], { hour12: false });
+  return withMs ? `${s}.${String(d.getMilliseconds()).padStart(3, '0')}` : s;
+}
+
+function fmtDateTime(ts) {
+  if (!ts) return '–';
+  const d = new Date(ts);
+  return Number.isNaN(d.getTime()) ? String(ts) : `${d.toLocaleDateString()} ${fmtTime(ts, true)}`;
+}
+
+function ago(ts) {
+  if (!ts) return '–';
+  const s = Math.max(0, (serverNow() - new Date(ts).getTime()) / 1000);
+  if (s < 60) return `${Math.floor(s)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+function json(value) {
+  if (value === undefined || value === null) return '–';
+  try {
+    return JSON.stringify(value, null, 2);
+  } catch {
+    return String(value);
+  }
+}
+
+// ------------------------------------------------------------------ state
+
+const state = new HiveState({ keepTerminal: 1000 });
+const agentNames = new Map(); // id -> name, kept after removal (for the feed)
+let client = null;
+let stream = null;
+let clockSkew = 0; // server time - local time, ms (from event timestamps)
+let completedToday = null;
+let failedToday = null;
+let alertsLoading = null; // alert/module events buffered while GET /api/alerts is in flight
+const completions = []; // {t, ms} of task_completed, for the chart
+const feed = []; // newest first: {ev, node}
+let feedPaused = false;
+let feedUnseen = 0;
+let feedTypes = loadFeedTypes();
+const dirty = { agents: true, tasks: true, alerts: true, modules: true, metrics: true, details: true, types: true };
+let rafPending = false;
+
+const ui = {
+  filterStatus: '',
+  filterType: '',
+  filterText: '',
+  detailsTaskId: null,
+  detailsStream: null,
+  detailsHistory: [],
+};
+
+function serverNow() {
+  return Date.now() + clockSkew;
+}
+
+function agentName(id) {
+  if (!id) return '–';
+  return state.agents.get(id)?.name || agentNames.get(id) || short(id);
+}
+
+function loadFeedTypes() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(FEED_TYPES_KEY) || 'null');
+    if (Array.isArray(saved)) return new Set(saved);
+  } catch {
+    /* ignore */
+  }
+  return new Set([...EVENT_TYPES, 'snapshot', 'error']);
+}
+
+function saveFeedTypes() {
+  try {
+    localStorage.setItem(FEED_TYPES_KEY, JSON.stringify([...feedTypes]));
+  } catch {
+    /* storage may be off */
+  }
+}
+
+function schedule(...parts) {
+  for (const p of parts) dirty[p] = true;
+  if (rafPending) return;
+  rafPending = true;
+  requestAnimationFrame(() => {
+    rafPending = false;
+    render();
+  });
+}
+
+// ------------------------------------------------------------------ connection
+
+function connect() {
+  if (stream) stream.close();
+  const token = localStorage.getItem(TOKEN_KEY) || null;
+  client = new HiveClient({ url: location.origin, token });
+  stream = client.stream({ snapshot: true });
+  stream.onState(onConnState);
+  stream.on('snapshot', onSnapshot);
+  stream.on('*', onEvent);
+  renderConn();
+}
+
+function onConnState(st, info) {
+  renderConn();
+  if (st === STATES.CLOSED && info?.error) {
+    const e = info.error;
+    toast(`Stream refused: ${e.code}: ${e.message}`, 'error');
+    if (e.code === 'unauthorized' || e.code === 'forbidden') tid('token-input').focus();
+  }
+}
+
+let connTimer = null;
+function renderConn() {
+  const node = tid('connection-state');
+  const st = stream ? stream.state : STATES.CONNECTING;
+  const info = stream ? stream.stateInfo : {};
+  let text;
+  let kind;
+  clearTimeout(connTimer);
+  if (st === STATES.OPEN) {
+    text = 'connected';
+    kind = 'connected';
+  } else if (st === STATES.CONNECTING) {
+    text = 'connecting…';
+    kind = 'connecting';
+  } else if (st === STATES.RECONNECTING) {
+    kind = 'reconnecting';
+    const left = info.reconnectAt ? Math.ceil((info.reconnectAt - Date.now()) / 1000) : 0;
+    text = info.connecting || left <= 0 ? 'reconnecting…' : `reconnecting in ${left}s`;
+    connTimer = setTimeout(renderConn, 250);
+  } else {
+    kind = 'offline';
+    text = info?.error ? `offline: ${info.error.code}` : 'offline';
+  }
+  node.dataset.state = kind;
+  node.title = info?.reason ? `last close: ${info.code} ${info.reason}` : '';
+  setText(node, text);
+  setText(tid('last-sequence'), stream && stream.lastSequence != null ? stream.lastSequence : '–');
+}
+
+function onSnapshot(ev) {
+  const sent = new Date(ev.timestamp).getTime();
+  if (!Number.isNaN(sent)) clockSkew = sent - Date.now();
+  state.loadSnapshot(ev.data);
+  for (const a of state.agents.values()) agentNames.set(a.id, a.name);
+  const m = state.status?.metrics || {};
+  completedToday = m.completed_tasks_today ?? null;
+  failedToday = m.failed_tasks_today ?? null;
+  seedChart();
+  loadAlertsAndModules();
+  schedule('agents', 'tasks', 'alerts', 'modules', 'metrics', 'details', 'types');
+}
+
+async function loadAlertsAndModules() {
+  const buffered = [];
+  alertsLoading = buffered;
+  try {
+    const [alerts, modules] = await Promise.all([client.alerts(), client.modules()]);
+    state.setAlerts(alerts);
+    state.setModules(modules);
+    // events that arrived while the request was in flight are newer: apply them again
+    for (const ev of buffered) state.apply(ev);
+  } catch (err) {
+    if (err instanceof HiveError) toast(`Could not load alerts: ${err.code}: ${err.message}`, 'error');
+  } finally {
+    if (alertsLoading === buffered) alertsLoading = null;
+    schedule('alerts', 'modules', 'metrics');
+  }
+}
+
+function onEvent(ev) {
+  if (ev.type === 'snapshot') {
+    addToFeed(ev);
+    return;
+  }
+  if (ev.timestamp) {
+    // A live event's timestamp is at most the hub's "now"; replayed ones are older.
+    // So the skew only moves up from the snapshot's (fresh) timestamp.
+    const t = new Date(ev.timestamp).getTime();
+    if (!Number.isNaN(t)) clockSkew = Math.max(clockSkew, t - Date.now());
+  }
+  if (ev.type === 'error') {
+    const d = ev.data || {};
+    if (d.code === 'history_truncated') {
+      toast('Missed events are no longer in the log: reloading a fresh snapshot', 'warn');
+      stream.resync();
+    }
+    addToFeed(ev);
+    return;
+  }
+  const ch = state.apply(ev);
+  if (alertsLoading && ['system_alert', 'resource_alert', 'module_status_changed'].includes(ev.type)) alertsLoading.push(ev);
+  const d = ev.data || {};
+  switch (ev.type) {
+    case 'agent_created':
+      agentNames.set(d.agent.id, d.agent.name);
+      break;
+    case 'task_completed':
+      if (completedToday != null) completedToday += 1;
+      completions.push({ t: new Date(d.timestamp).getTime(), ms: d.execution_time_ms });
+      break;
+    case 'task_failed':
+      if (!d.retry_scheduled && failedToday != null) failedToday += 1;
+      break;
+    case 'hive_status_update':
+      completedToday = d.metrics?.completed_tasks_today ?? completedToday;
+      failedToday = d.metrics?.failed_tasks_today ?? failedToday;
+      break;
+    default:
+  }
+  if (ch.agents.size || ch.removedAgents.size) schedule('agents', 'metrics');
+  if (ch.tasks.size || ch.removedTasks.size) schedule('tasks', 'metrics');
+  if (ch.alerts) schedule('alerts');
+  if (ch.modules) schedule('modules');
+  if (ch.status) schedule('metrics');
+  if (ev.type === 'task_created') schedule('types');
+  if (ui.detailsTaskId && (ch.tasks.has(ui.detailsTaskId) || ch.agents.size)) schedule('details');
+  addToFeed(ev);
+  setText(tid('last-sequence'), stream.lastSequence ?? '–');
+}
+
+// ------------------------------------------------------------------ render
+
+function render() {
+  if (dirty.metrics) renderMetrics();
+  if (dirty.agents) renderAgents();
+  if (dirty.types) renderTypeOptions();
+  if (dirty.tasks) renderTasks();
+  if (dirty.alerts) renderAlerts();
+  if (dirty.modules) renderModules();
+  if (dirty.details) renderDetails();
+  for (const k of Object.keys(dirty)) dirty[k] = false;
+}
+
+function renderMetrics() {
+  dirty.metrics = false;
+  const agents = [...state.agents.values()];
+  const online = agents.filter((a) => ONLINE.has(a.status)).length;
+  const counts = { pending: 0, assigned: 0, running: 0 };
+  for (const t of state.tasks.values()) if (t.status in counts) counts[t.status] += 1;
+  let slots = 0;
+  let held = 0;
+  for (const a of agents) {
+    if (!ONLINE.has(a.status)) continue;
+    slots += a.max_concurrent_tasks || 0;
+    held += (a.current_tasks || []).length;
+  }
+  setText(tid('metric-agents'), `${online} / ${agents.length}`);
+  setText(tid('metric-pending'), counts.pending);
+  setText(tid('metric-running'), counts.running + counts.assigned);
+  setText(tid('metric-completed'), completedToday ?? '–');
+  setText(tid('metric-failed'), failedToday ?? '–');
+  setText(tid('metric-load'), slots ? pct(held / slots) : '0%');
+  const health = tid('hive-health');
+  const status = state.status?.status || 'unknown';
+  health.dataset.status = status;
+  setText(health, status);
+}
+
+// --- agents
+
+const agentCards = new Map();
+
+function renderAgents() {
+  const list = tid('agent-list');
+  const agents = [...state.agents.values()].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  setText(tid('agent-count'), agents.length);
+  tid('agents-empty').hidden = agents.length > 0;
+  const seen = new Set();
+  for (const a of agents) {
+    seen.add(a.id);
+    let card = agentCards.get(a.id);
+    if (!card) {
+      card = buildAgentCard(a);
+      agentCards.set(a.id, card);
+    }
+    updateAgentCard(card, a);
+    list.append(card.root); // keeps the sorted order
+  }
+  for (const [id, card] of agentCards) {
+    if (!seen.has(id)) {
+      card.root.remove();
+      agentCards.delete(id);
+    }
+  }
+  const caps = new Set();
+  for (const a of agents) for (const c of a.capabilities || []) caps.add(c.name);
+  const dl = $('#known-capabilities');
+  const have = [...dl.options].map((o) => o.value).join('\n');
+  const want = [...caps].sort();
+  if (have !== want.join('\n')) dl.replaceChildren(...want.map((c) => h('option', { value: c })));
+}
+
+function buildAgentCard(a) {
+  const card = {};
+  card.name = h('span', { class: 'agent-name', testid: 'agent-name' });
+  card.type = h('span', { class: 'agent-type' });
+  card.status = h('span', { class: 'badge', testid: 'agent-status' });
+  card.caps = h('ul', { class: 'caps-list', testid: 'agent-capabilities' });
+  card.loadBar = h('span', { class: 'bar' });
+  card.loadText = h('span', { class: 'meter-text', testid: 'agent-load' });
+  card.success = h('span', { testid: 'agent-success' });
+  card.latency = h('span', { testid: 'agent-latency' });
+  card.done = h('span', { testid: 'agent-done' });
+  card.learning = h('span', { class: 'learning-note', testid: 'agent-learning' });
+  card.remove = h('button', { type: 'button', class: 'btn small ghost danger', testid: 'agent-remove', title: 'Remove this agent (its tasks are reassigned)' }, 'Remove');
+  card.remove.addEventListener('click', () => removeAgent(card.root.dataset.agentId));
+  card.root = h(
+    'article',
+    { class: 'agent-card', testid: 'agent-card' },
+    h('div', { class: 'agent-head' }, h('div', {}, card.name, card.type), card.status),
+    card.caps,
+    h('div', { class: 'meter load' }, h('span', { class: 'meter-label' }, 'Load'), h('span', { class: 'track' }, card.loadBar), card.loadText),
+    h(
+      'dl',
+      { class: 'agent-stats' },
+      h('div', {}, h('dt', {}, 'Success'), h('dd', {}, card.success)),
+      h('div', {}, h('dt', {}, 'Avg time'), h('dd', {}, card.latency)),
+      h('div', {}, h('dt', {}, 'Done / failed'), h('dd', {}, card.done)),
+    ),
+    h('div', { class: 'agent-foot' }, card.learning, card.remove),
+  );
+  card.root.dataset.agentId = a.id;
+  return card;
+}
+
+function updateAgentCard(card, a) {
+  const r = card.root;
+  r.dataset.agentName = a.name;
+  r.dataset.status = a.status;
+  r.title = `${a.name} (${a.id})`;
+  setText(card.name, a.name);
+  setText(card.type, a.type);
+  setText(card.status, a.status);
+  card.status.dataset.status = a.status;
+  const capsSig = JSON.stringify([a.capabilities, a.recent_improvements]);
+  if (card.capsSig !== capsSig) {
+    card.capsSig = capsSig;
+    card.caps.replaceChildren(
+      ...(a.capabilities || []).map((c) => {
+        const imp = a.recent_improvements?.[c.name];
+        const delta = imp && imp.improvement ? h('span', { class: imp.improvement > 0 ? 'delta up' : 'delta down' }, `${imp.improvement > 0 ? '+' : ''}${imp.improvement.toFixed(3)}`) : null;
+        return h(
+          'li',
+          { class: 'cap', dataset: { capability: c.name } },
+          h('span', { class: 'cap-name' }, c.name),
+          h('span', { class: 'track' }, h('span', { class: 'bar', style: `width:${Math.round(c.proficiency * 100)}%` })),
+          h('span', { class: 'cap-value' }, c.proficiency.toFixed(2)),
+          delta,
+        );
+      }),
+    );
+  }
+  const load = (a.current_tasks || []).length;
+  const max = a.max_concurrent_tasks || 1;
+  card.loadBar.style.width = `${Math.min(100, (load / max) * 100)}%`;
+  card.loadBar.classList.toggle('full', load >= max);
+  setText(card.loadText, `${load} / ${max}`);
+  const m = a.metrics || {};
+  setText(card.success, m.success_rate == null ? '–' : pct(m.success_rate, 1));
+  setText(card.latency, fmtMs(m.average_response_time_ms));
+  setText(card.done, `${m.tasks_completed || 0} / ${m.tasks_failed || 0}`);
+  setText(card.learning, a.learning_cycle ? `learning ${a.learning_cycle.target_capability}…` : m.capability_improvements ? `${m.capability_improvements} improvement${m.capability_improvements > 1 ? 's' : ''}` : '');
+}
+
+async function removeAgent(id) {
+  const a = state.agents.get(id);
+  if (!a) return;
+  if (!window.confirm(`Remove agent ${a.name}? Its tasks are reassigned to other agents.`)) return;
+  try {
+    const out = await client.removeAgent(id);
+    const s = out?.cleanup_summary;
+    toast(`Removed ${a.name}${s ? `: ${s.tasks_reassigned} task(s) reassigned` : ''}`, 'ok');
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
+}
+
+// --- tasks
+
+const taskRows = new Map();
+
+function renderTypeOptions() {
+  const types = [...state.taskTypes].sort();
+  const sel = tid('task-filter-type');
+  const have = [...sel.options].slice(1).map((o) => o.value);
+  if (have.join('\n') !== types.join('\n')) {
+    const cur = sel.value;
+    sel.replaceChildren(h('option', { value: '' }, 'all'), ...types.map((t) => h('option', { value: t }, t)));
+    sel.value = types.includes(cur) ? cur : '';
+  }
+  const dl = $('#known-types');
+  if ([...dl.options].map((o) => o.value).join('\n') !== types.join('\n')) dl.replaceChildren(...types.map((t) => h('option', { value: t })));
+}
+
+function taskMatches(t) {
+  const f = ui.filterStatus;
+  if (f === 'active' ? isTerminal(t.status) : f && t.status !== f) return false;
+  if (ui.filterType && t.type !== ui.filterType) return false;
+  if (ui.filterText) {
+    const q = ui.filterText.toLowerCase();
+    const hay = `${t.id} ${t.type} ${t.description} ${agentName(t.assigned_agent_id)} ${t.current_step || ''}`.toLowerCase();
+    if (!hay.includes(q)) return false;
+  }
+  return true;
+}
+
+function renderTasks() {
+  const tbody = tid('task-rows');
+  const all = [...state.tasks.values()];
+  const matching = all.filter(taskMatches).sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+  const shown = matching.slice(0, TASK_ROWS_MAX);
+  setText(tid('task-count'), matching.length > shown.length ? `${shown.length} of ${matching.length}` : matching.length);
+  tid('tasks-empty').hidden = shown.length > 0;
+  const keep = new Set();
+  let prev = null;
+  for (const t of shown) {
+    keep.add(t.id);
+    let row = taskRows.get(t.id);
+    if (!row) {
+      row = buildTaskRow(t);
+      taskRows.set(t.id, row);
+    }
+    updateTaskRow(row, t);
+    const want = prev ? prev.nextSibling : tbody.firstChild;
+    if (want !== row.tr) tbody.insertBefore(row.tr, want);
+    prev = row.tr;
+  }
+  for (const [id, row] of taskRows) {
+    if (!keep.has(id)) {
+      row.tr.remove();
+      taskRows.delete(id);
+    }
+  }
+}
+
+function buildTaskRow(t) {
+  const row = {};
+  row.status = h('span', { class: 'badge', testid: 'task-status' });
+  row.title = h('span', { class: 'task-title', testid: 'task-title' });
+  row.sub = h('span', { class: 'task-sub' });
+  row.prio = h('span', { class: 'prio' });
+  row.agent = h('span', { class: 'task-agent', testid: 'task-agent' });
+  row.bar = h('span', { class: 'bar' });
+  row.progressLabel = h('span', { class: 'label' });
+  row.progress = h('div', { class: 'progress', testid: 'task-progress' }, row.bar, row.progressLabel);
+  row.step = h('span', { class: 'step', testid: 'task-step' });
+  row.age = h('span', { class: 'age' });
+  row.cancel = h('button', { type: 'button', class: 'btn tiny danger', testid: 'task-cancel', dataset: { action: 'cancel' }, title: 'Cancel this task' }, 'Cancel');
+  row.retry = h('button', { type: 'button', class: 'btn tiny', testid: 'task-retry', dataset: { action: 'retry' }, title: 'Put this task back in the queue' }, 'Retry');
+  row.tr = h(
+    'tr',
+    { class: 'task-row', testid: 'task-row', tabindex: '0' },
+    h('td', {}, row.status),
+    h('td', { class: 'col-task' }, row.title, row.sub),
+    h('td', { class: 'col-prio' }, row.prio),
+    h('td', {}, row.agent),
+    h('td', { class: 'col-progress' }, row.progress, row.step),
+    h('td', { class: 'col-age' }, row.age),
+    h('td', { class: 'col-actions' }, row.cancel, row.retry),
+  );
+  row.tr.dataset.taskId = t.id;
+  return row;
+}
+
+function updateTaskRow(row, t) {
+  const tr = row.tr;
+  tr.dataset.status = t.status;
+  tr.dataset.type = t.type;
+  tr.classList.toggle('selected', ui.detailsTaskId === t.id);
+  setText(row.status, t.status);
+  row.status.dataset.status = t.status;
+  setText(row.title, t.description || t.type);
+  setText(row.sub, `${t.type} · ${short(t.id)}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}`);
+  setText(row.prio, PRIORITY[t.priority] || t.priority);
+  row.prio.dataset.priority = PRIORITY[t.priority] || t.priority;
+  setText(row.agent, t.assigned_agent_id ? agentName(t.assigned_agent_id) : '–');
+  const p = Math.max(0, Math.min(1, t.progress || 0));
+  row.bar.style.width = `${(p * 100).toFixed(1)}%`;
+  row.progress.dataset.status = t.status;
+  row.progress.dataset.value = p.toFixed(3);
+  setText(row.progressLabel, pct(p));
+  setText(row.step, t.status === 'completed' ? '' : t.error && t.status !== 'running' ? `${t.error.code}: ${t.error.message}` : t.current_step || '');
+  setText(row.age, ago(t.created_at));
+  row.age.title = fmtDateTime(t.created_at);
+  row.cancel.hidden = isTerminal(t.status);
+  row.retry.hidden = !(t.status === 'failed' || t.status === 'cancelled');
+}
+
+async function cancelTask(id) {
+  try {
+    await client.cancelTask(id, 'cancelled from the dashboard');
+    toast(`Cancelled task ${short(id)}`, 'ok');
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
+}
+
+async function retryTask(id) {
+  try {
+    await client.retryTask(id);
+    toast(`Task ${short(id)} is back in the queue`, 'ok');
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
+}
+
+// --- task details
+
+function openDetails(id) {
+  if (!state.tasks.has(id)) return;
+  closeDetailsStream();
+  ui.detailsTaskId = id;
+  ui.detailsHistory = [];
+  const dlg = tid('task-details');
+  dlg.dataset.taskId = id;
+  if (!dlg.open) dlg.showModal();
+  // The task's own history (every attempt) replayed from the log, then live.
+  const since = Math.max(0, (state.createdSeq.get(id) ?? 1) - 1);
+  const s = client.stream({ taskId: id, since, types: TASK_EVENT_TYPES });
+  s.on('*', (ev) => {
+    if (ev.type === 'snapshot' || ev.type === 'error' || !ev.sequence) return;
+    ui.detailsHistory.push(ev);
+    schedule('details');
+  });
+  ui.detailsStream = s;
+  schedule('details', 'tasks');
+}
+
+function closeDetailsStream() {
+  if (ui.detailsStream) ui.detailsStream.close();
+  ui.detailsStream = null;
+}
+
+function closeDetails() {
+  closeDetailsStream();
+  const dlg = tid('task-details');
+  if (dlg.open) dlg.close();
+  ui.detailsTaskId = null;
+  schedule('tasks');
+}
+
+function attemptsFrom(history) {
+  const rows = new Map();
+  const get = (n) => {
+    if (!rows.has(n)) rows.set(n, { attempt: n, agent: null, assigned: null, started: null, ended: null, outcome: 'in progress', kind: 'open' });
+    return rows.get(n);
+  };
+  let current = 0;
+  for (const ev of history) {
+    const d = ev.data;
+    switch (ev.type) {
+      case 'task_assigned': {
+        current = d.attempt_number;
+        const r = get(current);
+        r.agent = d.agent_id;
+        r.assigned = d.timestamp;
+        r.score = d.score;
+        if (d.previous_agent_id) r.note = `moved from ${agentName(d.previous_agent_id)}`;
+        break;
+      }
+      case 'task_started':
+        current = d.attempt_number;
+        get(current).started = d.timestamp;
+        break;
+      case 'task_completed': {
+        const r = get(d.attempt_number || current);
+        r.ended = d.timestamp;
+        r.outcome = `completed in ${fmtMs(d.execution_time_ms)}`;
+        r.kind = 'completed';
+        break;
+      }
+      case 'task_failed': {
+        const r = get(d.attempt_number || current);
+        r.ended = d.timestamp;
+        r.outcome = `${d.failure_kind || 'failed'}: ${d.error?.code} ${d.error?.message || ''}${d.retry_scheduled ? ' (retry scheduled)' : ''}`;
+        r.kind = 'failed';
+        break;
+      }
+      case 'task_cancelled':
+        if (current) {
+          const r = get(current);
+          if (r.kind === 'open') {
+            r.ended = d.timestamp;
+            r.outcome = `cancelled by ${d.cancelled_by}`;
+            r.kind = 'cancelled';
+          }
+        }
+        break;
+      case 'task_released':
+        if (rows.has(d.attempt_number)) {
+          const r = get(d.attempt_number);
+          r.ended = d.timestamp;
+          r.outcome = `released: ${d.reason}`;
+          r.kind = 'released';
+        }
+        break;
+      default:
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.attempt - b.attempt);
+}
+
+function renderDetails() {
+  const dlg = tid('task-details');
+  const id = ui.detailsTaskId;
+  if (!id || !dlg.open) return;
+  const t = state.tasks.get(id);
+  if (!t) {
+    setText(tid('task-details-title'), 'Task no longer tracked');
+    return;
+  }
+  dlg.dataset.status = t.status;
+  setText(tid('task-details-title'), t.description || t.type);
+  setText(tid('task-details-id'), t.id);
+  const badge = tid('task-details-status');
+  setText(badge, t.status);
+  badge.dataset.status = t.status;
+  tid('task-details-cancel').hidden = isTerminal(t.status);
+  tid('task-details-retry').hidden = !(t.status === 'failed' || t.status === 'cancelled');
+  const prog = tid('task-details-progress');
+  $('.bar', prog).style.width = `${((t.progress || 0) * 100).toFixed(1)}%`;
+  prog.dataset.status = t.status;
+  setText($('.label', prog), `${pct(t.progress || 0)}${t.current_step && t.status !== 'completed' ? ` · ${t.current_step}` : ''}`);
+  const facts = [
+    ['Type', t.type],
+    ['Priority', PRIORITY[t.priority] || t.priority],
+    ['Agent', t.assigned_agent_id ? `${agentName(t.assigned_agent_id)} (${t.assigned_agent_id})` : '–'],
+    ['Attempt', `${t.attempt || 0} (failures ${t.failures || 0} of max ${t.max_retries} retries)`],
+    ['Required', (t.required_capabilities || []).map((r) => `${r.name} ≥ ${r.min_proficiency}`).join(', ') || 'none'],
+    ['Timeout', `${t.timeout_seconds} s`],
+    ['Created', `${fmtDateTime(t.created_at)}${t.created_by ? ` by ${t.created_by}` : ''}`],
+    ['Assigned', fmtDateTime(t.assigned_at)],
+    ['Started', fmtDateTime(t.started_at)],
+    ['Finished', fmtDateTime(t.completed_at)],
+    ['Updated', fmtDateTime(t.updated_at)],
+  ];
+  if (t.next_retry_at) facts.push(['Next retry', fmtDateTime(t.next_retry_at)]);
+  if (t.cancelled_by) facts.push(['Cancelled by', t.cancelled_by]);
+  if (t.depends_on?.length) facts.push(['Depends on', t.depends_on.map(short).join(', ')]);
+  if (t.failed_agents?.length) facts.push(['Failed on', t.failed_agents.map(agentName).join(', ')]);
+  tid('task-details-facts').replaceChildren(...facts.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
+  const attempts = attemptsFrom(ui.detailsHistory);
+  $('tbody', tid('task-attempts')).replaceChildren(
+    ...(attempts.length
+      ? attempts.map((r) =>
+          h(
+            'tr',
+            { dataset: { outcome: r.kind }, testid: 'task-attempt' },
+            h('td', {}, r.attempt),
+            h('td', {}, r.agent ? agentName(r.agent) : '–', r.note ? h('small', {}, ` (${r.note})`) : null),
+            h('td', {}, fmtTime(r.assigned, true)),
+            h('td', {}, fmtTime(r.started, true)),
+            h('td', {}, fmtTime(r.ended, true)),
+            h('td', { class: `outcome ${r.kind}` }, r.outcome),
+          ),
+        )
+      : [h('tr', {}, h('td', { colspan: '6', class: 'muted' }, t.attempt ? 'loading history…' : 'not assigned yet'))]),
+  );
+  const errBox = tid('task-error');
+  if (t.error) {
+    errBox.hidden = false;
+    errBox.replaceChildren(h('strong', {}, `${t.error.code}: `), t.error.message, Object.keys(t.error.details || {}).length ? h('pre', { class: 'json' }, json(t.error.details)) : null);
+  } else errBox.hidden = true;
+  setText(tid('task-result'), t.status === 'completed' || t.result != null ? json(t.result) : t.status === 'failed' || t.status === 'cancelled' ? '(no result)' : '(not finished yet)');
+  setText(tid('task-input'), json(t.input));
+}
+
+// --- alerts and modules
+
+function renderAlerts() {
+  const list = tid('alert-list');
+  const alerts = [...state.alerts.values()].sort((a, b) => (a.timestamp < b.timestamp ? 1 : -1));
+  setText(tid('alert-count'), alerts.length);
+  tid('alerts-empty').hidden = alerts.length > 0;
+  list.replaceChildren(
+    ...alerts.map((a) =>
+      h(
+        'li',
+        { class: `alert level-${a.level}`, testid: 'alert-item', dataset: { key: a.key, level: a.level } },
+        h('div', { class: 'alert-head' }, h('span', { class: 'badge', dataset: { status: a.level } }, a.level), h('strong', {}, a.title), h('time', {}, ago(a.timestamp))),
+        h('p', {}, a.message),
+        a.details?.recommendations?.length ? h('ul', { class: 'recs' }, a.details.recommendations.map((r) => h('li', {}, r))) : null,
+      ),
+    ),
+  );
+}
+
+function renderModules() {
+  const mods = Object.entries(state.modules || {});
+  tid('module-list').replaceChildren(
+    ...mods.map(([name, m]) => {
+      const signals = Object.entries(m.signals || {})
+        .filter(([, v]) => typeof v === 'number')
+        .map(([k, v]) => `${k.replace(/_/g, ' ')} ${Number.isInteger(v) ? v : v.toFixed(1)}`)
+        .join(' · ');
+      return h(
+        'li',
+        { class: 'module', testid: 'module-item', dataset: { module: name, status: m.status } },
+        h('span', { class: 'dot', dataset: { status: m.status } }),
+        h('span', { class: 'module-name' }, name.replace(/_/g, ' ')),
+        h('span', { class: 'module-reason' }, m.reason || m.status, signals ? h('small', {}, signals) : null),
+      );
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ live event feed
+
+const QUIET_TYPES = ['hive_status_update', 'task_progress', 'inter_module_message', 'agent_performance_updated'];
+
+function summarize(ev) {
+  const d = ev.data || {};
+  const task = (id) => {
+    const t = state.tasks.get(id);
+    return t ? `${t.type} ${short(id)}` : short(id);
+  };
+  switch (ev.type) {
+    case 'snapshot':
+      return `state at sequence ${d.sequence}: ${d.agents?.length ?? 0} agents, ${d.tasks?.length ?? 0} tasks`;
+    case 'error':
+      return `${d.code}: ${d.message}`;
+    case 'agent_created':
+      return `${d.agent.name} (${d.agent.type}) joined: ${(d.agent.capabilities || []).map((c) => `${c.name} ${c.proficiency}`).join(', ')}`;
+    case 'agent_status_changed':
+      return `${agentName(d.agent_id)}: ${d.old_status} → ${d.new_status} (${d.reason})`;
+    case 'agent_performance_updated':
+      return `${agentName(d.agent_id)}: ${d.metrics.tasks_completed} done, success ${pct(d.metrics.success_rate, 1)}, avg ${fmtMs(d.metrics.average_response_time_ms)}`;
+    case 'agent_removed':
+      return `${agentName(d.agent_id)} removed (${d.reason}), ${d.cleanup_summary?.tasks_reassigned ?? 0} task(s) reassigned`;
+    case 'agent_updated':
+      return `${agentName(d.agent_id)} updated`;
+    case 'task_created':
+      return `${d.task.type} ${short(d.task.id)} "${(d.task.description || '').slice(0, 60)}" ${PRIORITY[d.task.priority] || d.task.priority}, ${d.matching_agents} matching agent(s)`;
+    case 'task_assigned':
+      return `${task(d.task_id)} → ${agentName(d.agent_id)} (${d.assignment_reason}, score ${Number(d.score || 0).toFixed(2)})`;
+    case 'task_started':
+      return `${task(d.task_id)} started on ${agentName(d.agent_id)} (attempt ${d.attempt_number})`;
+    case 'task_progress':
+      return `${task(d.task_id)} ${pct(d.progress)}${d.current_step ? ` ${d.current_step}` : ''}`;
+    case 'task_completed':
+      return `${task(d.task_id)} completed by ${agentName(d.agent_id)} in ${fmtMs(d.execution_time_ms)}`;
+    case 'task_failed':
+      return `${task(d.task_id)} failed (${d.failure_kind}): ${d.error?.code} ${d.error?.message || ''}${d.retry_scheduled ? ', retry scheduled' : ''}`;
+    case 'task_cancelled':
+      return `${task(d.task_id)} cancelled by ${d.cancelled_by} (${d.reason})`;
+    case 'task_retried':
+      return `${task(d.task_id)} retried by ${d.requested_by} (was ${d.previous_status})`;
+    case 'task_released':
+      return `${task(d.task_id)} released by ${agentName(d.agent_id)} (${d.reason})`;
+    case 'hive_status_update':
+      return `${d.status}: ${d.metrics.active_agents}/${d.metrics.total_agents} agents active, ${d.metrics.pending_tasks} pending, load ${pct(d.metrics.system_load)}`;
+    case 'system_alert':
+      return `[${d.level}] ${d.title}: ${d.message}${d.state === 'cleared' ? ' (cleared)' : ''}`;
+    case 'resource_alert':
+      return `${d.resource} at ${Number(d.usage_percent).toFixed(1)}% (threshold ${d.threshold_percent}%, ${d.trend})${d.state === 'cleared' ? ' cleared' : ''}`;
+    case 'module_status_changed':
+      return `${d.module}: ${d.old_status} → ${d.new_status} (${d.reason})`;
+    case 'inter_module_message':
+      return `${d.from_module} → ${d.to_module}: ${d.message_type}`;
+    case 'coordination_event':
+      return `${d.event_type} (${d.module})${d.details?.agents_rebalanced != null ? `: ${d.details.agents_rebalanced} agent(s) rebalanced` : ''}`;
+    case 'learning_cycle_started':
+      return `${agentName(d.agent_id)} learning ${d.target_capability}`;
+    case 'learning_cycle_completed':
+      return `${agentName(d.agent_id)}: ${Object.entries(d.improvements || {}).map(([k, v]) => `${k.replace(/_proficiency$/, '')} ${v.old_value.toFixed(3)} → ${v.new_value.toFixed(3)}`).join(', ') || 'no change'}`;
+    case 'error_occurred':
+      return `${d.component}: ${d.error?.code} ${d.error?.message || ''} (${d.severity})`;
+    default:
+      return '';
+  }
+}
+
+function category(type) {
+  if (type.startsWith('agent_')) return 'agent';
+  if (type.startsWith('task_')) return 'task';
+  if (type.startsWith('learning_')) return 'learning';
+  if (type === 'system_alert' || type === 'resource_alert' || type === 'error_occurred' || type === 'error') return 'alert';
+  return 'system';
+}
+
+function feedNode(entry) {
+  if (entry.node) return entry.node;
+  const ev = entry.ev;
+  const summary = summarize(ev);
+  const node = h(
+    'li',
+    { class: `feed-item cat-${category(ev.type)}`, testid: 'feed-item', dataset: { type: ev.type, sequence: ev.sequence ?? '' }, tabindex: '0' },
+    h('time', {}, fmtTime(ev.timestamp || ev.data?.timestamp || new Date().toISOString(), true)),
+    h('span', { class: 'seq' }, ev.sequence ? `#${ev.sequence}` : ''),
+    h('span', { class: 'type' }, ev.type),
+    h('span', { class: 'summary' }, summary),
+  );
+  node.addEventListener('click', () => toggleFeedJson(node, ev));
+  node.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      toggleFeedJson(node, ev);
+    }
+  });
+  entry.node = node;
+  return node;
+}
+
+function toggleFeedJson(node, ev) {
+  const pre = $('pre', node);
+  if (pre) pre.remove();
+  else node.append(h('pre', { class: 'json' }, json(ev)));
+}
+
+function addToFeed(ev) {
+  const entry = { ev, node: null };
+  feed.unshift(entry);
+  while (feed.length > FEED_MAX) {
+    const old = feed.pop();
+    if (old.node) old.node.remove();
+  }
+  if (feedPaused) {
+    feedUnseen += 1;
+    renderFeedPaused();
+  } else if (feedTypes.has(ev.type)) {
+    tid('feed-list').prepend(feedNode(entry));
+  }
+  setText(tid('feed-count'), feed.length);
+}
+
+function rebuildFeed() {
+  const list = tid('feed-list');
+  list.replaceChildren(...feed.filter((e) => feedTypes.has(e.ev.type)).map(feedNode));
+  renderTypeSummary();
+}
+
+function renderFeedPaused() {
+  const note = tid('feed-paused-note');
+  note.hidden = !feedPaused;
+  setText(note, feedPaused ? `paused · ${feedUnseen} new` : '');
+  const btn = tid('feed-pause');
+  setText(btn, feedPaused ? 'Resume' : 'Pause');
+  btn.setAttribute('aria-pressed', String(feedPaused));
+  tid('feed-panel').dataset.paused = String(feedPaused);
+}
+
+function toggleFeedPause() {
+  feedPaused = !feedPaused;
+  if (!feedPaused) {
+    feedUnseen = 0;
+    rebuildFeed();
+  }
+  renderFeedPaused();
+}
+
+function buildTypeChecks() {
+  const box = tid('feed-type-checks');
+  const types = ['snapshot', 'error', ...EVENT_TYPES];
+  box.replaceChildren(
+    ...types.map((t) =>
+      h(
+        'label',
+        { class: `type-check cat-${category(t)}` },
+        h('input', { type: 'checkbox', value: t, testid: 'feed-filter', dataset: { type: t }, checked: feedTypes.has(t) }),
+        t,
+      ),
+    ),
+  );
+  box.addEventListener('change', (e) => {
+    const cb = e.target;
+    if (!(cb instanceof HTMLInputElement)) return;
+    if (cb.checked) feedTypes.add(cb.value);
+    else feedTypes.delete(cb.value);
+    saveFeedTypes();
+    rebuildFeed();
+  });
+}
+
+function setFeedTypes(types) {
+  feedTypes = new Set(types);
+  for (const cb of tid('feed-type-checks').querySelectorAll('input')) cb.checked = feedTypes.has(cb.value);
+  saveFeedTypes();
+  rebuildFeed();
+}
+
+function renderTypeSummary() {
+  const total = EVENT_TYPES.length + 2;
+  setText(tid('feed-type-summary'), feedTypes.size === total ? 'all' : `${feedTypes.size} of ${total}`);
+}
+
+// ------------------------------------------------------------------ chart
+
+function seedChart() {
+  completions.length = 0;
+  const from = serverNow() - CHART_WINDOW_MS;
+  for (const t of state.tasks.values()) {
+    if (t.status !== 'completed' || !t.completed_at) continue;
+    const end = new Date(t.completed_at).getTime();
+    if (end < from) continue;
+    const start = t.started_at ? new Date(t.started_at).getTime() : end;
+    completions.push({ t: end, ms: Math.max(0, end - start) });
+  }
+  completions.sort((a, b) => a.t - b.t);
+}
+
+function chartBuckets() {
+  const now = serverNow();
+  const end = Math.ceil(now / CHART_BUCKET_MS) * CHART_BUCKET_MS;
+  const start = end - CHART_WINDOW_MS;
+  const n = CHART_WINDOW_MS / CHART_BUCKET_MS;
+  const buckets = Array.from({ length: n }, (_, i) => ({ start: start + i * CHART_BUCKET_MS, count: 0, total: 0 }));
+  while (completions.length && completions[0].t < start - CHART_BUCKET_MS) completions.shift();
+  for (const c of completions) {
+    const i = Math.floor((c.t - start) / CHART_BUCKET_MS);
+    if (i >= 0 && i < n) {
+      buckets[i].count += 1;
+      buckets[i].total += c.ms || 0;
+    }
+  }
+  return { buckets, start, end, now };
+}
+
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function drawChart() {
+  const canvas = tid('chart-canvas');
+  const css = getComputedStyle(document.documentElement);
+  const color = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth;
+  const hgt = canvas.clientHeight;
+  if (!w || !hgt) return;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(hgt * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(hgt * dpr);
+  }
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, hgt);
+  const { buckets, now, end } = chartBuckets();
+  const pad = { l: 34, r: 50, t: 10, b: 22 };
+  const pw = w - pad.l - pad.r;
+  const ph = hgt - pad.t - pad.b;
+  const maxCount = niceMax(Math.max(4, ...buckets.map((b) => b.count)));
+  const means = buckets.map((b) => (b.count ? b.total / b.count : null));
+  const maxMs = niceMax(Math.max(1, ...means.filter((m) => m != null)));
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.lineWidth = 1;
+  // grid + left axis (count)
+  ctx.strokeStyle = color('--grid', '#e6e8ec');
+  ctx.fillStyle = color('--muted', '#6b7280');
+  ctx.textBaseline = 'middle';
+  for (let i = 0; i <= 4; i++) {
+    const y = pad.t + ph - (ph * i) / 4;
+    ctx.beginPath();
+    ctx.moveTo(pad.l, Math.round(y) + 0.5);
+    ctx.lineTo(pad.l + pw, Math.round(y) + 0.5);
+    ctx.stroke();
+    ctx.textAlign = 'right';
+    ctx.fillText(String(Math.round((maxCount * i) / 4 * 10) / 10), pad.l - 6, y);
+    ctx.textAlign = 'left';
+    ctx.fillText(fmtAxisMs((maxMs * i) / 4), pad.l + pw + 6, y);
+  }
+  // x labels: minutes before now
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  for (let m = 5; m >= 0; m--) {
+    const x = pad.l + pw - (pw * (m * 60_000 - (end - now))) / CHART_WINDOW_MS;
+    if (x < pad.l - 1 || x > pad.l + pw + 1) continue;
+    ctx.fillText(m === 0 ? 'now' : `-${m}m`, x, pad.t + ph + 6);
+  }
+  // bars: completions per bucket
+  const bw = pw / buckets.length;
+  ctx.fillStyle = color('--accent', '#f0a202');
+  buckets.forEach((b, i) => {
+    if (!b.count) return;
+    const bh = (ph * b.count) / maxCount;
+    ctx.fillRect(pad.l + i * bw + 1.5, pad.t + ph - bh, Math.max(1, bw - 3), bh);
+  });
+  // line: mean execution time
+  ctx.strokeStyle = color('--blue', '#2563eb');
+  ctx.fillStyle = color('--blue', '#2563eb');
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  let started = false;
+  means.forEach((m, i) => {
+    if (m == null) {
+      started = false;
+      return;
+    }
+    const x = pad.l + i * bw + bw / 2;
+    const y = pad.t + ph - (ph * m) / maxMs;
+    if (started) ctx.lineTo(x, y);
+    else ctx.moveTo(x, y);
+    started = true;
+  });
+  ctx.stroke();
+  means.forEach((m, i) => {
+    if (m == null) return;
+    ctx.beginPath();
+    ctx.arc(pad.l + i * bw + bw / 2, pad.t + ph - (ph * m) / maxMs, 2.5, 0, Math.PI * 2);
+    ctx.fill();
+  });
+  // summary
+  const total = buckets.reduce((s, b) => s + b.count, 0);
+  const totalMs = buckets.reduce((s, b) => s + b.total, 0);
+  const last = buckets[buckets.length - 1].count + (buckets[buckets.length - 2]?.count || 0);
+  const summary = tid('chart-summary');
+  summary.dataset.total = String(total);
+  setText(summary, total ? `${total} completed in 5 min · ${(total / 5).toFixed(1)}/min · mean ${fmtMs(totalMs / total)} · ${last} in the last 20 s` : 'No completions in the last 5 minutes.');
+}
+
+function fmtAxisMs(ms) {
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10_000 ? 0 : 1)}s`;
+  return `${Math.round(ms)}ms`;
+}
+
+// ------------------------------------------------------------------ submit form
+
+function addCapRow(name = '', min = 0.5) {
+  const rows = tid('cap-rows');
+  const row = h(
+    'div',
+    { class: 'cap-row', testid: 'cap-row' },
+    h('input', { class: 'cap-name', placeholder: 'capability', list: 'known-capabilities', testid: 'cap-name', value: name, autocomplete: 'off', 'aria-label': 'Capability name' }),
+    h('input', { class: 'cap-min', type: 'number', min: '0', max: '1', step: '0.05', value: String(min), testid: 'cap-min', 'aria-label': 'Minimum proficiency' }),
+    h('button', { type: 'button', class: 'btn tiny ghost', testid: 'cap-remove', 'aria-label': 'Remove capability', title: 'Remove' }, '✕'),
+  );
+  $('button', row).addEventListener('click', () => row.remove());
+  rows.append(row);
+  return row;
+}
+
+function parseInputJson() {
+  const ta = tid('submit-input');
+  const err = tid('submit-input-error');
+  const text = ta.value.trim();
+  if (!text) {
+    err.hidden = true;
+    ta.removeAttribute('aria-invalid');
+    return { ok: true, value: null };
+  }
+  try {
+    const value = JSON.parse(text);
+    err.hidden = true;
+    ta.removeAttribute('aria-invalid');
+    return { ok: true, value };
+  } catch (e) {
+    err.hidden = false;
+    setText(err, `Input is not valid JSON: ${e.message}`);
+    ta.setAttribute('aria-invalid', 'true');
+    return { ok: false };
+  }
+}
+
+function formMessage(text, kind) {
+  const m = tid('submit-message');
+  m.dataset.kind = kind || '';
+  m.replaceChildren(...(Array.isArray(text) ? text : [text]));
+}
+
+async function onSubmitTask(e) {
+  e.preventDefault();
+  const form = tid('submit-form');
+  const type = tid('submit-type').value.trim();
+  if (!type) {
+    formMessage('Give the task a type.', 'error');
+    tid('submit-type').focus();
+    return;
+  }
+  const input = parseInputJson();
+  if (!input.ok) {
+    formMessage('Fix the input JSON first.', 'error');
+    tid('submit-input').focus();
+    return;
+  }
+  const caps = [];
+  for (const row of form.querySelectorAll('[data-testid="cap-row"]')) {
+    const name = $('.cap-name', row).value.trim();
+    if (!name) continue;
+    const min = Number($('.cap-min', row).value);
+    if (!(min >= 0 && min <= 1)) {
+      formMessage(`Minimum proficiency for ${name} must be between 0 and 1.`, 'error');
+      return;
+    }
+    caps.push({ name, min_proficiency: min });
+  }
+  const timeout = Number(tid('submit-timeout').value);
+  const retries = Number(tid('submit-retries').value);
+  if (!(timeout > 0)) {
+    formMessage('Timeout must be a positive number of seconds.', 'error');
+    return;
+  }
+  if (!(Number.isInteger(retries) && retries >= 0 && retries <= 100)) {
+    formMessage('Max retries must be a whole number from 0 to 100.', 'error');
+    return;
+  }
+  const spec = {
+    type,
+    description: tid('submit-description').value.trim(),
+    priority: tid('submit-priority').value,
+    required_capabilities: caps,
+    input: input.value,
+    timeout_seconds: timeout,
+    max_retries: retries,
+  };
+  const btn = tid('submit-button');
+  btn.disabled = true;
+  formMessage('Submitting…', 'busy');
+  try {
+    const task = await client.submitTask(spec);
+    const link = h('a', { href: `#task-${task.id}`, testid: 'submit-created-link', dataset: { taskId: task.id } }, short(task.id));
+    link.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      openDetails(task.id);
+    });
+    formMessage(['Created task ', link, ` (${task.status})`], 'ok');
+    tid('submit-message').dataset.taskId = task.id;
+  } catch (err) {
+    formMessage(errorText(err), 'error');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function errorText(err) {
+  if (err instanceof HiveError) {
+    const extra = err.status === 401 ? ' (set an access token at the top right)' : '';
+    return `${err.code}: ${err.message}${extra}`;
+  }
+  return String(err?.message || err);
+}
+
+// ------------------------------------------------------------------ toasts
+
+function toast(text, kind = 'info') {
+  const box = tid('toasts');
+  const node = h('div', { class: `toast ${kind}`, testid: 'toast', role: kind === 'error' ? 'alert' : 'status' }, text);
+  box.append(node);
+  while (box.children.length > 4) box.firstChild.remove();
+  setTimeout(() => node.remove(), kind === 'error' ? 8000 : 4000);
+}
+
+// ------------------------------------------------------------------ wiring
+
+function wire() {
+  // token
+  const tokenInput = tid('token-input');
+  tokenInput.value = localStorage.getItem(TOKEN_KEY) || '';
+  tid('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = tokenInput.value.trim();
+    if (v) localStorage.setItem(TOKEN_KEY, v);
+    else localStorage.removeItem(TOKEN_KEY);
+    toast(v ? 'Token saved: reconnecting' : 'Token cleared: reconnecting', 'info');
+    connect();
+  });
+
+  // task filters
+  tid('task-filter-status').addEventListener('change', (e) => {
+    ui.filterStatus = e.target.value;
+    schedule('tasks');
+  });
+  tid('task-filter-type').addEventListener('change', (e) => {
+    ui.filterType = e.target.value;
+    schedule('tasks');
+  });
+  tid('task-filter-text').addEventListener('input', (e) => {
+    ui.filterText = e.target.value.trim();
+    schedule('tasks');
+  });
+
+  // task rows: actions and details (event delegation)
+  const tbody = tid('task-rows');
+  tbody.addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-task-id]');
+    if (!tr) return;
+    const action = e.target.closest('button[data-action]')?.dataset.action;
+    if (action === 'cancel') cancelTask(tr.dataset.taskId);
+    else if (action === 'retry') retryTask(tr.dataset.taskId);
+    else openDetails(tr.dataset.taskId);
+  });
+  tbody.addEventListener('keydown', (e) => {
+    const tr = e.target.closest('tr[data-task-id]');
+    if (!tr || e.target !== tr) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      openDetails(tr.dataset.taskId);
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      const next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+      next?.focus();
+    }
+  });
+
+  // details dialog
+  const dlg = tid('task-details');
+  tid('task-details-close').addEventListener('click', closeDetails);
+  dlg.addEventListener('close', closeDetails);
+  dlg.addEventListener('click', (e) => {
+    if (e.target === dlg) closeDetails(); // backdrop click
+  });
+  tid('task-details-cancel').addEventListener('click', () => ui.detailsTaskId && cancelTask(ui.detailsTaskId));
+  tid('task-details-retry').addEventListener('click', () => ui.detailsTaskId && retryTask(ui.detailsTaskId));
+
+  // submit form
+  tid('submit-form').addEventListener('submit', onSubmitTask);
+  tid('cap-add').addEventListener('click', () => $('.cap-name', addCapRow()).focus());
+  tid('submit-input').addEventListener('input', () => {
+    const r = parseInputJson();
+    tid('submit-button').disabled = !r.ok;
+  });
+  addCapRow('', 0.5);
+
+  // feed
+  buildTypeChecks();
+  renderTypeSummary();
+  tid('feed-pause').addEventListener('click', toggleFeedPause);
+  tid('feed-types-all').addEventListener('click', () => setFeedTypes(['snapshot', 'error', ...EVENT_TYPES]));
+  tid('feed-types-none').addEventListener('click', () => setFeedTypes([]));
+  tid('feed-types-quiet').addEventListener('click', () => setFeedTypes(['snapshot', 'error', ...EVENT_TYPES].filter((t) => !QUIET_TYPES.includes(t))));
+
+  // keyboard shortcuts (not while typing)
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+    if (e.key === '/') {
+      e.preventDefault();
+      tid('task-filter-text').focus();
+    } else if (e.key === 'p') {
+      toggleFeedPause();
+    } else if (e.key === 'n') {
+      e.preventDefault();
+      tid('submit-type').focus();
+    }
+  });
+
+  // periodic: chart, relative times, module signals
+  setInterval(drawChart, 1000);
+  setInterval(() => schedule('tasks', 'alerts'), 5000);
+  setInterval(async () => {
+    if (!client || stream?.state !== STATES.OPEN) return;
+    try {
+      state.setModules(await client.modules());
+      schedule('modules', 'metrics');
+    } catch {
+      /* shown by the connection state */
+    }
+  }, 15_000);
+  window.addEventListener('resize', drawChart);
+}
+
+wire();
+connect();
+drawChart();
+renderFeedPaused();
+
+// for debugging from the console
+window.hive = { get state() { return state; }, get stream() { return stream; }, get client() { return client; } };
