@@ -41,7 +41,9 @@ def open_store(url: str, busy_timeout_ms: int = 5000) -> EventStore:
 
         return MemoryEventStore()
     if url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("the PostgreSQL store is not available in this build yet; use a SQLite path")
+        from .postgres import PostgresEventStore
+
+        return PostgresEventStore(url)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     from .sqlite import SQLiteEventStore
 
