@@ -13,6 +13,15 @@ the same command see earlier ones. Replaying the log is ``apply`` over it.
 Volatile state, deliberately not logged: heartbeats (``last_seen_at``) and the
 heaps that index deadlines and the ready queue; all are rebuilt by ``apply``
 and by the ``Recover`` command after a restart.
+
+The :class:`Hive` is assembled from one mixin per responsibility, sharing the
+typed base in ``_state.py``; this module keeps the command and event plumbing,
+the agent and task lifecycle, and the dispatch tables::
+
+    scheduler.py      SchedulingMixin     ready queue, capability index, assignment
+    learning.py       LearningMixin       learning cycles (and the pure update)
+    coordination.py   CoordinationMixin   rebalancing (and the pure plan)
+    observations.py   ObservationsMixin   module status and alerts
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import msgspec
 from msgspec import Struct
 
 from . import events as ev
+from ._state import _ms
 from .commands import (
     AgentDisconnected,
     CancelTask,
@@ -49,7 +59,7 @@ from .commands import (
     Tick,
     UpdateAgent,
 )
-from .coordination import CoordinationConfig, efficiency_improvement, plan_moves
+from .coordination import CoordinationConfig, CoordinationMixin
 from .errors import (
     AgentNotFound,
     DependencyNotFound,
@@ -58,7 +68,7 @@ from .errors import (
     NotTaskHolder,
     TaskNotFound,
 )
-from .learning import LearningConfig, outcome_score, updated_proficiency
+from .learning import Cycle, LearningConfig, LearningMixin, outcome_score
 from .model import (
     HELD,
     ONLINE,
@@ -71,7 +81,18 @@ from .model import (
     TypeStats,
     priority_value,
 )
-from .policies import ScoreWeights, exponential_backoff, queue_key, score_agent
+from .observations import ObservationsMixin
+from .policies import ScoreWeights, exponential_backoff
+from .scheduler import SchedulingMixin
+
+__all__ = [
+    "AGENT_TRANSITIONS",
+    "TASK_TRANSITIONS",
+    "Cycle",
+    "Hive",
+    "HiveConfig",
+    "check_task_transition",
+]
 
 TS = TaskStatus
 AS = AgentStatus
@@ -139,21 +160,7 @@ class HiveConfig(Struct, frozen=True):
     coordination: CoordinationConfig = CoordinationConfig()
 
 
-class Cycle(Struct):
-    """A learning cycle in progress (folded from ``learning_cycle_started``)."""
-
-    cycle_id: str
-    agent_id: str
-    started_at: datetime
-    target: str
-    window: dict[str, list[float]]
-
-
-def _ms(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() * 1000.0
-
-
-class Hive:
+class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin):
     """The I/O-free core. See the module docstring for the call order."""
 
     def __init__(
@@ -244,6 +251,13 @@ class Hive:
     def matching_agents(self, required: list[Any]) -> int:
         """Online agents that currently meet every requirement."""
         return sum(1 for a in self._candidates(required) if a.status in ONLINE)
+
+    def refresh_liveness(self, now: datetime) -> None:
+        """Volatile: count every agent as heard from now (a replica took over the
+        scheduler; agents connected elsewhere are alive and get one heartbeat
+        timeout to show it). Changes no logged state."""
+        for a in self.agents.values():
+            self._see(a, now)
 
     def status(self, now: datetime) -> dict[str, Any]:
         """The hive's status folded from the log (``GET /api/hive/status``)."""
@@ -703,153 +717,6 @@ class Hive:
         self._schedule()
         self._maybe_rebalance()
 
-    # ---------------------------------------------------------- observations
-
-    OBSERVATIONS = (
-        ev.ModuleStatusChanged,
-        ev.SystemAlert,
-        ev.ResourceAlert,
-        ev.HiveStatusUpdate,
-        ev.ErrorOccurred,
-        ev.InterModuleMessage,
-    )
-
-    def _on_observe(self, cmd: Observe) -> None:
-        d = cmd.data
-        if not isinstance(d, self.OBSERVATIONS):
-            raise InvalidInput(f"{d.TYPE} is not an observation")
-        assert self._now is not None
-        if isinstance(d, ev.ModuleStatusChanged) and self.modules.get(d.module, "healthy") == d.new_status:
-            return  # no change: nothing to record
-        key = self.alert_key(d)
-        if key is not None:
-            active = key in self.alerts
-            if (getattr(d, "state", "active") == "cleared") != active:
-                return  # clearing what is not active, or raising what already is
-        self._emit(msgspec.structs.replace(d, timestamp=self._now))
-
-    @staticmethod
-    def alert_key(d: ev.EventData) -> str | None:
-        if isinstance(d, ev.SystemAlert):
-            return d.alert_key or f"system:{d.title}"
-        if isinstance(d, ev.ResourceAlert):
-            return f"resource:{d.resource}"
-        return None
-
-    def active_alerts(self) -> list[dict[str, Any]]:
-        out = []
-        for key, d in self.alerts.items():
-            if isinstance(d, ev.SystemAlert):
-                out.append({"key": key, "kind": "system_alert", "level": d.level, "title": d.title,
-                            "message": d.message, "details": d.details, "timestamp": d.timestamp})
-            elif isinstance(d, ev.ResourceAlert):
-                out.append({"key": key, "kind": "resource_alert", "level": "warning", "title": f"High {d.resource} usage",
-                            "message": f"{d.resource} at {d.usage_percent:.1f}% (threshold {d.threshold_percent:.1f}%, {d.trend})",
-                            "details": {"usage_percent": d.usage_percent, "threshold_percent": d.threshold_percent,
-                                        "recommendations": d.recommendations}, "timestamp": d.timestamp})
-        return out
-
-    def _a_module_status(self, d: ev.ModuleStatusChanged) -> None:
-        self.modules[d.module] = d.new_status
-
-    def _a_alert(self, d: ev.EventData) -> None:
-        key = self.alert_key(d)
-        assert key is not None
-        if getattr(d, "state", "active") == "cleared":
-            self.alerts.pop(key, None)
-        else:
-            self.alerts[key] = d
-
-    # ---------------------------------------------------------- coordination
-
-    def _maybe_rebalance(self) -> None:
-        cfg = self.config.coordination
-        now = self._now
-        assert now is not None
-        if not cfg.enabled:
-            return
-        due = self._next_rebalance_at is None or now >= self._next_rebalance_at
-        if not due and self._rebalance_trigger is None:
-            return
-        trigger = self._rebalance_trigger or "periodic"
-        self._rebalance_trigger = None
-        self._next_rebalance_at = now + timedelta(seconds=cfg.interval_seconds)
-        held = [
-            (self.tasks[tid], a)
-            for a in self.agents.values()
-            for tid in a.current_tasks
-            if self.tasks[tid].status == TS.ASSIGNED
-        ]
-        if not held:
-            return
-
-        def idle_targets(t: Task) -> list[Agent]:
-            ranked = []
-            for b in self._candidates(t.required_capabilities):
-                if b.status == AS.IDLE and b.free_slots > 0 and not b.draining:
-                    score, _ = score_agent(b, t, self.config.weights)
-                    ranked.append((-score, b.id, b))
-            return [b for _, _, b in sorted(ranked)]
-
-        moves = plan_moves(held, idle_targets, self._hive_mean_ms, now, cfg)
-        if not moves:
-            return
-        before = round(sum(m.before_ms for m in moves), 3)
-        after = round(sum(m.after_ms for m in moves), 3)
-        self._emit(
-            ev.InterModuleMessage(
-                timestamp=now,
-                from_module="coordinator",
-                to_module="task_management",
-                message_type="RebalanceRequest",
-                payload={"task_ids": [m.task_id for m in moves], "trigger": trigger},
-            )
-        )
-        self._emit(
-            ev.CoordinationEvent(
-                timestamp=now,
-                event_type="SwarmOptimization",
-                module="coordinator",
-                details={
-                    "optimization_type": "load_balancing",
-                    "agents_rebalanced": len({m.from_agent for m in moves} | {m.to_agent for m in moves}),
-                    "efficiency_improvement": efficiency_improvement(moves),
-                    "tasks_moved": len(moves),
-                    "predicted_completion_before_ms": before,
-                    "predicted_completion_after_ms": after,
-                    "trigger": trigger,
-                },
-            )
-        )
-        for m in moves:
-            t = self.tasks[m.task_id]
-            b = self.agents[m.to_agent]
-            score, breakdown = score_agent(b, t, self.config.weights)
-            self._emit(
-                ev.TaskAssigned(
-                    timestamp=now,
-                    task_id=t.id,
-                    agent_id=b.id,
-                    assignment_reason="rebalanced",
-                    estimated_completion=self._estimate(b, t),
-                    attempt_number=t.attempt + 1,
-                    score=round(score, 4),
-                    score_breakdown=breakdown,
-                    previous_agent_id=m.from_agent,
-                )
-            )
-            self._touch(m.from_agent, "task_rebalanced")
-            self._touch(b.id, "task_assigned")
-
-    def _hive_mean_ms(self, task_type: str) -> float | None:
-        total, n = 0.0, 0
-        for a in self.agents.values():
-            st = a.type_stats.get(task_type)
-            if st is not None and st.completed:
-                total += st.total_ms
-                n += st.completed
-        return total / n if n else None
-
     # ---------------------------------------------------------- outcomes
 
     def _fail_attempt(self, t: Task, error: TaskError, *, retryable: bool, kind: str) -> None:
@@ -924,226 +791,7 @@ class Hive:
             )
         )
 
-    # ---------------------------------------------------------- learning
-
-    def _maybe_learn(self, only: set[str] | None) -> None:
-        """Start a cycle for each agent with enough new outcomes (or old enough ones).
-        ``only``: the agents this command touched (every agent on a Tick)."""
-        cfg = self.config.learning
-        if not cfg.enabled or not self.outcomes or only == set():
-            return
-        now = self._now
-        assert now is not None
-        busy = {c.agent_id for c in self.cycles.values()}
-        todo = self.outcomes.items() if only is None else [(k, self.outcomes[k]) for k in only if k in self.outcomes]
-        for agent_id, window in list(todo):
-            a = self.agents.get(agent_id)
-            if a is None or agent_id in busy or a.status not in (AS.IDLE, AS.ACTIVE):
-                continue
-            n = max((len(v) for v in window.values()), default=0)
-            if n == 0:
-                continue
-            last = self.last_cycle_at.get(agent_id, a.created_at)
-            if n < cfg.min_outcomes and (now - last).total_seconds() < cfg.interval_seconds:
-                continue
-            target = max(sorted(window), key=lambda k: len(window[k]))
-            durations = self.cycle_durations_ms
-            est = (sum(durations) / len(durations)) / 60000 if durations else 0.0
-            self._emit(
-                ev.LearningCycleStarted(
-                    timestamp=now,
-                    cycle_id=f"learn-{self._new_id()}",
-                    agent_id=agent_id,
-                    learning_type="capability_improvement",
-                    target_capability=target,
-                    estimated_duration_minutes=round(est, 6),
-                )
-            )
-            self._emit_status(a, AS.LEARNING, "learning_cycle_started")
-
-    def _on_complete_learning(self, cmd: CompleteLearning) -> None:
-        if cmd.cycle_id not in self.cycles:
-            raise InvalidTransition(f"no learning cycle {cmd.cycle_id} in progress", cycle_id=cmd.cycle_id)
-        self._complete_cycle(cmd.cycle_id)
-
-    def _complete_cycle(self, cycle_id: str) -> None:
-        now = self._now
-        assert now is not None
-        c = self.cycles[cycle_id]
-        a = self.agents.get(c.agent_id)
-        improvements: dict[str, ev.Improvement] = {}
-        if a is not None:
-            for name, scores in sorted(c.window.items()):
-                cap = a.capability(name)
-                if cap is None or not scores:
-                    continue
-                new = round(updated_proficiency(cap.proficiency, cap.learning_rate, scores), 6)
-                improvements[f"{name}_proficiency"] = ev.Improvement(
-                    old_value=cap.proficiency, new_value=new, improvement=round(new - cap.proficiency, 6)
-                )
-        self._emit(
-            ev.LearningCycleCompleted(
-                timestamp=now,
-                cycle_id=cycle_id,
-                agent_id=c.agent_id,
-                improvements=improvements,
-                duration_ms=round(_ms(c.started_at, now), 3),
-            )
-        )
-        if a is not None:
-            if a.status == AS.LEARNING:
-                self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "learning_cycle_completed")
-            m = a.metrics
-            ok, bad = m.tasks_completed, m.tasks_failed
-            self._emit(
-                ev.AgentPerformanceUpdated(
-                    timestamp=now,
-                    agent_id=a.id,
-                    metrics=ev.PerformanceMetrics(
-                        tasks_completed=ok,
-                        tasks_failed=bad,
-                        success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
-                        average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
-                        capability_improvements=m.capability_improvements,
-                    ),
-                    outcome="learning_cycle_completed",
-                )
-            )
-
-    def _record_outcome(self, t: Task, agent_id: str, score: float) -> None:
-        if not t.required_capabilities or agent_id not in self.agents:
-            return
-        window = self.outcomes.setdefault(agent_id, {})
-        for r in t.required_capabilities:
-            window.setdefault(r.name, []).append(score)
-
-    # ---------------------------------------------------------- scheduling
-
-    @staticmethod
-    def _signature(t: Task) -> tuple[tuple[str, float], ...]:
-        return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
-
-    def _deps_met(self, t: Task) -> bool:
-        return all(self.tasks[d].status == TS.COMPLETED for d in t.depends_on if d in self.tasks)
-
-    def _enqueue(self, t: Task) -> None:
-        self._ready_seq += 1
-        key = queue_key(t.created_at.timestamp(), t.priority, self.config.aging_seconds)
-        heapq.heappush(self._ready.setdefault(self._signature(t), []), (key, self._ready_seq, t.id))
-        self._queued[t.id] = self._ready_seq
-        self._dirty = True
-
-    def _candidates(self, required: list[Any]) -> list[Agent]:
-        """Agents meeting every requirement, found through the capability index
-        (the smallest posting list of the required names), not a scan of all agents."""
-        if not required:
-            return list(self.agents.values())
-        best: set[str] | None = None
-        for r in required:
-            ids = self._cap_index.get(r.name)
-            if not ids:
-                return []
-            if best is None or len(ids) < len(best):
-                best = ids
-        assert best is not None
-        out = []
-        for aid in best:
-            a = self.agents[aid]
-            if a.meets(required):
-                out.append(a)
-        return out
-
-    def _pick_agent(self, t: Task) -> tuple[Agent, float, dict[str, float], int] | None:
-        best: tuple[float, str, Agent, dict[str, float]] | None = None
-        n = 0
-        for a in self._candidates(t.required_capabilities):
-            if a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
-                continue
-            n += 1
-            score, breakdown = score_agent(a, t, self.config.weights)
-            # ties: the lower agent id, so the choice is deterministic given the log
-            if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
-                best = (score, a.id, a, breakdown)
-        if best is None:
-            return None
-        return best[2], best[0], best[3], n
-
-    def _estimate(self, a: Agent, t: Task) -> datetime | None:
-        """Completion estimate from the agent's observed durations on this task type
-        (else on all types); None when the agent has no completed task yet."""
-        assert self._now is not None
-        st = a.type_stats.get(t.type)
-        if st is not None and st.completed:
-            mean_ms = st.total_ms / st.completed
-        elif a.metrics.tasks_completed:
-            mean_ms = a.metrics.total_execution_ms / a.metrics.tasks_completed
-        else:
-            return None
-        return self._now + timedelta(milliseconds=mean_ms)
-
-    def _schedule(self) -> None:
-        if not self._dirty:
-            return
-        now = self._now
-        assert now is not None
-        blocked: set[tuple[tuple[str, float], ...]] = set()
-        while True:
-            # The globally first ready task among groups that some agent could take.
-            head: tuple[float, int, str] | None = None
-            head_sig = None
-            for sig, heap in self._ready.items():
-                if sig in blocked:
-                    continue
-                while heap and (
-                    self._queued.get(heap[0][2]) != heap[0][1] or self.tasks[heap[0][2]].status != TS.PENDING
-                ):
-                    heapq.heappop(heap)  # lazily drop entries of tasks no longer queued
-                if heap and (head is None or heap[0] < head):
-                    head, head_sig = heap[0], sig
-            if head is None or head_sig is None:
-                break
-            t = self.tasks[head[2]]
-            pick = self._pick_agent(t)
-            if pick is None:
-                blocked.add(head_sig)
-                continue
-            heapq.heappop(self._ready[head_sig])
-            agent, score, breakdown, n = pick
-            if t.attempt >= 1:
-                reason = "retry_different_agent" if t.failed_agents and agent.id not in t.failed_agents else "retry"
-            else:
-                reason = "capability_match" if t.required_capabilities else "available_agent"
-            self._emit(
-                ev.TaskAssigned(
-                    timestamp=now,
-                    task_id=t.id,
-                    agent_id=agent.id,
-                    assignment_reason=reason,
-                    estimated_completion=self._estimate(agent, t),
-                    attempt_number=t.attempt + 1,
-                    score=round(score, 4),
-                    score_breakdown=breakdown,
-                    candidates=n,
-                )
-            )
-            self._touch(agent.id, "task_assigned")
-        for sig in [s for s, h in self._ready.items() if not h]:
-            del self._ready[sig]
-        self._dirty = False
-
     # ---------------------------------------------------------- appliers
-
-    def _index_agent(self, a: Agent) -> None:
-        for c in a.capabilities:
-            self._cap_index.setdefault(c.name, set()).add(a.id)
-
-    def _unindex_agent(self, a: Agent) -> None:
-        for c in a.capabilities:
-            s = self._cap_index.get(c.name)
-            if s is not None:
-                s.discard(a.id)
-                if not s:
-                    del self._cap_index[c.name]
 
     def _set_task_status(self, t: Task, to: TaskStatus, at: datetime) -> None:
         check_task_transition(t, to)
@@ -1359,29 +1007,6 @@ class Hive:
     def _a_noop(self, d: ev.EventData) -> None:
         pass
 
-    def _a_learning_started(self, d: ev.LearningCycleStarted) -> None:
-        self.cycles[d.cycle_id] = Cycle(
-            d.cycle_id, d.agent_id, d.timestamp, d.target_capability, self.outcomes.pop(d.agent_id, {})
-        )
-        self.last_cycle_at[d.agent_id] = d.timestamp
-
-    def _a_learning_completed(self, d: ev.LearningCycleCompleted) -> None:
-        self.cycles.pop(d.cycle_id, None)
-        self.cycle_durations_ms.append(d.duration_ms)
-        del self.cycle_durations_ms[:-50]
-        a = self.agents.get(d.agent_id)
-        if a is None:
-            return
-        for key, imp in d.improvements.items():
-            name = key.removesuffix("_proficiency")
-            for i, c in enumerate(a.capabilities):
-                if c.name == name:
-                    # replace, never mutate: Capability objects are shared with past events
-                    a.capabilities[i] = msgspec.structs.replace(c, proficiency=imp.new_value)
-                    if imp.improvement > 0:
-                        a.metrics.capability_improvements += 1
-        self._dirty = True
-
     _handlers: dict[type[Command], Callable[[Hive, Any], None]] = {
         RegisterAgent: _on_register,
         UpdateAgent: _on_update,
@@ -1398,8 +1023,8 @@ class Hive:
         FailTask: _on_fail,
         ReleaseTask: _on_release,
         Tick: _on_tick,
-        CompleteLearning: _on_complete_learning,
-        Observe: _on_observe,
+        CompleteLearning: LearningMixin._on_complete_learning,
+        Observe: ObservationsMixin._on_observe,
     }
 
     _appliers: dict[type[ev.EventData], Callable[[Hive, Any], None]] = {
@@ -1417,13 +1042,13 @@ class Hive:
         ev.TaskCancelled: _a_task_cancelled,
         ev.TaskRetried: _a_task_retried,
         ev.TaskReleased: _a_task_released,
-        ev.LearningCycleCompleted: _a_learning_completed,
+        ev.LearningCycleCompleted: LearningMixin._a_learning_completed,
         ev.HiveStatusUpdate: _a_noop,
-        ev.SystemAlert: _a_alert,
-        ev.ResourceAlert: _a_alert,
-        ev.ModuleStatusChanged: _a_module_status,
+        ev.SystemAlert: ObservationsMixin._a_alert,
+        ev.ResourceAlert: ObservationsMixin._a_alert,
+        ev.ModuleStatusChanged: ObservationsMixin._a_module_status,
         ev.InterModuleMessage: _a_noop,
         ev.CoordinationEvent: _a_noop,
-        ev.LearningCycleStarted: _a_learning_started,
+        ev.LearningCycleStarted: LearningMixin._a_learning_started,
         ev.ErrorOccurred: _a_noop,
     }
