@@ -58,6 +58,13 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--rate-limit", type=float, default=float(_env("HIVE_RATE_LIMIT", 100.0)),
                    help="mutating requests per second per client (0: off)")
     p.add_argument("--max-ws-per-client", type=int, default=int(_env("HIVE_MAX_WS_PER_CLIENT", 256)))
+    p.add_argument("--bus", default=_env("HIVE_BUS", "memory"),
+                   help="event bus between replicas: memory (one process) or redis://host:port[/db][?stream=name]")
+    p.add_argument("--replica-id", default=_env("HIVE_REPLICA_ID", None))
+    p.add_argument("--advertise", default=_env("HIVE_ADVERTISE", None),
+                   help="URL other replicas reach this one at (default http://127.0.0.1:PORT)")
+    p.add_argument("--cluster-secret", default=_env("HIVE_CLUSTER_SECRET", None),
+                   help="shared secret of the replicas (required with a PostgreSQL --db)")
     p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
 
 
@@ -135,6 +142,10 @@ def build_config(args: argparse.Namespace) -> Any:
         rate_limit_per_second=args.rate_limit,
         rate_limit_burst=max(1.0, args.rate_limit * 2),
         max_ws_per_client=args.max_ws_per_client,
+        bus=args.bus,
+        replica_id=args.replica_id,
+        advertise=args.advertise,
+        cluster_secret=args.cluster_secret,
         agent_heartbeat_interval=args.agent_heartbeat_interval,
         ws_heartbeat=args.ws_heartbeat,
         subscriber_buffer=args.subscriber_buffer,
@@ -174,6 +185,13 @@ async def run_server(config: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = build_config(args)
+    if config.db.startswith(("postgresql://", "postgres://")):
+        if not config.cluster_secret:
+            print("error: a PostgreSQL --db runs the hub as a cluster replica: set --cluster-secret (or HIVE_CLUSTER_SECRET)", file=sys.stderr)
+            return 2
+        if config.demo_agents:
+            # every replica would start the same demo agents; run them with 'hive agent --demo'
+            config.demo_agents = config.demo_workload = False
     try:
         import uvloop
 

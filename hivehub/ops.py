@@ -339,7 +339,7 @@ def _kv_table(rows: list[tuple[str, Any]], title: str | None = None) -> Any:
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column(overflow="fold")
     for k, v in rows:
-        t.add_row(k, v if not isinstance(v, (int, float)) or isinstance(v, bool) else str(v))
+        t.add_row(k, v if isinstance(v, str) or hasattr(v, "__rich_console__") else str(v))
     return t
 
 
@@ -613,14 +613,17 @@ async def _follow(c: HiveClient, task: dict[str, Any], since: int | None, timeou
         elif typ in ("task_retried", "task_released"):
             progress.update(bar, state="pending", completed=0, description=typ.replace("task_", ""))
 
+    final: dict[str, Any] | None = None
     with progress:
         try:
             final = await c.wait_for_task(tid, timeout, on_event=on_event, since=since)
         except TimeoutError:
             progress.update(bar, description="still waiting; giving up")
-            final = None
         else:
-            progress.update(bar, state=final["status"], completed=100 if final["status"] == "completed" else progress.tasks[0].completed)
+            if final["status"] == "completed":
+                progress.update(bar, state="completed", completed=100)
+            else:
+                progress.update(bar, state=final["status"])
     if final is None:
         err.print(f"[yellow]task {tid} did not finish within {timeout:g}s[/]")
     return final

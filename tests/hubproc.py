@@ -46,13 +46,17 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0
 class Hub:
     """A running ``hive serve`` process."""
 
-    def __init__(self, db: str | os.PathLike[str], *extra: str, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: str | os.PathLike[str], *extra: str, port: int | None = None, env: dict[str, str] | None = None,
+                 log_dir: Path | None = None) -> None:
         self.db = str(db)
         self.port = port or free_port()
         self.extra = list(extra)
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = Path(self.db).with_suffix(f".{self.port}.log")
+        if log_dir is not None:
+            self.log_path = log_dir / f"hub.{self.port}.log"
+        else:
+            self.log_path = Path(self.db).with_suffix(f".{self.port}.log")
 
     @property
     def url(self) -> str:

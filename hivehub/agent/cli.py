@@ -129,7 +129,8 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
     url = args.url or os.environ.get("HIVE_URL") or DEFAULT_URL
     token = args.token or os.environ.get("HIVE_TOKEN") or None
     try:
-        url = http_url(url) if args.pull else ws_url(url)
+        # several replicas may be listed, comma-separated (WebSocket transport)
+        url = http_url(url) if args.pull else ",".join(ws_url(u.strip()) for u in url.split(",") if u.strip())
     except ValueError as exc:
         parser.error(str(exc))
     if args.max_concurrent < 1:

@@ -104,7 +104,10 @@ class Agent(BaseAgent):
         progress_interval: float = 0.2,
         max_result_bytes: int | None = 1_000_000,
     ) -> None:
-        self.url = ws_url(url)
+        #: several hub replicas may be given, comma-separated: the agent moves to the
+        #: next one whenever its connection ends (a replica died or restarted)
+        self.urls = [ws_url(u.strip()) for u in url.split(",") if u.strip()]
+        self.url = self.urls[0]
         self.register_timeout = register_timeout
         self.ping_interval = ping_interval
         self.max_msg_size = max_msg_size
@@ -184,6 +187,8 @@ class Agent(BaseAgent):
                 self._registered.clear()
             if self._closing:
                 break
+            if len(self.urls) > 1:
+                self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
             if registered:
                 failures = 0
             delay = backoff_delay(failures, self.reconnect_base, self.reconnect_cap)

@@ -373,12 +373,12 @@ class HiveClient:
             start = since
             if start is None:
                 start = int((await self.status()).get("published_sequence", 0))
-            # the stream replays from ``start``, so nothing after it can slip between
-            # the look-up below and the live events
+            task = await self.get_task(task_id)
+            if task["status"] in TERMINAL_STATUSES:
+                return task
+            # the stream replays from ``start`` (taken before the look-up), so nothing
+            # that happened after the look-up can slip past
             async with self.stream(task_id=task_id, since=start) as events:
-                task = await self.get_task(task_id)
-                if task["status"] in TERMINAL_STATUSES:
-                    return task
                 async for ev in events:
                     if ev.get("type") == "error":
                         continue
@@ -398,7 +398,8 @@ class HiveClient:
 
         if timeout is None:
             return await follow()
-        return await asyncio.wait_for(follow(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel in 3.11
+            return await follow()
 
 
 __all__ = ["DEFAULT_URL", "HiveClient", "HubUnreachable", "TERMINAL_STATUSES", "http_base", "ws_base"]

@@ -51,7 +51,6 @@ import aiohttp
 import msgspec
 from aiohttp import WSMsgType
 
-from ..core.events import DATA_TYPES, decode_event
 from .errors import HubUnreachable, from_error_body, hive_error, unreachable
 
 if TYPE_CHECKING:
@@ -166,6 +165,8 @@ class EventStream:
         self.connects = 0
         #: events dropped because their sequence was not above the cursor
         self.duplicates = 0
+        #: liveness checks skipped because the local consumer was behind (not the hub)
+        self.pings_skipped = 0
         #: ``(code, reason)`` of recent disconnects, newest last
         self.disconnects: deque[tuple[int | None, str]] = deque(maxlen=50)
 
@@ -216,9 +217,14 @@ class EventStream:
         self._closed = True
         runner, self._runner = self._runner, None
         if runner is not None and runner is not asyncio.current_task():
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
+            # Cancel until it is done: a cancellation that races with an inner await
+            # finishing can be swallowed (asyncio.wait_for in 3.11, some libraries), and
+            # the runner must not live on until its next liveness check.
+            while not runner.done():
+                runner.cancel()
+                await asyncio.wait({runner}, timeout=0.05)
+            if not runner.cancelled():
+                runner.exception()  # retrieved: it was handed to the consumer already
         self._fail_pending(unreachable("the stream was closed"))
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(_END)
@@ -244,7 +250,8 @@ class EventStream:
                     waiter.cancel()
                     done_waiter.cancel()
 
-        await asyncio.wait_for(wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await wait()
 
     async def _done_event(self) -> None:
         if self._runner is not None:
@@ -254,7 +261,8 @@ class EventStream:
     # ----------------------------------------------------------- iteration
 
     def __aiter__(self) -> EventStream:
-        self.start()
+        if not self._closed:
+            self.start()
         return self
 
     async def __anext__(self) -> Any:
@@ -279,7 +287,8 @@ class EventStream:
 
     async def next(self, timeout: float | None = None) -> Any:
         """The next message, waiting at most ``timeout`` seconds (``TimeoutError``)."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
 
     # ----------------------------------------------------------- callbacks
 
@@ -333,7 +342,8 @@ class EventStream:
             finally:
                 self._pending.pop(mid, None)
 
-        return await asyncio.wait_for(go(), timeout)
+        async with asyncio.timeout(timeout):
+            return await go()
 
     async def ping(self, timeout: float | None = 10.0) -> float:
         """Round trip of an application ``ping``, in seconds. Every event published
@@ -470,17 +480,15 @@ class EventStream:
         session = await self._http()
         query = self._query()
         try:
-            ws = await asyncio.wait_for(
-                session.ws_connect(
+            async with asyncio.timeout(self.connect_timeout):
+                ws = await session.ws_connect(
                     self.client.ws_url,
                     params=query,
                     heartbeat=self.heartbeat,
                     compress=15,
                     max_msg_size=0,
                     autoping=True,
-                ),
-                self.connect_timeout,
-            )
+                )
         except aiohttp.WSServerHandshakeError as exc:
             err = await self._handshake_error(exc, query)
             if _retryable(err):
@@ -535,7 +543,8 @@ class EventStream:
             self._fail_pending(unreachable("the stream connection was lost before the reply"))
             if not ws.closed:
                 with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(ws.close(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await ws.close()
         if code == CLOSE_SLOW:
             m = _SINCE_RE.search(reason)
             if m:
@@ -573,6 +582,7 @@ class EventStream:
         while True:
             await asyncio.sleep(self.ping_interval)
             if self._blocked:
+                self.pings_skipped += 1
                 continue  # our consumer is slow, not the hub: the reader is not reading
             try:
                 await self.request("ping", {}, self.pong_timeout)
@@ -665,6 +675,8 @@ def _policy_error(reason: str) -> HiveError | None:
 
 
 def _typed(obj: dict[str, Any], raw: str) -> Any:
+    from ..core.events import DATA_TYPES, decode_event  # only typed streams pay for the schemas
+
     if obj.get("type") in DATA_TYPES:
         try:
             return decode_event(raw.encode())

@@ -201,7 +201,8 @@ function renderConn() {
     text = info?.error ? `offline: ${info.error.code}` : 'offline';
   }
   node.dataset.state = kind;
-  node.title = info?.reason ? `last close: ${info.code} ${info.reason}` : '';
+  const why = info?.reason ? `last close: ${info.code} ${info.reason}` : '';
+  node.title = kind === 'reconnecting' ? `${why}${why ? ' · ' : ''}click to reconnect now` : why;
   setText(node, text);
   setText(tid('last-sequence'), stream && stream.lastSequence != null ? stream.lastSequence : '–');
 }
@@ -215,7 +216,8 @@ function onSnapshot(ev) {
   completedToday = m.completed_tasks_today ?? null;
   failedToday = m.failed_tasks_today ?? null;
   seedChart();
-  loadAlertsAndModules();
+  // alerts at the snapshot's sequence when the hub includes them, else fetched
+  if (!Array.isArray(ev.data.alerts)) loadAlertsAndModules();
   schedule('agents', 'tasks', 'alerts', 'modules', 'metrics', 'details', 'types');
 }
 
@@ -252,6 +254,8 @@ function onEvent(ev) {
     if (d.code === 'history_truncated') {
       toast('Missed events are no longer in the log: reloading a fresh snapshot', 'warn');
       stream.resync();
+    } else if (d.code === 'sequence_reset') {
+      toast('The hub started a new event log: reloading a fresh snapshot', 'warn'); // the client resyncs
     }
     addToFeed(ev);
     return;
@@ -384,7 +388,7 @@ function buildAgentCard(a) {
       { class: 'agent-stats' },
       h('div', {}, h('dt', {}, 'Success'), h('dd', {}, card.success)),
       h('div', {}, h('dt', {}, 'Avg time'), h('dd', {}, card.latency)),
-      h('div', {}, h('dt', {}, 'Done / failed'), h('dd', {}, card.done)),
+      h('div', {}, h('dt', {}, 'Done/failed'), h('dd', {}, card.done)),
     ),
     h('div', { class: 'agent-foot' }, card.learning, card.remove),
   );
@@ -984,10 +988,14 @@ function chartBuckets() {
   return { buckets, start, end, now };
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+/** A round tick step so that `ticks` steps cover `max` (integers when `integer`). */
+function niceStep(max, ticks, integer) {
+  const raw = Math.max(max, integer ? ticks : 1e-9) / ticks;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) {
+    const step = m * p;
+    if (step >= raw && (!integer || Number.isInteger(step))) return step;
+  }
   return 10 * p;
 }
 
@@ -1010,9 +1018,9 @@ function drawChart() {
   const pad = { l: 34, r: 50, t: 10, b: 22 };
   const pw = w - pad.l - pad.r;
   const ph = hgt - pad.t - pad.b;
-  const maxCount = niceMax(Math.max(4, ...buckets.map((b) => b.count)));
+  const maxCount = 4 * niceStep(Math.max(...buckets.map((b) => b.count)), 4, true);
   const means = buckets.map((b) => (b.count ? b.total / b.count : null));
-  const maxMs = niceMax(Math.max(1, ...means.filter((m) => m != null)));
+  const maxMs = 4 * niceStep(Math.max(1, ...means.filter((m) => m != null)), 4, false);
   ctx.font = '11px system-ui, sans-serif';
   ctx.lineWidth = 1;
   // grid + left axis (count)
@@ -1026,17 +1034,19 @@ function drawChart() {
     ctx.lineTo(pad.l + pw, Math.round(y) + 0.5);
     ctx.stroke();
     ctx.textAlign = 'right';
-    ctx.fillText(String(Math.round((maxCount * i) / 4 * 10) / 10), pad.l - 6, y);
+    ctx.fillText(String((maxCount * i) / 4), pad.l - 6, y);
     ctx.textAlign = 'left';
     ctx.fillText(fmtAxisMs((maxMs * i) / 4), pad.l + pw + 6, y);
   }
   // x labels: minutes before now
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
+  const start = end - CHART_WINDOW_MS;
   for (let m = 5; m >= 0; m--) {
-    const x = pad.l + pw - (pw * (m * 60_000 - (end - now))) / CHART_WINDOW_MS;
-    if (x < pad.l - 1 || x > pad.l + pw + 1) continue;
-    ctx.fillText(m === 0 ? 'now' : `-${m}m`, x, pad.t + ph + 6);
+    const x = pad.l + (pw * (now - m * 60_000 - start)) / CHART_WINDOW_MS;
+    if (x < pad.l - 1) continue;
+    ctx.textAlign = m === 0 ? 'right' : 'center';
+    ctx.fillText(m === 0 ? 'now' : `-${m}m`, m === 0 ? Math.min(x + 10, pad.l + pw + 12) : x, pad.t + ph + 6);
   }
   // bars: completions per bucket
   const bw = pw / buckets.length;
@@ -1082,6 +1092,7 @@ function drawChart() {
 function fmtAxisMs(ms) {
   if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
   if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10_000 ? 0 : 1)}s`;
+  if (ms > 0 && ms < 10) return `${Number(ms.toFixed(2))}ms`;
   return `${Math.round(ms)}ms`;
 }
 
@@ -1225,6 +1236,10 @@ function wire() {
     toast(v ? 'Token saved: reconnecting' : 'Token cleared: reconnecting', 'info');
     connect();
   });
+
+  // a click on the connection state while waiting to reconnect: try now
+  tid('connection-state').addEventListener('click', () => stream?.connectNow());
+  tid('connection-state').style.cursor = 'pointer';
 
   // task filters
   tid('task-filter-status').addEventListener('change', (e) => {

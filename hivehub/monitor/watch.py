@@ -17,7 +17,7 @@ from typing import Any
 from ..core import events as ev
 from ..core.commands import Observe
 from ..core.errors import HiveError
-from ..core.model import ONLINE, RequiredCapability, TaskStatus
+from ..core.model import ONLINE, RequiredCapability, TaskError, TaskStatus
 from .modules import RANK, ModuleMonitor
 from .resources import ResourceWatch, Thresholds, recommendations, sample
 
@@ -65,6 +65,15 @@ class HiveWatch:
         self.transient: dict[str, ev.SystemAlert] = {}
         self._transient_modules: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._pending_reports: set[asyncio.Task[None]] = set()
+
+    def set_thresholds(self, **values: float) -> None:
+        """Change thresholds at run time; the next sample is judged against them."""
+        for name, value in values.items():
+            setattr(self.th, name, value)
+            if name == "event_loop_lag_ms":
+                continue
+            self.watches[name].threshold = value
 
     def start(self) -> None:
         import psutil
@@ -95,9 +104,25 @@ class HiveWatch:
                 if loop.time() >= next_status:
                     next_status = loop.time() + self.status_interval
                     await self.observe(self.status_update())
-            except Exception:
+            except Exception as exc:
                 log.exception("watch iteration failed")
+                self.report_error("metrics_collection", exc)
             await asyncio.sleep(self.interval)
+
+    def report_error(self, component: str, exc: BaseException) -> None:
+        """A component failed: record ``error_occurred`` (fire and forget)."""
+        import uuid
+
+        data = ev.ErrorOccurred(
+            timestamp=self.service.clock(),
+            error_id=f"err-{uuid.uuid4()}",
+            component=component,
+            error=TaskError(type(exc).__name__.upper(), str(exc) or type(exc).__name__, {"exception": type(exc).__name__}),
+            severity="error",
+        )
+        t = asyncio.get_running_loop().create_task(self.observe(data))
+        self._pending_reports.add(t)
+        t.add_done_callback(self._pending_reports.discard)
 
     async def observe(self, data: ev.EventData) -> None:
         svc = self.service

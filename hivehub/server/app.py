@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from ..bus import open_bus
 from ..monitor.modules import ModuleMonitor
 from ..monitor.watch import HiveWatch
 from ..store.base import EventStore, open_store
@@ -19,6 +21,7 @@ from .auth import RateLimiter, TokenStore, auth_middleware, cors_middleware
 from .background import LearningRunner
 from .config import ServerConfig
 from .errors import error_middleware
+from .modulebus import ModuleBus
 from .rest import add_routes
 from .service import HubService
 from .stream import StreamHub
@@ -39,11 +42,14 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         store or open_store(config.db, busy_timeout_ms=config.store_busy_timeout_ms),
         hive_config=config.hive,
         tick_max_seconds=config.tick_max_seconds,
+        bus=open_bus(config.bus) if config.bus not in (None, "", "memory") else None,
     )
     app["service"] = service
+    app["on_lead"] = []
     app["stream"] = StreamHub(service, app)
     app["gateway"] = AgentGateway(service, config)
-    app["learning"] = LearningRunner(service)
+    app["module_bus"] = ModuleBus(service, app["stream"].wants)
+    app["learning"] = LearningRunner(service, app["module_bus"])
     app["modules"] = ModuleMonitor(app)
     app["watch"] = HiveWatch(
         app,
@@ -53,7 +59,20 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         thresholds=config.thresholds,
     )
     app["metrics"] = observability.Metrics(app)
+    service.error_hook = app["watch"].report_error
     app["background"] = []
+    if clustered(config):
+        from .cluster import Cluster, internal_execute
+
+        app["cluster"] = Cluster(
+            app,
+            config.db,
+            replica_id=config.replica_id or f"{socket.gethostname()}:{config.port}",
+            advertise=config.advertise or f"http://127.0.0.1:{config.port}",
+            secret=config.cluster_secret or "",
+        )
+        app.router.add_post("/internal/execute", internal_execute)
+        app["on_lead"].append(app["watch"].start)
     add_routes(app)
     app.router.add_get("/ws", app["stream"].handle)
     app.router.add_get("/agents/ws", app["gateway"].handle)
@@ -70,7 +89,19 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(DASHBOARD / "index.html")
 
 
+def clustered(config: ServerConfig) -> bool:
+    """On PostgreSQL the hub runs as one of possibly several replicas."""
+    return config.db.startswith(("postgresql://", "postgres://"))
+
+
 async def _startup(app: web.Application) -> None:
+    cluster = app.get("cluster")
+    if cluster is not None:
+        # Start as a follower; the election promotes this replica if it wins.
+        await app["service"].start(follower=True)
+        app["modules"].start()
+        await cluster.start()
+        return
     await app["service"].start()
     app["modules"].start()
     app["watch"].start()
@@ -90,6 +121,8 @@ async def _cleanup(app: web.Application) -> None:
             await t
         except (asyncio.CancelledError, Exception):
             pass
+    if app.get("cluster") is not None:
+        await app["cluster"].stop()
     await app["watch"].stop()
     await app["modules"].stop()
     await app["service"].stop()

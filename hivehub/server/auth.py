@@ -188,6 +188,8 @@ def classify(method: str, path: str) -> str:
         return "public"
     if path == "/agents/ws":
         return "agent"
+    if path.startswith("/internal/"):
+        return "internal"  # replica to replica: the cluster secret, checked by the handler
     if path == "/ws":
         return "stream"
     parts = path.strip("/").split("/")
@@ -298,7 +300,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     cfg = app["config"]
     tokens: TokenStore = app["tokens"]
     kind = classify(request.method, request.path)
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS" or kind == "internal":
         return await handler(request)
     if not tokens.enabled:
         request["identity"] = ANONYMOUS

@@ -39,5 +39,12 @@ class ServerConfig(Struct, kw_only=True):
     rate_limit_per_second: float = 100.0
     rate_limit_burst: float = 200.0
     max_ws_per_client: int = 256
+    #: event bus for several replicas: "memory" (one process) or redis://host:port[/db][?stream=name]
+    bus: str = "memory"
+    replica_id: str | None = None
+    #: the URL other replicas use to reach this one (forwarded commands)
+    advertise: str | None = None
+    #: shared by the replicas; authenticates forwarded commands
+    cluster_secret: str | None = None
     demo_agents: bool = True
     demo_workload: bool = True

@@ -8,15 +8,16 @@ per event; only the two histograms observe events, once per event.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.model import AgentStatus, TaskStatus
-from .rest import json, route
+from .rest import body_as, json, route
 from .service import HubService, Published
 
 RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
@@ -85,7 +86,15 @@ class Metrics:
                     if t is not None:
                         self.assign_latency.observe(max(0.0, (d.timestamp - t.created_at).total_seconds()))
             elif p.type == "task_completed":
-                self.duration.observe(p.event.data.execution_time_ms / 1000)  # type: ignore[attr-defined]
+                d = p.event.data
+                ms = d.execution_time_ms  # type: ignore[attr-defined]
+                self.app["module_bus"].send(
+                    "task_management",
+                    "metrics_collection",
+                    "TaskCompleted",
+                    {"task_id": d.task_id, "execution_time_ms": ms, "sequence": p.sequence},  # type: ignore[attr-defined]
+                    lambda ms=ms: self.duration.observe(ms / 1000),
+                )
 
 
 @route("GET", "/api/modules", "Module states and the real signals behind them")
@@ -104,3 +113,38 @@ async def alerts(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app["metrics"].registry)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+class ThresholdPatch(msgspec.Struct, forbid_unknown_fields=True):
+    cpu: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    memory: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    disk: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    event_loop_lag_ms: Annotated[float, msgspec.Meta(gt=0, le=60_000)] | None = None
+
+
+def _resources(app: web.Application) -> dict[str, Any]:
+    watch = app["watch"]
+    return {
+        "last_sample_percent": watch.last_sample,
+        "thresholds": {
+            "cpu": watch.th.cpu,
+            "memory": watch.th.memory,
+            "disk": watch.th.disk,
+            "event_loop_lag_ms": watch.th.event_loop_lag_ms,
+            "hysteresis": watch.th.hysteresis,
+        },
+        "alerting": {name: w.active for name, w in watch.watches.items()},
+        "trends": {name: w.trend() for name, w in watch.watches.items()},
+    }
+
+
+@route("GET", "/api/resources", "Last resource sample, thresholds and alert states")
+async def resources(request: web.Request) -> web.Response:
+    return json(_resources(request.app))
+
+
+@route("PATCH", "/api/resources", "Change resource alert thresholds at run time", body=ThresholdPatch, errors=(422,))
+async def patch_resources(request: web.Request) -> web.Response:
+    patch = await body_as(request, ThresholdPatch)
+    request.app["watch"].set_thresholds(**{k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None})
+    return json(_resources(request.app))

@@ -293,6 +293,12 @@ def full_status(app: web.Application) -> dict[str, Any]:
     st["modules"] = modules["modules"]
     st["subscribers"] = app["stream"].count()
     st["connected_agents"] = app["gateway"].count()
+    cluster = app.get("cluster")
+    st["cluster"] = (
+        {"role": s.role, "replica_id": cluster.replica_id, "leader_id": cluster.leader_id, "leader_url": cluster.leader_url}
+        if cluster is not None
+        else {"role": "single"}
+    )
     return st
 
 

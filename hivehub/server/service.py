@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ..bus.base import EventBus
 from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
 from ..core.errors import StoreUnavailable
@@ -90,8 +91,14 @@ class HubService:
         hive_config: HiveConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
         tick_max_seconds: float = 0.25,
+        bus: EventBus | None = None,
     ) -> None:
         self.store = store
+        self.bus = bus
+        #: "leader" runs the core and writes the log; a "follower" (another replica
+        #: leads) folds the log from the bus and forwards commands to the leader
+        self.role = "leader"
+        self.forward: Callable[[Command], Awaitable[list[ev.Event]]] | None = None
         self.hive_config = hive_config or HiveConfig()
         self.hive = Hive(self.hive_config)
         self.clock = clock
@@ -99,6 +106,8 @@ class HubService:
         #: last sequence committed *and* handed to listeners
         self.published_seq = 0
         self.listeners: list[Listener] = []
+        #: called with (component, exception) when a listener fails (-> error_occurred)
+        self.error_hook: Callable[[str, BaseException], None] | None = None
         self.store_ok = True
         self.store_error: str | None = None
         self.last_commit_ms = 0.0
@@ -113,15 +122,106 @@ class HubService:
 
     # ----------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, *, follower: bool = False) -> None:
         await self.store.open()
+        if self.bus is not None:
+            await self.bus.open()
         await self._rebuild()
+        if follower:
+            self.role = "follower"
+            self._tasks = [
+                asyncio.create_task(self._follow_bus(), name="hive-follow-bus"),
+                asyncio.create_task(self._follow_store(), name="hive-follow-store"),
+            ]
+            return
+        await self._lead()
+        # Connections did not survive the restart: tell the core.
+        await self.execute(Recover(id="recover"))
+
+    async def _lead(self) -> None:
+        self.role = "leader"
         self._tasks = [
             asyncio.create_task(self._writer(), name="hive-log-writer"),
             asyncio.create_task(self._ticker(), name="hive-ticker"),
         ]
-        # Connections did not survive the restart: tell the core.
-        await self.execute(Recover(id="recover"))
+
+    async def promote(self, *, failover: bool) -> None:
+        """This replica now holds the scheduler lock: catch up from the log, then lead.
+
+        After a failover the agents connected to other replicas are alive: they
+        only get a fresh heartbeat window (no status change). After a cluster
+        (re)start nothing is connected yet, so online agents go offline (Recover)."""
+        log.info("promoting: stopping the follower tasks")
+        for t in self._tasks:
+            t.cancel()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=3)
+            if stuck:  # they only deliver events at or below published_seq from now on
+                log.warning("follower tasks did not stop in time: %s", [t.get_name() for t in stuck])
+        log.info("promoting: catching up from the log at %d", self.published_seq)
+        await asyncio.wait_for(self._catch_up(), 30)
+        await self._lead()
+        if failover:
+            self.hive.refresh_liveness(self.clock())
+        else:
+            await self.execute(Recover(id="recover"))
+        log.warning("this replica now leads (failover=%s) at sequence %d", failover, self.published_seq)
+
+    # ----------------------------------------------------------- follower
+
+    def _deliver(self, rows: list[StoredEvent]) -> None:
+        """Fold committed events from another replica and hand them to listeners."""
+        published = []
+        for row in rows:
+            event = ev.decode_event(row.body)
+            self.hive.apply(event)
+            published.append(Published(event, row.body))
+        self.published_seq = rows[-1].sequence
+        self._notify(published)
+        self._release_waiters()
+
+    async def _catch_up(self, upto: int | None = None) -> None:
+        while upto is None or self.published_seq < upto:
+            rows = await self.store.read(self.published_seq, 5000)
+            if upto is not None:
+                rows = [r for r in rows if r.sequence <= upto]
+            if not rows:
+                return
+            self._deliver(rows)
+
+    async def _follow_bus(self) -> None:
+        assert self.bus is not None
+        while True:
+            try:
+                async for row in self.bus.subscribe(self.published_seq):
+                    if row.sequence <= self.published_seq:
+                        continue
+                    if row.sequence > self.published_seq + 1:
+                        await self._catch_up(row.sequence - 1)  # a gap: the log has it
+                    self._deliver([row])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("bus subscription failed (%s); following the store meanwhile", exc)
+                await asyncio.sleep(1.0)
+
+    async def _follow_store(self) -> None:
+        """The bus is the fast path; the store is the truth. Poll it so a lost bus
+        message (or no bus at all) delays a follower by at most a second."""
+        while True:
+            await asyncio.sleep(0.2 if self.bus is None else 1.0)
+            try:
+                await self._catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cannot follow the store: %s", exc)
+
+    async def wait_published(self, seq: int) -> None:
+        if seq > self.published_seq:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append((seq, fut))
+            await fut
 
     async def _rebuild(self) -> None:
         """Fold the whole log into a fresh hive (start, and after a failed commit)."""
@@ -149,6 +249,8 @@ class HubService:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.store.close()
+        if self.bus is not None:
+            await self.bus.close()
 
     async def flush(self) -> None:
         """Wait until everything handled so far is committed and published."""
@@ -164,6 +266,15 @@ class HubService:
         """Run one command; returns its events once they are durable and published.
 
         Raises HiveError (nothing changed) or StoreUnavailable (nothing accepted)."""
+        if self.role == "follower":
+            # The leader decides; answer once this replica has folded the result,
+            # so a client reading from this replica sees its own write.
+            if self.forward is None:
+                raise StoreUnavailable("no leader is known yet; try again")
+            forwarded = await self.forward(cmd)
+            if forwarded:
+                await asyncio.wait_for(self.wait_published(forwarded[-1].sequence), 10)
+            return forwarded
         if not self.store_ok and not self._harmless(cmd):
             # Refuse at once rather than decide on top of a log we cannot extend;
             # the watch probes the store and flips store_ok back when it is writable.
@@ -206,14 +317,25 @@ class HubService:
                 if not self.store_ok:
                     self.store_ok, self.store_error = True, None
                     log.warning("event store recovered")
+                if self.bus is not None:
+                    try:
+                        await self.bus.publish(rows)
+                    except Exception as exc:  # followers fill the gap from the store
+                        log.warning("bus publish failed: %s", exc)
                 published = [Published(e, body) for e, body in batch]
                 self.published_seq = batch[-1][0].sequence
-                for listener in self.listeners:
-                    try:
-                        listener(published)
-                    except Exception:
-                        log.exception("event listener failed")
+                self._notify(published)
                 self._release_waiters()
+
+    def _notify(self, published: list[Published]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(published)
+            except Exception as exc:
+                log.exception("event listener failed")
+                if self.error_hook is not None:
+                    owner = getattr(listener, "__self__", None)
+                    self.error_hook(type(owner).__name__ if owner is not None else "event_stream", exc)
 
     def _release_waiters(self) -> None:
         keep = []

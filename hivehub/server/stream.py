@@ -115,6 +115,11 @@ class StreamHub:
         self.delivered = 0
         service.listeners.append(self.on_published)
 
+    def wants(self, event_type: str) -> bool:
+        """Does any subscriber explicitly ask for this type? (opt-in event types
+        such as inter_module_message are only produced when someone asks)."""
+        return any(s.types is not None and event_type in s.types for s in self.subs)
+
     def count(self) -> int:
         return len(self.subs)
 

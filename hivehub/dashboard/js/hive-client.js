@@ -398,6 +398,8 @@ export class EventStream {
     this.stats = { connects: 0, reconnects: 0, received: 0, duplicates: 0, heartbeatFailures: 0 };
 
     this._snapshotWanted = !!options.snapshot;
+    this._wantsSnapshots = !!options.snapshot;
+    this._urlSince = null;
     this._resumeOverride = null;
     this._handlers = new Map();
     this._stateHandlers = new Set();
@@ -514,6 +516,14 @@ export class EventStream {
     this._scheduleReconnect({ code: 4000, reason: 'client reconnect' }, delay);
   }
 
+  /** While waiting to reconnect, connect at once instead of after the backoff delay. */
+  connectNow() {
+    if (this._closed || this._ws || !this._reconnectTimer) return;
+    clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    this._connect();
+  }
+
   /** Forget the position and reconnect with a fresh snapshot (after history was truncated, say). */
   resync() {
     if (this._closed) return;
@@ -592,6 +602,7 @@ export class EventStream {
     if (this._resumeOverride !== null) since = since === null ? this._resumeOverride : Math.min(since, this._resumeOverride);
     if (since === null && this._snapshotWanted) params.snapshot = '1';
     else if (since !== null) params.since = since;
+    this._urlSince = since;
     // live only with no known position: learn one from get_status once open
     this._needBaseline = since === null && !this._snapshotWanted;
     return this.client.wsUrl(params);
@@ -657,6 +668,7 @@ export class EventStream {
     const outbox = this._outbox;
     this._outbox = [];
     for (const { id, frame } of outbox) if (this._pending.has(id)) this._transmit(id, frame);
+    if (this._urlSince > 0) this._checkLogContinuity(ws, this._urlSince);
     if (this._needBaseline) {
       this._needBaseline = false;
       // The hub queues the reply behind every event published before it, so
@@ -669,6 +681,39 @@ export class EventStream {
         () => {},
       );
     }
+  }
+
+  /**
+   * A hub restarted on a fresh log (`--db memory`, a new file) numbers its
+   * events from 1 again: resuming with since=N would drop them all as
+   * duplicates. If the hub's log ends before N, report `sequence_reset` and
+   * start over: a new snapshot when the stream asked for one, else a replay
+   * of the new log from its start.
+   */
+  _checkLogContinuity(ws, since) {
+    this.send('get_status', {}).then(
+      (reply) => {
+        const published = reply?.data?.published_sequence;
+        if (this._ws !== ws || !Number.isInteger(published) || published >= since) return;
+        this._emit({
+          type: 'error',
+          data: {
+            code: 'sequence_reset',
+            message: `the hub's log ends at ${published}, before the ${since} this stream had reached: it was reset`,
+            details: { since, published_sequence: published },
+          },
+          timestamp: new Date().toISOString(),
+          message_id: null,
+        });
+        this._resumeOverride = null;
+        if (this._wantsSnapshots) this.resync();
+        else {
+          this.lastSequence = 0;
+          this.reconnect();
+        }
+      },
+      () => {},
+    );
   }
 
   _transmit(id, frame) {

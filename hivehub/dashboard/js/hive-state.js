@@ -77,6 +77,7 @@ export class HiveState {
     }
     this.status = clone(data.status) || null;
     if (this.status?.modules) this.modules = clone(this.status.modules);
+    if (Array.isArray(data.alerts)) this.setAlerts(clone(data.alerts));
   }
 
   /** Replace the alerts with a `GET /api/alerts` answer. */

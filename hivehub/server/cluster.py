@@ -1,0 +1,204 @@
+"""Several hub replicas on one PostgreSQL log and one bus.
+
+- **One scheduler.** Every replica tries ``pg_try_advisory_lock`` on a dedicated
+  connection; the holder leads: it runs the core, appends to the log, publishes
+  to the bus, runs the ticker and the self-monitoring. PostgreSQL drops the lock
+  the moment the leader's session ends (a killed process closes its socket), and
+  the next replica to try (every ``poll_seconds``) takes over.
+- **Followers** fold the log from the bus (gaps filled from the store) and hand
+  the events to their own /ws subscribers and agent connections, so every
+  replica streams the same gapless sequence. Commands they receive (REST, /ws
+  control, agent reports) are forwarded to the leader over HTTP
+  (``POST /internal/execute``, authenticated with the shared cluster secret);
+  the follower answers once it has folded the result (read your own writes).
+- **Fencing.** The events table's primary key refuses a second writer's
+  sequence, and a leader that loses its lock connection exits at once (its
+  supervisor restarts it as a follower): it can no longer prove it leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import zlib
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from ..core import commands as C
+from ..core import events as ev
+from ..core.errors import ERRORS_BY_CODE, HiveError, StoreUnavailable
+from ..store.postgres import split_url
+from .errors import error_response
+from .service import HubService
+
+log = logging.getLogger("hivehub.cluster")
+
+
+def _command_types() -> dict[str, type[C.Command]]:
+    out: dict[str, type[C.Command]] = {}
+    todo = [C.Command]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            out[sub.__name__] = sub
+            todo.append(sub)
+    out.pop("Observe", None)  # observations are made by the leader itself
+    return out
+
+
+COMMANDS = _command_types()
+
+
+class NotLeader(HiveError):
+    code = "not_leader"
+
+
+class Cluster:
+    def __init__(self, app: web.Application, pg_url: str, *, replica_id: str, advertise: str, secret: str,
+                 poll_seconds: float = 0.5) -> None:
+        self.app = app
+        self.service: HubService = app["service"]
+        self.url, self.schema = split_url(pg_url)
+        self.replica_id = replica_id
+        self.advertise = advertise.rstrip("/")
+        self.secret = secret
+        self.poll_seconds = poll_seconds
+        self.lock_key = zlib.crc32(f"hivehub-leader:{self.schema or 'public'}".encode())
+        self.leader_url: str | None = None
+        self.leader_id: str | None = None
+        self.is_leader = False
+        self._started = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.service.forward = self.forward
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self._started = asyncio.get_running_loop().time()
+        self._task = asyncio.create_task(self._elect(), name="hive-cluster-election")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._http is not None:
+            await self._http.close()
+
+    async def _connect(self) -> Any:
+        import asyncpg
+
+        settings = {"search_path": self.schema} if self.schema else None
+        return await asyncpg.connect(self.url, server_settings=settings)
+
+    async def _elect(self) -> None:
+        conn = None
+        while True:
+            try:
+                if conn is None:
+                    conn = await self._connect()
+                got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key)
+                if got:
+                    log.info("won the scheduler lock")
+                    await self._lead(conn)
+                    return  # _lead only returns by exiting the process
+                row = await conn.fetchrow("SELECT replica_id, url FROM cluster_leader WHERE id = 1")
+                if row is not None:
+                    self.leader_id, self.leader_url = row["replica_id"], row["url"]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("leader election: %s", exc)
+                if conn is not None:
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+                conn = None
+            await asyncio.sleep(self.poll_seconds)
+
+    async def _lead(self, conn: Any) -> None:
+        loop = asyncio.get_running_loop()
+        # A replica that wins right at its own start finds nothing connected (a
+        # cluster start); one that wins later takes over from a failed leader.
+        failover = self.service.published_seq > 0 and loop.time() - self._started > 3 * self.poll_seconds
+        await self.service.promote(failover=failover)
+        await conn.execute(
+            """INSERT INTO cluster_leader(id, replica_id, url, since) VALUES (1, $1, $2, now())
+               ON CONFLICT (id) DO UPDATE SET replica_id = $1, url = $2, since = now()""",
+            self.replica_id,
+            self.advertise,
+        )
+        self.is_leader = True
+        self.leader_id, self.leader_url = self.replica_id, self.advertise
+        for hook in self.app["on_lead"]:
+            hook()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.critical("lost the scheduler lock connection (%s): exiting so that a single leader remains", exc)
+                os._exit(3)
+
+    # ------------------------------------------------------------ forwarding
+
+    async def forward(self, cmd: C.Command) -> list[ev.Event]:
+        """Run a command on the leader; raise the leader's error as the same class."""
+        if self.is_leader:
+            raise NotLeader("internal error: a leader forwards nothing")
+        assert self._http is not None
+        body = {"command": type(cmd).__name__, "data": msgspec.to_builtins(cmd)}
+        for attempt in range(2):
+            url = self.leader_url
+            if url is None:
+                raise StoreUnavailable("no leader elected yet; try again", retry=True)
+            try:
+                async with self._http.post(
+                    f"{url}/internal/execute", json=body, headers={"X-Hive-Cluster-Secret": self.secret}
+                ) as r:
+                    payload = await r.read()
+                    if r.status == 200:
+                        return [ev.decode_event(msgspec.json.encode(e)) for e in msgspec.json.decode(payload)["events"]]
+                    err = msgspec.json.decode(payload).get("error", {})
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise StoreUnavailable(f"the leader replica is unreachable ({exc}); try again", retry=True) from exc
+            code = err.get("code", "hive_error")
+            if code == "not_leader" and attempt == 0:
+                await asyncio.sleep(self.poll_seconds)  # the leader moved: look again
+                continue
+            cls = ERRORS_BY_CODE.get(code, HiveError)
+            exc2 = cls(err.get("message", "error"), **(err.get("details") or {}))
+            exc2.code = code
+            raise exc2
+        raise StoreUnavailable("no leader could take the command; try again", retry=True)
+
+
+async def internal_execute(request: web.Request) -> web.StreamResponse:
+    """A follower forwards a command here (only the leader takes it)."""
+    cluster: Cluster | None = request.app.get("cluster")
+    secret = request.headers.get("X-Hive-Cluster-Secret", "")
+    if cluster is None or not hmac.compare_digest(secret.encode(), cluster.secret.encode()):
+        return web.json_response({"error": {"code": "forbidden", "message": "cluster secret required", "details": {}}}, status=403)
+    if not cluster.is_leader:
+        return error_response(NotLeader("this replica does not lead", leader=cluster.leader_url))
+    body = msgspec.json.decode(await request.read())
+    cls = COMMANDS.get(body.get("command"))
+    if cls is None:
+        return error_response(HiveError(f"unknown command {body.get('command')!r}"))
+    cmd = msgspec.convert(body["data"], cls)
+    try:
+        events = await cluster.service.execute(cmd)
+    except HiveError as exc:
+        return error_response(exc)
+    out = b'{"events":[' + b",".join(ev.encode_event(e) for e in events) + b"]}"
+    return web.Response(body=out, content_type="application/json")
