@@ -33,7 +33,9 @@ from .service import HubService, Published, routing_keys
 log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
-CLOSE_SLOW = 1013  # "try again later": the reason says from which sequence
+CLOSE_SLOW = 1013
+#: transient types a subscriber gets only by naming them in its filter
+OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
 
 
 def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
@@ -133,8 +135,13 @@ class StreamHub:
         for p in batch:
             seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids
             for s in subs:
-                # sequence 0: a transient event (not logged) goes to everyone who matches
-                if (seq > s.min_seq or seq == 0) and s.matches(typ, aids, tids):
+                # sequence 0: a transient event (not logged) goes to everyone who matches,
+                # except opt-in types, which only go to those who named them
+                if seq == 0:
+                    if (s.types is None and typ in OPT_IN) or not s.matches(typ, aids, tids):
+                        continue
+                    s.push(seq, body)
+                elif seq > s.min_seq and s.matches(typ, aids, tids):
                     s.push(seq, body)
 
     async def close_all(self, code: int, reason: str) -> None:
