@@ -889,6 +889,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             depends_on=list(src.depends_on),
             failed_agents=list(src.failed_agents),
             metadata=dict(src.metadata),
+            created_sequence=self.sequence,
         )
         self.tasks[t.id] = t
         self.task_counts[t.status] += 1

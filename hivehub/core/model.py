@@ -160,4 +160,6 @@ class Task(Struct):
     created_by: str | None = None
     #: agents whose attempts failed, so a retry prefers another one
     failed_agents: list[str] = msgspec.field(default_factory=list)
+    #: sequence of its task_created event: replay its history with ?task_id=&since=created_sequence-1
+    created_sequence: int = 0
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -217,6 +217,7 @@ class StreamHub:
             "agents": list(hive.agents.values()),
             "tasks": tasks + recent,
             "status": full_status(self.app),
+            "alerts": self.app["watch"].alerts(),
         }
 
     async def _replay(self, sub: Subscriber, since: int, ceiling: int) -> None:
