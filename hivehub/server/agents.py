@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.model import TaskError, TaskStatus
-from .errors import UnknownMessageType, translate
+from .errors import MalformedJSON, UnknownMessageType, translate
 from .service import HubService, Published
 from .stream import message
 
@@ -254,7 +254,7 @@ class AgentGateway:
             try:
                 obj = msgspec.json.decode(text)
             except msgspec.DecodeError as exc:
-                raise InvalidInput(f"malformed JSON: {exc}") from None
+                raise MalformedJSON(f"malformed JSON: {exc}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
                 raise InvalidInput('a message is a JSON object with a string "type"')
             mid = obj.get("message_id")
