@@ -541,11 +541,11 @@ async def cmd_tasks_submit(c: HiveClient, args: argparse.Namespace) -> int:
         "depends_on": args.depends_on or None,
         "id": args.id,
     }
-    since = None
-    if args.wait:
-        # taken before submitting, so the wait replays every event of the task
-        since = int((await c.status()).get("published_sequence", 0))
     task = await c.submit_task(**{k: v for k, v in spec.items() if v is not None})
+    # replay the task's whole history (progress included) from just before its creation;
+    # a hub without ``created_sequence`` makes the wait start from "now" (the end state
+    # is still right, only earlier progress is not shown)
+    since = int(task["created_sequence"]) - 1 if task.get("created_sequence") else None
     out, err = _consoles()
     if not args.wait:
         if args.json:

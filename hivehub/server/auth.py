@@ -334,7 +334,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         key = client_key(request)
         conns: dict[str, int] = app["ws_clients"]
         if conns.get(key, 0) >= cfg.max_ws_per_client:
-            return await _ws_reject(request, f"too many connections from this client (limit {cfg.max_ws_per_client})")
+            return await _ws_reject(request, f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})")
         conns[key] = conns.get(key, 0) + 1
         try:
             return await handler(request)

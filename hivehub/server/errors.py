@@ -102,6 +102,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             )
         raise
     except Exception as exc:
+        if isinstance(exc, ConnectionResetError):
+            raise  # the peer is gone: nothing to answer
         mapped = translate(exc)
         if mapped is None:
             log.exception("unhandled error on %s %s", request.method, request.path)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import ClientConnectionResetError, WSMsgType, web
 
 from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
@@ -196,6 +196,8 @@ class StreamHub:
                 sub.last_seq = sub.min_seq
             sender = asyncio.create_task(self._sender(sub))
             await self._reader(sub, request)
+        except (ConnectionResetError, ClientConnectionResetError):
+            pass  # the client went away during the snapshot or the replay: a normal disconnect
         finally:
             self.subs.discard(sub)
             if sender is not None:
