@@ -30,7 +30,7 @@ services:
 	bash scripts/services.sh
 
 test: $(STAMP) system-deps services lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
