@@ -621,7 +621,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 quality=cmd.quality,
             )
         )
-        self._emit_performance(a, t, "completed")
+        self._emit_performance(a, "completed", t.type)
         self._touch(a.id, "task_completed")
 
     def _on_fail(self, cmd: FailTask) -> None:
@@ -741,7 +741,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             )
         )
         if agent_id is not None and agent_id in self.agents:
-            self._emit_performance(self.agents[agent_id], t, "failed")
+            self._emit_performance(self.agents[agent_id], "failed", t.type)
             self._touch(agent_id, "task_failed")
         if not retry:
             self._fail_dependents_of(t)
@@ -771,7 +771,8 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             )
             self._fail_dependents_of(d)
 
-    def _emit_performance(self, a: Agent, t: Task, outcome: str) -> None:
+    def _emit_performance(self, a: Agent, outcome: str, task_type: str | None = None) -> None:
+        """Report an agent's metrics as they stand after an outcome or a learning cycle."""
         assert self._now is not None
         m = a.metrics
         ok, bad = m.tasks_completed, m.tasks_failed
@@ -786,7 +787,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                     average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
                     capability_improvements=m.capability_improvements,
                 ),
-                task_type=t.type,
+                task_type=task_type,
                 outcome=outcome,
             )
         )

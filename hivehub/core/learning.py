@@ -138,22 +138,7 @@ class LearningMixin(HiveState):
         if a is not None:
             if a.status == AS.LEARNING:
                 self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "learning_cycle_completed")
-            m = a.metrics
-            ok, bad = m.tasks_completed, m.tasks_failed
-            self._emit(
-                ev.AgentPerformanceUpdated(
-                    timestamp=now,
-                    agent_id=a.id,
-                    metrics=ev.PerformanceMetrics(
-                        tasks_completed=ok,
-                        tasks_failed=bad,
-                        success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
-                        average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
-                        capability_improvements=m.capability_improvements,
-                    ),
-                    outcome="learning_cycle_completed",
-                )
-            )
+            self._emit_performance(a, "learning_cycle_completed")
 
     def _record_outcome(self, t: Task, agent_id: str, score: float) -> None:
         if not t.required_capabilities or agent_id not in self.agents:

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.model import TaskError, TaskStatus
-from .errors import MalformedJSON, UnknownMessageType, translate
+from .errors import UnknownMessageType, parse_message, translate
 from .service import HubService, Published
 from .stream import message
 
@@ -251,17 +251,7 @@ class AgentGateway:
     async def _on_text(self, conn: AgentConn, text: str) -> None:
         mid = None
         try:
-            try:
-                obj = msgspec.json.decode(text)
-            except msgspec.DecodeError as exc:
-                raise MalformedJSON(f"malformed JSON: {exc}") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-                raise InvalidInput('a message is a JSON object with a string "type"')
-            mid = obj.get("message_id")
-            data = obj.get("data") or {}
-            if not isinstance(data, dict):
-                raise InvalidInput('"data" must be an object')
-            typ = obj["type"]
+            typ, data, mid = parse_message(text)
             cmd = self._command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)
             if typ != "heartbeat":
@@ -272,6 +262,7 @@ class AgentGateway:
                 log.exception("agent message failed")
                 mapped = HiveError("internal error")
                 mapped.code = "internal_error"
+            mid = mid or mapped.details.get("message_id")
             conn.send(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
 
     def _command(self, agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.Command:

@@ -113,3 +113,22 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 content_type="application/json",
             )
         return error_response(mapped)
+
+
+def parse_message(text: str) -> tuple[str, dict[str, Any], str | None]:
+    """A WebSocket text frame -> (type, data, message_id), for /ws and /agents/ws alike.
+
+    Raises MalformedJSON or InvalidInput; once the message_id is known it is set
+    on the error (``exc.details["message_id"]``) so the error reply can echo it."""
+    try:
+        obj = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise MalformedJSON(f"malformed JSON: {exc}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise E.InvalidInput('a message is a JSON object with a string "type"')
+    mid = obj.get("message_id")
+    mid = str(mid) if mid is not None else None
+    data = obj.get("data") or {}
+    if not isinstance(data, dict):
+        raise E.InvalidInput('"data" must be an object', message_id=mid)
+    return obj["type"], data, mid

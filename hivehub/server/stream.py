@@ -27,7 +27,7 @@ from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
-from .errors import MalformedJSON, UnknownMessageType, translate
+from .errors import UnknownMessageType, parse_message, translate
 from .service import HubService, Published, routing_keys
 
 log = logging.getLogger("hivehub.stream")
@@ -292,18 +292,8 @@ class StreamHub:
     async def _on_text(self, sub: Subscriber, text: str, request: web.Request) -> None:
         mid = None
         try:
-            try:
-                obj = msgspec.json.decode(text)
-            except msgspec.DecodeError as exc:
-                raise MalformedJSON(f"malformed JSON: {exc}") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-                raise InvalidInput('a message is a JSON object with a string "type"')
-            mid = obj.get("message_id")
-            mid = str(mid) if mid is not None else None
-            data = obj.get("data") or {}
-            if not isinstance(data, dict):
-                raise InvalidInput('"data" must be an object')
-            reply = await self._command(sub, obj["type"], data, mid, request)
+            typ, data, mid = parse_message(text)
+            reply = await self._command(sub, typ, data, mid, request)
             self._reply(sub, reply)
         except Exception as exc:
             mapped = translate(exc)
@@ -311,6 +301,7 @@ class StreamHub:
                 log.exception("ws command failed")
                 mapped = HiveError("internal error")
                 mapped.code = "internal_error"
+            mid = mid or mapped.details.get("message_id")
             self._reply(sub, message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
 
     async def _command(self, sub: Subscriber, typ: str, data: dict[str, Any], mid: str | None, request: web.Request) -> bytes:
