@@ -184,6 +184,13 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self.failed_by_day: Counter[date] = Counter()
         # --- indexes (derived, rebuilt by apply) ---
         self._cap_index: dict[str, set[str]] = {}
+        self._free: dict[str, list[tuple[float, str, int]]] = {}
+        self._ver: dict[str, int] = {}
+        self._online_prof: dict[str, list[float]] = {}
+        self._online_caps: dict[str, dict[str, float]] = {}
+        self._online: set[str] = set()
+        self._eligible: set[str] = set()
+        self._changed_agents: set[str] = set()
         self._ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]] = {}
         self._ready_seq = 0
         self._queued: dict[str, int] = {}  # task id -> ready entry seq (lazy deletion)
@@ -244,13 +251,23 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         if event.sequence != self.sequence + 1:
             raise ValueError(f"event sequence {event.sequence} after {self.sequence}: gap or duplicate")
         self.sequence = event.sequence
-        self._appliers[type(event.data)](self, event.data)
+        d = event.data
+        self._appliers[type(d)](self, d)
+        # the scheduler's free-agent index re-reads the agents this touched, once,
+        # before it next picks (several events of one command touch the same agent)
+        agent_id = getattr(d, "agent_id", None)
+        if agent_id is None and isinstance(d, ev.AgentCreated):
+            agent_id = d.agent.id
+        if isinstance(agent_id, str):
+            self._changed_agents.add(agent_id)
+            if isinstance(d, ev.TaskAssigned) and d.previous_agent_id:
+                self._changed_agents.add(d.previous_agent_id)
 
     # ---------------------------------------------------------- queries
 
     def matching_agents(self, required: list[Any]) -> int:
         """Online agents that currently meet every requirement."""
-        return sum(1 for a in self._candidates(required) if a.status in ONLINE)
+        return self.count_matching(required)
 
     def refresh_liveness(self, now: datetime) -> None:
         """Volatile: count every agent as heard from now (a replica took over the

@@ -58,6 +58,20 @@ def score_agent(agent: Agent, task: Task, weights: ScoreWeights) -> tuple[float,
     return score, breakdown
 
 
+def base_score(agent: Agent, capability: str | None, weights: ScoreWeights) -> float:
+    """``score_agent`` for a task that requires only ``capability`` (or nothing),
+    without the retry penalty: the key of the scheduler's free-agent heaps."""
+    if capability is None:
+        prof = 1.0
+    else:
+        c = agent.capability(capability)
+        prof = c.proficiency if c is not None else 0.0
+    m = agent.metrics
+    reliability = (m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2)
+    availability = 1.0 - agent.load / agent.max_concurrent_tasks
+    return weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
+
+
 Backoff = Callable[[int], float]
 
 

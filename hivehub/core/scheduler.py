@@ -8,6 +8,18 @@ Part of the :class:`~hivehub.core.hive.Hive` (a mixin; see ``_state.py``).
   reaches the top.
 - The capability index maps a capability name to the agents that declare it, so
   candidate search reads the smallest posting list instead of scanning agents.
+- The free-agent heaps make one assignment cost O(K log n), not O(agents): for
+  each capability (and ``""`` for "any agent") a heap of the agents that could
+  take work now (online, a free slot, not draining), keyed by their score for a
+  task requiring just that capability (``policies.base_score``). Every change to
+  an agent bumps its version and pushes fresh entries; stale ones are dropped
+  when they surface. A pick pops up to ``PICK_K`` agents that meet every
+  requirement from the heap of the rarest required capability, scores them fully
+  (mean proficiency over all requirements, the retry penalty) and takes the best.
+  For a single requirement this is the exact best agent; for several it is the
+  best among the top ``PICK_K`` by the first one.
+- ``online_prof`` keeps, per capability, the sorted proficiencies of online
+  agents, so ``task_created.matching_agents`` is a binary search.
 - :meth:`SchedulingMixin._schedule` assigns the globally first ready task among
   the groups some agent could take, to the best-scoring eligible agent, until no
   group can make progress. It runs only when something marked the hive dirty.
@@ -15,17 +27,21 @@ Part of the :class:`~hivehub.core.hive.Hive` (a mixin; see ``_state.py``).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import events as ev
 from ._state import HiveState
-from .model import Agent, AgentStatus, Task, TaskStatus
-from .policies import queue_key, score_agent
+from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
+from .policies import base_score, queue_key, score_agent
 
 TS = TaskStatus
 AS = AgentStatus
+
+#: agents meeting the requirements that one pick compares by full score
+PICK_K = 8
 
 
 class SchedulingMixin(HiveState):
@@ -33,6 +49,13 @@ class SchedulingMixin(HiveState):
     _ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]]
     _ready_seq: int
     _queued: dict[str, int]  # task id -> ready entry seq (lazy deletion)
+    _free: dict[str, list[tuple[float, str, int]]]  # capability ("" = any) -> (-score, agent, version)
+    _ver: dict[str, int]
+    _online_prof: dict[str, list[float]]  # capability -> sorted proficiencies of online agents
+    _online_caps: dict[str, dict[str, float]]  # agent -> what it contributes to _online_prof
+    _online: set[str]
+    _eligible: set[str]  # agents that could take work now
+    _changed_agents: set[str]  # touched by events since the index was last refreshed
 
     @staticmethod
     def _signature(t: Task) -> tuple[tuple[str, float], ...]:
@@ -69,19 +92,100 @@ class SchedulingMixin(HiveState):
         return out
 
     def _pick_agent(self, t: Task) -> tuple[Agent, float, dict[str, float], int] | None:
+        self._refresh_index()
+        if not self._eligible:
+            return None  # every agent is busy, offline or draining
+        req = t.required_capabilities
+        key = min((r.name for r in req), key=lambda n: len(self._free.get(n, ()))) if req else ""
+        heap = self._free.get(key)
+        if not heap:
+            return None
+        popped: list[tuple[float, str, int]] = []
+        found: list[Agent] = []
+        while heap and len(found) < PICK_K:
+            entry = heapq.heappop(heap)
+            if self._ver.get(entry[1]) != entry[2]:
+                continue  # stale: the agent changed since (a fresh entry exists if it is free)
+            popped.append(entry)
+            a = self.agents[entry[1]]
+            if not req or a.meets(req):
+                found.append(a)
+        for entry in popped:
+            heapq.heappush(heap, entry)
         best: tuple[float, str, Agent, dict[str, float]] | None = None
-        n = 0
-        for a in self._candidates(t.required_capabilities):
-            if a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
-                continue
-            n += 1
+        for a in found:
             score, breakdown = score_agent(a, t, self.config.weights)
             # ties: the lower agent id, so the choice is deterministic given the log
             if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
                 best = (score, a.id, a, breakdown)
         if best is None:
             return None
-        return best[2], best[0], best[3], n
+        return best[2], best[0], best[3], len(found)
+
+    def _refresh_index(self) -> None:
+        """Re-index the agents events touched since the last pick (sorted, so the
+        heaps are built in the same order on replay)."""
+        if self._changed_agents:
+            changed = sorted(self._changed_agents)
+            self._changed_agents.clear()
+            for agent_id in changed:
+                self._agent_changed(agent_id)
+
+    def _agent_changed(self, agent_id: str) -> None:
+        """Re-index one agent (load, metrics, status, capabilities, removal):
+        a new version, and fresh heap entries if it could take work."""
+        v = self._ver.get(agent_id, 0) + 1
+        self._ver[agent_id] = v
+        a = self.agents.get(agent_id)
+        self._sync_online(agent_id, a)
+        if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
+            self._eligible.discard(agent_id)
+            return
+        self._eligible.add(agent_id)
+        w = self.config.weights
+        self._push_free("", (-base_score(a, None, w), a.id, v))
+        for c in a.capabilities:
+            self._push_free(c.name, (-base_score(a, c.name, w), a.id, v))
+
+    def _push_free(self, key: str, entry: tuple[float, str, int]) -> None:
+        heap = self._free.setdefault(key, [])
+        heapq.heappush(heap, entry)
+        if len(heap) > 4 * len(self.agents) + 64:  # mostly stale: compact
+            live = [e for e in heap if self._ver.get(e[1]) == e[2]]
+            heapq.heapify(live)
+            self._free[key] = live
+
+    def _sync_online(self, agent_id: str, a: Agent | None) -> None:
+        online = a is not None and a.status in ONLINE
+        if online:
+            self._online.add(agent_id)
+        else:
+            self._online.discard(agent_id)
+        want = {c.name: c.proficiency for c in a.capabilities} if a is not None and online else {}
+        have = self._online_caps.get(agent_id, {})
+        if want == have:
+            return
+        for name, prof in have.items():
+            lst = self._online_prof[name]
+            del lst[bisect.bisect_left(lst, prof)]
+        for name, prof in want.items():
+            bisect.insort(self._online_prof.setdefault(name, []), prof)
+        if want:
+            self._online_caps[agent_id] = want
+        else:
+            self._online_caps.pop(agent_id, None)
+
+    def count_matching(self, required: list[Any]) -> int:
+        """Online agents meeting every requirement: a binary search for one
+        requirement; the capability index for several."""
+        if not required:
+            self._refresh_index()
+            return len(self._online)
+        self._refresh_index()
+        if len(required) == 1:
+            lst = self._online_prof.get(required[0].name, [])
+            return len(lst) - bisect.bisect_left(lst, required[0].min_proficiency)
+        return sum(1 for a in self._candidates(required) if a.status in ONLINE)
 
     def _estimate(self, a: Agent, t: Task) -> datetime | None:
         """Completion estimate from the agent's observed durations on this task type
@@ -103,6 +207,9 @@ class SchedulingMixin(HiveState):
         assert now is not None
         blocked: set[tuple[tuple[str, float], ...]] = set()
         while True:
+            self._refresh_index()
+            if not self._eligible:
+                break  # nobody can take work: no need to look at the queue
             # The globally first ready task among groups that some agent could take.
             head: tuple[float, int, str] | None = None
             head_sig = None
