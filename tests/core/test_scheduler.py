@@ -522,3 +522,24 @@ def test_same_commands_emit_the_same_events_in_every_process() -> None:
         assert proc.returncode == 0, proc.stderr
         outputs.add(proc.stdout)
     assert len(outputs) == 1, "\n".join(sorted(outputs))
+
+
+def test_free_agent_index_picks_the_best_among_many_and_respects_thresholds() -> None:
+    from ._harness import Sim, reqs
+
+    sim = Sim()
+    profs = {f"a{i:02d}": round(0.30 + (i * 37 % 60) / 100, 2) for i in range(60)}
+    for aid, p in profs.items():
+        sim.register(aid, {"x": p, "y": 1.0 - p})
+    ranked = sorted(profs, key=lambda a: (-profs[a], a))
+    for i in range(5):
+        sim.submit(f"t{i}", {"x": 0.0}, t=1)
+        assert sim.holder(f"t{i}") == ranked[i]  # best free agent each time
+    # a threshold only some meet: the best agent meeting it, even far down the other heap
+    sim.submit("hi-y", {"y": 0.65}, t=2)
+    best_y = sorted((a for a in profs if 1.0 - profs[a] >= 0.65 and a not in ranked[:5]), key=lambda a: (-(1.0 - profs[a]), a))[0]
+    assert sim.holder("hi-y") == best_y
+    # nobody meets it: stays pending, and matching_agents says so
+    out = sim.submit("none", {"x": 0.99}, t=3)
+    assert out[0].data.matching_agents == 0 and sim.task("none").status == "pending"
+    assert sim.hive.matching_agents(reqs({"x": 0.85})) == sum(1 for p in profs.values() if p >= 0.85)
