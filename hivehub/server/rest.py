@@ -421,11 +421,17 @@ async def create_tasks(request: web.Request) -> web.Response:
                 from ..core.errors import DependencyNotFound
 
                 raise DependencyNotFound(f"depends_on names unknown task {d}", dependency=d)
-    created = []
+    dupes = [i for i in ids if i in known]
+    if dupes:
+        from ..core.errors import InvalidTransition
+
+        raise InvalidTransition(f"task {dupes[0]} already exists", task_id=dupes[0])
     rid = request_id(request)
-    for i, spec in enumerate(batch.tasks):
-        events = await s.execute(C.SubmitTask(id=f"{rid}#{i}", spec=spec, created_by=actor(request)))
-        created.append(events[0].data.task.id)  # type: ignore[attr-defined]
+    who = actor(request)
+    results = await s.execute_many(
+        [C.SubmitTask(id=f"{rid}#{i}", spec=spec, created_by=who) for i, spec in enumerate(batch.tasks)]
+    )
+    created = [events[0].data.task.id for events in results]  # type: ignore[attr-defined]
     return json(TaskBatchResult([s.hive.tasks[t] for t in created]), status=201)
 
 

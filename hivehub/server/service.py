@@ -292,6 +292,29 @@ class HubService:
         await fut
         return events
 
+    async def execute_many(self, cmds: list[Command]) -> list[list[ev.Event]]:
+        """Run several commands and wait for one commit covering all of them (a batch
+        of submissions). Raises at the first refused command; the ones before it are
+        kept (callers validate the batch first)."""
+        if self.role == "follower" or not self.store_ok:
+            return [await self.execute(c) for c in cmds]
+        out: list[list[ev.Event]] = []
+        now = self.clock()
+        try:
+            for cmd in cmds:
+                events = self.hive.handle(cmd, now)
+                for e in events:
+                    self._pending.append((e, ev.encode_event(e)))
+                out.append(events)
+        finally:
+            if self._pending:
+                fut = asyncio.get_running_loop().create_future()
+                self._waiters.append((self.hive.sequence, fut))
+                self._wake.set()
+        if self.hive.sequence > self.published_seq:
+            await fut
+        return out
+
     def _harmless(self, cmd: Command) -> bool:
         """A heartbeat of an online agent changes only volatile state (no event),
         so it is still taken while the log is unavailable: agents stay alive."""
