@@ -42,7 +42,7 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--cpu-threshold", type=float, default=float(_env("HIVE_CPU_THRESHOLD", 80.0)))
     p.add_argument("--memory-threshold", type=float, default=float(_env("HIVE_MEMORY_THRESHOLD", 85.0)))
     p.add_argument("--disk-threshold", type=float, default=float(_env("HIVE_DISK_THRESHOLD", 90.0)))
-    p.add_argument("--learning-min-outcomes", type=int, default=int(_env("HIVE_LEARNING_MIN_OUTCOMES", 5)))
+    p.add_argument("--learning-min-outcomes", type=int, default=int(_env("HIVE_LEARNING_MIN_OUTCOMES", 20)))
     p.add_argument("--learning-interval", type=float, default=float(_env("HIVE_LEARNING_INTERVAL", 300.0)))
     p.add_argument("--no-learning", action="store_true")
     p.add_argument("--rebalance-interval", type=float, default=float(_env("HIVE_REBALANCE_INTERVAL", 10.0)))

@@ -37,7 +37,7 @@ AS = AgentStatus
 class LearningConfig(Struct, frozen=True):
     enabled: bool = True
     #: a cycle starts once an agent has this many new outcomes ...
-    min_outcomes: int = 5
+    min_outcomes: int = 20
     #: ... or this many seconds after its last cycle, given at least one outcome
     interval_seconds: float = 300.0
 

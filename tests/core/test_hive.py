@@ -98,7 +98,12 @@ class TestRegistration:
         agent_id = one(events, ev.AgentCreated).agent.id
         assert agent_id == "x-1"
         assert list(hive.agents) == ["x-1"]
-        assert events[0].message_id == "x-2"
+        # message ids: a per-hive prefix drawn from the injected rng, and the sequence
+        assert events[0].message_id.endswith("-1")
+        again = Hive(new_id=Ids("x"), rng=random.Random(0)).handle(RegisterAgent(spec=AgentSpec(name="anon")), T0)
+        assert again[0].message_id == events[0].message_id  # deterministic given the rng
+        other = Hive(new_id=Ids("x"), rng=random.Random(1)).handle(RegisterAgent(spec=AgentSpec(name="anon")), T0)
+        assert other[0].message_id != events[0].message_id
 
     def test_re_register_of_an_online_agent_with_the_same_spec_emits_nothing(self) -> None:
         s = Sim()
