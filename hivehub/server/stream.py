@@ -34,6 +34,11 @@ log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
 CLOSE_SLOW = 1013
+#: bytes waiting in the transport (beyond what the kernel took) that mean the peer is not reading
+BACKLOG_BYTES = 256 * 1024
+#: a queue this many times the buffer is cut off even if the socket still drains
+HARD_FACTOR = 20
+HARD_MIN = 20_000
 #: transient types a subscriber gets only by naming them in its filter
 OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
 
@@ -59,6 +64,7 @@ def message(typ: str, data: Any, message_id: str | None = None) -> bytes:
 
 class Subscriber:
     __slots__ = (
+        "transport",
         "agent_id",
         "buffer_limit",
         "closing",
@@ -72,8 +78,9 @@ class Subscriber:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, buffer_limit: int, remote: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, buffer_limit: int, remote: str, transport: Any = None) -> None:
         self.ws = ws
+        self.transport = transport
         self.types: frozenset[str] | None = None
         self.agent_id: str | None = None
         self.task_id: str | None = None
@@ -95,11 +102,22 @@ class Subscriber:
     def push(self, seq: int, body: bytes) -> None:
         if self.closing:
             return
-        self.queue.append((seq, body))
-        if len(self.queue) > self.buffer_limit:
+        q = self.queue
+        q.append((seq, body))
+        if len(q) > self.buffer_limit and self._stalled(len(q)):
             self.closing = True
-            self.queue.clear()
+            q.clear()
         self.wake.set()
+
+    def _stalled(self, queued: int) -> bool:
+        """Over the buffer: is the peer the reason? A burst (one commit of a
+        thousand-task batch) may exceed the buffer for a subscriber that reads
+        fine; it is cut off only when the socket is backed up too (the peer is not
+        reading), or when the queue is far past the limit whatever the reason."""
+        if queued > max(HARD_FACTOR * self.buffer_limit, HARD_MIN):
+            return True
+        t = self.transport
+        return t is None or t.is_closing() or t.get_write_buffer_size() > BACKLOG_BYTES
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -171,7 +189,7 @@ class StreamHub:
                 raise InvalidInput("since must be >= 0", parameter="since")
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
-        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?")
+        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport)
         sub.types = types
         sub.agent_id = q.get("agent_id") or None
         sub.task_id = q.get("task_id") or None

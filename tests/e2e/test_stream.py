@@ -417,12 +417,13 @@ def _read_frame(ws: websocket.WebSocket) -> tuple[int, bytes]:
     return op, frame.data
 
 
-def test_slow_subscriber_is_cut_off_with_1013_and_others_get_everything(hub_factory: Any) -> None:
-    buffer = 50
-    h = hub_factory("--subscriber-buffer", str(buffer)).start()
+def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: int) -> None:
     # since=0: both must see the whole log, including anything the hive logged at start
     slow = websocket.create_connection(
-        h.ws_url + "/ws?since=0", timeout=30 * TIME_SCALE, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
+        h.ws_url + "/ws?since=0",
+        timeout=30 * TIME_SCALE,
+        sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)],
+        skip_utf8_validation=True,
     )
     # (utf-8 validation off: websocket-client validates in pure Python, too slow to keep up)
     normal = websocket.create_connection(h.ws_url + "/ws?since=0", timeout=30 * TIME_SCALE, skip_utf8_validation=True)
@@ -448,9 +449,9 @@ def test_slow_subscriber_is_cut_off_with_1013_and_others_get_everything(hub_fact
         # The slow client never reads and has a tiny receive window: once the hub's
         # socket buffers toward it are full, its queue grows past `buffer` and it must
         # be cut off. Size the flood from the kernel's send-buffer ceiling (an upper
-        # bound on what it can hold) plus 1 MiB and a 25% margin, in real event sizes;
-        # each batch waits for the normal reader.
-        batch = [{"description": "x" * 500, "type": "flood"}] * 1000
+        # bound on what it can hold) plus 1 MiB and a 25% margin, in real event sizes,
+        # plus two batches; each batch waits for the normal reader.
+        batch = [{"description": "x" * desc_len, "type": "flood"}] * batch_size
         made = 0
         total = None
         while total is None or made < total:
@@ -458,12 +459,12 @@ def test_slow_subscriber_is_cut_off_with_1013_and_others_get_everything(hub_fact
             made += len(out["tasks"])
             if total is None:
                 per_event = len(json.dumps(h.get("/api/events?types=task_created&limit=1")["events"][0]))
-                total = int(1.25 * ((_tcp_wmem_max() + (1 << 20)) // per_event + buffer))
+                total = int(1.25 * ((_tcp_wmem_max() + (1 << 20)) // per_event + buffer)) + 2 * batch_size
             status, health = h.request("GET", "/health")
             assert status == 200 and health["status"] != "unhealthy", health
             top = last_seq(h)
             wait_for(lambda top=top: (received and received[-1] >= top) or closed, 30, what="the normal subscriber to keep up")
-            assert not closed, closed
+            assert not closed, f"the normal subscriber was cut off after {made} tasks: {closed}"
         end = last_seq(h)
         wait_for(lambda: len(received) >= end, 10, what="the normal subscriber to get everything")
         assert received[:end] == list(range(1, end + 1))
@@ -508,3 +509,15 @@ def test_slow_subscriber_is_cut_off_with_1013_and_others_get_everything(hub_fact
             w.close()
             w.shutdown()  # close() is a no-op once the server's close frame was read
         reader.join(10)
+
+
+def test_slow_subscriber_is_cut_off_with_1013_and_others_get_everything(hub_factory: Any) -> None:
+    """Batches of 40 tasks (each committed at once, below the 50-message buffer)."""
+    h = hub_factory("--subscriber-buffer", "50").start()
+    _slow_subscriber_scenario(h, buffer=50, batch_size=40, desc_len=2000)
+
+
+def test_slow_subscriber_cut_off_while_1000_task_batches_reach_a_normal_subscriber(hub_factory: Any) -> None:
+    """The issue's exact scenario: --subscriber-buffer 50 and POST /api/tasks/batch with 1000 tasks."""
+    h = hub_factory("--subscriber-buffer", "50").start()
+    _slow_subscriber_scenario(h, buffer=50, batch_size=1000, desc_len=500)
