@@ -34,11 +34,19 @@ log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
 CLOSE_SLOW = 1013
-#: bytes waiting in the transport (beyond what the kernel took) that mean the peer is not reading
-BACKLOG_BYTES = 256 * 1024
-#: a queue this many times the buffer is cut off even if the socket still drains
-HARD_FACTOR = 20
-HARD_MIN = 20_000
+#: above this many bytes waiting in the transport (the kernel took no more), events
+#: queue for the subscriber's sender task instead of being written directly
+WRITE_HIGH = 64 * 1024
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final WebSocket text frame (RFC 6455 5.2), built once per event."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 #: transient types a subscriber gets only by naming them in its filter
 OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
 
@@ -64,7 +72,8 @@ def message(typ: str, data: Any, message_id: str | None = None) -> bytes:
 
 class Subscriber:
     __slots__ = (
-        "transport",
+        "raw",
+        "raw_ok",
         "agent_id",
         "buffer_limit",
         "closing",
@@ -80,7 +89,11 @@ class Subscriber:
 
     def __init__(self, ws: web.WebSocketResponse, buffer_limit: int, remote: str, transport: Any = None) -> None:
         self.ws = ws
-        self.transport = transport
+        #: the transport, once frames may be written to it directly: never with
+        #: compression, and only after any replay (the sender switches it on when it
+        #: has drained what queued meanwhile, so order is kept)
+        self.raw: Any = None
+        self.raw_ok = transport if transport is not None and not ws.compress else None
         self.types: frozenset[str] | None = None
         self.agent_id: str | None = None
         self.task_id: str | None = None
@@ -99,25 +112,31 @@ class Subscriber:
             and (self.task_id is None or self.task_id in task_ids)
         )
 
-    def push(self, seq: int, body: bytes) -> None:
+    def push(self, seq: int, body: bytes, frame: bytes | None = None) -> bool:
+        """Deliver one event. Returns True when it was written straight to the socket.
+
+        Fast path: nothing queued, the socket not backed up, and no
+        permessage-deflate on this connection: the event's ready-made frame (the
+        same bytes for every subscriber) goes straight to the transport, with no
+        task wake-up. Otherwise it is queued for the sender task, and a queue over
+        the buffer closes the subscriber (1013): it is not reading."""
         if self.closing:
-            return
+            return False
         q = self.queue
+        t = self.raw
+        if t is not None and frame is not None and not q and t.get_write_buffer_size() <= WRITE_HIGH:
+            if t.is_closing():
+                return False
+            t.write(frame)
+            if seq:
+                self.last_seq = seq
+            return True
         q.append((seq, body))
-        if len(q) > self.buffer_limit and self._stalled(len(q)):
+        if len(q) > self.buffer_limit:
             self.closing = True
             q.clear()
         self.wake.set()
-
-    def _stalled(self, queued: int) -> bool:
-        """Over the buffer: is the peer the reason? A burst (one commit of a
-        thousand-task batch) may exceed the buffer for a subscriber that reads
-        fine; it is cut off only when the socket is backed up too (the peer is not
-        reading), or when the queue is far past the limit whatever the reason."""
-        if queued > max(HARD_FACTOR * self.buffer_limit, HARD_MIN):
-            return True
-        t = self.transport
-        return t is None or t.is_closing() or t.get_write_buffer_size() > BACKLOG_BYTES
+        return False
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -150,17 +169,22 @@ class StreamHub:
         subs = self.subs
         if not subs:
             return
+        delivered = 0
         for p in batch:
             seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids
+            frame = None
             for s in subs:
                 # sequence 0: a transient event (not logged) goes to everyone who matches,
                 # except opt-in types, which only go to those who named them
                 if seq == 0:
                     if (s.types is None and typ in OPT_IN) or not s.matches(typ, aids, tids):
                         continue
-                    s.push(seq, body)
-                elif seq > s.min_seq and s.matches(typ, aids, tids):
-                    s.push(seq, body)
+                elif seq <= s.min_seq or not s.matches(typ, aids, tids):
+                    continue
+                if frame is None and s.raw is not None:
+                    frame = text_frame(body)  # once per event, shared by every subscriber
+                delivered += s.push(seq, body, frame)
+        self.delivered += delivered
 
     async def close_all(self, code: int, reason: str) -> None:
         for s in list(self.subs):
@@ -213,6 +237,7 @@ class StreamHub:
                 self.subs.add(sub)
                 sub.last_seq = sub.min_seq
             sender = asyncio.create_task(self._sender(sub))
+            sub.wake.set()  # a first pass drains what queued during the replay, then goes direct
             await self._reader(sub, request)
         except (ConnectionResetError, ClientConnectionResetError):
             pass  # the client went away during the snapshot or the replay: a normal disconnect
@@ -292,6 +317,8 @@ class StreamHub:
                     sub.last_seq = seq
                 if sub.closing:
                     break
+            if not q and not sub.closing:
+                sub.raw = sub.raw_ok  # caught up: direct writes from now on
 
     def _reply(self, sub: Subscriber, body: bytes) -> None:
         sub.queue.append((0, body))

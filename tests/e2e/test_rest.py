@@ -29,6 +29,8 @@ ALL_ROUTES = {
     ("get", "/api/resources"),
     ("patch", "/api/resources"),
     ("get", "/metrics"),
+    ("get", "/api/resources"),
+    ("patch", "/api/resources"),
     ("get", "/api/events"),
     ("post", "/api/agents"),
     ("get", "/api/agents"),
@@ -55,6 +57,7 @@ ALL_ROUTES = {
 BODY_ROUTES = {
     ("post", "/api/agents"),
     ("patch", "/api/agents/{id}"),
+    ("patch", "/api/resources"),
     ("post", "/api/tasks"),
     ("post", "/api/tasks/batch"),
     ("post", "/api/tasks/{id}/cancel"),

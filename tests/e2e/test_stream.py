@@ -469,7 +469,20 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
         wait_for(lambda: len(received) >= end, 10, what="the normal subscriber to get everything")
         assert received[:end] == list(range(1, end + 1))
         assert len(h.events(types="task_created")) == made
-        wait_for(lambda: h.get("/health")["status"] == "healthy", 10, what="hub healthy after the flood")
+        # The stream recovers and nothing is unhealthy. (Loop lag and commit latency,
+        # which other load on the machine can degrade, are not the subscriber's doing.)
+        health_seen: list[Any] = []
+
+        def recovered() -> bool:
+            health = h.get("/health")
+            health_seen[:] = [health]
+            return bool(health["status"] != "unhealthy" and health["modules"]["event_stream"]["status"] == "healthy")
+
+        try:
+            wait_for(recovered, 10, what="the event stream to recover after the flood")
+        except AssertionError:
+            mods = {k: (m["status"], m["reason"], m.get("signals")) for k, m in health_seen[0]["modules"].items() if m["status"] != "healthy"}
+            raise AssertionError(f"hub not recovered after the flood: {mods}") from None
 
         # now the slow client reads: what was buffered, then the 1013 close naming where to resume
         got: list[int] = []

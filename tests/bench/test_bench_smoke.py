@@ -1,0 +1,93 @@
+"""Keep the benchmarks working: each bench runs in its tiny ``--smoke`` size.
+
+No timing assertion anywhere (this machine's speed is not under test): only that
+each bench runs to the end, delivers what it sent, and produces numbers. The
+benches run as ``python -m bench --smoke`` in a subprocess, exactly as
+``make bench`` runs them, writing to a temporary results file.
+
+The Celery and Dask baselines have their own tests, which install nothing and
+run only when those packages import here (``pip install -r bench/requirements.txt``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(tmp_path: Path, only: str, timeout: float = 110) -> dict[str, Any]:
+    out = tmp_path / "results.json"
+    cp = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--only", only, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    assert out.exists(), f"no results written (exit {cp.returncode}):\n{cp.stderr[-4000:]}"
+    doc = json.loads(out.read_text())
+    errors = {k: v.get("error") for k, v in doc["benches"].items() if "error" in v}
+    assert cp.returncode == 0 and not errors, f"{errors}\n{cp.stderr[-4000:]}"
+    return doc
+
+
+def positive(x: Any) -> bool:
+    return isinstance(x, int | float) and x > 0
+
+
+def test_scheduler_smoke(tmp_path: Path) -> None:
+    doc = run_bench(tmp_path, "scheduler")
+    m = doc["machine"]
+    assert m["cpu_model"] and positive(m["logical_cores"]) and m["python"] and m["versions"]["aiohttp"]
+    assert doc["mode"] == "smoke" and doc["table"] and "| Bench |" in doc["table_markdown"]
+    sch = doc["benches"]["scheduler"]
+    assert sch["rows"] and all(positive(r["assignments_per_s"]) and r["assignments"] > 0 for r in sch["rows"])
+    assert positive(sch["slowdown_largest_vs_smallest"])
+
+
+def test_replay_smoke(tmp_path: Path) -> None:
+    rp = run_bench(tmp_path, "replay")["benches"]["replay"]
+    assert rp["hub"]["received"] == rp["hub"]["expected"] > 0 and not rp["hub"]["timed_out"]
+    assert rp["hub"]["last_sequence"] == rp["hub"]["expected"]
+    assert positive(rp["events_per_s"]) and positive(rp["baseline_events_per_s"]) and positive(rp["ratio_vs_bare"])
+
+
+def test_fanout_smoke(tmp_path: Path) -> None:
+    fo = run_bench(tmp_path, "fanout")["benches"]["fanout"]
+    for side in ("hub", "bare"):
+        for phase in ("steady", "burst"):
+            ph = fo[side][phase]
+            assert ph["deliveries"] == ph["expected_deliveries"] > 0, (side, phase, ph)
+            assert positive(ph["deliveries_per_s"]) and positive(ph["latency"]["p99_ms"])
+    assert positive(fo["ratio_vs_bare"]) and positive(fo["client_capacity_deliveries_per_s"])
+
+
+def test_tasks_smoke(tmp_path: Path) -> None:
+    t = run_bench(tmp_path, "tasks")["benches"]["tasks"]
+    assert t["completed"] == t["tasks"] > 0 and positive(t["tasks_per_s"]) and positive(t["latency"]["p99_ms"])
+
+
+def test_connections_smoke(tmp_path: Path) -> None:
+    cn = run_bench(tmp_path, "connections")["benches"]["connections"]
+    assert cn["plain"] and all(r["subscribers_seen_by_hub"] == r["connections"] for r in cn["plain"])
+    assert cn["deflate"] and all(isinstance(v, float | int) for v in cn["kib_per_connection"].values())
+
+
+def test_celery_baseline_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("celery")
+    pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("the Celery baseline starts a private redis-server, which is not installed here")
+    c = run_bench(tmp_path, "celery")["benches"]["celery"]
+    assert c["completed"] == c["tasks"] > 0 and positive(c["tasks_per_s"]) and positive(c["latency"]["p50_ms"])
+
+
+def test_dask_baseline_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    d = run_bench(tmp_path, "dask")["benches"]["dask"]
+    assert d["completed"] == d["tasks"] > 0 and positive(d["tasks_per_s"])
