@@ -75,7 +75,11 @@ class Hub:
             extra = ["--no-demo", *self.extra]
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args + extra, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        wait_for(self._healthy, timeout, what=f"hub on port {self.port} to answer /health")
+        try:
+            wait_for(self._healthy, timeout, what=f"hub on port {self.port} to answer /health")
+        except BaseException:
+            self.stop()  # do not leave a half-started hub (or its log file) behind
+            raise
         return self
 
     def _healthy(self) -> bool:
@@ -96,18 +100,22 @@ class Hub:
             self.proc.wait(10)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then wait; SIGKILL if it does not exit."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return self.proc.returncode
+        """SIGTERM, then wait; SIGKILL if it does not exit. Always closes the log file."""
+        try:
+            if self.proc is None:
+                return None
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+            return self.proc.returncode
+        finally:
+            log = getattr(self, "_log", None)
+            if log is not None and not log.closed:
+                log.close()
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
