@@ -157,6 +157,8 @@ class HiveConfig(Struct, frozen=True):
     aging_seconds: float = 60.0
     weights: ScoreWeights = ScoreWeights()
     learning: LearningConfig = LearningConfig()
+    #: least seconds between two agent_performance_updated for completions of one agent
+    performance_interval: float = 1.0
     coordination: CoordinationConfig = CoordinationConfig()
 
 
@@ -195,6 +197,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._online: set[str] = set()
         self._eligible: set[str] = set()
         self._changed_agents: set[str] = set()
+        self._perf_at: dict[str, datetime] = {}  # volatile: when each agent's metrics were last reported
         self._ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]] = {}
         self._ready_seq = 0
         self._queued: dict[str, int] = {}  # task id -> ready entry seq (lazy deletion)
@@ -793,13 +796,23 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             self._fail_dependents_of(d)
 
     def _emit_performance(self, a: Agent, outcome: str, task_type: str | None = None) -> None:
-        """Report an agent's metrics as they stand after an outcome or a learning cycle."""
-        assert self._now is not None
+        """Report an agent's metrics as they stand after an outcome or a learning cycle.
+
+        Completions are reported at most once per ``performance_interval`` per agent
+        (the figures are cumulative, so a skipped report loses nothing; the folded
+        metrics are always exact); failures and learning cycles always are."""
+        now = self._now
+        assert now is not None
+        if outcome == "completed":
+            last = self._perf_at.get(a.id)
+            if last is not None and (now - last).total_seconds() < self.config.performance_interval:
+                return
+        self._perf_at[a.id] = now
         m = a.metrics
         ok, bad = m.tasks_completed, m.tasks_failed
         self._emit(
             ev.AgentPerformanceUpdated(
-                timestamp=self._now,
+                timestamp=now,
                 agent_id=a.id,
                 metrics=ev.PerformanceMetrics(
                     tasks_completed=ok,

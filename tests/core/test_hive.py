@@ -1228,3 +1228,21 @@ def test_released_for_shutdown_work_is_not_handed_straight_back() -> None:
     assert not sim.agent("a").draining
     sim.submit("u", {"x": 0.1}, t=6)
     assert sim.holder("u") == "a"
+
+
+def test_completion_performance_reports_are_throttled_per_agent_failures_are_not() -> None:
+    from ._harness import Sim
+
+    sim = Sim()
+    sim.register("a", {"x": 0.9}, max_tasks=3)
+    for i in range(3):
+        sim.submit(f"t{i}", {"x": 0.1}, t=0)
+    perf = [sim.complete(f"t{i}", t=0.1 * (i + 1)) for i in range(2)]
+    assert len(of(perf[0], ev.AgentPerformanceUpdated)) == 1  # the first is reported
+    assert of(perf[1], ev.AgentPerformanceUpdated) == []  # 0.1 s later: not again
+    failed = sim.fail("t2", t=0.3, retryable=False)
+    (p,) = of(failed, ev.AgentPerformanceUpdated)  # a failure always is, with the exact totals
+    assert (p.metrics.tasks_completed, p.metrics.tasks_failed) == (2, 1)
+    sim.submit("t3", {"x": 0.1}, t=2)
+    (p,) = of(sim.complete("t3", t=2.5), ev.AgentPerformanceUpdated)  # a second later: reported
+    assert p.metrics.tasks_completed == 3
