@@ -37,6 +37,9 @@ CLOSE_SLOW = 1013
 #: above this many bytes waiting in the transport (the kernel took no more), events
 #: queue for the subscriber's sender task instead of being written directly
 WRITE_HIGH = 64 * 1024
+#: replay: rows per store read, and the transport backlog at which it waits for the client
+REPLAY_PAGE = 5000
+REPLAY_HIGH = 4 * 1024 * 1024
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -282,21 +285,44 @@ class StreamHub:
             )
         after = since
         need_keys = sub.agent_id is not None or sub.task_id is not None
-        while after < ceiling:
-            rows = await store.read(after, 2000)
+        raw = sub.raw_ok  # uncompressed: a page of ready-made frames per write
+        read = getattr(store, "read_raw", store.read)  # plain tuples where the store offers them
+        # the next page is read while this one is written
+        pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(read(after, REPLAY_PAGE))
+        while pending is not None:
+            rows = await pending
+            pending = None
             if not rows:
                 break
-            for r in rows:
-                if r.sequence > ceiling:
-                    return
-                after = r.sequence
-                if sub.types is not None and r.type not in sub.types:
+            last = rows[-1][0]
+            if last < ceiling:
+                pending = asyncio.ensure_future(read(last, REPLAY_PAGE))
+            frames: list[bytes] = []
+            types = sub.types
+            for seq, typ, body in rows:
+                if seq > ceiling:
+                    break
+                if types is not None and typ not in types:
                     continue
                 if need_keys:
-                    aids, tids = routing_keys(decode_event(r.body).data)
-                    if not sub.matches(r.type, aids, tids):
+                    aids, tids = routing_keys(decode_event(body).data)
+                    if not sub.matches(typ, aids, tids):
                         continue
-                await sub.ws.send_frame(r.body, WSMsgType.TEXT)
+                if raw is not None:
+                    frames.append(text_frame(body))
+                else:
+                    await sub.ws.send_frame(body, WSMsgType.TEXT)
+            if raw is not None and frames:
+                if raw.is_closing():
+                    break
+                raw.write(b"".join(frames))
+                # flow control: let the client drain before the next page
+                while raw.get_write_buffer_size() > REPLAY_HIGH and not raw.is_closing():
+                    await asyncio.sleep(0.001)
+            if last >= ceiling:
+                break
+        if pending is not None:
+            pending.cancel()
 
     async def _sender(self, sub: Subscriber) -> None:
         ws = sub.ws

@@ -150,6 +150,20 @@ class SQLiteEventStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 
+    def _read_raw_sync(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        assert self._r is not None
+        return self._r.execute(
+            "SELECT sequence, type, body FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
+            (after, limit),
+        ).fetchall()
+
+    async def read_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, bytes]]:
+        """``read`` as plain tuples: the replay path, where a namedtuple per row shows."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._rx, self._read_raw_sync, after, limit)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+
     def _bounds_sync(self) -> tuple[int, int]:
         assert self._r is not None
         lo, hi = self._r.execute("SELECT MIN(sequence), MAX(sequence) FROM events").fetchone()
