@@ -141,6 +141,14 @@ class Subscriber:
         self.wake.set()
         return False
 
+    def write_frames(self, frames: list[bytes]) -> int:
+        """Write ready-made frames in one go (the caller checked the fast path applies)."""
+        t = self.raw
+        if t is None or t.is_closing():
+            return 0
+        t.write(b"".join(frames) if len(frames) > 1 else frames[0])
+        return len(frames)
+
     def filters(self) -> dict[str, Any]:
         return {
             "types": sorted(self.types) if self.types else None,
@@ -172,22 +180,54 @@ class StreamHub:
         subs = self.subs
         if not subs:
             return
+        if len(batch) == 1:
+            self._deliver_one(batch[0])
+            return
+        # Several events committed together: each subscriber gets its share in one
+        # write. Frames are built once per event and shared by every subscriber.
+        frames: list[bytes | None] = [None] * len(batch)
         delivered = 0
-        for p in batch:
-            seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids
-            frame = None
-            for s in subs:
-                # sequence 0: a transient event (not logged) goes to everyone who matches,
-                # except opt-in types, which only go to those who named them
-                if seq == 0:
-                    if (s.types is None and typ in OPT_IN) or not s.matches(typ, aids, tids):
-                        continue
-                elif seq <= s.min_seq or not s.matches(typ, aids, tids):
+        for s in subs:
+            mine: list[bytes] = []
+            t = s.raw
+            direct = t is not None and not s.queue and not s.closing and t.get_write_buffer_size() <= WRITE_HIGH
+            for i, p in enumerate(batch):
+                if not self._wants(s, p):
                     continue
-                if frame is None and s.raw is not None:
-                    frame = text_frame(body)  # once per event, shared by every subscriber
-                delivered += s.push(seq, body, frame)
+                if direct and not s.queue:
+                    f = frames[i]
+                    if f is None:
+                        f = frames[i] = text_frame(p.body)
+                    mine.append(f)
+                    if p.sequence:
+                        s.last_seq = p.sequence
+                else:
+                    if mine:  # keep order: what was gathered goes out before the queue
+                        delivered += s.write_frames(mine)
+                        mine = []
+                    s.push(p.sequence, p.body, None)
+            if mine:
+                delivered += s.write_frames(mine)
         self.delivered += delivered
+
+    def _deliver_one(self, p: Published) -> None:
+        frame = None
+        delivered = 0
+        for s in self.subs:
+            if not self._wants(s, p):
+                continue
+            if frame is None and s.raw is not None:
+                frame = text_frame(p.body)  # once per event, shared by every subscriber
+            delivered += s.push(p.sequence, p.body, frame)
+        self.delivered += delivered
+
+    @staticmethod
+    def _wants(s: Subscriber, p: Published) -> bool:
+        # sequence 0: a transient event (not logged) goes to everyone who matches,
+        # except opt-in types, which only go to those who named them
+        if p.sequence == 0:
+            return not (s.types is None and p.type in OPT_IN) and s.matches(p.type, p.agent_ids, p.task_ids)
+        return p.sequence > s.min_seq and s.matches(p.type, p.agent_ids, p.task_ids)
 
     async def close_all(self, code: int, reason: str) -> None:
         for s in list(self.subs):
