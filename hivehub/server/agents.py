@@ -24,6 +24,9 @@ from .stream import message, text_frame
 
 log = logging.getLogger("hivehub.agents")
 
+#: reports of one agent being made durable at once (beyond this, reading waits)
+MAX_INFLIGHT = 1000
+
 
 class AgentConn:
     """One connected push agent. Frames for it are coalesced: everything sent to
@@ -168,9 +171,18 @@ class AgentGateway:
             conn = await self._register(ws, request)
             if conn is None:
                 return ws
+            inflight: set[asyncio.Task[None]] = set()
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_text(conn, msg.data)
+                    # Each report runs as its own task: the core handles it at once (so
+                    # reports keep their order) and the ack goes out when it is durable,
+                    # while the next frames are read meanwhile. One report per commit
+                    # per agent was the ceiling before.
+                    task = asyncio.create_task(self._on_text(conn, msg.data))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                    if len(inflight) > MAX_INFLIGHT:
+                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
                 elif msg.type == WSMsgType.ERROR:

@@ -13,6 +13,7 @@ rebuilt from the log (the log is the truth) and the callers get
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -236,6 +237,9 @@ class HubService:
             after = batch[-1].sequence
         self.hive = hive
         self.published_seq = hive.sequence
+        # the folded state is long-lived: keep the cyclic GC from re-scanning it
+        gc.collect()
+        gc.freeze()
         log.info("log replayed: %d events", hive.sequence)
 
     async def stop(self) -> None:

@@ -166,7 +166,11 @@ class SQLiteEventStore:
 
     def _bounds_sync(self) -> tuple[int, int]:
         assert self._r is not None
-        lo, hi = self._r.execute("SELECT MIN(sequence), MAX(sequence) FROM events").fetchone()
+        # two single aggregates: SQLite answers each from the primary key, whereas
+        # MIN and MAX in one SELECT scan the table
+        lo, hi = self._r.execute(
+            "SELECT (SELECT MIN(sequence) FROM events), (SELECT MAX(sequence) FROM events)"
+        ).fetchone()
         return (lo or 0, hi or 0)
 
     async def bounds(self) -> tuple[int, int]:
