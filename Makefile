@@ -6,11 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint typecheck bench clean system-deps services
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# the benchmark baselines (Celery, Dask) and profilers; their smoke tests run in make test
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)
 
@@ -29,10 +36,10 @@ system-deps:
 services:
 	bash scripts/services.sh
 
-test: $(STAMP) system-deps services lint typecheck
+test: $(STAMP) $(BENCH_STAMP) system-deps services lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP) services
 	$(BIN)/python -m bench
 
 clean:

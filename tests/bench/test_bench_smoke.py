@@ -91,3 +91,9 @@ def test_dask_baseline_smoke(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     d = run_bench(tmp_path, "dask")["benches"]["dask"]
     assert d["completed"] == d["tasks"] > 0 and positive(d["tasks_per_s"])
+
+
+def test_replicas_smoke(tmp_path: Path) -> None:
+    r = run_bench(tmp_path, "replicas", timeout=170)["benches"]["replicas"]
+    assert [row["replicas"] for row in r["rows"]] == [1, 2, 3]
+    assert all(row["completed"] == row["tasks"] > 0 and positive(row["tasks_per_s"]) for row in r["rows"])
