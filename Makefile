@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean system-deps services
+.PHONY: run test install lint typecheck bench clean system-deps services docs
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -25,7 +25,10 @@ run: $(STAMP)
 	$(BIN)/hive serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check hivehub tests
+	$(BIN)/ruff check hivehub tests bench scripts
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_docs.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy hivehub/core
