@@ -16,9 +16,10 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import Forbidden, HiveError, InvalidInput
+from ..core.errors import Forbidden, HiveError, InvalidInput, PayloadTooLarge
 from ..core.model import TaskError, TaskStatus
 from .errors import UnknownMessageType, parse_message, translate
+from .rest import _depth_ok
 from .service import HubService, Published
 from .stream import message, text_frame
 
@@ -213,7 +214,16 @@ class AgentGateway:
             if not isinstance(obj, dict) or obj.get("type") != "register":
                 raise InvalidInput('the first message must be {"type": "register", "data": {...}}')
             mid = obj.get("message_id")
-            data = dict(obj.get("data") or {})
+            data = obj.get("data")
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                raise InvalidInput('"data" must be an object')
+            from .rest import _depth_ok
+
+            if not _depth_ok(data, self.config.max_json_depth):  # the same limit as POST /api/agents
+                raise PayloadTooLarge(f"JSON nested deeper than {self.config.max_json_depth} levels", max_depth=self.config.max_json_depth)
+            data = dict(data)
             running = data.pop("running", None)
             spec = msgspec.convert(data, C.AgentSpec)
             ident = request.get("identity")
@@ -228,6 +238,7 @@ class AgentGateway:
             if mapped is None:
                 log.exception("agent registration failed")
                 mapped = HiveError("internal error")
+                mapped.code = "internal_error"
             await ws.send_frame(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid), WSMsgType.TEXT)
             await ws.close(code=1008, message=b"registration failed")
             return None
@@ -272,6 +283,8 @@ class AgentGateway:
         mid = None
         try:
             typ, data, mid = parse_message(text)
+            if not _depth_ok(data, self.config.max_json_depth):
+                raise PayloadTooLarge(f"JSON nested deeper than {self.config.max_json_depth} levels")
             cmd = self._command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)
             if typ != "heartbeat":

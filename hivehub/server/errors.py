@@ -128,7 +128,9 @@ def parse_message(text: str) -> tuple[str, dict[str, Any], str | None]:
         raise E.InvalidInput('a message is a JSON object with a string "type"')
     mid = obj.get("message_id")
     mid = str(mid) if mid is not None else None
-    data = obj.get("data") or {}
+    data = obj.get("data")
+    if data is None:  # absent or null: no arguments (0, "", [] or false are mistakes)
+        data = {}
     if not isinstance(data, dict):
         raise E.InvalidInput('"data" must be an object', message_id=mid)
     return obj["type"], data, mid

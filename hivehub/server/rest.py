@@ -406,7 +406,7 @@ async def create_task(request: web.Request) -> web.Response:
     return json(s.hive.tasks[events[0].data.task.id], status=201)  # type: ignore[attr-defined]
 
 
-@route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 413, 422))
+@route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 409, 413, 422))
 async def create_tasks(request: web.Request) -> web.Response:
     batch = await body_as(request, TaskBatch)
     s = svc(request)
@@ -607,7 +607,13 @@ def openapi() -> dict[str, Any]:
         op["responses"][str(r.status)] = ok
         if r.handler is agent_claim:
             op["responses"]["204"] = {"description": "no task within the wait"}
-        for code in sorted(set(r.errors) | ({422} if r.body else set()) | {429}):
+        # a body can be malformed JSON (400), too large or too deep (413) or invalid (422);
+        # query parameters are validated too (422)
+        implied = ({400, 413, 422} if r.body else set()) | ({422} if r.query else set())
+        for code in sorted(set(r.errors) | implied | {429}):
+            if r.handler is health and code == 503:  # the same report as the 200, not an ErrorBody
+                op["responses"]["503"] = {"description": "unhealthy (the same report as the 200)"}
+                continue
             op["responses"][str(code)] = {
                 "description": "error",
                 "content": {"application/json": {"schema": ref[ErrorBody]}},
@@ -625,6 +631,7 @@ def openapi() -> dict[str, Any]:
                 ],
                 "responses": {
                     "101": {"description": "Switching Protocols (WebSocket, permessage-deflate offered)"},
+                    "400": {"description": "not a WebSocket upgrade request", "content": {"application/json": {"schema": ref[ErrorBody]}}},
                     "422": {"description": "error", "content": {"application/json": {"schema": ref[ErrorBody]}}},
                 },
             }

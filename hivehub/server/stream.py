@@ -421,8 +421,18 @@ class StreamHub:
         if typ == "ping":
             return message("pong", {}, mid)
         if typ == "subscribe":
+            # validate every field before changing any: a bad value (a list or dict as an
+            # id would break the fan-out's set lookups) leaves the filters as they were
+            raw_types = data.get("types")
+            if raw_types is not None and not isinstance(raw_types, str) and not (
+                isinstance(raw_types, list) and all(isinstance(t, str) for t in raw_types)
+            ):
+                raise InvalidInput("subscribe: types must be a string or a list of strings", parameter="types")
+            for key in ("agent_id", "task_id"):
+                if data.get(key) is not None and not isinstance(data[key], str):
+                    raise InvalidInput(f"subscribe: {key} must be a string or null", parameter=key)
             if "types" in data:
-                sub.types = parse_types(data["types"])
+                sub.types = parse_types(raw_types)
             if "agent_id" in data:
                 sub.agent_id = data["agent_id"] or None
             if "task_id" in data:

@@ -97,3 +97,11 @@ def test_replicas_smoke(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "replicas", timeout=170)["benches"]["replicas"]
     assert [row["replicas"] for row in r["rows"]] == [1, 2, 3]
     assert all(row["completed"] == row["tasks"] > 0 and positive(row["tasks_per_s"]) for row in r["rows"])
+
+
+def test_crash_smoke(tmp_path: Path) -> None:
+    c = run_bench(tmp_path, "crash", timeout=170)["benches"]["crash"]
+    assert c["tasks_accepted"] > 0 and c["kills"] == 1
+    # the figures the bench reports: every accepted task ends once, nothing is lost
+    assert c["tasks_finished"] == c["tasks_accepted"] and c["tasks_finished_twice"] == 0
+    assert c["events_lost"] == 0 and c["log_duplicates"] == 0
