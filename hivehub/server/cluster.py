@@ -75,6 +75,8 @@ class Cluster:
         self._started = 0.0
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._outq: list[tuple[C.Command, asyncio.Future[list[ev.Event]]]] = []
+        self._flushing = False
         self.service.forward = self.forward
 
     async def start(self) -> None:
@@ -153,11 +155,43 @@ class Cluster:
     # ------------------------------------------------------------ forwarding
 
     async def forward(self, cmd: C.Command) -> list[ev.Event]:
-        """Run a command on the leader; raise the leader's error as the same class."""
+        """Run a command on the leader; raise the leader's error as the same class.
+
+        Commands forwarded in one turn of the event loop travel together in one
+        request (``/internal/execute`` takes a list), which the leader runs in order
+        and makes durable with one commit."""
         if self.is_leader:
             raise NotLeader("internal error: a leader forwards nothing")
+        fut: asyncio.Future[list[ev.Event]] = asyncio.get_running_loop().create_future()
+        self._outq.append((cmd, fut))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+        return await fut
+
+    async def _flush(self) -> None:
+        batch, self._outq = self._outq, []
+        self._flushing = False
+        if not batch:
+            return
+        try:
+            results = await self._send([c for c, _ in batch])
+        except HiveError as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), res in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if isinstance(res, HiveError):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
+
+    async def _send(self, cmds: list[C.Command]) -> list[list[ev.Event] | HiveError]:
         assert self._http is not None
-        body = {"command": type(cmd).__name__, "data": msgspec.to_builtins(cmd)}
+        body = {"commands": [{"command": type(c).__name__, "data": msgspec.to_builtins(c)} for c in cmds]}
         for attempt in range(2):
             url = self.leader_url
             if url is None:
@@ -166,21 +200,30 @@ class Cluster:
                 async with self._http.post(
                     f"{url}/internal/execute", json=body, headers={"X-Hive-Cluster-Secret": self.secret}
                 ) as r:
-                    payload = await r.read()
-                    if r.status == 200:
-                        return [ev.decode_event(msgspec.json.encode(e)) for e in msgspec.json.decode(payload)["events"]]
-                    err = msgspec.json.decode(payload).get("error", {})
+                    payload = msgspec.json.decode(await r.read())
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise StoreUnavailable(f"the leader replica is unreachable ({exc}); try again", retry=True) from exc
-            code = err.get("code", "hive_error")
-            if code == "not_leader" and attempt == 0:
+            if r.status == 200:
+                return [self._result(x) for x in payload["results"]]
+            err = payload.get("error", {})
+            if err.get("code") == "not_leader" and attempt == 0:
                 await asyncio.sleep(self.poll_seconds)  # the leader moved: look again
                 continue
-            cls = ERRORS_BY_CODE.get(code, HiveError)
-            exc2 = cls(err.get("message", "error"), **(err.get("details") or {}))
-            exc2.code = code
-            raise exc2
-        raise StoreUnavailable("no leader could take the command; try again", retry=True)
+            raise self._error(err)
+        raise StoreUnavailable("no leader could take the commands; try again", retry=True)
+
+    @staticmethod
+    def _error(err: dict[str, Any]) -> HiveError:
+        code = err.get("code", "hive_error")
+        cls = ERRORS_BY_CODE.get(code, HiveError)
+        exc = cls(err.get("message", "error"), **(err.get("details") or {}))
+        exc.code = code
+        return exc
+
+    def _result(self, x: dict[str, Any]) -> list[ev.Event] | HiveError:
+        if "error" in x:
+            return self._error(x["error"])
+        return [ev.decode_event(msgspec.json.encode(e)) for e in x["events"]]
 
 
 async def internal_execute(request: web.Request) -> web.StreamResponse:
@@ -192,13 +235,17 @@ async def internal_execute(request: web.Request) -> web.StreamResponse:
     if not cluster.is_leader:
         return error_response(NotLeader("this replica does not lead", leader=cluster.leader_url))
     body = msgspec.json.decode(await request.read())
-    cls = COMMANDS.get(body.get("command"))
-    if cls is None:
-        return error_response(HiveError(f"unknown command {body.get('command')!r}"))
-    cmd = msgspec.convert(body["data"], cls)
-    try:
-        events = await cluster.service.execute(cmd)
-    except HiveError as exc:
-        return error_response(exc)
-    out = b'{"events":[' + b",".join(ev.encode_event(e) for e in events) + b"]}"
-    return web.Response(body=out, content_type="application/json")
+    cmds: list[C.Command] = []
+    for item in body.get("commands", []):
+        cls = COMMANDS.get(item.get("command"))
+        if cls is None:
+            return error_response(HiveError(f"unknown command {item.get('command')!r}"))
+        cmds.append(msgspec.convert(item["data"], cls))
+    results = await cluster.service.execute_each(cmds)
+    parts = []
+    for res in results:
+        if isinstance(res, HiveError):
+            parts.append(msgspec.json.encode({"error": {"code": res.code, "message": res.message, "details": res.details}}))
+        else:
+            parts.append(b'{"events":[' + b",".join(ev.encode_event(e) for e in res) + b"]}")
+    return web.Response(body=b'{"results":[' + b",".join(parts) + b"]}", content_type="application/json")

@@ -23,7 +23,7 @@ from typing import Any
 from ..bus.base import EventBus
 from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
-from ..core.errors import StoreUnavailable
+from ..core.errors import HiveError, StoreUnavailable
 from ..core.hive import Hive, HiveConfig
 from ..core.model import ONLINE
 from ..store.base import EventStore, StoredEvent
@@ -300,22 +300,42 @@ class HubService:
         """Run several commands and wait for one commit covering all of them (a batch
         of submissions). Raises at the first refused command; the ones before it are
         kept (callers validate the batch first)."""
+        results = await self.execute_each(cmds, stop_at_error=True)
+        for r in results:
+            if isinstance(r, HiveError):
+                raise r
+        return results  # type: ignore[return-value]
+
+    async def execute_each(self, cmds: list[Command], *, stop_at_error: bool = False) -> list[list[ev.Event] | HiveError]:
+        """Run commands in order, each accepted or refused on its own, and wait for
+        one commit covering every accepted one (forwarded batches, submissions)."""
         if self.role == "follower" or not self.store_ok:
-            return [await self.execute(c) for c in cmds]
-        out: list[list[ev.Event]] = []
+            out_slow: list[list[ev.Event] | HiveError] = []
+            for c in cmds:
+                try:
+                    out_slow.append(await self.execute(c))
+                except HiveError as exc:
+                    out_slow.append(exc)
+                    if stop_at_error:
+                        break
+            return out_slow
+        out: list[list[ev.Event] | HiveError] = []
         now = self.clock()
-        try:
-            for cmd in cmds:
+        for cmd in cmds:
+            try:
                 events = self.hive.handle(cmd, now)
-                for e in events:
-                    self._pending.append((e, ev.encode_event(e)))
-                out.append(events)
-        finally:
-            if self._pending:
-                fut = asyncio.get_running_loop().create_future()
-                self._waiters.append((self.hive.sequence, fut))
-                self._wake.set()
+            except HiveError as exc:
+                out.append(exc)
+                if stop_at_error:
+                    break
+                continue
+            for e in events:
+                self._pending.append((e, ev.encode_event(e)))
+            out.append(events)
         if self.hive.sequence > self.published_seq:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append((self.hive.sequence, fut))
+            self._wake.set()
             await fut
         return out
 
