@@ -134,8 +134,10 @@ def run(mode: str) -> dict[str, Any]:
                 a.stop()
             hub.stop()
     seqs = [e["sequence"] for e in log]
-    last = seqs[-1] if seqs else 0
-    gaps = last - len(set(seqs))
+    gaps = (seqs[-1] if seqs else 0) - len(set(seqs))
+    # subscribers are compared with the log up to where they were let to catch up
+    # (agents going idle or offline after that are logged later)
+    last = res["last"]
     dups = len(seqs) - len(set(seqs))
     terminal: dict[str, int] = {}
     for e in log:

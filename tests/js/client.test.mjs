@@ -310,7 +310,14 @@ describe('hub restarted on a fresh log', { timeout: 120_000 }, () => {
       await waitFor(() => snaps().length === 2, { what: 'a second snapshot' });
       const second = snaps()[1];
       assert.ok(second.data.sequence < reached);
-      assert.ok(second.data.tasks.some((t) => t.id === fresh.id));
+      // the task submitted after the restart is in the new snapshot, or (when the
+      // stream resynced before it was submitted) arrives live after it
+      await waitFor(
+        () =>
+          second.data.tasks.some((t) => t.id === fresh.id) ||
+          events.some((e) => e.type === 'task_created' && e.data.task.id === fresh.id && e.sequence > second.data.sequence),
+        { what: 'the task made after the restart' },
+      );
       const later = await client.submitTask({ type: 'after' });
       await waitFor(() => events.some((e) => e.type === 'task_created' && e.data.task.id === later.id), { what: 'live after the reset' });
     } finally {
