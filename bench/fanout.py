@@ -199,7 +199,11 @@ def _phase_result(finals: list[dict[str, Any]], phase: str, t_start: float, expe
     }
 
 
-async def measure(kind: str, cfg: dict[str, Any], d: Path) -> dict[str, Any]:
+async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False, hub_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``slow``: also hold one /ws subscriber that never reads (a tiny receive
+    buffer), to see what it costs the others (bench/slowsub.py)."""
+    import socket
+
     import aiohttp
 
     conns, procs, rate = cfg["conns"], cfg["procs"], cfg["rate"]
@@ -211,7 +215,7 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         if kind == "hub":
-            hub = Hub(str(d / "fanout.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000")
+            hub = Hub(str(d / "fanout.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", *hub_flags)
             await asyncio.to_thread(hub.start)
             port, pid, path = hub.port, hub.pid, "/ws"
         else:
@@ -220,6 +224,14 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path) -> dict[str, Any]:
             await asyncio.to_thread(wait_until, lambda: _http_ok(port), 60, 0.05, "bare server")
             port, pid, path = port, bare.pid, "/ws"
         out["connect_s"] = round(await clients.start(port, path, conns, procs, d), 3)
+        slow_sock = None
+        if slow:
+            slow_sock = socket.socket()
+            slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow_sock.connect(("127.0.0.1", port))
+            slow_sock.sendall(
+                (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: c2xvd3N1YnNjcmliZXIxMjM=\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
         server = psutil.Process(pid)
         client_ps = [psutil.Process(p.pid) for p in clients.procs]
 
@@ -272,6 +284,24 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path) -> dict[str, Any]:
         total_msgs = sum(f["messages"] for f in finals)
         out["mean_frame_bytes"] = round(sum(f["bytes"] for f in finals) / total_msgs, 1) if total_msgs else None
         out["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
+        if slow_sock is not None:
+            # now read what the slow one was sent: it must end with the 1013 close
+            slow_sock.settimeout(5)
+            data = b""
+            try:
+                while True:
+                    chunk = slow_sock.recv(1 << 20)
+                    if not chunk:
+                        break
+                    data += chunk
+                    if b"resume with since=" in data[-256:]:
+                        break
+            except OSError:
+                pass
+            slow_sock.close()
+            i = data.rfind(b"slow consumer: resume with since=")
+            out["slow_cut_off"] = i >= 0
+            out["slow_close_reason"] = data[i:i + 60].decode(errors="replace") if i >= 0 else None
     finally:
         await clients.stop()
         if hub is not None:

@@ -272,13 +272,23 @@ describe('slow consumer: close 1013 and resume from the reason', { timeout: 120_
     try {
       await waitFor(() => events.find((e) => e.type === 'snapshot'), { what: 'snapshot' });
       const start = stream.lastSequence;
-      // Many concurrent submissions commit in batches larger than the buffer of 3.
+      // The consumer stops reading (its socket is paused): once the kernel's and the
+      // hub's buffers toward it are full, the hub queues, passes the buffer of 3 and
+      // closes with 1013. Big descriptions fill the buffers in a few requests.
+      const sock = stream._ws && stream._ws._socket;
+      assert.ok(sock, 'expected the ws package socket (Node.js)');
+      sock.pause();
       const ids = [];
-      for (let round = 0; round < 5 && !closes.some((c) => c.code === 1013); round++) {
-        const made = await Promise.all(Array.from({ length: 40 }, (_, i) => client.submitTask({ type: 'burst', description: `burst ${round}.${i}` })));
+      const big = 'x'.repeat(50_000);
+      for (let round = 0; round < 5; round++) {
+        const made = await Promise.all(Array.from({ length: 20 }, (_, i) => client.submitTask({ type: 'burst', description: `burst ${round}.${i}`, input: { pad: big } })));
         ids.push(...made.map((t) => t.id));
       }
-      assert.ok(closes.some((c) => c.code === 1013 && /since=\d+/.test(c.reason)), `expected a 1013 close, got ${JSON.stringify(closes)}`);
+      sock.resume();
+      await waitFor(() => closes.some((c) => c.code === 1013 && /since=\d+/.test(c.reason)), {
+        timeout: 30_000,
+        what: `a 1013 close naming since=N (got ${JSON.stringify(closes)})`,
+      });
       await waitFor(() => ids.every((id) => events.some((e) => e.type === 'task_created' && e.data.task.id === id)), {
         timeout: 30_000,
         what: 'every task_created after the slow-consumer closes',

@@ -1,0 +1,39 @@
+"""A subscriber that stops reading: it must be cut off at its buffer limit (1013 with
+the sequence to resume from) while the other subscribers' p99 stays within 2x of
+their baseline. Both runs in the same bench: the fan-out steady phase (100
+subscribers, 1,000 events/s) without and with one extra /ws subscriber that never
+reads (4 KiB receive buffer), on a hub with ``--subscriber-buffer 1000``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import ratio, workdir
+from bench.fanout import measure
+
+
+def run(mode: str) -> dict[str, Any]:
+    import uvloop
+
+    cfg = {
+        # enough events (about 6 MB) to fill the kernel's socket buffers toward the
+        # slow reader (up to 4 MiB here), its transport buffer and its queue
+        "smoke": {"conns": 4, "procs": 2, "rate": 2000, "seconds": 4.0, "warmup": 0.0, "burst": 100},
+        "quick": {"conns": 100, "procs": 2, "rate": 1000, "seconds": 8.0, "warmup": 1.0, "burst": 1000},
+    }.get(mode, {"conns": 100, "procs": 2, "rate": 1000, "seconds": 10.0, "warmup": 1.0, "burst": 1000})
+    flags = ("--subscriber-buffer", "1000")
+    with workdir("slowsub") as d:
+        base = uvloop.run(measure("hub", cfg, d, hub_flags=flags))
+        slow = uvloop.run(measure("hub", cfg, d, slow=True, hub_flags=flags))
+    b99, s99 = base["steady"]["latency"]["p99_ms"], slow["steady"]["latency"]["p99_ms"]
+    r = ratio(s99, b99)
+    return {
+        "config": cfg,
+        "baseline_p99_ms": b99,
+        "with_slow_p99_ms": s99,
+        "p99_ratio": r,
+        "slow_cut_off": slow.get("slow_cut_off"),
+        "slow_close_reason": slow.get("slow_close_reason"),
+        "others_delivered_fraction": slow["steady"]["delivered_fraction"],
+        "met": {"cut_off": bool(slow.get("slow_cut_off")), "p99_within_2x": bool(r is not None and r <= 2.0)},
+    }
