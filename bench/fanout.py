@@ -231,7 +231,7 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
             slow_sock.connect(("127.0.0.1", port))
             slow_sock.sendall(
                 (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: c2xvd3N1YnNjcmliZXIxMjM=\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
         server = psutil.Process(pid)
         client_ps = [psutil.Process(p.pid) for p in clients.procs]
 

@@ -16,11 +16,12 @@ def run(mode: str) -> dict[str, Any]:
     import uvloop
 
     cfg = {
-        # enough events (about 6 MB) to fill the kernel's socket buffers toward the
-        # slow reader (up to 4 MiB here), its transport buffer and its queue
-        "smoke": {"conns": 4, "procs": 2, "rate": 2000, "seconds": 4.0, "warmup": 0.0, "burst": 100},
-        "quick": {"conns": 100, "procs": 2, "rate": 1000, "seconds": 8.0, "warmup": 1.0, "burst": 1000},
-    }.get(mode, {"conns": 100, "procs": 2, "rate": 1000, "seconds": 10.0, "warmup": 1.0, "burst": 1000})
+        # enough events (8 MB and more) to fill the kernel's socket buffers toward the
+        # slow reader (up to 4 MiB of send buffer here, tcp_wmem), its transport
+        # buffer and its queue, so that it must be cut off during the steady phase
+        "smoke": {"conns": 4, "procs": 2, "rate": 3000, "seconds": 4.0, "warmup": 0.0, "burst": 100},
+        "quick": {"conns": 100, "procs": 2, "rate": 1000, "seconds": 12.0, "warmup": 1.0, "burst": 1000},
+    }.get(mode, {"conns": 100, "procs": 2, "rate": 1000, "seconds": 15.0, "warmup": 1.0, "burst": 1000})
     flags = ("--subscriber-buffer", "1000")
     with workdir("slowsub") as d:
         base = uvloop.run(measure("hub", cfg, d, hub_flags=flags))

@@ -34,6 +34,8 @@ log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
 CLOSE_SLOW = 1013
+#: seconds a cut-off subscriber gets to read what was buffered for it and the close
+CUT_GRACE = 10.0
 #: above this many bytes waiting in the transport (the kernel took no more), events
 #: queue for the subscriber's sender task instead of being written directly
 WRITE_HIGH = 64 * 1024
@@ -75,6 +77,8 @@ def message(typ: str, data: Any, message_id: str | None = None) -> bytes:
 
 class Subscriber:
     __slots__ = (
+        "on_cut",
+        "transport",
         "raw",
         "raw_ok",
         "agent_id",
@@ -97,6 +101,9 @@ class Subscriber:
         #: has drained what queued meanwhile, so order is kept)
         self.raw: Any = None
         self.raw_ok = transport if transport is not None and not ws.compress else None
+        self.transport = transport
+        #: called once when the subscriber falls more than its buffer behind
+        self.on_cut: Any = None
         self.types: frozenset[str] | None = None
         self.agent_id: str | None = None
         self.task_id: str | None = None
@@ -138,6 +145,8 @@ class Subscriber:
         if len(q) > self.buffer_limit:
             self.closing = True
             q.clear()
+            if self.on_cut is not None:
+                self.on_cut(self)
         self.wake.set()
         return False
 
@@ -170,6 +179,26 @@ class StreamHub:
         such as inter_module_message are only produced when someone asks)."""
         return any(s.types is not None and event_type in s.types for s in self.subs)
 
+    def _cut(self, sub: Subscriber) -> None:
+        """Close a subscriber that fell more than its buffer behind.
+
+        Its sender may be parked forever on a socket the peer does not read, so the
+        close frame (1013, naming the sequence to resume from: everything up to it
+        is already in the socket's buffers, ahead of the close) is written straight
+        to the transport, the subscriber leaves the fan-out at once, and the
+        connection is aborted if the peer has not taken it all within
+        ``CUT_GRACE`` seconds."""
+        # (called from inside the fan-out loop over self.subs: leave the set alone now)
+        asyncio.get_running_loop().call_soon(self.subs.discard, sub)
+        reason = f"slow consumer: resume with since={sub.last_seq}"
+        log.warning("closing slow subscriber %s: %s", sub.remote, reason)
+        t = sub.transport
+        if t is None or t.is_closing():
+            return
+        payload = CLOSE_SLOW.to_bytes(2, "big") + reason.encode()[:120]
+        t.write(bytes((0x88, len(payload))) + payload)
+        asyncio.get_running_loop().call_later(CUT_GRACE, lambda: t.is_closing() or t.abort())
+
     def count(self) -> int:
         return len(self.subs)
 
@@ -194,7 +223,7 @@ class StreamHub:
             for i, p in enumerate(batch):
                 if not self._wants(s, p):
                     continue
-                if direct and not s.queue:
+                if direct and not s.queue and not s.closing:
                     f = frames[i]
                     if f is None:
                         f = frames[i] = text_frame(p.body)
@@ -257,6 +286,7 @@ class StreamHub:
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
         sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport)
+        sub.on_cut = self._cut
         sub.types = types
         sub.agent_id = q.get("agent_id") or None
         sub.task_id = q.get("task_id") or None
@@ -370,16 +400,20 @@ class StreamHub:
             await sub.wake.wait()
             sub.wake.clear()
             if sub.closing:
-                reason = f"slow consumer: resume with since={sub.last_seq}"
-                log.warning("closing slow subscriber %s: %s", sub.remote, reason)
-                await ws.close(code=CLOSE_SLOW, message=reason.encode())
-                return
+                return  # cut off: _cut wrote the close frame
             q = sub.queue
+            direct = sub.raw_ok is not None
             while q:
                 seq, body = q.popleft()
+                # Without compression the frame is in the transport before send_frame's
+                # first await (the drain): count it as sent already, so a cut-off
+                # that happens during the drain names the right resume point. With
+                # compression the write comes after an await, so only after it.
+                if seq and direct:
+                    sub.last_seq = seq
                 await ws.send_frame(body, WSMsgType.TEXT)
                 self.delivered += 1
-                if seq:
+                if seq and not direct:
                     sub.last_seq = seq
                 if sub.closing:
                     break
