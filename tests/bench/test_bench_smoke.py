@@ -105,3 +105,10 @@ def test_crash_smoke(tmp_path: Path) -> None:
     # the figures the bench reports: every accepted task ends once, nothing is lost
     assert c["tasks_finished"] == c["tasks_accepted"] and c["tasks_finished_twice"] == 0
     assert c["events_lost"] == 0 and c["log_duplicates"] == 0
+
+
+def test_slowsub_smoke(tmp_path: Path) -> None:
+    r = run_bench(tmp_path, "slowsub", timeout=170)["benches"]["slowsub"]
+    assert r["slow_cut_off"] and "resume with since=" in r["slow_close_reason"]
+    assert r["others_delivered_fraction"] == 1.0  # the others got every event
+    assert positive(r["baseline_p99_ms"]) and positive(r["with_slow_p99_ms"])
