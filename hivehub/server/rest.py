@@ -410,7 +410,7 @@ async def create_task(request: web.Request) -> web.Response:
 async def create_tasks(request: web.Request) -> web.Response:
     batch = await body_as(request, TaskBatch)
     s = svc(request)
-    known = set(s.hive.tasks)
+    known = s.hive.tasks  # a dict: membership tests, never a copy (it holds every task)
     ids = [t.id for t in batch.tasks if t.id]
     if len(set(ids)) != len(ids):
         raise InvalidInput("duplicate task ids in batch")
@@ -461,7 +461,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     tasks = svc(request).hive.tasks.values()
     items = [
         t
-        for t in (reversed(list(tasks)) if order == "desc" else tasks)
+        for t in (reversed(tasks) if order == "desc" else tasks)
         if (status is None or t.status == status)
         and (not typ or t.type == typ)
         and (not agent_id or t.assigned_agent_id == agent_id)

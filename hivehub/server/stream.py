@@ -15,6 +15,7 @@ the log is read up to C, and live delivery starts only after that replay.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from datetime import UTC, datetime
@@ -329,7 +330,7 @@ class StreamHub:
 
         hive = self.service.hive
         tasks = [t for t in hive.tasks.values() if t.status not in TERMINAL]
-        recent = [t for t in reversed(list(hive.tasks.values())) if t.status in TERMINAL][:200]
+        recent = list(itertools.islice((t for t in reversed(hive.tasks.values()) if t.status in TERMINAL), 200))
         return {
             "sequence": hive.sequence,
             "agents": list(hive.agents.values()),
