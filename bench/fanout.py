@@ -284,6 +284,8 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
         total_msgs = sum(f["messages"] for f in finals)
         out["mean_frame_bytes"] = round(sum(f["bytes"] for f in finals) / total_msgs, 1) if total_msgs else None
         out["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
+        if hub is not None:
+            out["hub_subscribers_at_end"] = (await asyncio.to_thread(hub.get, "/api/hive/status"))["subscribers"]
         if slow_sock is not None:
             # now read what the slow one was sent: it must end with the 1013 close
             slow_sock.settimeout(5)

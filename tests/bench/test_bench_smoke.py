@@ -109,6 +109,8 @@ def test_crash_smoke(tmp_path: Path) -> None:
 
 def test_slowsub_smoke(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "slowsub", timeout=170)["benches"]["slowsub"]
-    assert r["slow_cut_off"] and "resume with since=" in r["slow_close_reason"]
+    assert r["slow_cut_off"]
+    if r["close_reason_read"]:
+        assert "resume with since=" in r["slow_close_reason"]
     assert r["others_delivered_fraction"] == 1.0  # the others got every event
     assert positive(r["baseline_p99_ms"]) and positive(r["with_slow_p99_ms"])
