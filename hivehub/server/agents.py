@@ -16,10 +16,10 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import Forbidden, HiveError, InvalidInput, PayloadTooLarge
+from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.model import TaskError, TaskStatus
 from .errors import UnknownMessageType, parse_message, translate
-from .rest import _depth_ok
+from .rest import check_depth
 from .service import HubService, Published
 from .stream import message, text_frame
 
@@ -219,10 +219,7 @@ class AgentGateway:
                 data = {}
             if not isinstance(data, dict):
                 raise InvalidInput('"data" must be an object')
-            from .rest import _depth_ok
-
-            if not _depth_ok(data, self.config.max_json_depth):  # the same limit as POST /api/agents
-                raise PayloadTooLarge(f"JSON nested deeper than {self.config.max_json_depth} levels", max_depth=self.config.max_json_depth)
+            check_depth(data, self.config.max_json_depth)  # the same limit as POST /api/agents
             data = dict(data)
             running = data.pop("running", None)
             spec = msgspec.convert(data, C.AgentSpec)
@@ -283,8 +280,7 @@ class AgentGateway:
         mid = None
         try:
             typ, data, mid = parse_message(text)
-            if not _depth_ok(data, self.config.max_json_depth):
-                raise PayloadTooLarge(f"JSON nested deeper than {self.config.max_json_depth} levels")
+            check_depth(data, self.config.max_json_depth)
             cmd = self._command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)
             if typ != "heartbeat":

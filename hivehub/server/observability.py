@@ -17,10 +17,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.model import AgentStatus, TaskStatus
+from ..monitor.modules import RANK
 from .rest import body_as, json, route
 from .service import HubService, Published
-
-RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
 class HiveCollector(Collector):

@@ -156,14 +156,23 @@ def _depth_ok(obj: Any, limit: int) -> bool:
     return True
 
 
-def decode_body(raw: bytes, typ: Any, max_depth: int) -> Any:
-    """Decode and validate a JSON body into ``typ``; empty body means ``{}``."""
-    obj = msgspec.json.decode(raw) if raw.strip() else {}
+def check_depth(obj: Any, max_depth: int) -> None:
+    """The JSON nesting limit, the same for REST bodies and WebSocket messages."""
     if not _depth_ok(obj, max_depth):
         raise PayloadTooLarge(f"JSON nested deeper than {max_depth} levels", max_depth=max_depth)
+
+
+def convert_object(obj: Any, typ: Any, max_depth: int) -> Any:
+    """Validate already-decoded JSON into ``typ`` (a REST body, a /ws command's data)."""
+    check_depth(obj, max_depth)
     if not isinstance(obj, dict):
         raise InvalidInput("request body must be a JSON object")
     return msgspec.convert(obj, typ)
+
+
+def decode_body(raw: bytes, typ: Any, max_depth: int) -> Any:
+    """Decode and validate a JSON body into ``typ``; empty body means ``{}``."""
+    return convert_object(msgspec.json.decode(raw) if raw.strip() else {}, typ, max_depth)
 
 
 async def body_as(request: web.Request, typ: Any) -> Any:

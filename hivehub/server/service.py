@@ -114,12 +114,10 @@ class HubService:
         self.last_commit_ms = 0.0
         self.started_at = clock()
         self.last_tick_at = self.started_at
-        self.store_failed_at: datetime | None = None
         self._pending: list[tuple[ev.Event, bytes]] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
 
     # ----------------------------------------------------------- lifecycle
 
@@ -243,7 +241,6 @@ class HubService:
         log.info("log replayed: %d events", hive.sequence)
 
     async def stop(self) -> None:
-        self._closing = True
         await self.flush()
         for t in self._tasks:
             t.cancel()
@@ -396,8 +393,6 @@ class HubService:
 
     async def _on_store_failure(self, exc: Exception, batch: list[tuple[ev.Event, bytes]]) -> None:
         log.error("event store write failed: %s", exc)
-        if self.store_ok:
-            self.store_failed_at = self.clock()
         self.store_ok, self.store_error = False, str(exc)
         # Everything handled after the last commit is lost with this batch: the
         # events still pending were decided on top of it.

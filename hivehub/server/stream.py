@@ -481,9 +481,9 @@ class StreamHub:
                 raise Forbidden(f"role {ident.role} may not {typ}", role=ident.role)
             request.app["rate_limiter"].check(client_key(request))
         if typ == "create_task":
-            from .rest import decode_body
+            from .rest import convert_object
 
-            spec = decode_body(msgspec.json.encode(data), C.TaskSpec, request.app["config"].max_json_depth)
+            spec = convert_object(data, C.TaskSpec, request.app["config"].max_json_depth)
             events = await svc.execute(C.SubmitTask(id=rid, spec=spec, created_by="ws"))
             return message("create_task_result", {"task": svc.hive.tasks[events[0].data.task.id]}, mid)  # type: ignore[attr-defined]
         if typ == "cancel_task":
