@@ -76,6 +76,15 @@ class RemoveAgent(Command, kw_only=True):
     reason: str = "manual_removal"
 
 
+class ResetLearning(Command, kw_only=True):
+    """Put an agent's capabilities back to their declared priors (an operator action)."""
+
+    agent_id: str
+    #: the capabilities to reset; ``None``: all of them
+    capabilities: list[str] | None = None
+    requested_by: str = "api"
+
+
 class Heartbeat(Command, kw_only=True):
     agent_id: str
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import Struct
 
-from .model import Agent, Capability, RequiredCapability, Task, TaskError
+from .model import Agent, AgentCapability, RequiredCapability, Task, TaskError
 
 
 class EventData(Struct, kw_only=True):
@@ -72,12 +72,16 @@ class AgentRemoved(EventData, kw_only=True):
 
 
 class AgentUpdated(EventData, kw_only=True):
-    """Extra: a PATCH changed name, capabilities or concurrency."""
+    """Extra: a PATCH or a new registration changed name, capabilities or concurrency.
+
+    ``capabilities`` is the whole new list as the hub holds it: each one's
+    ``declared_proficiency`` (the prior) and ``proficiency`` (effective: the learned
+    value is kept when that capability's prior did not change)."""
 
     TYPE: ClassVar[str] = "agent_updated"
     agent_id: str
     name: str | None = None
-    capabilities: list[Capability] | None = None
+    capabilities: list[AgentCapability] | None = None
     max_concurrent_tasks: int | None = None
 
 
@@ -268,6 +272,19 @@ class LearningCycleCompleted(EventData, kw_only=True):
     duration_ms: float
 
 
+class AgentLearningReset(EventData, kw_only=True):
+    """Extra: an operator threw away what the hub learned about an agent.
+
+    Each named capability goes back to its declared prior, and the outcomes not
+    yet used by a learning cycle are discarded (also those of a cycle in progress)."""
+
+    TYPE: ClassVar[str] = "agent_learning_reset"
+    agent_id: str
+    #: capability name -> old_value (the learned proficiency), new_value (the prior)
+    capabilities: dict[str, Improvement]
+    requested_by: str
+
+
 class ErrorOccurred(EventData, kw_only=True):
     TYPE: ClassVar[str] = "error_occurred"
     error_id: str
@@ -299,7 +316,7 @@ SPEC_EVENT_TYPES: tuple[type[EventData], ...] = (
     LearningCycleCompleted,
     ErrorOccurred,
 )
-EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (AgentUpdated, TaskRetried, TaskReleased)
+EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (AgentUpdated, TaskRetried, TaskReleased, AgentLearningReset)
 DATA_TYPES: dict[str, type[EventData]] = {t.TYPE: t for t in SPEC_EVENT_TYPES + EXTRA_EVENT_TYPES}
 
 

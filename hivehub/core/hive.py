@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -53,6 +53,7 @@ from .commands import (
     ReleaseTask,
     RemoveAgent,
     ReportProgress,
+    ResetLearning,
     RetryTask,
     StartTask,
     SubmitTask,
@@ -68,7 +69,7 @@ from .errors import (
     NotTaskHolder,
     TaskNotFound,
 )
-from .learning import Cycle, LearningConfig, LearningMixin, outcome_score
+from .learning import Cycle, LearningConfig, LearningMixin, merge_capabilities, outcome_score, with_priors
 from .model import (
     HELD,
     ONLINE,
@@ -208,7 +209,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._waiting: dict[str, dict[str, None]] = {}
         self._dirty = True
         # --- learning (folded from outcomes) ---
-        self.outcomes: dict[str, dict[str, list[float]]] = {}  # agent -> capability -> scores
+        self.outcomes: dict[str, dict[str, deque[float]]] = {}  # agent -> capability -> newest scores
         self.last_cycle_at: dict[str, datetime] = {}
         self.cycles: dict[str, Cycle] = {}
         self.cycle_durations_ms: list[float] = []
@@ -394,7 +395,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 id=spec.id or self._new_id(),
                 name=spec.name,
                 type=spec.type,
-                capabilities=list(spec.capabilities),
+                capabilities=merge_capabilities([], spec.capabilities),
                 status=AS.IDLE,
                 max_concurrent_tasks=spec.max_concurrent_tasks,
                 created_at=now,
@@ -405,9 +406,12 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             self._emit(ev.AgentCreated(timestamp=now, agent=agent))
             return
         a = existing
+        # Every reconnect and hub restart registers again with the agent's own
+        # numbers: they are priors, and an unchanged prior keeps what was learned.
+        capabilities = merge_capabilities(a.capabilities, spec.capabilities)
         if (a.name, a.capabilities, a.max_concurrent_tasks) != (
             spec.name,
-            spec.capabilities,
+            capabilities,
             spec.max_concurrent_tasks,
         ):
             self._emit(
@@ -415,7 +419,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                     timestamp=now,
                     agent_id=a.id,
                     name=spec.name,
-                    capabilities=list(spec.capabilities),
+                    capabilities=capabilities,
                     max_concurrent_tasks=spec.max_concurrent_tasks,
                 )
             )
@@ -447,7 +451,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 timestamp=self._now,
                 agent_id=a.id,
                 name=p.name,
-                capabilities=list(p.capabilities) if p.capabilities is not None else None,
+                capabilities=merge_capabilities(a.capabilities, p.capabilities) if p.capabilities is not None else None,
                 max_concurrent_tasks=p.max_concurrent_tasks,
             )
         )
@@ -871,7 +875,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         a = msgspec.structs.replace(
             src,
             current_tasks=[],
-            capabilities=list(src.capabilities),
+            capabilities=with_priors(src.capabilities),
             metrics=msgspec.structs.replace(src.metrics),
             type_stats={k: msgspec.structs.replace(v) for k, v in src.type_stats.items()},
             metadata=dict(src.metadata),
@@ -890,7 +894,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             a.name = d.name
         if d.capabilities is not None:
             self._unindex_agent(a)
-            a.capabilities = list(d.capabilities)
+            a.capabilities = with_priors(d.capabilities)
             self._index_agent(a)
         if d.max_concurrent_tasks is not None:
             a.max_concurrent_tasks = d.max_concurrent_tasks
@@ -909,6 +913,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
 
     def _a_agent_removed(self, d: ev.AgentRemoved) -> None:
         self.outcomes.pop(d.agent_id, None)
+        self.last_cycle_at.pop(d.agent_id, None)
         a = self.agents.pop(d.agent_id)
         self._unindex_agent(a)
         self._dirty = True
@@ -1060,6 +1065,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         ReleaseTask: _on_release,
         Tick: _on_tick,
         CompleteLearning: LearningMixin._on_complete_learning,
+        ResetLearning: LearningMixin._on_reset_learning,
         Observe: ObservationsMixin._on_observe,
     }
 
@@ -1086,5 +1092,6 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         ev.InterModuleMessage: _a_noop,
         ev.CoordinationEvent: _a_noop,
         ev.LearningCycleStarted: LearningMixin._a_learning_started,
+        ev.AgentLearningReset: LearningMixin._a_learning_reset,
         ev.ErrorOccurred: _a_noop,
     }

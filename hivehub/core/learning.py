@@ -11,7 +11,15 @@ capability's learning rate::
 - bounded: a convex combination of two numbers in [0, 1] stays in [0, 1];
 - monotone in outcomes: a better outcome raises ``observed`` and so ``new``;
 - deterministic given the log: the inputs are folded from logged events, and the
-  resulting values are recorded in ``learning_cycle_completed``.
+  resulting values are recorded in ``learning_cycle_completed``;
+- bounded memory: at most ``max_window`` scores (the newest) wait per agent and
+  capability for the next cycle, and none are kept while learning is off.
+
+Declared and learned proficiency: what an agent sends when it registers is a
+*prior* (``declared_proficiency``); the hub's effective ``proficiency`` starts there
+and moves with the cycles. Registering again (every reconnect and hub restart)
+with the same prior keeps the learned value (:func:`merge_capabilities`); a changed
+prior replaces it; an operator resets it explicitly (``agent_learning_reset``).
 
 :class:`LearningMixin` is the part of the :class:`~hivehub.core.hive.Hive` that
 runs the cycles: it folds outcomes, starts and completes cycles, and applies
@@ -20,6 +28,8 @@ their events (see ``_state.py``).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -27,9 +37,9 @@ from msgspec import Struct
 
 from . import events as ev
 from ._state import HiveState, _ms
-from .commands import CompleteLearning
-from .errors import InvalidTransition
-from .model import AgentStatus, Task
+from .commands import CompleteLearning, ResetLearning
+from .errors import AgentNotFound, InvalidInput, InvalidTransition
+from .model import AgentCapability, AgentStatus, Capability, Task
 
 AS = AgentStatus
 
@@ -40,6 +50,14 @@ class LearningConfig(Struct, frozen=True):
     min_outcomes: int = 20
     #: ... or this many seconds after its last cycle, given at least one outcome
     interval_seconds: float = 300.0
+    #: scores kept per agent and capability until a cycle uses them (the newest;
+    #: at least ``min_outcomes``), so an agent that cannot learn for a while (busy
+    #: in a cycle, offline, failed) holds a bounded window, not every outcome
+    max_window: int = 1000
+
+    @property
+    def window(self) -> int:
+        return max(self.max_window, self.min_outcomes, 1)
 
 
 def outcome_score(success: bool, quality: float | None) -> float:
@@ -55,6 +73,31 @@ def updated_proficiency(old: float, learning_rate: float, scores: list[float]) -
     return min(1.0, max(0.0, new))
 
 
+def merge_capabilities(held: Sequence[AgentCapability], declared: Sequence[Capability]) -> list[AgentCapability]:
+    """The capabilities an agent has after declaring ``declared``.
+
+    Each declared proficiency is the capability's prior. A capability whose prior
+    is the one already held keeps its effective (possibly learned) proficiency; a
+    new capability, or a changed prior, starts at the declared value. The learning
+    rate is taken as declared either way. Capabilities not declared are dropped."""
+    old = {c.name: c for c in held}
+    out = []
+    for c in declared:
+        prev = old.get(c.name)
+        effective = prev.proficiency if prev is not None and prev.prior == c.proficiency else c.proficiency
+        out.append(AgentCapability(c.name, effective, c.learning_rate, c.proficiency))
+    return out
+
+
+def with_priors(caps: Sequence[AgentCapability]) -> list[AgentCapability]:
+    """``caps`` with every prior filled in (events logged before priors existed have
+    none: then the proficiency they carry is the prior)."""
+    return [
+        c if c.declared_proficiency is not None else msgspec.structs.replace(c, declared_proficiency=c.proficiency)
+        for c in caps
+    ]
+
+
 class Cycle(Struct):
     """A learning cycle in progress (folded from ``learning_cycle_started``)."""
 
@@ -66,7 +109,7 @@ class Cycle(Struct):
 
 
 class LearningMixin(HiveState):
-    outcomes: dict[str, dict[str, list[float]]]  # agent -> capability -> scores
+    outcomes: dict[str, dict[str, deque[float]]]  # agent -> capability -> newest scores
     last_cycle_at: dict[str, datetime]
     cycles: dict[str, Cycle]
     cycle_durations_ms: list[float]
@@ -141,18 +184,46 @@ class LearningMixin(HiveState):
             self._emit_performance(a, "learning_cycle_completed")
 
     def _record_outcome(self, t: Task, agent_id: str, score: float) -> None:
-        if not t.required_capabilities or agent_id not in self.agents:
+        cfg = self.config.learning
+        # Nothing reads outcomes but the cycles: with learning off, keep none.
+        if not cfg.enabled or not t.required_capabilities or agent_id not in self.agents:
             return
         window = self.outcomes.setdefault(agent_id, {})
         for r in t.required_capabilities:
-            window.setdefault(r.name, []).append(score)
+            scores = window.get(r.name)
+            if scores is None:
+                scores = window[r.name] = deque(maxlen=cfg.window)
+            scores.append(score)
+
+    def _on_reset_learning(self, cmd: ResetLearning) -> None:
+        a = self.agents.get(cmd.agent_id)
+        if a is None:
+            raise AgentNotFound(f"no agent {cmd.agent_id}", agent_id=cmd.agent_id)
+        names = [c.name for c in a.capabilities] if cmd.capabilities is None else list(dict.fromkeys(cmd.capabilities))
+        unknown = [n for n in names if a.capability(n) is None]
+        if unknown:
+            raise InvalidInput(
+                f"agent {a.id} has no capability {unknown[0]}", agent_id=a.id, unknown=unknown,
+                capabilities=[c.name for c in a.capabilities],
+            )
+        now = self._now
+        assert now is not None
+        changes: dict[str, ev.Improvement] = {}
+        for n in names:
+            c = a.capability(n)
+            assert c is not None
+            changes[n] = ev.Improvement(
+                old_value=c.proficiency, new_value=c.prior, improvement=round(c.prior - c.proficiency, 6)
+            )
+        self._emit(
+            ev.AgentLearningReset(timestamp=now, agent_id=a.id, capabilities=changes, requested_by=cmd.requested_by)
+        )
 
     # ---------------------------------------------------------- appliers
 
     def _a_learning_started(self, d: ev.LearningCycleStarted) -> None:
-        self.cycles[d.cycle_id] = Cycle(
-            d.cycle_id, d.agent_id, d.timestamp, d.target_capability, self.outcomes.pop(d.agent_id, {})
-        )
+        window = {name: list(scores) for name, scores in self.outcomes.pop(d.agent_id, {}).items()}
+        self.cycles[d.cycle_id] = Cycle(d.cycle_id, d.agent_id, d.timestamp, d.target_capability, window)
         self.last_cycle_at[d.agent_id] = d.timestamp
 
     def _a_learning_completed(self, d: ev.LearningCycleCompleted) -> None:
@@ -170,4 +241,25 @@ class LearningMixin(HiveState):
                     a.capabilities[i] = msgspec.structs.replace(c, proficiency=imp.new_value)
                     if imp.improvement > 0:
                         a.metrics.capability_improvements += 1
+        self._dirty = True
+
+    def _a_learning_reset(self, d: ev.AgentLearningReset) -> None:
+        a = self.agents.get(d.agent_id)
+        if a is None:
+            return
+        names = set(d.capabilities)
+        for i, c in enumerate(a.capabilities):
+            if c.name in names:
+                a.capabilities[i] = msgspec.structs.replace(c, proficiency=d.capabilities[c.name].new_value)
+        # What was observed before the reset must not move the reset values again.
+        pending = self.outcomes.get(d.agent_id)
+        if pending is not None:
+            for n in names:
+                pending.pop(n, None)
+            if not pending:
+                del self.outcomes[d.agent_id]
+        for cycle in self.cycles.values():
+            if cycle.agent_id == d.agent_id:
+                for n in names:
+                    cycle.window.pop(n, None)
         self._dirty = True

@@ -56,9 +56,29 @@ ONLINE = frozenset({AgentStatus.IDLE, AgentStatus.ACTIVE, AgentStatus.LEARNING})
 
 
 class Capability(Struct, omit_defaults=False):
+    """A capability as an agent declares it (``AgentSpec``, ``AgentPatch``)."""
+
     name: Name
     proficiency: Unit
     learning_rate: Unit = 0.1
+
+
+class AgentCapability(Capability, omit_defaults=False):
+    """A capability as the hub holds it (the Agent projection).
+
+    ``proficiency`` is the effective value: what the hub has learned from outcomes,
+    else the declared one. ``declared_proficiency`` is the agent's own number (its
+    prior). Registering again with the same prior keeps the learned value; a new
+    prior replaces it; an operator resets it with ``agent_learning_reset``.
+    """
+
+    #: the agent's prior; ``None`` only in events logged before it existed
+    #: (then the prior is ``proficiency``)
+    declared_proficiency: Unit | None = None
+
+    @property
+    def prior(self) -> float:
+        return self.proficiency if self.declared_proficiency is None else self.declared_proficiency
 
 
 class RequiredCapability(Struct):
@@ -95,7 +115,7 @@ class Agent(Struct):
     id: str
     name: str
     type: AgentType
-    capabilities: list[Capability]
+    capabilities: list[AgentCapability]
     status: AgentStatus
     max_concurrent_tasks: int
     created_at: datetime
@@ -107,7 +127,7 @@ class Agent(Struct):
     #: it handed work back to shut down: no new work until it comes back online
     draining: bool = False
 
-    def capability(self, name: str) -> Capability | None:
+    def capability(self, name: str) -> AgentCapability | None:
         for c in self.capabilities:
             if c.name == name:
                 return c

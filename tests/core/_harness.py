@@ -25,7 +25,7 @@ from hivehub.core.commands import (
     Tick,
 )
 from hivehub.core.hive import Hive, HiveConfig
-from hivehub.core.model import Agent, Capability, RequiredCapability, Task, TaskError
+from hivehub.core.model import Agent, AgentCapability, Capability, RequiredCapability, Task, TaskError
 
 T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -51,6 +51,11 @@ class Ids:
 
 def caps(spec: dict[str, float] | None) -> list[Capability]:
     return [Capability(name=k, proficiency=v) for k, v in (spec or {}).items()]
+
+
+def held_caps(spec: dict[str, float] | None) -> list[AgentCapability]:
+    """Capabilities as the hub holds them right after they were declared (prior = effective)."""
+    return [AgentCapability(name=k, proficiency=v, declared_proficiency=v) for k, v in (spec or {}).items()]
 
 
 def reqs(spec: dict[str, float] | None) -> list[RequiredCapability]:

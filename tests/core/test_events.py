@@ -21,7 +21,7 @@ from hivehub.core.model import (
     TaskStatus,
 )
 
-from ._harness import T0, at, caps, reqs
+from ._harness import T0, at, held_caps, reqs
 from .test_hive import busy_history
 
 # the spec sits in shared/ beside the repository (a clone elsewhere gets a copy beside it)
@@ -135,7 +135,7 @@ def agent() -> Agent:
         id="agent-1",
         name="DataProcessor-1",
         type="specialist",  # type: ignore[arg-type]
-        capabilities=caps({"data_processing": 0.85}),
+        capabilities=held_caps({"data_processing": 0.85}),
         status="idle",  # type: ignore[arg-type]
         max_concurrent_tasks=2,
         created_at=T0,
@@ -189,7 +189,7 @@ SAMPLES: list[ev.EventData] = [
         cleanup_summary=ev.CleanupSummary(tasks_reassigned=2, data_removed=True),
     ),
     ev.AgentUpdated(
-        timestamp=TS, agent_id="a", name="n", capabilities=caps({"x": 0.5}), max_concurrent_tasks=3
+        timestamp=TS, agent_id="a", name="n", capabilities=held_caps({"x": 0.5}), max_concurrent_tasks=3
     ),
     ev.TaskCreated(timestamp=TS, task=task(), matching_agents=3),
     ev.TaskAssigned(
@@ -298,6 +298,12 @@ SAMPLES: list[ev.EventData] = [
         duration_ms=900000.0,
     ),
     ev.ErrorOccurred(timestamp=TS, error_id="err-1", component="task_executor", error=E, severity="error"),
+    ev.AgentLearningReset(
+        timestamp=TS,
+        agent_id="a",
+        capabilities={"x": ev.Improvement(old_value=0.925, new_value=0.9, improvement=-0.025)},
+        requested_by="operator",
+    ),
 ]
 
 
@@ -341,7 +347,9 @@ def test_enums_encode_as_spec_strings() -> None:
     doc = json.loads(ev.encode_event(envelope(SAMPLES[0])))
     a = doc["data"]["agent"]
     assert (a["type"], a["status"]) == ("specialist", "idle")
-    assert a["capabilities"] == [{"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1}]
+    assert a["capabilities"] == [
+        {"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}
+    ]
     doc = json.loads(ev.encode_event(envelope(SAMPLES[5])))
     t = doc["data"]["task"]
     assert t["status"] == "pending" and t["priority"] == 2

@@ -40,7 +40,7 @@ from hivehub.core.errors import (
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.model import AgentMetrics, AgentStatus, AgentType, TaskError, TaskStatus
 
-from ._harness import T0, Ids, Sim, at, caps, of, one, reqs, types
+from ._harness import T0, Ids, Sim, at, caps, held_caps, of, one, reqs, types
 
 NO_HEARTBEAT_EXPIRY = HiveConfig(heartbeat_timeout=10_000.0)
 
@@ -117,9 +117,9 @@ class TestRegistration:
         events = s.register("a", {"x": 0.9, "y": 0.2}, t=1, max_tasks=4, name="renamed")
         u = one(events, ev.AgentUpdated)
         assert u.agent_id == "a" and u.name == "renamed" and u.max_concurrent_tasks == 4
-        assert u.capabilities == caps({"x": 0.9, "y": 0.2})
+        assert u.capabilities == held_caps({"x": 0.9, "y": 0.2})
         a = s.agent("a")
-        assert (a.name, a.max_concurrent_tasks, a.capabilities) == ("renamed", 4, caps({"x": 0.9, "y": 0.2}))
+        assert (a.name, a.max_concurrent_tasks, a.capabilities) == ("renamed", 4, held_caps({"x": 0.9, "y": 0.2}))
 
     def test_re_register_after_offline_is_a_reconnect(self) -> None:
         s = Sim()
