@@ -78,6 +78,7 @@ TYPE_STYLE = {
     "inter_module_message": "dim",
     "learning_cycle_started": "cyan",
     "learning_cycle_completed": "bold cyan",
+    "agent_learning_reset": "yellow",
     "error_occurred": "red",
     "error": "bold red",
     "snapshot": "bold",
@@ -162,8 +163,8 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_command(cmd_status))
 
     # --- agents
-    agents = sub.add_parser("agents", help="list, show or remove agents")
-    asub = agents.add_subparsers(dest="agents_command", required=True, metavar="{list,show,remove}")
+    agents = sub.add_parser("agents", help="list, show or remove agents, or reset what the hub learned")
+    asub = agents.add_subparsers(dest="agents_command", required=True, metavar="{list,show,remove,reset-learning}")
     p = asub.add_parser("list", parents=both, help="list agents")
     p.add_argument("--status", choices=["idle", "active", "learning", "offline", "failed"])
     p.add_argument("--type", choices=["worker", "coordinator", "specialist", "learner"])
@@ -176,6 +177,14 @@ def add_commands(sub: Any) -> None:
     p = asub.add_parser("remove", parents=both, help="remove an agent (its tasks are reassigned)")
     p.add_argument("agent_id", metavar="ID")
     p.set_defaults(func=_command(cmd_agents_remove))
+    p = asub.add_parser(
+        "reset-learning", parents=both, help="put learned proficiencies back to the declared ones (logged)"
+    )
+    p.add_argument("agent_id", metavar="ID")
+    p.add_argument(
+        "--capability", action="append", dest="capabilities", metavar="NAME", help="only this capability (repeatable)"
+    )
+    p.set_defaults(func=_command(cmd_agents_reset_learning))
 
     # --- tasks
     tasks = sub.add_parser("tasks", help="submit, list, show, cancel or retry tasks")
@@ -485,9 +494,16 @@ async def cmd_agents_show(c: HiveClient, args: argparse.Namespace) -> int:
         t = _table("Capabilities")
         t.add_column("name")
         t.add_column("proficiency", justify="right")
+        t.add_column("declared", justify="right")
         t.add_column("learning rate", justify="right")
         for cap in caps:
-            t.add_row(cap["name"], f"{cap.get('proficiency', 0):.2f}", f"{cap.get('learning_rate', 0):.2f}")
+            declared = cap.get("declared_proficiency")
+            t.add_row(
+                cap["name"],
+                f"{cap.get('proficiency', 0):.3f}",
+                "-" if declared is None else f"{declared:.3f}",
+                f"{cap.get('learning_rate', 0):.2f}",
+            )
         out.print(t)
     if a.get("metadata"):
         out.print("[bold cyan]metadata[/]")
@@ -506,6 +522,20 @@ async def cmd_agents_remove(c: HiveClient, args: argparse.Namespace) -> int:
         f"[green]removed[/] agent [bold]{args.agent_id}[/]: "
         f"{summary.get('tasks_reassigned', 0)} task(s) reassigned, {summary.get('tasks_failed', 0)} failed"
     )
+    return EXIT_OK
+
+
+async def cmd_agents_reset_learning(c: HiveClient, args: argparse.Namespace) -> int:
+    a = await c.reset_learning(args.agent_id, args.capabilities)
+    if args.json:
+        _print_json(a)
+        return EXIT_OK
+    out, _ = _consoles()
+    names = set(args.capabilities or [cap["name"] for cap in a.get("capabilities") or []])
+    reset = ", ".join(
+        f"{cap['name']}={cap.get('proficiency', 0):.3f}" for cap in a.get("capabilities") or [] if cap["name"] in names
+    )
+    out.print(f"[green]reset[/] learning of agent [bold]{args.agent_id}[/]: {reset or 'no capabilities'}")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import os
 import random
 import signal
 import time
@@ -18,6 +19,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,6 +28,7 @@ from yarl import URL
 from hivehub.core.model import AgentType, Capability
 
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .identity import IdFile, id_file_path
 
 __all__ = [
     "AgentError",
@@ -255,6 +258,8 @@ class BaseAgent:
         executor: ThreadPoolExecutor | None = None,
         progress_interval: float = 0.2,
         max_result_bytes: int | None = 1_000_000,
+        state_dir: str | os.PathLike[str] | None = None,
+        id_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not name:
             raise ValueError("name must not be empty")
@@ -267,6 +272,11 @@ class BaseAgent:
         self.capabilities = normalize_capabilities(capabilities)
         self.max_concurrent_tasks = max_concurrent_tasks
         self.agent_id: str | None = agent_id
+        #: where the id is kept between runs (``identity.py``); None: not kept
+        self.id_file: Path | None = (
+            Path(id_file) if id_file is not None else id_file_path(state_dir, name) if state_dir is not None else None
+        )
+        self._id_store: IdFile | None = None
         self.token = token
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.heartbeat_interval = heartbeat_interval
@@ -376,13 +386,21 @@ class BaseAgent:
         self._stopping = self._releasing = self._closing = False
         finished: asyncio.Future[None] = self._loop.create_future()
         self._run_finished = finished
+        self._load_id()
         transport = asyncio.create_task(self._transport_main(), name=f"hive-agent-{self.name}")
         closed = asyncio.create_task(self._closed.wait())
         try:
             done, _ = await asyncio.wait({transport, closed}, return_when=asyncio.FIRST_COMPLETED)
             if transport in done:
                 transport.result()
+        except RegistrationError as exc:
+            if exc.code == "agent_removed" and self._id_store is not None:
+                self._id_store.clear()  # that id is gone for good: the next run registers anew
+            raise
         finally:
+            if self._id_store is not None:
+                self._id_store.release()
+                self._id_store = None
             self._closing = True
             for t in (transport, closed):
                 t.cancel()
@@ -399,6 +417,26 @@ class BaseAgent:
             self._reset_runtime()  # a fresh state should run() be called again
             if not finished.done():
                 finished.set_result(None)
+
+    def _load_id(self) -> None:
+        """Lock the id file and resume the id saved by an earlier run (an explicit
+        ``agent_id`` wins over the file)."""
+        if self.id_file is None:
+            return
+        store = IdFile(self.id_file)
+        if not store.acquire():
+            return
+        self._id_store = store
+        saved = store.read()
+        if self.agent_id is None and saved is not None:
+            self.agent_id = saved
+            log.info("%s: resuming agent id %s from %s", self.name, saved, self.id_file)
+
+    def _registered_as(self, agent_id: str) -> None:
+        """The hub accepted a registration: remember the id for the next run."""
+        self.agent_id = agent_id
+        if self._id_store is not None:
+            self._id_store.write(agent_id)
 
     def run_forever(self, grace: float = 10.0) -> None:
         """Blocking :meth:`run`; SIGINT/SIGTERM trigger :meth:`stop` with ``grace`` seconds."""

@@ -8,7 +8,9 @@
         --handler text_analysis=mypkg.text:analyze  # one task type
     hive agent --demo --name Generalist-1           # the built-in demo handlers
 
-Environment: ``HIVE_URL`` (``http://host:port`` or ``ws://host:port``) and ``HIVE_TOKEN``.
+Environment: ``HIVE_URL`` (``http://host:port`` or ``ws://host:port``), ``HIVE_TOKEN``
+and ``HIVE_AGENT_STATE_DIR`` (where agent ids are kept between runs, one file per
+agent name; ``--no-state`` keeps none).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import BaseAgent, RegistrationError, http_url, ws_url
+from .identity import default_state_dir
 
 __all__ = ["build_parser", "cli_main", "load_handler", "parse_capability", "parse_handler"]
 
@@ -110,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--demo", action="store_true", help="register the built-in demo handlers")
     p.add_argument("--id", dest="agent_id", default=None, help="resume this agent id")
+    p.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep the agent id between runs in DIR/NAME.id (default: $HIVE_AGENT_STATE_DIR, "
+        "else $XDG_STATE_HOME/hivehub/agents, else ~/.local/state/hivehub/agents)",
+    )
+    p.add_argument("--id-file", default=None, metavar="FILE", help="keep the agent id in FILE instead")
+    p.add_argument(
+        "--no-state", action="store_true", help="keep no id between runs (a restart is a new agent)"
+    )
     p.add_argument("--pull", action="store_true", help="use the HTTP pull transport instead of WebSocket")
     p.add_argument("--heartbeat-interval", type=float, default=None, metavar="S", help="default: the hub's")
     p.add_argument(
@@ -150,6 +164,10 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         # Announce what the handlers can do, so the hub can match tasks to us.
         default = 0.6 if args.demo else 0.5
         capabilities = {t: {"name": t, "proficiency": default} for t in handlers if t != "*"}
+    if args.no_state and (args.state_dir or args.id_file):
+        parser.error("--no-state excludes --state-dir and --id-file")
+    # A restarted `hive agent` is the same agent: its id is kept per name (identity.py).
+    state_dir = None if args.no_state or args.id_file else (args.state_dir or default_state_dir())
     cls = PullAgent if args.pull else Agent
     agent = cls(
         args.name or f"agent-{socket.gethostname()}",
@@ -160,6 +178,8 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         agent_id=args.agent_id,
         token=token,
         heartbeat_interval=args.heartbeat_interval,
+        state_dir=state_dir,
+        id_file=None if args.no_state else args.id_file,
     )
     for task_type, fn in handlers.items():
         agent.add_handler(task_type, fn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -74,8 +75,9 @@ class PullAgent(BaseAgent):
         heartbeat_interval: seconds between heartbeats (default: the hub's value if its
             register/heartbeat answer carries ``heartbeat_interval``, else 5)
 
-    When ``agent_id`` is given the agent does not register first: it heartbeats and
-    claims as that agent, and registers (with that id) only if the hub answers 404.
+    It registers first, with its id when it has one (given as ``agent_id`` or kept
+    in its id file): the hub then updates that agent and brings it online. It
+    registers again (same id) whenever the hub answers 404 for it.
     """
 
     def __init__(
@@ -99,6 +101,8 @@ class PullAgent(BaseAgent):
         executor: ThreadPoolExecutor | None = None,
         progress_interval: float = 0.2,
         max_result_bytes: int | None = 1_000_000,
+        state_dir: str | os.PathLike[str] | None = None,
+        id_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.base_url = http_url(url)
         self.claim_wait = claim_wait
@@ -122,6 +126,8 @@ class PullAgent(BaseAgent):
             executor=executor,
             progress_interval=progress_interval,
             max_result_bytes=max_result_bytes,
+            state_dir=state_dir,
+            id_file=id_file,
         )
 
     def _reset_runtime(self) -> None:
@@ -149,8 +155,7 @@ class PullAgent(BaseAgent):
     async def _transport_main(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         self._session = aiohttp.ClientSession(headers=headers)
-        if self.agent_id is None:
-            await self._register()
+        await self._register()
         self._ready.set()
         loops = [
             asyncio.create_task(self._heartbeats()),
@@ -189,13 +194,18 @@ class PullAgent(BaseAgent):
                     ) as resp:
                         if resp.status < 300:
                             body = await resp.json(content_type=None)
-                            self.agent_id = str(body["id"])
+                            self._registered_as(str(body["id"]))
                             self.hub_info = body
                             self._note_interval(body)
                             self._registrations += 1
                             log.info("%s: registered as %s (pull)", self.name, self.agent_id)
                             return
                         code, message, details = await _error_of(resp)
+                        if code == "agent_exists" and self.agent_id is not None:
+                            # a hub from before registering again updated a known id
+                            log.info("%s: continuing as %s (pull; the hub kept its spec)", self.name, self.agent_id)
+                            self._registered_as(self.agent_id)
+                            return
                         if code in FATAL_REGISTER_CODES or resp.status in (400, 401, 403, 413, 422):
                             raise RegistrationError(code, message, details)
                         log.info("%s: registration answered %s %s", self.name, resp.status, code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -67,6 +68,9 @@ class Agent(BaseAgent):
         max_concurrent_tasks: tasks executed at once (also announced to the hub)
         agent_id: resume this agent id (otherwise the hub assigns one at the first
             registration and the agent keeps it for its reconnects)
+        state_dir: keep the id between runs in ``<state_dir>/<name>.id`` (locked while
+            running), so a restarted process is the same agent (``identity.py``)
+        id_file: the same with an explicit file path
         token: sent as ``?token=`` and ``Authorization: Bearer``
         heartbeat_interval: seconds between heartbeats (default: the hub's value)
         reconnect_base, reconnect_cap: exponential backoff with full jitter between
@@ -103,6 +107,8 @@ class Agent(BaseAgent):
         executor: ThreadPoolExecutor | None = None,
         progress_interval: float = 0.2,
         max_result_bytes: int | None = 1_000_000,
+        state_dir: str | os.PathLike[str] | None = None,
+        id_file: str | os.PathLike[str] | None = None,
     ) -> None:
         #: several hub replicas may be given, comma-separated: the agent moves to the
         #: next one whenever its connection ends (a replica died or restarted)
@@ -131,6 +137,8 @@ class Agent(BaseAgent):
             executor=executor,
             progress_interval=progress_interval,
             max_result_bytes=max_result_bytes,
+            state_dir=state_dir,
+            id_file=id_file,
         )
 
     def _reset_runtime(self) -> None:
@@ -295,7 +303,7 @@ class Agent(BaseAgent):
         agent_id = data.get("agent_id") or (data.get("agent") or {}).get("id")
         if not agent_id:
             raise _Dropped("'registered' without agent_id")
-        self.agent_id = str(agent_id)
+        self._registered_as(str(agent_id))
         self.hub_info = data
         self.connections += 1
         interval = self.heartbeat_interval or data.get("heartbeat_interval") or 5.0

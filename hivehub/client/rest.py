@@ -278,6 +278,12 @@ class HiveClient:
         body = {"name": name, "capabilities": capabilities_arg(capabilities, "proficiency"), "max_concurrent_tasks": max_concurrent_tasks}
         return await self.request("PATCH", f"/api/agents/{agent_id}", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
 
+    async def reset_learning(self, agent_id: str, capabilities: list[str] | None = None) -> dict[str, Any]:
+        """Operator: put learned proficiencies back to the declared ones (all, or the
+        named capabilities); logged as ``agent_learning_reset``. Returns the agent."""
+        body = {} if capabilities is None else {"capabilities": list(capabilities)}
+        return await self.request("POST", f"/api/agents/{agent_id}/reset-learning", body)  # type: ignore[no-any-return]
+
     async def remove_agent(self, agent_id: str) -> dict[str, Any]:
         """Remove an agent; returns the ``agent_removed`` data (with ``cleanup_summary``)."""
         return await self.request("DELETE", f"/api/agents/{agent_id}")  # type: ignore[no-any-return]

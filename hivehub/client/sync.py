@@ -205,6 +205,9 @@ class SyncHiveClient:
     def remove_agent(self, agent_id: str) -> dict[str, Any]:
         return self._call("remove_agent", agent_id)  # type: ignore[no-any-return]
 
+    def reset_learning(self, agent_id: str, capabilities: list[str] | None = None) -> dict[str, Any]:
+        return self._call("reset_learning", agent_id, capabilities)  # type: ignore[no-any-return]
+
     def submit_task(self, spec: dict[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
         return self._r.run(self.client.submit_task(spec, **fields))
 

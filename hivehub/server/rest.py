@@ -314,17 +314,24 @@ def full_status(app: web.Application) -> dict[str, Any]:
 # ----------------------------------------------------------------- agents
 
 
-@route("POST", "/api/agents", "Register an agent", body=C.AgentSpec, response=Agent, status=201, errors=(400, 409, 422))
+@route(
+    "POST",
+    "/api/agents",
+    "Register an agent (201); registering again with a known id updates it and brings it online (200)",
+    body=C.AgentSpec,
+    response=Agent,
+    status=201,
+    errors=(400, 422),
+)
 async def create_agent(request: web.Request) -> web.Response:
     spec = await body_as(request, C.AgentSpec)
     s = svc(request)
-    if spec.id and spec.id in s.hive.agents:
-        from ..core.errors import AgentExists
-
-        raise AgentExists(f"agent {spec.id} already exists", agent_id=spec.id)
+    # A pull agent registers again after its own restart or a hub restart: the same
+    # command as a WebSocket register (the spec is updated, learning is kept).
+    known = spec.id is not None and spec.id in s.hive.agents
     events = await s.execute(C.RegisterAgent(id=request_id(request), spec=spec))
-    agent_id = events[0].data.agent.id  # type: ignore[attr-defined]
-    return json(s.hive.agents[agent_id], status=201)
+    agent_id = spec.id if spec.id is not None else events[0].data.agent.id  # type: ignore[attr-defined]
+    return json(s.hive._agent(agent_id), status=200 if known else 201)
 
 
 @route(
@@ -370,6 +377,31 @@ async def delete_agent(request: web.Request) -> web.Response:
     events = await s.execute(C.RemoveAgent(id=request_id(request), agent_id=request.match_info["id"]))
     removed = next(e for e in events if e.type == "agent_removed")
     return json(removed.data)
+
+
+class ResetLearningBody(Struct, forbid_unknown_fields=True):
+    #: the capabilities to reset (default: all of them)
+    capabilities: Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=100)] | None = None
+    requested_by: Annotated[str, Meta(max_length=200)] | None = None
+
+
+@route(
+    "POST",
+    "/api/agents/{id}/reset-learning",
+    "Operator: put learned proficiencies back to the agent's declared ones (logged as agent_learning_reset)",
+    body=ResetLearningBody,
+    response=Agent,
+    errors=(404, 422),
+)
+async def reset_learning(request: web.Request) -> web.Response:
+    s = svc(request)
+    agent_id = request.match_info["id"]
+    s.hive._agent(agent_id)
+    b = await body_as(request, ResetLearningBody)
+    await s.execute(
+        C.ResetLearning(id=request_id(request), agent_id=agent_id, capabilities=b.capabilities, requested_by=b.requested_by or actor(request))
+    )
+    return json(s.hive._agent(agent_id))
 
 
 @route("POST", "/api/agents/{id}/heartbeat", "Agent heartbeat (pull transport)", errors=(404,))

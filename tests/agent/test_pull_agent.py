@@ -69,7 +69,8 @@ async def test_conflict_cancels_the_execution(http_hub: FakeHttpHub, running: An
     await running(agent)
     await http_hub.queue.put((make_task("t1"), 1))
     await asyncio.wait_for(aborted.wait(), 5)
-    assert not http_hub.find("register")  # agent_id given: no registration
+    # agent_id given: it registers as that agent (the hub updates its spec)
+    assert [r["data"]["id"] for r in http_hub.find("register")] == ["known-agent"]
     assert http_hub.find("claim")[0]["data"]["agent_id"] == "known-agent"
     assert not http_hub.find("task_completed")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from hivehub.client import (
-    AgentExists,
     AgentNotFound,
     DependencyNotFound,
     HiveClient,
@@ -57,9 +56,12 @@ async def test_agents_round_trip(hub: Hub, uid) -> None:
         with pytest.raises(AgentNotFound) as ei:
             await c.get_agent(made[0]["id"])
         assert ei.value.status == 404 and ei.value.code == "agent_not_found"
-        with pytest.raises(AgentExists) as ei2:
-            await c.register_agent("dup", id=made[1]["id"])
-        assert ei2.value.status == 409
+        # registering again with a known id updates that agent (a restarted pull agent)
+        again = await c.register_agent("w1-again", id=made[1]["id"], capabilities={cap: 0.8})
+        assert (again["id"], again["name"]) == (made[1]["id"], "w1-again")
+        assert (await c.get_agent(made[1]["id"]))["name"] == "w1-again"
+        reset = await c.reset_learning(made[1]["id"])
+        assert reset["capabilities"][0]["proficiency"] == reset["capabilities"][0]["declared_proficiency"]
 
 
 async def test_tasks_round_trip(hub: Hub, uid) -> None:

@@ -26,7 +26,9 @@ class AgentProc:
         self.name = name
         self.log_path = log_dir / f"agent-{name}.log"
         self._log = open(self.log_path, "ab")
-        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "HIVE_TEST_AGENT": name, **(env or {})}
+        # agent ids are kept per test, never in the home directory
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "HIVE_TEST_AGENT": name,
+                    "HIVE_AGENT_STATE_DIR": str(log_dir / "agent-state"), **(env or {})}
         self.proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:

@@ -18,7 +18,7 @@
 
 export const DEFAULT_URL = 'http://localhost:3001';
 
-/** Every event type the hub streams (the 20 of the spec plus 3 extras). */
+/** Every event type the hub streams (the 20 of the spec plus 4 extras). */
 export const EVENT_TYPES = Object.freeze([
   'agent_created',
   'agent_status_changed',
@@ -42,6 +42,7 @@ export const EVENT_TYPES = Object.freeze([
   'coordination_event',
   'learning_cycle_started',
   'learning_cycle_completed',
+  'agent_learning_reset',
   'error_occurred',
 ]);
 

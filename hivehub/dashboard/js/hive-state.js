@@ -347,6 +347,13 @@ const APPLIERS = {
     }
     ch.agents.add(a.id);
   },
+  agent_learning_reset(s, d, ch) {
+    const a = s.agents.get(d.agent_id);
+    if (!a) return;
+    const reset = d.capabilities || {};
+    a.capabilities = (a.capabilities || []).map((c) => (c.name in reset ? { ...c, proficiency: reset[c.name].new_value } : c));
+    ch.agents.add(a.id);
+  },
   system_alert(s, d, ch) {
     applyAlert(s, 'system_alert', d, ch);
   },
