@@ -353,10 +353,10 @@ def example_data() -> dict[str, Any]:
     from hivehub.core import events as ev
     from hivehub.core.model import (
         Agent,
+        AgentCapability,
         AgentMetrics,
         AgentStatus,
         AgentType,
-        Capability,
         RequiredCapability,
         Task,
         TaskError,
@@ -367,7 +367,7 @@ def example_data() -> dict[str, Any]:
     ts = t0 + timedelta(seconds=5)
     agent = Agent(
         id="agent-7f3a", name="DataProcessor-1", type=AgentType.SPECIALIST,
-        capabilities=[Capability("data_processing", 0.85, 0.1)], status=AgentStatus.IDLE,
+        capabilities=[AgentCapability("data_processing", 0.85, 0.1, 0.85)], status=AgentStatus.IDLE,
         max_concurrent_tasks=2, created_at=t0, last_seen_at=t0, metrics=AgentMetrics(),
     )
     task = Task(
@@ -429,6 +429,9 @@ def example_data() -> dict[str, Any]:
         "learning_cycle_completed": ev.LearningCycleCompleted(
             cycle_id="cycle-3", agent_id=a, improvements={"data_processing": ev.Improvement(0.85, 0.87, 0.02)},
             duration_ms=1500.0, **common),
+        "agent_learning_reset": ev.AgentLearningReset(
+            agent_id=a, capabilities={"data_processing": ev.Improvement(0.925, 0.9, -0.025)},
+            requested_by="operator:tok-1", **common),
         "error_occurred": ev.ErrorOccurred(
             error_id="err-5", component="scheduler", error=TaskError("INTERNAL", "unexpected state"),
             severity="error", **common),

@@ -72,11 +72,11 @@ class AgentRemoved(EventData, kw_only=True):
 
 
 class AgentUpdated(EventData, kw_only=True):
-    """Extra: a PATCH or a new registration changed name, capabilities or concurrency.
+    """Extra: a PATCH or a new registration changed name, capabilities or concurrency."""
 
-    ``capabilities`` is the whole new list as the hub holds it: each one's
-    ``declared_proficiency`` (the prior) and ``proficiency`` (effective: the learned
-    value is kept when that capability's prior did not change)."""
+    # ``capabilities`` is the whole new list as the hub holds it: each one's
+    # ``declared_proficiency`` (the prior) and ``proficiency`` (effective: the learned
+    # value is kept when that capability's prior did not change).
 
     TYPE: ClassVar[str] = "agent_updated"
     agent_id: str
@@ -273,10 +273,10 @@ class LearningCycleCompleted(EventData, kw_only=True):
 
 
 class AgentLearningReset(EventData, kw_only=True):
-    """Extra: an operator threw away what the hub learned about an agent.
+    """Extra: an operator reset learned proficiencies to the declared ones (pending outcomes are discarded)."""
 
-    Each named capability goes back to its declared prior, and the outcomes not
-    yet used by a learning cycle are discarded (also those of a cycle in progress)."""
+    # Each named capability goes back to its declared prior, and the outcomes not
+    # yet used by a learning cycle are discarded (also those of a cycle in progress).
 
     TYPE: ClassVar[str] = "agent_learning_reset"
     agent_id: str

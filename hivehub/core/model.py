@@ -64,13 +64,11 @@ class Capability(Struct, omit_defaults=False):
 
 
 class AgentCapability(Capability, omit_defaults=False):
-    """A capability as the hub holds it (the Agent projection).
+    """A capability as the hub holds it: ``proficiency`` is effective (learned, else declared), ``declared_proficiency`` the agent's prior."""
 
-    ``proficiency`` is the effective value: what the hub has learned from outcomes,
-    else the declared one. ``declared_proficiency`` is the agent's own number (its
-    prior). Registering again with the same prior keeps the learned value; a new
-    prior replaces it; an operator resets it with ``agent_learning_reset``.
-    """
+    # Registering again with the same prior keeps the learned value; a new prior
+    # replaces it; an operator resets it with ``agent_learning_reset``
+    # (``core/learning.py``: merge_capabilities).
 
     #: the agent's prior; ``None`` only in events logged before it existed
     #: (then the prior is ``proficiency``)

@@ -648,6 +648,8 @@ def openapi() -> dict[str, Any]:
         op["responses"][str(r.status)] = ok
         if r.handler is agent_claim:
             op["responses"]["204"] = {"description": "no task within the wait"}
+        if r.handler is create_agent:
+            op["responses"]["200"] = {**ok, "description": "registered again with a known id: updated"}
         # a body can be malformed JSON (400), too large or too deep (413) or invalid (422);
         # query parameters are validated too (422)
         implied = ({400, 413, 422} if r.body else set()) | ({422} if r.query else set())
