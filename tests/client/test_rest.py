@@ -40,7 +40,7 @@ async def test_agents_round_trip(hub: Hub, uid) -> None:
             await c.register_agent(f"w{i}", type="specialist", capabilities={cap: 0.5 + i / 10}, max_concurrent_tasks=2)
             for i in range(5)
         ]
-        assert made[0]["capabilities"] == [{"name": cap, "proficiency": 0.5, "learning_rate": 0.1}]
+        assert made[0]["capabilities"] == [{"name": cap, "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}]
         # pages of 2, walked through next_cursor, in registration order
         listed = [a async for a in c.list_agents(capability=cap, page_size=2)]
         assert [a["id"] for a in listed] == [a["id"] for a in made]

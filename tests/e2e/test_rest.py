@@ -38,6 +38,7 @@ ALL_ROUTES = {
     ("patch", "/api/agents/{id}"),
     ("delete", "/api/agents/{id}"),
     ("post", "/api/agents/{id}/heartbeat"),
+    ("post", "/api/agents/{id}/reset-learning"),
     ("post", "/api/agents/{id}/claim"),
     ("post", "/api/tasks"),
     ("post", "/api/tasks/batch"),
@@ -184,7 +185,7 @@ def test_agent_create_get_patch_delete(hub_factory: Any) -> None:
     assert a["type"] == "specialist"
     assert a["status"] == "idle"
     assert a["max_concurrent_tasks"] == 3
-    assert a["capabilities"] == [{"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1}]
+    assert a["capabilities"] == [{"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}]
     assert ISO_Z.match(a["created_at"]) and ISO_Z.match(a["last_seen_at"])
     assert {"tasks_completed", "success_rate", "average_response_time_ms", "capability_improvements"} <= set(a["metrics"])
     assert a["metrics"]["tasks_completed"] == 0
@@ -195,7 +196,7 @@ def test_agent_create_get_patch_delete(hub_factory: Any) -> None:
     # PATCH changes capabilities (and is what matching and GET see afterwards)
     status, patched = h.request("PATCH", f"/api/agents/{a['id']}", {"capabilities": [{"name": "ml", "proficiency": 0.5}]})
     assert status == 200, patched
-    assert patched["capabilities"] == [{"name": "ml", "proficiency": 0.5, "learning_rate": 0.1}]
+    assert patched["capabilities"] == [{"name": "ml", "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}]
     assert patched["name"] == "DataProcessor-1" and patched["max_concurrent_tasks"] == 3
     assert h.get(f"/api/agents/{a['id']}")["capabilities"] == patched["capabilities"]
     assert [x["id"] for x in h.get("/api/agents?capability=ml")["agents"]] == [a["id"]]
@@ -543,7 +544,7 @@ def test_event_envelopes_and_spec_fields(hub_factory: Any) -> None:
         by_type.setdefault(e["type"], []).append(e["data"])
     ag = by_type["agent_created"][0]["agent"]
     assert {"id", "name", "type", "capabilities", "created_at"} <= set(ag)
-    assert ag["capabilities"][0] == {"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1}
+    assert ag["capabilities"][0] == {"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}
     assert ISO_Z.match(ag["created_at"])
     tc = by_type["task_created"][0]
     assert {"id", "description", "type", "priority", "status", "required_capabilities", "created_at"} <= set(tc["task"])

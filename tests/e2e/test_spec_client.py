@@ -105,7 +105,7 @@ def test_spec_python_client_receives_spec_events(hub_factory: Any) -> None:
     assert a["agent"]["id"] == agent["id"]
     assert a["agent"]["name"] == "DataProcessor-1"
     assert a["agent"]["type"] == "specialist"
-    assert a["agent"]["capabilities"] == caps
+    assert a["agent"]["capabilities"] == [{**caps[0], "declared_proficiency": 0.85}]
     assert re.match(ISO_Z, a["agent"]["created_at"])
     assert re.match(ISO_Z, a["timestamp"])
 
