@@ -5,8 +5,9 @@ figure, the machine it ran on and the baselines (measured in the same run) to
 ``bench/results/latest.json``. Nothing in the output is typed in: each number
 comes from this run.
 
-Benches: scheduler, replay, fanout, slowsub, tasks, celery, dask, connections, replicas, crash
-(``tasks`` is the hub; ``celery`` and ``dask`` are its baselines).
+Benches: scheduler, replay, fanout, slowsub, tasks, celery, dask, connections, replicas, crash, soak
+(``tasks`` is the hub; ``celery`` and ``dask`` are its baselines; ``soak`` runs last:
+10 minutes, ``HIVEBENCH_SOAK_SECONDS=3600 HIVEBENCH_SOAK_RATE=20`` for one hour).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCHES = ["scheduler", "replay", "fanout", "slowsub", "tasks", "celery", "dask", "connections", "replicas", "crash"]
+BENCHES = ["scheduler", "replay", "fanout", "slowsub", "tasks", "celery", "dask", "connections", "replicas", "crash",
+           "soak"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -63,6 +65,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import slowsub
 
         return slowsub.run
+    if name == "soak":
+        from bench import soak
+
+        return soak.run
     raise KeyError(name)
 
 
@@ -200,6 +206,24 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
         row("crash", "events lost (log gaps + missed by resuming subscribers) / repeated",
             f"{cr['events_lost']} / {cr['subscriber_events_repeated'] + cr['log_duplicates']}", "-", "-", "0 / 0",
             cr["events_lost"] == 0 and cr["subscriber_events_repeated"] + cr["log_duplicates"] == 0)
+    so = b.get("soak")
+    if so and "verdict" in so:
+        c = so["config"]
+        mins = f"{c['seconds'] / 60:g} min"
+        row("soak", f"{mins}, {c['rate']:g} tasks/s + hostile clients: hub RSS warm-up / max / end",
+            f"{_fmt(so['rss_warmup_mib'])} / {_fmt(so['rss_max_mib'])} / {_fmt(so['rss_end_mib'])} MiB", "-", "-",
+            f"max <= warm-up + {so['limits']['margin_mib']:g} MiB",
+            so["rss_max_mib"] <= so["rss_warmup_mib"] + so["limits"]["margin_mib"])
+        sl = so["rss_slope_second_half_mib_per_min"]
+        row("soak", "hub RSS slope over the second half", _fmt(sl, " MiB/min"), "-", "-",
+            f"< {so['limits']['slope_mib_per_min']:g} MiB/min", sl is not None and sl < so["limits"]["slope_mib_per_min"])
+        row("soak", "tasks submitted / completed / unfinished at the end; hub CPU avg",
+            f"{so['tasks_submitted']:,} / {so['tasks_completed'] or 0:,} / {so['tasks_unfinished']:,}; "
+            f"{_fmt(so['hub_cpu_avg_pct'])} %")
+        per_kind = ", ".join(f"{k} {v['cut_offs']}" for k, v in so["hostile"].items())
+        row("soak", "hostile clients cut off by the hub (each reconnects)", f"{so['hostile_cut_offs']:,}",
+            per_kind, "-", "-")
+        row("soak", "verdict", so["verdict"], "-", "-", "bounded", so["verdict"] == "bounded")
     for name, res in b.items():
         if isinstance(res, dict) and "error" in res:
             row(name, "FAILED", res["error"].splitlines()[-1][:80])

@@ -114,3 +114,26 @@ def test_slowsub_smoke(tmp_path: Path) -> None:
         assert "resume with since=" in r["slow_close_reason"]
     assert r["others_delivered_fraction"] == 1.0  # the others got every event
     assert positive(r["baseline_p99_ms"]) and positive(r["with_slow_p99_ms"])
+
+
+def test_soak_smoke(tmp_path: Path) -> None:
+    """The soak runs (20 s, every hostile kind connected) and produces its numbers;
+    whether memory stayed bounded is for ``make bench`` to report, not for a test."""
+    from bench.soak import KINDS
+
+    s = run_bench(tmp_path, "soak", timeout=170)["benches"]["soak"]
+    assert len(s["samples"]) >= 5 and all(positive(x["rss_mib"]) for x in s["samples"])
+    assert positive(s["rss_warmup_mib"]) and positive(s["rss_max_mib"]) and positive(s["rss_end_mib"])
+    assert isinstance(s["rss_slope_second_half_mib_per_min"], float | int)
+    assert s["verdict"] in ("bounded", "NOT bounded")
+    assert s["tasks_submitted"] > 0 and s["tasks_completed"] > 0 and not s["submit_errors"]
+    assert s["completed_seen_by_subscriber"] > 0 and s["reader_latency"]["samples"] > 0
+    assert sorted(s["hostile"]) == sorted(KINDS)
+    assert all(h["connects"] >= 1 for h in s["hostile"].values()), s["hostile"]
+    assert s["hostile"]["unknown_token"]["responses"] and isinstance(s["hostile_cut_offs"], int)
+    assert not s["job_errors"]
+    assert any(r["bench"] == "soak" and r["metric"] == "verdict" for r in run_table(tmp_path))
+
+
+def run_table(tmp_path: Path) -> list[dict[str, str]]:
+    return list(json.loads((tmp_path / "results.json").read_text())["table"])
