@@ -62,6 +62,7 @@ from .commands import (
 from .coordination import CoordinationConfig, CoordinationMixin
 from .errors import (
     AgentNotFound,
+    AttemptRequired,
     DependencyNotFound,
     InvalidInput,
     InvalidTransition,
@@ -366,14 +367,21 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         return t
 
     def _held(self, task_id: str, agent_id: str, attempt: int | None) -> Task:
-        """The task, when ``agent_id`` holds its current attempt; else NotTaskHolder."""
+        """The task, when ``agent_id`` holds ``attempt`` and it is the current one.
+
+        Raises TaskNotFound for an unknown task, then AttemptRequired when the
+        report names no attempt: a report without
+        one cannot be told apart from a stale report of an earlier attempt (a late
+        completion of attempt 1 would complete attempt 2), so it is never guessed.
+        Raises NotTaskHolder when the agent does not hold that attempt now."""
         t = self._task(task_id)
-        if t.assigned_agent_id != agent_id or t.status not in HELD or (
-            attempt is not None and attempt != t.attempt
-        ):
+        if attempt is None:
+            raise AttemptRequired(
+                f"a report about task {task_id} must name its attempt", task_id=task_id, agent_id=agent_id
+            )
+        if t.assigned_agent_id != agent_id or t.status not in HELD or attempt != t.attempt:
             raise NotTaskHolder(
-                f"agent {agent_id} does not hold task {task_id}"
-                + (f" attempt {attempt}" if attempt is not None else ""),
+                f"agent {agent_id} does not hold task {task_id} attempt {attempt}",
                 task_id=task_id,
                 agent_id=agent_id,
                 attempt=attempt,

@@ -125,11 +125,13 @@ class Sim:
     def start(
         self, task_id: str, agent_id: str | None = None, *, t: float | datetime, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(StartTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), **kw), t)
 
     def progress(
         self, task_id: str, progress: float, agent_id: str | None = None, *, t: float | datetime, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             ReportProgress(
                 task_id=task_id, agent_id=agent_id or self.holder(task_id), progress=progress, **kw
@@ -140,6 +142,7 @@ class Sim:
     def complete(
         self, task_id: str, agent_id: str | None = None, *, t: float | datetime, result: Any = None, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             CompleteTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), result=result, **kw), t
         )
@@ -154,6 +157,7 @@ class Sim:
         code: str = "BOOM",
         **kw: Any,
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             FailTask(
                 task_id=task_id,

@@ -29,6 +29,7 @@ from hivehub.core.commands import (
     UpdateAgent,
 )
 from hivehub.core.errors import (
+    AttemptRequired,
     AgentNotFound,
     DependencyNotFound,
     HiveError,
@@ -552,7 +553,7 @@ class TestFailureAndRetry:
         s.register("b")
         s.submit("t1")
         holder = s.holder("t1")
-        events = s.do(ReleaseTask(task_id="t1", agent_id=holder, reason="agent_shutdown"), 1)
+        events = s.do(ReleaseTask(task_id="t1", agent_id=holder, reason="agent_shutdown", attempt=1), 1)
         r = one(events, ev.TaskReleased)
         assert (r.task_id, r.agent_id, r.attempt_number, r.reason) == ("t1", holder, 1, "agent_shutdown")
         assert s.task("t1").failures == 0
@@ -871,11 +872,11 @@ class TestStaleReports:
     @pytest.mark.parametrize(
         "cmd",
         [
-            StartTask(task_id="t1", agent_id="b"),
-            ReportProgress(task_id="t1", agent_id="b", progress=0.5),
-            CompleteTask(task_id="t1", agent_id="b"),
-            FailTask(task_id="t1", agent_id="b", error=TaskError("E", "e")),
-            ReleaseTask(task_id="t1", agent_id="b"),
+            StartTask(task_id="t1", agent_id="b", attempt=1),
+            ReportProgress(task_id="t1", agent_id="b", progress=0.5, attempt=1),
+            CompleteTask(task_id="t1", agent_id="b", attempt=1),
+            FailTask(task_id="t1", agent_id="b", error=TaskError("E", "e"), attempt=1),
+            ReleaseTask(task_id="t1", agent_id="b", attempt=1),
             StartTask(task_id="t1", agent_id="a", attempt=2),
             CompleteTask(task_id="t1", agent_id="a", attempt=0),
         ],
@@ -912,7 +913,44 @@ class TestStaleReports:
     def test_report_for_unknown_task(self) -> None:
         s = self.setup_sim()
         with pytest.raises(TaskNotFound):
-            s.do(CompleteTask(task_id="nope", agent_id="a"), 1)
+            s.do(CompleteTask(task_id="nope", agent_id="a", attempt=1), 1)
+
+    @pytest.mark.parametrize(
+        "cmd",
+        [
+            StartTask(task_id="t1", agent_id="a"),
+            ReportProgress(task_id="t1", agent_id="a", progress=0.5),
+            CompleteTask(task_id="t1", agent_id="a"),
+            FailTask(task_id="t1", agent_id="a", error=TaskError("E", "e")),
+            ReleaseTask(task_id="t1", agent_id="a"),
+        ],
+        ids=["start", "progress", "complete", "fail", "release"],
+    )
+    def test_report_without_attempt_is_refused_even_from_the_holder(self, cmd: Any) -> None:
+        s = self.setup_sim()
+        before = snapshot(s.hive)
+        with pytest.raises(AttemptRequired) as info:
+            s.do(cmd, 1)
+        assert info.value.code == "attempt_required"
+        assert info.value.details["task_id"] == "t1"
+        assert snapshot(s.hive) == before
+
+    def test_late_completion_of_attempt_1_does_not_complete_attempt_2(self) -> None:
+        s = Sim(NO_HEARTBEAT_EXPIRY)
+        s.register("a")
+        s.submit("t1", max_retries=3)
+        s.start("t1", t=0, attempt=1)
+        s.fail("t1", t=1, attempt=1)  # attempt 1 failed; the retry is scheduled
+        s.tick(100)
+        assert (s.task("t1").attempt, s.holder("t1")) == (2, "a")
+        before = snapshot(s.hive)
+        with pytest.raises(NotTaskHolder):
+            s.do(CompleteTask(task_id="t1", agent_id="a", attempt=1, result="stale"), 101)
+        with pytest.raises(AttemptRequired):
+            s.do(CompleteTask(task_id="t1", agent_id="a", result="stale"), 101)
+        assert snapshot(s.hive) == before
+        s.complete("t1", t=102, attempt=2, result="fresh")
+        assert (s.task("t1").status, s.task("t1").result) == (TaskStatus.COMPLETED, "fresh")
 
     def test_errors_are_hive_errors_with_codes(self) -> None:
         s = self.setup_sim()
@@ -1085,7 +1123,7 @@ def busy_history() -> Sim:
     s.do(RemoveAgent(agent_id="b"), 50)
     assert s.agent("c").current_tasks == ["child", "flaky"]
     s.start("child", t=50)
-    s.do(ReleaseTask(task_id="flaky", agent_id="c"), 50)
+    s.do(ReleaseTask(task_id="flaky", agent_id="c", attempt=s.task("flaky").attempt), 50)
     s.do(Recover(), 52)
     s.register("c", {"x": 0.99}, t=53, max_tasks=3, running={})
     lost = s.task("child").error
@@ -1180,7 +1218,7 @@ class TestLog:
         replica = Hive(new_id=Ids("r"), rng=random.Random(0))
         for body in s.wire:
             replica.apply(ev.decode_event(body))
-        events = replica.handle(CompleteTask(task_id="t1", agent_id="a"), at(1))
+        events = replica.handle(CompleteTask(task_id="t1", agent_id="a", attempt=1), at(1))
         assigned = one(events, ev.TaskAssigned)
         assert (assigned.task_id, assigned.agent_id) == ("t2", "a")
         assert events[0].sequence == s.hive.sequence + 1
@@ -1219,7 +1257,7 @@ def test_released_for_shutdown_work_is_not_handed_straight_back() -> None:
     sim.register("a", {"x": 0.9})
     sim.submit("t", {"x": 0.1}, t=1)
     assert sim.holder("t") == "a"
-    sim.do(ReleaseTask(task_id="t", agent_id="a", reason="agent_shutdown"), 2)
+    sim.do(ReleaseTask(task_id="t", agent_id="a", reason="agent_shutdown", attempt=1), 2)
     assert sim.task("t").status == "pending" and sim.agent("a").draining
     sim.register("b", {"x": 0.5}, t=3)
     assert sim.holder("t") == "b"  # not back to the leaving agent
