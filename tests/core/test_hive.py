@@ -29,8 +29,8 @@ from hivehub.core.commands import (
     UpdateAgent,
 )
 from hivehub.core.errors import (
-    AttemptRequired,
     AgentNotFound,
+    AttemptRequired,
     DependencyNotFound,
     HiveError,
     InvalidInput,
