@@ -301,7 +301,7 @@ def full_status(app: web.Application) -> dict[str, Any]:
     modules = app["modules"].report()
     st["status"] = modules["status"]
     st["published_sequence"] = s.published_seq
-    st["uptime_seconds"] = round((s.clock() - s.started_at).total_seconds(), 3)
+    st["uptime_seconds"] = round(s.uptime(), 3)
     st["modules"] = modules["modules"]
     st["subscribers"] = app["stream"].count()
     st["connected_agents"] = app["gateway"].count()

@@ -84,12 +84,19 @@ class Sim:
         self.hive = Hive(config, new_id=self.ids, rng=random.Random(seed))
         self.log: list[ev.Event] = []
         self.wire: list[bytes] = []
+        #: set (seconds) to drive two clocks: a command at ``t`` then reads the
+        #: monotonic clock ``t`` and the wall clock ``at(t + wall_step)``; a test
+        #: steps the system clock by changing it between commands
+        self.wall_step: float | None = None
 
     # -- driving ----------------------------------------------------------
 
     def do(self, cmd: Any, t: float | datetime) -> list[ev.Event]:
         """Handle ``cmd`` at ``t`` (seconds after ``T0``, or a datetime)."""
-        events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
+        if self.wall_step is not None and not isinstance(t, datetime):
+            events = self.hive.handle(cmd, at(t + self.wall_step), at(t).timestamp())
+        else:
+            events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
         self.log.extend(events)
         self.wire.extend(ev.encode_event(e) for e in events)
         return events

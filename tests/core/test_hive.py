@@ -473,7 +473,7 @@ class TestFailureAndRetry:
         s.start("t1", t=1)
         f = one(s.fail("t1", t=2), ev.TaskFailed)
         assert f.next_retry_at is not None
-        assert s.hive.next_deadline() == f.next_retry_at
+        assert s.hive.next_deadline() == f.next_retry_at.timestamp()  # one clock given: the monotonic axis is the wall one
         assert s.tick(f.next_retry_at - timedelta(milliseconds=1)) == []
         assert s.task("t1").status == TaskStatus.PENDING
         events = s.tick(f.next_retry_at)
@@ -594,7 +594,7 @@ class TestTimeouts:
         s = Sim(NO_HEARTBEAT_EXPIRY)
         s.register("a")
         s.submit("t1", t=10, timeout_seconds=20)
-        assert s.hive.next_deadline() == at(30)
+        assert s.hive.next_deadline() == at(30).timestamp()
         assert s.tick(29) == []
         events = s.tick(31)
         assert one(events, ev.ErrorOccurred).error.details["execution_time_seconds"] == 21.0
@@ -643,7 +643,7 @@ class TestLiveness:
         s.submit("t1", t=0)
         s.start("t1", "a", t=0)
         s.register("b", t=10)
-        assert s.hive.next_deadline() == at(15)
+        assert s.hive.next_deadline() == at(15).timestamp()
         assert s.tick(14) == []
         events = s.tick(16)
         sc = one(events, ev.AgentStatusChanged)
@@ -733,7 +733,7 @@ class TestLiveness:
         s = Sim()
         assert s.hive.next_deadline() is None
         s.register("a", t=2)
-        assert s.hive.next_deadline() == at(17)
+        assert s.hive.next_deadline() == at(17).timestamp()
 
 
 # ---------------------------------------------------------------- cancel / manual retry
@@ -1284,3 +1284,81 @@ def test_completion_performance_reports_are_throttled_per_agent_failures_are_not
     sim.submit("t3", {"x": 0.1}, t=2)
     (p,) = of(sim.complete("t3", t=2.5), ev.AgentPerformanceUpdated)  # a second later: reported
     assert p.metrics.tasks_completed == 3
+
+
+# ---------------------------------------------------------------- clock steps
+
+
+class TestWallClockSteps:
+    """Durations and deadlines run on the monotonic reading; a step of the wall clock
+    between commands (NTP, a VM resume, an operator) changes no decision."""
+
+    @staticmethod
+    def two_healthy_agents_and_a_running_task() -> Sim:
+        s = Sim(HiveConfig(heartbeat_timeout=15, retry_base_seconds=10, retry_cap_seconds=10))
+        s.wall_step = 0.0
+        s.register("a", {"x": 0.9}, t=0)
+        s.register("b", {"y": 0.9}, t=0)
+        s.submit("t1", {"x": 0.5}, t=0, timeout_seconds=60)
+        s.start("t1", t=0)
+        return s
+
+    @pytest.mark.parametrize("step", [120.0, -120.0])
+    def test_no_agent_goes_offline_and_no_task_times_out(self, step: float) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        out: list[ev.Event] = []
+        for t in range(5, 60, 5):
+            if t == 10:
+                s.wall_step = step
+            out += s.heartbeat("a", t) + s.heartbeat("b", t)
+            out += s.tick(t + 0.5)
+        assert of(out, ev.AgentStatusChanged) == [] and of(out, ev.TaskFailed) == []
+        assert s.task("t1").status == TaskStatus.RUNNING and s.task("t1").attempt == 1
+        # the displayed heartbeat time follows the wall clock
+        assert s.agent("a").last_seen_at == at(55 + step)
+        # the duration is measured on the monotonic clock: 58 s, whatever the wall says
+        done = one(s.complete("t1", t=58), ev.TaskCompleted)
+        assert done.execution_time_ms == 58_000.0 and done.timestamp == at(58 + step)
+
+    @pytest.mark.parametrize("step", [120.0, -120.0])
+    def test_silence_and_timeouts_fire_on_time_after_a_step(self, step: float) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        s.wall_step = step
+        s.heartbeat("a", 1)  # b is silent from 0, a from 1
+        assert of(s.tick(14.9), ev.AgentStatusChanged) == []
+        gone = of(s.tick(15), ev.AgentStatusChanged)
+        assert [(c.agent_id, c.new_status, c.reason) for c in gone] == [("b", "offline", "heartbeat_timeout")]
+        for t in range(5, 60, 5):
+            s.heartbeat("a", t + 1)
+        assert of(s.tick(59.9), ev.TaskFailed) == []
+        (f,) = of(s.tick(60), ev.TaskFailed)
+        assert f.error.code == "TASK_TIMEOUT" and f.execution_time_ms == 60_000.0
+        assert f.error.details["execution_time_seconds"] == 60.0
+        # the retry is due after its (jittered) delay on the monotonic clock, neither early nor late
+        assert f.next_retry_at is not None
+        due = 60 + (f.next_retry_at - f.timestamp).total_seconds()
+        assert of(s.tick(due - 0.01), ev.TaskAssigned) == []
+        (again,) = of(s.tick(due), ev.TaskAssigned)
+        assert (again.task_id, again.attempt_number) == ("t1", 2)
+
+    def test_retry_due_before_a_step_is_neither_early_nor_late(self) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        f = one(s.fail("t1", t=1), ev.TaskFailed)
+        assert f.next_retry_at is not None
+        due = 1 + (f.next_retry_at - f.timestamp).total_seconds()
+        s.wall_step = 120.0  # the wall clock now says the retry is long overdue
+        s.heartbeat("a", 1)
+        assert of(s.tick(due - 0.01), ev.TaskAssigned) == []
+        s.wall_step = -120.0  # ... and now that it is two minutes away
+        assert [a.task_id for a in of(s.tick(due), ev.TaskAssigned)] == ["t1"]
+
+    def test_replay_of_a_stepped_log_rebuilds_the_same_state(self) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        s.wall_step = 120.0
+        s.heartbeat("a", 5)
+        s.complete("t1", t=6)
+        s.submit("t2", {"y": 0.5}, t=7)
+        replica = Hive(s.hive.config, new_id=Ids("r"), rng=random.Random(0))
+        for body in s.wire:
+            replica.apply(ev.decode_event(body))
+        assert projection(replica) == projection(s.hive)
