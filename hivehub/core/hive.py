@@ -2,9 +2,9 @@
 
 Call order (see ``docs/architecture.md``)::
 
-    events = hive.handle(cmd, now)   # validate (raise HiveError, nothing changed) then decide
+    events = hive.handle(cmd, now, mono)  # validate (raise HiveError, nothing changed) then decide
     # ... adapter persists `events`, then publishes them
-    hive.next_deadline()             # when to send Tick(now) next
+    hive.next_deadline()                  # the monotonic reading at which to send Tick next
 
 ``handle`` emits events through :meth:`_emit`, which applies each one at once
 (:meth:`apply` is the only mutator of projected state), so later decisions in
