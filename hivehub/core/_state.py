@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from .model import AgentStatus
 
 
-def _ms(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() * 1000.0
-
-
 class HiveState:
     config: HiveConfig
     agents: dict[str, Agent]
@@ -34,6 +30,8 @@ class HiveState:
     _new_id: Callable[[], str]
     #: set for the duration of one ``handle`` call (the command's ``now``)
     _now: datetime | None
+    #: the command's monotonic reading: every duration and deadline is measured on it
+    _mono: float | None
     #: scheduling must run: the ready queue or agent eligibility changed
     _dirty: bool
 
@@ -43,6 +41,8 @@ class HiveState:
         def _emit_status(self, a: Agent, new: AgentStatus, reason: str) -> None: ...
         def _touch(self, agent_id: str | None, reason: str) -> None: ...
         def _emit_performance(self, a: Agent, outcome: str, task_type: str | None = None) -> None: ...
+        def _at(self, wall: datetime) -> float: ...
+        def _held_for(self, t: Task) -> float: ...
 
         # implemented by SchedulingMixin (scheduler.py)
         def _candidates(self, required: list[Any]) -> list[Agent]: ...

@@ -23,7 +23,6 @@ leaves) and emits the moves (see ``_state.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
 from msgspec import Struct
 
@@ -64,18 +63,19 @@ def plan_moves(
     held: list[tuple[Task, Agent]],
     idle_targets: Callable[[Task], list[Agent]],
     hive_mean_ms: Callable[[str], float | None],
-    now: datetime,
+    waited_seconds: Callable[[Task], float],
     cfg: CoordinationConfig,
 ) -> list[Move]:
     """Decide which unstarted tasks to move. ``idle_targets(task)`` lists idle agents
     with a free slot that meet the task's requirements, best first; each target
-    takes at most its free slots."""
+    takes at most its free slots. ``waited_seconds(task)``: how long it has been
+    assigned, on the monotonic clock."""
     moves: list[Move] = []
     taken: dict[str, int] = {}
     for t, holder in held:
         if t.status != TaskStatus.ASSIGNED or t.assigned_at is None:
             continue
-        waited_ms = (now - t.assigned_at).total_seconds() * 1000
+        waited_ms = waited_seconds(t) * 1000
         if waited_ms < cfg.min_unstarted_seconds * 1000:
             continue
         fallback = hive_mean_ms(t.type)
@@ -102,20 +102,20 @@ def efficiency_improvement(moves: list[Move]) -> float:
 class CoordinationMixin(HiveState):
     # volatile triggers (not logged)
     _rebalance_trigger: str | None
-    _next_rebalance_at: datetime | None
+    _next_rebalance_at: float | None  # monotonic
 
     def _maybe_rebalance(self) -> None:
         cfg = self.config.coordination
-        now = self._now
-        assert now is not None
+        now, mono = self._now, self._mono
+        assert now is not None and mono is not None
         if not cfg.enabled:
             return
-        due = self._next_rebalance_at is None or now >= self._next_rebalance_at
+        due = self._next_rebalance_at is None or mono >= self._next_rebalance_at
         if not due and self._rebalance_trigger is None:
             return
         trigger = self._rebalance_trigger or "periodic"
         self._rebalance_trigger = None
-        self._next_rebalance_at = now + timedelta(seconds=cfg.interval_seconds)
+        self._next_rebalance_at = mono + cfg.interval_seconds
         held = [
             (self.tasks[tid], a)
             for a in self.agents.values()
@@ -133,7 +133,7 @@ class CoordinationMixin(HiveState):
                     ranked.append((-score, b.id, b))
             return [b for _, _, b in sorted(ranked)]
 
-        moves = plan_moves(held, idle_targets, self._hive_mean_ms, now, cfg)
+        moves = plan_moves(held, idle_targets, self._hive_mean_ms, self._held_for, cfg)
         if not moves:
             return
         before = round(sum(m.before_ms for m in moves), 3)

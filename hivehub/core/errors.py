@@ -4,7 +4,8 @@
 
     HiveError                      base; every error the hub answers with on purpose
     ├── InvalidInput               a request is well-formed JSON but not acceptable (422)
-    │   └── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
+    │   ├── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
+    │   └── AttemptRequired        an agent report that does not name its attempt (422)
     ├── NotFound                   (404)
     │   ├── AgentNotFound
     │   ├── TaskNotFound
@@ -42,6 +43,13 @@ class InvalidInput(HiveError):
 
 class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
+
+
+class AttemptRequired(InvalidInput):
+    """A task report (start, progress, complete, fail, release) without ``attempt``:
+    it cannot be told apart from a stale report of an earlier attempt."""
+
+    code = "attempt_required"
 
 
 class NotFound(HiveError):
@@ -96,6 +104,7 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     HiveError,
     InvalidInput,
     PayloadTooLarge,
+    AttemptRequired,
     NotFound,
     AgentNotFound,
     TaskNotFound,

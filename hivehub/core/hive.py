@@ -2,9 +2,9 @@
 
 Call order (see ``docs/architecture.md``)::
 
-    events = hive.handle(cmd, now)   # validate (raise HiveError, nothing changed) then decide
+    events = hive.handle(cmd, now, mono)  # validate (raise HiveError, nothing changed) then decide
     # ... adapter persists `events`, then publishes them
-    hive.next_deadline()             # when to send Tick(now) next
+    hive.next_deadline()                  # the monotonic reading at which to send Tick next
 
 ``handle`` emits events through :meth:`_emit`, which applies each one at once
 (:meth:`apply` is the only mutator of projected state), so later decisions in
@@ -13,6 +13,15 @@ the same command see earlier ones. Replaying the log is ``apply`` over it.
 Volatile state, deliberately not logged: heartbeats (``last_seen_at``) and the
 heaps that index deadlines and the ready queue; all are rebuilt by ``apply``
 and by the ``Recover`` command after a restart.
+
+Two clocks (``docs/architecture.md``, "Time"): every command brings the wall
+clock ``now`` (logged timestamps, days in the status) and a monotonic reading
+``mono`` (seconds on any fixed axis). Every duration and deadline -- liveness,
+task timeouts, retry delays, execution times, rebalancing and learning
+intervals -- is measured on the monotonic axis, so a step of the system clock
+changes no decision. Logged wall times enter that axis through :meth:`_at`:
+live, relative to the command's own pair of readings (exact); on replay, as
+``wall - mono_offset`` (the offset the adapter measured when it folded the log).
 
 The :class:`Hive` is assembled from one mixin per responsibility, sharing the
 typed base in ``_state.py``; this module keeps the command and event plumbing,
@@ -38,7 +47,6 @@ import msgspec
 from msgspec import Struct
 
 from . import events as ev
-from ._state import _ms
 from .commands import (
     AgentDisconnected,
     CancelTask,
@@ -63,6 +71,7 @@ from .commands import (
 from .coordination import CoordinationConfig, CoordinationMixin
 from .errors import (
     AgentNotFound,
+    AttemptRequired,
     DependencyNotFound,
     InvalidInput,
     InvalidTransition,
@@ -198,19 +207,26 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._online: set[str] = set()
         self._eligible: set[str] = set()
         self._changed_agents: set[str] = set()
-        self._perf_at: dict[str, datetime] = {}  # volatile: when each agent's metrics were last reported
+        self._perf_at: dict[str, float] = {}  # volatile: when (monotonic) each agent's metrics were last reported
         self._ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]] = {}
         self._ready_seq = 0
         self._queued: dict[str, int] = {}  # task id -> ready entry seq (lazy deletion)
-        self._delayed: list[tuple[datetime, str, int]] = []  # (due, task, attempt)
-        self._deadlines: list[tuple[datetime, str, int]] = []  # timeouts (due, task, attempt)
-        self._liveness: list[tuple[datetime, str]] = []  # (due, agent)
+        # Deadlines and durations run on the monotonic axis (see the module docstring).
+        #: wall seconds minus monotonic seconds, measured by the adapter when it folds
+        #: the log; converts logged wall times to the monotonic axis on replay
+        self.mono_offset = 0.0
+        self._delayed: list[tuple[float, str, int]] = []  # retries (due, task, attempt)
+        self._deadlines: list[tuple[float, str, int]] = []  # timeouts (due, task, attempt)
+        self._liveness: list[tuple[float, str]] = []  # (due, agent)
+        self._seen: dict[str, float] = {}  # agent -> when last heard from (monotonic)
+        self._held_since: dict[str, float] = {}  # held task -> assigned, then started (monotonic)
         # dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
         self._waiting: dict[str, dict[str, None]] = {}
         self._dirty = True
         # --- learning (folded from outcomes) ---
         self.outcomes: dict[str, dict[str, deque[float]]] = {}  # agent -> capability -> newest scores
         self.last_cycle_at: dict[str, datetime] = {}
+        self._learn_since: dict[str, float] = {}
         self.cycles: dict[str, Cycle] = {}
         self.cycle_durations_ms: list[float] = []
         # --- self-monitoring (folded from observations) ---
@@ -218,21 +234,29 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self.alerts: dict[str, ev.EventData] = {}  # key -> the active system/resource alert
         # --- coordination (volatile triggers) ---
         self._rebalance_trigger: str | None = "startup"
-        self._next_rebalance_at: datetime | None = None
+        self._next_rebalance_at: float | None = None  # monotonic
         # --- per-handle scratch ---
         self._out: list[ev.Event] = []
         self._now: datetime | None = None
+        self._mono: float | None = None
         self._cause: str | None = None
         self._touched: dict[str, str] = {}
 
     # ------------------------------------------------------------------ API
 
-    def handle(self, cmd: Command, now: datetime) -> list[ev.Event]:
+    def handle(self, cmd: Command, now: datetime, mono: float | None = None) -> list[ev.Event]:
         """Validate ``cmd`` and decide. Raises :class:`HiveError` before emitting
         anything when the command is not acceptable; otherwise returns the events
-        (already applied), including assignments the scheduler made after it."""
+        (already applied), including assignments the scheduler made after it.
+
+        Args:
+            now: the wall clock; stamps the events.
+            mono: a monotonic reading (seconds) that every duration and deadline is
+                measured on. ``None``: ``now`` on the replay axis (``now - mono_offset``),
+                for callers with one clock (tests, tools)."""
         self._out = []
         self._now = now
+        self._mono = mono if mono is not None else now.timestamp() - self.mono_offset
         self._cause = cmd.id
         self._touched = {}
         try:
@@ -245,9 +269,10 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         finally:
             self._out = []
             self._now = None
+            self._mono = None
 
-    def next_deadline(self) -> datetime | None:
-        """The earliest time at which a Tick would change something."""
+    def next_deadline(self) -> float | None:
+        """The earliest monotonic reading at which a Tick would change something."""
         cands = []
         for heap in (self._delayed, self._deadlines, self._liveness):
             if heap:
@@ -277,12 +302,40 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         """Online agents that currently meet every requirement."""
         return self.count_matching(required)
 
-    def refresh_liveness(self, now: datetime) -> None:
+    def refresh_liveness(self, now: datetime, mono: float) -> None:
         """Volatile: count every agent as heard from now (a replica took over the
         scheduler; agents connected elsewhere are alive and get one heartbeat
         timeout to show it). Changes no logged state."""
+        self._clamp_replayed(mono)
         for a in self.agents.values():
-            self._see(a, now)
+            self._see(a, now, mono)
+
+    def _clamp_replayed(self, mono: float) -> None:
+        """After folding the log (restart, failover): a logged time converted to the
+        monotonic axis may lie ahead of ``mono`` if the wall clock was stepped back
+        since it was logged. Nothing has happened in the future: clamp to now, so an
+        agent or a held task gets at most one window from now, never a longer one."""
+        for k, v in self._seen.items():
+            if v > mono:
+                self._seen[k] = mono
+        for k, v in self._held_since.items():
+            if v > mono:
+                self._held_since[k] = mono
+                t = self.tasks[k]
+                heapq.heappush(self._deadlines, (mono + t.timeout_seconds, t.id, t.attempt))
+
+    def _at(self, wall: datetime) -> float:
+        """A logged wall-clock time on the monotonic axis of deadlines and durations.
+
+        Inside ``handle`` it is taken relative to the command's own readings, so a
+        time the command emits (``now``, ``now + backoff``) lands exactly where the
+        monotonic clock says. Outside (replaying the log, a follower folding events)
+        it is ``wall - mono_offset``: exact for events logged since the offset was
+        measured, and off by any clock step before that (only until each deadline
+        is next re-armed)."""
+        if self._now is not None and self._mono is not None:
+            return self._mono + (wall - self._now).total_seconds()
+        return wall.timestamp() - self.mono_offset
 
     def status(self, now: datetime) -> dict[str, Any]:
         """The hive's status folded from the log (``GET /api/hive/status``)."""
@@ -367,14 +420,21 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         return t
 
     def _held(self, task_id: str, agent_id: str, attempt: int | None) -> Task:
-        """The task, when ``agent_id`` holds its current attempt; else NotTaskHolder."""
+        """The task, when ``agent_id`` holds ``attempt`` and it is the current one.
+
+        Raises TaskNotFound for an unknown task, then AttemptRequired when the
+        report names no attempt: a report without
+        one cannot be told apart from a stale report of an earlier attempt (a late
+        completion of attempt 1 would complete attempt 2), so it is never guessed.
+        Raises NotTaskHolder when the agent does not hold that attempt now."""
         t = self._task(task_id)
-        if t.assigned_agent_id != agent_id or t.status not in HELD or (
-            attempt is not None and attempt != t.attempt
-        ):
+        if attempt is None:
+            raise AttemptRequired(
+                f"a report about task {task_id} must name its attempt", task_id=task_id, agent_id=agent_id
+            )
+        if t.assigned_agent_id != agent_id or t.status not in HELD or attempt != t.attempt:
             raise NotTaskHolder(
-                f"agent {agent_id} does not hold task {task_id}"
-                + (f" attempt {attempt}" if attempt is not None else ""),
+                f"agent {agent_id} does not hold task {task_id} attempt {attempt}",
                 task_id=task_id,
                 agent_id=agent_id,
                 attempt=attempt,
@@ -423,7 +483,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                     max_concurrent_tasks=spec.max_concurrent_tasks,
                 )
             )
-        self._see(a, now)
+        self._see(a, now, self._mono)
         if cmd.running is not None:
             # The agent tells us what it still runs; a running attempt it does not
             # know about was lost with its previous connection.
@@ -485,7 +545,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
     def _on_heartbeat(self, cmd: Heartbeat) -> None:
         a = self._agent(cmd.agent_id)
         assert self._now is not None
-        self._see(a, self._now)
+        self._see(a, self._now, self._mono)
         if a.status == AS.OFFLINE:
             self._emit_status(a, AS.ACTIVE if a.current_tasks else AS.IDLE, "heartbeat")
             self._dirty = True
@@ -495,7 +555,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         if a is None:
             return
         assert self._now is not None
-        self._see(a, self._now)
+        self._see(a, self._now, self._mono)
         if a.status in ONLINE:
             # Its tasks stay held for one heartbeat timeout: a quick reconnect keeps them.
             self._emit_status(a, AS.OFFLINE, "disconnected")
@@ -505,18 +565,24 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         assert now is not None
         for cycle_id in list(self.cycles):
             self._complete_cycle(cycle_id)
+        mono = self._mono
+        assert mono is not None
+        self._clamp_replayed(mono)
         for a in list(self.agents.values()):
-            self._see(a, now)
+            self._see(a, now, mono)
             if a.status in ONLINE:
                 self._emit_status(a, AS.OFFLINE, "hub_restarted")
 
-    def _see(self, a: Agent, now: datetime) -> None:
-        """Volatile: the agent was heard from (not logged; see module docstring)."""
-        if now > a.last_seen_at:
+    def _see(self, a: Agent, now: datetime, mono: float | None) -> None:
+        """Volatile: the agent was heard from (not logged; see module docstring).
+
+        Liveness runs on the monotonic reading; ``last_seen_at`` is the wall clock
+        of the same moment, for display (it may go back if the clock was stepped)."""
+        assert mono is not None
+        if mono >= self._seen.get(a.id, mono):
+            self._seen[a.id] = mono
             a.last_seen_at = now
-        heapq.heappush(
-            self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
-        )
+        heapq.heappush(self._liveness, (self._seen[a.id] + self.config.heartbeat_timeout, a.id))
 
     # ---------------------------------------------------------- task commands
 
@@ -590,7 +656,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
         a = self._agent(cmd.agent_id)
         assert self._now is not None
-        self._see(a, self._now)
+        self._see(a, self._now, self._mono)
         if t.status == TS.RUNNING:
             return  # a repeated report: idempotent
         self._emit(
@@ -611,12 +677,12 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
         now = self._now
         assert now is not None
-        self._see(self.agents[cmd.agent_id], now)
+        self._see(self.agents[cmd.agent_id], now, self._mono)
         self._ensure_started(t)
         eta = None
         if cmd.progress > 0 and t.started_at is not None:
-            # Linear extrapolation from observed progress.
-            elapsed = (now - t.started_at).total_seconds()
+            # Linear extrapolation from observed progress (elapsed on the monotonic clock).
+            elapsed = self._held_for(t)
             eta = now + timedelta(seconds=elapsed * (1 - cmd.progress) / cmd.progress)
         self._emit(
             ev.TaskProgress(
@@ -635,7 +701,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         now = self._now
         assert now is not None
         a = self.agents[cmd.agent_id]
-        self._see(a, now)
+        self._see(a, now, self._mono)
         self._ensure_started(t)
         assert t.started_at is not None
         self._emit(
@@ -643,7 +709,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 timestamp=now,
                 task_id=t.id,
                 agent_id=a.id,
-                execution_time_ms=round(_ms(t.started_at, now), 3),
+                execution_time_ms=round(self._held_for(t) * 1000, 3),
                 result=cmd.result,
                 attempt_number=t.attempt,
                 quality=cmd.quality,
@@ -655,7 +721,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
     def _on_fail(self, cmd: FailTask) -> None:
         t = self._held(cmd.task_id, cmd.agent_id, cmd.attempt)
         assert self._now is not None
-        self._see(self.agents[cmd.agent_id], self._now)
+        self._see(self.agents[cmd.agent_id], self._now, self._mono)
         self._ensure_started(t)
         self._fail_attempt(t, cmd.error, retryable=cmd.retryable, kind="reported")
 
@@ -673,27 +739,30 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         )
         self._touch(cmd.agent_id, "task_released")
 
+    def _held_for(self, t: Task) -> float:
+        """Seconds (monotonic) since the held task was started, or assigned if not yet."""
+        assert self._mono is not None
+        return max(0.0, self._mono - self._held_since.get(t.id, self._mono))
+
     def _on_tick(self, cmd: Tick) -> None:
-        now = self._now
-        assert now is not None
+        now, mono = self._now, self._mono
+        assert now is not None and mono is not None
         # Due retries become ready.
-        while self._delayed and self._delayed[0][0] <= now:
+        while self._delayed and self._delayed[0][0] <= mono:
             _, task_id, attempt = heapq.heappop(self._delayed)
             t = self.tasks.get(task_id)
             if t is not None and t.status == TS.PENDING and t.attempt == attempt and task_id not in self._queued:
                 if self._deps_met(t):
                     self._enqueue(t)
         # Timeouts.
-        while self._deadlines and self._deadlines[0][0] <= now:
+        while self._deadlines and self._deadlines[0][0] <= mono:
             _, task_id, attempt = heapq.heappop(self._deadlines)
             t = self.tasks.get(task_id)
             if t is None or t.status not in HELD or t.attempt != attempt:
                 continue
-            since = t.started_at or t.assigned_at
-            assert since is not None
-            if since + timedelta(seconds=t.timeout_seconds) > now:
+            elapsed = self._held_for(t)
+            if elapsed < t.timeout_seconds:
                 continue  # stale entry (re-pushed when the task started)
-            elapsed = (now - since).total_seconds()
             self._emit(
                 ev.ErrorOccurred(
                     timestamp=now,
@@ -723,11 +792,11 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 kind="timeout",
             )
         # Liveness.
-        limit = timedelta(seconds=self.config.heartbeat_timeout)
-        while self._liveness and self._liveness[0][0] <= now:
+        limit = self.config.heartbeat_timeout
+        while self._liveness and self._liveness[0][0] <= mono:
             _, agent_id = heapq.heappop(self._liveness)
             a = self.agents.get(agent_id)
-            if a is None or a.last_seen_at + limit > now:
+            if a is None or self._seen.get(agent_id, mono) + limit > mono:
                 continue  # removed, or heard from since
             if a.status in ONLINE:
                 self._emit_status(a, AS.OFFLINE, "heartbeat_timeout")
@@ -754,7 +823,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         failures = t.failures + 1
         retry = retryable and failures <= t.max_retries
         next_at = now + timedelta(seconds=self._backoff(failures)) if retry else None
-        since = t.started_at if t.status == TS.RUNNING else None
+        running = t.status == TS.RUNNING
         self._emit(
             ev.TaskFailed(
                 timestamp=now,
@@ -765,7 +834,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 retry_scheduled=retry,
                 next_retry_at=next_at,
                 failure_kind=kind,
-                execution_time_ms=round(_ms(since, now), 3) if since else None,
+                execution_time_ms=round(self._held_for(t) * 1000, 3) if running else None,
             )
         )
         if agent_id is not None and agent_id in self.agents:
@@ -805,13 +874,13 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         Completions are reported at most once per ``performance_interval`` per agent
         (the figures are cumulative, so a skipped report loses nothing; the folded
         metrics are always exact); failures and learning cycles always are."""
-        now = self._now
-        assert now is not None
+        now, mono = self._now, self._mono
+        assert now is not None and mono is not None
         if outcome == "completed":
             last = self._perf_at.get(a.id)
-            if last is not None and (now - last).total_seconds() < self.config.performance_interval:
+            if last is not None and mono - last < self.config.performance_interval:
                 return
-        self._perf_at[a.id] = now
+        self._perf_at[a.id] = mono
         m = a.metrics
         ok, bad = m.tasks_completed, m.tasks_failed
         self._emit(
@@ -840,6 +909,8 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t.updated_at = at
         if to != TS.PENDING:
             self._queued.pop(t.id, None)
+        if to not in HELD:
+            self._held_since.pop(t.id, None)
         if to == TS.COMPLETED:
             self.completed_by_day[at.date()] += 1
         elif to == TS.FAILED:
@@ -864,7 +935,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t.estimated_completion = None
         t.next_retry_at = due
         if due is not None and due > at:
-            heapq.heappush(self._delayed, (due, t.id, t.attempt))
+            heapq.heappush(self._delayed, (self._at(due), t.id, t.attempt))
         elif self._deps_met(t):
             self._enqueue(t)
 
@@ -883,9 +954,9 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self.agents[a.id] = a
         self._index_agent(a)
         self._rebalance_trigger = "agent_joined"
-        heapq.heappush(
-            self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
-        )
+        self._seen[a.id] = self._at(a.last_seen_at)
+        self._learn_since[a.id] = self._at(a.created_at)
+        heapq.heappush(self._liveness, (self._seen[a.id] + self.config.heartbeat_timeout, a.id))
         self._dirty = True
 
     def _a_agent_updated(self, d: ev.AgentUpdated) -> None:
@@ -914,6 +985,9 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
     def _a_agent_removed(self, d: ev.AgentRemoved) -> None:
         self.outcomes.pop(d.agent_id, None)
         self.last_cycle_at.pop(d.agent_id, None)
+        self._seen.pop(d.agent_id, None)
+        self._learn_since.pop(d.agent_id, None)
+        self._perf_at.pop(d.agent_id, None)
         a = self.agents.pop(d.agent_id)
         self._unindex_agent(a)
         self._dirty = True
@@ -951,17 +1025,15 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t.estimated_completion = d.estimated_completion
         t.next_retry_at = None
         a.current_tasks.append(t.id)
-        heapq.heappush(
-            self._deadlines, (d.timestamp + timedelta(seconds=t.timeout_seconds), t.id, t.attempt)
-        )
+        since = self._held_since[t.id] = self._at(d.timestamp)
+        heapq.heappush(self._deadlines, (since + t.timeout_seconds, t.id, t.attempt))
 
     def _a_task_started(self, d: ev.TaskStarted) -> None:
         t = self.tasks[d.task_id]
         self._set_task_status(t, TS.RUNNING, d.timestamp)
         t.started_at = d.timestamp
-        heapq.heappush(
-            self._deadlines, (d.timestamp + timedelta(seconds=t.timeout_seconds), t.id, t.attempt)
-        )
+        since = self._held_since[t.id] = self._at(d.timestamp)
+        heapq.heappush(self._deadlines, (since + t.timeout_seconds, t.id, t.attempt))
 
     def _a_task_progress(self, d: ev.TaskProgress) -> None:
         t = self.tasks[d.task_id]

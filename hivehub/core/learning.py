@@ -36,7 +36,7 @@ import msgspec
 from msgspec import Struct
 
 from . import events as ev
-from ._state import HiveState, _ms
+from ._state import HiveState
 from .commands import CompleteLearning, ResetLearning
 from .errors import AgentNotFound, InvalidInput, InvalidTransition
 from .model import AgentCapability, AgentStatus, Capability, Task
@@ -106,11 +106,15 @@ class Cycle(Struct):
     started_at: datetime
     target: str
     window: dict[str, list[float]]
+    #: ``started_at`` on the monotonic axis (the duration is measured on it)
+    started_mono: float = 0.0
 
 
 class LearningMixin(HiveState):
     outcomes: dict[str, dict[str, deque[float]]]  # agent -> capability -> newest scores
     last_cycle_at: dict[str, datetime]
+    #: volatile: agent -> when (monotonic) its last cycle started, else when it was created
+    _learn_since: dict[str, float]
     cycles: dict[str, Cycle]
     cycle_durations_ms: list[float]
 
@@ -120,8 +124,8 @@ class LearningMixin(HiveState):
         cfg = self.config.learning
         if not cfg.enabled or not self.outcomes or only == set():
             return
-        now = self._now
-        assert now is not None
+        now, mono = self._now, self._mono
+        assert now is not None and mono is not None
         busy = {c.agent_id for c in self.cycles.values()}
         todo = self.outcomes.items() if only is None else [(k, self.outcomes[k]) for k in only if k in self.outcomes]
         for agent_id, window in list(todo):
@@ -131,8 +135,8 @@ class LearningMixin(HiveState):
             n = max((len(v) for v in window.values()), default=0)
             if n == 0:
                 continue
-            last = self.last_cycle_at.get(agent_id, a.created_at)
-            if n < cfg.min_outcomes and (now - last).total_seconds() < cfg.interval_seconds:
+            last = self._learn_since.get(agent_id, mono)
+            if n < cfg.min_outcomes and mono - last < cfg.interval_seconds:
                 continue
             target = max(sorted(window), key=lambda k: len(window[k]))
             durations = self.cycle_durations_ms
@@ -155,8 +159,8 @@ class LearningMixin(HiveState):
         self._complete_cycle(cmd.cycle_id)
 
     def _complete_cycle(self, cycle_id: str) -> None:
-        now = self._now
-        assert now is not None
+        now, mono = self._now, self._mono
+        assert now is not None and mono is not None
         c = self.cycles[cycle_id]
         a = self.agents.get(c.agent_id)
         improvements: dict[str, ev.Improvement] = {}
@@ -175,7 +179,7 @@ class LearningMixin(HiveState):
                 cycle_id=cycle_id,
                 agent_id=c.agent_id,
                 improvements=improvements,
-                duration_ms=round(_ms(c.started_at, now), 3),
+                duration_ms=round(max(0.0, mono - c.started_mono) * 1000, 3),
             )
         )
         if a is not None:
@@ -222,9 +226,11 @@ class LearningMixin(HiveState):
     # ---------------------------------------------------------- appliers
 
     def _a_learning_started(self, d: ev.LearningCycleStarted) -> None:
+        since = self._at(d.timestamp)
         window = {name: list(scores) for name, scores in self.outcomes.pop(d.agent_id, {}).items()}
-        self.cycles[d.cycle_id] = Cycle(d.cycle_id, d.agent_id, d.timestamp, d.target_capability, window)
+        self.cycles[d.cycle_id] = Cycle(d.cycle_id, d.agent_id, d.timestamp, d.target_capability, window, since)
         self.last_cycle_at[d.agent_id] = d.timestamp
+        self._learn_since[d.agent_id] = since
 
     def _a_learning_completed(self, d: ev.LearningCycleCompleted) -> None:
         self.cycles.pop(d.cycle_id, None)

@@ -8,6 +8,7 @@ whether the background tasks are alive.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
@@ -81,7 +82,9 @@ class ModuleMonitor:
         put("task_management", writes, why, pending=svc.hive.task_counts["pending"])
         put("agent_management", writes, why, agents=len(svc.hive.agents))
         put("metrics_collection", "healthy", "folded from the log", sequence=svc.published_seq)
-        put("coordinator", "healthy", "scheduler running", next_deadline=str(svc.hive.next_deadline()))
+        due = svc.hive.next_deadline()  # monotonic; shown as the wall time it stands for
+        when = None if due is None else svc.clock() + timedelta(seconds=due - svc.monotonic())
+        put("coordinator", "healthy", "scheduler running", next_deadline=str(when))
         return out
 
     def report(self) -> dict[str, Any]:

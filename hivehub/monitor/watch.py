@@ -63,6 +63,7 @@ class HiveWatch:
         self.last_sample: dict[str, float] = {}
         #: alerts that could not be logged (store down): key -> (data, raised at)
         self.transient: dict[str, ev.SystemAlert] = {}
+        self._transient_mono: dict[str, float] = {}  # key -> when raised (monotonic)
         self._transient_modules: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._pending_reports: set[asyncio.Task[None]] = set()
@@ -153,6 +154,7 @@ class HiveWatch:
                     alert_key=key,
                 )
                 self.transient[key] = alert
+                self._transient_mono[key] = svc.monotonic()
                 svc.publish_transient(alert)
             await svc.probe_store()
             if not svc.store_ok:
@@ -160,7 +162,7 @@ class HiveWatch:
         if key in self.transient:
             # Back: record the outage durably (raised, then cleared).
             raised = self.transient.pop(key)
-            outage = (svc.clock() - raised.timestamp).total_seconds()
+            outage = svc.monotonic() - self._transient_mono.pop(key, svc.monotonic())
             raised.details["outage_seconds"] = round(outage, 3)
             await self.observe(raised)
             await self.observe(
@@ -258,7 +260,8 @@ class HiveWatch:
                         state="cleared",
                     )
                 )
-        stalled = (now - svc.last_tick_at).total_seconds() > self.stall_seconds
+        since_tick = svc.monotonic() - svc.last_tick_mono  # a duration: the monotonic clock
+        stalled = since_tick > self.stall_seconds
         key = "scheduler_stalled"
         if stalled and key not in hive.alerts:
             await self.observe(
@@ -266,7 +269,7 @@ class HiveWatch:
                     timestamp=now,
                     level="critical",
                     title="Scheduler stalled",
-                    message=f"no scheduler tick for {(now - svc.last_tick_at).total_seconds():.1f}s",
+                    message=f"no scheduler tick for {since_tick:.1f}s",
                     details={"error": "scheduler_stalled", "affected_components": ["coordinator", "task_management"]},
                     alert_key=key,
                 )

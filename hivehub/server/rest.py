@@ -64,6 +64,9 @@ class RetryBody(Struct, forbid_unknown_fields=True):
 
 class AgentReport(Struct, forbid_unknown_fields=True):
     agent_id: str
+    #: required: the core refuses a report without it with ``attempt_required``
+    #: (one rule and one code for HTTP and /agents/ws; the OpenAPI document marks
+    #: it required, see ``openapi()``)
     attempt: int | None = None
 
 
@@ -298,7 +301,7 @@ def full_status(app: web.Application) -> dict[str, Any]:
     modules = app["modules"].report()
     st["status"] = modules["status"]
     st["published_sequence"] = s.published_seq
-    st["uptime_seconds"] = round((s.clock() - s.started_at).total_seconds(), 3)
+    st["uptime_seconds"] = round(s.uptime(), 3)
     st["modules"] = modules["modules"]
     st["subscribers"] = app["stream"].count()
     st["connected_agents"] = app["gateway"].count()
@@ -630,6 +633,14 @@ def openapi() -> dict[str, Any]:
             if t is not None and t not in types:
                 types.append(t)
     (schemas, components) = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    # Agent reports must name their attempt. The field is optional in the struct so
+    # that the core's rule answers (422 attempt_required, as on /agents/ws) rather
+    # than a generic decode error; the document states the rule.
+    for name in ("AgentReport", "ProgressReport", "CompleteReport", "FailReport", "ReleaseReport"):
+        comp = components.get(name)
+        if comp is not None:
+            comp["properties"]["attempt"] = {"type": "integer"}
+            comp["required"] = sorted({*comp.get("required", []), "attempt"})
     ref = dict(zip(types, schemas, strict=True))
     paths: dict[str, Any] = {}
     for r in ROUTES:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -91,6 +92,7 @@ class HubService:
         *,
         hive_config: HiveConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
         tick_max_seconds: float = 0.25,
         bus: EventBus | None = None,
     ) -> None:
@@ -101,8 +103,11 @@ class HubService:
         self.role = "leader"
         self.forward: Callable[[Command], Awaitable[list[ev.Event]]] | None = None
         self.hive_config = hive_config or HiveConfig()
-        self.hive = Hive(self.hive_config)
+        #: the wall clock stamps events; the monotonic one measures every duration and
+        #: deadline (docs/architecture.md, "Time"), so a clock step changes no decision
         self.clock = clock
+        self.monotonic = monotonic
+        self.hive = self._new_hive()
         self.tick_max_seconds = tick_max_seconds
         #: last sequence committed *and* handed to listeners
         self.published_seq = 0
@@ -113,7 +118,9 @@ class HubService:
         self.store_error: str | None = None
         self.last_commit_ms = 0.0
         self.started_at = clock()
+        self.started_mono = monotonic()
         self.last_tick_at = self.started_at
+        self.last_tick_mono = self.started_mono
         self._pending: list[tuple[ev.Event, bytes]] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -161,7 +168,7 @@ class HubService:
         await asyncio.wait_for(self._catch_up(), 30)
         await self._lead()
         if failover:
-            self.hive.refresh_liveness(self.clock())
+            self.hive.refresh_liveness(self.clock(), self.monotonic())
         else:
             await self.execute(Recover(id="recover"))
         log.warning("this replica now leads (failover=%s) at sequence %d", failover, self.published_seq)
@@ -224,7 +231,7 @@ class HubService:
 
     async def _rebuild(self) -> None:
         """Fold the whole log into a fresh hive (start, and after a failed commit)."""
-        hive = Hive(self.hive_config)
+        hive = self._new_hive()
         after = 0
         while True:
             batch = await self.store.read(after, 5000)
@@ -239,6 +246,17 @@ class HubService:
         gc.collect()
         gc.freeze()
         log.info("log replayed: %d events", hive.sequence)
+
+    def _new_hive(self) -> Hive:
+        """A hive whose replay axis is measured now: logged wall times become
+        monotonic readings as ``wall - (wall_now - mono_now)``."""
+        hive = Hive(self.hive_config)
+        hive.mono_offset = self.clock().timestamp() - self.monotonic()
+        return hive
+
+    def uptime(self) -> float:
+        """Seconds since start, on the monotonic clock."""
+        return self.monotonic() - self.started_mono
 
     async def stop(self) -> None:
         await self.flush()
@@ -282,7 +300,7 @@ class HubService:
             raise StoreUnavailable(
                 "the event log cannot be written right now; nothing was accepted", error=self.store_error
             )
-        events = self.hive.handle(cmd, self.clock())
+        events = self.hive.handle(cmd, self.clock(), self.monotonic())
         if not events:
             return events
         for e in events:
@@ -317,10 +335,10 @@ class HubService:
                         break
             return out_slow
         out: list[list[ev.Event] | HiveError] = []
-        now = self.clock()
+        now, mono = self.clock(), self.monotonic()
         for cmd in cmds:
             try:
-                events = self.hive.handle(cmd, now)
+                events = self.hive.handle(cmd, now, mono)
             except HiveError as exc:
                 out.append(exc)
                 if stop_at_error:
@@ -436,13 +454,13 @@ class HubService:
 
     async def _ticker(self) -> None:
         while True:
-            deadline = self.hive.next_deadline()
-            now = self.clock()
+            deadline = self.hive.next_deadline()  # monotonic
             wait = self.tick_max_seconds
             if deadline is not None:
-                wait = max(0.0, min(wait, (deadline - now).total_seconds()))
+                wait = max(0.0, min(wait, deadline - self.monotonic()))
             await asyncio.sleep(wait)
             self.last_tick_at = self.clock()
+            self.last_tick_mono = self.monotonic()
             try:
                 await self.execute(Tick(id="tick"))
             except StoreUnavailable:

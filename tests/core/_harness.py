@@ -89,12 +89,19 @@ class Sim:
         self.hive = Hive(config, new_id=self.ids, rng=random.Random(seed))
         self.log: list[ev.Event] = []
         self.wire: list[bytes] = []
+        #: set (seconds) to drive two clocks: a command at ``t`` then reads the
+        #: monotonic clock ``t`` and the wall clock ``at(t + wall_step)``; a test
+        #: steps the system clock by changing it between commands
+        self.wall_step: float | None = None
 
     # -- driving ----------------------------------------------------------
 
     def do(self, cmd: Any, t: float | datetime) -> list[ev.Event]:
         """Handle ``cmd`` at ``t`` (seconds after ``T0``, or a datetime)."""
-        events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
+        if self.wall_step is not None and not isinstance(t, datetime):
+            events = self.hive.handle(cmd, at(t + self.wall_step), at(t).timestamp())
+        else:
+            events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
         self.log.extend(events)
         self.wire.extend(ev.encode_event(e) for e in events)
         return events
@@ -130,11 +137,13 @@ class Sim:
     def start(
         self, task_id: str, agent_id: str | None = None, *, t: float | datetime, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(StartTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), **kw), t)
 
     def progress(
         self, task_id: str, progress: float, agent_id: str | None = None, *, t: float | datetime, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             ReportProgress(
                 task_id=task_id, agent_id=agent_id or self.holder(task_id), progress=progress, **kw
@@ -145,6 +154,7 @@ class Sim:
     def complete(
         self, task_id: str, agent_id: str | None = None, *, t: float | datetime, result: Any = None, **kw: Any
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             CompleteTask(task_id=task_id, agent_id=agent_id or self.holder(task_id), result=result, **kw), t
         )
@@ -159,6 +169,7 @@ class Sim:
         code: str = "BOOM",
         **kw: Any,
     ) -> list[ev.Event]:
+        kw.setdefault("attempt", self.task(task_id).attempt)
         return self.do(
             FailTask(
                 task_id=task_id,

@@ -30,6 +30,7 @@ from hivehub.core.commands import (
 )
 from hivehub.core.errors import (
     AgentNotFound,
+    AttemptRequired,
     DependencyNotFound,
     HiveError,
     InvalidInput,
@@ -472,7 +473,7 @@ class TestFailureAndRetry:
         s.start("t1", t=1)
         f = one(s.fail("t1", t=2), ev.TaskFailed)
         assert f.next_retry_at is not None
-        assert s.hive.next_deadline() == f.next_retry_at
+        assert s.hive.next_deadline() == f.next_retry_at.timestamp()  # one clock given: the monotonic axis is the wall one
         assert s.tick(f.next_retry_at - timedelta(milliseconds=1)) == []
         assert s.task("t1").status == TaskStatus.PENDING
         events = s.tick(f.next_retry_at)
@@ -552,7 +553,7 @@ class TestFailureAndRetry:
         s.register("b")
         s.submit("t1")
         holder = s.holder("t1")
-        events = s.do(ReleaseTask(task_id="t1", agent_id=holder, reason="agent_shutdown"), 1)
+        events = s.do(ReleaseTask(task_id="t1", agent_id=holder, reason="agent_shutdown", attempt=1), 1)
         r = one(events, ev.TaskReleased)
         assert (r.task_id, r.agent_id, r.attempt_number, r.reason) == ("t1", holder, 1, "agent_shutdown")
         assert s.task("t1").failures == 0
@@ -593,7 +594,7 @@ class TestTimeouts:
         s = Sim(NO_HEARTBEAT_EXPIRY)
         s.register("a")
         s.submit("t1", t=10, timeout_seconds=20)
-        assert s.hive.next_deadline() == at(30)
+        assert s.hive.next_deadline() == at(30).timestamp()
         assert s.tick(29) == []
         events = s.tick(31)
         assert one(events, ev.ErrorOccurred).error.details["execution_time_seconds"] == 21.0
@@ -642,7 +643,7 @@ class TestLiveness:
         s.submit("t1", t=0)
         s.start("t1", "a", t=0)
         s.register("b", t=10)
-        assert s.hive.next_deadline() == at(15)
+        assert s.hive.next_deadline() == at(15).timestamp()
         assert s.tick(14) == []
         events = s.tick(16)
         sc = one(events, ev.AgentStatusChanged)
@@ -732,7 +733,7 @@ class TestLiveness:
         s = Sim()
         assert s.hive.next_deadline() is None
         s.register("a", t=2)
-        assert s.hive.next_deadline() == at(17)
+        assert s.hive.next_deadline() == at(17).timestamp()
 
 
 # ---------------------------------------------------------------- cancel / manual retry
@@ -871,11 +872,11 @@ class TestStaleReports:
     @pytest.mark.parametrize(
         "cmd",
         [
-            StartTask(task_id="t1", agent_id="b"),
-            ReportProgress(task_id="t1", agent_id="b", progress=0.5),
-            CompleteTask(task_id="t1", agent_id="b"),
-            FailTask(task_id="t1", agent_id="b", error=TaskError("E", "e")),
-            ReleaseTask(task_id="t1", agent_id="b"),
+            StartTask(task_id="t1", agent_id="b", attempt=1),
+            ReportProgress(task_id="t1", agent_id="b", progress=0.5, attempt=1),
+            CompleteTask(task_id="t1", agent_id="b", attempt=1),
+            FailTask(task_id="t1", agent_id="b", error=TaskError("E", "e"), attempt=1),
+            ReleaseTask(task_id="t1", agent_id="b", attempt=1),
             StartTask(task_id="t1", agent_id="a", attempt=2),
             CompleteTask(task_id="t1", agent_id="a", attempt=0),
         ],
@@ -912,7 +913,44 @@ class TestStaleReports:
     def test_report_for_unknown_task(self) -> None:
         s = self.setup_sim()
         with pytest.raises(TaskNotFound):
-            s.do(CompleteTask(task_id="nope", agent_id="a"), 1)
+            s.do(CompleteTask(task_id="nope", agent_id="a", attempt=1), 1)
+
+    @pytest.mark.parametrize(
+        "cmd",
+        [
+            StartTask(task_id="t1", agent_id="a"),
+            ReportProgress(task_id="t1", agent_id="a", progress=0.5),
+            CompleteTask(task_id="t1", agent_id="a"),
+            FailTask(task_id="t1", agent_id="a", error=TaskError("E", "e")),
+            ReleaseTask(task_id="t1", agent_id="a"),
+        ],
+        ids=["start", "progress", "complete", "fail", "release"],
+    )
+    def test_report_without_attempt_is_refused_even_from_the_holder(self, cmd: Any) -> None:
+        s = self.setup_sim()
+        before = snapshot(s.hive)
+        with pytest.raises(AttemptRequired) as info:
+            s.do(cmd, 1)
+        assert info.value.code == "attempt_required"
+        assert info.value.details["task_id"] == "t1"
+        assert snapshot(s.hive) == before
+
+    def test_late_completion_of_attempt_1_does_not_complete_attempt_2(self) -> None:
+        s = Sim(NO_HEARTBEAT_EXPIRY)
+        s.register("a")
+        s.submit("t1", max_retries=3)
+        s.start("t1", t=0, attempt=1)
+        s.fail("t1", t=1, attempt=1)  # attempt 1 failed; the retry is scheduled
+        s.tick(100)
+        assert (s.task("t1").attempt, s.holder("t1")) == (2, "a")
+        before = snapshot(s.hive)
+        with pytest.raises(NotTaskHolder):
+            s.do(CompleteTask(task_id="t1", agent_id="a", attempt=1, result="stale"), 101)
+        with pytest.raises(AttemptRequired):
+            s.do(CompleteTask(task_id="t1", agent_id="a", result="stale"), 101)
+        assert snapshot(s.hive) == before
+        s.complete("t1", t=102, attempt=2, result="fresh")
+        assert (s.task("t1").status, s.task("t1").result) == (TaskStatus.COMPLETED, "fresh")
 
     def test_errors_are_hive_errors_with_codes(self) -> None:
         s = self.setup_sim()
@@ -1085,7 +1123,7 @@ def busy_history() -> Sim:
     s.do(RemoveAgent(agent_id="b"), 50)
     assert s.agent("c").current_tasks == ["child", "flaky"]
     s.start("child", t=50)
-    s.do(ReleaseTask(task_id="flaky", agent_id="c"), 50)
+    s.do(ReleaseTask(task_id="flaky", agent_id="c", attempt=s.task("flaky").attempt), 50)
     s.do(Recover(), 52)
     s.register("c", {"x": 0.99}, t=53, max_tasks=3, running={})
     lost = s.task("child").error
@@ -1180,7 +1218,7 @@ class TestLog:
         replica = Hive(new_id=Ids("r"), rng=random.Random(0))
         for body in s.wire:
             replica.apply(ev.decode_event(body))
-        events = replica.handle(CompleteTask(task_id="t1", agent_id="a"), at(1))
+        events = replica.handle(CompleteTask(task_id="t1", agent_id="a", attempt=1), at(1))
         assigned = one(events, ev.TaskAssigned)
         assert (assigned.task_id, assigned.agent_id) == ("t2", "a")
         assert events[0].sequence == s.hive.sequence + 1
@@ -1219,7 +1257,7 @@ def test_released_for_shutdown_work_is_not_handed_straight_back() -> None:
     sim.register("a", {"x": 0.9})
     sim.submit("t", {"x": 0.1}, t=1)
     assert sim.holder("t") == "a"
-    sim.do(ReleaseTask(task_id="t", agent_id="a", reason="agent_shutdown"), 2)
+    sim.do(ReleaseTask(task_id="t", agent_id="a", reason="agent_shutdown", attempt=1), 2)
     assert sim.task("t").status == "pending" and sim.agent("a").draining
     sim.register("b", {"x": 0.5}, t=3)
     assert sim.holder("t") == "b"  # not back to the leaving agent
@@ -1246,3 +1284,81 @@ def test_completion_performance_reports_are_throttled_per_agent_failures_are_not
     sim.submit("t3", {"x": 0.1}, t=2)
     (p,) = of(sim.complete("t3", t=2.5), ev.AgentPerformanceUpdated)  # a second later: reported
     assert p.metrics.tasks_completed == 3
+
+
+# ---------------------------------------------------------------- clock steps
+
+
+class TestWallClockSteps:
+    """Durations and deadlines run on the monotonic reading; a step of the wall clock
+    between commands (NTP, a VM resume, an operator) changes no decision."""
+
+    @staticmethod
+    def two_healthy_agents_and_a_running_task() -> Sim:
+        s = Sim(HiveConfig(heartbeat_timeout=15, retry_base_seconds=10, retry_cap_seconds=10))
+        s.wall_step = 0.0
+        s.register("a", {"x": 0.9}, t=0)
+        s.register("b", {"y": 0.9}, t=0)
+        s.submit("t1", {"x": 0.5}, t=0, timeout_seconds=60)
+        s.start("t1", t=0)
+        return s
+
+    @pytest.mark.parametrize("step", [120.0, -120.0])
+    def test_no_agent_goes_offline_and_no_task_times_out(self, step: float) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        out: list[ev.Event] = []
+        for t in range(5, 60, 5):
+            if t == 10:
+                s.wall_step = step
+            out += s.heartbeat("a", t) + s.heartbeat("b", t)
+            out += s.tick(t + 0.5)
+        assert of(out, ev.AgentStatusChanged) == [] and of(out, ev.TaskFailed) == []
+        assert s.task("t1").status == TaskStatus.RUNNING and s.task("t1").attempt == 1
+        # the displayed heartbeat time follows the wall clock
+        assert s.agent("a").last_seen_at == at(55 + step)
+        # the duration is measured on the monotonic clock: 58 s, whatever the wall says
+        done = one(s.complete("t1", t=58), ev.TaskCompleted)
+        assert done.execution_time_ms == 58_000.0 and done.timestamp == at(58 + step)
+
+    @pytest.mark.parametrize("step", [120.0, -120.0])
+    def test_silence_and_timeouts_fire_on_time_after_a_step(self, step: float) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        s.wall_step = step
+        s.heartbeat("a", 1)  # b is silent from 0, a from 1
+        assert of(s.tick(14.9), ev.AgentStatusChanged) == []
+        gone = of(s.tick(15), ev.AgentStatusChanged)
+        assert [(c.agent_id, c.new_status, c.reason) for c in gone] == [("b", "offline", "heartbeat_timeout")]
+        for t in range(5, 60, 5):
+            s.heartbeat("a", t + 1)
+        assert of(s.tick(59.9), ev.TaskFailed) == []
+        (f,) = of(s.tick(60), ev.TaskFailed)
+        assert f.error.code == "TASK_TIMEOUT" and f.execution_time_ms == 60_000.0
+        assert f.error.details["execution_time_seconds"] == 60.0
+        # the retry is due after its (jittered) delay on the monotonic clock, neither early nor late
+        assert f.next_retry_at is not None
+        due = 60 + (f.next_retry_at - f.timestamp).total_seconds()
+        assert of(s.tick(due - 0.01), ev.TaskAssigned) == []
+        (again,) = of(s.tick(due), ev.TaskAssigned)
+        assert (again.task_id, again.attempt_number) == ("t1", 2)
+
+    def test_retry_due_before_a_step_is_neither_early_nor_late(self) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        f = one(s.fail("t1", t=1), ev.TaskFailed)
+        assert f.next_retry_at is not None
+        due = 1 + (f.next_retry_at - f.timestamp).total_seconds()
+        s.wall_step = 120.0  # the wall clock now says the retry is long overdue
+        s.heartbeat("a", 1)
+        assert of(s.tick(due - 0.01), ev.TaskAssigned) == []
+        s.wall_step = -120.0  # ... and now that it is two minutes away
+        assert [a.task_id for a in of(s.tick(due), ev.TaskAssigned)] == ["t1"]
+
+    def test_replay_of_a_stepped_log_rebuilds_the_same_state(self) -> None:
+        s = self.two_healthy_agents_and_a_running_task()
+        s.wall_step = 120.0
+        s.heartbeat("a", 5)
+        s.complete("t1", t=6)
+        s.submit("t2", {"y": 0.5}, t=7)
+        replica = Hive(s.hive.config, new_id=Ids("r"), rng=random.Random(0))
+        for body in s.wire:
+            replica.apply(ev.decode_event(body))
+        assert projection(replica) == projection(s.hive)

@@ -175,5 +175,5 @@ def test_default_rng_and_ids_are_only_fallbacks() -> None:
         h = Hive(new_id=Ids(), rng=random.Random(0))
         h.handle(RegisterAgent(spec=AgentSpec(name="a", id="a")), at(0))
         h.handle(SubmitTask(spec=TaskSpec(id="t")), at(0))
-        out = h.handle(FailTask(task_id="t", agent_id="a", error=TaskError("E", "e")), at(1))
+        out = h.handle(FailTask(task_id="t", agent_id="a", error=TaskError("E", "e"), attempt=1), at(1))
         assert any(e.type == "task_failed" for e in out)

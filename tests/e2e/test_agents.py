@@ -5,11 +5,13 @@ Every wait is for a specific state or event (``wait_for``), never a fixed sleep.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
 
 from tests.hubproc import Hub, wait_for
 
@@ -156,7 +158,7 @@ def test_cancel_while_running_reaches_the_agent(hub: Hub, agents, tmp_path: Path
     assert c["reason"] == "user changed mind" and c["cancelled_by"] == "alice" and c["agent_id"] == a["id"]
     wait_for(lambda: hub.get(f"/api/agents/{a['id']}")["status"] == "idle", 10, what="agent idle again")
     # the agent's late report for the cancelled attempt is refused, the task stays cancelled
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": a["id"], "result": 1})
+    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": a["id"], "attempt": 1, "result": 1})
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     assert hub.get(f"/api/tasks/{t['id']}")["status"] == "cancelled"
 
@@ -262,7 +264,7 @@ def test_http_pull_protocol(hub: Hub) -> None:
     t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"n": 3})
     claim = hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)
     assert claim["task"]["id"] == t["id"] and claim["attempt"] == 1 and claim["task"]["input"] == {"n": 3}
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/start", {"agent_id": other["id"]})
+    status, body = hub.request("POST", f"/api/tasks/{t['id']}/start", {"agent_id": other["id"], "attempt": 1})
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     hub.post(f"/api/tasks/{t['id']}/start", {"agent_id": aid, "attempt": 1}, expect=200)
     hub.post(f"/api/tasks/{t['id']}/progress", {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"}, expect=200)
@@ -278,7 +280,7 @@ def test_http_pull_protocol(hub: Hub) -> None:
     t2 = submit(hub, type="x", required_capabilities=[{"name": "x"}])
     claim = hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)
     assert claim["task"]["id"] == t2["id"]
-    failed = hub.post(f"/api/tasks/{t2['id']}/fail", {"agent_id": aid, "error": {"code": "NOPE", "message": "no", "details": {"k": 1}}, "retryable": False}, expect=200)
+    failed = hub.post(f"/api/tasks/{t2['id']}/fail", {"agent_id": aid, "attempt": claim["attempt"], "error": {"code": "NOPE", "message": "no", "details": {"k": 1}}, "retryable": False}, expect=200)
     assert failed["status"] == "failed" and failed["error"] == {"code": "NOPE", "message": "no", "details": {"k": 1}}
     assert hub.request("POST", "/api/agents/nope/claim")[0] == 404
 
@@ -318,3 +320,46 @@ def test_hub_killed_and_restarted_mid_run_every_task_ends_once(hub_factory, agen
         ]
         assert len(terminal) == 1, (i, terminal)
     assert any(e["data"].get("reason") == "hub_restarted" for e in evs if e["type"] == "agent_status_changed")
+
+
+def test_every_report_names_its_attempt_and_a_stale_one_changes_nothing(hub: Hub) -> None:
+    """agent-protocol §2: a report without ``attempt`` is refused (``attempt_required``)
+    on both transports, and a late completion of attempt 1 cannot complete attempt 2."""
+    agent = hub.post("/api/agents", {"name": "puller", "capabilities": [{"name": "x", "proficiency": 0.8}]}, expect=201)
+    aid = agent["id"]
+    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], max_retries=3)
+    assert hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)["attempt"] == 1
+    hub.post(f"/api/tasks/{t['id']}/fail", {"agent_id": aid, "attempt": 1, "error": {"code": "E", "message": "e", "details": {}}}, expect=200)
+    again = hub.post(f"/api/agents/{aid}/claim?wait=10", expect=200)
+    assert (again["task"]["id"], again["attempt"]) == (t["id"], 2)
+    for route, extra in (("start", {}), ("progress", {"progress": 0.5}), ("complete", {"result": "stale"}), ("fail", {}), ("release", {})):
+        status, body = hub.request("POST", f"/api/tasks/{t['id']}/{route}", {"agent_id": aid, **extra})
+        assert (status, body["error"]["code"]) == (422, "attempt_required"), (route, body)
+    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": "stale"})
+    assert (status, body["error"]["code"]) == (409, "not_task_holder")
+    assert (hub.get(f"/api/tasks/{t['id']}")["status"], hub.get(f"/api/tasks/{t['id']}")["attempt"]) == ("assigned", 2)
+    done = hub.post(f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 2, "result": "fresh"}, expect=200)
+    assert (done["status"], done["result"]) == ("completed", "fresh")
+
+    # the same rule over /agents/ws
+    ws = websocket.create_connection(hub.ws_url + "/agents/ws", timeout=10)
+    try:
+        ws.send(json.dumps({"type": "register", "data": {"name": "ws", "capabilities": [{"name": "y", "proficiency": 0.9}]}}))
+        assert json.loads(ws.recv())["type"] == "registered"
+        t2 = submit(hub, type="y", required_capabilities=[{"name": "y"}])
+        while (m := json.loads(ws.recv()))["type"] != "assign":
+            pass
+        assert m["data"]["attempt"] == 1
+        for typ in ("task_started", "task_progress", "task_completed", "task_failed", "task_released"):
+            ws.send(json.dumps({"type": typ, "data": {"task_id": t2["id"], "result": "no attempt"}, "message_id": typ}))
+            while (m := json.loads(ws.recv()))["type"] != "error":
+                pass
+            assert (m["message_id"], m["data"]["code"]) == (typ, "attempt_required"), m
+        assert hub.get(f"/api/tasks/{t2['id']}")["status"] == "assigned"
+        ws.send(json.dumps({"type": "task_completed", "data": {"task_id": t2["id"], "attempt": 1, "result": "ok"}, "message_id": "ok"}))
+        while (m := json.loads(ws.recv()))["type"] != "ack":
+            pass
+        assert hub.get(f"/api/tasks/{t2['id']}")["result"] == "ok"
+    finally:
+        ws.close()
+        ws.shutdown()

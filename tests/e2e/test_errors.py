@@ -151,7 +151,7 @@ def test_unknown_ids_are_404(hub: Hub, ids: dict[str, str]) -> None:
     assert_error(hub.request("GET", "/api/nothing-here"), 404, "not_found")
     assert_error(hub.request("PUT", "/api/tasks"), 405, "method_not_allowed")
     # a report from an agent that does not hold the task is a conflict, not a 404 or 500
-    assert_error(hub.request("POST", f"/api/tasks/{ids['task']}/start", {"agent_id": ids["agent"]}), 409, "not_task_holder")
+    assert_error(hub.request("POST", f"/api/tasks/{ids['task']}/start", {"agent_id": ids["agent"], "attempt": 1}), 409, "not_task_holder")
     assert_error(hub.request("POST", f"/api/agents/{nope}/reset-learning", {}), 404, "agent_not_found")
     assert_error(hub.request("POST", "/api/tasks", {"id": ids["task"]}), 409, "invalid_transition")
     assert "unhandled error" not in hub.logs()

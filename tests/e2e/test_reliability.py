@@ -118,7 +118,7 @@ def test_silent_agent_goes_offline_and_its_task_moves(hub: Hub, agents) -> None:
     t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"v": 1})
     claim = hub.post(f"/api/agents/{silent['id']}/claim?wait=5", expect=200)
     assert claim["task"]["id"] == t["id"]
-    hub.post(f"/api/tasks/{t['id']}/start", {"agent_id": silent["id"]}, expect=200)
+    hub.post(f"/api/tasks/{t['id']}/start", {"agent_id": silent["id"], "attempt": claim["attempt"]}, expect=200)
     agents(hub, "B", ["x:0.5"], f"{H}:echo")  # it never heartbeats again; B is there to take over
     done = task_ends(hub, t["id"], timeout=30)
     assert done["result"]["agent"] == "B"
@@ -127,7 +127,7 @@ def test_silent_agent_goes_offline_and_its_task_moves(hub: Hub, agents) -> None:
     failed = [e["data"] for e in hub.events(types="task_failed") if e["data"]["task_id"] == t["id"]]
     assert [f["error"]["code"] for f in failed] == ["AGENT_LOST"]
     # its late report is stale and changes nothing
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": silent["id"], "result": "late"})
+    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": silent["id"], "attempt": claim["attempt"], "result": "late"})
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     assert hub.get(f"/api/tasks/{t['id']}")["result"]["agent"] == "B"
 

@@ -488,12 +488,12 @@ def test_event_envelopes_and_spec_fields(hub_factory: Any) -> None:
     bad = task(h, description="bad", max_retries=0, required_capabilities=req(data_processing=0.7))
     cancel = task(h, description="cancel", required_capabilities=req(data_processing=0.7))
     aid = a["id"]
-    h.post(f"/api/tasks/{ok['id']}/start", {"agent_id": aid}, expect=200)
-    h.post(f"/api/tasks/{ok['id']}/progress", {"agent_id": aid, "progress": 0.5, "current_step": "half"}, expect=200)
-    h.post(f"/api/tasks/{ok['id']}/complete", {"agent_id": aid, "result": {"records_processed": 10}}, expect=200)
+    h.post(f"/api/tasks/{ok['id']}/start", {"agent_id": aid, "attempt": 1}, expect=200)
+    h.post(f"/api/tasks/{ok['id']}/progress", {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"}, expect=200)
+    h.post(f"/api/tasks/{ok['id']}/complete", {"agent_id": aid, "attempt": 1, "result": {"records_processed": 10}}, expect=200)
     h.post(
         f"/api/tasks/{bad['id']}/fail",
-        {"agent_id": aid, "error": {"code": "DATA_PROCESSING_ERROR", "message": "invalid format", "details": {"line": 150}}},
+        {"agent_id": aid, "attempt": 1, "error": {"code": "DATA_PROCESSING_ERROR", "message": "invalid format", "details": {"line": 150}}},
         expect=200,
     )
     h.post(f"/api/tasks/{cancel['id']}/cancel", {"reason": "manual_cancellation", "cancelled_by": "user-123"}, expect=200)
@@ -573,9 +573,9 @@ def test_hive_status_agrees_with_task_and_agent_lists(hub_factory: Any) -> None:
     task(h, required_capabilities=req(cpu=0.5))
     pending = [task(h, required_capabilities=req(nobody=0.5)) for _ in range(4)]
     aid = w1["id"]
-    h.post(f"/api/tasks/{gpu[0]['id']}/start", {"agent_id": aid}, expect=200)
-    h.post(f"/api/tasks/{gpu[1]['id']}/complete", {"agent_id": aid, "result": 1}, expect=200)
-    h.post(f"/api/tasks/{gpu[2]['id']}/fail", {"agent_id": aid, "retryable": False}, expect=200)
+    h.post(f"/api/tasks/{gpu[0]['id']}/start", {"agent_id": aid, "attempt": 1}, expect=200)
+    h.post(f"/api/tasks/{gpu[1]['id']}/complete", {"agent_id": aid, "attempt": 1, "result": 1}, expect=200)
+    h.post(f"/api/tasks/{gpu[2]['id']}/fail", {"agent_id": aid, "attempt": 1, "retryable": False}, expect=200)
     h.post(f"/api/tasks/{pending[0]['id']}/cancel", {}, expect=200)
 
     def all_of(path: str, key: str) -> list[dict[str, Any]]:

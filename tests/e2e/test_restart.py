@@ -67,10 +67,10 @@ def populate(h: Hub) -> tuple[list[str], list[str], list[str]]:
     tasks += [t["id"] for t in batch["tasks"]]
     held = [t for t in batch["tasks"] if t["assigned_agent_id"]]
     assert len(held) == 6  # 3 agents x 2 slots
-    h.post(f"/api/tasks/{held[0]['id']}/start", {"agent_id": held[0]["assigned_agent_id"]}, expect=200)
-    h.post(f"/api/tasks/{held[1]['id']}/complete", {"agent_id": held[1]["assigned_agent_id"], "result": {"n": 1}}, expect=200)
-    h.post(f"/api/tasks/{held[2]['id']}/fail", {"agent_id": held[2]["assigned_agent_id"], "retryable": False}, expect=200)
-    h.post(f"/api/tasks/{held[3]['id']}/progress", {"agent_id": held[3]["assigned_agent_id"], "progress": 0.4, "current_step": "s"}, expect=200)
+    h.post(f"/api/tasks/{held[0]['id']}/start", {"agent_id": held[0]["assigned_agent_id"], "attempt": held[0]["attempt"]}, expect=200)
+    h.post(f"/api/tasks/{held[1]['id']}/complete", {"agent_id": held[1]["assigned_agent_id"], "attempt": held[1]["attempt"], "result": {"n": 1}}, expect=200)
+    h.post(f"/api/tasks/{held[2]['id']}/fail", {"agent_id": held[2]["assigned_agent_id"], "attempt": held[2]["attempt"], "retryable": False}, expect=200)
+    h.post(f"/api/tasks/{held[3]['id']}/progress", {"agent_id": held[3]["assigned_agent_id"], "attempt": held[3]["attempt"], "progress": 0.4, "current_step": "s"}, expect=200)
     for i in range(10):
         tasks.append(
             h.post(

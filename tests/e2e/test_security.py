@@ -75,9 +75,9 @@ def test_tokens_and_roles(secured) -> None:
     claim = hub.request("POST", "/api/agents/agent-7/claim?wait=5", headers=auth(tok["agent"]))
     assert claim[0] == 200 and claim[1]["task"]["id"] == t["id"]
     # reporting on behalf of another agent is refused
-    status, _ = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": other["id"], "result": 1}, headers=auth(tok["agent"]))
+    status, _ = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": other["id"], "attempt": 1, "result": 1}, headers=auth(tok["agent"]))
     assert status == 403
-    status, done = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": "agent-7", "result": 1}, headers=auth(tok["agent"]))
+    status, done = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": "agent-7", "attempt": claim[1]["attempt"], "result": 1}, headers=auth(tok["agent"]))
     assert status == 200 and done["status"] == "completed"
 
 
