@@ -4,7 +4,8 @@
 
     HiveError                      base; every error the hub answers with on purpose
     ├── InvalidInput               a request is well-formed JSON but not acceptable (422)
-    │   └── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
+    │   ├── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
+    │   └── CursorOutOfRange       a ``since`` beyond the head of the log (400)
     ├── NotFound                   (404)
     │   ├── AgentNotFound
     │   ├── TaskNotFound
@@ -12,7 +13,9 @@
     ├── Conflict                   the state does not allow it (409)
     │   ├── InvalidTransition      e.g. cancelling a completed task
     │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
-    │   └── AgentExists
+    │   └── AlreadyExists          an id that is taken
+    │       ├── AgentExists
+    │       └── TaskExists
     ├── Unauthorized / Forbidden   (401 / 403)
     ├── RateLimited                (429)
     └── StoreUnavailable           the log cannot be written; nothing was accepted (503)
@@ -44,6 +47,12 @@ class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
 
 
+class CursorOutOfRange(InvalidInput):
+    """``since`` names a sequence the log has not reached (details: ``since``, ``head``)."""
+
+    code = "cursor_out_of_range"
+
+
 class NotFound(HiveError):
     code = "not_found"
 
@@ -72,8 +81,16 @@ class NotTaskHolder(Conflict):
     code = "not_task_holder"
 
 
-class AgentExists(Conflict):
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class AgentExists(AlreadyExists):
     code = "agent_exists"
+
+
+class TaskExists(AlreadyExists):
+    code = "task_exists"
 
 
 class Unauthorized(HiveError):
@@ -96,6 +113,7 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     HiveError,
     InvalidInput,
     PayloadTooLarge,
+    CursorOutOfRange,
     NotFound,
     AgentNotFound,
     TaskNotFound,
@@ -103,7 +121,9 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     Conflict,
     InvalidTransition,
     NotTaskHolder,
+    AlreadyExists,
     AgentExists,
+    TaskExists,
     Unauthorized,
     Forbidden,
     RateLimited,
