@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import argtypes as A
 from .base import BaseAgent, RegistrationError, http_url, ws_url
 
 __all__ = ["build_parser", "cli_main", "load_handler", "parse_capability", "parse_handler"]
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a capability, e.g. data_processing:0.85 (repeatable)",
     )
     p.add_argument(
-        "--max-concurrent", type=int, default=1, metavar="N", help="tasks run at once (default: 1)"
+        "--max-concurrent", type=A.POSITIVE_INT, default=1, metavar="N", help="tasks run at once (default: 1)"
     )
     p.add_argument(
         "--handler",
@@ -111,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="register the built-in demo handlers")
     p.add_argument("--id", dest="agent_id", default=None, help="resume this agent id")
     p.add_argument("--pull", action="store_true", help="use the HTTP pull transport instead of WebSocket")
-    p.add_argument("--heartbeat-interval", type=float, default=None, metavar="S", help="default: the hub's")
+    p.add_argument("--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's")
     p.add_argument(
-        "--grace", type=float, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
+        "--grace", type=A.NON_NEGATIVE, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
     )
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
