@@ -113,7 +113,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise
     except Exception as exc:
         if isinstance(exc, ConnectionResetError):
-            raise  # the peer is gone: nothing to answer
+            # The peer is gone (e.g. it reset the connection before the 101 of a WebSocket
+            # upgrade could be written). Re-raising would make aiohttp log an unhandled
+            # error and try to write a 500; this answer fails to send and aiohttp drops
+            # it quietly (499: "client closed the request", in the access log only).
+            log.debug("peer went away during %s %s: %s", request.method, request.path, exc)
+            return web.Response(status=499)
         mapped = translate(exc)
         if mapped is None:
             log.exception("unhandled error on %s %s", request.method, request.path)

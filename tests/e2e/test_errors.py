@@ -446,3 +446,27 @@ def test_frame_just_over_the_default_limit_closes_with_1009(hub: Hub, path: str)
     finally:
         ws.shutdown()
     assert hub.get("/health")["status"] == "healthy"
+
+
+def test_peer_that_resets_during_the_upgrade_is_not_an_unhandled_error(hub: Hub) -> None:
+    """A client that sends a WebSocket upgrade and resets the connection at once: the
+    hub's 101 cannot be written. That is a disconnect, not an error with a traceback."""
+    for path in ("/ws", "/ws?since=0", "/agents/ws"):
+        for _ in range(30):
+            s = socket.create_connection(("127.0.0.1", hub.port), timeout=10)
+            s.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # RST
+    # every one of those connections has been handled once /health answers after them
+    ws = websocket.create_connection(hub.ws_url + "/ws", timeout=10)
+    try:
+        ws.send(json.dumps({"type": "ping", "message_id": "after"}))
+        assert json.loads(ws.recv())["type"] == "pong"
+    finally:
+        ws.close()
+        ws.shutdown()
+    logs = hub.logs()
+    assert "Error handling request" not in logs and "Traceback" not in logs, logs[-3000:]
