@@ -24,6 +24,7 @@ def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int
         return v
 
     parse.__name__ = "integer"  # argparse names the type in "invalid integer value"
+    parse.doc = "integer" + _range_doc(lo, hi, lo_open=False)  # type: ignore[attr-defined]  # docs/configuration.md
     return parse
 
 
@@ -41,7 +42,16 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
         return v
 
     parse.__name__ = "number"
+    parse.doc = "number" + _range_doc(lo, hi, lo_open=lo_open)  # type: ignore[attr-defined]
     return parse
+
+
+def _range_doc(lo: float | None, hi: float | None, *, lo_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f", {lo:g}..{hi:g}"
+    if lo is not None:
+        return f", > {lo:g}" if lo_open else f", >= {lo:g}"
+    return f", <= {hi:g}" if hi is not None else ""
 
 
 def _check(v: float, lo: float | None, hi: float | None, *, lo_open: bool) -> None:
