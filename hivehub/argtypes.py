@@ -28,7 +28,9 @@ def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int
     return parse
 
 
-def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str], float]:
+def number(
+    lo: float | None = None, hi: float | None = None, *, lo_open: bool = False
+) -> Callable[[str], float]:
     """A finite number in ``[lo, hi]``, or ``(lo, hi]`` with ``lo_open``."""
 
     def parse(raw: str) -> float:

@@ -45,16 +45,32 @@ FLAGS = numeric_flags()
 
 def test_the_numeric_flags_are_found() -> None:
     found = {f for _, f in FLAGS}
-    assert {"--port", "--max-body", "--heartbeat-timeout", "--max-concurrent", "--grace", "--limit", "--timeout"} <= found
+    assert {
+        "--port",
+        "--max-body",
+        "--heartbeat-timeout",
+        "--max-concurrent",
+        "--grace",
+        "--limit",
+        "--timeout",
+    } <= found
     assert len(FLAGS) >= 25, FLAGS
 
 
 @pytest.mark.parametrize(("prefix", "flag"), FLAGS, ids=[" ".join([*p, f]) for p, f in FLAGS])
 @pytest.mark.parametrize("bad", ["-5", "nan", "inf", "abc", "1e400"])
-def test_bad_number_is_a_usage_error(prefix: list[str], flag: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_number_is_a_usage_error(
+    prefix: list[str], flag: str, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the positional arguments and required options each command needs besides the flag
-    required = {("tasks", "submit"): ["--type", "x"], ("tasks", "show"): ["id"], ("tasks", "cancel"): ["id"],
-                ("tasks", "retry"): ["id"], ("agents", "show"): ["id"], ("agents", "remove"): ["id"]}.get(tuple(prefix), [])
+    required = {
+        ("tasks", "submit"): ["--type", "x"],
+        ("tasks", "show"): ["id"],
+        ("tasks", "cancel"): ["id"],
+        ("tasks", "retry"): ["id"],
+        ("agents", "show"): ["id"],
+        ("agents", "remove"): ["id"],
+    }.get(tuple(prefix), [])
     with pytest.raises(SystemExit) as exc:
         main([*prefix, *required, f"{flag}={bad}"])
     assert exc.value.code == 2
@@ -62,8 +78,18 @@ def test_bad_number_is_a_usage_error(prefix: list[str], flag: str, bad: str, cap
     assert flag in err, err
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--port", "70000"), ("--port", "0"), ("--max-body", "-1"), ("--heartbeat-timeout", "-5"),
-                                             ("--heartbeat-timeout", "0"), ("--cpu-threshold", "101"), ("--max-frame", "1.5")])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--port", "70000"),
+        ("--port", "0"),
+        ("--max-body", "-1"),
+        ("--heartbeat-timeout", "-5"),
+        ("--heartbeat-timeout", "0"),
+        ("--cpu-threshold", "101"),
+        ("--max-frame", "1.5"),
+    ],
+)
 def test_serve_refuses_out_of_range_values(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["serve", f"{flag}={value}"])
@@ -76,4 +102,6 @@ def test_range_messages() -> None:
         argtypes.PORT("70000")
     with pytest.raises(argparse.ArgumentTypeError, match=r"must be > 0 \(got -5\)"):
         argtypes.SECONDS("-5")
-    assert argtypes.PORT("3001") == 3001 and argtypes.SECONDS("0.5") == 0.5 and argtypes.NON_NEGATIVE("0") == 0
+    assert (
+        argtypes.PORT("3001") == 3001 and argtypes.SECONDS("0.5") == 0.5 and argtypes.NON_NEGATIVE("0") == 0
+    )
