@@ -10,6 +10,8 @@ import signal
 import sys
 from typing import Any
 
+from . import argtypes as A
+
 
 def _env(name: str, default: Any) -> Any:
     return os.environ.get(name, default)
@@ -23,31 +25,31 @@ def _list_env(name: str) -> list[str]:
 def serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the hub")
     p.add_argument("--host", default=_env("HIVE_HOST", "0.0.0.0"))
-    p.add_argument("--port", type=int, default=int(_env("HIVE_PORT", 3001)))
+    p.add_argument("--port", type=A.PORT, default=_env("HIVE_PORT", 3001))
     p.add_argument("--db", default=_env("HIVE_DB", "./data/hive.db"), help="SQLite path or 'memory'")
     p.add_argument("--no-demo", action="store_true", default=_env("HIVE_NO_DEMO", "") not in ("", "0"),
                    help="start without the demo agents and workload")
     p.add_argument("--no-demo-workload", action="store_true", help="demo agents, but no generated tasks")
-    p.add_argument("--heartbeat-timeout", type=float, default=float(_env("HIVE_HEARTBEAT_TIMEOUT", 15.0)))
-    p.add_argument("--agent-heartbeat-interval", type=float, default=float(_env("HIVE_AGENT_HEARTBEAT_INTERVAL", 5.0)))
-    p.add_argument("--ws-heartbeat", type=float, default=float(_env("HIVE_WS_HEARTBEAT", 30.0)))
-    p.add_argument("--retry-base", type=float, default=float(_env("HIVE_RETRY_BASE", 1.0)))
-    p.add_argument("--retry-cap", type=float, default=float(_env("HIVE_RETRY_CAP", 60.0)))
-    p.add_argument("--subscriber-buffer", type=int, default=int(_env("HIVE_SUBSCRIBER_BUFFER", 10_000)))
-    p.add_argument("--max-body", type=int, default=int(_env("HIVE_MAX_BODY", 1 << 20)))
-    p.add_argument("--max-frame", type=int, default=int(_env("HIVE_MAX_FRAME", 1 << 20)))
-    p.add_argument("--status-interval", type=float, default=float(_env("HIVE_STATUS_INTERVAL", 5.0)),
+    p.add_argument("--heartbeat-timeout", type=A.SECONDS, default=_env("HIVE_HEARTBEAT_TIMEOUT", 15.0))
+    p.add_argument("--agent-heartbeat-interval", type=A.SECONDS, default=_env("HIVE_AGENT_HEARTBEAT_INTERVAL", 5.0))
+    p.add_argument("--ws-heartbeat", type=A.SECONDS, default=_env("HIVE_WS_HEARTBEAT", 30.0))
+    p.add_argument("--retry-base", type=A.SECONDS, default=_env("HIVE_RETRY_BASE", 1.0))
+    p.add_argument("--retry-cap", type=A.SECONDS, default=_env("HIVE_RETRY_CAP", 60.0))
+    p.add_argument("--subscriber-buffer", type=A.POSITIVE_INT, default=_env("HIVE_SUBSCRIBER_BUFFER", 10_000))
+    p.add_argument("--max-body", type=A.POSITIVE_INT, default=_env("HIVE_MAX_BODY", 1 << 20))
+    p.add_argument("--max-frame", type=A.POSITIVE_INT, default=_env("HIVE_MAX_FRAME", 1 << 20))
+    p.add_argument("--status-interval", type=A.SECONDS, default=_env("HIVE_STATUS_INTERVAL", 5.0),
                    help="seconds between hive_status_update events")
-    p.add_argument("--resource-interval", type=float, default=float(_env("HIVE_RESOURCE_INTERVAL", 5.0)))
-    p.add_argument("--cpu-threshold", type=float, default=float(_env("HIVE_CPU_THRESHOLD", 80.0)))
-    p.add_argument("--memory-threshold", type=float, default=float(_env("HIVE_MEMORY_THRESHOLD", 85.0)))
-    p.add_argument("--disk-threshold", type=float, default=float(_env("HIVE_DISK_THRESHOLD", 90.0)))
-    p.add_argument("--learning-min-outcomes", type=int, default=int(_env("HIVE_LEARNING_MIN_OUTCOMES", 20)))
-    p.add_argument("--learning-interval", type=float, default=float(_env("HIVE_LEARNING_INTERVAL", 300.0)))
+    p.add_argument("--resource-interval", type=A.SECONDS, default=_env("HIVE_RESOURCE_INTERVAL", 5.0))
+    p.add_argument("--cpu-threshold", type=A.PERCENT, default=_env("HIVE_CPU_THRESHOLD", 80.0))
+    p.add_argument("--memory-threshold", type=A.PERCENT, default=_env("HIVE_MEMORY_THRESHOLD", 85.0))
+    p.add_argument("--disk-threshold", type=A.PERCENT, default=_env("HIVE_DISK_THRESHOLD", 90.0))
+    p.add_argument("--learning-min-outcomes", type=A.POSITIVE_INT, default=_env("HIVE_LEARNING_MIN_OUTCOMES", 20))
+    p.add_argument("--learning-interval", type=A.SECONDS, default=_env("HIVE_LEARNING_INTERVAL", 300.0))
     p.add_argument("--no-learning", action="store_true")
-    p.add_argument("--rebalance-interval", type=float, default=float(_env("HIVE_REBALANCE_INTERVAL", 10.0)))
-    p.add_argument("--rebalance-min-unstarted", type=float, default=float(_env("HIVE_REBALANCE_MIN_UNSTARTED", 2.0)))
-    p.add_argument("--store-busy-timeout", type=float, default=float(_env("HIVE_STORE_BUSY_TIMEOUT", 5.0)),
+    p.add_argument("--rebalance-interval", type=A.SECONDS, default=_env("HIVE_REBALANCE_INTERVAL", 10.0))
+    p.add_argument("--rebalance-min-unstarted", type=A.NON_NEGATIVE, default=_env("HIVE_REBALANCE_MIN_UNSTARTED", 2.0))
+    p.add_argument("--store-busy-timeout", type=A.NON_NEGATIVE, default=_env("HIVE_STORE_BUSY_TIMEOUT", 5.0),
                    help="seconds a log write waits for a lock before the store counts as unavailable")
     p.add_argument("--admin-token", default=_env("HIVE_ADMIN_TOKEN", None),
                    help="an admin token accepted besides those made with 'hive token create' (turns auth on)")
@@ -55,9 +57,9 @@ def serve_parser(sub: Any) -> None:
                    help="origin allowed to open /ws when auth is on (repeatable; same-origin always is)")
     p.add_argument("--cors-origin", action="append", default=_list_env("HIVE_CORS_ORIGINS"),
                    help="origin that gets CORS headers (repeatable, '*' for any)")
-    p.add_argument("--rate-limit", type=float, default=float(_env("HIVE_RATE_LIMIT", 100.0)),
+    p.add_argument("--rate-limit", type=A.NON_NEGATIVE, default=_env("HIVE_RATE_LIMIT", 100.0),
                    help="mutating requests per second per client (0: off)")
-    p.add_argument("--max-ws-per-client", type=int, default=int(_env("HIVE_MAX_WS_PER_CLIENT", 256)))
+    p.add_argument("--max-ws-per-client", type=A.POSITIVE_INT, default=_env("HIVE_MAX_WS_PER_CLIENT", 256))
     p.add_argument("--bus", default=_env("HIVE_BUS", "memory"),
                    help="event bus between replicas: memory (one process) or redis://host:port[/db][?stream=name]")
     p.add_argument("--replica-id", default=_env("HIVE_REPLICA_ID", None))
@@ -202,12 +204,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "agent":
-        from .agent import cli_main
-
-        return int(cli_main(argv[1:]) or 0)
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hive`` parser (``hive agent`` has its own: ``hivehub.agent.cli.build_parser``)."""
     parser = argparse.ArgumentParser(prog="hive", description="Hive Hub: real-time orchestration for AI agents")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser(sub)
@@ -219,7 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         add_commands(sub)
     except ImportError:
         pass
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "agent":
+        from .agent import cli_main
+
+        return int(cli_main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
     return int(args.func(args) or 0)

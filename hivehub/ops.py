@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import argtypes as A
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -117,31 +119,10 @@ def _requirement(raw: str) -> dict[str, Any]:
     return {"name": name, "min_proficiency": value}
 
 
-def _positive_float(raw: str) -> float:
-    try:
-        v = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return v
-
-
-def _non_negative_int(raw: str) -> int:
-    try:
-        v = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return v
-
-
-def _positive_int(raw: str) -> int:
-    v = _non_negative_int(raw)
-    if v == 0:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return v
+# range-checked and finite (``nan`` and ``inf`` are usage errors too): hivehub/argtypes.py
+_positive_float = A.SECONDS
+_non_negative_int = A.NON_NEGATIVE_INT
+_positive_int = A.POSITIVE_INT
 
 
 # ------------------------------------------------------------------ parser

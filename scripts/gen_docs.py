@@ -620,6 +620,8 @@ def fmt_type(action: argparse.Action) -> str:
     if action.choices:
         return " | ".join(f"`{c}`" for c in action.choices)
     t = action.type
+    if isinstance(getattr(t, "doc", None), str):  # hivehub/argtypes.py: the type and its range
+        return str(t.doc)  # type: ignore[union-attr]
     raw = getattr(t, "__name__", "value") if t else "str"
     name = {"str": "string", "int": "integer", "float": "number"}.get(raw, f"string (parsed by `{raw}`)")
     if isinstance(action, argparse._AppendAction | argparse._ExtendAction):

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import msgspec
 from yarl import URL
 
+from hivehub.core.commands import ERROR_CODE_MAX, ERROR_MESSAGE_MAX
 from hivehub.core.model import AgentType, Capability
 
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
@@ -135,6 +136,36 @@ def _is_async_callable(fn: Any) -> bool:
 def _traceback_tail(exc: BaseException, lines: int = 20) -> str:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+#: the SDK's bound on a failure's ``details`` (JSON bytes) and on each string in it
+MAX_ERROR_DETAILS_BYTES = 16 * 1024
+MAX_DETAIL_STRING = 4000
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f"... [truncated: {len(text)} characters]"
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def bounded_error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    """A failure's ``error`` within the hub's documented limits (``ERROR_CODE_MAX`` and
+    ``ERROR_MESSAGE_MAX`` characters) and the SDK's ``MAX_ERROR_DETAILS_BYTES``: long
+    text is cut with a marker saying how long it was, never dropped."""
+    code = _clip(str(code) or "AGENT_ERROR", ERROR_CODE_MAX)
+    message = _clip(str(message), ERROR_MESSAGE_MAX)
+    try:
+        size = len(msgspec.json.encode(details))
+    except (TypeError, msgspec.EncodeError):
+        details, size = {"unserializable_details": True}, 0
+    if size > MAX_ERROR_DETAILS_BYTES:
+        details = {k: _clip(v, MAX_DETAIL_STRING) if isinstance(v, str) else v for k, v in details.items()}
+        size = len(msgspec.json.encode(details))
+        if size > MAX_ERROR_DETAILS_BYTES:
+            details = {"truncated": True, "original_bytes": size}
+    return {"code": code, "message": message, "details": details}
 
 
 class Report:
@@ -664,10 +695,13 @@ class BaseAgent:
         self._forget(e)
 
     def _fail(self, e: _Exec, code: str, message: str, details: dict[str, Any], retryable: bool) -> None:
+        # Bounded before sending: the hub refuses a code or message over its limits, and a
+        # frame over its frame limit closes the connection (the report would be re-sent
+        # after every reconnect, forever, while the task stays running).
         self._finish(
             e,
             "task_failed",
-            {"error": {"code": code, "message": message, "details": details}, "retryable": retryable},
+            {"error": bounded_error(code, message, details), "retryable": retryable},
         )
 
     async def _execute(self, e: _Exec) -> None:
@@ -820,11 +854,11 @@ class BaseAgent:
                 {
                     "task_id": r.task_id,
                     "attempt": r.attempt,
-                    "error": {
-                        "code": "RESULT_REJECTED",
-                        "message": f"the hub rejected the result: {code}: {message}",
-                        "details": {"code": code, "hub_details": details or {}},
-                    },
+                    "error": bounded_error(
+                        "RESULT_REJECTED",
+                        f"the hub rejected the result: {code}: {message}",
+                        {"code": code, "hub_details": details or {}},
+                    ),
                     "retryable": False,
                 },
             )

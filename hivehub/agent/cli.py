@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import argtypes as A
 from .base import BaseAgent, RegistrationError, http_url, ws_url
 from .identity import default_state_dir
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a capability, e.g. data_processing:0.85 (repeatable)",
     )
     p.add_argument(
-        "--max-concurrent", type=int, default=1, metavar="N", help="tasks run at once (default: 1)"
+        "--max-concurrent", type=A.POSITIVE_INT, default=1, metavar="N", help="tasks run at once (default: 1)"
     )
     p.add_argument(
         "--handler",
@@ -125,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-state", action="store_true", help="keep no id between runs (a restart is a new agent)"
     )
     p.add_argument("--pull", action="store_true", help="use the HTTP pull transport instead of WebSocket")
-    p.add_argument("--heartbeat-interval", type=float, default=None, metavar="S", help="default: the hub's")
+    p.add_argument("--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's")
     p.add_argument(
-        "--grace", type=float, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
+        "--grace", type=A.NON_NEGATIVE, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
     )
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p

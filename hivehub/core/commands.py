@@ -18,6 +18,27 @@ from .model import AgentType, Capability, Id, Name, PriorityIn, RequiredCapabili
 
 PositiveSeconds = Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
 
+# Free-text limits, in characters. They hold for every request (REST bodies, /ws and
+# agent messages) and are checked where a request is decoded; events keep plain
+# ``str`` so a log written before a limit existed still replays.
+REASON_MAX = 1000
+STEP_MAX = 1000
+ERROR_CODE_MAX = 100
+ERROR_MESSAGE_MAX = 10_000
+Reason = Annotated[str, Meta(max_length=REASON_MAX)]
+Step = Annotated[str, Meta(max_length=STEP_MAX)]
+
+
+class ReportedError(Struct):
+    """The ``error`` of a failure report (REST ``/fail`` and the agent ``task_failed``)."""
+
+    code: Annotated[str, Meta(min_length=1, max_length=ERROR_CODE_MAX)]
+    message: Annotated[str, Meta(max_length=ERROR_MESSAGE_MAX)]
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def task_error(self) -> TaskError:
+        return TaskError(self.code, self.message, self.details)
+
 
 class AgentSpec(Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/agents`` and of an agent's ``register`` message."""
@@ -73,7 +94,7 @@ class UpdateAgent(Command, kw_only=True):
 
 class RemoveAgent(Command, kw_only=True):
     agent_id: str
-    reason: str = "manual_removal"
+    reason: Reason = "manual_removal"
 
 
 class ResetLearning(Command, kw_only=True):
@@ -100,8 +121,8 @@ class SubmitTask(Command, kw_only=True):
 
 class CancelTask(Command, kw_only=True):
     task_id: str
-    reason: str = "manual_cancellation"
-    cancelled_by: str = "api"
+    reason: Reason = "manual_cancellation"
+    cancelled_by: Name = "api"
 
 
 class RetryTask(Command, kw_only=True):
@@ -119,7 +140,7 @@ class ReportProgress(Command, kw_only=True):
     task_id: str
     agent_id: str
     progress: Unit
-    current_step: str | None = None
+    current_step: Step | None = None
     attempt: int | None = None
 
 
@@ -142,7 +163,7 @@ class FailTask(Command, kw_only=True):
 class ReleaseTask(Command, kw_only=True):
     task_id: str
     agent_id: str
-    reason: str = "agent_shutdown"
+    reason: Reason = "agent_shutdown"
     attempt: int | None = None
 
 

@@ -5,7 +5,8 @@
     HiveError                      base; every error the hub answers with on purpose
     ├── InvalidInput               a request is well-formed JSON but not acceptable (422)
     │   ├── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
-    │   └── AttemptRequired        an agent report that does not name its attempt (422)
+    │   ├── AttemptRequired        an agent report that does not name its attempt (422)
+    │   └── CursorOutOfRange       a ``since`` beyond the head of the log (400)
     ├── NotFound                   (404)
     │   ├── AgentNotFound
     │   ├── TaskNotFound
@@ -13,7 +14,9 @@
     ├── Conflict                   the state does not allow it (409)
     │   ├── InvalidTransition      e.g. cancelling a completed task
     │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
-    │   └── AgentExists
+    │   └── AlreadyExists          an id that is taken
+    │       ├── AgentExists
+    │       └── TaskExists
     ├── Unauthorized / Forbidden   (401 / 403)
     ├── RateLimited                (429)
     └── StoreUnavailable           the log cannot be written; nothing was accepted (503)
@@ -50,6 +53,10 @@ class AttemptRequired(InvalidInput):
     it cannot be told apart from a stale report of an earlier attempt."""
 
     code = "attempt_required"
+class CursorOutOfRange(InvalidInput):
+    """``since`` names a sequence the log has not reached (details: ``since``, ``head``)."""
+
+    code = "cursor_out_of_range"
 
 
 class NotFound(HiveError):
@@ -80,8 +87,16 @@ class NotTaskHolder(Conflict):
     code = "not_task_holder"
 
 
-class AgentExists(Conflict):
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class AgentExists(AlreadyExists):
     code = "agent_exists"
+
+
+class TaskExists(AlreadyExists):
+    code = "task_exists"
 
 
 class Unauthorized(HiveError):
@@ -105,6 +120,7 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     InvalidInput,
     PayloadTooLarge,
     AttemptRequired,
+    CursorOutOfRange,
     NotFound,
     AgentNotFound,
     TaskNotFound,
@@ -112,7 +128,9 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     Conflict,
     InvalidTransition,
     NotTaskHolder,
+    AlreadyExists,
     AgentExists,
+    TaskExists,
     Unauthorized,
     Forbidden,
     RateLimited,

@@ -76,6 +76,7 @@ from .errors import (
     InvalidInput,
     InvalidTransition,
     NotTaskHolder,
+    TaskExists,
     TaskNotFound,
 )
 from .learning import Cycle, LearningConfig, LearningMixin, merge_capabilities, outcome_score, with_priors
@@ -85,6 +86,7 @@ from .model import (
     Agent,
     AgentMetrics,
     AgentStatus,
+    Capability,
     Task,
     TaskError,
     TaskStatus,
@@ -156,6 +158,16 @@ def check_task_transition(task: Task, to: TaskStatus) -> None:
             status=str(task.status),
             to=str(to),
         )
+
+
+def _check_capability_names(caps: list[Capability]) -> None:
+    """One entry per capability name: the capability index and matching key on the
+    name, so a second entry would shadow the first (and tasks could pend forever)."""
+    seen: set[str] = set()
+    for c in caps:
+        if c.name in seen:
+            raise InvalidInput(f"capability {c.name!r} is listed more than once", capability=c.name)
+        seen.add(c.name)
 
 
 class HiveConfig(Struct, frozen=True):
@@ -449,6 +461,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         now = self._now
         assert now is not None
         spec = cmd.spec
+        _check_capability_names(spec.capabilities)
         existing = self.agents.get(spec.id) if spec.id else None
         if existing is None:
             agent = Agent(
@@ -505,6 +518,8 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         p = cmd.patch
         if p.name is None and p.capabilities is None and p.max_concurrent_tasks is None:
             raise InvalidInput("nothing to update", agent_id=a.id)
+        if p.capabilities is not None:
+            _check_capability_names(p.capabilities)
         assert self._now is not None
         self._emit(
             ev.AgentUpdated(
@@ -592,7 +607,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         s = cmd.spec
         task_id = s.id or self._new_id()
         if task_id in self.tasks:
-            raise InvalidTransition(f"task {task_id} already exists", task_id=task_id)
+            raise TaskExists(f"task {task_id} already exists", task_id=task_id)
         for dep in s.depends_on:
             if dep == task_id:
                 raise InvalidInput("a task cannot depend on itself", task_id=task_id)

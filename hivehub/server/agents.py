@@ -9,6 +9,7 @@ messages; pull agents find their assignments through ``claim``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -17,11 +18,11 @@ from aiohttp import WSMsgType, web
 
 from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
-from ..core.model import TaskError, TaskStatus
+from ..core.model import TaskStatus
 from .errors import UnknownMessageType, parse_message, translate
 from .rest import check_depth
 from .service import HubService, Published
-from .stream import message, text_frame
+from .stream import HubWebSocket, linger, message, text_frame
 
 log = logging.getLogger("hivehub.agents")
 
@@ -165,7 +166,7 @@ class AgentGateway:
         cfg = request.app["config"]
         # no permessage-deflate for agents: their frames are small and many, and
         # compressing each one cost a sixth of the hub's CPU in the tasks bench
-        ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=False, timeout=2.0)
+        ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=False, timeout=2.0)
         await ws.prepare(request)
         conn: AgentConn | None = None
         try:
@@ -188,6 +189,15 @@ class AgentGateway:
                     conn.send(message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
                 elif msg.type == WSMsgType.ERROR:
                     break
+            await linger(ws, request.transport)
+        except ConnectionResetError:
+            pass  # the peer went away (e.g. while a write waited on a full socket): a disconnect
+        except Exception:
+            # after the upgrade an escaping exception would make aiohttp log an unhandled
+            # error and write an HTTP 500 into the WebSocket stream: close with 1011 instead
+            log.exception("/agents/ws connection failed")
+            with contextlib.suppress(Exception):
+                await ws.close(code=1011, message=b"internal error")
         finally:
             if conn is not None:
                 conn._flush()
@@ -214,6 +224,8 @@ class AgentGateway:
             if not isinstance(obj, dict) or obj.get("type") != "register":
                 raise InvalidInput('the first message must be {"type": "register", "data": {...}}')
             mid = obj.get("message_id")
+            if mid is not None and not isinstance(mid, str):
+                raise InvalidInput("message_id must be a string")  # the reply echoes it as sent
             data = obj.get("data")
             if data is None:
                 data = {}
@@ -324,11 +336,14 @@ class AgentGateway:
                 task_id=task_id,  # type: ignore[arg-type]
                 agent_id=agent_id,
                 attempt=attempt,
-                error=msgspec.convert(err, TaskError),
+                error=msgspec.convert(err, C.ReportedError).task_error(),  # free-text limits
                 retryable=bool(data.get("retryable", True)),
             )
         if typ == "task_released":
-            return C.ReleaseTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt, reason=str(data.get("reason") or "agent_shutdown"))  # type: ignore[arg-type]
+            return msgspec.convert(  # convert, not the constructor: it checks the reason's length
+                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "reason": data.get("reason") or "agent_shutdown"},
+                C.ReleaseTask,
+            )
         raise UnknownMessageType(
             f"unknown message type {typ!r}",
             known=["heartbeat", "task_started", "task_progress", "task_completed", "task_failed", "task_released"],

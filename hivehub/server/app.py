@@ -20,7 +20,7 @@ from .agents import AgentGateway
 from .auth import RateLimiter, TokenStore, auth_middleware, cors_middleware
 from .background import LearningRunner
 from .config import ServerConfig
-from .errors import error_middleware
+from .errors import error_middleware, install_log_filters
 from .modulebus import ModuleBus
 from .rest import add_routes
 from .service import HubService
@@ -35,6 +35,7 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         middlewares=[cors_middleware, error_middleware, auth_middleware], client_max_size=config.max_body_bytes
     )
     app["config"] = config
+    install_log_filters()
     app["tokens"] = TokenStore(config.db, env_admin_token=config.admin_token)
     app["rate_limiter"] = RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
     app["ws_clients"] = {}

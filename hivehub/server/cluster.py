@@ -226,6 +226,17 @@ class Cluster:
         return [ev.decode_event(msgspec.json.encode(e)) for e in x["events"]]
 
 
+class ForwardedCommand(msgspec.Struct, forbid_unknown_fields=True):
+    command: str
+    data: dict[str, Any]
+
+
+class ForwardedBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``POST /internal/execute`` (what ``Cluster._send`` writes)."""
+
+    commands: list[ForwardedCommand]
+
+
 async def internal_execute(request: web.Request) -> web.StreamResponse:
     """A follower forwards a command here (only the leader takes it)."""
     cluster: Cluster | None = request.app.get("cluster")
@@ -234,13 +245,14 @@ async def internal_execute(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"code": "forbidden", "message": "cluster secret required", "details": {}}}, status=403)
     if not cluster.is_leader:
         return error_response(NotLeader("this replica does not lead", leader=cluster.leader_url))
-    body = msgspec.json.decode(await request.read())
+    # typed decode: a malformed body is a 400/422 from the error table, never a 500
+    body = msgspec.json.decode(await request.read(), type=ForwardedBatch)
     cmds: list[C.Command] = []
-    for item in body.get("commands", []):
-        cls = COMMANDS.get(item.get("command"))
+    for item in body.commands:
+        cls = COMMANDS.get(item.command)
         if cls is None:
-            return error_response(HiveError(f"unknown command {item.get('command')!r}"))
-        cmds.append(msgspec.convert(item["data"], cls))
+            return error_response(HiveError(f"unknown command {item.command!r}"))
+        cmds.append(msgspec.convert(item.data, cls))
     results = await cluster.service.execute_each(cmds)
     parts = []
     for res in results:

@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect
 from aiohttp import web
 from msgspec import Meta, Struct
 
 from .. import __version__
 from ..core import commands as C
 from ..core.errors import InvalidInput, PayloadTooLarge, TaskNotFound
-from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Task, TaskError, TaskStatus, Unit
+from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Name, Task, TaskStatus, Unit
 from .service import HubService
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,12 +55,12 @@ class TaskBatchResult(Struct):
 
 
 class CancelBody(Struct, forbid_unknown_fields=True):
-    reason: str = "manual_cancellation"
-    cancelled_by: str | None = None
+    reason: C.Reason = "manual_cancellation"
+    cancelled_by: Name | None = None
 
 
 class RetryBody(Struct, forbid_unknown_fields=True):
-    requested_by: str | None = None
+    requested_by: Name | None = None
 
 
 class AgentReport(Struct, forbid_unknown_fields=True):
@@ -72,7 +73,7 @@ class AgentReport(Struct, forbid_unknown_fields=True):
 
 class ProgressReport(AgentReport, forbid_unknown_fields=True):
     progress: Unit = 0.0
-    current_step: str | None = None
+    current_step: C.Step | None = None
 
 
 class CompleteReport(AgentReport, forbid_unknown_fields=True):
@@ -81,12 +82,12 @@ class CompleteReport(AgentReport, forbid_unknown_fields=True):
 
 
 class FailReport(AgentReport, forbid_unknown_fields=True):
-    error: TaskError = msgspec.field(default_factory=lambda: TaskError("AGENT_ERROR", "failed"))
+    error: C.ReportedError = msgspec.field(default_factory=lambda: C.ReportedError("AGENT_ERROR", "failed"))
     retryable: bool = True
 
 
 class ReleaseReport(AgentReport, forbid_unknown_fields=True):
-    reason: str = "agent_shutdown"
+    reason: C.Reason = "agent_shutdown"
 
 
 class Claim(Struct):
@@ -170,7 +171,71 @@ def convert_object(obj: Any, typ: Any, max_depth: int) -> Any:
     check_depth(obj, max_depth)
     if not isinstance(obj, dict):
         raise InvalidInput("request body must be a JSON object")
-    return msgspec.convert(obj, typ)
+    try:
+        return msgspec.convert(obj, typ)
+    except msgspec.ValidationError:
+        # JSON Schema (and so the OpenAPI document) counts 1.0 as an integer; msgspec
+        # does not. Only on a failure, integral floats where the schema wants an integer
+        # become ints and the body is validated again (free-form fields are left alone).
+        fixed = _integral(obj, _type_info(typ))
+        if fixed is obj:
+            raise
+        return msgspec.convert(fixed, typ)
+
+
+_TYPE_INFO: dict[Any, Any] = {}
+
+
+def _type_info(typ: Any) -> Any:
+    info = _TYPE_INFO.get(typ)
+    if info is None:
+        info = _TYPE_INFO[typ] = msgspec.inspect.type_info(typ)
+    return info
+
+
+def _integral(obj: Any, t: Any) -> Any:
+    """``obj`` with integral floats at integer positions of type ``t`` made ints;
+    the same object when nothing changed (copies only what it changes)."""
+    mi = msgspec.inspect
+    while isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(obj, float):
+        wants_int = isinstance(t, mi.IntType) or (
+            isinstance(t, mi.UnionType)
+            and any(isinstance(_unwrap(x), mi.IntType) for x in t.types)
+            and not any(isinstance(_unwrap(x), mi.FloatType) for x in t.types)
+        )
+        return int(obj) if wants_int and obj.is_integer() else obj
+    if isinstance(t, mi.UnionType):
+        for x in t.types:
+            x = _unwrap(x)
+            if isinstance(x, (mi.StructType, mi.ListType, mi.DictType)):
+                out = _integral(obj, x)
+                if out is not obj:
+                    return out
+        return obj
+    if isinstance(t, mi.StructType) and isinstance(obj, dict):
+        changed = {}
+        for f in t.fields:
+            if f.encode_name in obj:
+                v = obj[f.encode_name]
+                nv = _integral(v, f.type)
+                if nv is not v:
+                    changed[f.encode_name] = nv
+        return {**obj, **changed} if changed else obj
+    if isinstance(t, mi.ListType) and isinstance(obj, list):
+        items = [_integral(v, t.item_type) for v in obj]
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if isinstance(t, mi.DictType) and isinstance(obj, dict):
+        vals = {k: _integral(v, t.value_type) for k, v in obj.items()}
+        return vals if any(vals[k] is not obj[k] for k in obj) else obj
+    return obj
+
+
+def _unwrap(t: Any) -> Any:
+    while isinstance(t, msgspec.inspect.Metadata):
+        t = t.type
+    return t
 
 
 def decode_body(raw: bytes, typ: Any, max_depth: int) -> Any:
@@ -467,9 +532,9 @@ async def create_tasks(request: web.Request) -> web.Response:
                 raise DependencyNotFound(f"depends_on names unknown task {d}", dependency=d)
     dupes = [i for i in ids if i in known]
     if dupes:
-        from ..core.errors import InvalidTransition
+        from ..core.errors import TaskExists
 
-        raise InvalidTransition(f"task {dupes[0]} already exists", task_id=dupes[0])
+        raise TaskExists(f"task {dupes[0]} already exists", task_id=dupes[0])
     rid = request_id(request)
     who = actor(request)
     results = await s.execute_many(
@@ -572,7 +637,7 @@ async def complete_task(request: web.Request) -> web.Response:
 async def fail_task(request: web.Request) -> web.Response:
     b = await body_as(request, FailReport)
     tid = request.match_info["id"]
-    cmd = C.FailTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, error=b.error, retryable=b.retryable)
+    cmd = C.FailTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, error=b.error.task_error(), retryable=b.retryable)
     return await _task_command(request, cmd, tid)
 
 
@@ -592,18 +657,20 @@ async def release_task(request: web.Request) -> web.Response:
     "/api/events",
     "Catch up on the event log over HTTP",
     response=EventPage,
-    query={"since": "return events after this sequence", "types": "comma-separated event types", "limit": "1..10000"},
+    query={"since": "return events after this sequence (at most the head: 400 cursor_out_of_range)", "types": "comma-separated event types", "limit": "1..10000"},
+    errors=(400,),
 )
 async def list_events(request: web.Request) -> web.Response:
-    from .stream import parse_types
+    from .stream import check_since, parse_since, parse_types
 
-    since = q_int(request, "since", 0, 0, 1 << 62)
+    since = parse_since(request.query.get("since")) or 0
     limit = q_int(request, "limit", 1000, 1, 10_000)
     types = parse_types(request.query.get("types"))
     s = svc(request)
     out: list[bytes] = []
     cursor = since
     ceiling = s.published_seq
+    check_since(since, ceiling)
     while len(out) < limit and cursor < ceiling:
         rows = await s.store.read(cursor, min(5000, max(limit, 100)))
         if not rows:
@@ -652,7 +719,8 @@ def openapi() -> dict[str, Any]:
         if params:
             op["parameters"] = params
         if r.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[r.body]}}}
+            # an empty body means {}: the body is only required when the schema has required fields
+            op["requestBody"] = {"required": _has_required(r.body), "content": {"application/json": {"schema": ref[r.body]}}}
         ok: dict[str, Any] = {"description": "OK"}
         if r.response is not None:
             ok["content"] = {"application/json": {"schema": ref[r.response]}}
@@ -712,6 +780,10 @@ WS_ROUTES: list[tuple[str, str, dict[str, str]]] = [
     ),
     ("/agents/ws", "Agent gateway (WebSocket): register, receive assignments, report", {}),
 ]
+
+
+def _has_required(typ: Any) -> bool:
+    return any(f.required for f in _type_info(typ).fields)
 
 
 def _path_params(path: str) -> list[str]:

@@ -15,6 +15,7 @@ the log is read up to C, and live delivery starts only after that replay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -25,7 +26,7 @@ import msgspec
 from aiohttp import ClientConnectionResetError, WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import Forbidden, HiveError, InvalidInput
+from ..core.errors import CursorOutOfRange, Forbidden, HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
 from .errors import UnknownMessageType, parse_message, translate
@@ -53,6 +54,42 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
     return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+#: seconds the hub keeps reading (and discarding) after it closed a connection on a
+#: protocol error such as a frame over --max-frame (1009)
+LINGER = 2.0
+
+
+class HubWebSocket(web.WebSocketResponse):
+    """``WebSocketResponse`` that does not drop the socket at once after a frame over
+    ``max_msg_size``: aiohttp sends the 1009 close frame and then closes the transport
+    straight away (from inside ``receive``), while the peer may still be sending the
+    frame. The handler calls :func:`linger` instead; aiohttp closes the transport when
+    the handler returns. (Overrides a private aiohttp hook; the e2e test
+    ``test_frame_just_over_the_default_limit_closes_with_1009`` pins the behaviour.)"""
+
+    def _set_code_close_transport(self, code: Any) -> None:
+        if self._close_code == 1009:
+            return  # keep 1009 as the close code; linger() then the handler's return close it
+        super()._set_code_close_transport(code)
+
+
+async def linger(ws: web.WebSocketResponse, transport: Any) -> None:
+    """After closing on a bad frame (1009: over ``--max-frame``), keep the socket open
+    until the peer closes it, for at most ``LINGER`` seconds.
+
+    The peer may still be sending the rest of the oversized frame. Closing the socket
+    with those bytes unread makes the kernel answer with a TCP reset, which can destroy
+    the close frame before the peer reads it (it then sees "connection reset" instead
+    of 1009). aiohttp keeps reading and drops what arrives after the error, so waiting
+    is enough; there is no event for "the peer closed" to await, hence the poll."""
+    if ws.close_code != 1009 or transport is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LINGER
+    while not transport.is_closing() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+
+
 #: transient types a subscriber gets only by naming them in its filter
 OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
 
@@ -66,6 +103,33 @@ def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
     if unknown:
         raise InvalidInput(f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(DATA_TYPES))
     return frozenset(names) or None
+
+
+def parse_since(raw: str | None) -> int | None:
+    """The ``since`` query parameter of ``/ws`` and ``/api/events``: absent, or an integer >= 0."""
+    if raw is None or raw == "":
+        return None
+    try:
+        since = int(raw)
+    except ValueError:
+        raise InvalidInput("since must be an integer sequence", parameter="since", value=raw[:100]) from None
+    if since < 0:
+        raise InvalidInput("since must be >= 0", parameter="since", value=since)
+    return since
+
+
+def check_since(since: int, head: int) -> None:
+    """A cursor beyond the head of the log is refused, on ``/ws`` and ``/api/events`` alike.
+
+    Answering with the head instead would hide that the client's cursor belongs to
+    another log (a reset database) or a replica ahead of this one; streaming from the
+    head would make a client that drops ``sequence <= cursor`` silently skip events."""
+    if since > head:
+        raise CursorOutOfRange(
+            f"since={since} is beyond the head of the log ({head}); resume from at most {head}",
+            since=since,
+            head=head,
+        )
 
 
 def _now() -> datetime:
@@ -270,20 +334,11 @@ class StreamHub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         cfg = request.app["config"]
-        ws = web.WebSocketResponse(
-            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0
-        )
+        ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0)
         # Validate the query before upgrading, so mistakes get a plain 4xx.
         q = request.query
         types = parse_types(q.get("types"))
-        since = None
-        if q.get("since") not in (None, ""):
-            try:
-                since = int(q["since"])
-            except ValueError:
-                raise InvalidInput("since must be an integer sequence", parameter="since") from None
-            if since < 0:
-                raise InvalidInput("since must be >= 0", parameter="since")
+        since = parse_since(q.get("since"))
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
         sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport)
@@ -302,6 +357,9 @@ class StreamHub:
                 sub.last_seq = sub.min_seq
             elif since is not None:
                 ceiling = svc.published_seq
+                if since > ceiling:
+                    await self._refuse_cursor(ws, since, ceiling)
+                    return ws
                 sub.min_seq = ceiling
                 self.subs.add(sub)
                 await self._replay(sub, since, ceiling)
@@ -313,8 +371,15 @@ class StreamHub:
             sender = asyncio.create_task(self._sender(sub))
             sub.wake.set()  # a first pass drains what queued during the replay, then goes direct
             await self._reader(sub, request)
+            await linger(ws, request.transport)
         except (ConnectionResetError, ClientConnectionResetError):
             pass  # the client went away during the snapshot or the replay: a normal disconnect
+        except Exception:
+            # after the upgrade an escaping exception would make aiohttp write an HTTP
+            # 500 into the WebSocket stream: log the bug, close with 1011 instead
+            log.exception("/ws connection failed")
+            with contextlib.suppress(Exception):
+                await ws.close(code=1011, message=b"internal error")
         finally:
             self.subs.discard(sub)
             if sender is not None:
@@ -324,6 +389,16 @@ class StreamHub:
                 except (asyncio.CancelledError, Exception):
                     pass
         return ws
+
+    async def _refuse_cursor(self, ws: web.WebSocketResponse, since: int, head: int) -> None:
+        """``since`` beyond the head: the same ``cursor_out_of_range`` as ``/api/events``,
+        as an error message, then close 1008 ``"<code>: <message>"`` (the refusal convention)."""
+        try:
+            check_since(since, head)
+        except CursorOutOfRange as exc:
+            err = {"code": exc.code, "message": exc.message, "details": exc.details}
+            await ws.send_frame(message("error", err), WSMsgType.TEXT)
+            await ws.close(code=1008, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
 
     def snapshot(self) -> dict[str, Any]:
         from .rest import full_status
@@ -490,14 +565,16 @@ class StreamHub:
             tid = data.get("task_id")
             if not isinstance(tid, str):
                 raise InvalidInput("cancel_task needs data.task_id")
-            await svc.execute(
-                C.CancelTask(
-                    id=rid,
-                    task_id=tid,
-                    reason=str(data.get("reason") or "manual_cancellation"),
-                    cancelled_by=str(data.get("cancelled_by") or "ws"),
-                )
+            cmd = msgspec.convert(  # convert, not the constructor: it checks the free-text limits
+                {
+                    "id": rid,
+                    "task_id": tid,
+                    "reason": data.get("reason") or "manual_cancellation",
+                    "cancelled_by": data.get("cancelled_by") or "ws",
+                },
+                C.CancelTask,
             )
+            await svc.execute(cmd)
             return message("cancel_task_result", {"task": svc.hive.tasks[tid]}, mid)
         if typ == "get_status":
             from .rest import full_status

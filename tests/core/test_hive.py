@@ -31,15 +31,17 @@ from hivehub.core.commands import (
 from hivehub.core.errors import (
     AgentNotFound,
     AttemptRequired,
+    Conflict,
     DependencyNotFound,
     HiveError,
     InvalidInput,
     InvalidTransition,
     NotTaskHolder,
+    TaskExists,
     TaskNotFound,
 )
 from hivehub.core.hive import Hive, HiveConfig
-from hivehub.core.model import AgentMetrics, AgentStatus, AgentType, TaskError, TaskStatus
+from hivehub.core.model import AgentMetrics, AgentStatus, AgentType, Capability, TaskError, TaskStatus
 
 from ._harness import T0, Ids, Sim, at, caps, held_caps, of, one, reqs, types
 
@@ -230,6 +232,19 @@ class TestUpdateAgent:
         with pytest.raises(AgentNotFound):
             s.do(UpdateAgent(agent_id="ghost", patch=AgentPatch(name="n")), 1)
 
+    def test_duplicate_capability_names_are_invalid_input_on_register_and_patch(self) -> None:
+        s = Sim()
+        twice = [Capability(name="x", proficiency=0.2), Capability(name="x", proficiency=0.9)]
+        with pytest.raises(InvalidInput) as exc:
+            s.do(RegisterAgent(spec=AgentSpec(name="a", id="a", capabilities=twice)), 0)
+        assert exc.value.code == "invalid_input" and exc.value.details == {"capability": "x"}
+        assert s.hive.agents == {}
+        s.register("a", {"x": 0.5})
+        before = snapshot(s.hive)
+        with pytest.raises(InvalidInput):
+            s.do(UpdateAgent(agent_id="a", patch=AgentPatch(capabilities=twice)), 1)
+        assert snapshot(s.hive) == before
+
 
 # ---------------------------------------------------------------- submit
 
@@ -312,8 +327,12 @@ class TestSubmit:
         s = Sim()
         s.submit("t1")
         before = snapshot(s.hive)
-        with pytest.raises(InvalidTransition):
+        with pytest.raises(TaskExists) as exc:
             s.submit("t1", t=1)
+        # its own code (a conflict, 409), not a transition error
+        assert exc.value.code == "task_exists" and isinstance(exc.value, Conflict)
+        assert not isinstance(exc.value, InvalidTransition)
+        assert exc.value.details == {"task_id": "t1"}
         assert snapshot(s.hive) == before
 
     def test_unknown_dependency_is_rejected_without_events(self) -> None:

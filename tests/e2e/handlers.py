@@ -52,3 +52,8 @@ async def gate(ctx: TaskContext) -> Any:
         raise
     await ctx.progress(0.75, "released")
     return {"released": True, "agent": os.environ.get("HIVE_TEST_AGENT")}
+
+
+async def huge_error(ctx: TaskContext) -> Any:
+    """Raises an exception whose message is 2 MB (over the hub's frame limit)."""
+    raise RuntimeError("E" * (2 * 1024 * 1024))

@@ -363,3 +363,21 @@ def test_every_report_names_its_attempt_and_a_stale_one_changes_nothing(hub: Hub
     finally:
         ws.close()
         ws.shutdown()
+
+
+def test_handler_error_of_2mb_is_reported_truncated_and_the_agent_stays_connected(hub: Hub, agents) -> None:
+    proc = agents(hub, "H", ["huge:0.9"], f"{H}:huge_error")
+    online(hub, "H")
+    t = submit(hub, type="huge", required_capabilities=[{"name": "huge"}], max_retries=0)
+    done = task_ends(hub, t["id"], "failed")
+    err = done["error"]
+    assert err["code"] == "HANDLER_ERROR"
+    assert len(err["message"]) <= 10_000 and err["message"].startswith("EEEE")
+    assert "truncated: 2097152 characters" in err["message"], err["message"][-100:]
+    assert len(json.dumps(err["details"])) <= 16 * 1024
+    # the agent still works on the connection it registered on: no reconnect loop
+    t2 = submit(hub, type="huge", required_capabilities=[{"name": "huge"}], max_retries=0)
+    task_ends(hub, t2["id"], "failed")
+    registrations = [ln for ln in proc.logs().splitlines() if ": registered as " in ln]
+    assert len(registrations) == 1, registrations
+    assert "(connection 1," in registrations[0]

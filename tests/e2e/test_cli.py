@@ -198,3 +198,12 @@ def test_unreachable_hub_exits_3() -> None:
     assert r.returncode == 3 and "hub_unreachable" in r.stderr
     r = hive("tasks", "list", env=_env(HIVE_URL=dead))
     assert r.returncode == 3 and "hub_unreachable" in r.stderr
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--port", "70000"), ("--max-body", "-1"), ("--heartbeat-timeout", "-5")])
+def test_serve_with_a_bad_number_exits_2_before_starting(tmp_path: Path, flag: str, value: str) -> None:
+    db = tmp_path / "never.db"
+    r = hive("serve", "--db", str(db), "--no-demo", flag, value, timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert f"argument {flag}: must be" in r.stderr, r.stderr
+    assert not db.exists()  # nothing started

@@ -179,3 +179,46 @@ def test_three_replicas_fail_over_without_losing_work(cluster: list[Hub], tmp_pa
     finally:
         for p in procs:
             p.stop()
+
+
+@pytest.fixture
+def single_replica(tmp_path: Path):
+    """One replica on PostgreSQL (so /internal/execute exists), memory bus."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    h = Hub(f"{PG}?schema={schema}", "--cluster-secret", "s3cret", log_dir=tmp_path).start()
+    try:
+        yield h
+    finally:
+        h.stop()
+        import asyncio
+
+        async def drop() -> None:
+            c = await asyncpg.connect(PG)
+            await c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await c.close()
+
+        asyncio.run(drop())
+
+
+def test_internal_execute_answers_malformed_commands_with_4xx(single_replica: Hub) -> None:
+    h = single_replica
+    leader_of([h])
+    secret = {"X-Hive-Cluster-Secret": "s3cret"}
+    for raw in (
+        b"[]",
+        b'{"commands": 5}',
+        b'{"commands": [5]}',
+        b'{"commands": [{"command": "SubmitTask"}]}',
+        b'{"commands": [{"command": "SubmitTask", "data": []}]}',
+        b'{"commands": [{"command": "SubmitTask", "data": {"spec": 5}}]}',
+        b'{"commands": [{"command": 7, "data": {}}]}',
+        b'{"commands": [{"command": "SubmitTask", "data": {"spec": {"description": "\xff"}}}]}',
+        b"{",
+    ):
+        status, body = h.request("POST", "/internal/execute", raw=raw, headers=secret)
+        assert 400 <= status < 500, (raw, status, body)
+        assert body["error"]["code"] in ("invalid_input", "malformed_json", "hive_error"), (raw, body)
+    # a well-formed forwarded command still works
+    status, body = h.request("POST", "/internal/execute", {"commands": [{"command": "SubmitTask", "data": {"spec": {}}}]}, headers=secret)
+    assert status == 200 and "events" in body["results"][0], body
+    assert "unhandled error" not in h.logs()

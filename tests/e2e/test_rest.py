@@ -472,9 +472,13 @@ def test_events_paging_types_and_gapless_sequences(hub: Hub) -> None:
     assert Counter(e["type"] for e in picked) == {"agent_created": 6, "task_cancelled": 3}
     assert [e["type"] for e in hub.get("/api/events?types=task_cancelled&limit=2")["events"]] == ["task_cancelled"] * 2
 
-    # past the end: empty, next_since stays
+    # at the end: empty, next_since stays; past it: refused, naming the head (a poller
+    # that kept the bad cursor would miss the next events)
+    assert hub.get(f"/api/events?since={end}") == {"events": [], "next_since": end}
     far = end + 1_000_000
-    assert hub.get(f"/api/events?since={far}") == {"events": [], "next_since": far}
+    status, body = hub.request("GET", f"/api/events?since={far}")
+    assert status == 400 and body["error"]["code"] == "cursor_out_of_range", body
+    assert body["error"]["details"] == {"since": far, "head": end}
     for bad in ("types=agent_created,bogus", "since=-1", "since=x", "limit=0", "limit=10001"):
         status, body = hub.request("GET", f"/api/events?{bad}")
         assert status == 422 and body["error"]["code"] == "invalid_input", (bad, body)

@@ -36,7 +36,36 @@ from tests.hubproc import Hub
 #: of the document narrows ``wait`` to this bound (the served document keeps the real one).
 FUZZ_MAX_CLAIM_WAIT = 0.5
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@schemathesis.check
+def schema_valid_is_not_invalid(ctx: Any, response: Any, case: Any) -> None:
+    """The document agrees with validation: a request the document calls valid is never
+    refused for its shape. Schema mismatches are the ``invalid request: ...`` errors
+    (msgspec validation); rules the document cannot state (a dependency that does not
+    exist, a capability listed twice, an empty patch) have their own messages or codes."""
+    if case.meta is None or not case.meta.generation.mode.is_positive or response.status_code not in (400, 422):
+        return
+    err = (response.json() or {}).get("error", {})
+    if err.get("code") == "malformed_json" or str(err.get("message", "")).startswith("invalid request:"):
+        raise AssertionError(f"the document allows this request, validation refused it: {err}")
+
+
+@schemathesis.check
+def method_not_allowed_names_allow(ctx: Any, response: Any, case: Any) -> None:
+    """RFC 9110: a 405 lists the allowed methods in ``Allow``."""
+    if response.status_code == 405 and not response.headers.get("allow"):
+        raise AssertionError("405 without an Allow header")
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    schema_valid_is_not_invalid,
+    method_not_allowed_names_allow,
+]
 
 
 @pytest.fixture(scope="module")

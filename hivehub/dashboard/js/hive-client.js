@@ -696,25 +696,30 @@ export class EventStream {
       (reply) => {
         const published = reply?.data?.published_sequence;
         if (this._ws !== ws || !Number.isInteger(published) || published >= since) return;
-        this._emit({
-          type: 'error',
-          data: {
-            code: 'sequence_reset',
-            message: `the hub's log ends at ${published}, before the ${since} this stream had reached: it was reset`,
-            details: { since, published_sequence: published },
-          },
-          timestamp: new Date().toISOString(),
-          message_id: null,
-        });
-        this._resumeOverride = null;
-        if (this._wantsSnapshots) this.resync();
-        else {
-          this.lastSequence = 0;
-          this.reconnect();
-        }
+        this._logReset(since, published);
       },
       () => {},
     );
+  }
+
+  /** The hub's log ends at `published`, before `since`: report `sequence_reset`, start over. */
+  _logReset(since, published) {
+    this._emit({
+      type: 'error',
+      data: {
+        code: 'sequence_reset',
+        message: `the hub's log ends at ${published}, before the ${since} this stream had reached: it was reset`,
+        details: { since, published_sequence: published },
+      },
+      timestamp: new Date().toISOString(),
+      message_id: null,
+    });
+    this._resumeOverride = null;
+    if (this._wantsSnapshots) this.resync();
+    else {
+      this.lastSequence = 0;
+      this.reconnect();
+    }
   }
 
   _transmit(id, frame) {
@@ -759,6 +764,8 @@ export class EventStream {
       return;
     }
     if (msg.type === 'pong') return;
+    // the hub refuses a since beyond its head (then closes 1008 cursor_out_of_range): keep the head
+    if (msg.type === 'error' && msg.data?.code === 'cursor_out_of_range') this._refusedCursor = msg.data.details || {};
     if (msg.type === 'snapshot') {
       const s = msg.data?.sequence;
       if (Number.isInteger(s)) this.lastSequence = s;
@@ -798,6 +805,13 @@ export class EventStream {
     if (code === CLOSE_SLOW_CONSUMER) {
       const m = /since=(\d+)/.exec(reason);
       if (m) this._resumeOverride = Number(m[1]);
+    }
+    if (code === CLOSE_POLICY && reason.startsWith('cursor_out_of_range')) {
+      // The hub made the _checkLogContinuity check itself: its log ends before our cursor.
+      const d = this._refusedCursor || {};
+      this._refusedCursor = null;
+      this._logReset(d.since ?? this._urlSince, d.head);
+      return;
     }
     if (code === CLOSE_POLICY && !this.options.reconnectOnPolicyClose) {
       const m = /^([a-z_]+):\s*(.*)$/.exec(reason);
