@@ -204,6 +204,9 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._delayed: list[tuple[datetime, str, int]] = []  # (due, task, attempt)
         self._deadlines: list[tuple[datetime, str, int]] = []  # timeouts (due, task, attempt)
         self._liveness: list[tuple[datetime, str]] = []  # (due, agent)
+        # agents with an entry in _liveness: at most one each, so a heartbeat flood
+        # cannot grow the heap (a popped entry of a live agent is pushed again)
+        self._live_armed: set[str] = set()
         # dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
         self._waiting: dict[str, dict[str, None]] = {}
         self._dirty = True
@@ -510,6 +513,17 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         """Volatile: the agent was heard from (not logged; see module docstring)."""
         if now > a.last_seen_at:
             a.last_seen_at = now
+        self._arm_liveness(a)
+
+    def _arm_liveness(self, a: Agent) -> None:
+        """Volatile: make sure the agent has its one entry in the liveness heap.
+
+        The entry may be due earlier than ``last_seen_at + timeout`` (the agent was
+        heard from since it was pushed); the Tick that pops it pushes it again at
+        the new due time, so the heap holds at most one entry per agent."""
+        if a.id in self._live_armed:
+            return
+        self._live_armed.add(a.id)
         heapq.heappush(
             self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
         )
@@ -722,9 +736,13 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         limit = timedelta(seconds=self.config.heartbeat_timeout)
         while self._liveness and self._liveness[0][0] <= now:
             _, agent_id = heapq.heappop(self._liveness)
+            self._live_armed.discard(agent_id)
             a = self.agents.get(agent_id)
-            if a is None or a.last_seen_at + limit > now:
-                continue  # removed, or heard from since
+            if a is None:
+                continue  # removed
+            if a.last_seen_at + limit > now:
+                self._arm_liveness(a)  # heard from since: due again one timeout after that
+                continue
             if a.status in ONLINE:
                 self._emit_status(a, AS.OFFLINE, "heartbeat_timeout")
             for task_id in list(a.current_tasks):
@@ -879,9 +897,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self.agents[a.id] = a
         self._index_agent(a)
         self._rebalance_trigger = "agent_joined"
-        heapq.heappush(
-            self._liveness, (a.last_seen_at + timedelta(seconds=self.config.heartbeat_timeout), a.id)
-        )
+        self._arm_liveness(a)
         self._dirty = True
 
     def _a_agent_updated(self, d: ev.AgentUpdated) -> None:
