@@ -55,7 +55,7 @@ async def wait_writable(protocol: Any, timeout: float) -> bool:
     Returns False when the socket is still backed up after ``timeout`` seconds."""
     try:
         await asyncio.wait_for(protocol._drain_helper(), timeout)
-    except TimeoutError:
+    except (TimeoutError, ConnectionError):
         return False
     return True
 

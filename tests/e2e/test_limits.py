@@ -280,3 +280,45 @@ def test_non_reading_replay_clients_are_cut_off_and_the_hub_goes_back_to_idle(tm
         for ws in socks:
             ws.close()
         hub.stop()
+
+
+# ----------------------------------------------------------------- item 8: an agent that does not read its replies
+
+
+def test_agent_not_reading_its_error_replies_is_cut_off_and_hub_memory_stays_bounded(tmp_path: Any) -> None:
+    hub = Hub(tmp_path / "hive.db", "--send-timeout", "2").start()
+    try:
+        ws = _non_reader(hub.ws_url + "/agents/ws")
+        ws.send(
+            json.dumps(
+                {
+                    "type": "register",
+                    "data": {"name": "mute", "capabilities": [{"name": "c", "proficiency": 0.5}]},
+                }
+            )
+        )
+        base = _rss(hub)
+        ws.settimeout(3)
+        # each frame answers with an error that echoes a long message_id
+        bad = json.dumps({"type": "no_such_message", "data": {}, "message_id": "m" * 2000})
+        peak, sent, t0 = base, 0, time.monotonic()
+        while time.monotonic() - t0 < 10:
+            try:
+                for _ in range(100):
+                    ws.send(bad)
+                sent += 100
+            except (websocket.WebSocketTimeoutException, TimeoutError):
+                break  # the hub stopped reading our frames
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                break  # the hub cut us off
+            peak = max(peak, _rss(hub))
+        peak = max(peak, _rss(hub))
+        assert peak - base < 100 * MiB, f"hub grew {(peak - base) / MiB:.0f} MiB after {sent} bad frames"
+        code = _drain_until_closed(ws)
+        assert code in (4013, None), code
+        ws.close()
+        wait_for(
+            lambda: hub.get("/api/hive/status")["connected_agents"] == 0, timeout=15, what="the agent cut off"
+        )
+    finally:
+        hub.stop()
