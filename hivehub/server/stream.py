@@ -145,7 +145,8 @@ class Subscriber:
         #: bytes in ``queue``; with the socket's write buffer they count against ``budget``
         self.queued_bytes = 0
         self.budget = budget
-        #: set while nothing is queued (the reader waits on it before reading more requests)
+        #: set while the queue holds at most a quarter of the budget (above that, the
+        #: reader waits on it before reading more requests: replies are not being read)
         self.idle = asyncio.Event()
         self.idle.set()
         self.wake = asyncio.Event()
@@ -195,7 +196,8 @@ class Subscriber:
         q = self.queue
         q.append((seq, body))
         self.queued_bytes += len(body)
-        self.idle.clear()
+        if self.queued_bytes > self.budget // 4:
+            self.idle.clear()
         if len(q) > self.buffer_limit or self.backlog() > self.budget:
             self.cut()
             return
@@ -526,6 +528,8 @@ class StreamHub:
             while q:
                 seq, body = q.popleft()
                 sub.queued_bytes -= len(body)
+                if sub.queued_bytes <= sub.budget // 4:
+                    sub.idle.set()
                 # Without compression the frame is in the transport before send_frame's
                 # first await (the drain): count it as sent already, so a cut-off
                 # that happens during the drain names the right resume point. With
@@ -557,7 +561,7 @@ class StreamHub:
         async for msg in ws:
             if sub.closing:
                 break
-            if sub.queue:
+            if not sub.idle.is_set():
                 # replies are not being read: stop reading requests (TCP pushes back on
                 # the client) until they drain; backed up past the deadline: cut off
                 try:
