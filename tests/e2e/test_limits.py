@@ -322,3 +322,38 @@ def test_agent_not_reading_its_error_replies_is_cut_off_and_hub_memory_stays_bou
         )
     finally:
         hub.stop()
+
+
+# ----------------------------------------------------------------- a WebSocket that answers no ping
+
+
+def test_a_websocket_that_answers_no_ping_is_dropped_even_with_a_full_socket(tmp_path: Any) -> None:
+    # a big budget, so that the only rule that can end this connection is the ping's
+    hub = Hub(
+        tmp_path / "hive.db",
+        "--ws-heartbeat",
+        "1",
+        "--client-buffer",
+        str(256 * MiB),
+        "--send-timeout",
+        "600",
+    ).start()
+    try:
+        ws = _non_reader(hub.ws_url + "/ws")
+        port = ws.sock.getsockname()[1]
+        batch = {"tasks": [{"type": "t", "description": "x" * 4000} for _ in range(200)]}
+        for _ in range(15):  # ~12 MB of events toward a client that reads nothing and sends no pong
+            hub.post("/api/tasks/batch", batch, expect=201)
+        assert hub.proc is not None
+        proc = psutil.Process(hub.proc.pid)
+
+        def gone() -> bool:
+            return not any(
+                c.laddr.port == hub.port and c.raddr and c.raddr.port == port for c in proc.net_connections()
+            )
+
+        # no pong within the heartbeat: closed, and aborted once the close cannot flush
+        wait_for(gone, timeout=30, interval=0.2, what="the hub to drop the connection")
+        ws.sock.close()
+    finally:
+        hub.stop()
