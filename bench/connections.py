@@ -39,7 +39,7 @@ def _post_task(hub: Hub) -> None:
 
 
 async def measure(levels: list[int], d: Path, deflate: bool, per_proc: int = 1250) -> dict[str, Any]:
-    hub = Hub(str(d / f"conn-{int(deflate)}.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000")
+    hub = Hub(str(d / f"conn-{int(deflate)}.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", "--max-connections-per-address", "0")
     await asyncio.to_thread(hub.start)
     clients = Clients()
     rows = []

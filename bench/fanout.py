@@ -215,7 +215,7 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
     out: dict[str, Any] = {}
     try:
         if kind == "hub":
-            hub = Hub(str(d / "fanout.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", *hub_flags)
+            hub = Hub(str(d / "fanout.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", "--max-connections-per-address", "0", *hub_flags)
             await asyncio.to_thread(hub.start)
             port, pid, path = hub.port, hub.pid, "/ws"
         else:

@@ -60,6 +60,17 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--rate-limit", type=A.NON_NEGATIVE, default=_env("HIVE_RATE_LIMIT", 100.0),
                    help="mutating requests per second per client (0: off)")
     p.add_argument("--max-ws-per-client", type=A.POSITIVE_INT, default=_env("HIVE_MAX_WS_PER_CLIENT", 256))
+    p.add_argument("--client-buffer", type=A.POSITIVE_INT, default=_env("HIVE_CLIENT_BUFFER", 8 << 20),
+                   help="bytes the hub buffers for one client before cutting it off (replies, events, snapshot, replay)")
+    p.add_argument("--send-timeout", type=A.SECONDS, default=_env("HIVE_SEND_TIMEOUT", 10.0),
+                   help="seconds a write may wait on a client's backed-up socket before it is cut off")
+    p.add_argument("--header-timeout", type=A.NON_NEGATIVE, default=_env("HIVE_HEADER_TIMEOUT", 10.0),
+                   help="seconds a client has to send a request's headers (0: no limit)")
+    p.add_argument("--keepalive-timeout", type=A.SECONDS, default=_env("HIVE_KEEPALIVE_TIMEOUT", 75.0),
+                   help="seconds an idle keep-alive HTTP connection stays open")
+    p.add_argument("--max-connections-per-address", type=A.NON_NEGATIVE_INT,
+                   default=_env("HIVE_MAX_CONNECTIONS_PER_ADDRESS", 512),
+                   help="open TCP connections per client address (0: no limit); the next one gets 503")
     p.add_argument("--bus", default=_env("HIVE_BUS", "memory"),
                    help="event bus between replicas: memory (one process) or redis://host:port[/db][?stream=name]")
     p.add_argument("--replica-id", default=_env("HIVE_REPLICA_ID", None))
@@ -144,6 +155,11 @@ def build_config(args: argparse.Namespace) -> Any:
         rate_limit_per_second=args.rate_limit,
         rate_limit_burst=max(1.0, args.rate_limit * 2),
         max_ws_per_client=args.max_ws_per_client,
+        client_buffer_bytes=args.client_buffer,
+        send_timeout=args.send_timeout,
+        header_timeout=args.header_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections_per_address=args.max_connections_per_address,
         bus=args.bus,
         replica_id=args.replica_id,
         advertise=args.advertise,
@@ -162,9 +178,14 @@ async def run_server(config: Any) -> None:
     from aiohttp import web
 
     from .server.app import create_app
+    from .server.connections import ConnectionGuard, GuardedRunner
 
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    guard = ConnectionGuard(config.header_timeout, config.max_connections_per_address)
+    app["connection_guard"] = guard
+    runner = GuardedRunner(
+        app, guard, handle_signals=False, access_log=None, keepalive_timeout=config.keepalive_timeout
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()

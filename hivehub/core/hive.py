@@ -232,6 +232,9 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._liveness: list[tuple[float, str]] = []  # (due, agent)
         self._seen: dict[str, float] = {}  # agent -> when last heard from (monotonic)
         self._held_since: dict[str, float] = {}  # held task -> assigned, then started (monotonic)
+        # agents with an entry in _liveness: at most one each, so a heartbeat flood
+        # cannot grow the heap (a popped entry of a live agent is pushed again)
+        self._live_armed: set[str] = set()
         # dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
         self._waiting: dict[str, dict[str, None]] = {}
         self._dirty = True
@@ -330,6 +333,10 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         for k, v in self._seen.items():
             if v > mono:
                 self._seen[k] = mono
+        # the one liveness entry per agent is due from its (possibly clamped) _seen
+        hb = self.config.heartbeat_timeout
+        self._liveness = [(self._seen[k] + hb, k) for k in self._live_armed if k in self._seen]
+        heapq.heapify(self._liveness)
         for k, v in self._held_since.items():
             if v > mono:
                 self._held_since[k] = mono
@@ -597,6 +604,17 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         if mono >= self._seen.get(a.id, mono):
             self._seen[a.id] = mono
             a.last_seen_at = now
+        self._arm_liveness(a)
+
+    def _arm_liveness(self, a: Agent) -> None:
+        """Volatile: make sure the agent has its one entry in the liveness heap.
+
+        The entry may be due earlier than ``_seen + timeout`` (the agent was heard
+        from since it was pushed); the Tick that pops it pushes it again at the new
+        due time, so the heap holds at most one entry per agent."""
+        if a.id in self._live_armed:
+            return
+        self._live_armed.add(a.id)
         heapq.heappush(self._liveness, (self._seen[a.id] + self.config.heartbeat_timeout, a.id))
 
     # ---------------------------------------------------------- task commands
@@ -810,9 +828,13 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         limit = self.config.heartbeat_timeout
         while self._liveness and self._liveness[0][0] <= mono:
             _, agent_id = heapq.heappop(self._liveness)
+            self._live_armed.discard(agent_id)
             a = self.agents.get(agent_id)
-            if a is None or self._seen.get(agent_id, mono) + limit > mono:
-                continue  # removed, or heard from since
+            if a is None:
+                continue  # removed
+            if self._seen.get(agent_id, mono) + limit > mono:
+                self._arm_liveness(a)  # heard from since: due again one timeout after that
+                continue
             if a.status in ONLINE:
                 self._emit_status(a, AS.OFFLINE, "heartbeat_timeout")
             for task_id in list(a.current_tasks):
@@ -971,7 +993,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self._rebalance_trigger = "agent_joined"
         self._seen[a.id] = self._at(a.last_seen_at)
         self._learn_since[a.id] = self._at(a.created_at)
-        heapq.heappush(self._liveness, (self._seen[a.id] + self.config.heartbeat_timeout, a.id))
+        self._arm_liveness(a)
         self._dirty = True
 
     def _a_agent_updated(self, d: ev.AgentUpdated) -> None:

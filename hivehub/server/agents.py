@@ -22,12 +22,17 @@ from ..core.model import TaskStatus
 from .errors import UnknownMessageType, parse_message, translate
 from .rest import check_depth
 from .service import HubService, Published
-from .stream import HubWebSocket, linger, message, text_frame
+from .stream import CUT_GRACE, HubWebSocket, abort_later, linger, message, text_frame, wait_writable
 
 log = logging.getLogger("hivehub.agents")
 
 #: reports of one agent being made durable at once (beyond this, reading waits)
 MAX_INFLIGHT = 1000
+#: close code for an agent that does not read what the hub sends it (its buffer is full)
+CLOSE_BACKED_UP = 4013
+#: above this many bytes in the socket's write buffer, the hub reads the agent's next
+#: frame only once the buffer drained (replies and assignments are not being read)
+READ_HIGH = 256 * 1024
 
 
 class AgentConn:
@@ -36,18 +41,31 @@ class AgentConn:
     syscall instead of one per assign/ack/cancel). The connection is never
     compressed, so frames are written as they are built (``text_frame``)."""
 
-    def __init__(self, agent_id: str, ws: web.WebSocketResponse, transport: Any) -> None:
+    def __init__(self, agent_id: str, ws: web.WebSocketResponse, transport: Any, budget: int = 8 << 20) -> None:
         self.agent_id = agent_id
         self.ws = ws
         self.transport = transport
         self._buf: list[bytes] = []
+        self._buffered = 0
         self._scheduled = False
+        #: bytes the hub may hold for this agent (coalesced frames + the socket's buffer)
+        self.budget = budget
+        self.closing = False
+
+    def backlog(self) -> int:
+        t = self.transport
+        return self._buffered + (t.get_write_buffer_size() if t is not None else 0)
 
     def send(self, body: bytes) -> None:
         t = self.transport
-        if t is None or t.is_closing():
+        if t is None or t.is_closing() or self.closing:
             return
-        self._buf.append(text_frame(body))
+        frame = text_frame(body)
+        self._buf.append(frame)
+        self._buffered += len(frame)
+        if self.backlog() > self.budget:
+            self.cut()
+            return
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -55,8 +73,26 @@ class AgentConn:
     def _flush(self) -> None:
         self._scheduled = False
         buf, self._buf = self._buf, []
-        if buf and self.transport is not None and not self.transport.is_closing():
+        self._buffered = 0
+        if buf and self.transport is not None and not self.transport.is_closing() and not self.closing:
             self.transport.write(b"".join(buf))
+
+    def cut(self) -> None:
+        """Close an agent that does not read (over its budget, or backed up past the
+        deadline): the close frame (4013) goes straight to the transport, behind what
+        is buffered, and the connection is aborted if not gone within ``CUT_GRACE``."""
+        if self.closing:
+            return
+        self.closing = True
+        self._buf, self._buffered = [], 0
+        log.warning("closing agent %s: it does not read what the hub sends", self.agent_id)
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        reason = b"backed up: not reading"
+        payload = CLOSE_BACKED_UP.to_bytes(2, "big") + reason
+        t.write(bytes((0x88, len(payload))) + payload)
+        abort_later(t, CUT_GRACE)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self._flush()
@@ -175,6 +211,15 @@ class AgentGateway:
                 return ws
             inflight: set[asyncio.Task[None]] = set()
             async for msg in ws:
+                if conn.closing:
+                    break
+                t = request.transport
+                if t is not None and t.get_write_buffer_size() > READ_HIGH:
+                    # what the hub sent is not being read: read nothing more until it
+                    # drains (watermarks); backed up past the deadline: cut off
+                    if not await wait_writable(request.protocol, cfg.send_timeout):
+                        conn.cut()
+                        break
                 if msg.type == WSMsgType.TEXT:
                     # Each report runs as its own task: the core handles it at once (so
                     # reports keep their order) and the ack goes out when it is durable,
@@ -199,6 +244,7 @@ class AgentGateway:
             with contextlib.suppress(Exception):
                 await ws.close(code=1011, message=b"internal error")
         finally:
+            abort_later(request.transport)
             if conn is not None:
                 conn._flush()
                 if self.conns.get(conn.agent_id) is conn:
@@ -253,7 +299,7 @@ class AgentGateway:
             return None
         agent_id = spec.id or events[0].data.agent.id  # type: ignore[attr-defined]
         old = self.conns.get(agent_id)
-        conn = AgentConn(agent_id, ws, request.transport)
+        conn = AgentConn(agent_id, ws, request.transport, self.config.client_buffer_bytes)
         self.conns[agent_id] = conn
         if old is not None:
             asyncio.ensure_future(old.close(4002, "replaced by a new connection"))

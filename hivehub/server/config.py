@@ -39,6 +39,18 @@ class ServerConfig(Struct, kw_only=True):
     rate_limit_per_second: float = 100.0
     rate_limit_burst: float = 200.0
     max_ws_per_client: int = 256
+    #: bytes the hub may hold for one client (queued events and replies, snapshot and
+    #: replay pages, agent frames, its socket's write buffer); over it, it is cut off
+    client_buffer_bytes: int = 8 << 20
+    #: longest a write may wait on a client's backed-up socket before it is cut off
+    send_timeout: float = 10.0
+    #: a request's headers must be complete this many seconds after the connection
+    #: opened or the request's first byte (slowloris)
+    header_timeout: float = 10.0
+    #: an idle keep-alive HTTP connection is closed after this many seconds
+    keepalive_timeout: float = 75.0
+    #: open TCP connections per client address (0: no limit); the next gets 503
+    max_connections_per_address: int = 512
     #: event bus for several replicas: "memory" (one process) or redis://host:port[/db][?stream=name]
     bus: str = "memory"
     replica_id: str | None = None

@@ -44,16 +44,45 @@ WRITE_HIGH = 64 * 1024
 #: replay: rows per store read, and the transport backlog at which it waits for the client
 REPLAY_PAGE = 5000
 REPLAY_HIGH = 4 * 1024 * 1024
+#: a snapshot is written in fragments of this size, each only once the socket drained
+SNAPSHOT_FRAGMENT = 256 * 1024
+
+
+async def wait_writable(protocol: Any, timeout: float) -> bool:
+    """Wait until the socket's write buffer is below its low watermark.
+
+    Uses the transport's watermarks (the protocol is paused above the high one and
+    resumed below the low one) through aiohttp's drain helper, so nothing polls.
+    Returns False when the socket is still backed up after ``timeout`` seconds."""
+    try:
+        await asyncio.wait_for(protocol._drain_helper(), timeout)
+    except (TimeoutError, ConnectionError):
+        return False
+    return True
+
+
+def abort_later(transport: Any, delay: float = CUT_GRACE) -> None:
+    """Abort ``transport`` if it has not closed within ``delay`` seconds.
+
+    ``close()`` waits for the write buffer to flush, which never happens for a peer
+    that stopped reading: without this, its descriptor and buffer stay forever."""
+    if transport is not None:
+        asyncio.get_running_loop().call_later(delay, transport.abort)
 
 
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, final WebSocket text frame (RFC 6455 5.2), built once per event."""
-    n = len(payload)
+    return _frame_header(True, 0x1, len(payload)) + payload
+
+
+def _frame_header(fin: bool, opcode: int, n: int) -> bytes:
+    b0 = (0x80 if fin else 0) | opcode
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return bytes((b0, n))
     if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+        return bytes((b0, 126)) + n.to_bytes(2, "big")
+    return bytes((b0, 127)) + n.to_bytes(8, "big")
+
 #: seconds the hub keeps reading (and discarding) after it closed a connection on a
 #: protocol error such as a frame over --max-frame (1009)
 LINGER = 2.0
@@ -152,6 +181,9 @@ class Subscriber:
         "last_seq",
         "min_seq",
         "queue",
+        "queued_bytes",
+        "budget",
+        "idle",
         "remote",
         "task_id",
         "types",
@@ -159,7 +191,9 @@ class Subscriber:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, buffer_limit: int, remote: str, transport: Any = None) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, buffer_limit: int, remote: str, transport: Any = None, budget: int = 8 << 20
+    ) -> None:
         self.ws = ws
         #: the transport, once frames may be written to it directly: never with
         #: compression, and only after any replay (the sender switches it on when it
@@ -173,6 +207,13 @@ class Subscriber:
         self.agent_id: str | None = None
         self.task_id: str | None = None
         self.queue: deque[tuple[int, bytes]] = deque()
+        #: bytes in ``queue``; with the socket's write buffer they count against ``budget``
+        self.queued_bytes = 0
+        self.budget = budget
+        #: set while the queue holds at most a quarter of the budget (above that, the
+        #: reader waits on it before reading more requests: replies are not being read)
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.wake = asyncio.Event()
         self.min_seq = 0
         self.last_seq = 0
@@ -206,14 +247,37 @@ class Subscriber:
             if seq:
                 self.last_seq = seq
             return True
-        q.append((seq, body))
-        if len(q) > self.buffer_limit:
-            self.closing = True
-            q.clear()
-            if self.on_cut is not None:
-                self.on_cut(self)
-        self.wake.set()
+        self.enqueue(seq, body)
         return False
+
+    def backlog(self) -> int:
+        """Bytes the hub holds for this client: queued, and in the socket's write buffer."""
+        t = self.transport
+        return self.queued_bytes + (t.get_write_buffer_size() if t is not None else 0)
+
+    def enqueue(self, seq: int, body: bytes) -> None:
+        """Queue an event or a reply for the sender task. Over the message limit or
+        the byte budget, the subscriber is cut off (1013): it is not reading."""
+        q = self.queue
+        q.append((seq, body))
+        self.queued_bytes += len(body)
+        if self.queued_bytes > self.budget // 4:
+            self.idle.clear()
+        if len(q) > self.buffer_limit or self.backlog() > self.budget:
+            self.cut()
+            return
+        self.wake.set()
+
+    def cut(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.idle.set()  # release a reader waiting for replies to drain
+        self.wake.set()
+        if self.on_cut is not None:
+            self.on_cut(self)
 
     def write_frames(self, frames: list[bytes]) -> int:
         """Write ready-made frames in one go (the caller checked the fast path applies)."""
@@ -237,6 +301,9 @@ class StreamHub:
         self.app = app
         self.subs: set[Subscriber] = set()
         self.delivered = 0
+        #: the snapshot encoded once per sequence, shared by every socket sending it
+        self._snap: tuple[int, bytes] | None = None
+        self._snap_users = 0
         service.listeners.append(self.on_published)
 
     def wants(self, event_type: str) -> bool:
@@ -341,7 +408,7 @@ class StreamHub:
         since = parse_since(q.get("since"))
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
-        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport)
+        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport, cfg.client_buffer_bytes)
         sub.on_cut = self._cut
         sub.types = types
         sub.agent_id = q.get("agent_id") or None
@@ -353,24 +420,28 @@ class StreamHub:
                 # The snapshot is valid at the hive's sequence; live events up to it are in it.
                 sub.min_seq = svc.hive.sequence
                 self.subs.add(sub)
-                await ws.send_frame(message("snapshot", self.snapshot()), WSMsgType.TEXT)
-                sub.last_seq = sub.min_seq
+                await self._send_snapshot(sub, request, cfg.send_timeout)
+                if not sub.closing:
+                    sub.last_seq = sub.min_seq
             elif since is not None:
                 ceiling = svc.published_seq
                 if since > ceiling:
                     await self._refuse_cursor(ws, since, ceiling)
                     return ws
                 sub.min_seq = ceiling
+                sub.last_seq = since
                 self.subs.add(sub)
-                await self._replay(sub, since, ceiling)
-                sub.last_seq = max(since, ceiling)
+                await self._replay(sub, since, ceiling, request, cfg.send_timeout)
+                if not sub.closing:
+                    sub.last_seq = max(since, ceiling)
             else:
                 sub.min_seq = svc.published_seq
                 self.subs.add(sub)
                 sub.last_seq = sub.min_seq
-            sender = asyncio.create_task(self._sender(sub))
+            sender = asyncio.create_task(self._sender(sub, cfg.send_timeout))
             sub.wake.set()  # a first pass drains what queued during the replay, then goes direct
-            await self._reader(sub, request)
+            if not sub.closing:
+                await self._reader(sub, request, cfg.send_timeout)
             await linger(ws, request.transport)
         except (ConnectionResetError, ClientConnectionResetError):
             pass  # the client went away during the snapshot or the replay: a normal disconnect
@@ -382,6 +453,7 @@ class StreamHub:
                 await ws.close(code=1011, message=b"internal error")
         finally:
             self.subs.discard(sub)
+            abort_later(request.transport)
             if sender is not None:
                 sender.cancel()
                 try:
@@ -414,7 +486,47 @@ class StreamHub:
             "alerts": self.app["watch"].alerts(),
         }
 
-    async def _replay(self, sub: Subscriber, since: int, ceiling: int) -> None:
+    def _snapshot_bytes(self) -> bytes:
+        """The snapshot message, encoded once per sequence: sockets that ask for it at
+        the same sequence share one copy (held while any of them is sending it)."""
+        seq = self.service.hive.sequence
+        if self._snap is None or self._snap[0] != seq:
+            self._snap = (seq, message("snapshot", self.snapshot()))
+        return self._snap[1]
+
+    async def _send_snapshot(self, sub: Subscriber, request: web.Request, timeout: float) -> None:
+        """Write the shared snapshot as one fragmented text message (RFC 6455 5.4).
+
+        Each fragment goes out only once the socket has drained below its low
+        watermark, so a peer that does not read holds at most about one fragment
+        of its own, never a copy of the state; one that stays backed up for
+        ``timeout`` seconds is cut off. Fragments are sent uncompressed (RSV1
+        clear), which permessage-deflate allows per message; control frames (the
+        protocol ping) may come between fragments."""
+        t = request.transport
+        if t is None:
+            raise ConnectionResetError
+        self._snap_users += 1
+        try:
+            view = memoryview(self._snapshot_bytes())
+            n = len(view)
+            step = SNAPSHOT_FRAGMENT
+            for start in range(0, max(n, 1), step):
+                chunk = view[start : start + step]
+                fin = start + step >= n
+                opcode = 0x1 if start == 0 else 0x0
+                if t.is_closing():
+                    raise ConnectionResetError
+                t.write(_frame_header(fin, opcode, len(chunk)) + chunk)
+                if not fin and not await wait_writable(request.protocol, timeout):
+                    sub.cut()
+                    return
+        finally:
+            self._snap_users -= 1
+            if self._snap_users == 0:
+                self._snap = None  # nobody is sending it: do not keep a copy of the state
+
+    async def _replay(self, sub: Subscriber, since: int, ceiling: int, request: web.Request, timeout: float) -> None:
         store = self.service.store
         first, _last = await store.bounds()
         if first and since + 1 < first:
@@ -457,20 +569,30 @@ class StreamHub:
                 if raw is not None:
                     frames.append(text_frame(body))
                 else:
-                    await sub.ws.send_frame(body, WSMsgType.TEXT)
+                    try:
+                        await asyncio.wait_for(sub.ws.send_frame(body, WSMsgType.TEXT), timeout)
+                    except TimeoutError:
+                        sub.cut()  # backed up for the whole deadline: not reading
+                        break
+                    sub.last_seq = seq
+            if sub.closing:
+                break
             if raw is not None and frames:
                 if raw.is_closing():
                     break
                 raw.write(b"".join(frames))
-                # flow control: let the client drain before the next page
-                while raw.get_write_buffer_size() > REPLAY_HIGH and not raw.is_closing():
-                    await asyncio.sleep(0.001)
+                sub.last_seq = min(last, ceiling)
+                # flow control: let the client drain (watermarks, no polling) before the
+                # next page; one that stays backed up past the deadline is cut off
+                if raw.get_write_buffer_size() > REPLAY_HIGH and not await wait_writable(request.protocol, timeout):
+                    sub.cut()
+                    break
             if last >= ceiling:
                 break
         if pending is not None:
             pending.cancel()
 
-    async def _sender(self, sub: Subscriber) -> None:
+    async def _sender(self, sub: Subscriber, timeout: float) -> None:
         ws = sub.ws
         while True:
             await sub.wake.wait()
@@ -481,28 +603,49 @@ class StreamHub:
             direct = sub.raw_ok is not None
             while q:
                 seq, body = q.popleft()
+                sub.queued_bytes -= len(body)
+                if sub.queued_bytes <= sub.budget // 4:
+                    sub.idle.set()
                 # Without compression the frame is in the transport before send_frame's
                 # first await (the drain): count it as sent already, so a cut-off
                 # that happens during the drain names the right resume point. With
                 # compression the write comes after an await, so only after it.
                 if seq and direct:
                     sub.last_seq = seq
-                await ws.send_frame(body, WSMsgType.TEXT)
+                try:
+                    await asyncio.wait_for(ws.send_frame(body, WSMsgType.TEXT), timeout)
+                except TimeoutError:
+                    sub.cut()  # the socket stayed backed up for the whole deadline
+                    return
                 self.delivered += 1
                 if seq and not direct:
                     sub.last_seq = seq
                 if sub.closing:
                     break
             if not q and not sub.closing:
+                sub.idle.set()
                 sub.raw = sub.raw_ok  # caught up: direct writes from now on
 
     def _reply(self, sub: Subscriber, body: bytes) -> None:
-        sub.queue.append((0, body))
-        sub.wake.set()
+        # replies count against the same budget as events (a client sending requests
+        # without reading the answers is cut off like any other slow consumer)
+        if not sub.closing:
+            sub.enqueue(0, body)
 
-    async def _reader(self, sub: Subscriber, request: web.Request) -> None:
+    async def _reader(self, sub: Subscriber, request: web.Request, timeout: float) -> None:
         ws = sub.ws
         async for msg in ws:
+            if sub.closing:
+                break
+            if not sub.idle.is_set():
+                # replies are not being read: stop reading requests (TCP pushes back on
+                # the client) until they drain; backed up past the deadline: cut off
+                try:
+                    await asyncio.wait_for(sub.idle.wait(), timeout)
+                except TimeoutError:
+                    sub.cut()
+                if sub.closing:
+                    break
             if msg.type == WSMsgType.TEXT:
                 await self._on_text(sub, msg.data, request)
             elif msg.type == WSMsgType.BINARY:

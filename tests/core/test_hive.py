@@ -709,6 +709,25 @@ class TestLiveness:
         sc = one(events, ev.AgentStatusChanged)
         assert (sc.old_status, sc.new_status, sc.reason) == ("offline", "idle", "heartbeat")
 
+    def test_a_heartbeat_flood_keeps_one_liveness_entry_per_agent(self) -> None:
+        # 10,000 heartbeats of two agents within one timeout: the liveness heap (the
+        # index Tick uses to find silent agents) must not grow with them
+        s = Sim()
+        s.register("a", t=0)
+        s.register("b", t=0)
+        for i in range(5_000):
+            s.heartbeat("a", t=i * 0.002)
+            s.heartbeat("b", t=i * 0.002)
+        assert len(s.hive._liveness) <= 2
+        # and the one entry still finds the silent agent, one timeout after its last beat
+        last = 4_999 * 0.002
+        assert s.tick(last + 14.9) == []
+        s.heartbeat("b", t=last + 14.9)
+        sc = one(s.tick(last + 15.1), ev.AgentStatusChanged)
+        assert (sc.agent_id, sc.new_status, sc.reason) == ("a", "offline", "heartbeat_timeout")
+        assert len(s.hive._liveness) <= 2
+        assert s.agent("b").status == AgentStatus.IDLE
+
     def test_heartbeat_of_unknown_agent(self) -> None:
         with pytest.raises(AgentNotFound):
             Sim().heartbeat("ghost", t=0)
