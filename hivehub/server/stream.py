@@ -28,6 +28,7 @@ from ..core import commands as C
 from ..core.errors import Forbidden, HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
+from .auth import attach
 from .errors import UnknownMessageType, parse_message, translate
 from .service import HubService, Published, routing_keys
 
@@ -286,6 +287,7 @@ class StreamHub:
                 raise InvalidInput("since must be >= 0", parameter="since")
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
+        attach(request, ws)  # a revoked token closes this connection
         sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport)
         sub.on_cut = self._cut
         sub.types = types
