@@ -24,7 +24,8 @@ def _list_env(name: str) -> list[str]:
 
 def serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the hub")
-    p.add_argument("--host", default=_env("HIVE_HOST", "0.0.0.0"))
+    p.add_argument("--host", default=_env("HIVE_HOST", "127.0.0.1"),
+                   help="address to listen on (0.0.0.0: every interface; turn auth on first)")
     p.add_argument("--port", type=A.PORT, default=_env("HIVE_PORT", 3001))
     p.add_argument("--db", default=_env("HIVE_DB", "./data/hive.db"), help="SQLite path or 'memory'")
     p.add_argument("--no-demo", action="store_true", default=_env("HIVE_NO_DEMO", "") not in ("", "0"),
@@ -53,8 +54,10 @@ def serve_parser(sub: Any) -> None:
                    help="seconds a log write waits for a lock before the store counts as unavailable")
     p.add_argument("--admin-token", default=_env("HIVE_ADMIN_TOKEN", None),
                    help="an admin token accepted besides those made with 'hive token create' (turns auth on)")
+    p.add_argument("--auth", choices=["auto", "on", "off"], default=_env("HIVE_AUTH", "auto"),
+                   help="auto: on once a token exists, then for good; on: from the start; off: anyone is admin (logged)")
     p.add_argument("--allowed-origin", action="append", default=_list_env("HIVE_ALLOWED_ORIGINS"),
-                   help="origin allowed to open /ws when auth is on (repeatable; same-origin always is)")
+                   help="browser origin allowed on REST and the WebSockets (repeatable; the hub's own always is)")
     p.add_argument("--cors-origin", action="append", default=_list_env("HIVE_CORS_ORIGINS"),
                    help="origin that gets CORS headers (repeatable, '*' for any)")
     p.add_argument("--rate-limit", type=A.NON_NEGATIVE, default=_env("HIVE_RATE_LIMIT", 100.0),
@@ -150,6 +153,7 @@ def build_config(args: argparse.Namespace) -> Any:
         thresholds=Thresholds(cpu=args.cpu_threshold, memory=args.memory_threshold, disk=args.disk_threshold),
         store_busy_timeout_ms=int(args.store_busy_timeout * 1000),
         admin_token=args.admin_token,
+        auth=args.auth,
         allowed_origins=list(args.allowed_origin or []),
         cors_origins=list(args.cors_origin or []),
         rate_limit_per_second=args.rate_limit,

@@ -47,8 +47,10 @@ class Hub:
     """A running ``hive serve`` process."""
 
     def __init__(self, db: str | os.PathLike[str], *extra: str, port: int | None = None, env: dict[str, str] | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, host: str | None = "127.0.0.1") -> None:
         self.db = str(db)
+        #: None: no ``--host`` flag, the hub's default bind
+        self.host = host
         self.port = port or free_port()
         self.extra = list(extra)
         self.env = env or {}
@@ -68,7 +70,9 @@ class Hub:
 
     def start(self, timeout: float = 20.0) -> Hub:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        args = [sys.executable, "-m", "hivehub", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--db", self.db]
+        args = [sys.executable, "-m", "hivehub", "serve", "--port", str(self.port), "--db", self.db]
+        if self.host is not None:
+            args += ["--host", self.host]
         if "--demo" in self.extra:
             extra = [x for x in self.extra if x != "--demo"]
         else:

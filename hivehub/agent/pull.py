@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -235,7 +236,7 @@ class PullAgent(BaseAgent):
             agent_id = self.agent_id
             try:
                 async with self._session.post(
-                    self._url(f"/api/agents/{agent_id}/heartbeat"), timeout=self._timeout()
+                    self._url(f"/api/agents/{quote(agent_id, safe='')}/heartbeat"), timeout=self._timeout()
                 ) as resp:
                     if resp.status == 404:
                         await self._register(known_stale=agent_id)
@@ -255,7 +256,7 @@ class PullAgent(BaseAgent):
         for e in list(self._execs.values()):
             try:
                 async with self._session.get(
-                    self._url(f"/api/tasks/{e.task_id}"), timeout=self._timeout()
+                    self._url(f"/api/tasks/{quote(e.task_id, safe='')}"), timeout=self._timeout()
                 ) as resp:
                     if resp.status == 404:
                         state: dict[str, Any] = {"status": "deleted"}
@@ -291,7 +292,7 @@ class PullAgent(BaseAgent):
             agent_id = self.agent_id
             try:
                 async with self._session.post(
-                    self._url(f"/api/agents/{agent_id}/claim"),
+                    self._url(f"/api/agents/{quote(agent_id, safe='')}/claim"),
                     params={"wait": f"{self.claim_wait:g}"},
                     timeout=self._timeout(self.claim_wait + self.request_timeout),
                 ) as resp:
@@ -349,7 +350,7 @@ class PullAgent(BaseAgent):
         body = {"agent_id": self.agent_id, **{k: v for k, v in r.data.items() if k != "task_id"}}
         try:
             async with self._session.post(
-                self._url(f"/api/tasks/{r.task_id}/{_REPORT_PATHS[r.kind]}"),
+                self._url(f"/api/tasks/{quote(r.task_id, safe='')}/{_REPORT_PATHS[r.kind]}"),
                 json=body,
                 timeout=self._timeout(),
             ) as resp:

@@ -38,6 +38,7 @@ _EXTRA_CODES: dict[str, type[HiveError]] = {
     "malformed_json": InvalidInput,
     "unknown_message_type": InvalidInput,
     "unsupported_frame": InvalidInput,
+    "unsupported_media_type": InvalidInput,
 }
 #: an unknown code falls back to the class the HTTP status stands for
 _BY_STATUS: dict[int, type[HiveError]] = {

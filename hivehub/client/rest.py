@@ -20,6 +20,7 @@ import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -243,7 +244,7 @@ class HiveClient:
         return [a async for a in self.list_agents(**filters)]
 
     async def get_agent(self, agent_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/agents/{agent_id}")  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/agents/{quote(agent_id, safe='')}")  # type: ignore[no-any-return]
 
     async def register_agent(
         self,
@@ -276,7 +277,7 @@ class HiveClient:
     ) -> dict[str, Any]:
         """Change an agent's name, capabilities or concurrency (only the given fields)."""
         body = {"name": name, "capabilities": capabilities_arg(capabilities, "proficiency"), "max_concurrent_tasks": max_concurrent_tasks}
-        return await self.request("PATCH", f"/api/agents/{agent_id}", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
+        return await self.request("PATCH", f"/api/agents/{quote(agent_id, safe='')}", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
 
     async def reset_learning(self, agent_id: str, capabilities: list[str] | None = None) -> dict[str, Any]:
         """Operator: put learned proficiencies back to the declared ones (all, or the
@@ -286,7 +287,7 @@ class HiveClient:
 
     async def remove_agent(self, agent_id: str) -> dict[str, Any]:
         """Remove an agent; returns the ``agent_removed`` data (with ``cleanup_summary``)."""
-        return await self.request("DELETE", f"/api/agents/{agent_id}")  # type: ignore[no-any-return]
+        return await self.request("DELETE", f"/api/agents/{quote(agent_id, safe='')}")  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------- tasks
 
@@ -320,14 +321,14 @@ class HiveClient:
         return [t async for t in self.list_tasks(**filters)]
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/tasks/{task_id}")  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/tasks/{quote(task_id, safe='')}")  # type: ignore[no-any-return]
 
     async def cancel_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else {}
-        return await self.request("POST", f"/api/tasks/{task_id}/cancel", body)  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/tasks/{quote(task_id, safe='')}/cancel", body)  # type: ignore[no-any-return]
 
     async def retry_task(self, task_id: str) -> dict[str, Any]:
-        return await self.request("POST", f"/api/tasks/{task_id}/retry", {})  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/tasks/{quote(task_id, safe='')}/retry", {})  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------- events
 

@@ -114,6 +114,14 @@ class AgentDisconnected(Command, kw_only=True):
     agent_id: str
 
 
+class EvictAgent(Command, kw_only=True):
+    """The agent lost its access (its token was revoked): offline now, and its
+    tasks are not held for a reconnect but re-queued at once."""
+
+    agent_id: str
+    reason: str = "token_revoked"
+
+
 class SubmitTask(Command, kw_only=True):
     spec: TaskSpec
     created_by: str | None = None

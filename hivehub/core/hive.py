@@ -53,6 +53,7 @@ from .commands import (
     Command,
     CompleteLearning,
     CompleteTask,
+    EvictAgent,
     FailTask,
     Heartbeat,
     Observe,
@@ -581,6 +582,21 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         if a.status in ONLINE:
             # Its tasks stay held for one heartbeat timeout: a quick reconnect keeps them.
             self._emit_status(a, AS.OFFLINE, "disconnected")
+
+    def _on_evict(self, cmd: EvictAgent) -> None:
+        a = self._agent(cmd.agent_id)
+        if a.status in ONLINE:
+            self._emit_status(a, AS.OFFLINE, cmd.reason)
+        # Unlike a disconnect, nothing is held for a reconnect: the connection that
+        # could come back with these attempts is the one that lost its access.
+        for task_id in list(a.current_tasks):
+            self._fail_attempt(
+                self.tasks[task_id],
+                TaskError("AGENT_LOST", f"agent {a.id} lost its access ({cmd.reason})", {"agent_id": a.id}),
+                retryable=True,
+                kind="agent_lost",
+            )
+        self._dirty = True
 
     def _on_recover(self, cmd: Recover) -> None:
         now = self._now
@@ -1163,6 +1179,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         RemoveAgent: _on_remove,
         Heartbeat: _on_heartbeat,
         AgentDisconnected: _on_disconnected,
+        EvictAgent: _on_evict,
         Recover: _on_recover,
         SubmitTask: _on_submit,
         CancelTask: _on_cancel,

@@ -17,8 +17,9 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
-from ..core.errors import Forbidden, HiveError, InvalidInput
+from ..core.errors import Forbidden, HiveError, InvalidInput, Unauthorized
 from ..core.model import TaskStatus
+from .auth import attach
 from .errors import UnknownMessageType, parse_message, translate
 from .rest import check_depth
 from .service import HubService, Published
@@ -173,7 +174,16 @@ class AgentGateway:
                 return t, t.attempt
         return None
 
-    async def claim(self, agent_id: str, wait: float, rid: str) -> dict[str, Any] | None:
+    def wake(self, agent_id: str) -> None:
+        """Wake a parked claim of this agent (it re-checks what it may return)."""
+        w = self._wakeups.get(agent_id)
+        if w is not None:
+            w.set()
+
+    async def claim(self, agent_id: str, wait: float, rid: str, held: Any = None) -> dict[str, Any] | None:
+        """Raises Unauthorized as soon as ``held`` (the request's entry in the
+        connection registry) is revoked: a parked claim must not heartbeat an
+        evicted agent back online."""
         svc = self.service
         await svc.execute(C.Heartbeat(id=rid, agent_id=agent_id))  # 404 for an unknown agent
         loop = asyncio.get_running_loop()
@@ -181,6 +191,8 @@ class AgentGateway:
         # Waiting counts as being alive: heartbeat at a third of the timeout while parked.
         beat = max(0.5, svc.hive.config.heartbeat_timeout / 3)
         while True:
+            if held is not None and held.revoked:
+                raise Unauthorized("token revoked")
             found = self._next_undelivered(agent_id)
             if found is not None:
                 return {"task": found[0], "attempt": found[1]}
@@ -194,6 +206,8 @@ class AgentGateway:
             except TimeoutError:
                 if agent_id not in svc.hive.agents:
                     return None
+                if held is not None and held.revoked:
+                    continue  # raised at the top, without a heartbeat
                 await svc.execute(C.Heartbeat(id=rid, agent_id=agent_id))
 
     # ------------------------------------------------------------ push transport
@@ -298,6 +312,7 @@ class AgentGateway:
             await ws.close(code=1008, message=b"registration failed")
             return None
         agent_id = spec.id or events[0].data.agent.id  # type: ignore[attr-defined]
+        attach(request, ws, agent_id)  # a revoked token closes this connection
         old = self.conns.get(agent_id)
         conn = AgentConn(agent_id, ws, request.transport, self.config.client_buffer_bytes)
         self.conns[agent_id] = conn

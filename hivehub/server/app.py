@@ -17,7 +17,7 @@ from ..monitor.watch import HiveWatch
 from ..store.base import EventStore, open_store
 from . import observability
 from .agents import AgentGateway
-from .auth import RateLimiter, TokenStore, auth_middleware, cors_middleware
+from .auth import Connections, RateLimiter, TokenStore, auth_middleware, cors_middleware, start_token_watch
 from .background import LearningRunner
 from .config import ServerConfig
 from .errors import error_middleware, install_log_filters
@@ -36,7 +36,8 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     )
     app["config"] = config
     install_log_filters()
-    app["tokens"] = TokenStore(config.db, env_admin_token=config.admin_token)
+    app["tokens"] = TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth)
+    app["connections"] = Connections(app)
     app["rate_limiter"] = RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
     app["ws_clients"] = {}
     service = HubService(
@@ -80,6 +81,7 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     if (DASHBOARD / "index.html").exists():
         app.router.add_get("/", _index)
         app.router.add_static("/static/", DASHBOARD, name="static")
+    app.on_startup.append(start_token_watch)
     app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)

@@ -9,7 +9,8 @@ from ..monitor.resources import Thresholds
 
 
 class ServerConfig(Struct, kw_only=True):
-    host: str = "0.0.0.0"
+    #: loopback by default: with auth off, only this machine can reach the hub
+    host: str = "127.0.0.1"
     port: int = 3001
     db: str = "./data/hive.db"
     hive: HiveConfig = HiveConfig()
@@ -31,7 +32,10 @@ class ServerConfig(Struct, kw_only=True):
     store_busy_timeout_ms: int = 5000
     #: admin token from the environment (HIVE_ADMIN_TOKEN); any token turns auth on
     admin_token: str | None = None
-    #: origins allowed to open /ws when auth is on (same-origin always is); "*" for any
+    #: "auto": on once any token or admin token exists, and then for good (persisted);
+    #: "on": refuse anonymous requests from the start; "off": everyone is admin (logged)
+    auth: str = "auto"
+    #: browser origins allowed on REST and both WebSockets (the hub's own always is); "*" for any
     allowed_origins: list[str] = field(default_factory=list)
     #: origins that get CORS headers on REST responses
     cors_origins: list[str] = field(default_factory=list)

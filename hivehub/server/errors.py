@@ -45,7 +45,12 @@ class UnknownMessageType(E.InvalidInput):
     code = "unknown_message_type"
 
 
+class UnsupportedMediaType(E.InvalidInput):
+    code = "unsupported_media_type"
+
+
 STATUS[MalformedJSON] = 400
+STATUS[UnsupportedMediaType] = 415
 
 
 def status_for(exc: E.HiveError) -> int:

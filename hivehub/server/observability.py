@@ -46,6 +46,9 @@ class HiveCollector(Collector):
         c = CounterMetricFamily("hive_events_delivered", "Event frames delivered to /ws subscribers")
         c.add_metric([], self.app["stream"].delivered)
         yield c
+        c = CounterMetricFamily("hive_token_table_reads", "Reads of the token table (one per change to it, never per request)")
+        c.add_metric([], self.app["tokens"].reads)
+        yield c
         yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app["stream"].count())
         yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app["gateway"].count())
         g = GaugeMetricFamily("hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"])

@@ -498,7 +498,7 @@ async def agent_heartbeat(request: web.Request) -> web.Response:
 )
 async def agent_claim(request: web.Request) -> web.StreamResponse:
     wait = q_float(request, "wait", 0.0, 0.0, request.app["config"].max_claim_wait)
-    claim = await request.app["gateway"].claim(request.match_info["id"], wait, request_id(request))
+    claim = await request.app["gateway"].claim(request.match_info["id"], wait, request_id(request), request.get("held"))
     if claim is None:
         return web.Response(status=204)
     return json(claim)
@@ -731,7 +731,8 @@ def openapi() -> dict[str, Any]:
             op["responses"]["200"] = {**ok, "description": "registered again with a known id: updated"}
         # a body can be malformed JSON (400), too large or too deep (413) or invalid (422);
         # query parameters are validated too (422)
-        implied = ({400, 413, 422} if r.body else set()) | ({422} if r.query else set())
+        # and must be sent as application/json (415)
+        implied = ({400, 413, 415, 422} if r.body else set()) | ({422} if r.query else set())
         for code in sorted(set(r.errors) | implied | {429}):
             if r.handler is health and code == 503:  # the same report as the 200, not an ErrorBody
                 op["responses"]["503"] = {"description": "unhealthy (the same report as the 200)"}

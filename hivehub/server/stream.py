@@ -29,6 +29,7 @@ from ..core import commands as C
 from ..core.errors import CursorOutOfRange, Forbidden, HiveError, InvalidInput
 from ..core.events import DATA_TYPES, decode_event
 from ..core.model import TERMINAL
+from .auth import attach
 from .errors import UnknownMessageType, parse_message, translate
 from .service import HubService, Published, routing_keys
 
@@ -408,6 +409,7 @@ class StreamHub:
         since = parse_since(q.get("since"))
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
+        attach(request, ws)  # a revoked token closes this connection
         sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport, cfg.client_buffer_bytes)
         sub.on_cut = self._cut
         sub.types = types

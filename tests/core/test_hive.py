@@ -16,6 +16,7 @@ from hivehub.core.commands import (
     AgentSpec,
     CancelTask,
     CompleteTask,
+    EvictAgent,
     FailTask,
     Recover,
     RegisterAgent,
@@ -167,6 +168,26 @@ class TestRegistration:
         # an assigned (not yet started) task is not "lost": the agent may not have received it yet
         assert s.task("held").status == TaskStatus.ASSIGNED
         assert s.agent("a").current_tasks == ["held"]
+
+    def test_evicted_agent_goes_offline_and_its_tasks_are_requeued_at_once(self) -> None:
+        s = Sim(NO_HEARTBEAT_EXPIRY)
+        s.register("a", max_tasks=2)
+        s.submit("run")
+        s.submit("held")
+        s.start("run", t=1)
+        events = s.do(EvictAgent(agent_id="a"), 2)
+        c = one(events, ev.AgentStatusChanged)
+        assert (c.new_status, c.reason) == ("offline", "token_revoked")
+        failed = of(events, ev.TaskFailed)
+        assert sorted(f.task_id for f in failed) == ["held", "run"]
+        assert all(f.failure_kind == "agent_lost" and f.retry_scheduled and f.agent_id == "a" for f in failed)
+        assert s.agent("a").current_tasks == []
+        assert s.task("run").status == TaskStatus.PENDING and s.task("held").status == TaskStatus.PENDING
+        # a late report of the evicted attempt is refused
+        with pytest.raises(NotTaskHolder):
+            s.do(CompleteTask(task_id="run", agent_id="a", attempt=1, result=1), 3)
+        with pytest.raises(AgentNotFound):
+            s.do(EvictAgent(agent_id="nobody"), 3)
 
     def test_reconnect_that_lost_its_only_task_goes_straight_to_idle(self) -> None:
         # idle/active follows load once per command (see Hive._settle_agents): a reconnect
