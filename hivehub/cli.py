@@ -20,6 +20,17 @@ def _list_env(name: str) -> list[str]:
     return [x.strip() for x in raw.split(",") if x.strip()]
 
 
+def _count(raw: Any) -> int:
+    """A whole number >= 0 (a usage error otherwise)."""
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {n}")
+    return n
+
+
 def serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the hub")
     p.add_argument("--host", default=_env("HIVE_HOST", "0.0.0.0"))
@@ -31,6 +42,8 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--heartbeat-timeout", type=float, default=float(_env("HIVE_HEARTBEAT_TIMEOUT", 15.0)))
     p.add_argument("--agent-heartbeat-interval", type=float, default=float(_env("HIVE_AGENT_HEARTBEAT_INTERVAL", 5.0)))
     p.add_argument("--ws-heartbeat", type=float, default=float(_env("HIVE_WS_HEARTBEAT", 30.0)))
+    p.add_argument("--retain-finished", type=_count, default=_count(_env("HIVE_RETAIN_FINISHED", 10_000)),
+                   help="finished tasks kept in memory; older ones are read from the log when asked for")
     p.add_argument("--retry-base", type=float, default=float(_env("HIVE_RETRY_BASE", 1.0)))
     p.add_argument("--retry-cap", type=float, default=float(_env("HIVE_RETRY_CAP", 60.0)))
     p.add_argument("--subscriber-buffer", type=int, default=int(_env("HIVE_SUBSCRIBER_BUFFER", 10_000)))
@@ -123,6 +136,7 @@ def build_config(args: argparse.Namespace) -> Any:
             heartbeat_timeout=args.heartbeat_timeout,
             retry_base_seconds=args.retry_base,
             retry_cap_seconds=args.retry_cap,
+            retain_finished=args.retain_finished,
             learning=LearningConfig(
                 enabled=not args.no_learning,
                 min_outcomes=args.learning_min_outcomes,

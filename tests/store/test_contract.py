@@ -138,7 +138,7 @@ OLD_ROWS = [
     task_ev(1, "task_created", "old"),
     ev(2, "agent_created"),
     task_ev(3, "task_completed", "old"),
-    StoredEvent(4, "task_created", '{"type":"task_created","data":{"task":{"id":"nul\\u0000"}},"sequence":4}'.encode()),
+    StoredEvent(4, "task_created", b'{"type":"task_created","data":{"task":{"id":"nul\\u0000"}},"sequence":4}'),
 ]
 
 
