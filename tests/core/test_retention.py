@@ -50,7 +50,12 @@ class TestEviction:
         assert s.hive.evicted == {"t1": TS.COMPLETED, "t2": TS.COMPLETED, "t3": TS.COMPLETED}
         st = s.hive.status(s.hive.tasks["p"].created_at)["metrics"]
         # counters still count every task, in memory or not
-        assert (st["total_tasks"], st["completed_tasks"], st["cancelled_tasks"], st["pending_tasks"]) == (6, 4, 1, 1)
+        assert (st["total_tasks"], st["completed_tasks"], st["cancelled_tasks"], st["pending_tasks"]) == (
+            6,
+            4,
+            1,
+            1,
+        )
 
     def test_a_retried_task_is_no_longer_finished_and_finishes_again_as_the_newest(self) -> None:
         s = retaining(2)
@@ -87,7 +92,9 @@ class TestEviction:
         finish(s, "other", 2)
         assert s.hive.evicted["dep"] == TS.FAILED
         failed = one(s.submit("child", t=3, depends_on=["dep"]), ev.TaskFailed)
-        assert failed.error.code == "DEPENDENCY_FAILED" and failed.error.details["dependency_status"] == "failed"
+        assert (
+            failed.error.code == "DEPENDENCY_FAILED" and failed.error.details["dependency_status"] == "failed"
+        )
         assert s.hive.tasks["child"].status == TS.FAILED
 
     def test_an_evicted_task_can_no_longer_change(self) -> None:
@@ -128,7 +135,9 @@ class TestReplay:
     def test_replay_evicts_the_same_tasks_and_rebuilds_the_same_state(self) -> None:
         s = busy_history_retaining(2)
         assert s.hive.evicted, "the history must evict something"
-        replica = Hive(HiveConfig(heartbeat_timeout=15, retain_finished=2), new_id=Ids("r"), rng=random.Random(9))
+        replica = Hive(
+            HiveConfig(heartbeat_timeout=15, retain_finished=2), new_id=Ids("r"), rng=random.Random(9)
+        )
         for body in s.wire:
             replica.apply(ev.decode_event(body))
         assert projection(replica) == projection(s.hive)
