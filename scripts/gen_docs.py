@@ -618,7 +618,9 @@ def fmt_type(action: argparse.Action) -> str:
         return " | ".join(f"`{c}`" for c in action.choices)
     t = action.type
     raw = getattr(t, "__name__", "value") if t else "str"
-    name = {"str": "string", "int": "integer", "float": "number"}.get(raw, f"string (parsed by `{raw}`)")
+    name = {"str": "string", "int": "integer", "float": "number", "_count": "integer >= 0"}.get(
+        raw, f"string (parsed by `{raw}`)"
+    )
     if isinstance(action, argparse._AppendAction | argparse._ExtendAction):
         name += " (repeatable)"
     return name
