@@ -27,7 +27,7 @@ from ..core.errors import HiveError, StoreUnavailable
 from ..core.hive import Hive, HiveConfig
 from ..core.model import ONLINE, Task
 from ..core.tasklog import fold_task, task_id_of
-from ..store.base import EventStore, StoredEvent
+from ..store.base import EventStore, NewEvent, StoredEvent
 
 log = logging.getLogger("hivehub.service")
 
@@ -365,7 +365,7 @@ class HubService:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
-                rows = [StoredEvent(e.sequence, e.type, body, task_id_of(e.data)) for e, body in batch]
+                rows = [NewEvent(e.sequence, e.type, body, task_id_of(e.data)) for e, body in batch]
                 t0 = asyncio.get_running_loop().time()
                 try:
                     await self.store.append(rows)

@@ -14,8 +14,16 @@ class StoredEvent(NamedTuple):
     sequence: int
     type: str
     body: bytes  # the encoded envelope, exactly the bytes /ws sends
-    #: the task the event changes (``hivehub.core.tasklog.task_id_of``), indexed by
-    #: the store for ``task_events``; not read back by ``read``
+
+
+class NewEvent(NamedTuple):
+    """An event to append, with the task it changes (``hivehub.core.tasklog.task_id_of``),
+    which the store indexes for ``task_events``. Reads answer :class:`StoredEvent`
+    (three fields, which the replay path unpacks)."""
+
+    sequence: int
+    type: str
+    body: bytes
     task_id: str | None = None
 
 
@@ -39,6 +47,10 @@ TASK_ID_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
+def task_id_of_row(e: StoredEvent | NewEvent) -> str | None:
+    return e.task_id if isinstance(e, NewEvent) else None
+
+
 def task_key(task_id: str | None) -> str | None:
     """The ``task_id`` as the SQL stores index it: NUL (valid in an id, but not in
     PostgreSQL text, and cut short by SQLite's JSON functions) becomes U+FFFD.
@@ -54,7 +66,7 @@ JSON_NUL, JSON_NUL_KEY = "\\u0000", "\\ufffd"
 class EventStore(Protocol):
     async def open(self) -> None: ...
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         """Durably append a batch, all or nothing. Raises StoreUnavailable."""
 
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:

@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Sequence
 
 from ..core.errors import StoreUnavailable
-from .base import StoredEvent
+from .base import NewEvent, StoredEvent, task_id_of_row
 
 
 class MemoryEventStore:
@@ -20,7 +20,7 @@ class MemoryEventStore:
     async def open(self) -> None:
         pass
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if self.fail_writes:
             raise StoreUnavailable("memory store: writes disabled")
         last = self._seqs[-1] if self._seqs else 0
@@ -32,8 +32,9 @@ class MemoryEventStore:
             kept = StoredEvent(e.sequence, e.type, e.body)  # as read() answers: without task_id
             self._events.append(kept)
             self._seqs.append(e.sequence)
-            if e.task_id is not None:
-                self._by_task.setdefault(e.task_id, []).append(kept)
+            task_id = task_id_of_row(e)
+            if task_id is not None:
+                self._by_task.setdefault(task_id, []).append(kept)
 
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         i = bisect.bisect_right(self._seqs, after)

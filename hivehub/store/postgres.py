@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
-from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, StoredEvent, task_key
+from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
 
 try:
     import asyncpg
@@ -117,7 +117,7 @@ class PostgresEventStore:
             raise StoreUnavailable("the PostgreSQL store is not open")
         return self.pool
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if not events:
             return
         try:
@@ -127,7 +127,7 @@ class PostgresEventStore:
                     raise StoreUnavailable(f"sequence {events[0].sequence} does not follow {last}")
                 await c.copy_records_to_table(
                     "events",
-                    records=[(e.sequence, e.type, e.body, task_key(e.task_id)) for e in events],
+                    records=[(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
                     columns=["sequence", "type", "body", "task_id"],
                 )
         except _ERRORS as exc:

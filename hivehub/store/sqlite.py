@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core.errors import StoreUnavailable
-from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, StoredEvent, task_key
+from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -133,7 +133,7 @@ class SQLiteEventStore:
         assert self._ck is not None
         self._ck.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _append_sync(self, events: Sequence[StoredEvent]) -> None:
+    def _append_sync(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         assert self._w is not None
         if events and events[0].sequence != self._last + 1:
             raise StoreUnavailable(f"sequence {events[0].sequence} does not follow {self._last}")
@@ -142,7 +142,7 @@ class SQLiteEventStore:
         try:
             c.executemany(
                 "INSERT INTO events(sequence, type, body, task_id) VALUES (?, ?, ?, ?)",
-                [(e.sequence, e.type, e.body, task_key(e.task_id)) for e in events],
+                [(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
             )
             c.execute("COMMIT")
         except BaseException:
@@ -150,7 +150,7 @@ class SQLiteEventStore:
             raise
         self._last = events[-1].sequence if events else self._last
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if not events:
             return
         loop = asyncio.get_running_loop()

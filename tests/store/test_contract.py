@@ -9,7 +9,7 @@ import pytest
 
 from hivehub.core.errors import StoreUnavailable
 from hivehub.store import StoredEvent, open_store
-from hivehub.store.base import EventStore
+from hivehub.store.base import EventStore, NewEvent
 
 PG = "postgresql://127.0.0.1:5432/test"
 
@@ -115,9 +115,9 @@ async def test_reopen_keeps_everything(tmp_path) -> None:
             await s2.close()
 
 
-def task_ev(seq: int, typ: str, task_id: str) -> StoredEvent:
+def task_ev(seq: int, typ: str, task_id: str) -> NewEvent:
     data = f'{{"task":{{"id":"{task_id}"}}}}' if typ == "task_created" else f'{{"task_id":"{task_id}"}}'
-    return StoredEvent(seq, typ, f'{{"type":"{typ}","data":{data},"sequence":{seq}}}'.encode(), task_id)
+    return NewEvent(seq, typ, f'{{"type":"{typ}","data":{data},"sequence":{seq}}}'.encode(), task_id)
 
 
 async def test_task_events_are_one_tasks_history_in_order(store: EventStore) -> None:
@@ -128,10 +128,14 @@ async def test_task_events_are_one_tasks_history_in_order(store: EventStore) -> 
     assert got[0].body == task_ev(1, "task_created", "a").body
     assert [e.sequence for e in await store.task_events("b")] == [2]
     assert await store.task_events("nope") == []
-    await store.append([StoredEvent(6, "task_created", b'{"type":"task_created"}', "n\x00l")])  # NUL is a valid id
+    await store.append([NewEvent(6, "task_created", b'{"type":"task_created"}', "n\x00l")])  # NUL is a valid id
     assert [e.sequence for e in await store.task_events("n\x00l")] == [6]
     # read answers the same rows as before the index existed
     assert (await store.read(0))[3] == StoredEvent(4, "task_assigned", task_ev(4, "task_assigned", "a").body)
+    for row in await store.read(0):  # the replay path unpacks rows of exactly three fields
+        seq, typ, body = row
+    for row in await store.task_events("a"):
+        seq, typ, body = row
 
 
 OLD_ROWS = [
