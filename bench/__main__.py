@@ -5,7 +5,7 @@ figure, the machine it ran on and the baselines (measured in the same run) to
 ``bench/results/latest.json``. Nothing in the output is typed in: each number
 comes from this run.
 
-Benches: scheduler, replay, fanout, slowsub, tasks, celery, dask, connections, replicas, crash, soak
+Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, connections, replicas, crash, soak
 (``tasks`` is the hub; ``celery`` and ``dask`` are its baselines; ``soak`` runs last:
 10 minutes, ``HIVEBENCH_SOAK_SECONDS=3600 HIVEBENCH_SOAK_RATE=20`` for one hour).
 """
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCHES = ["scheduler", "replay", "fanout", "slowsub", "tasks", "celery", "dask", "connections", "replicas", "crash",
+BENCHES = ["scheduler", "retention", "replay", "fanout", "slowsub", "tasks", "celery", "dask", "connections", "replicas", "crash",
            "soak"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -33,6 +33,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import scheduler
 
         return scheduler.run
+    if name == "retention":
+        from bench import retention
+
+        return retention.run
     if name == "replay":
         from bench import replay
 
@@ -169,6 +173,16 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 met=bool(rr["assignments_per_s"] and rr["assignments_per_s"] >= 20000))
         row("scheduler", "slowdown, largest vs smallest size", _fmt(sch["slowdown_largest_vs_smallest"], "x"),
             target="<= 2x", met=sch["met"]["scaling"])
+    rt = b.get("retention")
+    if rt and "error" not in rt:
+        row("retention", f"core heap per 1M finished tasks, all kept ({rt['kept']['tasks']:,} measured)",
+            _fmt(rt["mib_per_million_finished_without_retention"], " MiB"))
+        row("retention", f"same, retain_finished={rt['retained']['retain_finished']:,} (growth beyond it)",
+            _fmt(rt["mib_per_million_finished_with_retention"], " MiB"),
+            _fmt(rt["mib_per_million_finished_without_retention"], " MiB") + " (all kept)",
+            _fmt(ratio_or_none(rt["mib_per_million_finished_with_retention"], rt["mib_per_million_finished_without_retention"])))
+        row("retention", "of which the evicted-id index (id -> final status)",
+            _fmt(rt["evicted_index_mib_per_million"], " MiB"))
     cn = b.get("connections")
     if cn and "error" not in cn:
         for n, kib in cn["kib_per_connection"].items():

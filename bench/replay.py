@@ -4,7 +4,8 @@
    register, tasks are submitted, assigned, started, progress-reported and
    completed through ``Hive.handle`` -- and every event it emits is encoded with
    ``encode_event`` and written straight into a SQLite file with the store's own
-   schema (``hivehub.store.sqlite.SCHEMA``), in large transactions. Every task
+   schema and migrations (``SQLiteEventStore._migrate``; each row indexed by its
+   ``task_id``, as the hub writes it), in large transactions. Every task
    is finished before the end, so the hub has nothing to time out on start.
 2. Start the hub on that file (its start-up log replay is timed too).
 3. One client connects to ``/ws?since=0`` and counts frames until it has every
@@ -35,15 +36,14 @@ def generate_log(path: Path, n_events: int) -> dict[str, Any]:
     from hivehub.core.events import encode_event
     from hivehub.core.hive import Hive
     from hivehub.core.model import Capability
-    from hivehub.store.sqlite import SCHEMA, SCHEMA_VERSION
+    from hivehub.core.tasklog import task_id_of
+    from hivehub.store.sqlite import SQLiteEventStore
 
     t_start = time.perf_counter()
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    for stmt in SCHEMA:
-        db.execute(stmt)
-    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+    SQLiteEventStore._migrate(db)
     hive = Hive()
     clock = [datetime.now(UTC) - timedelta(days=1)]
 
@@ -51,7 +51,7 @@ def generate_log(path: Path, n_events: int) -> dict[str, Any]:
         clock[0] += timedelta(microseconds=250)
         return clock[0]
 
-    rows: list[tuple[int, str, bytes]] = []
+    rows: list[tuple[int, str, bytes, str | None]] = []
     total_bytes = 0
     types: dict[str, int] = {}
 
@@ -59,7 +59,7 @@ def generate_log(path: Path, n_events: int) -> dict[str, Any]:
         nonlocal total_bytes
         for e in events:
             body = encode_event(e)
-            rows.append((e.sequence, e.type, body))
+            rows.append((e.sequence, e.type, body, task_id_of(e.data)))
             total_bytes += len(body)
             types[e.type] = types.get(e.type, 0) + 1
         if len(rows) >= 20_000:
@@ -68,7 +68,7 @@ def generate_log(path: Path, n_events: int) -> dict[str, Any]:
 
     def flush() -> None:
         db.execute("BEGIN")
-        db.executemany("INSERT INTO events(sequence, type, body) VALUES (?, ?, ?)", rows)
+        db.executemany("INSERT INTO events(sequence, type, body, task_id) VALUES (?, ?, ?, ?)", rows)
         db.execute("COMMIT")
         rows.clear()
 

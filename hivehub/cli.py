@@ -34,6 +34,8 @@ def serve_parser(sub: Any) -> None:
     p.add_argument("--heartbeat-timeout", type=A.SECONDS, default=_env("HIVE_HEARTBEAT_TIMEOUT", 15.0))
     p.add_argument("--agent-heartbeat-interval", type=A.SECONDS, default=_env("HIVE_AGENT_HEARTBEAT_INTERVAL", 5.0))
     p.add_argument("--ws-heartbeat", type=A.SECONDS, default=_env("HIVE_WS_HEARTBEAT", 30.0))
+    p.add_argument("--retain-finished", type=A.NON_NEGATIVE_INT, default=_env("HIVE_RETAIN_FINISHED", 10_000),
+                   help="finished tasks kept in memory; older ones are read from the log when asked for")
     p.add_argument("--retry-base", type=A.SECONDS, default=_env("HIVE_RETRY_BASE", 1.0))
     p.add_argument("--retry-cap", type=A.SECONDS, default=_env("HIVE_RETRY_CAP", 60.0))
     p.add_argument("--subscriber-buffer", type=A.POSITIVE_INT, default=_env("HIVE_SUBSCRIBER_BUFFER", 10_000))
@@ -139,6 +141,7 @@ def build_config(args: argparse.Namespace) -> Any:
             heartbeat_timeout=args.heartbeat_timeout,
             retry_base_seconds=args.retry_base,
             retry_cap_seconds=args.retry_cap,
+            retain_finished=args.retain_finished,
             learning=LearningConfig(
                 enabled=not args.no_learning,
                 min_outcomes=args.learning_min_outcomes,

@@ -623,7 +623,9 @@ def fmt_type(action: argparse.Action) -> str:
     if isinstance(getattr(t, "doc", None), str):  # hivehub/argtypes.py: the type and its range
         return str(t.doc)  # type: ignore[union-attr]
     raw = getattr(t, "__name__", "value") if t else "str"
-    name = {"str": "string", "int": "integer", "float": "number"}.get(raw, f"string (parsed by `{raw}`)")
+    name = {"str": "string", "int": "integer", "float": "number", "_count": "integer >= 0"}.get(
+        raw, f"string (parsed by `{raw}`)"
+    )
     if isinstance(action, argparse._AppendAction | argparse._ExtendAction):
         name += " (repeatable)"
     return name

@@ -20,13 +20,15 @@ from .model import Agent, Task
 if TYPE_CHECKING:
     from . import events as ev
     from .hive import HiveConfig
-    from .model import AgentStatus
+    from .model import AgentStatus, TaskStatus
 
 
 class HiveState:
     config: HiveConfig
     agents: dict[str, Agent]
     tasks: dict[str, Task]
+    #: finished tasks evicted from memory -> their final status (see Hive._evict)
+    evicted: dict[str, TaskStatus]
     _new_id: Callable[[], str]
     #: set for the duration of one ``handle`` call (the command's ``now``)
     _now: datetime | None

@@ -13,6 +13,7 @@
     │   └── DependencyNotFound     (422: a ``depends_on`` id is unknown)
     ├── Conflict                   the state does not allow it (409)
     │   ├── InvalidTransition      e.g. cancelling a completed task
+    │   │   └── TaskEvicted        a finished task evicted from memory can no longer change
     │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
     │   └── AlreadyExists          an id that is taken
     │       ├── AgentExists
@@ -83,6 +84,13 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class TaskEvicted(InvalidTransition):
+    """The task finished and was evicted from memory (``retain_finished``): it can still
+    be read (from the log) but no longer retried, nor used by a retried dependent."""
+
+    code = "task_evicted"
+
+
 class NotTaskHolder(Conflict):
     code = "not_task_holder"
 
@@ -127,6 +135,7 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     DependencyNotFound,
     Conflict,
     InvalidTransition,
+    TaskEvicted,
     NotTaskHolder,
     AlreadyExists,
     AgentExists,

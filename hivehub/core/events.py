@@ -199,7 +199,10 @@ class HiveStatusUpdate(EventData, kw_only=True):
     TYPE: ClassVar[str] = "hive_status_update"
     status: str
     metrics: HiveMetrics
+    #: at most 20 active alerts, the most severe first (GET /api/alerts lists all)
     alerts: list[Alert] = msgspec.field(default_factory=list)
+    #: active alerts not listed in ``alerts`` (over the cap)
+    alerts_omitted: int = 0
 
 
 class SystemAlert(EventData, kw_only=True):

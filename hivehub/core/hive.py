@@ -77,6 +77,7 @@ from .errors import (
     InvalidInput,
     InvalidTransition,
     NotTaskHolder,
+    TaskEvicted,
     TaskExists,
     TaskNotFound,
 )
@@ -84,6 +85,7 @@ from .learning import Cycle, LearningConfig, LearningMixin, merge_capabilities, 
 from .model import (
     HELD,
     ONLINE,
+    TERMINAL,
     Agent,
     AgentMetrics,
     AgentStatus,
@@ -183,6 +185,9 @@ class HiveConfig(Struct, frozen=True):
     #: least seconds between two agent_performance_updated for completions of one agent
     performance_interval: float = 1.0
     coordination: CoordinationConfig = CoordinationConfig()
+    #: finished tasks kept in memory; older ones are evicted (the log keeps them all;
+    #: ``GET /api/tasks/{id}`` folds an evicted one from its events in the store)
+    retain_finished: int = 10_000
 
 
 class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin):
@@ -207,6 +212,13 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         )
         self.agents: dict[str, Agent] = {}
         self.tasks: dict[str, Task] = {}
+        # --- retention (folded from the log, so a replay evicts the same tasks) ---
+        #: finished tasks still in memory, oldest finish first (a retry takes one out)
+        self._finished: dict[str, None] = {}
+        #: evicted task id -> its final status: what the core still needs to know
+        #: (the id is taken; whether a dependent's dependency completed). The value
+        #: is a shared enum member, so an entry costs the id string and a dict slot.
+        self.evicted: dict[str, TaskStatus] = {}
         self.sequence = 0
         self.task_counts: Counter[TaskStatus] = Counter()
         self.completed_by_day: Counter[date] = Counter()
@@ -302,6 +314,8 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         self.sequence = event.sequence
         d = event.data
         self._appliers[type(d)](self, d)
+        if len(self._finished) > self.config.retain_finished:
+            self._evict()
         # the scheduler's free-agent index re-reads the agents this touched, once,
         # before it next picks (several events of one command touch the same agent)
         agent_id = getattr(d, "agent_id", None)
@@ -371,7 +385,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 "active_agents": len(active),
                 "idle_agents": sum(1 for a in online if a.status == AS.IDLE),
                 "offline_agents": sum(1 for a in self.agents.values() if a.status == AS.OFFLINE),
-                "total_tasks": len(self.tasks),
+                "total_tasks": len(self.tasks) + len(self.evicted),
                 "pending_tasks": self.task_counts[TS.PENDING],
                 "assigned_tasks": self.task_counts[TS.ASSIGNED],
                 "running_tasks": self.task_counts[TS.RUNNING],
@@ -433,9 +447,20 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             raise AgentNotFound(f"no agent {agent_id}", agent_id=agent_id)
         return a
 
+    def has_task(self, task_id: str) -> bool:
+        """The id names a task, in memory or evicted (so it cannot be used again)."""
+        return task_id in self.tasks or task_id in self.evicted
+
     def _task(self, task_id: str) -> Task:
         t = self.tasks.get(task_id)
         if t is None:
+            if task_id in self.evicted:
+                raise TaskEvicted(
+                    f"task {task_id} ended {self.evicted[task_id]} and was evicted from memory"
+                    f" (retain_finished={self.config.retain_finished}); it can no longer change",
+                    task_id=task_id,
+                    status=str(self.evicted[task_id]),
+                )
             raise TaskNotFound(f"no task {task_id}", task_id=task_id)
         return t
 
@@ -447,6 +472,14 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         one cannot be told apart from a stale report of an earlier attempt (a late
         completion of attempt 1 would complete attempt 2), so it is never guessed.
         Raises NotTaskHolder when the agent does not hold that attempt now."""
+        if task_id in self.evicted:  # finished long ago: a stale report, as before eviction
+            raise NotTaskHolder(
+                f"agent {agent_id} does not hold task {task_id}",
+                task_id=task_id,
+                agent_id=agent_id,
+                attempt=attempt,
+                status=str(self.evicted[task_id]),
+            )
         t = self._task(task_id)
         if attempt is None:
             raise AttemptRequired(
@@ -640,12 +673,12 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         assert now is not None
         s = cmd.spec
         task_id = s.id or self._new_id()
-        if task_id in self.tasks:
+        if self.has_task(task_id):
             raise TaskExists(f"task {task_id} already exists", task_id=task_id)
         for dep in s.depends_on:
             if dep == task_id:
                 raise InvalidInput("a task cannot depend on itself", task_id=task_id)
-            if dep not in self.tasks:
+            if not self.has_task(dep):
                 raise DependencyNotFound(f"depends_on names unknown task {dep}", dependency=dep)
         task = Task(
             id=task_id,
@@ -668,9 +701,9 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                 timestamp=now, task=task, matching_agents=self.matching_agents(task.required_capabilities)
             )
         )
-        dead = [d for d in task.depends_on if self.tasks[d].status in (TS.FAILED, TS.CANCELLED)]
+        dead = [d for d in task.depends_on if self._task_status(d) in (TS.FAILED, TS.CANCELLED)]
         if dead:
-            self._fail_dependents_of(self.tasks[dead[0]], only=[self.tasks[task_id]])
+            self._fail_dependents_of(dead[0], self._task_status(dead[0]), only=[self.tasks[task_id]])
 
     def _on_cancel(self, cmd: CancelTask) -> None:
         t = self._task(cmd.task_id)
@@ -688,12 +721,20 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             )
         )
         self._touch(agent_id, "task_cancelled")
-        self._fail_dependents_of(t)
+        self._fail_dependents_of(t.id, t.status)
 
     def _on_retry(self, cmd: RetryTask) -> None:
         t = self._task(cmd.task_id)
         if t.status not in (TS.FAILED, TS.CANCELLED):
             raise InvalidTransition(f"task {t.id} is {t.status}; only failed or cancelled tasks can be retried")
+        for dep in t.depends_on:
+            # An evicted dependency can never be retried, so a dependent waiting on one would pend forever.
+            if self.evicted.get(dep, TS.COMPLETED) != TS.COMPLETED:
+                raise TaskEvicted(
+                    f"task {t.id} depends on {dep}, which ended {self.evicted[dep]} and was evicted from memory",
+                    task_id=t.id,
+                    dependency=dep,
+                )
         assert self._now is not None
         self._emit(
             ev.TaskRetried(
@@ -894,13 +935,19 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             self._emit_performance(self.agents[agent_id], "failed", t.type)
             self._touch(agent_id, "task_failed")
         if not retry:
-            self._fail_dependents_of(t)
+            self._fail_dependents_of(t.id, t.status)
 
-    def _fail_dependents_of(self, root: Task, only: list[Task] | None = None) -> None:
-        """A dependency failed for good or was cancelled: its waiting dependents fail, transitively."""
+    def _task_status(self, task_id: str) -> TaskStatus:
+        t = self.tasks.get(task_id)
+        return t.status if t is not None else self.evicted[task_id]
+
+    def _fail_dependents_of(self, root_id: str, root_status: TaskStatus, only: list[Task] | None = None) -> None:
+        """A dependency failed for good or was cancelled: its waiting dependents fail, transitively.
+
+        Takes the root's id and status, not the task: it may already be evicted."""
         now = self._now
         assert now is not None
-        todo = only if only is not None else [self.tasks[d] for d in self._waiting.pop(root.id, ())]
+        todo = only if only is not None else [self.tasks[d] for d in self._waiting.pop(root_id, ())]
         for d in todo:
             if d.status != TS.PENDING:
                 continue
@@ -912,14 +959,14 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
                     attempt_number=d.attempt,
                     error=TaskError(
                         "DEPENDENCY_FAILED",
-                        f"dependency {root.id} ended {root.status}",
-                        {"dependency": root.id, "dependency_status": str(root.status)},
+                        f"dependency {root_id} ended {root_status}",
+                        {"dependency": root_id, "dependency_status": str(root_status)},
                     ),
                     retry_scheduled=False,
                     failure_kind="dependency_failed",
                 )
             )
-            self._fail_dependents_of(d)
+            self._fail_dependents_of(d.id, d.status)
 
     def _emit_performance(self, a: Agent, outcome: str, task_type: str | None = None) -> None:
         """Report an agent's metrics as they stand after an outcome or a learning cycle.
@@ -956,6 +1003,10 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
 
     def _set_task_status(self, t: Task, to: TaskStatus, at: datetime) -> None:
         check_task_transition(t, to)
+        if t.status in TERMINAL:
+            self._finished.pop(t.id, None)  # retried: no longer finished
+        elif to in TERMINAL:
+            self._finished[t.id] = None
         self.task_counts[t.status] -= 1
         self.task_counts[to] += 1
         t.status = to
@@ -968,6 +1019,19 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
             self.completed_by_day[at.date()] += 1
         elif to == TS.FAILED:
             self.failed_by_day[at.date()] += 1
+
+    def _evict(self) -> None:
+        """Drop the oldest finished tasks beyond ``retain_finished`` (called by ``apply``,
+        so it depends on the log alone and a replay evicts the same tasks). A finished
+        task holds no agent slot, queue entry or waiting dependent (all released when
+        it finished); stale heap entries for it are skipped like any other.
+        ``task_counts`` keep counting evicted tasks: they count every task."""
+        while len(self._finished) > self.config.retain_finished:
+            task_id = next(iter(self._finished))
+            del self._finished[task_id]
+            t = self.tasks.pop(task_id)
+            self.evicted[task_id] = t.status
+            self._waiting.pop(task_id, None)
 
     def _release_from_agent(self, t: Task) -> None:
         """Free the agent's slot. ``assigned_agent_id`` stays (a finished task
@@ -1063,7 +1127,7 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
         for x in unmet:
             self._waiting.setdefault(x, {})[t.id] = None
-        if not unmet:
+        if not unmet and self._deps_met(t):  # (an evicted failed dependency: it fails at once)
             self._enqueue(t)
 
     def _a_task_assigned(self, d: ev.TaskAssigned) -> None:
@@ -1126,9 +1190,10 @@ class Hive(SchedulingMixin, LearningMixin, CoordinationMixin, ObservationsMixin)
         t.error = d.error
         if d.failure_kind != "dependency_failed":
             t.failures += 1
+        if d.agent_id and d.agent_id not in t.failed_agents:
+            # from the event alone (not whether the agent still exists): fold_task agrees
+            t.failed_agents.append(d.agent_id)
         if a is not None:
-            if a.id not in t.failed_agents:
-                t.failed_agents.append(a.id)
             m = a.metrics
             m.tasks_failed += 1
             m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)

@@ -4,12 +4,20 @@ and active alerts.
 Part of the :class:`~hivehub.core.hive.Hive` (a mixin; see ``_state.py``). An
 ``Observe`` command carries an observation event. A module status is logged
 only when it differs from the current one, an alert only when it is raised or
-cleared (keyed by :meth:`ObservationsMixin.alert_key`); other observations are
+cleared (keyed by :meth:`ObservationsMixin.alert_key`), or when an active
+alert's content changes (an update under the same key); other observations are
 logged as given.
+
+Sizes stay bounded however many tasks or capabilities there are: pending work
+no agent can serve is one alert (``unservable_work``) that names at most
+``UNSERVABLE_GROUPS`` requirement sets and counts the rest, and a
+``hive_status_update`` lists at most ``STATUS_ALERTS`` active alerts (the most
+severe first) and counts the rest in ``alerts_omitted``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -18,6 +26,65 @@ from . import events as ev
 from ._state import HiveState
 from .commands import Observe
 from .errors import InvalidInput
+from .model import ONLINE, RequiredCapability
+
+#: active alerts listed in one hive_status_update (GET /api/alerts lists them all)
+STATUS_ALERTS = 20
+#: requirement sets named in the unservable_work alert (the largest first)
+UNSERVABLE_GROUPS = 10
+#: longest text of one alert message or requirement label carried in those events
+TEXT_LIMIT = 300
+UNSERVABLE_KEY = "unservable_work"
+LEVELS = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+
+
+def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def requirement_label(sig: tuple[tuple[str, float], ...]) -> str:
+    """``a>=0.5,b>=0`` for a requirement signature (clipped: names may be long)."""
+    return _clip(",".join(f"{n}>={m:g}" for n, m in sig) or "(none)")
+
+
+def unservable_alert(groups: dict[str, int], now: datetime) -> ev.SystemAlert:
+    """The one alert for pending work no online agent can serve.
+
+    Args:
+        groups: pending task count by requirement label (``requirement_label``).
+    Its size is bounded: the ``UNSERVABLE_GROUPS`` largest sets (ties by label),
+    then a count of the others."""
+    total = sum(groups.values())
+    top = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))[:UNSERVABLE_GROUPS]
+    rest = len(groups) - len(top)
+    named = ", ".join(f"[{label}] x{n}" for label, n in top) + (f" and {rest} more" if rest else "")
+    return ev.SystemAlert(
+        timestamp=now,
+        level="warning",
+        title="Pending work no agent can serve",
+        message=f"{total} pending task(s) in {len(groups)} requirement set(s) no online agent meets: {named}",
+        details={
+            "error": "no_capable_agent",
+            "affected_components": ["task_management", "coordinator"],
+            "pending_tasks": total,
+            "requirement_sets": len(groups),
+            "groups": [{"required_capabilities": label, "pending_tasks": n} for label, n in top],
+            "groups_omitted": rest,
+        },
+        alert_key=UNSERVABLE_KEY,
+    )
+
+
+def status_alerts(entries: list[dict[str, Any]], limit: int = STATUS_ALERTS) -> tuple[list[ev.Alert], int]:
+    """The alerts a hive_status_update carries, from ``active_alerts`` entries: the
+    ``limit`` most severe (newest first within a level), messages clipped; and
+    how many were left out."""
+    ranked = sorted(entries, key=lambda a: (LEVELS.get(a["level"], len(LEVELS)), -a["timestamp"].timestamp()))
+    shown = [
+        ev.Alert(level=a["level"], message=_clip(f"{a['title']}: {a['message']}"), timestamp=a["timestamp"])
+        for a in ranked[:limit]
+    ]
+    return shown, len(entries) - len(shown)
 
 
 class ObservationsMixin(HiveState):
@@ -33,6 +100,25 @@ class ObservationsMixin(HiveState):
         ev.InterModuleMessage,
     )
 
+    # owned by SchedulingMixin (scheduler.py); read here
+    _ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]]
+    _queued: dict[str, int]
+
+    def unservable_groups(self) -> dict[str, int]:
+        """Ready pending work that no online agent can serve: task count by requirement
+        label. Walks the scheduler's ready groups (pending tasks only), not every task."""
+        out: dict[str, int] = {}
+        for sig, heap in self._ready.items():
+            count = sum(1 for _, seq, tid in heap if self._queued.get(tid) == seq)
+            if not count:
+                continue
+            required = [RequiredCapability(name=n, min_proficiency=m) for n, m in sig]
+            if any(a.status in ONLINE for a in self._candidates(required)):
+                continue
+            label = requirement_label(sig)
+            out[label] = out.get(label, 0) + count
+        return out
+
     def _on_observe(self, cmd: Observe) -> None:
         d = cmd.data
         if not isinstance(d, self.OBSERVATIONS):
@@ -42,10 +128,19 @@ class ObservationsMixin(HiveState):
             return  # no change: nothing to record
         key = self.alert_key(d)
         if key is not None:
-            active = key in self.alerts
-            if (getattr(d, "state", "active") == "cleared") != active:
-                return  # clearing what is not active, or raising what already is
+            active = self.alerts.get(key)
+            if getattr(d, "state", "active") == "cleared":
+                if active is None:
+                    return  # clearing what is not active
+            elif active is not None and self._same_alert(active, d):
+                return  # raising what already is, unchanged (a changed one is an update)
         self._emit(msgspec.structs.replace(d, timestamp=self._now))
+
+    @staticmethod
+    def _same_alert(a: ev.EventData, b: ev.EventData) -> bool:
+        if isinstance(a, ev.SystemAlert) and isinstance(b, ev.SystemAlert):
+            return (a.level, a.title, a.message, a.details) == (b.level, b.title, b.message, b.details)
+        return True  # a resource alert is raised once per crossing (hysteresis in the watch)
 
     @staticmethod
     def alert_key(d: ev.EventData) -> str | None:

@@ -62,7 +62,12 @@ class SchedulingMixin(HiveState):
         return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
 
     def _deps_met(self, t: Task) -> bool:
-        return all(self.tasks[d].status == TS.COMPLETED for d in t.depends_on if d in self.tasks)
+        for d in t.depends_on:
+            dt = self.tasks.get(d)
+            status = dt.status if dt is not None else self.evicted.get(d, TS.COMPLETED)
+            if status != TS.COMPLETED:
+                return False
+        return True
 
     def _enqueue(self, t: Task) -> None:
         self._ready_seq += 1

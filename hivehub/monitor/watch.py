@@ -17,7 +17,8 @@ from typing import Any
 from ..core import events as ev
 from ..core.commands import Observe
 from ..core.errors import HiveError
-from ..core.model import ONLINE, RequiredCapability, TaskError, TaskStatus
+from ..core.model import ONLINE, TaskError, TaskStatus
+from ..core.observations import UNSERVABLE_KEY, status_alerts, unservable_alert
 from .modules import RANK, ModuleMonitor
 from .resources import ResourceWatch, Thresholds, recommendations, sample
 
@@ -205,61 +206,33 @@ class HiveWatch:
 
     # ------------------------------------------------------------ conditions
 
-    def _unservable(self) -> dict[str, dict[str, Any]]:
-        """Ready pending work that no online agent can serve, by requirement signature.
-        Walks the scheduler's ready groups (pending tasks only), not every task."""
-        hive = self.service.hive
-        out: dict[str, dict[str, Any]] = {}
-        for sig, heap in hive._ready.items():
-            count = sum(1 for _, seq, tid in heap if hive._queued.get(tid) == seq)
-            if not count:
-                continue
-            required = [RequiredCapability(name=n, min_proficiency=m) for n, m in sig]
-            if any(a.status in ONLINE for a in hive._candidates(required)):
-                continue
-            label = ",".join(f"{n}>={m:g}" for n, m in sig) or "(none)"
-            out[label] = {"count": count}
-        return out
-
     async def check_conditions(self) -> None:
         svc = self.service
         hive = svc.hive
         if not svc.store_ok:
             return
         now = svc.clock()
-        unservable = self._unservable()
-        for sig, g in unservable.items():
-            key = f"unservable:{sig}"
-            if key not in hive.alerts:
-                await self.observe(
-                    ev.SystemAlert(
-                        timestamp=now,
-                        level="warning",
-                        title="Pending work no agent can serve",
-                        message=f"{g['count']} pending task(s) need [{sig}] and no online agent meets it",
-                        details={
-                            "error": "no_capable_agent",
-                            "affected_components": ["task_management", "coordinator"],
-                            "required_capabilities": sig,
-                            "pending_tasks": g["count"],
-                        },
-                        alert_key=key,
-                    )
+        # One alert for all of it (bounded: names the largest sets, counts the rest),
+        # updated when what it says changes; the core logs only a change.
+        groups = hive.unservable_groups()
+        if groups:
+            await self.observe(unservable_alert(groups, now))
+        stale = [k for k in hive.alerts if k.startswith("unservable:")]  # one per set, from older hubs
+        if not groups and UNSERVABLE_KEY in hive.alerts:
+            stale.append(UNSERVABLE_KEY)
+        for key in stale:
+            old = hive.alerts[key]
+            await self.observe(
+                ev.SystemAlert(
+                    timestamp=now,
+                    level="info",
+                    title=getattr(old, "title", "Pending work no agent can serve"),
+                    message="an online agent can serve this work again (or it is gone)",
+                    details={"error": None, "affected_components": []},
+                    alert_key=key,
+                    state="cleared",
                 )
-        for key in [k for k in hive.alerts if k.startswith("unservable:")]:
-            if key.removeprefix("unservable:") not in unservable:
-                old = hive.alerts[key]
-                await self.observe(
-                    ev.SystemAlert(
-                        timestamp=now,
-                        level="info",
-                        title=getattr(old, "title", "Pending work no agent can serve"),
-                        message="an online agent can serve this work again (or it is gone)",
-                        details={"error": None, "affected_components": []},
-                        alert_key=key,
-                        state="cleared",
-                    )
-                )
+            )
         since_tick = svc.monotonic() - svc.last_tick_mono  # a duration: the monotonic clock
         stalled = since_tick > self.stall_seconds
         key = "scheduler_stalled"
@@ -328,6 +301,7 @@ class HiveWatch:
         svc = self.service
         now: datetime = svc.clock()
         m = svc.hive.status(now)["metrics"]
+        shown, omitted = status_alerts(self.alerts())
         return ev.HiveStatusUpdate(
             timestamp=now,
             status=self.modules.report()["status"],
@@ -340,5 +314,6 @@ class HiveWatch:
                 running_tasks=m["running_tasks"],
                 failed_tasks_today=m["failed_tasks_today"],
             ),
-            alerts=[ev.Alert(level=a["level"], message=f"{a['title']}: {a['message']}", timestamp=a["timestamp"]) for a in self.alerts()],
+            alerts=shown,
+            alerts_omitted=omitted,
         )

@@ -512,25 +512,25 @@ async def create_task(request: web.Request) -> web.Response:
     spec = await body_as(request, C.TaskSpec)
     s = svc(request)
     events = await s.execute(C.SubmitTask(id=request_id(request), spec=spec, created_by=actor(request)))
-    return json(s.hive.tasks[events[0].data.task.id], status=201)  # type: ignore[attr-defined]
+    return json(await s.task(events[0].data.task.id), status=201)  # type: ignore[attr-defined]
 
 
 @route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 409, 413, 422))
 async def create_tasks(request: web.Request) -> web.Response:
     batch = await body_as(request, TaskBatch)
     s = svc(request)
-    known = s.hive.tasks  # a dict: membership tests, never a copy (it holds every task)
+    known = s.hive.has_task  # membership tests, never a copy (in memory or evicted)
     ids = [t.id for t in batch.tasks if t.id]
     if len(set(ids)) != len(ids):
         raise InvalidInput("duplicate task ids in batch")
     # validate dependencies up front so a bad entry rejects the batch before any is created
     for t in batch.tasks:
         for d in t.depends_on:
-            if d not in known and d not in ids:
+            if not known(d) and d not in ids:
                 from ..core.errors import DependencyNotFound
 
                 raise DependencyNotFound(f"depends_on names unknown task {d}", dependency=d)
-    dupes = [i for i in ids if i in known]
+    dupes = [i for i in ids if known(i)]
     if dupes:
         from ..core.errors import TaskExists
 
@@ -541,13 +541,13 @@ async def create_tasks(request: web.Request) -> web.Response:
         [C.SubmitTask(id=f"{rid}#{i}", spec=spec, created_by=who) for i, spec in enumerate(batch.tasks)]
     )
     created = [events[0].data.task.id for events in results]  # type: ignore[attr-defined]
-    return json(TaskBatchResult([s.hive.tasks[t] for t in created]), status=201)
+    return json(TaskBatchResult([await s.task(t) for t in created]), status=201)
 
 
 @route(
     "GET",
     "/api/tasks",
-    "List tasks, newest first",
+    "List the tasks in memory, newest first: every unfinished task and the newest --retain-finished finished ones",
     response=TaskPage,
     query={"status": "task status", "type": "task type", "agent_id": "assigned agent", "priority": "1..4 or name", "limit": "1..1000", "cursor": "from next_cursor", "order": "desc (default) or asc"},
 )
@@ -580,15 +580,19 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json(TaskPage(page, nxt))
 
 
-@route("GET", "/api/tasks/{id}", "One task", response=Task, errors=(404,))
+@route("GET", "/api/tasks/{id}", "One task (a finished task evicted from memory is read from the log)", response=Task, errors=(404,))
 async def get_task(request: web.Request) -> web.Response:
-    return json(svc(request).hive._task(request.match_info["id"]))
+    task_id = request.match_info["id"]
+    t = await svc(request).task(task_id)
+    if t is None:
+        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+    return json(t)
 
 
 async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:
     s = svc(request)
     await s.execute(cmd)
-    t = s.hive.tasks.get(task_id)
+    t = await s.task(task_id)
     if t is None:
         raise TaskNotFound(f"no task {task_id}", task_id=task_id)
     return json(t)

@@ -26,8 +26,9 @@ from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
 from ..core.errors import HiveError, StoreUnavailable
 from ..core.hive import Hive, HiveConfig
-from ..core.model import ONLINE
-from ..store.base import EventStore, StoredEvent
+from ..core.model import ONLINE, Task
+from ..core.tasklog import fold_task, task_id_of
+from ..store.base import EventStore, NewEvent, StoredEvent
 
 log = logging.getLogger("hivehub.service")
 
@@ -223,6 +224,20 @@ class HubService:
             except Exception as exc:
                 log.warning("cannot follow the store: %s", exc)
 
+    async def task(self, task_id: str) -> Task | None:
+        """A task as ``GET /api/tasks/{id}`` answers it: from memory, or, when the core
+        evicted it (``retain_finished``), folded from its own events in the store,
+        equal to what memory held before the eviction. ``None``: no such task."""
+        t = self.hive.tasks.get(task_id)
+        if t is not None or task_id not in self.hive.evicted:
+            return t
+        # The state runs ahead of the log: wait until what evicted it (and so every
+        # event of the task) is committed. A follower's state is the committed log.
+        await self.wait_published(self.hive.sequence)
+        rows = await self.store.task_events(task_id)
+        events = [ev.decode_event(r.body) for r in rows]
+        return fold_task(e for e in events if task_id_of(e.data) == task_id)  # (keys may collide: task_key)
+
     async def wait_published(self, seq: int) -> None:
         if seq > self.published_seq:
             fut = asyncio.get_running_loop().create_future()
@@ -368,7 +383,7 @@ class HubService:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
-                rows = [StoredEvent(e.sequence, e.type, body) for e, body in batch]
+                rows = [NewEvent(e.sequence, e.type, body, task_id_of(e.data)) for e, body in batch]
                 t0 = asyncio.get_running_loop().time()
                 try:
                     await self.store.append(rows)

@@ -705,7 +705,7 @@ class StreamHub:
 
             spec = convert_object(data, C.TaskSpec, request.app["config"].max_json_depth)
             events = await svc.execute(C.SubmitTask(id=rid, spec=spec, created_by="ws"))
-            return message("create_task_result", {"task": svc.hive.tasks[events[0].data.task.id]}, mid)  # type: ignore[attr-defined]
+            return message("create_task_result", {"task": await svc.task(events[0].data.task.id)}, mid)  # type: ignore[attr-defined]
         if typ == "cancel_task":
             tid = data.get("task_id")
             if not isinstance(tid, str):
@@ -720,7 +720,7 @@ class StreamHub:
                 C.CancelTask,
             )
             await svc.execute(cmd)
-            return message("cancel_task_result", {"task": svc.hive.tasks[tid]}, mid)
+            return message("cancel_task_result", {"task": await svc.task(tid)}, mid)
         if typ == "get_status":
             from .rest import full_status
 

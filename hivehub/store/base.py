@@ -16,14 +16,64 @@ class StoredEvent(NamedTuple):
     body: bytes  # the encoded envelope, exactly the bytes /ws sends
 
 
+class NewEvent(NamedTuple):
+    """An event to append, with the task it changes (``hivehub.core.tasklog.task_id_of``),
+    which the store indexes for ``task_events``. Reads answer :class:`StoredEvent`
+    (three fields, which the replay path unpacks)."""
+
+    sequence: int
+    type: str
+    body: bytes
+    task_id: str | None = None
+
+
+#: Event types that change a task, and where their body names it (the backfill of
+#: the ``task_id`` column for logs written before it existed).
+TASK_ID_PATHS: dict[str, tuple[str, ...]] = {
+    "task_created": ("data", "task", "id"),
+    **{
+        t: ("data", "task_id")
+        for t in (
+            "task_assigned",
+            "task_started",
+            "task_progress",
+            "task_completed",
+            "task_failed",
+            "task_cancelled",
+            "task_retried",
+            "task_released",
+        )
+    },
+}
+
+
+def task_id_of_row(e: StoredEvent | NewEvent) -> str | None:
+    return e.task_id if isinstance(e, NewEvent) else None
+
+
+def task_key(task_id: str | None) -> str | None:
+    """The ``task_id`` as the SQL stores index it: NUL (valid in an id, but not in
+    PostgreSQL text, and cut short by SQLite's JSON functions) becomes U+FFFD.
+    Two ids may then share a key; ``HubService.finished_task`` keeps only the
+    events that name its task exactly."""
+    return task_id.replace("\x00", "\ufffd") if task_id is not None and "\x00" in task_id else task_id
+
+
+#: the same substitution inside a JSON body, for the SQL backfill of old logs
+JSON_NUL, JSON_NUL_KEY = "\\u0000", "\\ufffd"
+
+
 class EventStore(Protocol):
     async def open(self) -> None: ...
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         """Durably append a batch, all or nothing. Raises StoreUnavailable."""
 
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events with ``sequence > after``, oldest first, at most ``limit``."""
+
+    async def task_events(self, task_id: str) -> list[StoredEvent]:
+        """Every event whose ``task_id`` is ``task_id``, oldest first (one task's history)."""
 
     async def bounds(self) -> tuple[int, int]:
         """(first retained sequence, last sequence); (0, 0) when empty."""

@@ -6,20 +6,21 @@ import bisect
 from collections.abc import Sequence
 
 from ..core.errors import StoreUnavailable
-from .base import StoredEvent
+from .base import NewEvent, StoredEvent, task_id_of_row
 
 
 class MemoryEventStore:
     def __init__(self) -> None:
         self._events: list[StoredEvent] = []
         self._seqs: list[int] = []
+        self._by_task: dict[str, list[StoredEvent]] = {}
         #: tests flip this to simulate a failing disk
         self.fail_writes = False
 
     async def open(self) -> None:
         pass
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if self.fail_writes:
             raise StoreUnavailable("memory store: writes disabled")
         last = self._seqs[-1] if self._seqs else 0
@@ -27,12 +28,20 @@ class MemoryEventStore:
             if e.sequence != last + 1:
                 raise StoreUnavailable(f"sequence {e.sequence} does not follow {last}")
             last = e.sequence
-        self._events.extend(events)
-        self._seqs.extend(e.sequence for e in events)
+        for e in events:
+            kept = StoredEvent(e.sequence, e.type, e.body)  # as read() answers: without task_id
+            self._events.append(kept)
+            self._seqs.append(e.sequence)
+            task_id = task_id_of_row(e)
+            if task_id is not None:
+                self._by_task.setdefault(task_id, []).append(kept)
 
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         i = bisect.bisect_right(self._seqs, after)
         return self._events[i : i + limit]
+
+    async def task_events(self, task_id: str) -> list[StoredEvent]:
+        return list(self._by_task.get(task_id, ()))
 
     async def bounds(self) -> tuple[int, int]:
         if not self._seqs:

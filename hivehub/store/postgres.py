@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
-from .base import StoredEvent
+from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
 
 try:
     import asyncpg
@@ -21,6 +21,17 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("the PostgreSQL store needs asyncpg: pip install 'hivehub[postgres]'") from exc
 
 MIGRATION_LOCK = 0x48495645  # "HIVE"
+
+
+def _task_id_expr() -> str:
+    # an escaped NUL cannot become text: it is indexed as U+FFFD (base.task_key)
+    cases = " ".join(
+        f"WHEN '{typ}' THEN replace(convert_from(body, 'UTF8'), '{JSON_NUL}', '{JSON_NUL_KEY}')::json #>> '{{{','.join(path)}}}'"
+        for typ, path in TASK_ID_PATHS.items()
+    )
+    return f"CASE type {cases} END"
+
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         1,
@@ -41,6 +52,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 url TEXT NOT NULL,
                 since TIMESTAMPTZ NOT NULL DEFAULT now()
             )""",
+        ],
+    ),
+    (
+        3,
+        [
+            # one task's events (GET /api/tasks/{id} of a task evicted from memory);
+            # logs written before the column are backfilled from the bodies
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS task_id TEXT",
+            f"UPDATE events SET task_id = {_task_id_expr()}",
+            "CREATE INDEX IF NOT EXISTS events_task_id ON events(task_id, sequence) WHERE task_id IS NOT NULL",
         ],
     ),
 ]
@@ -96,7 +117,7 @@ class PostgresEventStore:
             raise StoreUnavailable("the PostgreSQL store is not open")
         return self.pool
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if not events:
             return
         try:
@@ -105,7 +126,9 @@ class PostgresEventStore:
                 if events[0].sequence != last + 1:
                     raise StoreUnavailable(f"sequence {events[0].sequence} does not follow {last}")
                 await c.copy_records_to_table(
-                    "events", records=[(e.sequence, e.type, e.body) for e in events], columns=["sequence", "type", "body"]
+                    "events",
+                    records=[(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
+                    columns=["sequence", "type", "body", "task_id"],
                 )
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot write the event log: {exc}") from exc
@@ -114,6 +137,15 @@ class PostgresEventStore:
         try:
             rows = await self._pool().fetch(
                 "SELECT sequence, type, body FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2", after, limit
+            )
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+        return [StoredEvent(r["sequence"], r["type"], bytes(r["body"])) for r in rows]
+
+    async def task_events(self, task_id: str) -> list[StoredEvent]:
+        try:
+            rows = await self._pool().fetch(
+                "SELECT sequence, type, body FROM events WHERE task_id = $1 ORDER BY sequence", task_key(task_id)
             )
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core.errors import StoreUnavailable
-from .base import StoredEvent
+from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -33,7 +33,31 @@ SCHEMA = [
     )""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
-SCHEMA_VERSION = "1"
+
+
+def _task_id_expr() -> str:
+    cases = " ".join(
+        f"WHEN '{typ}' THEN json_extract(replace(CAST(body AS TEXT), '{JSON_NUL}', '{JSON_NUL_KEY}'), '$.{'.'.join(path)}')"
+        for typ, path in TASK_ID_PATHS.items()
+    )
+    return f"CASE type {cases} END"
+
+
+#: Versioned migrations after the base schema (version 1), each applied once, in
+#: one transaction with the bump of ``meta.schema_version``.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        2,
+        [
+            # one task's events (GET /api/tasks/{id} of a task evicted from memory);
+            # logs written before the column are backfilled from the bodies
+            "ALTER TABLE events ADD COLUMN task_id TEXT",
+            f"UPDATE events SET task_id = {_task_id_expr()}",
+            "CREATE INDEX IF NOT EXISTS events_task_id ON events(task_id, sequence) WHERE task_id IS NOT NULL",
+        ],
+    ),
+]
+SCHEMA_VERSION = str(MIGRATIONS[-1][0])
 
 
 class SQLiteEventStore:
@@ -60,11 +84,7 @@ class SQLiteEventStore:
         d = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(d, exist_ok=True)
         self._w = self._connect()
-        for stmt in SCHEMA:
-            self._w.execute(stmt)
-        self._w.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-        )
+        self._migrate(self._w)
         row = self._w.execute("SELECT MAX(sequence) FROM events").fetchone()
         self._last = row[0] or 0
         # from here on the writer never waits for a lock inside sqlite (it would
@@ -73,6 +93,25 @@ class SQLiteEventStore:
         self._w.execute("PRAGMA wal_autocheckpoint=0")
         self._r = self._connect()
         self._ck = self._connect()
+
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        c.execute("BEGIN IMMEDIATE")  # two processes opening one file migrate once
+        try:
+            for stmt in SCHEMA:
+                c.execute(stmt)
+            c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1')")
+            (current,) = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            for version, statements in MIGRATIONS:
+                if version <= int(current):
+                    continue
+                for stmt in statements:
+                    c.execute(stmt)
+                c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     async def open(self) -> None:
         try:
@@ -94,21 +133,24 @@ class SQLiteEventStore:
         assert self._ck is not None
         self._ck.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _append_sync(self, events: Sequence[StoredEvent]) -> None:
+    def _append_sync(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         assert self._w is not None
         if events and events[0].sequence != self._last + 1:
             raise StoreUnavailable(f"sequence {events[0].sequence} does not follow {self._last}")
         c = self._w
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.executemany("INSERT INTO events(sequence, type, body) VALUES (?, ?, ?)", events)
+            c.executemany(
+                "INSERT INTO events(sequence, type, body, task_id) VALUES (?, ?, ?, ?)",
+                [(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
+            )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
         self._last = events[-1].sequence if events else self._last
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if not events:
             return
         loop = asyncio.get_running_loop()
@@ -161,6 +203,19 @@ class SQLiteEventStore:
         """``read`` as plain tuples: the replay path, where a namedtuple per row shows."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self._rx, self._read_raw_sync, after, limit)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+
+    def _task_events_sync(self, task_id: str) -> list[StoredEvent]:
+        assert self._r is not None
+        rows = self._r.execute(
+            "SELECT sequence, type, body FROM events WHERE task_id = ? ORDER BY sequence", (task_key(task_id),)
+        ).fetchall()
+        return [StoredEvent(s, t, bytes(b)) for s, t, b in rows]
+
+    async def task_events(self, task_id: str) -> list[StoredEvent]:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._rx, self._task_events_sync, task_id)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 

@@ -50,6 +50,16 @@ def test_scheduler_smoke(tmp_path: Path) -> None:
     assert positive(sch["slowdown_largest_vs_smallest"])
 
 
+def test_retention_smoke(tmp_path: Path) -> None:
+    rt = run_bench(tmp_path, "retention")["benches"]["retention"]
+    kept, retained = rt["kept"], rt["retained"]
+    assert kept["evicted"] == 0 and kept["in_memory_tasks"] == kept["tasks"] > 0
+    assert retained["in_memory_tasks"] == retained["retain_finished"] > 0
+    assert retained["evicted"] == retained["tasks"] - retained["retain_finished"] > 0
+    assert positive(rt["mib_per_million_finished_without_retention"])
+    assert positive(rt["mib_per_million_finished_with_retention"]) and positive(rt["evicted_index_mib_per_million"])
+
+
 def test_replay_smoke(tmp_path: Path) -> None:
     rp = run_bench(tmp_path, "replay")["benches"]["replay"]
     assert rp["hub"]["received"] == rp["hub"]["expected"] > 0 and not rp["hub"]["timed_out"]

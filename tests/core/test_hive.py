@@ -1145,9 +1145,9 @@ class TestStatus:
 # ---------------------------------------------------------------- log: sequence and replay
 
 
-def busy_history() -> Sim:
+def busy_history(retain_finished: int = 10_000) -> Sim:
     """A history touching every kind of state change the core makes."""
-    s = Sim(HiveConfig(heartbeat_timeout=15))
+    s = Sim(HiveConfig(heartbeat_timeout=15, retain_finished=retain_finished))
     s.register("a", {"x": 0.9, "y": 0.5}, t=0, max_tasks=2)
     s.register("b", {"x": 0.6}, t=0)
     s.submit("root", {"x": 0.5}, t=1, type="etl")

@@ -147,15 +147,46 @@ def test_periodic_status_matches_the_status_endpoint(hub_factory) -> None:
     assert any("no agent can serve" in a["message"] for a in upd["alerts"])
 
 
+def unservable(hub: Hub, pred: Any = lambda d: True, state: str = "active") -> list[dict[str, Any]]:
+    return [
+        e["data"]
+        for e in hub.events(types="system_alert")
+        if e["data"]["alert_key"] == "unservable_work" and e["data"]["state"] == state and pred(e["data"])
+    ]
+
+
 def test_unservable_work_alert_raises_and_clears(hub: Hub) -> None:
     t = submit(hub, type="q", required_capabilities=[{"name": "quantum", "min_proficiency": 0.5}])
-    raised = wait_for(lambda: [e["data"] for e in hub.events(types="system_alert") if e["data"]["alert_key"] == "unservable:quantum>=0.5"], 10, what="unservable alert")[0]
-    assert raised["level"] == "warning" and raised["state"] == "active"
+    raised = wait_for(lambda: unservable(hub), 10, what="unservable alert")[0]
+    assert raised["level"] == "warning"
     assert raised["details"]["error"] == "no_capable_agent" and raised["details"]["pending_tasks"] == 1
+    assert raised["details"]["groups"] == [{"required_capabilities": "quantum>=0.5", "pending_tasks": 1}]
     assert set(raised["details"]["affected_components"]) == {"task_management", "coordinator"}
     agent = hub.post("/api/agents", {"name": "q", "capabilities": [{"name": "quantum", "proficiency": 0.9}]}, expect=201)
-    wait_for(lambda: [e for e in hub.events(types="system_alert") if e["data"]["alert_key"] == "unservable:quantum>=0.5" and e["data"]["state"] == "cleared"], 10, what="alert cleared")
+    wait_for(lambda: unservable(hub, state="cleared"), 10, what="alert cleared")
     assert hub.get(f"/api/tasks/{t['id']}")["assigned_agent_id"] == agent["id"]
+
+
+def test_many_distinct_unservable_capabilities_give_one_alert_and_bounded_status_updates(hub_factory) -> None:
+    hub = hub_factory("--status-interval", "0.3").start()
+    n = 3000
+    for start in range(0, n, 1000):
+        tasks = [{"type": "u", "required_capabilities": [{"name": f"cap-{i:05d}-" + "z" * 40}]} for i in range(start, start + 1000)]
+        hub.post("/api/tasks/batch", {"tasks": tasks}, expect=201)
+    wait_for(lambda: unservable(hub, lambda d: d["details"]["pending_tasks"] == n), 20, what="the alert counting all of them")
+    seq = hub.get("/api/hive/status")["sequence"]
+    wait_for(lambda: hub.events(since=seq, types="hive_status_update"), 10, what="a status update after it")
+    alerts = hub.get("/api/alerts")["alerts"]
+    assert [a["key"] for a in alerts if "unservable" in a["key"]] == ["unservable_work"]
+    d = next(a for a in alerts if a["key"] == "unservable_work")["details"]
+    assert (d["pending_tasks"], d["requirement_sets"], d["groups_omitted"]) == (n, n, n - len(d["groups"]))
+    raised = unservable(hub)
+    assert len(raised) <= 10  # updates as the count grew, not one alert per capability
+    updates = hub.events(types="hive_status_update")
+    assert updates
+    for u in updates:
+        assert len(json.dumps(u)) < 8_000, len(json.dumps(u))
+        assert len(u["data"]["alerts"]) <= 20
 
 
 def test_inter_module_messages_only_for_subscribers_who_ask(hub: Hub, agents) -> None:

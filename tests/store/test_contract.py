@@ -9,7 +9,7 @@ import pytest
 
 from hivehub.core.errors import StoreUnavailable
 from hivehub.store import StoredEvent, open_store
-from hivehub.store.base import EventStore
+from hivehub.store.base import EventStore, NewEvent
 
 PG = "postgresql://127.0.0.1:5432/test"
 
@@ -113,3 +113,88 @@ async def test_reopen_keeps_everything(tmp_path) -> None:
             await c.close()
         else:
             await s2.close()
+
+
+def task_ev(seq: int, typ: str, task_id: str) -> NewEvent:
+    data = f'{{"task":{{"id":"{task_id}"}}}}' if typ == "task_created" else f'{{"task_id":"{task_id}"}}'
+    return NewEvent(seq, typ, f'{{"type":"{typ}","data":{data},"sequence":{seq}}}'.encode(), task_id)
+
+
+async def test_task_events_are_one_tasks_history_in_order(store: EventStore) -> None:
+    await store.append([task_ev(1, "task_created", "a"), task_ev(2, "task_created", "b"), ev(3, "agent_created")])
+    await store.append([task_ev(4, "task_assigned", "a"), task_ev(5, "task_completed", "a")])
+    got = await store.task_events("a")
+    assert [(e.sequence, e.type) for e in got] == [(1, "task_created"), (4, "task_assigned"), (5, "task_completed")]
+    assert got[0].body == task_ev(1, "task_created", "a").body
+    assert [e.sequence for e in await store.task_events("b")] == [2]
+    assert await store.task_events("nope") == []
+    await store.append([NewEvent(6, "task_created", b'{"type":"task_created"}', "n\x00l")])  # NUL is a valid id
+    assert [e.sequence for e in await store.task_events("n\x00l")] == [6]
+    # read answers the same rows as before the index existed
+    assert (await store.read(0))[3] == StoredEvent(4, "task_assigned", task_ev(4, "task_assigned", "a").body)
+    for row in await store.read(0):  # the replay path unpacks rows of exactly three fields
+        seq, typ, body = row
+    for row in await store.task_events("a"):
+        seq, typ, body = row
+
+
+OLD_ROWS = [
+    task_ev(1, "task_created", "old"),
+    ev(2, "agent_created"),
+    task_ev(3, "task_completed", "old"),
+    StoredEvent(4, "task_created", b'{"type":"task_created","data":{"task":{"id":"nul\\u0000"}},"sequence":4}'),
+]
+
+
+async def test_a_log_written_before_the_task_index_is_backfilled(tmp_path) -> None:
+    import sqlite3
+
+    path = str(tmp_path / "v1.db")
+    c = sqlite3.connect(path)  # the schema of version 1, as an older hub wrote it
+    c.execute("CREATE TABLE events (sequence INTEGER PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)")
+    c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    c.executemany("INSERT INTO events VALUES (?, ?, ?)", [r[:3] for r in OLD_ROWS])
+    c.commit()
+    c.close()
+    s = open_store(path)
+    await s.open()
+    try:
+        assert [e.sequence for e in await s.task_events("old")] == [1, 3]
+        assert [e.sequence for e in await s.task_events("nul\x00")] == [4]
+        await s.append([task_ev(5, "task_started", "old")])
+        assert [e.sequence for e in await s.task_events("old")] == [1, 3, 5]
+    finally:
+        await s.close()
+    s2 = open_store(path)  # reopening does not migrate again
+    await s2.open()
+    assert [e.sequence for e in await s2.task_events("old")] == [1, 3, 5]
+    await s2.close()
+
+
+async def test_a_postgres_log_written_before_the_task_index_is_backfilled() -> None:
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    c = await asyncpg.connect(PG)
+    try:
+        await c.execute(f'CREATE SCHEMA "{schema}"')
+        await c.execute(f'SET search_path TO "{schema}"')
+        await c.execute("CREATE TABLE events (sequence BIGINT PRIMARY KEY, type TEXT NOT NULL, body BYTEA NOT NULL)")
+        await c.execute(
+            "CREATE TABLE schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        await c.execute("INSERT INTO schema_migrations(version) VALUES (1), (2)")
+        await c.executemany("INSERT INTO events VALUES ($1, $2, $3)", [r[:3] for r in OLD_ROWS])
+        s = open_store(f"{PG}?schema={schema}")
+        await s.open()
+        try:
+            assert [e.sequence for e in await s.task_events("old")] == [1, 3]
+            assert [e.sequence for e in await s.task_events("nul\x00")] == [4]
+            await s.append([task_ev(5, "task_started", "old")])
+            assert [e.sequence for e in await s.task_events("old")] == [1, 3, 5]
+        finally:
+            await s.close()
+    finally:
+        await c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await c.close()
