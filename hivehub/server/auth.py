@@ -539,7 +539,8 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         # before the upgrade and before auth: a foreign page gets nothing, not even a socket
         if not origin_ok(request, cfg, enabled):
             return error_response(Forbidden("origin not allowed", origin=request.headers.get("Origin")))
-        if not json_content_ok(request):
+        # an unknown route or method answers its own 404/405 first (with ``Allow``)
+        if request.match_info.http_exception is None and not json_content_ok(request):
             return error_response(
                 UnsupportedMediaType("send the body as application/json", content_type=request.headers.get("Content-Type"))
             )

@@ -29,19 +29,19 @@ def run_one(h: Hub, agent_id: str, i: int, outcome: str) -> dict[str, Any]:
     else:
         h.post(
             f"/api/tasks/{t['id']}/progress",
-            {"agent_id": agent_id, "progress": 0.5, "current_step": f"step {i}"},
+            {"agent_id": agent_id, "attempt": 1, "progress": 0.5, "current_step": f"step {i}"},
             expect=200,
         )
         if outcome == "completed":
             h.post(
                 f"/api/tasks/{t['id']}/complete",
-                {"agent_id": agent_id, "result": {"double": 2 * i}, "quality": 0.8},
+                {"agent_id": agent_id, "attempt": 1, "result": {"double": 2 * i}, "quality": 0.8},
                 expect=200,
             )
         else:
             h.post(
                 f"/api/tasks/{t['id']}/fail",
-                {"agent_id": agent_id, "error": {"code": "E", "message": f"bad {i}"}, "retryable": False},
+                {"agent_id": agent_id, "attempt": 1, "error": {"code": "E", "message": f"bad {i}"}, "retryable": False},
                 expect=200,
             )
     got = h.get(f"/api/tasks/{t['id']}")
@@ -90,7 +90,7 @@ def test_evicted_tasks_are_answered_identically_from_the_log_also_after_a_restar
         assert code == 409, body
         code, body = hub.request("POST", "/api/tasks/t1/retry", {})
         assert (code, body["error"]["code"]) == (409, "task_evicted"), body
-        code, body = hub.request("POST", "/api/tasks/t0/complete", {"agent_id": agent})
+        code, body = hub.request("POST", "/api/tasks/t0/complete", {"agent_id": agent, "attempt": 1})
         assert (code, body["error"]["code"]) == (409, "not_task_holder"), body
 
     check(h)
