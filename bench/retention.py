@@ -64,7 +64,7 @@ def _drive(hive: Hive, n: int, on_finished: Any = None) -> float:
             timeout_seconds=1.0,
         )
         hive.handle(C.SubmitTask(spec=spec), t)
-        hive.handle(C.CompleteTask(task_id=task_id, agent_id="w", result={"ok": True, "value": i}), t + step)
+        hive.handle(C.CompleteTask(task_id=task_id, agent_id="w", attempt=1, result={"ok": True, "value": i}), t + step)
         if (i + 1) % 1000 == 0:
             # the hub ticks: deadline entries of tasks long finished leave the heaps
             hive.handle(C.Tick(), t + step)
