@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
+import struct
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -68,7 +70,20 @@ def abort_later(transport: Any, delay: float = CUT_GRACE) -> None:
     ``close()`` waits for the write buffer to flush, which never happens for a peer
     that stopped reading: without this, its descriptor and buffer stay forever."""
     if transport is not None:
-        asyncio.get_running_loop().call_later(delay, transport.abort)
+        asyncio.get_running_loop().call_later(delay, reset, transport)
+
+
+def reset(transport: Any) -> None:
+    """Drop a connection at once with a TCP reset (SO_LINGER 0).
+
+    A plain close of a socket whose peer does not read leaves the kernel holding
+    the unsent bytes (FIN_WAIT1 behind a zero window) for minutes, and the peer
+    never learns it was cut off; a reset frees both ends now."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, ValueError):  # already closed: nothing to reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -326,11 +341,14 @@ class StreamHub:
         reason = f"slow consumer: resume with since={sub.last_seq}"
         log.warning("closing slow subscriber %s: %s", sub.remote, reason)
         t = sub.transport
-        if t is None or t.is_closing():
+        if t is None:
             return
-        payload = CLOSE_SLOW.to_bytes(2, "big") + reason.encode()[:120]
-        t.write(bytes((0x88, len(payload))) + payload)
-        asyncio.get_running_loop().call_later(CUT_GRACE, lambda: t.is_closing() or t.abort())
+        if not t.is_closing():
+            payload = CLOSE_SLOW.to_bytes(2, "big") + reason.encode()[:120]
+            t.write(bytes((0x88, len(payload))) + payload)
+        # unconditionally: a transport that is "closing" still waits for its write
+        # buffer to flush, which a peer that does not read never lets happen
+        abort_later(t)
 
     def count(self) -> int:
         return len(self.subs)

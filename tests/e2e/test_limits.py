@@ -357,3 +357,38 @@ def test_a_websocket_that_answers_no_ping_is_dropped_even_with_a_full_socket(tmp
         ws.sock.close()
     finally:
         hub.stop()
+
+
+# ----------------------------------------------------------------- a cut-off peer is really let go
+
+
+def _tcp_established(s: socket.socket) -> bool:
+    return bool(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1)  # TCP_ESTABLISHED
+
+
+def test_a_cut_off_subscriber_that_never_reads_is_reset_not_left_half_open(tmp_path: Any) -> None:
+    """A plain close behind a zero window never completes: the kernel keeps the unsent
+    bytes and the peer never learns it was cut off. The hub resets the connection
+    once the grace period is over."""
+    import base64
+    import os
+
+    hub = Hub(tmp_path / "hive.db", "--send-timeout", "2").start()
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", hub.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        wait_for(lambda: _subscribers(hub) == 1, what="the subscriber")
+        batch = {"tasks": [{"type": "t", "description": "x" * 2000} for _ in range(400)]}
+        for _ in range(30):  # ~12,000 live events of ~2.5 KB: far over its 8 MiB budget
+            hub.post("/api/tasks/batch", batch, expect=201)
+        wait_for(lambda: _subscribers(hub) == 0, timeout=20, interval=0.2, what="the subscriber cut off")
+        wait_for(lambda: not _tcp_established(s), timeout=30, interval=0.2, what="the connection reset")
+    finally:
+        s.close()
+        hub.stop()
