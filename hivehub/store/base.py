@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+from ..core.events import TaskCreated
+from ..core.tasklog import TASK_EVENTS
+
 
 class StoredEvent(NamedTuple):
     sequence: int
@@ -28,22 +31,10 @@ class NewEvent(NamedTuple):
 
 
 #: Event types that change a task, and where their body names it (the backfill of
-#: the ``task_id`` column for logs written before it existed).
+#: the ``task_id`` column for logs written before it existed), derived from the one
+#: list of task events in ``core.tasklog``.
 TASK_ID_PATHS: dict[str, tuple[str, ...]] = {
-    "task_created": ("data", "task", "id"),
-    **{
-        t: ("data", "task_id")
-        for t in (
-            "task_assigned",
-            "task_started",
-            "task_progress",
-            "task_completed",
-            "task_failed",
-            "task_cancelled",
-            "task_retried",
-            "task_released",
-        )
-    },
+    cls.TYPE: ("data", "task", "id") if cls is TaskCreated else ("data", "task_id") for cls in TASK_EVENTS
 }
 
 
