@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import argtypes as A
-from .base import BaseAgent, RegistrationError, http_url, ws_url
-from .identity import default_state_dir
+from ..agent.base import BaseAgent, RegistrationError, http_url, ws_url
+from ..agent.identity import default_state_dir
 
 __all__ = ["build_parser", "cli_main", "load_handler", "parse_capability", "parse_handler"]
 
@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-state", action="store_true", help="keep no id between runs (a restart is a new agent)"
     )
     p.add_argument("--pull", action="store_true", help="use the HTTP pull transport instead of WebSocket")
-    p.add_argument("--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's")
+    p.add_argument(
+        "--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's"
+    )
     p.add_argument(
         "--grace", type=A.NON_NEGATIVE, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
     )
@@ -136,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> BaseAgent:
     """Build the (not started) agent described by parsed arguments."""
-    from .demo import DEMO_HANDLERS
-    from .pull import PullAgent
-    from .ws import Agent
+    from ..agent.pull import PullAgent
+    from ..agent.ws import Agent
+    from ..demo import DEMO_HANDLERS
 
     parser = parser or build_parser()
     url = args.url or os.environ.get("HIVE_URL") or DEFAULT_URL
