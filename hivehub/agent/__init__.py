@@ -20,12 +20,14 @@ from hivehub.core.model import Capability
 
 from .base import AgentError, BaseAgent, Handler, RegistrationError
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .options import AgentOptions
 from .pull import PullAgent
 from .ws import Agent
 
 __all__ = [
     "Agent",
     "AgentError",
+    "AgentOptions",
     "BaseAgent",
     "Capability",
     "Handler",

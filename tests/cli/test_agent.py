@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from hivehub.agent import Agent, PullAgent, TaskContext
-from hivehub.agent.base import http_url, ws_url
 from hivehub.cli.agent import build_parser, load_handler, make_agent, parse_capability, parse_handler
 from hivehub.demo import math_task, text_analysis
 
@@ -97,12 +96,3 @@ def test_errors_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
             build(argv)
         assert info.value.code == 2
     assert "hive agent" in capsys.readouterr().err
-
-
-def test_url_conversion() -> None:
-    assert ws_url("http://h:1") == "ws://h:1/agents/ws"
-    assert ws_url("ws://h:1/") == "ws://h:1/agents/ws"
-    assert ws_url("https://h") == "wss://h/agents/ws"
-    assert http_url("ws://h:1/agents/ws") == "http://h:1"
-    assert http_url("http://h:1/") == "http://h:1"
-    assert http_url("wss://h/base/agents/ws") == "https://h/base"
