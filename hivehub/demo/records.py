@@ -131,6 +131,81 @@ def _numeric_summary(values: list[int | float]) -> dict[str, Any]:
     return out
 
 
+def _source_rows(data: dict[str, Any]) -> tuple[str, list[str] | None, list[tuple[int, Any]]]:
+    """``(source, CSV header or None, (row number, row) pairs)`` of the input."""
+    if "records" in data:
+        records = data["records"]
+        if not isinstance(records, list):
+            raise invalid_input('"records" must be a list of objects')
+        return "records", None, list(enumerate(records, 1))
+    text = data["csv"]
+    if not isinstance(text, str):
+        raise invalid_input('"csv" must be a string')
+    delimiter = data.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise invalid_input('"delimiter" must be a single character')
+    header, rows = _csv_rows(text, delimiter)
+    return "csv", header, rows
+
+
+def _add_row(fields: dict[str, _Field], header: list[str] | None, row_no: int, row: Any) -> str | None:
+    """Feed one row's values to their fields; the reason when the row is malformed."""
+    if header is None:
+        if not isinstance(row, dict):
+            return f"not an object ({type(row).__name__})"
+        for key, value in row.items():
+            f = fields.get(str(key))
+            if f is None:
+                f = fields[str(key)] = _Field(str(key))
+            f.add(row_no, value)
+        return None
+    if isinstance(row, str):
+        return row  # the CSV line could not be parsed: the reason says why
+    if len(row) != len(header):
+        return f"expected {len(header)} fields, got {len(row)}"
+    for name, value in zip(header, row, strict=True):
+        fields[name].add(row_no, value)
+    return None
+
+
+def _text_summary(f: _Field, top_n: int) -> dict[str, Any]:
+    values = Counter(t for _, t in f.texts)
+    values.update(_as_text(v) for _, v in f.numbers)
+    return {
+        "count": len(f.numbers) + len(f.texts),
+        "missing": f.missing,
+        "distinct": len(values),
+        "top": [{"value": v, "count": c} for v, c in values.most_common(top_n)],
+    }
+
+
+def _summarize_fields(
+    fields: dict[str, _Field], invalid: dict[int, str], top_n: int
+) -> tuple[list[dict[str, str]], dict[str, Any], dict[str, Any]]:
+    """``(kinds, numeric summaries, text summaries)``; a text value in a numeric field
+    makes its row invalid (added to ``invalid`` unless the row already is)."""
+    numeric: dict[str, Any] = {}
+    text_fields: dict[str, Any] = {}
+    kinds: list[dict[str, str]] = []
+    for f in fields.values():
+        # Rows that are invalid for structural reasons did not feed any field.
+        if f.numbers and len(f.numbers) >= len(f.texts):
+            for row_no, value in f.texts:
+                invalid.setdefault(row_no, f"field {f.name!r}: {value[:50]!r} is not a number")
+            numeric[f.name] = {
+                **_numeric_summary([v for _, v in f.numbers]),
+                "missing": f.missing,
+                "invalid": len(f.texts),
+            }
+            kinds.append({"name": f.name, "kind": "numeric"})
+        elif f.numbers or f.texts:
+            text_fields[f.name] = _text_summary(f, top_n)
+            kinds.append({"name": f.name, "kind": "text"})
+        else:
+            kinds.append({"name": f.name, "kind": "empty"})
+    return kinds, numeric, text_fields
+
+
 def analyze_records(
     data: Any,
     *,
@@ -148,83 +223,25 @@ def analyze_records(
         raise invalid_input('input must be an object with "records" (a list of objects) or "csv" (a string)')
     if not isinstance(top_n, int) or isinstance(top_n, bool) or not 1 <= top_n <= 100:
         raise invalid_input("top_n must be an integer in 1..100")
-    invalid: dict[int, str] = {}
-    fields: dict[str, _Field] = {}
-    if "records" in data:
-        records = data["records"]
-        if not isinstance(records, list):
-            raise invalid_input('"records" must be a list of objects')
-        source = "records"
-        rows: list[tuple[int, Any]] = list(enumerate(records, 1))
-        header: list[str] | None = None
-    else:
-        text = data["csv"]
-        if not isinstance(text, str):
-            raise invalid_input('"csv" must be a string')
-        delimiter = data.get("delimiter", ",")
-        if not isinstance(delimiter, str) or len(delimiter) != 1:
-            raise invalid_input('"delimiter" must be a single character')
-        source = "csv"
-        header, rows = _csv_rows(text, delimiter)
-        for name in header:
-            fields[name] = _Field(name)
+    source, header, rows = _source_rows(data)
+    fields = {name: _Field(name) for name in header or []}
     if len(rows) > MAX_ROWS:
         raise invalid_input(f"at most {MAX_ROWS} rows are accepted", rows=len(rows))
 
+    invalid: dict[int, str] = {}
     total = len(rows)
     chunk = max(50, math.ceil(total / 20)) if total else 1
     for start in range(0, total, chunk):
         check()
         for row_no, row in rows[start : start + chunk]:
-            if header is None:
-                if not isinstance(row, dict):
-                    invalid[row_no] = f"not an object ({type(row).__name__})"
-                    continue
-                for key, value in row.items():
-                    f = fields.get(str(key))
-                    if f is None:
-                        f = fields[str(key)] = _Field(str(key))
-                    f.add(row_no, value)
-            else:
-                if isinstance(row, str):
-                    invalid[row_no] = row
-                    continue
-                if len(row) != len(header):
-                    invalid[row_no] = f"expected {len(header)} fields, got {len(row)}"
-                    continue
-                for name, value in zip(header, row, strict=True):
-                    fields[name].add(row_no, value)
+            reason = _add_row(fields, header, row_no, row)
+            if reason is not None:
+                invalid[row_no] = reason
         done = min(total, start + chunk)
         progress(0.9 * done / total, f"parsed rows {done}/{total}")
 
     check()
-    numeric: dict[str, Any] = {}
-    text_fields: dict[str, Any] = {}
-    kinds: list[dict[str, str]] = []
-    for f in fields.values():
-        present = len(f.numbers) + len(f.texts)
-        # Rows that are invalid for structural reasons did not feed any field.
-        if f.numbers and len(f.numbers) >= len(f.texts):
-            for row_no, value in f.texts:
-                invalid.setdefault(row_no, f"field {f.name!r}: {value[:50]!r} is not a number")
-            numeric[f.name] = {
-                **_numeric_summary([v for _, v in f.numbers]),
-                "missing": f.missing,
-                "invalid": len(f.texts),
-            }
-            kinds.append({"name": f.name, "kind": "numeric"})
-        elif present:
-            values = Counter(t for _, t in f.texts)
-            values.update(_as_text(v) for _, v in f.numbers)
-            text_fields[f.name] = {
-                "count": present,
-                "missing": f.missing,
-                "distinct": len(values),
-                "top": [{"value": v, "count": c} for v, c in values.most_common(top_n)],
-            }
-            kinds.append({"name": f.name, "kind": "text"})
-        else:
-            kinds.append({"name": f.name, "kind": "empty"})
+    kinds, numeric, text_fields = _summarize_fields(fields, invalid, top_n)
     progress(1.0, "summarized")
     examples = [{"row": r, "reason": invalid[r]} for r in sorted(invalid)[:10]]
     return {
