@@ -676,27 +676,28 @@ def brief_options(parser: argparse.ArgumentParser) -> str:
 
 
 def gen_configuration() -> str:
-    from hivehub import cli, ops
-    from hivehub.agent import cli as agent_cli
+    from hivehub import cli
+    from hivehub.cli import agent as agent_cli
+    from hivehub.cli import runner, serve, tokens
 
     with clean_env():
         root = argparse.ArgumentParser(prog="hive")
         sub = root.add_subparsers(dest="command")
-        cli.serve_parser(sub)
-        cli.token_parser(sub)
-        ops.add_commands(sub)
+        serve.add_parser(sub)
+        tokens.add_parser(sub)
+        cli.add_commands(sub)
         agent = agent_cli.build_parser()
-    serve_env = env_names(Path(cli.__file__), "serve_parser")
+    serve_env = env_names(Path(serve.__file__), "add_parser")
     agent_env = env_names(Path(agent_cli.__file__), "build_parser")
-    ops_env = env_names(Path(ops.__file__), "add_commands")
+    ops_env = env_names(Path(runner.__file__), "connection_options")
     cmds = {n: (h, p) for n, h, p in subcommands(root)}
 
     out = [
         HEADER,
         "# Configuration",
         "",
-        "Generated from the argparse parsers of the `hive` command (`hivehub/cli.py`, "
-        "`hivehub/agent/cli.py`, `hivehub/ops.py`). Options can also be set through the environment "
+        "Generated from the argparse parsers of the `hive` command (`hivehub/cli/`). "
+        "Options can also be set through the environment "
         "variable shown; a command-line option wins over the variable. Defaults are the code's, with no "
         "`HIVE_*` variable set.",
         "",

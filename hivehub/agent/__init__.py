@@ -19,14 +19,15 @@ The wire protocol is documented in ``docs/agent-protocol.md``.
 from hivehub.core.model import Capability
 
 from .base import AgentError, BaseAgent, Handler, RegistrationError
-from .cli import cli_main
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .options import AgentOptions
 from .pull import PullAgent
 from .ws import Agent
 
 __all__ = [
     "Agent",
     "AgentError",
+    "AgentOptions",
     "BaseAgent",
     "Capability",
     "Handler",
@@ -38,3 +39,10 @@ __all__ = [
     "TaskFailure",
     "cli_main",
 ]
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``hive agent`` (its command line lives with the other commands: :mod:`hivehub.cli.agent`)."""
+    from hivehub.cli.agent import cli_main as main
+
+    return main(argv)

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import cli_main
+from hivehub.cli.agent import cli_main
 
 if __name__ == "__main__":
     sys.exit(cli_main())

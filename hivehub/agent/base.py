@@ -10,8 +10,6 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import os
-import random
 import signal
 import time
 import traceback
@@ -23,23 +21,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from yarl import URL
 
 from hivehub.core.commands import ERROR_CODE_MAX, ERROR_MESSAGE_MAX
 from hivehub.core.model import AgentType, Capability
+from hivehub.core.policies import backoff
 
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
 from .identity import IdFile, id_file_path
+from .options import AgentOptions
 
 __all__ = [
     "AgentError",
     "BaseAgent",
     "Handler",
     "RegistrationError",
-    "backoff_delay",
-    "http_url",
     "normalize_capabilities",
-    "ws_url",
 ]
 
 log = logging.getLogger("hivehub.agent")
@@ -95,36 +91,6 @@ def normalize_capabilities(
         return msgspec.convert(items, list[Capability])
     except msgspec.ValidationError as e:
         raise ValueError(f"invalid capabilities: {e}") from None
-
-
-def ws_url(url: str) -> str:
-    """``http(s)://host:port`` or ``ws(s)://host:port[/path]`` -> the agent WebSocket URL."""
-    u = URL(url.strip())
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(u.scheme)
-    if scheme is None or not u.host:
-        raise ValueError(f"not a hub URL: {url!r} (expected ws://host:port or http://host:port)")
-    u = u.with_scheme(scheme)
-    if u.path in ("", "/"):
-        u = u.with_path("/agents/ws")
-    return str(u)
-
-
-def http_url(url: str) -> str:
-    """``ws(s)://host:port[/agents/ws]`` or ``http(s)://host:port`` -> ``http(s)://host:port``."""
-    u = URL(url.strip())
-    scheme = {"http": "http", "https": "https", "ws": "http", "wss": "https"}.get(u.scheme)
-    if scheme is None or not u.host:
-        raise ValueError(f"not a hub URL: {url!r} (expected http://host:port or ws://host:port)")
-    u = u.with_scheme(scheme)
-    path = u.path.rstrip("/")
-    if path.endswith("/agents/ws"):
-        path = path[: -len("/agents/ws")]
-    return str(u.with_path(path or "/").with_query(None).with_fragment(None)).rstrip("/")
-
-
-def backoff_delay(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**failures))."""
-    return random.uniform(0.0, min(cap, base * (2 ** min(failures, 30))))
 
 
 def _is_async_callable(fn: Any) -> bool:
@@ -278,49 +244,44 @@ class BaseAgent:
         | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]]
         | None = None,
         *,
-        type: str | AgentType = "worker",
-        max_concurrent_tasks: int = 1,
-        agent_id: str | None = None,
-        token: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        heartbeat_interval: float | None = None,
-        reconnect_base: float = 0.5,
-        reconnect_cap: float = 30.0,
-        executor: ThreadPoolExecutor | None = None,
-        progress_interval: float = 0.2,
-        max_result_bytes: int | None = 1_000_000,
-        state_dir: str | os.PathLike[str] | None = None,
-        id_file: str | os.PathLike[str] | None = None,
+        options: AgentOptions | None = None,
+        **overrides: Any,
     ) -> None:
+        """``options`` and/or any :class:`AgentOptions` field as a keyword (a keyword
+        wins). Raises ValueError for an empty name or an invalid option, TypeError for
+        an unknown keyword."""
         if not name:
             raise ValueError("name must not be empty")
-        if max_concurrent_tasks < 1:
-            raise ValueError("max_concurrent_tasks must be >= 1")
-        if reconnect_base <= 0 or reconnect_cap <= 0:
-            raise ValueError("reconnect_base and reconnect_cap must be > 0")
+        opts = (options or AgentOptions()).replace(**overrides)
+        #: the options this agent was built with (its attributes below start from them)
+        self.options = opts
         self.name = name
-        self.type = AgentType(type)
+        self.type = AgentType(opts.type)
         self.capabilities = normalize_capabilities(capabilities)
-        self.max_concurrent_tasks = max_concurrent_tasks
-        self.agent_id: str | None = agent_id
+        self.max_concurrent_tasks = opts.max_concurrent_tasks
+        self.agent_id: str | None = opts.agent_id
         #: where the id is kept between runs (``identity.py``); None: not kept
         self.id_file: Path | None = (
-            Path(id_file) if id_file is not None else id_file_path(state_dir, name) if state_dir is not None else None
+            Path(opts.id_file)
+            if opts.id_file is not None
+            else id_file_path(opts.state_dir, name)
+            if opts.state_dir is not None
+            else None
         )
         self._id_store: IdFile | None = None
-        self.token = token
-        self.metadata: dict[str, Any] = dict(metadata or {})
-        self.heartbeat_interval = heartbeat_interval
-        self.reconnect_base = reconnect_base
-        self.reconnect_cap = reconnect_cap
+        self.token = opts.token
+        self.metadata: dict[str, Any] = dict(opts.metadata or {})
+        self.heartbeat_interval = opts.heartbeat_interval
+        self.reconnect_base = opts.reconnect_base
+        self.reconnect_cap = opts.reconnect_cap
         #: at most one progress report per task per this many seconds (the newest wins)
-        self.progress_interval = progress_interval
+        self.progress_interval = opts.progress_interval
         #: larger results fail the task with RESULT_TOO_LARGE instead of being sent
         #: (the hub's default frame/body limit is 1 MiB); None: no check
-        self.max_result_bytes = max_result_bytes
+        self.max_result_bytes = opts.max_result_bytes
         self._handlers: dict[str, Handler] = {}
-        self._own_executor = executor is None
-        self._executor: ThreadPoolExecutor | None = executor
+        self._own_executor = opts.executor is None
+        self._executor: ThreadPoolExecutor | None = opts.executor
         self._running_flag = False
         self._run_finished: asyncio.Future[None] | None = None
         self._reset_runtime()
@@ -836,7 +797,7 @@ class BaseAgent:
             return
         if code in TRANSIENT_CODES and r.tries < MAX_REPORT_RETRIES:
             r.tries += 1
-            delay = max(0.05, backoff_delay(r.tries, self.reconnect_base, self.reconnect_cap))
+            delay = max(0.05, backoff(r.tries, self.reconnect_base, self.reconnect_cap))
             log.info("%s: hub answered %s to %s; resending in %.2fs", self.name, code, r.kind, delay)
             r.conn = None
             r.not_before = time.monotonic() + delay

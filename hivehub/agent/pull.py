@@ -11,25 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from hivehub.core.model import AgentType, Capability
+from hivehub.client.urls import http_url
+from hivehub.core.model import Capability
+from hivehub.core.policies import backoff, heartbeat_interval
 
-from .base import (
-    FATAL_REGISTER_CODES,
-    BaseAgent,
-    RegistrationError,
-    Report,
-    backoff_delay,
-    http_url,
-)
+from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError, Report
+from .options import AgentOptions
 
 __all__ = ["PullAgent"]
 
@@ -69,8 +63,10 @@ async def _error_of(resp: aiohttp.ClientResponse) -> tuple[str, str, dict[str, A
 class PullAgent(BaseAgent):
     """An agent that claims tasks over HTTP (pull transport).
 
-    Args are those of :class:`hivehub.agent.Agent`, plus:
-        url: hub base URL (``http://host:port``; ``ws://`` is converted)
+    Args are those of :class:`hivehub.agent.Agent` (``options`` or its fields as
+    keywords), plus:
+        url: the hub's address in any form (``http://host:port``; ``ws://`` and a
+            trailing ``/agents/ws`` are converted: :mod:`hivehub.client.urls`)
         claim_wait: seconds each long-poll claim waits on the hub for a task
         request_timeout: seconds for the other requests
         heartbeat_interval: seconds between heartbeats (default: the hub's value if its
@@ -89,21 +85,10 @@ class PullAgent(BaseAgent):
         | None = None,
         *,
         url: str = "http://127.0.0.1:3001",
-        type: str | AgentType = "worker",
-        max_concurrent_tasks: int = 1,
-        agent_id: str | None = None,
-        token: str | None = None,
-        heartbeat_interval: float | None = None,
-        reconnect_base: float = 0.5,
-        reconnect_cap: float = 30.0,
-        metadata: dict[str, Any] | None = None,
+        options: AgentOptions | None = None,
         claim_wait: float = 20.0,
         request_timeout: float = 10.0,
-        executor: ThreadPoolExecutor | None = None,
-        progress_interval: float = 0.2,
-        max_result_bytes: int | None = 1_000_000,
-        state_dir: str | os.PathLike[str] | None = None,
-        id_file: str | os.PathLike[str] | None = None,
+        **overrides: Any,
     ) -> None:
         self.base_url = http_url(url)
         self.claim_wait = claim_wait
@@ -113,23 +98,7 @@ class PullAgent(BaseAgent):
         self._hub_heartbeat: float | None = None
         self._register_lock = asyncio.Lock()
         self._registrations = 0
-        super().__init__(
-            name,
-            capabilities,
-            type=type,
-            max_concurrent_tasks=max_concurrent_tasks,
-            agent_id=agent_id,
-            token=token,
-            metadata=metadata,
-            heartbeat_interval=heartbeat_interval,
-            reconnect_base=reconnect_base,
-            reconnect_cap=reconnect_cap,
-            executor=executor,
-            progress_interval=progress_interval,
-            max_result_bytes=max_result_bytes,
-            state_dir=state_dir,
-            id_file=id_file,
-        )
+        super().__init__(name, capabilities, options=options, **overrides)
 
     def _reset_runtime(self) -> None:
         super()._reset_runtime()
@@ -215,17 +184,20 @@ class PullAgent(BaseAgent):
                         "%s: cannot register at %s: %s", self.name, self.base_url, exc or type(exc).__name__
                     )
                 failures += 1
-                await self._pause(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+                await self._pause(backoff(failures, self.reconnect_base, self.reconnect_cap))
 
     def _note_interval(self, body: Any) -> None:
-        """Use the hub's ``heartbeat_interval``, else a third of its ``heartbeat_timeout``."""
+        """Use the hub's ``heartbeat_interval``, at most a third of its ``heartbeat_timeout``."""
         if isinstance(body, dict):
             hb = body.get("heartbeat_interval")
             timeout = body.get("heartbeat_timeout")
-            if isinstance(hb, int | float) and hb > 0:
-                self._hub_heartbeat = float(hb)
-            elif isinstance(timeout, int | float) and timeout > 0:
-                self._hub_heartbeat = max(0.05, float(timeout) / 3)
+            interval = heartbeat_interval(
+                float(timeout) if isinstance(timeout, int | float) else None,
+                float(hb) if isinstance(hb, int | float) and hb > 0 else None,
+                floor=0.05,
+            )
+            if interval is not None:
+                self._hub_heartbeat = interval
 
     # ------------------------------------------------------------ loops
 
@@ -317,7 +289,7 @@ class PullAgent(BaseAgent):
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.info("%s: claim failed: %s", self.name, exc or type(exc).__name__)
             failures += 1
-            await self._pause(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+            await self._pause(backoff(failures, self.reconnect_base, self.reconnect_cap))
 
     async def _sender(self) -> None:
         """Post reports one by one, in order; a report that cannot be delivered blocks the
@@ -339,7 +311,7 @@ class PullAgent(BaseAgent):
                 except _Unreachable as exc:
                     failures += 1
                     log.info("%s: cannot send %s: %s", self.name, r.kind, exc)
-                    await asyncio.sleep(backoff_delay(failures, self.reconnect_base, self.reconnect_cap))
+                    await asyncio.sleep(backoff(failures, self.reconnect_base, self.reconnect_cap))
                     break
                 failures = 0
             else:

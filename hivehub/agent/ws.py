@@ -5,26 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from hivehub.core.model import AgentType, Capability
+from hivehub.client.urls import AGENTS_WS, http_url, ws_url
+from hivehub.core.model import Capability
+from hivehub.core.policies import backoff, heartbeat_interval
 
-from .base import (
-    FATAL_REGISTER_CODES,
-    BaseAgent,
-    RegistrationError,
-    backoff_delay,
-    http_url,
-    ws_url,
-)
+from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError
+from .options import AgentOptions
 
 __all__ = ["Agent"]
 
@@ -62,27 +56,17 @@ class Agent(BaseAgent):
     Args:
         name: display name (AgentSpec ``name``)
         capabilities: ``{"name": proficiency}`` or a list of :class:`Capability`
-        url: hub base URL (``ws://host:port`` or ``http://host:port``); ``/agents/ws`` is
-            appended when the URL has no path
-        type: ``worker`` | ``coordinator`` | ``specialist`` | ``learner``
-        max_concurrent_tasks: tasks executed at once (also announced to the hub)
-        agent_id: resume this agent id (otherwise the hub assigns one at the first
-            registration and the agent keeps it for its reconnects)
-        state_dir: keep the id between runs in ``<state_dir>/<name>.id`` (locked while
-            running), so a restarted process is the same agent (``identity.py``)
-        id_file: the same with an explicit file path
-        token: sent as ``?token=`` and ``Authorization: Bearer``
-        heartbeat_interval: seconds between heartbeats (default: the hub's value)
-        reconnect_base, reconnect_cap: exponential backoff with full jitter between
-            connection attempts: ``uniform(0, min(cap, base * 2**failures))``
-        metadata: AgentSpec ``metadata``
+        url: the hub's address in any form (``ws://host:port``, ``http://host:port``,
+            :mod:`hivehub.client.urls`); ``/agents/ws`` is appended when the URL has no
+            path. Several replicas may be given, comma-separated.
+        options: an :class:`~hivehub.agent.AgentOptions` (type, max_concurrent_tasks,
+            agent_id, token, metadata, heartbeat_interval, reconnect_base/cap, executor,
+            progress_interval, max_result_bytes, state_dir, id_file); each of its fields
+            may also be given as a keyword, which wins. ``max_result_bytes`` is lowered
+            to the hub's ``max_frame_bytes`` when ``registered`` announces it.
         register_timeout: seconds to wait for ``registered`` after connecting
         ping_interval: WebSocket ping interval for detecting dead connections (None: off)
-        progress_interval: at most one progress report per task per this many seconds;
-            the first goes out at once, the newest value wins, none follows the outcome
-        max_result_bytes: a larger result (as JSON) fails the task with
-            ``RESULT_TOO_LARGE`` instead of being sent; lowered to the hub's
-            ``max_frame_bytes`` when ``registered`` announces it; None: no check
+        max_msg_size: largest message accepted from the hub
     """
 
     def __init__(
@@ -93,26 +77,15 @@ class Agent(BaseAgent):
         | None = None,
         *,
         url: str = "ws://127.0.0.1:3001",
-        type: str | AgentType = "worker",
-        max_concurrent_tasks: int = 1,
-        agent_id: str | None = None,
-        token: str | None = None,
-        heartbeat_interval: float | None = None,
-        reconnect_base: float = 0.5,
-        reconnect_cap: float = 30.0,
-        metadata: dict[str, Any] | None = None,
+        options: AgentOptions | None = None,
         register_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
         max_msg_size: int = 64 * 1024 * 1024,
-        executor: ThreadPoolExecutor | None = None,
-        progress_interval: float = 0.2,
-        max_result_bytes: int | None = 1_000_000,
-        state_dir: str | os.PathLike[str] | None = None,
-        id_file: str | os.PathLike[str] | None = None,
+        **overrides: Any,
     ) -> None:
         #: several hub replicas may be given, comma-separated: the agent moves to the
         #: next one whenever its connection ends (a replica died or restarted)
-        self.urls = [ws_url(u.strip()) for u in url.split(",") if u.strip()]
+        self.urls = [ws_url(u.strip(), AGENTS_WS) for u in url.split(",") if u.strip()]
         self.url = self.urls[0]
         self.register_timeout = register_timeout
         self.ping_interval = ping_interval
@@ -123,23 +96,7 @@ class Agent(BaseAgent):
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._conn_gen = 0
         self.connections = 0
-        super().__init__(
-            name,
-            capabilities,
-            type=type,
-            max_concurrent_tasks=max_concurrent_tasks,
-            agent_id=agent_id,
-            token=token,
-            metadata=metadata,
-            heartbeat_interval=heartbeat_interval,
-            reconnect_base=reconnect_base,
-            reconnect_cap=reconnect_cap,
-            executor=executor,
-            progress_interval=progress_interval,
-            max_result_bytes=max_result_bytes,
-            state_dir=state_dir,
-            id_file=id_file,
-        )
+        super().__init__(name, capabilities, options=options, **overrides)
 
     def _reset_runtime(self) -> None:
         super()._reset_runtime()
@@ -199,7 +156,7 @@ class Agent(BaseAgent):
                 self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
             if registered:
                 failures = 0
-            delay = backoff_delay(failures, self.reconnect_base, self.reconnect_cap)
+            delay = backoff(failures, self.reconnect_base, self.reconnect_cap)
             failures += 1
             log.debug("%s: reconnecting in %.2fs", self.name, delay)
             with contextlib.suppress(TimeoutError):
@@ -306,11 +263,12 @@ class Agent(BaseAgent):
         self._registered_as(str(agent_id))
         self.hub_info = data
         self.connections += 1
-        interval = self.heartbeat_interval or data.get("heartbeat_interval") or 5.0
         timeout = data.get("heartbeat_timeout")
-        if self.heartbeat_interval is None and isinstance(timeout, int | float) and timeout > 0:
-            # never risk going silent for a whole timeout (one heartbeat may be late or lost)
-            interval = min(float(interval), timeout / 3)
+        # the hub's interval, but never so long that one late or lost heartbeat lets its timeout pass
+        hub_interval = float(data.get("heartbeat_interval") or 5.0)
+        interval = self.heartbeat_interval or heartbeat_interval(
+            timeout if isinstance(timeout, int | float) else None, hub_interval
+        ) or hub_interval
         log.info(
             "%s: registered as %s (connection %d, resuming %d task(s))",
             self.name,

@@ -24,7 +24,7 @@ from ..core.errors import (
 )
 from .errors import HubUnreachable, error_class, hive_error
 from .rest import DEFAULT_URL, TERMINAL_STATUSES, HiveClient
-from .stream import CLOSE_SLOW, EventStream, backoff_delay
+from .stream import CLOSE_SLOW, EventStream
 from .sync import SyncEventStream, SyncHiveClient
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "SyncHiveClient",
     "TaskNotFound",
     "Unauthorized",
-    "backoff_delay",
     "error_class",
     "hive_error",
 ]

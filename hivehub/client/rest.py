@@ -26,6 +26,7 @@ import aiohttp
 import msgspec
 
 from .errors import HubUnreachable, from_error_body, unreachable
+from .urls import EVENTS_WS, http_url, ws_url
 
 if TYPE_CHECKING:
     from .stream import EventStream
@@ -36,27 +37,6 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
-
-
-def http_base(url: str) -> str:
-    """``http(s)://host:port`` from any hub address (``ws://``, a trailing ``/ws``, no scheme)."""
-    u = url.strip().rstrip("/")
-    if u.startswith("ws://"):
-        u = "http://" + u[5:]
-    elif u.startswith("wss://"):
-        u = "https://" + u[6:]
-    elif "://" not in u:
-        u = "http://" + u
-    for suffix in ("/agents/ws", "/ws"):
-        if u.endswith(suffix):
-            u = u[: -len(suffix)]
-    return u.rstrip("/")
-
-
-def ws_base(url: str) -> str:
-    """The ``ws(s)://host:port`` that goes with a hub address."""
-    u = http_base(url)
-    return "wss://" + u[8:] if u.startswith("https://") else "ws://" + u[len("http://") :]
 
 
 def capabilities_arg(caps: Any, key: str) -> list[dict[str, Any]] | None:
@@ -108,7 +88,7 @@ class HiveClient:
     """
 
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, timeout: float | None = 30) -> None:
-        self.url = http_base(url)
+        self.url = http_url(url)
         self.token = token
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -120,7 +100,7 @@ class HiveClient:
     @property
     def ws_url(self) -> str:
         """The /ws event stream address."""
-        return ws_base(self.url) + "/ws"
+        return ws_url(self.url + EVENTS_WS, EVENTS_WS)  # after the base's own path prefix, if any
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -409,4 +389,4 @@ class HiveClient:
             return await follow()
 
 
-__all__ = ["DEFAULT_URL", "HiveClient", "HubUnreachable", "TERMINAL_STATUSES", "http_base", "ws_base"]
+__all__ = ["DEFAULT_URL", "HiveClient", "HubUnreachable", "TERMINAL_STATUSES"]

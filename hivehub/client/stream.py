@@ -19,7 +19,8 @@ What it guarantees:
   ``sequence`` is not above the cursor is dropped. Events without a sequence
   (transient alerts the hub could not log) are passed through as they come.
 * **Reconnects on its own**: exponential backoff with full jitter
-  (``uniform(0, min(cap, base * 2**attempt))``, base 0.5 s, cap 30 s), reset once
+  (:func:`hivehub.core.policies.backoff`: ``uniform(0, min(cap, base * 2**attempt))``,
+  base 0.5 s, cap 30 s), reset once
   a connection succeeds. A 1013 close (slow consumer) resumes from the ``since``
   named in the close reason.
 * **Dead connections are noticed**: aiohttp protocol pings (``heartbeat``) plus an
@@ -40,7 +41,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import re
 import uuid
 from collections import deque
@@ -51,7 +51,9 @@ import aiohttp
 import msgspec
 from aiohttp import WSMsgType
 
+from ..core.policies import backoff
 from .errors import HubUnreachable, from_error_body, hive_error, unreachable
+from .urls import EVENTS_WS
 
 if TYPE_CHECKING:
     from ..core.errors import HiveError
@@ -69,11 +71,6 @@ _UNSET: Any = object()
 _END: Any = object()
 
 Handler = Callable[[Any], Any]
-
-
-def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: Callable[[float, float], float] = random.uniform) -> float:
-    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
-    return rng(0.0, min(cap, base * (2 ** min(attempt, 62))))
 
 
 def _types_arg(types: Iterable[str] | str | None) -> list[str] | None:
@@ -426,7 +423,7 @@ class EventStream:
                         attempt = 0
                 if self._closed:
                     break
-                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
+                delay = backoff(attempt, self.backoff_base, self.backoff_cap)
                 if code == CLOSE_SLOW:
                     delay = min(delay, 0.05)  # the hub asked us to come back from the log
                 await asyncio.sleep(delay)
@@ -505,7 +502,7 @@ class EventStream:
         upgrade to read its JSON error body."""
         try:
             session = await self._http()
-            async with session.get(self.client.ws_url.replace("ws", "http", 1), params=query) as resp:
+            async with session.get(self.client.url + EVENTS_WS, params=query) as resp:
                 body = await resp.read()
                 status = resp.status
             decoded = _dec.decode(body) if body.strip() else None
@@ -685,4 +682,4 @@ def _typed(obj: dict[str, Any], raw: str) -> Any:
     return obj
 
 
-__all__ = ["CLOSE_POLICY", "CLOSE_SLOW", "EventStream", "backoff_delay"]
+__all__ = ["CLOSE_POLICY", "CLOSE_SLOW", "EventStream"]

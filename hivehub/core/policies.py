@@ -1,4 +1,9 @@
-"""Pure, injectable policies: agent scoring, retry backoff, queue ordering.
+"""Pure, injectable policies: agent scoring, backoff, heartbeats, queue ordering.
+
+The backoff and the heartbeat rule are shared by every end: the hive's task retries,
+the agent SDK's reconnects and report resends (push and pull) and the Python
+client's stream reconnects all use :func:`backoff`; the hub and the agents derive
+the heartbeat interval from a timeout with :func:`heartbeat_interval`.
 
 Documented in ``docs/scheduling.md``; every number here is a default that
 ``HiveConfig`` can override.
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Literal
 
 from msgspec import Struct
 
@@ -74,18 +80,65 @@ def base_score(agent: Agent, capability: str | None, weights: ScoreWeights) -> f
 
 Backoff = Callable[[int], float]
 
+#: doublings after which the ceiling stops growing (far past any cap; no float overflow)
+_MAX_DOUBLINGS = 62
+
+
+def backoff(
+    failures: int,
+    base: float,
+    cap: float,
+    rng: Callable[[], float] = random.random,
+    *,
+    jitter: Literal["full", "equal"] = "full",
+) -> float:
+    """Seconds to wait after ``failures`` consecutive failures (0: after the first one):
+    exponential, ``ceiling = min(cap, base * 2**failures)``, with jitter so that many
+    clients failing together do not retry together.
+
+    Args:
+        failures: consecutive failures before this one (negative counts as 0)
+        base, cap: the first ceiling and the largest, in seconds
+        rng: a uniform draw in ``[0, 1)`` (inject one for deterministic tests)
+        jitter: ``"full"``: uniform in ``[0, ceiling)``, the widest spread (reconnects,
+            resends); ``"equal"``: uniform in ``[ceiling / 2, ceiling)``, never much
+            sooner than the ceiling (task retries)
+    """
+    ceiling = min(cap, base * (2 ** min(max(failures, 0), _MAX_DOUBLINGS)))
+    if jitter == "equal":
+        return float(ceiling / 2 + rng() * ceiling / 2)
+    return float(rng() * ceiling)
+
 
 def exponential_backoff(base: float, cap: float, rng: random.Random) -> Backoff:
-    """Delay before retry number ``n`` (1-based): ``min(cap, base * 2**(n-1))``
-    with "equal jitter" (uniform in the upper half), so retries of many tasks
-    failing together spread out. The chosen time is recorded in the event
-    (``next_retry_at``), so replaying the log does not re-draw it."""
+    """Delay before retry number ``n`` (1-based): :func:`backoff` after ``n - 1``
+    failures with "equal jitter", so retries of many tasks failing together spread
+    out. The chosen time is recorded in the event (``next_retry_at``), so replaying
+    the log does not re-draw it."""
 
     def delay(n: int) -> float:
-        d = min(cap, base * (2 ** max(0, n - 1)))
-        return float(d / 2 + rng.random() * d / 2)
+        return backoff(n - 1, base, cap, rng.random, jitter="equal")
 
     return delay
+
+
+#: heartbeats per heartbeat timeout: one late or lost heartbeat never lets it pass
+HEARTBEATS_PER_TIMEOUT = 3
+
+
+def heartbeat_interval(
+    timeout: float | None, interval: float | None = None, *, floor: float = 0.0
+) -> float | None:
+    """Seconds between heartbeats when the hub gives up on a silent agent after ``timeout``:
+    ``interval`` (or, without one, the longest allowed), but at most a third of
+    ``timeout``, and at least ``floor``.
+
+    Without a usable ``timeout`` (None or not > 0), ``interval`` as it is (None: none).
+    """
+    if timeout is None or timeout <= 0:
+        return interval
+    longest = timeout / HEARTBEATS_PER_TIMEOUT
+    return max(floor, longest if interval is None else min(interval, longest))
 
 
 def queue_key(created_ts: float, priority: int, aging_seconds: float) -> float:

@@ -17,6 +17,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..core import commands as C
+from ..core import policies
 from ..core.errors import Forbidden, HiveError, InvalidInput, Unauthorized
 from ..core.model import TaskStatus
 from .auth import attach
@@ -189,7 +190,7 @@ class AgentGateway:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         # Waiting counts as being alive: heartbeat at a third of the timeout while parked.
-        beat = max(0.5, svc.hive.config.heartbeat_timeout / 3)
+        beat = policies.heartbeat_interval(svc.hive.config.heartbeat_timeout, floor=0.5) or 0.5
         while True:
             if held is not None and held.revoked:
                 raise Unauthorized("token revoked")
@@ -347,7 +348,8 @@ class AgentGateway:
 
     def heartbeat_interval(self) -> float:
         """What agents are told: at most a third of the timeout, so one lost beat is not fatal."""
-        return min(self.config.agent_heartbeat_interval, self.service.hive.config.heartbeat_timeout / 3)
+        interval = self.config.agent_heartbeat_interval
+        return policies.heartbeat_interval(self.service.hive.config.heartbeat_timeout, interval) or interval
 
     async def _on_text(self, conn: AgentConn, text: str) -> None:
         mid = None

@@ -19,7 +19,7 @@ log = logging.getLogger("hivehub.demo")
 
 
 def start_demo(app: web.Application, config: Any) -> None:
-    from ..agent.demo import demo_agents, demo_workload
+    from ..demo import demo_agents, demo_workload
 
     url = f"ws://127.0.0.1:{config.port}"
     agents = demo_agents(url, token=app["tokens"].add_internal())

@@ -1,15 +1,15 @@
 """EventStream behaviour a healthy hub does not show on cue, against a scripted
 in-process fake (``fakehub.py``): stale connections, 1013 and 1008 closes,
-overlapping replays, transient events, the token, and the backoff policy."""
+overlapping replays, transient events and the token (the backoff policy itself:
+tests/core/test_backoff_and_heartbeat.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
-from hivehub.client import HiveClient, HubUnreachable, Unauthorized, backoff_delay
+from hivehub.client import HiveClient, HubUnreachable, Unauthorized
 from tests.client.fakehub import Conn, FakeHub, event
 
 
@@ -20,16 +20,6 @@ async def until(cond, timeout: float = 10.0) -> None:
     while not cond():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.01)
-
-
-def test_backoff_is_exponential_with_full_jitter() -> None:
-    top = lambda lo, hi: hi  # noqa: E731 - the largest delay the jitter can pick
-    assert [backoff_delay(n, 0.5, 30.0, top) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
-    assert backoff_delay(10_000, 0.5, 30.0, top) == 30.0  # no overflow
-    assert backoff_delay(3, 0.5, 30.0, lambda lo, hi: lo) == 0.0
-    rng = random.Random(7)
-    delays = [backoff_delay(4, 0.5, 30.0, rng.uniform) for _ in range(200)]
-    assert all(0 <= d <= 8 for d in delays) and max(delays) - min(delays) > 4  # spread over the range
 
 
 async def test_no_pong_means_reconnect_and_resume() -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from hivehub import argtypes
-from hivehub.agent.cli import build_parser as agent_parser
 from hivehub.cli import build_parser, main
+from hivehub.cli.agent import build_parser as agent_parser
 
 #: argparse types that produce numbers; ``int`` and ``float`` themselves are listed so a
 #: new flag declared with a bare ``type=int`` is caught (it accepts -5)

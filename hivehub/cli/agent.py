@@ -25,8 +25,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import argtypes as A
-from .base import BaseAgent, RegistrationError, http_url, ws_url
-from .identity import default_state_dir
+from ..agent.base import BaseAgent, RegistrationError
+from ..agent.identity import default_state_dir
+from ..agent.options import AgentOptions
+from ..client.urls import AGENTS_WS, http_url, ws_url
 
 __all__ = ["build_parser", "cli_main", "load_handler", "parse_capability", "parse_handler"]
 
@@ -126,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-state", action="store_true", help="keep no id between runs (a restart is a new agent)"
     )
     p.add_argument("--pull", action="store_true", help="use the HTTP pull transport instead of WebSocket")
-    p.add_argument("--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's")
+    p.add_argument(
+        "--heartbeat-interval", type=A.SECONDS, default=None, metavar="S", help="default: the hub's"
+    )
     p.add_argument(
         "--grace", type=A.NON_NEGATIVE, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
     )
@@ -136,16 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> BaseAgent:
     """Build the (not started) agent described by parsed arguments."""
-    from .demo import DEMO_HANDLERS
-    from .pull import PullAgent
-    from .ws import Agent
+    from ..agent.pull import PullAgent
+    from ..agent.ws import Agent
+    from ..demo import DEMO_HANDLERS
 
     parser = parser or build_parser()
     url = args.url or os.environ.get("HIVE_URL") or DEFAULT_URL
     token = args.token or os.environ.get("HIVE_TOKEN") or None
     try:
         # several replicas may be listed, comma-separated (WebSocket transport)
-        url = http_url(url) if args.pull else ",".join(ws_url(u.strip()) for u in url.split(",") if u.strip())
+        url = (
+            http_url(url)
+            if args.pull
+            else ",".join(ws_url(u.strip(), AGENTS_WS) for u in url.split(",") if u.strip())
+        )
     except ValueError as exc:
         parser.error(str(exc))
     if args.max_concurrent < 1:
@@ -170,10 +178,7 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
     # A restarted `hive agent` is the same agent: its id is kept per name (identity.py).
     state_dir = None if args.no_state or args.id_file else (args.state_dir or default_state_dir())
     cls = PullAgent if args.pull else Agent
-    agent = cls(
-        args.name or f"agent-{socket.gethostname()}",
-        list(capabilities.values()),
-        url=url,
+    options = AgentOptions(
         type=args.type,
         max_concurrent_tasks=args.max_concurrent,
         agent_id=args.agent_id,
@@ -181,6 +186,9 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         heartbeat_interval=args.heartbeat_interval,
         state_dir=state_dir,
         id_file=None if args.no_state else args.id_file,
+    )
+    agent = cls(
+        args.name or f"agent-{socket.gethostname()}", list(capabilities.values()), url=url, options=options
     )
     for task_type, fn in handlers.items():
         agent.add_handler(task_type, fn)

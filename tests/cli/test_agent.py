@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from hivehub.agent import Agent, PullAgent, TaskContext
-from hivehub.agent.base import http_url, ws_url
-from hivehub.agent.cli import build_parser, load_handler, make_agent, parse_capability, parse_handler
-from hivehub.agent.demo import math_task, text_analysis
+from hivehub.cli.agent import build_parser, load_handler, make_agent, parse_capability, parse_handler
+from hivehub.demo import math_task, text_analysis
 
 
 def sample_handler(ctx: TaskContext) -> str:
@@ -34,13 +33,13 @@ def test_parse_capability() -> None:
 def test_parse_and_load_handler() -> None:
     assert parse_handler("pkg.mod:fn") == ("*", "pkg.mod:fn")
     assert parse_handler("text_analysis=pkg.mod:fn") == ("text_analysis", "pkg.mod:fn")
-    assert load_handler("hivehub.agent.demo:text_analysis") is text_analysis
-    assert load_handler("tests.agent.test_cli:sample_handler") is sample_handler
+    assert load_handler("hivehub.demo:text_analysis") is text_analysis
+    assert load_handler("tests.cli.test_agent:sample_handler") is sample_handler
     for bad in (
         "nocolon",
         "no_such_module_xyz:fn",
-        "hivehub.agent.demo:missing",
-        "hivehub.agent.demo:STOPWORDS",
+        "hivehub.demo:missing",
+        "hivehub.demo:STOPWORDS",
     ):
         with pytest.raises(ValueError):
             load_handler(bad)
@@ -55,8 +54,8 @@ def test_full_command_line() -> None:
             "--capability", "data_processing:0.85",
             "--capability", "text_analysis:0.4:0.2",
             "--max-concurrent", "3",
-            "--handler", "tests.agent.test_cli:sample_handler",
-            "--handler", "math=hivehub.agent.demo:math_task",
+            "--handler", "tests.cli.test_agent:sample_handler",
+            "--handler", "math=hivehub.demo:math_task",
             "--id", "agent-42",
             "--token", "secret",
         ]
@@ -97,12 +96,3 @@ def test_errors_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
             build(argv)
         assert info.value.code == 2
     assert "hive agent" in capsys.readouterr().err
-
-
-def test_url_conversion() -> None:
-    assert ws_url("http://h:1") == "ws://h:1/agents/ws"
-    assert ws_url("ws://h:1/") == "ws://h:1/agents/ws"
-    assert ws_url("https://h") == "wss://h/agents/ws"
-    assert http_url("ws://h:1/agents/ws") == "http://h:1"
-    assert http_url("http://h:1/") == "http://h:1"
-    assert http_url("wss://h/base/agents/ws") == "https://h/base"

@@ -1,0 +1,58 @@
+"""The ``hive`` command, one module per command group:
+
+==========================  =================================================
+``serve.py``                ``hive serve``: run the hub
+``agent.py``                ``hive agent``: run an agent with Python handlers
+``tokens.py``               ``hive token``: create, list, revoke access tokens
+``status.py``               ``hive status``
+``agents.py``               ``hive agents list|show|remove|reset-learning``
+``tasks.py``                ``hive tasks submit|list|show|cancel|retry``
+``watch.py``                ``hive watch``: the live event stream
+``runner.py``               how operator commands run: connection options,
+                            errors to exit codes
+``render.py``               styles and formatting of the operator commands
+==========================  =================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import agents, serve, status, tasks, tokens, watch
+from .runner import connection_options
+
+__all__ = ["add_commands", "build_parser", "main"]
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the operator commands (``status``, ``agents``, ``tasks``, ``watch``) to ``sub``."""
+    hub, js = connection_options()
+    status.add_parser(sub, [hub, js])
+    agents.add_parser(sub, [hub, js])
+    tasks.add_parser(sub, [hub, js])
+    watch.add_parser(sub, hub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hive`` parser (``hive agent`` has its own: :func:`hivehub.cli.agent.build_parser`)."""
+    parser = argparse.ArgumentParser(
+        prog="hive", description="Hive Hub: real-time orchestration for AI agents"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve.add_parser(sub)
+    sub.add_parser("agent", help="run an agent (see 'hive agent --help')")
+    tokens.add_parser(sub)
+    add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``hive``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "agent":
+        from .agent import cli_main
+
+        return int(cli_main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

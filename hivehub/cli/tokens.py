@@ -1,0 +1,48 @@
+"""``hive token create|list|revoke``: access tokens, stored hashed beside the log."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("token", help="create, list or revoke access tokens (stored hashed beside the log)")
+    tsub = p.add_subparsers(dest="token_command", required=True)
+    c = tsub.add_parser("create", help="create a token and print it once")
+    c.add_argument("--role", required=True, choices=["viewer", "operator", "admin", "agent"])
+    c.add_argument("--agent", help="the agent id an agent token is bound to")
+    c.add_argument("--note", help="what the token is for")
+    r = tsub.add_parser("revoke", help="revoke a token (by the token or its id)")
+    r.add_argument("token")
+    tsub.add_parser("list", help="list tokens (ids and roles, never secrets)")
+    for x in (c, r, tsub.choices["list"]):
+        x.add_argument("--db", default=os.environ.get("HIVE_DB", "./data/hive.db"))
+    p.set_defaults(func=cmd_token)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ..server.auth import TokenStore
+
+    store = TokenStore(args.db)
+    if args.token_command == "create":
+        try:
+            token, tid = store.create(args.role, args.agent, args.note)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(token)
+        print(f"(id {tid}, role {args.role}; shown once, stored hashed)", file=sys.stderr)
+        return 0
+    if args.token_command == "revoke":
+        if not store.revoke(args.token):
+            print("error: no such active token", file=sys.stderr)
+            return 2
+        print("revoked")
+        return 0
+    for t in store.list():
+        state = "revoked" if t["revoked_at"] else "active"
+        print(f"{t['id']}  {t['role']:<8} {t['agent_id'] or '-':<36} {state:<8} {t['note'] or ''}")
+    return 0

@@ -1,0 +1,265 @@
+"""``hive watch``: follow the live event stream, one line per event.
+
+Each event type has its own one-line summary in :data:`SUMMARIES` (event type ->
+function of the event's data); a type without one is shown as compact JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import argtypes as A
+from .render import PRIORITY_LABEL, TYPE_STYLE, caps, consoles
+from .runner import EXIT_OK, command
+
+if TYPE_CHECKING:
+    from ..client import HiveClient
+
+
+def add_parser(sub: Any, hub: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "watch", parents=[hub], help="follow the live event stream (resumes after disconnects)"
+    )
+    p.add_argument("--types", help="comma-separated event types")
+    p.add_argument("--agent", help="only events about this agent")
+    p.add_argument("--task", help="only events about this task")
+    p.add_argument(
+        "--since",
+        type=A.NON_NEGATIVE_INT,
+        default=None,
+        metavar="N",
+        help="replay the events after sequence N first (0: the whole log)",
+    )
+    p.add_argument("--json", action="store_true", help="one raw JSON message per line")
+    p.set_defaults(func=command(cmd_watch, interrupted=EXIT_OK))
+
+
+# ------------------------------------------------------------------ one line per event type
+
+Summary = Callable[[dict[str, Any]], str]
+
+
+def _sid(v: Any) -> str:
+    return str(v) if v else "-"
+
+
+def _pct(v: Any) -> str:
+    return f"{float(v or 0):.0%}"
+
+
+def _task_created(d: dict[str, Any]) -> str:
+    t = d.get("task") or {}
+    priority = PRIORITY_LABEL.get(t.get("priority", 0), t.get("priority"))
+    return f"task {t.get('id')} type={t.get('type')} priority={priority} matching_agents={d.get('matching_agents')}"
+
+
+def _task_assigned(d: dict[str, Any]) -> str:
+    extra = f", from {d['previous_agent_id']}" if d.get("previous_agent_id") else ""
+    return (
+        f"task {d.get('task_id')} -> agent {d.get('agent_id')} ({d.get('assignment_reason')}, "
+        f"score {float(d.get('score') or 0):.2f}, attempt {d.get('attempt_number', 1)}{extra})"
+    )
+
+
+def _task_started(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} on agent {d.get('agent_id')} (attempt {d.get('attempt_number')})"
+
+
+def _task_progress(d: dict[str, Any]) -> str:
+    step = f" {d['current_step']}" if d.get("current_step") else ""
+    return f"task {d.get('task_id')} {_pct(d.get('progress'))}{step}"
+
+
+def _task_completed(d: dict[str, Any]) -> str:
+    took = float(d.get("execution_time_ms") or 0)
+    return f"task {d.get('task_id')} by agent {d.get('agent_id')} in {took:.0f} ms"
+
+
+def _task_failed(d: dict[str, Any]) -> str:
+    e = d.get("error") or {}
+    then = "retry scheduled" if d.get("retry_scheduled") else "final"
+    return (
+        f"task {d.get('task_id')} on {_sid(d.get('agent_id'))}: {e.get('code')}: {e.get('message')} "
+        f"({d.get('failure_kind')}, {then})"
+    )
+
+
+def _task_cancelled(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} ({d.get('reason')}, by {d.get('cancelled_by')})"
+
+
+def _task_retried(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} re-queued from {d.get('previous_status')} by {d.get('requested_by')}"
+
+
+def _task_released(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} released by agent {d.get('agent_id')} ({d.get('reason')})"
+
+
+def _agent_created(d: dict[str, Any]) -> str:
+    a = d.get("agent") or {}
+    return f"agent {a.get('id')} {a.get('name')} ({a.get('type')}) {caps(a.get('capabilities', []), 'proficiency')}"
+
+
+def _agent_status_changed(d: dict[str, Any]) -> str:
+    return f"agent {d.get('agent_id')} {d.get('old_status')} -> {d.get('new_status')} ({d.get('reason')})"
+
+
+def _agent_removed(d: dict[str, Any]) -> str:
+    s = d.get("cleanup_summary") or {}
+    return f"agent {d.get('agent_id')} ({d.get('reason')}; {s.get('tasks_reassigned', 0)} task(s) reassigned)"
+
+
+def _agent_performance_updated(d: dict[str, Any]) -> str:
+    m = d.get("metrics") or {}
+    avg = float(m.get("average_response_time_ms") or 0)
+    return (
+        f"agent {d.get('agent_id')} done={m.get('tasks_completed')} "
+        f"success={_pct(m.get('success_rate'))} avg={avg:.0f}ms"
+    )
+
+
+def _hive_status_update(d: dict[str, Any]) -> str:
+    m = d.get("metrics") or {}
+    return (
+        f"{d.get('status')} agents {m.get('active_agents')}/{m.get('total_agents')} active, "
+        f"{m.get('pending_tasks')} pending, {m.get('running_tasks', 0)} running, "
+        f"load {float(m.get('system_load') or 0):.2f}"
+    )
+
+
+def _system_alert(d: dict[str, Any]) -> str:
+    return f"{d.get('level')} [{d.get('state', 'active')}] {d.get('title')}: {d.get('message')}"
+
+
+def _resource_alert(d: dict[str, Any]) -> str:
+    usage, threshold = float(d.get("usage_percent") or 0), float(d.get("threshold_percent") or 0)
+    return (
+        f"{d.get('resource')} {usage:.1f}% (threshold {threshold:.0f}%, {d.get('trend')}) "
+        f"[{d.get('state', 'active')}]"
+    )
+
+
+def _module_status_changed(d: dict[str, Any]) -> str:
+    return f"{d.get('module')} {d.get('old_status')} -> {d.get('new_status')} ({d.get('reason')})"
+
+
+def _error(d: dict[str, Any]) -> str:
+    return f"{d.get('code')}: {d.get('message')}"
+
+
+def _snapshot(d: dict[str, Any]) -> str:
+    agents, tasks = len(d.get("agents") or []), len(d.get("tasks") or [])
+    return f"state at sequence {d.get('sequence')}: {agents} agent(s), {tasks} task(s)"
+
+
+def _any(d: dict[str, Any]) -> str:
+    """Event types without their own summary: the data as compact JSON, cut at 200 characters."""
+    rest = {k: v for k, v in d.items() if k not in ("timestamp", "caused_by")}
+    text = json.dumps(rest, default=str, separators=(",", ":"))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+#: event type -> its one-line summary (the rest: :func:`_any`)
+SUMMARIES: dict[str, Summary] = {
+    "task_created": _task_created,
+    "task_assigned": _task_assigned,
+    "task_started": _task_started,
+    "task_progress": _task_progress,
+    "task_completed": _task_completed,
+    "task_failed": _task_failed,
+    "task_cancelled": _task_cancelled,
+    "task_retried": _task_retried,
+    "task_released": _task_released,
+    "agent_created": _agent_created,
+    "agent_status_changed": _agent_status_changed,
+    "agent_removed": _agent_removed,
+    "agent_performance_updated": _agent_performance_updated,
+    "hive_status_update": _hive_status_update,
+    "system_alert": _system_alert,
+    "resource_alert": _resource_alert,
+    "module_status_changed": _module_status_changed,
+    "error": _error,
+    "snapshot": _snapshot,
+}
+
+
+def summarize(ev: dict[str, Any]) -> str:
+    """One human line for an event's data."""
+    return SUMMARIES.get(str(ev.get("type", "")), _any)(ev.get("data") or {})
+
+
+def _event_style(ev: dict[str, Any]) -> str:
+    typ = str(ev.get("type", ""))
+    d = ev.get("data") or {}
+    if typ == "system_alert" and d.get("level") in ("error", "critical"):
+        return "bold red"
+    if typ in ("system_alert", "resource_alert") and d.get("state") == "cleared":
+        return "green"
+    return TYPE_STYLE.get(typ, "white")
+
+
+def format_event(ev: dict[str, Any]) -> Any:
+    from rich.text import Text
+
+    seq = ev.get("sequence")
+    ts = ev.get("timestamp") or ""
+    clock = str(ts)[11:23] if len(str(ts)) >= 23 else str(ts)
+    line = Text()
+    line.append(f"{seq if seq else '-':>7} ", style="dim")
+    line.append(f"{clock:<12} ", style="dim")
+    style = _event_style(ev)
+    line.append(f"{ev.get('type', '?'):<26}", style=style)
+    line.append(" " + summarize(ev), style=style if ev.get("type") in ("task_failed", "error") else None)
+    return line
+
+
+async def cmd_watch(c: HiveClient, args: argparse.Namespace) -> int:
+    import msgspec
+    from rich.markup import escape
+
+    out, err = consoles()
+    state = {"outage": False, "first": True}
+
+    def note(kind: str, info: dict[str, Any]) -> None:
+        if kind == "connected":
+            if state["first"]:
+                if not args.json:
+                    since = info.get("since")
+                    err.print(
+                        f"[dim]watching {escape(c.ws_url)}"
+                        + (f" from sequence {since}" if since is not None else "")
+                        + " (Ctrl-C to stop)[/]"
+                    )
+            elif state["outage"]:
+                err.print(f"[green]reconnected[/] [dim](resuming after sequence {info.get('since')})[/]")
+            state["first"] = False
+            state["outage"] = False
+        elif kind == "disconnected" and not state["outage"]:
+            state["outage"] = True
+            why = info.get("error") or f"closed {info.get('code')} {info.get('reason') or ''}".strip()
+            err.print(f"[yellow]disconnected[/] [dim]({escape(str(why))}); reconnecting...[/]")
+
+    stream = c.stream(
+        types=args.types, agent_id=args.agent, task_id=args.task, since=args.since, on_state=note
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(stream.close()))
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
+        pass
+    enc = msgspec.json.Encoder()
+    async with stream:
+        async for ev in stream:
+            if args.json:
+                sys.stdout.buffer.write(enc.encode(ev) + b"\n")
+                sys.stdout.flush()
+            else:
+                out.print(format_event(ev))
+    return EXIT_OK

@@ -1,0 +1,45 @@
+"""The demo: handlers that do real work on their input, the three demo agents that
+``hive serve`` starts, and a workload generator that submits realistic tasks.
+
+It is an ordinary user of the agent SDK (:mod:`hivehub.agent`), kept outside it.
+
+Handlers (plain ``def``: they run in the agent's thread pool, report progress with
+``ctx.progress_sync`` and poll ``ctx.check_cancelled``):
+
+* ``data_processing`` (``records.py``): statistics over ``{"records": [...]}`` or ``{"csv": "..."}``
+* ``text_analysis`` (``text.py``): counts, top words, Flesch reading ease, lexicon
+  sentiment, language-agnostic character statistics for ``{"text": "..."}``
+* ``math`` / ``numeric`` (``numeric.py``): ``primes_up_to``, ``fibonacci``,
+  ``statistics``, ``factorize``, ``gcd_lcm``
+
+Invalid input fails the task with code ``INVALID_INPUT`` and ``retryable=False``.
+"""
+
+from __future__ import annotations
+
+from .agents import DEMO_HANDLERS, demo_agents, register_demo_handlers
+from .numeric import compute_numeric, factorize, fibonacci, is_prime, iter_primes, math_task
+from .records import analyze_records, data_processing
+from .text import STOPWORDS, analyze_text, flesch_reading_ease, syllables, text_analysis
+from .workload import demo_workload, make_demo_task
+
+__all__ = [
+    "DEMO_HANDLERS",
+    "STOPWORDS",
+    "analyze_records",
+    "analyze_text",
+    "compute_numeric",
+    "data_processing",
+    "demo_agents",
+    "demo_workload",
+    "factorize",
+    "fibonacci",
+    "flesch_reading_ease",
+    "is_prime",
+    "iter_primes",
+    "make_demo_task",
+    "math_task",
+    "register_demo_handlers",
+    "syllables",
+    "text_analysis",
+]
