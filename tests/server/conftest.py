@@ -100,7 +100,14 @@ class Hub:
         self.headers: dict[str, str] = {}
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, data: Any = None, headers: dict[str, str] | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
     ) -> Reply:
         h = dict(self.headers if headers is None else headers)
         if json is not None:
@@ -141,7 +148,9 @@ class Hub:
         assert r.status in (200, 201), r
         return r.body  # type: ignore[no-any-return]
 
-    async def events(self, since: int = 0, types: str | None = None, *, everything: bool = False) -> list[dict[str, Any]]:
+    async def events(
+        self, since: int = 0, types: str | None = None, *, everything: bool = False
+    ) -> list[dict[str, Any]]:
         """The logged events after ``since``: by default only the task and agent events
         (the hub's own observations, such as a module going degraded on a busy machine,
         may come between them at any time)."""
@@ -158,7 +167,9 @@ class Hub:
         assert r.status == 200, r
         return r.body["published_sequence"]  # type: ignore[no-any-return]
 
-    async def ws(self, path: str = "/ws", params: dict[str, str] | None = None, **kw: Any) -> ClientWebSocketResponse:
+    async def ws(
+        self, path: str = "/ws", params: dict[str, str] | None = None, **kw: Any
+    ) -> ClientWebSocketResponse:
         kw.setdefault("headers", self.headers)
         return await self.client.ws_connect(path, params=params, **kw)
 
@@ -184,7 +195,9 @@ async def recv_until(
         seen.append(m)
 
 
-async def recv_close(ws: ClientWebSocketResponse, timeout: float = WAIT) -> tuple[int | None, str, list[dict[str, Any]]]:
+async def recv_close(
+    ws: ClientWebSocketResponse, timeout: float = WAIT
+) -> tuple[int | None, str, list[dict[str, Any]]]:
     """Read until the hub closes; returns (close code, reason, messages before it)."""
     seen: list[dict[str, Any]] = []
     while True:

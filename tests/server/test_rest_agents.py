@@ -28,15 +28,30 @@ async def claimed(hub: Hub, agent_id: str, wait: float = 0) -> dict:
 async def test_register_is_201_then_200_for_a_known_id(hub: Hub) -> None:
     r = await hub.post(
         "/api/agents",
-        {"id": "ag1", "name": "w1", "type": "specialist", "max_concurrent_tasks": 2,
-         "capabilities": [{"name": "code", "proficiency": 0.7}], "metadata": {"host": "h"}},
+        {
+            "id": "ag1",
+            "name": "w1",
+            "type": "specialist",
+            "max_concurrent_tasks": 2,
+            "capabilities": [{"name": "code", "proficiency": 0.7}],
+            "metadata": {"host": "h"},
+        },
     )
     assert r.status == 201, r
     a = r.body
-    assert (a["id"], a["name"], a["type"], a["status"], a["max_concurrent_tasks"]) == ("ag1", "w1", "specialist", "idle", 2)
+    assert (a["id"], a["name"], a["type"], a["status"], a["max_concurrent_tasks"]) == (
+        "ag1",
+        "w1",
+        "specialist",
+        "idle",
+        2,
+    )
     assert a["capabilities"][0]["name"] == "code" and a["capabilities"][0]["proficiency"] == 0.7
     assert a["metadata"] == {"host": "h"} and a["current_tasks"] == []
-    again = await hub.post("/api/agents", {"id": "ag1", "name": "w1-renamed", "capabilities": [{"name": "code", "proficiency": 0.7}]})
+    again = await hub.post(
+        "/api/agents",
+        {"id": "ag1", "name": "w1-renamed", "capabilities": [{"name": "code", "proficiency": 0.7}]},
+    )
     assert again.status == 200, again
     assert again.body["name"] == "w1-renamed"
     got = await hub.get("/api/agents/ag1")
@@ -69,7 +84,9 @@ async def test_an_invalid_agent_spec_is_422(hub: Hub, body: dict) -> None:
 
 
 async def test_register_with_malformed_json_is_400(hub: Hub) -> None:
-    r = await hub.request("POST", "/api/agents", data=b'{"name": ', headers={"Content-Type": "application/json"})
+    r = await hub.request(
+        "POST", "/api/agents", data=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
     assert (r.status, r.code) == (400, "malformed_json")
 
 
@@ -114,7 +131,9 @@ async def test_list_agents_with_a_bad_query_is_422(hub: Hub, query: str) -> None
         ("POST", "/api/agents/nope/claim", None),
     ],
 )
-async def test_an_unknown_agent_is_404_agent_not_found(hub: Hub, method: str, path: str, body: dict | None) -> None:
+async def test_an_unknown_agent_is_404_agent_not_found(
+    hub: Hub, method: str, path: str, body: dict | None
+) -> None:
     r = await hub.request(method, path, json=body)
     assert (r.status, r.code) == (404, "agent_not_found"), r
     assert r.body["error"]["details"] == {"agent_id": "nope"}
@@ -126,7 +145,10 @@ async def test_an_unknown_agent_is_404_agent_not_found(hub: Hub, method: str, pa
 
 async def test_patch_changes_name_capabilities_and_concurrency(hub: Hub) -> None:
     await hub.register("w1", ["code"], id="a1")
-    r = await hub.patch("/api/agents/a1", {"name": "w1b", "max_concurrent_tasks": 3, "capabilities": [{"name": "math", "proficiency": 0.4}]})
+    r = await hub.patch(
+        "/api/agents/a1",
+        {"name": "w1b", "max_concurrent_tasks": 3, "capabilities": [{"name": "math", "proficiency": 0.4}]},
+    )
     assert r.status == 200, r
     assert (r.body["name"], r.body["max_concurrent_tasks"]) == ("w1b", 3)
     assert [c["name"] for c in r.body["capabilities"]] == ["math"]
@@ -134,7 +156,10 @@ async def test_patch_changes_name_capabilities_and_concurrency(hub: Hub) -> None
     assert types_of(await hub.events()) == ["agent_created", "agent_updated"]
 
 
-@pytest.mark.parametrize("body", [{}, {"max_concurrent_tasks": 0}, {"id": "other"}, {"capabilities": [{"name": "c", "proficiency": 3}]}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"max_concurrent_tasks": 0}, {"id": "other"}, {"capabilities": [{"name": "c", "proficiency": 3}]}],
+)
 async def test_an_invalid_patch_is_422_and_changes_nothing(hub: Hub, body: dict) -> None:
     before = await hub.register("w1", ["code"], id="a1")
     r = await hub.patch("/api/agents/a1", body)
@@ -155,7 +180,10 @@ async def test_delete_removes_the_agent_and_requeues_its_task(hub: Hub) -> None:
     assert (t["status"], t["assigned_agent_id"]) == ("pending", None)
     again = await hub.delete("/api/agents/a1")
     assert (again.status, again.code) == (404, "agent_not_found")
-    assert types_of(await hub.events(types="task_released,agent_removed")) == ["task_released", "agent_removed"]
+    assert types_of(await hub.events(types="task_released,agent_removed")) == [
+        "task_released",
+        "agent_removed",
+    ]
 
 
 async def test_reset_learning_logs_the_reset_and_returns_the_agent(hub: Hub) -> None:
@@ -229,13 +257,23 @@ async def test_pull_agent_runs_a_task_start_progress_complete(hub: Hub) -> None:
     r = await hub.post("/api/tasks/t1/start", {"agent_id": "a1", "attempt": att})
     assert r.status == 200 and r.body["status"] == "running"
     assert (await hub.get("/api/agents/a1")).body["status"] == "active"
-    r = await hub.post("/api/tasks/t1/progress", {"agent_id": "a1", "attempt": att, "progress": 0.5, "current_step": "half"})
+    r = await hub.post(
+        "/api/tasks/t1/progress", {"agent_id": "a1", "attempt": att, "progress": 0.5, "current_step": "half"}
+    )
     assert r.status == 200 and (r.body["progress"], r.body["current_step"]) == (0.5, "half")
-    r = await hub.post("/api/tasks/t1/complete", {"agent_id": "a1", "attempt": att, "result": {"answer": 42}, "quality": 0.9})
+    r = await hub.post(
+        "/api/tasks/t1/complete", {"agent_id": "a1", "attempt": att, "result": {"answer": 42}, "quality": 0.9}
+    )
     assert r.status == 200, r
     assert (r.body["status"], r.body["result"], r.body["progress"]) == ("completed", {"answer": 42}, 1.0)
     events = [e for e in await hub.events() if e["type"].startswith("task_")]
-    assert types_of(events) == ["task_created", "task_assigned", "task_started", "task_progress", "task_completed"]
+    assert types_of(events) == [
+        "task_created",
+        "task_assigned",
+        "task_started",
+        "task_progress",
+        "task_completed",
+    ]
     assert increasing([e["sequence"] for e in events])
     assert all(e["data"]["task_id"] == "t1" for e in events[1:])
     agent = (await hub.get("/api/agents/a1")).body
@@ -250,14 +288,22 @@ async def test_fail_retryable_requeues_with_a_backoff_and_not_retryable_fails_fo
     await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
     await hub.submit(id="t2", required_capabilities=[{"name": "code"}])
     att = (await claimed(hub, "a1"))["attempt"]
-    r = await hub.post("/api/tasks/t1/fail", {"agent_id": "a1", "attempt": att, "error": {"code": "FLAKY", "message": "try again"}})
+    r = await hub.post(
+        "/api/tasks/t1/fail",
+        {"agent_id": "a1", "attempt": att, "error": {"code": "FLAKY", "message": "try again"}},
+    )
     assert r.status == 200, r
     assert (r.body["status"], r.body["failures"]) == ("pending", 1) and r.body["next_retry_at"] is not None
     c = await claimed(hub, "a1")
     assert c["task"]["id"] == "t2"
     r = await hub.post(
         "/api/tasks/t2/fail",
-        {"agent_id": "a1", "attempt": c["attempt"], "error": {"code": "BAD_INPUT", "message": "no"}, "retryable": False},
+        {
+            "agent_id": "a1",
+            "attempt": c["attempt"],
+            "error": {"code": "BAD_INPUT", "message": "no"},
+            "retryable": False,
+        },
     )
     assert r.status == 200, r
     assert r.body["status"] == "failed" and r.body["error"]["code"] == "BAD_INPUT"
@@ -280,7 +326,9 @@ async def test_release_hands_the_attempt_back_without_a_failure(hub: Hub) -> Non
 
 
 @pytest.mark.parametrize("report", ["start", "progress", "complete", "fail", "release"])
-async def test_a_report_without_attempt_is_422_attempt_required_and_changes_nothing(hub: Hub, report: str) -> None:
+async def test_a_report_without_attempt_is_422_attempt_required_and_changes_nothing(
+    hub: Hub, report: str
+) -> None:
     await hub.register("w1", ["code"], id="a1")
     await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
     before = (await hub.get("/api/tasks/t1")).body

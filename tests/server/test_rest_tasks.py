@@ -23,11 +23,24 @@ def types_of(events: list[dict]) -> list[str]:
 async def test_submit_answers_201_with_the_task_and_logs_task_created(hub: Hub) -> None:
     r = await hub.post(
         "/api/tasks",
-        {"id": "t1", "description": "sum", "type": "math", "priority": "high", "input": {"x": [1, 2]}, "max_retries": 1},
+        {
+            "id": "t1",
+            "description": "sum",
+            "type": "math",
+            "priority": "high",
+            "input": {"x": [1, 2]},
+            "max_retries": 1,
+        },
     )
     assert r.status == 201, r
     t = r.body
-    assert (t["id"], t["description"], t["type"], t["priority"], t["status"]) == ("t1", "sum", "math", 3, "pending")
+    assert (t["id"], t["description"], t["type"], t["priority"], t["status"]) == (
+        "t1",
+        "sum",
+        "math",
+        3,
+        "pending",
+    )
     assert t["input"] == {"x": [1, 2]} and t["max_retries"] == 1 and t["attempt"] == 0
     got = await hub.get("/api/tasks/t1")
     assert got.status == 200 and got.body == t
@@ -40,7 +53,12 @@ async def test_submit_answers_201_with_the_task_and_logs_task_created(hub: Hub) 
 async def test_submit_without_id_gets_a_fresh_id_and_an_empty_body_means_defaults(hub: Hub) -> None:
     r = await hub.request("POST", "/api/tasks", data=b"", headers=JSON)
     assert r.status == 201, r
-    assert r.body["id"] and r.body["type"] == "general" and r.body["priority"] == 2 and r.body["max_retries"] == 3
+    assert (
+        r.body["id"]
+        and r.body["type"] == "general"
+        and r.body["priority"] == 2
+        and r.body["max_retries"] == 3
+    )
     r2 = await hub.post("/api/tasks", {})
     assert r2.status == 201 and r2.body["id"] != r.body["id"]
 
@@ -82,7 +100,9 @@ async def test_submit_with_an_unknown_dependency_is_422_dependency_not_found(hub
         ({"description": 7}, "description"),
     ],
 )
-async def test_an_invalid_task_spec_is_422_invalid_input_naming_the_field(hub: Hub, body: dict, field: str) -> None:
+async def test_an_invalid_task_spec_is_422_invalid_input_naming_the_field(
+    hub: Hub, body: dict, field: str
+) -> None:
     r = await hub.post("/api/tasks", body)
     assert (r.status, r.code) == (422, "invalid_input"), r
     assert field in r.body["error"]["message"]
@@ -102,7 +122,9 @@ async def test_a_body_that_is_not_an_object_is_422(hub: Hub, body: bytes) -> Non
     assert (r.status, r.code) == (422, "invalid_input"), r
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
 async def test_a_body_not_sent_as_json_is_415_unsupported_media_type(hub: Hub, ctype: str) -> None:
     r = await hub.request("POST", "/api/tasks", data=b'{"id": "t1"}', headers={"Content-Type": ctype})
     assert (r.status, r.code) == (415, "unsupported_media_type"), r
@@ -111,7 +133,9 @@ async def test_a_body_not_sent_as_json_is_415_unsupported_media_type(hub: Hub, c
 
 
 async def test_a_json_suffix_media_type_is_accepted(hub: Hub) -> None:
-    r = await hub.request("POST", "/api/tasks", data=b'{"id": "t1"}', headers={"Content-Type": "application/merge-patch+json"})
+    r = await hub.request(
+        "POST", "/api/tasks", data=b'{"id": "t1"}', headers={"Content-Type": "application/merge-patch+json"}
+    )
     assert r.status == 201, r
 
 
@@ -161,7 +185,9 @@ async def test_a_store_that_cannot_write_answers_503_and_nothing_is_accepted(hub
 
 
 async def test_batch_creates_every_task_in_order_with_dependencies_inside_the_batch(hub: Hub) -> None:
-    r = await hub.post("/api/tasks/batch", {"tasks": [{"id": "a"}, {"id": "b", "depends_on": ["a"]}, {"description": "c"}]})
+    r = await hub.post(
+        "/api/tasks/batch", {"tasks": [{"id": "a"}, {"id": "b", "depends_on": ["a"]}, {"description": "c"}]}
+    )
     assert r.status == 201, r
     tasks = r.body["tasks"]
     assert [t["id"] for t in tasks[:2]] == ["a", "b"] and tasks[2]["description"] == "c"
@@ -227,7 +253,9 @@ async def test_list_pages_with_next_cursor_until_it_is_null(hub: Hub) -> None:
     cursor = None
     pages = 0
     while True:
-        r = await hub.get("/api/tasks", params={"limit": "2", "order": "asc", **({"cursor": cursor} if cursor else {})})
+        r = await hub.get(
+            "/api/tasks", params={"limit": "2", "order": "asc", **({"cursor": cursor} if cursor else {})}
+        )
         assert r.status == 200, r
         seen += [t["id"] for t in r.body["tasks"]]
         cursor = r.body["next_cursor"]
@@ -239,7 +267,16 @@ async def test_list_pages_with_next_cursor_until_it_is_null(hub: Hub) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=1001", "limit=x", "status=bogus", "order=up", "priority=9", "priority=urgent", "cursor=bm9wZQ"],
+    [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "status=bogus",
+        "order=up",
+        "priority=9",
+        "priority=urgent",
+        "cursor=bm9wZQ",
+    ],
 )
 async def test_list_with_a_bad_query_parameter_is_422(hub: Hub, query: str) -> None:
     await hub.submit(id="t1")
@@ -259,7 +296,9 @@ async def test_a_task_id_with_a_slash_is_one_path_segment(hub: Hub) -> None:
     assert r.status == 200 and r.body["id"] == "a/b"
 
 
-async def test_a_finished_task_evicted_from_memory_is_still_read_from_the_log(hub_factory: HubFactory) -> None:
+async def test_a_finished_task_evicted_from_memory_is_still_read_from_the_log(
+    hub_factory: HubFactory,
+) -> None:
     hub = await hub_factory(db="memory", hive=HiveConfig(retain_finished=1))
     await hub.submit(id="old", description="kept in the log")
     await hub.post("/api/tasks/old/cancel", {"reason": "r1"})
