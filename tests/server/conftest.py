@@ -206,7 +206,9 @@ async def recv_close(
             seen.append(msg.json())
             continue
         assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED), (msg.type, msg.data)
-        return ws.close_code, (msg.extra or "") if msg.type == WSMsgType.CLOSE else "", seen
+        if msg.type == WSMsgType.CLOSE:  # the code and reason of the hub's close frame
+            return int(msg.data), msg.extra or "", seen
+        return ws.close_code, "", seen
 
 
 HubFactory = Callable[..., Awaitable[Hub]]
