@@ -342,3 +342,30 @@ async def test_agents_are_closed_1001_when_the_hub_shuts_down(hub: Hub) -> None:
     ws, _ = await connect(hub, id="a1")
     await hub.client.server.close()
     assert (await recv_close(ws))[:2] == (1001, "hub shutting down")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: /agents/ws takes a JSON boolean where the protocol wants an integer attempt "
+    "(isinstance(True, int)) and reads any value of 'retryable' with bool() ('no' -> True); REST refuses "
+    "both with 422 invalid_input",
+)
+@pytest.mark.parametrize(
+    ("typ", "data"),
+    [
+        ("task_started", {"task_id": "t1", "attempt": True}),
+        (
+            "task_failed",
+            {"task_id": "t1", "attempt": 1, "error": {"code": "X", "message": "m"}, "retryable": "no"},
+        ),
+    ],
+    ids=["attempt-true", "retryable-string"],
+)
+async def test_a_report_field_of_the_wrong_json_type_is_invalid_input(hub: Hub, typ: str, data: dict) -> None:
+    ws, _ = await connect(hub, id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
+    await assigned(ws)
+    reply = await report(ws, typ, "m", **data)
+    assert reply["type"] == "error", reply  # today: an ack, and the report was applied
+    assert reply["data"]["code"] == "invalid_input", reply
+    await ws.close()
