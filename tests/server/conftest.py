@@ -195,6 +195,16 @@ async def recv_until(
         seen.append(m)
 
 
+async def ask(ws: ClientWebSocketResponse, msg: dict[str, Any]) -> dict[str, Any]:
+    """Send a /ws control message and return the reply that echoes its message_id
+    (events, which may come between, carry a sequence; replies do not)."""
+    await ws.send_json(msg)
+    reply, _ = await recv_until(
+        ws, lambda m: m.get("message_id") == msg.get("message_id") and "sequence" not in m
+    )
+    return reply
+
+
 async def recv_close(
     ws: ClientWebSocketResponse, timeout: float = WAIT
 ) -> tuple[int | None, str, list[dict[str, Any]]]:

@@ -369,3 +369,17 @@ async def test_a_report_field_of_the_wrong_json_type_is_invalid_input(hub: Hub, 
     assert reply["type"] == "error", reply  # today: an ack, and the report was applied
     assert reply["data"]["code"] == "invalid_input", reply
     await ws.close()
+
+
+async def test_a_task_past_its_timeout_is_cancelled_on_the_agent(hub: Hub) -> None:
+    ws, _ = await connect(hub, id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}], timeout_seconds=0.3, max_retries=0)
+    a = await assigned(ws)
+    await report(ws, "task_started", "s", task_id="t1", attempt=a["attempt"])
+    m, _ = await recv_until(ws, lambda m: m["type"] == "cancel")
+    assert m["data"] == {"task_id": "t1", "attempt": a["attempt"], "reason": "timeout"}
+    t = (await hub.get("/api/tasks/t1")).body
+    assert t["status"] == "failed"
+    late = await report(ws, "task_completed", "late", task_id="t1", attempt=a["attempt"])
+    assert late["data"]["code"] == "not_task_holder"
+    await ws.close()

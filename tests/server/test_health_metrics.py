@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Hub, recv, recv_until
+from .conftest import Hub, ask, recv_until
 
 #: the REST surface as the generated reference lists it: (method, path)
 DOCUMENTED = re.findall(
@@ -76,8 +76,7 @@ async def test_metrics_expose_tasks_agents_and_the_log_head(hub: Hub) -> None:
     await hub.submit(id="t3")
     await hub.post("/api/tasks/t3/cancel", {})
     ws = await hub.ws()
-    await ws.send_json({"type": "ping"})
-    await recv(ws)
+    await ask(ws, {"type": "ping", "message_id": "p"})
     r = await hub.get("/metrics")
     assert r.status == 200
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")

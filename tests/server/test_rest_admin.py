@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import WSServerHandshakeError
 
-from .conftest import Hub, HubFactory, make_token, recv, recv_close, revoke_token
+from .conftest import Hub, HubFactory, ask, make_token, recv_close, revoke_token
 
 ADMIN = "s3cret-admin"
 
@@ -73,8 +73,7 @@ async def test_ws_without_a_token_is_closed_1008_with_the_reason(hub_factory: Hu
         assert (code, seen) == (1008, []), path
         assert reason.startswith("unauthorized:"), reason
     ws = await hub.ws("/ws", params={"token": ADMIN})
-    await ws.send_json({"type": "ping", "message_id": "p"})
-    assert (await recv(ws))["type"] == "pong"
+    assert (await ask(ws, {"type": "ping", "message_id": "p"}))["type"] == "pong"
     await ws.close()
 
 
@@ -142,11 +141,9 @@ async def test_an_agent_token_acts_only_as_its_own_agent(secured) -> None:
 async def test_a_viewer_may_stream_but_not_send_control_commands(secured) -> None:
     hub, tokens = secured
     ws = await hub.ws("/ws", params={"token": tokens["viewer"]})
-    await ws.send_json({"type": "create_task", "data": {"id": "t1"}, "message_id": "c1"})
-    reply = await recv(ws)
+    reply = await ask(ws, {"type": "create_task", "data": {"id": "t1"}, "message_id": "c1"})
     assert (reply["type"], reply["message_id"], reply["data"]["code"]) == ("error", "c1", "forbidden")
-    await ws.send_json({"type": "get_status", "message_id": "s1"})
-    assert (await recv(ws))["type"] == "get_status_result"
+    assert (await ask(ws, {"type": "get_status", "message_id": "s1"}))["type"] == "get_status_result"
     await ws.close()
     assert (await hub.get("/api/tasks/t1", headers=bearer(tokens["admin"]))).status == 404
 
@@ -192,8 +189,7 @@ async def test_a_token_created_while_running_turns_auth_on(hub_factory: HubFacto
 async def test_revoking_a_token_closes_its_open_sockets_and_refuses_it(secured, tmp_path: Path) -> None:
     hub, tokens = secured
     ws = await hub.ws("/ws", params={"token": tokens["viewer"]})
-    await ws.send_json({"type": "ping"})
-    assert (await recv(ws))["type"] == "pong"
+    assert (await ask(ws, {"type": "ping", "message_id": "p"}))["type"] == "pong"
     revoke_token(tmp_path / "hive.db", tokens["viewer"])
     code, reason, _ = await recv_close(ws)
     assert (code, reason) == (1008, "unauthorized: token revoked")
@@ -256,6 +252,5 @@ async def test_ws_connections_over_the_per_client_limit_are_closed_1008(hub_fact
     second = await hub.ws("/ws")
     code, reason, _ = await recv_close(second)
     assert code == 1008 and reason.startswith("rate_limited"), reason
-    await first.send_json({"type": "ping"})
-    assert (await recv(first))["type"] == "pong"
+    assert (await ask(first, {"type": "ping", "message_id": "p"}))["type"] == "pong"
     await first.close()

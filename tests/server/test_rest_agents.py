@@ -376,3 +376,34 @@ async def test_a_report_about_an_unknown_task_is_404(hub: Hub) -> None:
     await hub.register("w1", id="a1")
     r = await hub.post("/api/tasks/nope/start", {"agent_id": "a1", "attempt": 1})
     assert (r.status, r.code) == (404, "task_not_found")
+
+
+async def test_list_tasks_by_agent(hub: Hub) -> None:
+    await hub.register("w1", ["code"], id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
+    await hub.submit(id="t2", required_capabilities=[{"name": "math"}])
+    r = await hub.get("/api/tasks?agent_id=a1")
+    assert [t["id"] for t in r.body["tasks"]] == ["t1"]
+
+
+async def test_a_silent_pull_agent_goes_offline_and_its_task_is_requeued(hub_factory) -> None:
+    from hivehub.core.hive import HiveConfig
+
+    from .conftest import recv_until
+
+    hub = await hub_factory(db="memory", hive=HiveConfig(heartbeat_timeout=0.5, retry_base_seconds=60))
+    stream = await hub.ws(params={"types": "agent_status_changed,task_failed"})
+    await hub.register("w1", ["code"], id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
+    att = (await claimed(hub, "a1"))["attempt"]
+    await hub.post("/api/tasks/t1/start", {"agent_id": "a1", "attempt": att})
+    failed, before = await recv_until(stream, lambda m: m["type"] == "task_failed")
+    assert failed["data"]["task_id"] == "t1" and failed["data"]["error"]["code"] == "AGENT_LOST"
+    if not any(m["data"].get("new_status") == "offline" for m in before):
+        await recv_until(stream, lambda m: m["data"].get("new_status") == "offline")
+    assert (await hub.get("/api/agents/a1")).body["status"] == "offline"
+    t = (await hub.get("/api/tasks/t1")).body
+    assert (t["status"], t["failures"], t["assigned_agent_id"]) == ("pending", 1, None)
+    # it comes back by heartbeating
+    assert (await hub.post("/api/agents/a1/heartbeat")).body["status"] != "offline"
+    await stream.close()

@@ -466,3 +466,53 @@ async def test_a_batch_refused_for_a_forward_dependency_creates_nothing(hub: Hub
     assert r.status >= 400, r
     assert (await hub.get("/api/tasks/x")).status == 404
     assert await hub.events() == []
+
+
+# ------------------------------------------------------------------ every JSON body, every route
+
+BODY_ROUTES = [
+    ("POST", "/api/tasks"),
+    ("POST", "/api/tasks/batch"),
+    ("POST", "/api/tasks/t1/cancel"),
+    ("POST", "/api/tasks/t1/retry"),
+    ("POST", "/api/tasks/t1/start"),
+    ("POST", "/api/tasks/t1/progress"),
+    ("POST", "/api/tasks/t1/complete"),
+    ("POST", "/api/tasks/t1/fail"),
+    ("POST", "/api/tasks/t1/release"),
+    ("POST", "/api/agents"),
+    ("PATCH", "/api/agents/a1"),
+    ("POST", "/api/agents/a1/reset-learning"),
+    ("PATCH", "/api/resources"),
+]
+
+
+@pytest.fixture
+async def populated(hub: Hub) -> Hub:
+    await hub.register("w1", ["code"], id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
+    return hub
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES, ids=[f"{m} {p}" for m, p in BODY_ROUTES])
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "code"),
+    [
+        (b'{"oops', "application/json", 400, "malformed_json"),
+        (b"{}", "text/plain", 415, "unsupported_media_type"),
+        (b'{"x": ' + b"[" * 70 + b"]" * 70 + b"}", "application/json", 413, "payload_too_large"),
+        (b'{"no_such_field": 1}', "application/json", 422, "invalid_input"),
+    ],
+    ids=["malformed", "media-type", "too-deep", "unknown-field"],
+)
+async def test_every_json_body_route_refuses_bad_bodies_with_the_same_codes(
+    populated: Hub, method: str, path: str, body: bytes, ctype: str, status: int, code: str
+) -> None:
+    hub = populated
+    before = await hub.events(everything=True)
+    r = await hub.request(method, path, data=body, headers={"Content-Type": ctype})
+    assert (r.status, r.code) == (status, code), r
+    after = await hub.events(everything=True)
+    assert [e for e in after if e["type"].startswith(("task_", "agent_"))] == [
+        e for e in before if e["type"].startswith(("task_", "agent_"))
+    ]

@@ -8,22 +8,13 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 
-from .conftest import Hub, HubFactory, increasing, is_domain, recv, recv_close, recv_until
+from .conftest import Hub, HubFactory, ask, increasing, is_domain, recv, recv_close, recv_until
 
 
 async def next_event(ws: ClientWebSocketResponse) -> dict[str, Any]:
     """The next logged task or agent event (the hub's observations of itself may come between)."""
     m, _ = await recv_until(ws, lambda m: "sequence" in m and is_domain(m))
     return m
-
-
-async def ask(ws: ClientWebSocketResponse, msg: dict[str, Any]) -> dict[str, Any]:
-    """Send a control message and return the reply that echoes its message_id."""
-    await ws.send_json(msg)
-    reply, _ = await recv_until(
-        ws, lambda m: m.get("message_id") == msg.get("message_id") and "sequence" not in m
-    )
-    return reply
 
 
 # ------------------------------------------------------------------ live
@@ -164,7 +155,9 @@ async def test_since_replays_the_log_then_continues_live_without_gap_or_duplicat
     ws = await hub.ws(params={"since": str(cut)})
     replayed = [await recv(ws) for _ in range(len(logged) - 2)]
     assert [m["sequence"] for m in replayed] == [e["sequence"] for e in logged[2:]]
-    assert [m["data"]["task"]["id"] for m in replayed if m["type"] == "task_created"] == ["t2", "t3", "t4"]
+    assert [m["data"]["task"]["id"] for m in replayed if m["type"] == "task_created"] == [
+        e["data"]["task"]["id"] for e in logged[2:] if e["type"] == "task_created"
+    ]
     await hub.submit(id="t5")
     live = await next_event(ws)
     assert live["data"]["task"]["id"] == "t5"
@@ -281,7 +274,7 @@ async def test_a_bad_command_gets_an_error_reply_and_the_connection_stays_open(
 async def test_a_frame_that_is_not_a_message_object_is_answered_with_an_error(hub: Hub, raw: str) -> None:
     ws = await hub.ws()
     await ws.send_str(raw)
-    reply = await recv(ws)
+    reply, _ = await recv_until(ws, lambda m: m["type"] == "error")
     assert reply["type"] == "error"
     assert reply["data"]["code"] == ("malformed_json" if raw.startswith("{not") else "invalid_input")
     assert (await ask(ws, {"type": "ping", "message_id": "after"}))["type"] == "pong"
@@ -291,7 +284,7 @@ async def test_a_frame_that_is_not_a_message_object_is_answered_with_an_error(hu
 async def test_a_non_string_message_id_is_refused_and_echoed_as_sent(hub: Hub) -> None:
     ws = await hub.ws()
     await ws.send_json({"type": "ping", "message_id": 42})
-    reply = await recv(ws)
+    reply, _ = await recv_until(ws, lambda m: m["type"] == "error")
     assert (reply["type"], reply["data"]["code"], reply["message_id"]) == ("error", "invalid_input", 42)
     await ws.close()
 
@@ -299,7 +292,7 @@ async def test_a_non_string_message_id_is_refused_and_echoed_as_sent(hub: Hub) -
 async def test_a_binary_frame_is_answered_unsupported_frame(hub: Hub) -> None:
     ws = await hub.ws()
     await ws.send_bytes(b'{"type": "ping"}')
-    reply = await recv(ws)
+    reply, _ = await recv_until(ws, lambda m: m["type"] == "error")
     assert (reply["type"], reply["data"]["code"]) == ("error", "unsupported_frame")
     assert (await ask(ws, {"type": "ping", "message_id": "after"}))["type"] == "pong"
     await ws.close()
@@ -321,7 +314,7 @@ async def test_a_deeply_nested_command_is_payload_too_large(hub: Hub) -> None:
     await ws.send_str(
         '{"type": "create_task", "message_id": "d", "data": {"input": ' + "[" * 80 + "]" * 80 + "}}"
     )
-    reply = await recv(ws)
+    reply, _ = await recv_until(ws, lambda m: m["type"] == "error")
     assert (reply["type"], reply["data"]["code"], reply["message_id"]) == ("error", "payload_too_large", "d")
     await ws.close()
 
@@ -354,3 +347,19 @@ async def test_subscribers_are_closed_1001_when_the_hub_shuts_down(hub: Hub) -> 
     await hub.client.server.close()
     code, reason, _ = await recv_close(ws)
     assert (code, reason) == (1001, "hub shutting down")
+
+
+async def test_since_with_a_task_filter_replays_only_that_task(hub: Hub) -> None:
+    await hub.register("w1", ["code"], id="a1")
+    await hub.submit(id="t1", required_capabilities=[{"name": "code"}])
+    await hub.submit(id="t2")
+    await hub.post("/api/tasks/t2/cancel", {})
+    ws = await hub.ws(params={"since": "0", "task_id": "t2"})
+    got = [await next_event(ws) for _ in range(2)]
+    assert [(m["type"], m["sequence"]) for m in got] == [
+        (e["type"], e["sequence"])
+        for e in await hub.events()
+        if e["data"].get("task_id") == "t2" or e["data"].get("task", {}).get("id") == "t2"
+    ]
+    assert [m["type"] for m in got] == ["task_created", "task_cancelled"]
+    await ws.close()
