@@ -4,6 +4,8 @@ large, too deep, invalid)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hivehub.core.hive import HiveConfig
@@ -77,6 +79,17 @@ async def test_submit_with_a_taken_id_is_409_task_exists_and_changes_nothing(hub
     assert (r.status, r.code) == (409, "task_exists")
     assert r.body["error"]["details"] == {"task_id": "t1"}
     assert (await hub.get("/api/tasks/t1")).body["description"] == "first"
+    assert types_of(await hub.events()) == ["task_created"]
+
+
+async def test_concurrent_submits_of_one_id_create_it_once(hub: Hub) -> None:
+    replies = await asyncio.gather(
+        *(hub.post("/api/tasks", {"id": "same", "description": str(i)}) for i in range(5))
+    )
+    assert sorted(r.status for r in replies) == [201, 409, 409, 409, 409], replies
+    assert {r.code for r in replies if r.status == 409} == {"task_exists"}
+    winner = next(r for r in replies if r.status == 201)
+    assert (await hub.get("/api/tasks/same")).body["description"] == winner.body["description"]
     assert types_of(await hub.events()) == ["task_created"]
 
 
