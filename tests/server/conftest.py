@@ -13,15 +13,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
+# the settings the tests pass in (ServerConfig.hive and .thresholds), imported here
+# only, so a move of either is adapted in this file
+from hivehub.core.hive import HiveConfig
 from hivehub.monitor.resources import Thresholds
 from hivehub.server.app import create_app
 from hivehub.server.config import ServerConfig
 from hivehub.store.memory import MemoryEventStore
 from tests.conftest import TIME_SCALE
+
+#: the store every test hands in
+MemoryStore = MemoryEventStore
+
+__all__ = ["HiveConfig", "MemoryStore"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -111,16 +120,12 @@ class Hub:
     ) -> Reply:
         h = dict(self.headers if headers is None else headers)
         if json is not None:
-            import msgspec
-
             data = msgspec.json.encode(json)
             h.setdefault("Content-Type", "application/json")
         async with self.client.request(method, path, data=data, headers=h, **kw) as resp:
             text = await resp.text()
             body = None
             if resp.content_type == "application/json":
-                import msgspec
-
                 body = msgspec.json.decode(text) if text else None
             return Reply(resp.status, resp.headers, body, text)
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .conftest import Hub, increasing
+from .conftest import HiveConfig, Hub, HubFactory, MemoryStore, increasing, recv_until
 
 
 def types_of(events: list[dict]) -> list[str]:
@@ -223,16 +223,11 @@ async def test_claim_without_work_is_204_after_the_wait(hub: Hub) -> None:
     assert time.monotonic() - t0 >= 0.3
 
 
-async def test_claim_long_poll_is_woken_by_an_assignment(hub_factory) -> None:
-    from hivehub.core.hive import HiveConfig
-    from hivehub.store.memory import MemoryEventStore
-
-    from .conftest import recv_until
-
+async def test_claim_long_poll_is_woken_by_an_assignment(hub_factory: HubFactory) -> None:
     # a1 is known from the log of a previous run, so the restarted hub has it offline
     # (Recover) and the claim's heartbeat brings it back: an event that shows the
     # claim has reached its wait
-    store = MemoryEventStore()
+    store = MemoryStore()
     first = await hub_factory(store=store, db="memory")
     await first.register("w1", ["code"], id="a1")
     await first.client.close()
@@ -400,11 +395,7 @@ async def test_list_tasks_by_agent(hub: Hub) -> None:
     assert [t["id"] for t in r.body["tasks"]] == ["t1"]
 
 
-async def test_a_silent_pull_agent_goes_offline_and_its_task_is_requeued(hub_factory) -> None:
-    from hivehub.core.hive import HiveConfig
-
-    from .conftest import recv_until
-
+async def test_a_silent_pull_agent_goes_offline_and_its_task_is_requeued(hub_factory: HubFactory) -> None:
     hub = await hub_factory(db="memory", hive=HiveConfig(heartbeat_timeout=0.5, retry_base_seconds=60))
     stream = await hub.ws(params={"types": "agent_status_changed,task_failed"})
     await hub.register("w1", ["code"], id="a1")

@@ -8,9 +8,7 @@ import asyncio
 
 import pytest
 
-from hivehub.core.hive import HiveConfig
-
-from .conftest import Hub, HubFactory, increasing, recv_until
+from .conftest import HiveConfig, Hub, HubFactory, increasing, recv_until
 
 JSON = {"Content-Type": "application/json"}
 
