@@ -94,6 +94,13 @@ class Sim:
         #: steps the system clock by changing it between commands
         self.wall_step: float | None = None
 
+    @classmethod
+    def around(cls, hive: Hive) -> Sim:
+        """A driver for an existing hive (a replica folded from another's log)."""
+        s = cls()
+        s.hive = hive
+        return s
+
     # -- driving ----------------------------------------------------------
 
     def do(self, cmd: Any, t: float | datetime) -> list[ev.Event]:
