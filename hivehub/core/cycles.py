@@ -5,6 +5,8 @@ events is ``projection.py``'s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import events as ev
 from .commands import CompleteLearning, ResetLearning
 from .context import Decision
@@ -17,12 +19,13 @@ __all__ = ["complete_cycle", "maybe_learn", "on_complete_learning", "on_reset_le
 AS = AgentStatus
 
 
-def maybe_learn(ctx: Decision, only: set[str] | None) -> None:
+def maybe_learn(ctx: Decision, only: Sequence[str] | None) -> None:
     """Start a cycle for each agent with enough new outcomes (or old enough ones).
-    ``only``: the agents this command touched (every agent on a Tick)."""
+    ``only``: the agents this command touched, in the order it touched them
+    (every agent on a Tick)."""
     s = ctx.s
     cfg = s.config.learning
-    if not cfg.enabled or not s.outcomes or only == set():
+    if not cfg.enabled or not s.outcomes or (only is not None and not only):
         return
     mono = ctx.mono
     busy = {c.agent_id for c in s.cycles.values()}

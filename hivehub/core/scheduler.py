@@ -121,5 +121,5 @@ def conclude(ctx: Decision, *, tick: bool = False) -> None:
     touched, start the learning cycles that are due (for every agent on a Tick)."""
     schedule(ctx)
     settle(ctx)
-    cycles.maybe_learn(ctx, None if tick else set(ctx.touched))
+    cycles.maybe_learn(ctx, None if tick else list(ctx.touched))
     ctx.touched = {}

@@ -1,7 +1,7 @@
 """One task's history: which events belong to a task, and the task folded from them alone.
 
 The hive keeps finished tasks in memory only up to ``HiveConfig.retain_finished``
-(see ``Hive._evict``); the log keeps everything. The store indexes each event
+(see ``Projection._evict``); the log keeps everything. The store indexes each event
 by :func:`task_id_of`, and :func:`fold_task` rebuilds an evicted task from its
 own events, equal to the projection ``Hive.apply`` had made of it.
 

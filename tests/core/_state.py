@@ -19,7 +19,10 @@ pops, in which order) depends only on that, not on the layout of the list,
 which depends on the order entries were pushed and popped in. The maps of
 ``UNORDERED`` are compared without their order: no decision iterates them in
 order (the scheduler compares their entries, which are totally ordered), and
-when a due retry joins them depends on when a Tick drained it.
+when a due retry joins them depends on when a Tick drained it. The ready
+heaps are compared by their current entries: a stale one (lazy deletion) is
+garbage, and how many of those are left below a current top depends on when a
+due retry was pushed on it.
 
 ``full_state(hive, volatile=True)`` keeps the volatile fields: a rejected
 command must not touch them either.
@@ -87,6 +90,9 @@ def full_state(obj: Any, *, volatile: bool = False) -> dict[str, Any]:
             continue
         if k in HEAPS:
             v = sorted(v)
+        elif k == "_ready":
+            queued = obj._queued
+            v = {key: sorted(e for e in heap if queued.get(e[2]) == e[1]) for key, heap in v.items()}
         elif k in HEAP_MAPS:
             v = {key: sorted(heap) for key, heap in v.items()}
         if k in UNORDERED:
