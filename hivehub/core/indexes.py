@@ -107,6 +107,12 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
     s._ver[agent_id] = v
     a = s.agents.get(agent_id)
     _sync_online(s, agent_id, a)
+    if a is not None:
+        # its entries just went stale; the best of them tend to be tops (an agent
+        # that just took work was the best free one): drop those now
+        _clean_free(s, "")
+        for c in a.capabilities:
+            _clean_free(s, c.name)
     if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
         s._eligible.discard(agent_id)
         return
@@ -120,11 +126,20 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
 def _push_free(s: HiveState, key: str, entry: tuple[float, str, int]) -> None:
     heap = s._free.setdefault(key, [])
     heapq.heappush(heap, entry)
-    ver = s._ver
     if len(heap) > 4 * len(s.agents) + 64:  # mostly stale: compact
+        ver = s._ver
         live = [e for e in heap if ver.get(e[1]) == e[2]]
         heapq.heapify(live)
-        s._free[key] = heap = live
+        s._free[key] = live
+    _clean_free(s, key)
+
+
+def _clean_free(s: HiveState, key: str) -> None:
+    """Drop the stale entries at the top of one free-agent heap."""
+    heap = s._free.get(key)
+    if heap is None:
+        return
+    ver = s._ver
     while heap and ver.get(heap[0][1]) != heap[0][2]:
         heapq.heappop(heap)
 

@@ -69,9 +69,13 @@ class TestRegistration:
         assert list(hive.agents) == ["x-1"]
         # message ids: a per-hive prefix drawn from the injected rng, and the sequence
         assert events[0].message_id.endswith("-1")
-        again = Hive(new_id=Ids("x"), rng=random.Random(0)).handle(RegisterAgent(spec=AgentSpec(name="anon")), T0)
+        again = Hive(new_id=Ids("x"), rng=random.Random(0)).handle(
+            RegisterAgent(spec=AgentSpec(name="anon")), T0
+        )
         assert again[0].message_id == events[0].message_id  # deterministic given the rng
-        other = Hive(new_id=Ids("x"), rng=random.Random(1)).handle(RegisterAgent(spec=AgentSpec(name="anon")), T0)
+        other = Hive(new_id=Ids("x"), rng=random.Random(1)).handle(
+            RegisterAgent(spec=AgentSpec(name="anon")), T0
+        )
         assert other[0].message_id != events[0].message_id
 
     def test_re_register_of_an_online_agent_with_the_same_spec_emits_nothing(self) -> None:
@@ -88,7 +92,11 @@ class TestRegistration:
         assert u.agent_id == "a" and u.name == "renamed" and u.max_concurrent_tasks == 4
         assert u.capabilities == held_caps({"x": 0.9, "y": 0.2})
         a = s.agent("a")
-        assert (a.name, a.max_concurrent_tasks, a.capabilities) == ("renamed", 4, held_caps({"x": 0.9, "y": 0.2}))
+        assert (a.name, a.max_concurrent_tasks, a.capabilities) == (
+            "renamed",
+            4,
+            held_caps({"x": 0.9, "y": 0.2}),
+        )
 
     def test_re_register_after_offline_is_a_reconnect(self) -> None:
         s = Sim()
@@ -316,5 +324,3 @@ class TestRecover:
 
 
 # ---------------------------------------------------------------- status
-
-

@@ -361,7 +361,9 @@ class TestFailureAndRetry:
         s.start("t1", t=1)
         f = one(s.fail("t1", t=2), ev.TaskFailed)
         assert f.next_retry_at is not None
-        assert s.hive.next_deadline() == f.next_retry_at.timestamp()  # one clock given: the monotonic axis is the wall one
+        assert (
+            s.hive.next_deadline() == f.next_retry_at.timestamp()
+        )  # one clock given: the monotonic axis is the wall one
         assert s.tick(f.next_retry_at - timedelta(milliseconds=1)) == []
         assert s.task("t1").status == TaskStatus.PENDING
         events = s.tick(f.next_retry_at)
@@ -674,5 +676,3 @@ class TestStaleReports:
 
 
 # ---------------------------------------------------------------- remove / recover
-
-
