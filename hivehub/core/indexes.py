@@ -107,14 +107,14 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
     s._ver[agent_id] = v
     a = s.agents.get(agent_id)
     _sync_online(s, agent_id, a)
-    if a is not None:
-        # its entries just went stale; the best of them tend to be tops (an agent
-        # that just took work was the best free one): drop those now
-        _clean_free(s, "")
-        for c in a.capabilities:
-            _clean_free(s, c.name)
     if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
         s._eligible.discard(agent_id)
+        if a is not None:
+            # its entries just went stale, and the best of them tend to be tops (an
+            # agent that just took work was the best free one): drop those now
+            _clean_free(s, "")
+            for c in a.capabilities:
+                _clean_free(s, c.name)
         return
     s._eligible.add(agent_id)
     w = s.config.weights
