@@ -127,6 +127,15 @@ class SubmitTask(Command, kw_only=True):
     created_by: str | None = None
 
 
+class SubmitTasks(Command, kw_only=True):
+    """Submit several tasks at once, all or none: every task is validated (ids,
+    dependencies) before the first is created. A task may depend on the tasks
+    before it in ``specs``."""
+
+    specs: list[TaskSpec]
+    created_by: str | None = None
+
+
 class CancelTask(Command, kw_only=True):
     task_id: str
     reason: Reason = "manual_cancellation"

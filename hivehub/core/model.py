@@ -181,3 +181,15 @@ class Task(Struct):
     #: sequence of its task_created event: replay its history with ?task_id=&since=created_sequence-1
     created_sequence: int = 0
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Cycle(Struct):
+    """A learning cycle in progress (folded from ``learning_cycle_started``)."""
+
+    cycle_id: str
+    agent_id: str
+    started_at: datetime
+    target: str
+    window: dict[str, list[float]]
+    #: ``started_at`` on the monotonic axis (the duration is measured on it)
+    started_mono: float = 0.0

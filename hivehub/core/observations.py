@@ -1,10 +1,12 @@
 """Self-monitoring: observations the adapters report, folded into module health
 and active alerts.
 
-Part of the :class:`~hivehub.core.hive.Hive` (a mixin; see ``_state.py``). An
-``Observe`` command carries an observation event. A module status is logged
+The pure part: which events are observations, how alerts are keyed and
+compared, the bounded alert texts. The ``Observe`` decision is in ``hive.py``,
+the fold of alerts and module states in ``projection.py``. An ``Observe``
+command carries an observation event. A module status is logged
 only when it differs from the current one, an alert only when it is raised or
-cleared (keyed by :meth:`ObservationsMixin.alert_key`), or when an active
+cleared (keyed by :func:`alert_key`), or when an active
 alert's content changes (an update under the same key); other observations are
 logged as given.
 
@@ -20,13 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from . import events as ev
-from ._state import HiveState
-from .commands import Observe
-from .errors import InvalidInput
-from .model import ONLINE, RequiredCapability
 
 #: active alerts listed in one hive_status_update (GET /api/alerts lists them all)
 STATUS_ALERTS = 20
@@ -87,89 +83,68 @@ def status_alerts(entries: list[dict[str, Any]], limit: int = STATUS_ALERTS) -> 
     return shown, len(entries) - len(shown)
 
 
-class ObservationsMixin(HiveState):
-    modules: dict[str, str]
-    alerts: dict[str, ev.EventData]  # key -> the active system/resource alert
+#: the event types an ``Observe`` command may carry
+OBSERVATIONS: tuple[type[ev.EventData], ...] = (
+    ev.ModuleStatusChanged,
+    ev.SystemAlert,
+    ev.ResourceAlert,
+    ev.HiveStatusUpdate,
+    ev.ErrorOccurred,
+    ev.InterModuleMessage,
+)
 
-    OBSERVATIONS = (
-        ev.ModuleStatusChanged,
-        ev.SystemAlert,
-        ev.ResourceAlert,
-        ev.HiveStatusUpdate,
-        ev.ErrorOccurred,
-        ev.InterModuleMessage,
-    )
 
-    # owned by SchedulingMixin (scheduler.py); read here
-    _ready: dict[tuple[tuple[str, float], ...], list[tuple[float, int, str]]]
-    _queued: dict[str, int]
+def alert_key(d: ev.EventData) -> str | None:
+    """The key an alert is raised and cleared under (``None``: not an alert)."""
+    if isinstance(d, ev.SystemAlert):
+        return d.alert_key or f"system:{d.title}"
+    if isinstance(d, ev.ResourceAlert):
+        return f"resource:{d.resource}"
+    return None
 
-    def unservable_groups(self) -> dict[str, int]:
-        """Ready pending work that no online agent can serve: task count by requirement
-        label. Walks the scheduler's ready groups (pending tasks only), not every task."""
-        out: dict[str, int] = {}
-        for sig, heap in self._ready.items():
-            count = sum(1 for _, seq, tid in heap if self._queued.get(tid) == seq)
-            if not count:
-                continue
-            required = [RequiredCapability(name=n, min_proficiency=m) for n, m in sig]
-            if any(a.status in ONLINE for a in self._candidates(required)):
-                continue
-            label = requirement_label(sig)
-            out[label] = out.get(label, 0) + count
-        return out
 
-    def _on_observe(self, cmd: Observe) -> None:
-        d = cmd.data
-        if not isinstance(d, self.OBSERVATIONS):
-            raise InvalidInput(f"{d.TYPE} is not an observation")
-        assert self._now is not None
-        if isinstance(d, ev.ModuleStatusChanged) and self.modules.get(d.module, "healthy") == d.new_status:
-            return  # no change: nothing to record
-        key = self.alert_key(d)
-        if key is not None:
-            active = self.alerts.get(key)
-            if getattr(d, "state", "active") == "cleared":
-                if active is None:
-                    return  # clearing what is not active
-            elif active is not None and self._same_alert(active, d):
-                return  # raising what already is, unchanged (a changed one is an update)
-        self._emit(msgspec.structs.replace(d, timestamp=self._now))
+def same_alert(a: ev.EventData, b: ev.EventData) -> bool:
+    """Raising ``b`` while ``a`` is active under the same key changes nothing."""
+    if isinstance(a, ev.SystemAlert) and isinstance(b, ev.SystemAlert):
+        return (a.level, a.title, a.message, a.details) == (b.level, b.title, b.message, b.details)
+    return True  # a resource alert is raised once per crossing (hysteresis in the watch)
 
-    @staticmethod
-    def _same_alert(a: ev.EventData, b: ev.EventData) -> bool:
-        if isinstance(a, ev.SystemAlert) and isinstance(b, ev.SystemAlert):
-            return (a.level, a.title, a.message, a.details) == (b.level, b.title, b.message, b.details)
-        return True  # a resource alert is raised once per crossing (hysteresis in the watch)
 
-    @staticmethod
-    def alert_key(d: ev.EventData) -> str | None:
+def is_cleared(d: ev.EventData) -> bool:
+    return getattr(d, "state", "active") == "cleared"
+
+
+def active_alert_entries(alerts: dict[str, ev.EventData]) -> list[dict[str, Any]]:
+    """Active alerts (key -> the event that raised them) as plain entries (``GET /api/alerts``)."""
+    out: list[dict[str, Any]] = []
+    for key, d in alerts.items():
         if isinstance(d, ev.SystemAlert):
-            return d.alert_key or f"system:{d.title}"
-        if isinstance(d, ev.ResourceAlert):
-            return f"resource:{d.resource}"
-        return None
-
-    def active_alerts(self) -> list[dict[str, Any]]:
-        out = []
-        for key, d in self.alerts.items():
-            if isinstance(d, ev.SystemAlert):
-                out.append({"key": key, "kind": "system_alert", "level": d.level, "title": d.title,
-                            "message": d.message, "details": d.details, "timestamp": d.timestamp})
-            elif isinstance(d, ev.ResourceAlert):
-                out.append({"key": key, "kind": "resource_alert", "level": "warning", "title": f"High {d.resource} usage",
-                            "message": f"{d.resource} at {d.usage_percent:.1f}% (threshold {d.threshold_percent:.1f}%, {d.trend})",
-                            "details": {"usage_percent": d.usage_percent, "threshold_percent": d.threshold_percent,
-                                        "recommendations": d.recommendations}, "timestamp": d.timestamp})
-        return out
-
-    def _a_module_status(self, d: ev.ModuleStatusChanged) -> None:
-        self.modules[d.module] = d.new_status
-
-    def _a_alert(self, d: ev.EventData) -> None:
-        key = self.alert_key(d)
-        assert key is not None
-        if getattr(d, "state", "active") == "cleared":
-            self.alerts.pop(key, None)
-        else:
-            self.alerts[key] = d
+            out.append(
+                {
+                    "key": key,
+                    "kind": "system_alert",
+                    "level": d.level,
+                    "title": d.title,
+                    "message": d.message,
+                    "details": d.details,
+                    "timestamp": d.timestamp,
+                }
+            )
+        elif isinstance(d, ev.ResourceAlert):
+            out.append(
+                {
+                    "key": key,
+                    "kind": "resource_alert",
+                    "level": "warning",
+                    "title": f"High {d.resource} usage",
+                    "message": f"{d.resource} at {d.usage_percent:.1f}% "
+                    f"(threshold {d.threshold_percent:.1f}%, {d.trend})",
+                    "details": {
+                        "usage_percent": d.usage_percent,
+                        "threshold_percent": d.threshold_percent,
+                        "recommendations": d.recommendations,
+                    },
+                    "timestamp": d.timestamp,
+                }
+            )
+    return out

@@ -1,14 +1,14 @@
 """One task's history: which events belong to a task, and the task folded from them alone.
 
 The hive keeps finished tasks in memory only up to ``HiveConfig.retain_finished``
-(see ``Hive._evict``); the log keeps everything. The store indexes each event
+(see ``Projection._evict``); the log keeps everything. The store indexes each event
 by :func:`task_id_of`, and :func:`fold_task` rebuilds an evicted task from its
 own events, equal to the projection ``Hive.apply`` had made of it.
 
-The rules mirror the task parts of the ``Hive._a_task_*`` appliers (the fields
-of the task; not the agents, counters or indexes). ``tests/core/test_tasklog.py``
-checks, for every task of a scenario covering every task event, that the fold
-equals the live projection, so the two cannot drift apart unnoticed.
+The task's own fields follow one rule, :func:`update_task`, which the appliers
+of ``projection.py`` call too (they add what a task event does to agents,
+counters and indexes). ``tests/core/test_tasklog.py`` checks, for every task of
+a scenario covering every task event, that the fold equals the live projection.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import msgspec
 from . import events as ev
 from .model import Task, TaskStatus
 
-__all__ = ["TASK_EVENTS", "fold_task", "task_id_of"]
+__all__ = ["TASK_EVENTS", "fold_task", "new_task", "status_after", "task_id_of", "update_task"]
 
 TS = TaskStatus
 
@@ -49,13 +49,90 @@ def task_id_of(d: ev.EventData) -> str | None:
     return None
 
 
-def _status(t: Task, to: TaskStatus, at: datetime) -> None:
-    t.status = to
-    t.updated_at = at
+def status_after(d: ev.EventData) -> TaskStatus | None:
+    """The status a task event moves its task to (``None``: the status stays)."""
+    if isinstance(d, ev.TaskAssigned):
+        return TS.ASSIGNED
+    if isinstance(d, ev.TaskStarted):
+        return TS.RUNNING
+    if isinstance(d, ev.TaskCompleted):
+        return TS.COMPLETED
+    if isinstance(d, ev.TaskFailed):
+        return TS.PENDING if d.retry_scheduled else TS.FAILED
+    if isinstance(d, ev.TaskCancelled):
+        return TS.CANCELLED
+    if isinstance(d, (ev.TaskRetried, ev.TaskReleased)):
+        return TS.PENDING
+    return None
 
 
-def _requeue(t: Task, at: datetime, due: datetime | None) -> None:
-    _status(t, TS.PENDING, at)
+def new_task(d: ev.TaskCreated, sequence: int) -> Task:
+    """The task a ``task_created`` (logged at ``sequence``) creates: a copy of
+    everything the fold mutates, so the event stays as it was emitted."""
+    src = d.task
+    return msgspec.structs.replace(
+        src,
+        required_capabilities=list(src.required_capabilities),
+        depends_on=list(src.depends_on),
+        failed_agents=list(src.failed_agents),
+        metadata=dict(src.metadata),
+        created_sequence=sequence,
+    )
+
+
+def update_task(t: Task, d: ev.EventData) -> None:
+    """Fold one event into its task's own fields (status included; not agents,
+    counters or indexes): the one rule both ``Hive.apply`` and :func:`fold_task` use."""
+    to = status_after(d)
+    if to is not None:
+        t.status = to
+        t.updated_at = d.timestamp
+    if isinstance(d, ev.TaskAssigned):
+        t.assigned_agent_id = d.agent_id
+        t.assigned_at = d.timestamp
+        t.attempt = d.attempt_number
+        t.estimated_completion = d.estimated_completion
+        t.next_retry_at = None
+    elif isinstance(d, ev.TaskStarted):
+        t.started_at = d.timestamp
+    elif isinstance(d, ev.TaskProgress):
+        t.progress = d.progress
+        t.current_step = d.current_step
+        t.estimated_completion = d.estimated_completion
+        t.updated_at = d.timestamp
+    elif isinstance(d, ev.TaskCompleted):
+        t.result = d.result
+        t.error = None
+        t.progress = 1.0
+        t.completed_at = d.timestamp
+    elif isinstance(d, ev.TaskFailed):
+        t.error = d.error
+        if d.failure_kind != "dependency_failed":
+            t.failures += 1
+        if d.agent_id and d.agent_id not in t.failed_agents:
+            # from the event alone (not whether the agent still exists)
+            t.failed_agents.append(d.agent_id)
+        if d.retry_scheduled:
+            _requeued(t, d.next_retry_at)
+        else:
+            t.completed_at = d.timestamp
+    elif isinstance(d, ev.TaskCancelled):
+        t.cancelled_by = d.cancelled_by
+        t.completed_at = d.timestamp
+    elif isinstance(d, ev.TaskRetried):
+        t.failures = 0
+        t.error = None
+        t.result = None
+        t.cancelled_by = None
+        t.completed_at = None
+        t.failed_agents = []
+        _requeued(t, None)
+    elif isinstance(d, ev.TaskReleased):
+        _requeued(t, None)
+
+
+def _requeued(t: Task, due: datetime | None) -> None:
+    """Back to the queue: nobody holds it (pending is set by the status rule)."""
     t.assigned_agent_id = None
     t.started_at = None
     t.assigned_at = None
@@ -73,62 +150,7 @@ def fold_task(events: Iterable[ev.Event]) -> Task | None:
     for e in events:
         d = e.data
         if isinstance(d, ev.TaskCreated) and t is None:
-            src = d.task
-            t = msgspec.structs.replace(
-                src,
-                required_capabilities=list(src.required_capabilities),
-                depends_on=list(src.depends_on),
-                failed_agents=list(src.failed_agents),
-                metadata=dict(src.metadata),
-                created_sequence=e.sequence,
-            )
-            continue
-        if t is None or task_id_of(d) != t.id:
-            continue
-        if isinstance(d, ev.TaskAssigned):
-            _status(t, TS.ASSIGNED, d.timestamp)
-            t.assigned_agent_id = d.agent_id
-            t.assigned_at = d.timestamp
-            t.attempt = d.attempt_number
-            t.estimated_completion = d.estimated_completion
-            t.next_retry_at = None
-        elif isinstance(d, ev.TaskStarted):
-            _status(t, TS.RUNNING, d.timestamp)
-            t.started_at = d.timestamp
-        elif isinstance(d, ev.TaskProgress):
-            t.progress = d.progress
-            t.current_step = d.current_step
-            t.estimated_completion = d.estimated_completion
-            t.updated_at = d.timestamp
-        elif isinstance(d, ev.TaskCompleted):
-            _status(t, TS.COMPLETED, d.timestamp)
-            t.result = d.result
-            t.error = None
-            t.progress = 1.0
-            t.completed_at = d.timestamp
-        elif isinstance(d, ev.TaskFailed):
-            t.error = d.error
-            if d.failure_kind != "dependency_failed":
-                t.failures += 1
-            if d.agent_id and d.agent_id not in t.failed_agents:
-                t.failed_agents.append(d.agent_id)
-            if d.retry_scheduled:
-                _requeue(t, d.timestamp, d.next_retry_at)
-            else:
-                _status(t, TS.FAILED, d.timestamp)
-                t.completed_at = d.timestamp
-        elif isinstance(d, ev.TaskCancelled):
-            _status(t, TS.CANCELLED, d.timestamp)
-            t.cancelled_by = d.cancelled_by
-            t.completed_at = d.timestamp
-        elif isinstance(d, ev.TaskRetried):
-            t.failures = 0
-            t.error = None
-            t.result = None
-            t.cancelled_by = None
-            t.completed_at = None
-            t.failed_agents = []
-            _requeue(t, d.timestamp, None)
-        elif isinstance(d, ev.TaskReleased):
-            _requeue(t, d.timestamp, None)
+            t = new_task(d, e.sequence)
+        elif t is not None and task_id_of(d) == t.id:
+            update_task(t, d)
     return t

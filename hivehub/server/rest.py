@@ -519,28 +519,9 @@ async def create_task(request: web.Request) -> web.Response:
 async def create_tasks(request: web.Request) -> web.Response:
     batch = await body_as(request, TaskBatch)
     s = svc(request)
-    known = s.hive.has_task  # membership tests, never a copy (in memory or evicted)
-    ids = [t.id for t in batch.tasks if t.id]
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("duplicate task ids in batch")
-    # validate dependencies up front so a bad entry rejects the batch before any is created
-    for t in batch.tasks:
-        for d in t.depends_on:
-            if not known(d) and d not in ids:
-                from ..core.errors import DependencyNotFound
-
-                raise DependencyNotFound(f"depends_on names unknown task {d}", dependency=d)
-    dupes = [i for i in ids if known(i)]
-    if dupes:
-        from ..core.errors import TaskExists
-
-        raise TaskExists(f"task {dupes[0]} already exists", task_id=dupes[0])
-    rid = request_id(request)
-    who = actor(request)
-    results = await s.execute_many(
-        [C.SubmitTask(id=f"{rid}#{i}", spec=spec, created_by=who) for i, spec in enumerate(batch.tasks)]
-    )
-    created = [events[0].data.task.id for events in results]  # type: ignore[attr-defined]
+    # one core command: every task is validated before the first is created (all or none)
+    events = await s.execute(C.SubmitTasks(id=request_id(request), specs=batch.tasks, created_by=actor(request)))
+    created = [e.data.task.id for e in events if e.type == "task_created"]  # type: ignore[attr-defined]
     return json(TaskBatchResult([await s.task(t) for t in created]), status=201)
 
 

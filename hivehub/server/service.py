@@ -326,16 +326,6 @@ class HubService:
         await fut
         return events
 
-    async def execute_many(self, cmds: list[Command]) -> list[list[ev.Event]]:
-        """Run several commands and wait for one commit covering all of them (a batch
-        of submissions). Raises at the first refused command; the ones before it are
-        kept (callers validate the batch first)."""
-        results = await self.execute_each(cmds, stop_at_error=True)
-        for r in results:
-            if isinstance(r, HiveError):
-                raise r
-        return results  # type: ignore[return-value]
-
     async def execute_each(self, cmds: list[Command], *, stop_at_error: bool = False) -> list[list[ev.Event] | HiveError]:
         """Run commands in order, each accepted or refused on its own, and wait for
         one commit covering every accepted one (forwarded batches, submissions)."""

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
+
 from hivehub.core import events as ev
 from hivehub.core.commands import (
     AgentSpec,
@@ -28,6 +30,8 @@ from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.model import Agent, AgentCapability, Capability, RequiredCapability, Task, TaskError
 
 T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+NO_HEARTBEAT_EXPIRY = HiveConfig(heartbeat_timeout=10_000.0)
 
 D = TypeVar("D", bound=ev.EventData)
 
@@ -77,6 +81,18 @@ def types(events: Iterable[ev.Event]) -> list[str]:
     return [e.type for e in events]
 
 
+def snapshot(hive: Hive) -> bytes:
+    """Everything projected, encoded (to prove a rejected command changed nothing)."""
+    return msgspec.json.encode(
+        {
+            "agents": hive.agents,
+            "tasks": hive.tasks,
+            "sequence": hive.sequence,
+            "status": hive.status(T0)["metrics"],
+        }
+    )
+
+
 class Sim:
     """Drives a Hive with literal times and records everything it emits.
 
@@ -93,6 +109,13 @@ class Sim:
         #: monotonic clock ``t`` and the wall clock ``at(t + wall_step)``; a test
         #: steps the system clock by changing it between commands
         self.wall_step: float | None = None
+
+    @classmethod
+    def around(cls, hive: Hive) -> Sim:
+        """A driver for an existing hive (a replica folded from another's log)."""
+        s = cls()
+        s.hive = hive
+        return s
 
     # -- driving ----------------------------------------------------------
 

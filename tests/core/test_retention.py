@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-import msgspec
 import pytest
 
 from hivehub.core import events as ev
@@ -13,9 +12,9 @@ from hivehub.core.commands import CancelTask, CompleteTask, FailTask, RetryTask
 from hivehub.core.errors import NotTaskHolder, TaskEvicted, TaskExists
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.model import TaskError, TaskStatus
-from hivehub.core.tasklog import fold_task, task_id_of
+from hivehub.core.tasklog import task_id_of
 
-from ._harness import Ids, Sim, of, one
+from ._harness import Ids, Sim, one
 from .test_hive import busy_history, projection
 
 TS = TaskStatus
@@ -162,31 +161,3 @@ def busy_history_retaining(n: int) -> Sim:
 
 def types_of(s: Sim) -> list[tuple[str, str | None]]:
     return [(e.type, task_id_of(e.data)) for e in s.log]
-
-
-class TestFoldTask:
-    def test_every_task_folds_from_its_own_events_to_its_live_projection(self) -> None:
-        s = busy_history()
-        assert len(s.hive.tasks) >= 7
-        for task_id, t in s.hive.tasks.items():
-            stored = [ev.decode_event(b) for b in s.wire]
-            assert fold_task(events_of(stored, task_id)) == t, task_id
-
-    def test_an_evicted_task_folds_to_what_it_was_before_eviction(self) -> None:
-        s = retaining(1)
-        s.submit("t1", t=1)
-        s.progress("t1", 0.5, "a", t=2, current_step="half")
-        s.complete("t1", "a", t=3, result={"n": 1})
-        before = msgspec.json.encode(s.hive.tasks["t1"])
-        finish(s, "t2", 4)
-        assert "t1" in s.hive.evicted
-        stored = [ev.decode_event(b) for b in s.wire]
-        assert msgspec.json.encode(fold_task(events_of(stored, "t1"))) == before
-
-    def test_events_of_other_tasks_are_ignored_and_no_created_is_none(self) -> None:
-        s = retaining(5)
-        finish(s, "t1", 1)
-        finish(s, "t2", 2)
-        assert fold_task(s.log) == s.hive.tasks["t1"]  # the first task_created names the task
-        assert fold_task([e for e in s.log if not isinstance(e.data, ev.TaskCreated)]) is None
-        assert of(s.log, ev.TaskCreated)[0].task.created_sequence == 0  # the event is not mutated

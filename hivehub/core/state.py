@@ -1,0 +1,307 @@
+"""The hive's state: every field, and the reads that decisions and adapters make.
+
+:class:`HiveState` holds three kinds of state, and says which is which:
+
+- **projection**, folded from the log by ``apply`` (``projection.py``) and by
+  nothing else: agents, tasks, counters, retention, learning, alerts, and the
+  scheduler's indexes (the ready queue, the capability index, the free-agent
+  heaps, the online proficiencies, the dependency index). A hive that replays
+  the log holds the same projection, field for field
+  (``tests/core/test_replay_property.py``).
+- **timers**, filled by ``apply`` and drained by time (a ``Tick``): retries that
+  are not due yet and task deadlines. The log has no "time passed" event, so a
+  replay holds entries a live hive already drained; after
+  ``Projection.drain_timers(mono)`` both are equal again.
+- **volatile**: heartbeat liveness (``_seen``, ``_liveness``,
+  ``Agent.last_seen_at``) is fed by heartbeats, which are not logged by design;
+  and the scratch of one ``handle`` (``_now``, ``_mono``, ``_dirty``, the
+  coordinator's timer).
+
+Nothing here mutates: the reads are pure functions of the fields.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from . import events as ev
+from .config import HiveConfig
+from .errors import AgentNotFound, AttemptRequired, NotTaskHolder, TaskEvicted, TaskNotFound
+from .learning import Cycle
+from .model import HELD, ONLINE, Agent, AgentStatus, RequiredCapability, Task, TaskStatus
+from .observations import active_alert_entries, requirement_label
+from .policies import exponential_backoff
+
+__all__ = ["HiveState", "Signature"]
+
+TS = TaskStatus
+AS = AgentStatus
+
+#: a ready-queue group: the sorted (capability, min_proficiency) pairs a task requires
+Signature = tuple[tuple[str, float], ...]
+
+
+class HiveState:
+    def __init__(
+        self,
+        config: HiveConfig | None = None,
+        *,
+        new_id: Callable[[], str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config or HiveConfig()
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._rng = rng or random.Random()
+        # Event message ids: a per-instance random prefix (drawn from the injected
+        # rng, so tests stay deterministic) and the sequence. Unique across
+        # restarts, and far cheaper than a uuid4 per event on the hot path.
+        self._msg_prefix = f"{self._rng.getrandbits(64):016x}"
+        self._backoff = exponential_backoff(
+            self.config.retry_base_seconds, self.config.retry_cap_seconds, self._rng
+        )
+
+        # ---- projection ------------------------------------------------------
+        self.sequence = 0
+        self.agents: dict[str, Agent] = {}
+        self.tasks: dict[str, Task] = {}
+        #: finished tasks still in memory, oldest finish first (a retry takes one out)
+        self._finished: dict[str, None] = {}
+        #: evicted task id -> its final status: what the core still needs to know
+        #: (the id is taken; whether a dependent's dependency completed). The value
+        #: is a shared enum member, so an entry costs the id string and a dict slot.
+        self.evicted: dict[str, TaskStatus] = {}
+        self.task_counts: Counter[TaskStatus] = Counter()
+        self.completed_by_day: Counter[date] = Counter()
+        self.failed_by_day: Counter[date] = Counter()
+        # learning (folded from outcomes)
+        self.outcomes: dict[str, dict[str, deque[float]]] = {}  # agent -> capability -> newest scores
+        self.last_cycle_at: dict[str, datetime] = {}
+        #: agent -> when (monotonic) its last cycle started, else when it was created
+        self._learn_since: dict[str, float] = {}
+        self.cycles: dict[str, Cycle] = {}
+        self.cycle_durations_ms: list[float] = []
+        #: agent -> when (monotonic) its metrics were last reported
+        self._perf_at: dict[str, float] = {}
+        # self-monitoring (folded from observations)
+        self.modules: dict[str, str] = {}
+        self.alerts: dict[str, ev.EventData] = {}  # key -> the active system/resource alert
+        # indexes (``indexes.py``; maintained by apply)
+        self._cap_index: dict[str, set[str]] = {}  # capability -> agents declaring it
+        #: capability ("" = any) -> heap of (-score, agent, version) of agents that could take work
+        self._free: dict[str, list[tuple[float, str, int]]] = {}
+        self._ver: dict[str, int] = {}
+        self._online_prof: dict[str, list[float]] = {}  # capability -> sorted proficiencies of online agents
+        self._online_caps: dict[str, dict[str, float]] = {}  # agent -> what it contributes to _online_prof
+        self._online: set[str] = set()
+        self._eligible: set[str] = set()  # agents that could take work now
+        #: requirement signature -> heap of (queue key, seq, task); the top entry is always current
+        self._ready: dict[Signature, list[tuple[float, int, str]]] = {}
+        self._ready_seq = 0
+        self._queued: dict[str, int] = {}  # task id -> its current ready entry's seq (others are stale)
+        #: dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
+        self._waiting: dict[str, dict[str, None]] = {}
+        #: held task -> assigned, then started (monotonic)
+        self._held_since: dict[str, float] = {}
+
+        # ---- timers (filled by apply, drained by Tick) ---------------------------
+        #: wall seconds minus monotonic seconds, measured by the adapter when it folds
+        #: the log; converts logged wall times to the monotonic axis on replay
+        self.mono_offset = 0.0
+        self._delayed: list[tuple[float, str, int, int]] = []  # retries (due, task, attempt, ready seq)
+        self._deadlines: list[tuple[float, str, int]] = []  # timeouts (due, task, attempt)
+
+        # ---- volatile ----------------------------------------------------------
+        self._seen: dict[str, float] = {}  # agent -> when last heard from (monotonic)
+        self._liveness: list[tuple[float, str]] = []  # (due, agent)
+        # agents with an entry in _liveness: at most one each, so a heartbeat flood
+        # cannot grow the heap (a popped entry of a live agent is pushed again)
+        self._live_armed: set[str] = set()
+        #: a scheduling pass is owed: set by apply, cleared by the pass at the end of handle
+        self._dirty = True
+        self._rebalance_trigger: str | None = "startup"
+        self._next_rebalance_at: float | None = None  # monotonic
+        #: the readings of the command being handled (``None`` outside ``handle``)
+        self._now: datetime | None = None
+        self._mono: float | None = None
+
+    # ---------------------------------------------------------- time
+
+    def _at(self, wall: datetime) -> float:
+        """A logged wall-clock time on the monotonic axis of deadlines and durations.
+
+        Inside ``handle`` it is taken relative to the command's own readings, so a
+        time the command emits (``now``, ``now + backoff``) lands exactly where the
+        monotonic clock says. Outside (replaying the log, a follower folding events)
+        it is ``wall - mono_offset``: exact for events logged since the offset was
+        measured, and off by any clock step before that (only until each deadline
+        is next re-armed)."""
+        if self._now is not None and self._mono is not None:
+            # (a difference of timestamps, not of datetimes: with one clock, where
+            # mono is now - mono_offset, this is exactly the replay's value below)
+            return self._mono + (wall.timestamp() - self._now.timestamp())
+        return wall.timestamp() - self.mono_offset
+
+    def next_deadline(self) -> float | None:
+        """The earliest monotonic reading at which a Tick would change something."""
+        cands = [heap[0][0] for heap in (self._delayed, self._deadlines, self._liveness) if heap]
+        return min(cands) if cands else None
+
+    # ---------------------------------------------------------- lookups
+
+    def has_task(self, task_id: str) -> bool:
+        """The id names a task, in memory or evicted (so it cannot be used again)."""
+        return task_id in self.tasks or task_id in self.evicted
+
+    def _agent(self, agent_id: str) -> Agent:
+        a = self.agents.get(agent_id)
+        if a is None:
+            raise AgentNotFound(f"no agent {agent_id}", agent_id=agent_id)
+        return a
+
+    def _task(self, task_id: str) -> Task:
+        t = self.tasks.get(task_id)
+        if t is None:
+            if task_id in self.evicted:
+                raise TaskEvicted(
+                    f"task {task_id} ended {self.evicted[task_id]} and was evicted from memory"
+                    f" (retain_finished={self.config.retain_finished}); it can no longer change",
+                    task_id=task_id,
+                    status=str(self.evicted[task_id]),
+                )
+            raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+        return t
+
+    def _task_status(self, task_id: str) -> TaskStatus:
+        t = self.tasks.get(task_id)
+        return t.status if t is not None else self.evicted[task_id]
+
+    def _held(self, task_id: str, agent_id: str, attempt: int | None) -> Task:
+        """The task, when ``agent_id`` holds ``attempt`` and it is the current one.
+
+        Raises TaskNotFound for an unknown task, then AttemptRequired when the
+        report names no attempt: a report without one cannot be told apart from a
+        stale report of an earlier attempt (a late completion of attempt 1 would
+        complete attempt 2), so it is never guessed. Raises NotTaskHolder when the
+        agent does not hold that attempt now."""
+        if task_id in self.evicted:  # finished long ago: a stale report, as before eviction
+            raise NotTaskHolder(
+                f"agent {agent_id} does not hold task {task_id}",
+                task_id=task_id,
+                agent_id=agent_id,
+                attempt=attempt,
+                status=str(self.evicted[task_id]),
+            )
+        t = self._task(task_id)
+        if attempt is None:
+            raise AttemptRequired(
+                f"a report about task {task_id} must name its attempt", task_id=task_id, agent_id=agent_id
+            )
+        if t.assigned_agent_id != agent_id or t.status not in HELD or attempt != t.attempt:
+            raise NotTaskHolder(
+                f"agent {agent_id} does not hold task {task_id} attempt {attempt}",
+                task_id=task_id,
+                agent_id=agent_id,
+                attempt=attempt,
+                current_attempt=t.attempt,
+                status=str(t.status),
+            )
+        return t
+
+    def _deps_met(self, t: Task) -> bool:
+        for d in t.depends_on:
+            dt = self.tasks.get(d)
+            status = dt.status if dt is not None else self.evicted.get(d, TS.COMPLETED)
+            if status != TS.COMPLETED:
+                return False
+        return True
+
+    def _held_for(self, t: Task, mono: float) -> float:
+        """Seconds (monotonic) since the held task was started, or assigned if not yet."""
+        return max(0.0, mono - self._held_since.get(t.id, mono))
+
+    # ---------------------------------------------------------- matching
+
+    def _candidates(self, required: Sequence[RequiredCapability]) -> list[Agent]:
+        """Agents meeting every requirement, found through the capability index
+        (the smallest posting list of the required names), not a scan of all agents."""
+        if not required:
+            return list(self.agents.values())
+        best: set[str] | None = None
+        for r in required:
+            ids = self._cap_index.get(r.name)
+            if not ids:
+                return []
+            if best is None or len(ids) < len(best):
+                best = ids
+        assert best is not None
+        req = list(required)
+        return [a for a in (self.agents[aid] for aid in best) if a.meets(req)]
+
+    def count_matching(self, required: Sequence[RequiredCapability]) -> int:
+        """Online agents meeting every requirement: a binary search for one
+        requirement; the capability index for several."""
+        if not required:
+            return len(self._online)
+        if len(required) == 1:
+            lst = self._online_prof.get(required[0].name, [])
+            return len(lst) - bisect.bisect_left(lst, required[0].min_proficiency)
+        return sum(1 for a in self._candidates(required) if a.status in ONLINE)
+
+    def matching_agents(self, required: Sequence[RequiredCapability]) -> int:
+        """Online agents that currently meet every requirement."""
+        return self.count_matching(required)
+
+    # ---------------------------------------------------------- views
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """The hive's status folded from the log (``GET /api/hive/status``)."""
+        online = [a for a in self.agents.values() if a.status in ONLINE]
+        active = [a for a in online if a.status == AS.ACTIVE]
+        slots = sum(a.max_concurrent_tasks for a in online)
+        held = self.task_counts[TS.ASSIGNED] + self.task_counts[TS.RUNNING]
+        return {
+            "sequence": self.sequence,
+            "metrics": {
+                "total_agents": len(self.agents),
+                "online_agents": len(online),
+                "active_agents": len(active),
+                "idle_agents": sum(1 for a in online if a.status == AS.IDLE),
+                "offline_agents": sum(1 for a in self.agents.values() if a.status == AS.OFFLINE),
+                "total_tasks": len(self.tasks) + len(self.evicted),
+                "pending_tasks": self.task_counts[TS.PENDING],
+                "assigned_tasks": self.task_counts[TS.ASSIGNED],
+                "running_tasks": self.task_counts[TS.RUNNING],
+                "completed_tasks": self.task_counts[TS.COMPLETED],
+                "failed_tasks": self.task_counts[TS.FAILED],
+                "cancelled_tasks": self.task_counts[TS.CANCELLED],
+                "completed_tasks_today": self.completed_by_day[now.date()],
+                "failed_tasks_today": self.failed_by_day[now.date()],
+                # share of online task slots in use: the hive's own load
+                "system_load": round(held / slots, 4) if slots else 0.0,
+            },
+        }
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        """Every active alert as a plain entry (``GET /api/alerts``)."""
+        return active_alert_entries(self.alerts)
+
+    def unservable_groups(self) -> dict[str, int]:
+        """Ready pending work that no online agent can serve: task count by requirement
+        label. Walks the scheduler's ready groups (pending tasks only), not every task."""
+        out: dict[str, int] = {}
+        for sig, heap in self._ready.items():
+            count = sum(1 for _, seq, tid in heap if self._queued.get(tid) == seq)
+            if not count:
+                continue
+            required = [RequiredCapability(name=n, min_proficiency=m) for n, m in sig]
+            if any(a.status in ONLINE for a in self._candidates(required)):
+                continue
+            label = requirement_label(sig)
+            out[label] = out.get(label, 0) + count
+        return out

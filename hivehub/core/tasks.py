@@ -1,0 +1,317 @@
+"""Task decisions: submitting (one task or a batch), cancelling, retrying, and the
+reports of the agent that holds a task (start, progress, complete, fail, release).
+
+Every decision validates first and raises a ``HiveError`` before it emits
+anything, so a refused command leaves the state as it was; a batch is validated
+whole before its first task is created (all or nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from . import events as ev
+from .commands import (
+    CancelTask,
+    CompleteTask,
+    FailTask,
+    ReleaseTask,
+    ReportProgress,
+    RetryTask,
+    StartTask,
+    SubmitTask,
+    SubmitTasks,
+    TaskSpec,
+)
+from .context import Decision
+from .errors import DependencyNotFound, HiveError, InvalidInput, InvalidTransition, TaskEvicted, TaskExists
+from .model import Task, TaskError, TaskStatus, priority_value
+from .scheduler import conclude
+from .transitions import check_task_transition
+
+__all__ = [
+    "fail_attempt",
+    "on_cancel",
+    "on_complete",
+    "on_fail",
+    "on_progress",
+    "on_release",
+    "on_retry",
+    "on_start",
+    "on_submit",
+    "on_submit_many",
+]
+
+TS = TaskStatus
+
+
+# ---------------------------------------------------------------- submitting
+
+
+def _new_task(ctx: Decision, spec: TaskSpec, created_by: str | None, earlier: dict[str, None]) -> Task:
+    """The task ``spec`` describes, validated against the state and the tasks of
+    the same batch before it (``earlier``). Raises before anything is emitted."""
+    s = ctx.s
+    task_id = spec.id or s._new_id()
+    if s.has_task(task_id):
+        raise TaskExists(f"task {task_id} already exists", task_id=task_id)
+    for dep in spec.depends_on:
+        if dep == task_id:
+            raise InvalidInput("a task cannot depend on itself", task_id=task_id)
+        if dep not in earlier and not s.has_task(dep):
+            raise DependencyNotFound(f"depends_on names unknown task {dep}", dependency=dep)
+    return Task(
+        id=task_id,
+        description=spec.description,
+        type=spec.type,
+        priority=priority_value(spec.priority),
+        status=TS.PENDING,
+        required_capabilities=list(spec.required_capabilities),
+        input=spec.input,
+        timeout_seconds=spec.timeout_seconds,
+        max_retries=spec.max_retries,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+        depends_on=list(dict.fromkeys(spec.depends_on)),
+        created_by=created_by,
+        metadata=dict(spec.metadata),
+    )
+
+
+def _create(ctx: Decision, task: Task) -> None:
+    s = ctx.s
+    ctx.emit(
+        ev.TaskCreated(
+            timestamp=ctx.now, task=task, matching_agents=s.matching_agents(task.required_capabilities)
+        )
+    )
+    dead = [d for d in task.depends_on if s._task_status(d) in (TS.FAILED, TS.CANCELLED)]
+    if dead:
+        fail_dependents(ctx, dead[0], s._task_status(dead[0]), [task.id])
+
+
+def on_submit(ctx: Decision, cmd: SubmitTask) -> None:
+    _create(ctx, _new_task(ctx, cmd.spec, cmd.created_by, {}))
+
+
+def on_submit_many(ctx: Decision, cmd: SubmitTasks) -> None:
+    """Submit a batch: every task is validated before the first is created.
+
+    A task may depend on tasks of the batch before it. Once validated, the batch
+    is decided exactly as the sequence of single submissions it stands for: each
+    task is created and scheduled in turn, its events caused by ``<id>#<index>``."""
+    ids = [spec.id for spec in cmd.specs if spec.id]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("duplicate task ids in batch")
+    tasks: list[Task] = []
+    earlier: dict[str, None] = {}
+    for i, spec in enumerate(cmd.specs):
+        try:
+            t = _new_task(ctx, spec, cmd.created_by, earlier)
+        except HiveError as exc:
+            exc.details.setdefault("index", i)
+            raise
+        earlier[t.id] = None
+        tasks.append(t)
+    cause = ctx.cause
+    for i, t in enumerate(tasks):
+        ctx.cause = f"{cause}#{i}" if cause is not None else None
+        _create(ctx, t)
+        conclude(ctx)
+    ctx.cause = cause
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+def on_cancel(ctx: Decision, cmd: CancelTask) -> None:
+    s = ctx.s
+    t = s._task(cmd.task_id)
+    check_task_transition(t, TS.CANCELLED)
+    agent_id = t.assigned_agent_id
+    dependents = list(s._waiting.get(t.id, ()))
+    ctx.emit(
+        ev.TaskCancelled(
+            timestamp=ctx.now,
+            task_id=t.id,
+            reason=cmd.reason,
+            cancelled_by=cmd.cancelled_by,
+            agent_id=agent_id,
+            previous_status=t.status,
+        )
+    )
+    ctx.touch(agent_id, "task_cancelled")
+    fail_dependents(ctx, t.id, t.status, dependents)
+
+
+def on_retry(ctx: Decision, cmd: RetryTask) -> None:
+    s = ctx.s
+    t = s._task(cmd.task_id)
+    if t.status not in (TS.FAILED, TS.CANCELLED):
+        raise InvalidTransition(f"task {t.id} is {t.status}; only failed or cancelled tasks can be retried")
+    for dep in t.depends_on:
+        # An evicted dependency can never be retried, so a dependent waiting on one would pend forever.
+        if s.evicted.get(dep, TS.COMPLETED) != TS.COMPLETED:
+            raise TaskEvicted(
+                f"task {t.id} depends on {dep}, which ended {s.evicted[dep]} and was evicted from memory",
+                task_id=t.id,
+                dependency=dep,
+            )
+    ctx.emit(
+        ev.TaskRetried(
+            timestamp=ctx.now, task_id=t.id, previous_status=t.status, requested_by=cmd.requested_by
+        )
+    )
+
+
+# ---------------------------------------------------------------- the holder's reports
+
+
+def on_start(ctx: Decision, cmd: StartTask) -> None:
+    s = ctx.s
+    t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    a = s._agent(cmd.agent_id)
+    ctx.see(a)
+    if t.status == TS.RUNNING:
+        return  # a repeated report: idempotent
+    ctx.emit(ev.TaskStarted(timestamp=ctx.now, task_id=t.id, agent_id=a.id, attempt_number=t.attempt))
+
+
+def _ensure_started(ctx: Decision, t: Task) -> None:
+    """Agents may report progress or an outcome without a separate start report."""
+    if t.status == TS.ASSIGNED:
+        assert t.assigned_agent_id is not None
+        ctx.emit(
+            ev.TaskStarted(
+                timestamp=ctx.now, task_id=t.id, agent_id=t.assigned_agent_id, attempt_number=t.attempt
+            )
+        )
+
+
+def on_progress(ctx: Decision, cmd: ReportProgress) -> None:
+    s = ctx.s
+    t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    ctx.see(s.agents[cmd.agent_id])
+    _ensure_started(ctx, t)
+    eta = None
+    if cmd.progress > 0 and t.started_at is not None:
+        # Linear extrapolation from observed progress (elapsed on the monotonic clock).
+        elapsed = ctx.held_for(t)
+        eta = ctx.now + timedelta(seconds=elapsed * (1 - cmd.progress) / cmd.progress)
+    ctx.emit(
+        ev.TaskProgress(
+            timestamp=ctx.now,
+            task_id=t.id,
+            agent_id=cmd.agent_id,
+            progress=cmd.progress,
+            current_step=cmd.current_step,
+            estimated_completion=eta,
+            attempt_number=t.attempt,
+        )
+    )
+
+
+def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
+    s = ctx.s
+    t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    a = s.agents[cmd.agent_id]
+    ctx.see(a)
+    _ensure_started(ctx, t)
+    assert t.started_at is not None
+    ctx.emit(
+        ev.TaskCompleted(
+            timestamp=ctx.now,
+            task_id=t.id,
+            agent_id=a.id,
+            execution_time_ms=round(ctx.held_for(t) * 1000, 3),
+            result=cmd.result,
+            attempt_number=t.attempt,
+            quality=cmd.quality,
+        )
+    )
+    ctx.emit_performance(a, "completed", t.type)
+    ctx.touch(a.id, "task_completed")
+
+
+def on_fail(ctx: Decision, cmd: FailTask) -> None:
+    s = ctx.s
+    t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    ctx.see(s.agents[cmd.agent_id])
+    _ensure_started(ctx, t)
+    fail_attempt(ctx, t, cmd.error, retryable=cmd.retryable, kind="reported")
+
+
+def on_release(ctx: Decision, cmd: ReleaseTask) -> None:
+    t = ctx.s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    ctx.emit(
+        ev.TaskReleased(
+            timestamp=ctx.now,
+            task_id=t.id,
+            agent_id=cmd.agent_id,
+            attempt_number=t.attempt,
+            reason=cmd.reason,
+        )
+    )
+    ctx.touch(cmd.agent_id, "task_released")
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+def fail_attempt(ctx: Decision, t: Task, error: TaskError, *, retryable: bool, kind: str) -> None:
+    """The held attempt failed (reported, timed out, or its agent was lost):
+    retry with backoff while retries remain, else fail it and its dependents."""
+    s = ctx.s
+    agent_id = t.assigned_agent_id
+    failures = t.failures + 1
+    retry = retryable and failures <= t.max_retries
+    next_at = ctx.now + timedelta(seconds=ctx.backoff(failures)) if retry else None
+    running = t.status == TS.RUNNING
+    dependents = [] if retry else list(s._waiting.get(t.id, ()))
+    ctx.emit(
+        ev.TaskFailed(
+            timestamp=ctx.now,
+            task_id=t.id,
+            agent_id=agent_id,
+            attempt_number=t.attempt,
+            error=error,
+            retry_scheduled=retry,
+            next_retry_at=next_at,
+            failure_kind=kind,
+            execution_time_ms=round(ctx.held_for(t) * 1000, 3) if running else None,
+        )
+    )
+    if agent_id is not None and agent_id in s.agents:
+        ctx.emit_performance(s.agents[agent_id], "failed", t.type)
+        ctx.touch(agent_id, "task_failed")
+    if not retry:
+        fail_dependents(ctx, t.id, t.status, dependents)
+
+
+def fail_dependents(ctx: Decision, root_id: str, root_status: TaskStatus, dependents: list[str]) -> None:
+    """A dependency failed for good or was cancelled: its waiting dependents fail, transitively.
+
+    Takes the root's id and status, not the task (it may already be evicted), and
+    the dependents as they were before the root ended (applying its end forgets them)."""
+    s = ctx.s
+    for dep_id in dependents:
+        d = s.tasks.get(dep_id)
+        if d is None or d.status != TS.PENDING:
+            continue
+        grand = list(s._waiting.get(d.id, ()))
+        ctx.emit(
+            ev.TaskFailed(
+                timestamp=ctx.now,
+                task_id=d.id,
+                agent_id=None,
+                attempt_number=d.attempt,
+                error=TaskError(
+                    "DEPENDENCY_FAILED",
+                    f"dependency {root_id} ended {root_status}",
+                    {"dependency": root_id, "dependency_status": str(root_status)},
+                ),
+                retry_scheduled=False,
+                failure_kind="dependency_failed",
+            )
+        )
+        fail_dependents(ctx, d.id, d.status, grand)

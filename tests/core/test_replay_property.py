@@ -1,0 +1,294 @@
+"""Property: the live hive and a replay of its log are the same state, and a
+rejected command changes nothing.
+
+A hypothesis state machine drives one :class:`Hive` with random commands and
+ticks (agents coming and going, single and batch submissions with
+dependencies, reports with right and wrong attempts, cancels, retries, learning
+resets, the clock moving on). After every step it checks that
+
+- a command the hive refused (``HiveError``) left every field as it was,
+  volatile ones included;
+- a fresh hive that ``apply``-s the log emitted so far, its timers drained to
+  the time of the live hive's last Tick, equals the live one in every field
+  (``tests/core/_state.py``: everything but what ``core/state.py`` calls
+  volatile: heartbeat liveness, which is not logged by design, and scratch).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from hivehub.core import events as ev
+from hivehub.core.commands import (
+    AgentDisconnected,
+    AgentPatch,
+    AgentSpec,
+    CancelTask,
+    CompleteLearning,
+    CompleteTask,
+    EvictAgent,
+    FailTask,
+    Heartbeat,
+    Recover,
+    RegisterAgent,
+    ReleaseTask,
+    RemoveAgent,
+    ReportProgress,
+    ResetLearning,
+    RetryTask,
+    StartTask,
+    SubmitTask,
+    SubmitTasks,
+    TaskSpec,
+    Tick,
+    UpdateAgent,
+)
+from hivehub.core.coordination import CoordinationConfig
+from hivehub.core.errors import HiveError
+from hivehub.core.hive import Hive, HiveConfig
+from hivehub.core.learning import LearningConfig
+from hivehub.core.model import Capability, RequiredCapability, TaskError
+from hivehub.core.tasklog import fold_task, task_id_of
+
+from ._harness import Ids, at
+from ._state import differences, full_state
+
+AGENTS = ["a0", "a1", "a2"]
+TASKS = [f"t{i}" for i in range(8)]
+CAPS = ["x", "y"]
+
+CONFIG = HiveConfig(
+    heartbeat_timeout=10.0,
+    retry_base_seconds=1.0,
+    retry_cap_seconds=4.0,
+    performance_interval=1.0,
+    retain_finished=3,
+    learning=LearningConfig(min_outcomes=2, interval_seconds=20.0),
+    coordination=CoordinationConfig(interval_seconds=5.0, min_unstarted_seconds=1.0, margin=0.1),
+)
+
+agent_ids = st.sampled_from(AGENTS)
+task_ids = st.sampled_from(TASKS)
+proficiency = st.sampled_from([0.2, 0.5, 0.9])
+capabilities = st.dictionaries(st.sampled_from(CAPS), proficiency, max_size=2).map(
+    lambda d: [Capability(name=k, proficiency=v) for k, v in d.items()]
+)
+requirements = st.dictionaries(st.sampled_from(CAPS), st.sampled_from([0.0, 0.4, 0.8]), max_size=2).map(
+    lambda d: [RequiredCapability(name=k, min_proficiency=v) for k, v in d.items()]
+)
+#: the task's current attempt, a stale or future one, or none at all
+attempt_delta = st.sampled_from([0, 0, 0, -1, 1, None])
+
+
+@st.composite
+def task_specs(draw: st.DrawFn, *, with_id: bool = True) -> TaskSpec:
+    return TaskSpec(
+        id=draw(task_ids) if with_id else None,
+        required_capabilities=draw(requirements),
+        depends_on=draw(st.lists(task_ids, max_size=2)),
+        max_retries=draw(st.integers(0, 2)),
+        timeout_seconds=draw(st.sampled_from([3.0, 30.0])),
+        priority=draw(st.integers(1, 4)),
+        type=draw(st.sampled_from(["etl", "ml"])),
+    )
+
+
+class ReplayMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hive = Hive(CONFIG, new_id=Ids(), rng=random.Random(0))
+        self.log: list[ev.Event] = []
+        self.t = 0.0
+        self.n = 0
+        #: the monotonic reading of the last Tick: how far the live hive drained its timers
+        self.drained: float | None = None
+
+    # -- driving ----------------------------------------------------------
+
+    def do(self, cmd: Any, dt: float = 0.0) -> None:
+        self.t += dt
+        self.n += 1
+        cmd.id = f"c{self.n}"
+        before = full_state(self.hive, volatile=True)
+        try:
+            events = self.hive.handle(cmd, at(self.t))
+        except HiveError:
+            after = full_state(self.hive, volatile=True)
+            assert after == before, (
+                f"{type(cmd).__name__} was refused but changed: {differences(before, after)}"
+            )
+            return
+        self.log.extend(events)
+        if isinstance(cmd, Tick):
+            self.drained = at(self.t).timestamp()
+
+    def attempt(self, task_id: str, delta: int | None) -> int | None:
+        t = self.hive.tasks.get(task_id)
+        if delta is None:
+            return None
+        return (t.attempt if t is not None else 1) + delta
+
+    def holder(self, task_id: str, agent_id: str, use_holder: bool) -> str:
+        t = self.hive.tasks.get(task_id)
+        if use_holder and t is not None and t.assigned_agent_id is not None:
+            return t.assigned_agent_id
+        return agent_id
+
+    # -- agents -----------------------------------------------------------
+
+    @rule(agent_id=agent_ids, caps=capabilities, slots=st.integers(1, 2), running=st.sampled_from([None, {}]))
+    def register(
+        self, agent_id: str, caps: list[Capability], slots: int, running: dict[str, int] | None
+    ) -> None:
+        spec = AgentSpec(name=agent_id, id=agent_id, capabilities=caps, max_concurrent_tasks=slots)
+        self.do(RegisterAgent(spec=spec, running=running))
+
+    @rule(agent_id=agent_ids, caps=st.none() | capabilities, slots=st.none() | st.integers(1, 3))
+    def update(self, agent_id: str, caps: list[Capability] | None, slots: int | None) -> None:
+        self.do(
+            UpdateAgent(agent_id=agent_id, patch=AgentPatch(capabilities=caps, max_concurrent_tasks=slots))
+        )
+
+    @rule(agent_id=agent_ids)
+    def remove(self, agent_id: str) -> None:
+        self.do(RemoveAgent(agent_id=agent_id))
+
+    @rule(agent_id=agent_ids)
+    def disconnect(self, agent_id: str) -> None:
+        self.do(AgentDisconnected(agent_id=agent_id))
+
+    @rule(agent_id=agent_ids)
+    def evict(self, agent_id: str) -> None:
+        self.do(EvictAgent(agent_id=agent_id))
+
+    @rule(agent_id=agent_ids, dt=st.sampled_from([0.0, 1.0]))
+    def heartbeat(self, agent_id: str, dt: float) -> None:
+        self.do(Heartbeat(agent_id=agent_id), dt)
+
+    @rule(agent_id=agent_ids, names=st.none() | st.lists(st.sampled_from(CAPS + ["nope"]), max_size=2))
+    def reset_learning(self, agent_id: str, names: list[str] | None) -> None:
+        self.do(ResetLearning(agent_id=agent_id, capabilities=names))
+
+    @rule(data=st.data())
+    def complete_learning(self, data: st.DataObject) -> None:
+        cycles = sorted(self.hive.cycles) + ["learn-unknown"]
+        self.do(CompleteLearning(cycle_id=data.draw(st.sampled_from(cycles))))
+
+    # -- tasks ------------------------------------------------------------
+
+    @rule(spec=task_specs())
+    def submit(self, spec: TaskSpec) -> None:
+        self.do(SubmitTask(spec=spec))
+
+    @rule(specs=st.lists(task_specs(), min_size=1, max_size=4))
+    def submit_batch(self, specs: list[TaskSpec]) -> None:
+        self.do(SubmitTasks(specs=specs))
+
+    @rule(task_id=task_ids, agent_id=agent_ids, use_holder=st.booleans(), delta=attempt_delta)
+    def start(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None) -> None:
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        self.do(StartTask(task_id=task_id, agent_id=agent_id, attempt=self.attempt(task_id, delta)), 0.5)
+
+    @rule(
+        task_id=task_ids,
+        agent_id=agent_ids,
+        use_holder=st.booleans(),
+        delta=attempt_delta,
+        p=st.sampled_from([0.0, 0.5]),
+    )
+    def progress(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, p: float) -> None:
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        attempt = self.attempt(task_id, delta)
+        self.do(ReportProgress(task_id=task_id, agent_id=agent_id, progress=p, attempt=attempt), 0.5)
+
+    @rule(
+        task_id=task_ids,
+        agent_id=agent_ids,
+        use_holder=st.booleans(),
+        delta=attempt_delta,
+        quality=st.none() | st.sampled_from([0.3, 1.0]),
+    )
+    def complete(
+        self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, quality: float | None
+    ) -> None:
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        attempt = self.attempt(task_id, delta)
+        self.do(CompleteTask(task_id=task_id, agent_id=agent_id, attempt=attempt, quality=quality), 0.5)
+
+    @rule(
+        task_id=task_ids,
+        agent_id=agent_ids,
+        use_holder=st.booleans(),
+        delta=attempt_delta,
+        retryable=st.booleans(),
+    )
+    def fail(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, retryable: bool) -> None:
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        attempt = self.attempt(task_id, delta)
+        error = TaskError("BOOM", "it broke")
+        self.do(
+            FailTask(task_id=task_id, agent_id=agent_id, attempt=attempt, error=error, retryable=retryable),
+            0.5,
+        )
+
+    @rule(
+        task_id=task_ids,
+        agent_id=agent_ids,
+        use_holder=st.booleans(),
+        delta=attempt_delta,
+        reason=st.sampled_from(["agent_shutdown", "declined"]),
+    )
+    def release(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, reason: str) -> None:
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        attempt = self.attempt(task_id, delta)
+        self.do(ReleaseTask(task_id=task_id, agent_id=agent_id, attempt=attempt, reason=reason))
+
+    @rule(task_id=task_ids)
+    def cancel(self, task_id: str) -> None:
+        self.do(CancelTask(task_id=task_id, cancelled_by="u"))
+
+    @rule(task_id=task_ids)
+    def retry(self, task_id: str) -> None:
+        self.do(RetryTask(task_id=task_id))
+
+    # -- time -------------------------------------------------------------
+
+    @rule(dt=st.sampled_from([0.5, 2.0, 4.0, 11.0, 25.0]))
+    def tick(self, dt: float) -> None:
+        self.do(Tick(), dt)
+
+    @rule()
+    def recover(self) -> None:
+        self.do(Recover(), 0.1)
+
+    # -- the property -----------------------------------------------------
+
+    @invariant()
+    def replay_equals_live(self) -> None:
+        replay = Hive(CONFIG, new_id=Ids("other"), rng=random.Random(1))
+        for e in self.log:
+            replay.apply(e)
+        if self.drained is not None:
+            replay.drain_timers(self.drained)
+        live, folded = full_state(self.hive), full_state(replay)
+        assert live == folded, "\n".join(differences(live, folded))
+
+    @invariant()
+    def every_task_folds_from_its_own_events(self) -> None:
+        for task_id, t in self.hive.tasks.items():
+            assert fold_task(e for e in self.log if task_id_of(e.data) == task_id) == t, task_id
+
+
+ReplayMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestReplay = ReplayMachine.TestCase
