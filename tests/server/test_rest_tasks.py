@@ -464,12 +464,6 @@ async def test_a_unicode_digit_priority_is_422_not_a_server_error(hub: Hub) -> N
     assert (r.status, r.code) == (422, "invalid_input"), r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (issue 12 item 3, 'batch not atomic'): a batch whose entry depends on a LATER entry passes "
-    "the handler's pre-check, then fails in the core mid-batch: 422 dependency_not_found, yet the entries "
-    "before it were created and logged",
-)
 async def test_a_batch_with_a_forward_dependency_is_all_or_nothing(hub: Hub) -> None:
     r = await hub.post(
         "/api/tasks/batch", {"tasks": [{"id": "x"}, {"id": "a", "depends_on": ["b"]}, {"id": "b"}]}
