@@ -85,7 +85,7 @@ class Metrics:
             if p.type == "task_assigned":
                 d: Any = p.event.data
                 if d.attempt_number == 1 and d.assignment_reason != "rebalanced":
-                    t = hive.tasks.get(d.task_id)
+                    t = hive.task(d.task_id)
                     if t is not None:
                         self.assign_latency.observe(max(0.0, (d.timestamp - t.created_at).total_seconds()))
             elif p.type == "task_completed":
