@@ -21,6 +21,7 @@ from urllib.parse import quote
 import aiohttp
 
 from hivehub.core.model import AgentType, Capability
+from hivehub.protocol.errors import parse_error
 
 from .base import (
     FATAL_REGISTER_CODES,
@@ -54,11 +55,9 @@ async def _error_of(resp: aiohttp.ClientResponse) -> tuple[str, str, dict[str, A
     details: dict[str, Any] = {}
     with contextlib.suppress(Exception):
         body = await resp.json(content_type=None)
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict):
-            code = str(err.get("code") or code)
-            message = str(err.get("message") or message)
-            details = err.get("details") or {}
+        parsed = parse_error(body) if isinstance(body, dict) and "error" in body else None
+        if parsed is not None:
+            code, message, details = parsed[0] or code, parsed[1] or message, parsed[2]
     if resp.status >= 500 and code.startswith("http_"):
         code = "hive_error"  # transient: send again later
     elif resp.status == 429 and code.startswith("http_"):

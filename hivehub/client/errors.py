@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import HiveError
-from ..protocol.errors import HubUnreachable, error_class
+from ..protocol.errors import HubUnreachable, error_class, parse_error
 
 __all__ = ["HubUnreachable", "error_class", "from_error_body", "hive_error", "unreachable"]
 
@@ -30,10 +30,9 @@ def hive_error(code: str | None, message: str, details: dict[str, Any] | None = 
 
 def from_error_body(body: Any, status: int | None, fallback: str = "") -> HiveError:
     """Rebuild an error from a REST ``{"error": {...}}`` body or a /ws error ``data``."""
-    err = body.get("error", body) if isinstance(body, dict) else None
-    if isinstance(err, dict) and isinstance(err.get("code"), str):
-        details = err.get("details")
-        return hive_error(err["code"], str(err.get("message", "")), details if isinstance(details, dict) else {}, status)
+    parsed = parse_error(body)
+    if parsed is not None:
+        return hive_error(*parsed, status)
     text = fallback or (f"HTTP {status}" if status else "error")
     return hive_error("http_error" if status else None, text, {}, status)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import events as ev
 from ..core.commands import Observe
@@ -21,6 +21,9 @@ from ..core.model import ONLINE, TaskError
 from ..core.observations import UNSERVABLE_KEY, status_alerts, unservable_alert
 from ..server.hub import HUB
 from ..server.view import HiveReader
+
+if TYPE_CHECKING:
+    from ..server.service import HubService
 from .modules import RANK, ModuleMonitor
 from .resources import ResourceWatch, Thresholds, recommendations, sample
 
@@ -50,7 +53,7 @@ class HiveWatch:
         stall_seconds: float = 5.0,
     ) -> None:
         self.app = app
-        self.service = app[HUB].service
+        self.service: HubService = app[HUB].service
         self.modules = modules
         self.interval = interval
         self.status_interval = status_interval

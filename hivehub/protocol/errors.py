@@ -217,6 +217,16 @@ def error_class(code: str | None, status: int | None = None) -> type[E.HiveError
     return E.HiveError
 
 
+def parse_error(obj: Any) -> tuple[str, str, dict[str, Any]] | None:
+    """``(code, message, details)`` from a REST error body ``{"error": {...}}`` or the
+    ``data`` of a WebSocket ``error`` message; ``None`` when ``obj`` is neither."""
+    err = obj.get("error", obj) if isinstance(obj, dict) else None
+    if isinstance(err, dict) and isinstance(err.get("code"), str):
+        details = err.get("details")
+        return err["code"], str(err.get("message", "")), details if isinstance(details, dict) else {}
+    return None
+
+
 def rebuild(code: str | None, message: str, details: dict[str, Any] | None = None) -> E.HiveError:
     """The exception the hub meant: the class for ``code``, with the hub's exact
     code (even when the class is a fallback), message and details."""

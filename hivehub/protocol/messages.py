@@ -134,7 +134,63 @@ class CancelTaskRequest(Struct):
     cancelled_by: Name | None = None
 
 
-# ----------------------------------------------------------------- /agents/ws frames
+class Pong(Struct):
+    """``pong``: the answer to ``ping`` (no fields)."""
+
+
+class Subscribed(Struct):
+    """``subscribed``: the filters now in force."""
+
+    types: list[str] | None
+    agent_id: str | None
+    task_id: str | None
+
+
+class TaskResult(Struct):
+    """``create_task_result`` / ``cancel_task_result``: the task as committed."""
+
+    task: Task | None
+
+
+class Snapshot(Struct):
+    """``snapshot`` (``/ws?snapshot=1``): the state at a committed ``sequence``;
+    live events after it follow."""
+
+    sequence: int
+    agents: list[Agent]
+    tasks: list[Task]
+    status: dict[str, Any]
+    alerts: list[dict[str, Any]]
+
+
+# ----------------------------------------------------------------- /agents/ws frames (hub -> agent)
+
+
+class Registered(Struct):
+    agent_id: str
+    agent: Agent
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    max_frame_bytes: int
+
+
+class Assign(Struct):
+    task: Task | None
+    attempt: int
+
+
+class Cancel(Struct):
+    task_id: str
+    attempt: int | None
+    reason: str
+
+
+class Ack(Struct):
+    type: str
+    task_id: str | None
+
+
+# ----------------------------------------------------------------- /agents/ws frames (agent -> hub)
 
 #: the reports an agent may send after ``register``
 AGENT_REPORTS = (

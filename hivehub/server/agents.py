@@ -32,6 +32,7 @@ from ..protocol.errors import (
 )
 from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
 from ..protocol.limits import check_depth
+from ..protocol.messages import Ack, Assign, Cancel, Registered
 from .auth import attach
 from .errors import translate
 from .hub import HUB, IDENTITY
@@ -173,12 +174,12 @@ class AgentGateway:
 
     @staticmethod
     def _assign_frame(r: HiveReader, task_id: str, attempt: int) -> bytes:
-        return message("assign", {"task": r.task(task_id), "attempt": attempt})
+        return message("assign", Assign(r.task(task_id), attempt))
 
     def _cancel(self, agent_id: str, task_id: str, attempt: int | None, reason: str) -> None:
         conn = self.conns.get(agent_id)
         if conn is not None:
-            conn.send(message("cancel", {"task_id": task_id, "attempt": attempt, "reason": reason}))
+            conn.send(message("cancel", Cancel(task_id, attempt, reason)))
 
     # ------------------------------------------------------------ pull transport
 
@@ -362,13 +363,13 @@ class AgentGateway:
             frames = [
                 message(
                     "registered",
-                    {
-                        "agent_id": agent_id,
-                        "agent": a,
-                        "heartbeat_interval": self.heartbeat_interval(),
-                        "heartbeat_timeout": r.config.heartbeat_timeout,
-                        "max_frame_bytes": self.config.max_frame_bytes,
-                    },
+                    Registered(
+                        agent_id=agent_id,
+                        agent=a,
+                        heartbeat_interval=self.heartbeat_interval(),
+                        heartbeat_timeout=r.config.heartbeat_timeout,
+                        max_frame_bytes=self.config.max_frame_bytes,
+                    ),
                     mid,
                 )
             ]
@@ -381,7 +382,7 @@ class AgentGateway:
             for tid, attempt in (running_map or {}).items():
                 t = r.task(tid)
                 if t is None or t.assigned_agent_id != agent_id or t.attempt != attempt or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING):
-                    frames.append(message("cancel", {"task_id": tid, "attempt": attempt, "reason": "no_longer_assigned"}))
+                    frames.append(message("cancel", Cancel(tid, attempt, "no_longer_assigned")))
             return frames
 
         # at the committed sequence: an assignment whose commit fails is never re-delivered
@@ -394,7 +395,7 @@ class AgentGateway:
 
     def heartbeat_interval(self) -> float:
         """What agents are told: at most a third of the timeout, so one lost beat is not fatal."""
-        return min(self.config.agent_heartbeat_interval, self.service.hive_config.heartbeat_timeout / 3)
+        return min(float(self.config.agent_heartbeat_interval), self.service.hive_config.heartbeat_timeout / 3)
 
     async def _on_text(self, conn: AgentConn, text: str) -> None:
         mid = None
@@ -404,7 +405,7 @@ class AgentGateway:
             cmd = codec.agent_command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)
             if typ != "heartbeat":
-                conn.send(message("ack", {"type": typ, "task_id": data.get("task_id")}, mid))
+                conn.send(message("ack", Ack(typ, getattr(cmd, "task_id", None)), mid))
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:

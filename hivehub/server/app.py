@@ -127,8 +127,9 @@ async def _cleanup(app: web.Application) -> None:
             await t
         except (asyncio.CancelledError, Exception):
             pass
-    if app[HUB].cluster is not None:
-        await app[HUB].cluster.stop()
+    cluster = app[HUB].cluster
+    if cluster is not None:
+        await cluster.stop()
     await app[HUB].watch.stop()
     await app[HUB].modules.stop()
     await app[HUB].service.stop()

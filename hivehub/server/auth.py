@@ -526,7 +526,7 @@ def json_content_ok(request: web.Request) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    from .errors import UnsupportedMediaType
+    from ..protocol.errors import UnsupportedMediaType
 
     app = request.app
     cfg = app[HUB].config

@@ -33,7 +33,7 @@ from ..core import commands as C
 from ..core import events as ev
 from ..core.errors import Forbidden, HiveError, StoreUnavailable
 from ..protocol import codec
-from ..protocol.errors import NotLeader, rebuild
+from ..protocol.errors import NotLeader, parse_error, rebuild
 from ..store.postgres import split_url
 from .errors import error_response
 from .hub import HUB
@@ -200,8 +200,9 @@ class Cluster:
         raise StoreUnavailable("no leader could take the commands; try again", retry=True)
 
     @staticmethod
-    def _error(err: dict[str, Any]) -> HiveError:
-        return rebuild(err.get("code", "hive_error"), err.get("message", "error"), err.get("details") or {})
+    def _error(err: Any) -> HiveError:
+        code, message, details = parse_error(err) or ("hive_error", "error", {})
+        return rebuild(code, message, details)
 
 
 async def internal_execute(request: web.Request) -> web.StreamResponse:

@@ -57,7 +57,8 @@ def error_response(exc: E.HiveError) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except web.HTTPException as exc:
         if isinstance(exc, web.HTTPRequestEntityTooLarge):
             return error_response(E.PayloadTooLarge("request body too large", limit=request.app[HUB].config.max_body_bytes))

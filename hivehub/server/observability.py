@@ -38,8 +38,8 @@ class HiveCollector(Collector):
         counts = {s: 0 for s in AgentStatus}
         for a in hive.agents():
             counts[a.status] += 1
-        for st, n in counts.items():
-            g.add_metric([st.value], n)
+        for ag_status, n in counts.items():
+            g.add_metric([ag_status.value], n)
         yield g
         c = CounterMetricFamily("hive_events_appended", "Events appended to the log (last committed sequence)")
         c.add_metric([], svc.published_seq)
@@ -53,8 +53,8 @@ class HiveCollector(Collector):
         yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app[HUB].stream.count())
         yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app[HUB].gateway.count())
         g = GaugeMetricFamily("hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"])
-        for name, st in self.app[HUB].modules.states().items():
-            g.add_metric([name], RANK[st["status"]])
+        for name, mod in self.app[HUB].modules.states().items():
+            g.add_metric([name], RANK[mod["status"]])
         yield g
         yield GaugeMetricFamily("hive_alerts_active", "Active alerts", value=len(self.app[HUB].watch.alerts()))
         yield GaugeMetricFamily("hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000)

@@ -40,6 +40,7 @@ from ..protocol.errors import (
     internal_error,
 )
 from ..protocol.frames import close_frame, error_message, frame_header, message, parse_envelope, text_frame
+from ..protocol.messages import Pong, Snapshot, Subscribed, TaskResult
 from .auth import attach
 from .errors import translate
 from .hub import HUB, IDENTITY
@@ -433,8 +434,16 @@ class StreamHub:
                     self.subs.add(sub)
                     return self._snapshot_bytes(r)
 
-                body = await self.app[HUB].view.read(build)
-                await self._send_snapshot(sub, request, cfg.send_timeout, body)
+                # counted from the build: the shared copy is dropped when nobody
+                # is waiting to send it or sending it any more
+                self._snap_users += 1
+                try:
+                    body = await self.app[HUB].view.read(build)
+                    await self._send_snapshot(sub, request, cfg.send_timeout, body)
+                finally:
+                    self._snap_users -= 1
+                    if self._snap_users == 0:
+                        self._snap = None  # do not keep a copy of the state
                 if not sub.closing:
                     sub.last_seq = sub.min_seq
             elif since is not None:
@@ -485,18 +494,18 @@ class StreamHub:
             await ws.send_frame(error_message(exc), WSMsgType.TEXT)
             await ws.close(code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
 
-    def snapshot(self, r: HiveReader) -> dict[str, Any]:
+    def snapshot(self, r: HiveReader) -> Snapshot:
         from .rest import full_status
 
         tasks = [t for t in r.tasks() if t.status not in TERMINAL]
         recent = list(itertools.islice((t for t in reversed(r.tasks()) if t.status in TERMINAL), 200))  # type: ignore[call-overload]
-        return {
-            "sequence": r.sequence,
-            "agents": list(r.agents()),
-            "tasks": tasks + recent,
-            "status": full_status(self.app, r),
-            "alerts": self.app[HUB].watch.alerts(r),
-        }
+        return Snapshot(
+            sequence=r.sequence,
+            agents=list(r.agents()),
+            tasks=tasks + recent,
+            status=full_status(self.app, r),
+            alerts=self.app[HUB].watch.alerts(r),
+        )
 
     def _snapshot_bytes(self, r: HiveReader) -> bytes:
         """The snapshot message, encoded once per sequence: sockets that ask for it at
@@ -515,29 +524,24 @@ class StreamHub:
         of its own, never a copy of the state; one that stays backed up for
         ``timeout`` seconds is cut off. Fragments are sent uncompressed (RSV1
         clear), which permessage-deflate allows per message; control frames (the
-        protocol ping) may come between fragments."""
+        protocol ping) may come between fragments. ``body`` is the shared copy;
+        the caller releases it."""
         t = request.transport
         if t is None:
             raise ConnectionResetError
-        self._snap_users += 1
-        try:
-            view = memoryview(body)
-            n = len(view)
-            step = SNAPSHOT_FRAGMENT
-            for start in range(0, max(n, 1), step):
-                chunk = view[start : start + step]
-                fin = start + step >= n
-                opcode = 0x1 if start == 0 else 0x0
-                if t.is_closing():
-                    raise ConnectionResetError
-                t.write(frame_header(fin, opcode, len(chunk)) + chunk)
-                if not fin and not await wait_writable(request.protocol, timeout):
-                    sub.cut()
-                    return
-        finally:
-            self._snap_users -= 1
-            if self._snap_users == 0:
-                self._snap = None  # nobody is sending it: do not keep a copy of the state
+        view = memoryview(body)
+        n = len(view)
+        step = SNAPSHOT_FRAGMENT
+        for start in range(0, max(n, 1), step):
+            chunk = view[start : start + step]
+            fin = start + step >= n
+            opcode = 0x1 if start == 0 else 0x0
+            if t.is_closing():
+                raise ConnectionResetError
+            t.write(frame_header(fin, opcode, len(chunk)) + chunk)
+            if not fin and not await wait_writable(request.protocol, timeout):
+                sub.cut()
+                return
 
     async def _replay(self, sub: Subscriber, since: int, ceiling: int, request: web.Request, timeout: float) -> None:
         store = self.service.store
@@ -679,7 +683,7 @@ class StreamHub:
         svc = self.service
         rid = f"ws:{mid}" if mid else f"ws:{id(sub):x}"
         if typ == "ping":
-            return message("pong", {}, mid)
+            return message("pong", Pong(), mid)
         if typ == "subscribe":
             req = codec.subscribe(data)  # validates every field before any filter changes
             if not isinstance(req.types, msgspec.UnsetType):
@@ -688,7 +692,7 @@ class StreamHub:
                 sub.agent_id = req.agent_id or None
             if not isinstance(req.task_id, msgspec.UnsetType):
                 sub.task_id = req.task_id or None
-            return message("subscribed", sub.filters(), mid)
+            return message("subscribed", Subscribed(**sub.filters()), mid)
         if typ in ("create_task", "cancel_task"):
             from .auth import RANK, client_key
 
@@ -701,11 +705,11 @@ class StreamHub:
             submit = codec.create_task(data, rid, request.app[HUB].config.max_json_depth)
             events = await svc.execute(submit)
             task_id = events[0].data.task.id  # type: ignore[attr-defined]
-            return await committed.task(task_id, lambda t: message("create_task_result", {"task": t}, mid))
+            return await committed.task(task_id, lambda t: message("create_task_result", TaskResult(t), mid))
         if typ == "cancel_task":
             cancel = codec.cancel_task(data, rid)
             await svc.execute(cancel)
-            return await committed.task(cancel.task_id, lambda t: message("cancel_task_result", {"task": t}, mid))
+            return await committed.task(cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid))
         if typ == "get_status":
             from .rest import full_status
 
