@@ -12,7 +12,7 @@ creates task ``doomed`` waits until the test has read, then fails.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 import pytest
@@ -79,47 +79,53 @@ def task_ids(snap: dict[str, Any]) -> set[str]:
     return {t["id"] for t in snap["tasks"]}
 
 
-async def test_reads_during_a_commit_that_fails_never_show_its_task(
-    hub: tuple[TestClient[Any, Any], FailOnceStore],
-) -> None:
-    client, store = hub
+async def reads_around_a_failed_commit(
+    client: TestClient[Any, Any], store: FailOnceStore, *reads: Awaitable[Any]
+) -> tuple[int, list[Any]]:
+    """Submit ``doomed``; while its commit is in flight, start ``reads``; fail the
+    commit. Returns the committed head before it and what the reads answered."""
     r = await client.post("/api/tasks", json={"id": "kept", "type": "t"})
     assert r.status == 201
     head = (await snapshot(client))["sequence"]
-
     post = asyncio.ensure_future(client.post("/api/tasks", json={"id": "doomed", "type": "t"}))
     await asyncio.wait_for(store.pending.wait(), 5)  # handled by the core, its commit in flight
-
-    # Reads made while that commit is in flight (answered whenever the hub is ready to).
-    async def get_json(path: str) -> Any:
-        return await (await client.get(path)).json()
-
-    async def get_status(path: str) -> int:
-        return (await client.get(path)).status
-
-    reads = asyncio.gather(
-        snapshot(client),
-        get_json("/api/tasks"),
-        get_status("/api/tasks/doomed"),
-        get_json("/api/hive/status"),
-    )
+    pending = asyncio.gather(*reads)  # answered whenever the hub is ready to
     await asyncio.sleep(0.05)
     store.release.set()  # the commit fails
     r = await asyncio.wait_for(post, 5)
     assert r.status == 503  # the task was never accepted
-    during, listed, doomed_status, status = await asyncio.wait_for(reads, 5)
+    return head, await asyncio.wait_for(pending, 5)
 
+
+async def test_a_snapshot_during_a_commit_that_fails_does_not_show_its_task(
+    hub: tuple[TestClient[Any, Any], FailOnceStore],
+) -> None:
+    client, store = hub
+    head, (during,) = await reads_around_a_failed_commit(client, store, snapshot(client))
     assert "doomed" not in task_ids(during)
     assert "kept" in task_ids(during)
     assert during["sequence"] == head  # the committed head, not the core's
     assert during["status"]["metrics"]["total_tasks"] == 1
-    assert [t["id"] for t in listed["tasks"]] == ["kept"]
-    assert doomed_status == 404
-    assert status["metrics"]["pending_tasks"] == 1
-    assert status["sequence"] == head
-
     after = await snapshot(client)
     assert "doomed" not in task_ids(after)
+
+
+async def test_rest_reads_during_a_commit_that_fails_do_not_show_its_task(
+    hub: tuple[TestClient[Any, Any], FailOnceStore],
+) -> None:
+    client, store = hub
+
+    async def get(path: str) -> tuple[int, Any]:
+        r = await client.get(path)
+        return r.status, await r.json()
+
+    head, (listed, one, status) = await reads_around_a_failed_commit(
+        client, store, get("/api/tasks"), get("/api/tasks/doomed"), get("/api/hive/status")
+    )
+    assert [t["id"] for t in listed[1]["tasks"]] == ["kept"]
+    assert one[0] == 404
+    assert status[1]["metrics"]["pending_tasks"] == 1
+    assert status[1]["sequence"] == head
     assert (await client.get("/api/tasks/doomed")).status == 404
 
 
