@@ -388,8 +388,16 @@ class AgentGateway:
         # at the committed sequence: an assignment whose commit fails is never re-delivered
         try:
             frames = await self.view.read(build)
-        finally:
+        except BaseException as exc:
+            # (removed meanwhile, or the log failed): this connection never became the agent's
             conn.held = False
+            if self.conns.get(agent_id) is conn:
+                del self.conns[agent_id]
+            if not isinstance(exc, HiveError):
+                raise
+            await ws.send_frame(error_message(exc, mid), WSMsgType.TEXT)
+            await ws.close(code=CLOSE_POLICY, message=b"registration failed")
+            return None
         conn.release(frames)
         return conn
 

@@ -19,8 +19,11 @@ from prometheus_client.registry import Collector
 from ..core.model import AgentStatus, TaskStatus
 from ..monitor.modules import RANK
 from .hub import HUB
-from .rest import body_as, json, route
+from .rest import body_as, json, raw_json, route
 from .service import HubService, Published
+from .view import HiveReader
+
+_enc = msgspec.json.Encoder()
 
 
 class HiveCollector(Collector):
@@ -102,19 +105,28 @@ class Metrics:
 
 @route("GET", "/api/modules", "Module states and the real signals behind them")
 async def modules(request: web.Request) -> web.Response:
-    report = request.app[HUB].modules.report()
-    report["recorded"] = dict(request.app[HUB].service.reader().modules)
-    return json(report)
+    hub = request.app[HUB]
+
+    def build(r: HiveReader) -> bytes:
+        report = hub.modules.report()
+        report["recorded"] = dict(r.modules)
+        return _enc.encode(report)
+
+    return raw_json(await hub.view.read(build))
 
 
 @route("GET", "/api/alerts", "Active alerts (folded from the log, plus any not yet logged)")
 async def alerts(request: web.Request) -> web.Response:
-    return json({"alerts": request.app[HUB].watch.alerts()})
+    watch = request.app[HUB].watch
+    return raw_json(await request.app[HUB].view.read(lambda r: _enc.encode({"alerts": watch.alerts(r)})))
 
 
 @route("GET", "/metrics", "Prometheus text exposition")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[HUB].metrics.registry)
+    # collected inside the read: the live state then is the state at a sequence that
+    # the read returns only once it is committed
+    registry = request.app[HUB].metrics.registry
+    body = await request.app[HUB].view.read(lambda r: generate_latest(registry))
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 

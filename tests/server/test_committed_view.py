@@ -80,11 +80,15 @@ def task_ids(snap: dict[str, Any]) -> set[str]:
 
 
 async def reads_around_a_failed_commit(
-    client: TestClient[Any, Any], store: FailOnceStore, *reads: Awaitable[Any]
+    client: TestClient[Any, Any],
+    store: FailOnceStore,
+    *reads: Awaitable[Any],
+    kept: dict[str, Any] | None = None,
 ) -> tuple[int, list[Any]]:
-    """Submit ``doomed``; while its commit is in flight, start ``reads``; fail the
-    commit. Returns the committed head before it and what the reads answered."""
-    r = await client.post("/api/tasks", json={"id": "kept", "type": "t"})
+    """Submit ``kept`` (committed), then ``doomed``; while the commit of ``doomed`` is
+    in flight, start ``reads``; fail that commit. Returns the committed head before
+    it and what the reads answered."""
+    r = await client.post("/api/tasks", json=kept or {"id": "kept", "type": "t"})
     assert r.status == 201
     head = (await snapshot(client))["sequence"]
     post = asyncio.ensure_future(client.post("/api/tasks", json={"id": "doomed", "type": "t"}))
@@ -146,3 +150,21 @@ async def test_a_snapshot_during_a_commit_is_followed_by_its_events_once_committ
         assert msg["data"]["task"]["id"] == "later"
     finally:
         await ws.close()
+
+
+async def test_a_pull_claim_during_a_commit_that_fails_gets_no_assignment(
+    hub: tuple[TestClient[Any, Any], FailOnceStore],
+) -> None:
+    """The doomed task is assigned in the same command (and commit) that creates it:
+    a claim made meanwhile must not hand the agent work the hub then loses."""
+    client, store = hub
+    r = await client.post("/api/agents", json={"id": "a1", "name": "puller"})
+    assert r.status == 201
+
+    async def claim() -> tuple[int, Any]:
+        r = await client.post("/api/agents/a1/claim?wait=0")
+        return r.status, (await r.json() if r.status == 200 else None)
+
+    unassignable = {"id": "kept", "type": "t", "required_capabilities": [{"name": "gpu"}]}
+    _, ((status, body),) = await reads_around_a_failed_commit(client, store, claim(), kept=unassignable)
+    assert status == 204, body
