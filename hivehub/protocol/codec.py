@@ -110,14 +110,26 @@ def agent_command(agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.
     attempt = data.get("attempt")
     if attempt is not None and not isinstance(attempt, int):
         raise InvalidInput("attempt must be an integer")
+    # one validating pass (the frame has the command's limits); then plain constructors
     f = msgspec.convert(data, frame_type)
-    common = {"id": rid, "task_id": f.task_id, "agent_id": agent_id, "attempt": f.attempt}
     if isinstance(f, TaskProgress):
-        return msgspec.convert(
-            {**common, "progress": f.progress, "current_step": f.current_step}, C.ReportProgress
+        return C.ReportProgress(
+            id=rid,
+            task_id=f.task_id,
+            agent_id=agent_id,
+            attempt=f.attempt,
+            progress=f.progress,
+            current_step=f.current_step,
         )
     if isinstance(f, TaskCompleted):
-        return msgspec.convert({**common, "result": f.result, "quality": f.quality}, C.CompleteTask)
+        return C.CompleteTask(
+            id=rid,
+            task_id=f.task_id,
+            agent_id=agent_id,
+            attempt=f.attempt,
+            result=f.result,
+            quality=f.quality,
+        )
     if isinstance(f, TaskFailed):
         err = f.error or {"code": "AGENT_ERROR", "message": "failed"}
         return C.FailTask(
@@ -129,8 +141,8 @@ def agent_command(agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.
             retryable=bool(f.retryable),
         )
     if isinstance(f, TaskReleased):
-        # convert, not the constructor: it checks the reason's length
-        return msgspec.convert({**common, "reason": f.reason or "agent_shutdown"}, C.ReleaseTask)
+        reason = f.reason or "agent_shutdown"
+        return C.ReleaseTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt, reason=reason)
     return C.StartTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt)
 
 

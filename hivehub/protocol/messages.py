@@ -204,27 +204,33 @@ AGENT_REPORTS = (
 
 
 class TaskStarted(Struct):
+    """The ``data`` of an agent's reports; validated as the commands they become
+    (the same limits), so the codec builds each command without a second pass."""
+
     task_id: str
     attempt: int | None = None
 
 
 class TaskProgress(TaskStarted):
-    progress: Any = 0.0  # validated by the command (Unit)
-    current_step: Any = None
+    progress: Unit = 0.0
+    current_step: C.Step | None = None
 
 
 class TaskCompleted(TaskStarted):
     result: Any = None
-    quality: Any = None
+    quality: Unit | None = None
 
 
 class TaskFailed(TaskStarted):
-    error: Any = None  # a ReportedError; absent or null: AGENT_ERROR "failed"
-    retryable: Any = True  # any JSON value, read as a truth value
+    #: a ReportedError; absent, null or empty: AGENT_ERROR "failed"
+    error: Any = None
+    #: any JSON value, read as a truth value
+    retryable: Any = True
 
 
 class TaskReleased(TaskStarted):
-    reason: Any = None
+    #: absent, null or empty: agent_shutdown
+    reason: C.Reason | None = None
 
 
 AGENT_FRAMES: dict[str, type[TaskStarted]] = {

@@ -37,6 +37,10 @@ def test_agent_reports_become_the_commands_of_their_rest_routes() -> None:
         ("task_started", {}, InvalidInput),
         ("task_started", {"task_id": "t", "attempt": "1"}, InvalidInput),
         ("task_progress", {"task_id": "t", "progress": 2.0}, msgspec.ValidationError),
+        ("task_progress", {"task_id": "t", "current_step": "s" * (C.STEP_MAX + 1)}, msgspec.ValidationError),
+        ("task_released", {"task_id": "t", "reason": "r" * (C.REASON_MAX + 1)}, msgspec.ValidationError),
+        ("task_completed", {"task_id": "t", "quality": -0.1}, msgspec.ValidationError),
+        ("task_failed", {"task_id": "t", "error": {"code": "X"}}, msgspec.ValidationError),
         ("task_exploded", {"task_id": "t"}, UnknownMessageType),
     ],
 )
