@@ -17,7 +17,8 @@ import msgspec
 
 from ..core import commands as C
 from ..core import events as ev
-from ..core.errors import HiveError, InvalidInput
+from ..core.errors import CursorOutOfRange, HiveError, InvalidInput
+from ..core.events import DATA_TYPES
 from .errors import UnknownMessageType, error_data, rebuild
 from .limits import check_depth, convert_object
 from .messages import (
@@ -37,6 +38,49 @@ from .messages import (
 
 encode_event = ev.encode_event
 decode_event = ev.decode_event
+
+# ----------------------------------------------------------------- query parameters (/ws, /api/events)
+
+
+def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
+    if raw is None or raw == "" or raw == []:
+        return None
+    names = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else [str(t).strip() for t in raw]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in DATA_TYPES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(DATA_TYPES)
+        )
+    return frozenset(names) or None
+
+
+def parse_since(raw: str | None) -> int | None:
+    """The ``since`` query parameter of ``/ws`` and ``/api/events``: absent, or an integer >= 0."""
+    if raw is None or raw == "":
+        return None
+    try:
+        since = int(raw)
+    except ValueError:
+        raise InvalidInput("since must be an integer sequence", parameter="since", value=raw[:100]) from None
+    if since < 0:
+        raise InvalidInput("since must be >= 0", parameter="since", value=since)
+    return since
+
+
+def check_since(since: int, head: int) -> None:
+    """A cursor beyond the head of the log is refused, on ``/ws`` and ``/api/events`` alike.
+
+    Answering with the head instead would hide that the client's cursor belongs to
+    another log (a reset database) or a replica ahead of this one; streaming from the
+    head would make a client that drops ``sequence <= cursor`` silently skip events."""
+    if since > head:
+        raise CursorOutOfRange(
+            f"since={since} is beyond the head of the log ({head}); resume from at most {head}",
+            since=since,
+            head=head,
+        )
+
 
 # ----------------------------------------------------------------- /ws control messages
 

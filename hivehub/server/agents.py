@@ -37,8 +37,8 @@ from .auth import attach
 from .errors import translate
 from .hub import HUB, IDENTITY
 from .service import HubService, Published
-from .stream import CUT_GRACE, HubWebSocket, abort_later, linger, wait_writable
 from .view import CommittedView, HiveReader
+from .websocket import CUT_GRACE, HubWebSocket, abort_later, linger, wait_writable
 
 log = logging.getLogger("hivehub.agents")
 _enc = msgspec.json.Encoder()

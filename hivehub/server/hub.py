@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .observability import Metrics
     from .service import HubService
     from .stream import StreamHub
-    from .view import CommittedView
+    from .view import CommittedView, HiveReader
 
 
 @dataclass(eq=False)
@@ -55,6 +55,31 @@ class Hub:
     on_lead: list[Callable[[], None]] = field(default_factory=list)
     openapi_doc: bytes | None = None
     demo_agents: list[Any] = field(default_factory=list)
+
+    def status(self, reader: HiveReader) -> dict[str, Any]:
+        """``GET /api/hive/status`` (and ``get_status``, the snapshot's ``status``) at
+        ``reader``'s sequence: build it inside ``CommittedView.read``."""
+        s = self.service
+        st = reader.status(s.clock())
+        modules = self.modules.report()
+        st["status"] = modules["status"]
+        st["published_sequence"] = s.published_seq
+        st["uptime_seconds"] = round(s.uptime(), 3)
+        st["modules"] = modules["modules"]
+        st["subscribers"] = self.stream.count()
+        st["connected_agents"] = self.gateway.count()
+        cluster = self.cluster
+        st["cluster"] = (
+            {
+                "role": s.role,
+                "replica_id": cluster.replica_id,
+                "leader_id": cluster.leader_id,
+                "leader_url": cluster.leader_url,
+            }
+            if cluster is not None
+            else {"role": "single"}
+        )
+        return st
 
 
 HUB = web.AppKey("hub", Hub)

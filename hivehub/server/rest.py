@@ -237,28 +237,10 @@ async def health(request: web.Request) -> web.Response:
 
 @route("GET", "/api/hive/status", "Hive status folded from the event log")
 async def hive_status(request: web.Request) -> web.Response:
-    app = request.app
-    return raw_json(await view(request).read(lambda r: _enc.encode(full_status(app, r))))
+    h = hub(request)
+    return raw_json(await h.view.read(lambda r: _enc.encode(h.status(r))))
 
 
-def full_status(app: web.Application, reader: HiveReader) -> dict[str, Any]:
-    """The hive status at ``reader``'s sequence (build it inside ``CommittedView.read``)."""
-    s: HubService = app[HUB].service
-    st = reader.status(s.clock())
-    modules = app[HUB].modules.report()
-    st["status"] = modules["status"]
-    st["published_sequence"] = s.published_seq
-    st["uptime_seconds"] = round(s.uptime(), 3)
-    st["modules"] = modules["modules"]
-    st["subscribers"] = app[HUB].stream.count()
-    st["connected_agents"] = app[HUB].gateway.count()
-    cluster = app[HUB].cluster
-    st["cluster"] = (
-        {"role": s.role, "replica_id": cluster.replica_id, "leader_id": cluster.leader_id, "leader_url": cluster.leader_url}
-        if cluster is not None
-        else {"role": "single"}
-    )
-    return st
 
 
 # ----------------------------------------------------------------- agents
@@ -545,7 +527,7 @@ async def release_task(request: web.Request) -> web.Response:
     errors=(400,),
 )
 async def list_events(request: web.Request) -> web.Response:
-    from .stream import check_since, parse_since, parse_types
+    from ..protocol.codec import check_since, parse_since, parse_types
 
     since = parse_since(request.query.get("since")) or 0
     limit = q_int(request, "limit", 1000, 1, 10_000)

@@ -18,23 +18,21 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import socket
-import struct
 from collections import deque
 from typing import Any
 
 import msgspec
 from aiohttp import ClientConnectionResetError, WSMsgType, web
 
-from ..core.errors import CursorOutOfRange, Forbidden, InvalidInput
-from ..core.events import DATA_TYPES, decode_event
+from ..core.errors import CursorOutOfRange, Forbidden
+from ..core.events import decode_event
 from ..core.model import TERMINAL
 from ..protocol import codec
+from ..protocol.codec import check_since, parse_since, parse_types
 from ..protocol.errors import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_SLOW,
-    CLOSE_TOO_BIG,
     HistoryTruncated,
     UnsupportedFrame,
     internal_error,
@@ -46,12 +44,11 @@ from .errors import translate
 from .hub import HUB, IDENTITY
 from .service import HubService, Published, routing_keys
 from .view import HiveReader
+from .websocket import HubWebSocket, abort_later, linger, wait_writable
 
 log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
-#: seconds a cut-off subscriber gets to read what was buffered for it and the close
-CUT_GRACE = 10.0
 #: above this many bytes waiting in the transport (the kernel took no more), events
 #: queue for the subscriber's sender task instead of being written directly
 WRITE_HIGH = 64 * 1024
@@ -62,118 +59,8 @@ REPLAY_HIGH = 4 * 1024 * 1024
 SNAPSHOT_FRAGMENT = 256 * 1024
 
 
-async def wait_writable(protocol: Any, timeout: float) -> bool:
-    """Wait until the socket's write buffer is below its low watermark.
-
-    Uses the transport's watermarks (the protocol is paused above the high one and
-    resumed below the low one) through aiohttp's drain helper, so nothing polls.
-    Returns False when the socket is still backed up after ``timeout`` seconds."""
-    try:
-        await asyncio.wait_for(protocol._drain_helper(), timeout)
-    except (TimeoutError, ConnectionError):
-        return False
-    return True
-
-
-def abort_later(transport: Any, delay: float = CUT_GRACE) -> None:
-    """Abort ``transport`` if it has not closed within ``delay`` seconds.
-
-    ``close()`` waits for the write buffer to flush, which never happens for a peer
-    that stopped reading: without this, its descriptor and buffer stay forever."""
-    if transport is not None:
-        asyncio.get_running_loop().call_later(delay, reset, transport)
-
-
-def reset(transport: Any) -> None:
-    """Drop a connection at once with a TCP reset (SO_LINGER 0).
-
-    A plain close of a socket whose peer does not read leaves the kernel holding
-    the unsent bytes (FIN_WAIT1 behind a zero window) for minutes, and the peer
-    never learns it was cut off; a reset frees both ends now."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError, ValueError):  # already closed: nothing to reset
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-
-#: seconds the hub keeps reading (and discarding) after it closed a connection on a
-#: protocol error such as a frame over --max-frame (1009)
-LINGER = 2.0
-
-
-class HubWebSocket(web.WebSocketResponse):
-    """``WebSocketResponse`` that does not drop the socket at once after a frame over
-    ``max_msg_size``: aiohttp sends the 1009 close frame and then closes the transport
-    straight away (from inside ``receive``), while the peer may still be sending the
-    frame. The handler calls :func:`linger` instead; aiohttp closes the transport when
-    the handler returns. (Overrides a private aiohttp hook; the e2e test
-    ``test_frame_just_over_the_default_limit_closes_with_1009`` pins the behaviour.)"""
-
-    def _set_code_close_transport(self, code: Any) -> None:
-        if self._close_code == CLOSE_TOO_BIG:
-            return  # keep 1009 as the close code; linger() then the handler's return close it
-        super()._set_code_close_transport(code)
-
-
-async def linger(ws: web.WebSocketResponse, transport: Any) -> None:
-    """After closing on a bad frame (1009: over ``--max-frame``), keep the socket open
-    until the peer closes it, for at most ``LINGER`` seconds.
-
-    The peer may still be sending the rest of the oversized frame. Closing the socket
-    with those bytes unread makes the kernel answer with a TCP reset, which can destroy
-    the close frame before the peer reads it (it then sees "connection reset" instead
-    of 1009). aiohttp keeps reading and drops what arrives after the error, so waiting
-    is enough; there is no event for "the peer closed" to await, hence the poll."""
-    if ws.close_code != CLOSE_TOO_BIG or transport is None:
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + LINGER
-    while not transport.is_closing() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-
-
 #: transient types a subscriber gets only by naming them in its filter
 OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
-
-
-def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
-    if raw is None or raw == "" or raw == []:
-        return None
-    names = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else [str(t).strip() for t in raw]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in DATA_TYPES]
-    if unknown:
-        raise InvalidInput(f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(DATA_TYPES))
-    return frozenset(names) or None
-
-
-def parse_since(raw: str | None) -> int | None:
-    """The ``since`` query parameter of ``/ws`` and ``/api/events``: absent, or an integer >= 0."""
-    if raw is None or raw == "":
-        return None
-    try:
-        since = int(raw)
-    except ValueError:
-        raise InvalidInput("since must be an integer sequence", parameter="since", value=raw[:100]) from None
-    if since < 0:
-        raise InvalidInput("since must be >= 0", parameter="since", value=since)
-    return since
-
-
-def check_since(since: int, head: int) -> None:
-    """A cursor beyond the head of the log is refused, on ``/ws`` and ``/api/events`` alike.
-
-    Answering with the head instead would hide that the client's cursor belongs to
-    another log (a reset database) or a replica ahead of this one; streaming from the
-    head would make a client that drops ``sequence <= cursor`` silently skip events."""
-    if since > head:
-        raise CursorOutOfRange(
-            f"since={since} is beyond the head of the log ({head}); resume from at most {head}",
-            since=since,
-            head=head,
-        )
 
 
 class Subscriber:
@@ -495,15 +382,13 @@ class StreamHub:
             await ws.close(code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
 
     def snapshot(self, r: HiveReader) -> Snapshot:
-        from .rest import full_status
-
         tasks = [t for t in r.tasks() if t.status not in TERMINAL]
         recent = list(itertools.islice((t for t in reversed(r.tasks()) if t.status in TERMINAL), 200))  # type: ignore[call-overload]
         return Snapshot(
             sequence=r.sequence,
             agents=list(r.agents()),
             tasks=tasks + recent,
-            status=full_status(self.app, r),
+            status=self.app[HUB].status(r),
             alerts=self.app[HUB].watch.alerts(r),
         )
 
@@ -711,8 +596,6 @@ class StreamHub:
             await svc.execute(cancel)
             return await committed.task(cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid))
         if typ == "get_status":
-            from .rest import full_status
-
-            app = self.app
-            return await committed.read(lambda r: message("get_status_result", full_status(app, r), mid))
+            h = self.app[HUB]
+            return await committed.read(lambda r: message("get_status_result", h.status(r), mid))
         raise codec.unknown_stream_request(typ)
