@@ -71,7 +71,8 @@ class Hub:
         cluster = self.cluster
         st["cluster"] = (
             {
-                "role": s.role,
+                # "leader" once it takes forwarded commands (not while still promoting)
+                "role": "leader" if cluster.is_leader else "follower",
                 "replica_id": cluster.replica_id,
                 "leader_id": cluster.leader_id,
                 "leader_url": cluster.leader_url,
