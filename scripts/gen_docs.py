@@ -249,7 +249,9 @@ def gen_rest() -> str:
 
     # ---- errors
     classes: list[type[HiveError]] = list(ALL_ERRORS)
-    for obj in vars(server_errors).values():
+    from hivehub.protocol.errors import WIRE_ERRORS
+
+    for obj in [*WIRE_ERRORS, *vars(server_errors).values()]:
         if isinstance(obj, type) and issubclass(obj, HiveError) and obj not in classes:
             classes.append(obj)
     rows = []
@@ -269,7 +271,7 @@ def gen_rest() -> str:
         "```",
         "",
         "The `code` is the contract. Each error class maps to an HTTP status through "
-        "`hivehub/server/errors.py` `STATUS`, looked up along the class's MRO (a subclass inherits its "
+        "`hivehub/protocol/errors.py` `TABLE`, looked up along the class's MRO (a subclass inherits its "
         "parent's status unless it has its own row); unmapped classes answer `400`.",
         "",
         "| Code | HTTP status | Class | Parent |",

@@ -662,7 +662,7 @@ class BaseAgent:
         self._finish(
             e,
             "task_failed",
-            {"error": bounded_error(code, message, details), "retryable": retryable},
+            {"error": bounded_error(code, message, details), "retryable": bool(retryable)},
         )
 
     async def _execute(self, e: _Exec) -> None:

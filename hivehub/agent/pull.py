@@ -21,6 +21,7 @@ import aiohttp
 from hivehub.client.urls import http_url
 from hivehub.core.model import Capability
 from hivehub.core.policies import backoff, heartbeat_interval
+from hivehub.protocol.errors import parse_error
 
 from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError, Report
 from .options import AgentOptions
@@ -48,11 +49,9 @@ async def _error_of(resp: aiohttp.ClientResponse) -> tuple[str, str, dict[str, A
     details: dict[str, Any] = {}
     with contextlib.suppress(Exception):
         body = await resp.json(content_type=None)
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict):
-            code = str(err.get("code") or code)
-            message = str(err.get("message") or message)
-            details = err.get("details") or {}
+        parsed = parse_error(body) if isinstance(body, dict) and "error" in body else None
+        if parsed is not None:
+            code, message, details = parsed[0] or code, parsed[1] or message, parsed[2]
     if resp.status >= 500 and code.startswith("http_"):
         code = "hive_error"  # transient: send again later
     elif resp.status == 429 and code.startswith("http_"):

@@ -16,6 +16,7 @@ import msgspec
 from hivehub.client.urls import AGENTS_WS, http_url, ws_url
 from hivehub.core.model import Capability
 from hivehub.core.policies import backoff, heartbeat_interval
+from hivehub.protocol.errors import CLOSE_AGENT_REMOVED, CLOSE_AGENT_REPLACED, parse_error
 
 from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError
 from .options import AgentOptions
@@ -30,8 +31,8 @@ _decode = msgspec.json.Decoder().decode
 
 #: close codes after which reconnecting with the same id would be wrong
 FATAL_CLOSE_CODES = {
-    4001: ("agent_removed", "the agent was removed from the hub"),
-    4002: ("agent_replaced", "another connection registered with this agent id"),
+    CLOSE_AGENT_REMOVED: ("agent_removed", "the agent was removed from the hub"),
+    CLOSE_AGENT_REPLACED: ("agent_replaced", "another connection registered with this agent id"),
 }
 
 
@@ -248,11 +249,10 @@ class Agent(BaseAgent):
             if kind == "registered":
                 break
             if kind == "error" and env.get("message_id") in (register_id, None):
-                err = env.get("data") or {}
-                code = str(err.get("code") or "error")
-                message = str(err.get("message") or "")
+                code, message, details = parse_error(env.get("data")) or ("error", "", {})
+                code = code or "error"
                 if code in FATAL_REGISTER_CODES:
-                    raise RegistrationError(code, message, err.get("details"))
+                    raise RegistrationError(code, message, details)
                 raise _Dropped(f"registration refused: {code}: {message}")
             early.append(env)
 
@@ -372,12 +372,12 @@ class Agent(BaseAgent):
             self._answered(env.get("message_id"))
         elif kind == "error":
             r = self._outbox.get(env.get("message_id"))
-            code = str(data.get("code") or "error")
-            message = str(data.get("message") or "")
+            code, message, details = parse_error(data) or ("error", "", {})
+            code = code or "error"
             if r is not None:
-                self._rejected(r, code, message, data.get("details"))
+                self._rejected(r, code, message, details)
             else:
-                log.warning("%s: hub error: %s: %s %s", self.name, code, message, data.get("details") or "")
+                log.warning("%s: hub error: %s: %s %s", self.name, code, message, details or "")
         elif kind == "registered":
             self.hub_info = data
         else:

@@ -222,7 +222,6 @@ async def run_server(config: Any) -> None:
 
     app = create_app(config)
     guard = ConnectionGuard(config.header_timeout, config.max_connections_per_address)
-    app["connection_guard"] = guard
     runner = GuardedRunner(
         app, guard, handle_signals=False, access_log=None, keepalive_timeout=config.keepalive_timeout
     )

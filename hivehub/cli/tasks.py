@@ -25,7 +25,7 @@ def _priority(raw: str) -> int | str:
     s = raw.strip().lower()
     if s in ("low", "medium", "high", "critical"):
         return s
-    if s.isdigit() and 1 <= int(s) <= 4:
+    if s in ("1", "2", "3", "4"):  # not isdigit(): "²" is a digit int() refuses
         return int(s)
     raise argparse.ArgumentTypeError(f"priority must be low|medium|high|critical or 1..4, not {raw!r}")
 

@@ -2,7 +2,7 @@
 
 The hub answers every deliberate failure with ``{"error": {"code", "message",
 "details"}}`` (REST) or ``{"type": "error", "data": {...}}`` (/ws). The client
-raises the class that ``hivehub.core.errors.ERRORS_BY_CODE`` names for the code,
+raises the class that the protocol's error table (``hivehub.protocol.errors``) names for the code,
 so ``except TaskNotFound`` works the same in the hub and in a client program.
 The instance carries the hub's exact ``code``, its ``message`` and ``details``,
 and ``status``: the HTTP status (``None`` for a /ws reply).
@@ -12,74 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import (
-    ERRORS_BY_CODE,
-    Conflict,
-    Forbidden,
-    HiveError,
-    InvalidInput,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    StoreUnavailable,
-    Unauthorized,
-)
+from ..core.errors import HiveError
+from ..protocol.errors import HubUnreachable, error_class, parse_error
 
-
-class HubUnreachable(HiveError):
-    """The hub could not be reached (refused, reset, DNS, or no answer in time)."""
-
-    code = "hub_unreachable"
-    status: int | None = None
-
-
-#: codes the hub's adapters add on top of the core tree (``server/errors.py``)
-_EXTRA_CODES: dict[str, type[HiveError]] = {
-    "malformed_json": InvalidInput,
-    "unknown_message_type": InvalidInput,
-    "unsupported_frame": InvalidInput,
-    "unsupported_media_type": InvalidInput,
-}
-#: an unknown code falls back to the class the HTTP status stands for
-_BY_STATUS: dict[int, type[HiveError]] = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    422: InvalidInput,
-    429: RateLimited,
-    503: StoreUnavailable,
-}
-
-
-def error_class(code: str | None, status: int | None = None) -> type[HiveError]:
-    """The class for a hub error ``code`` (then by HTTP ``status``), else ``HiveError``."""
-    if code:
-        cls = ERRORS_BY_CODE.get(code) or _EXTRA_CODES.get(code)
-        if cls is not None:
-            return cls
-    if status is not None and status in _BY_STATUS:
-        return _BY_STATUS[status]
-    return HiveError
+__all__ = ["HubUnreachable", "error_class", "from_error_body", "hive_error", "unreachable"]
 
 
 def hive_error(code: str | None, message: str, details: dict[str, Any] | None = None, status: int | None = None) -> HiveError:
-    """Build the exception the hub meant: right class, the hub's code, message, details, status."""
-    cls = error_class(code, status)
-    exc = cls(message)
+    """Build the exception the hub meant: right class (by ``code``, then by HTTP
+    ``status``), the hub's code, message, details, and ``status``."""
+    exc = error_class(code, status)(message)
     exc.details = dict(details or {})
-    exc.code = code or cls.code  # the hub's exact code, even when the class is a fallback
+    exc.code = code or type(exc).code  # the hub's exact code, even when the class is a fallback
     exc.status = status  # type: ignore[attr-defined]
     return exc
 
 
 def from_error_body(body: Any, status: int | None, fallback: str = "") -> HiveError:
     """Rebuild an error from a REST ``{"error": {...}}`` body or a /ws error ``data``."""
-    err = body.get("error", body) if isinstance(body, dict) else None
-    if isinstance(err, dict) and isinstance(err.get("code"), str):
-        details = err.get("details")
-        return hive_error(err["code"], str(err.get("message", "")), details if isinstance(details, dict) else {}, status)
+    parsed = parse_error(body)
+    if parsed is not None:
+        return hive_error(*parsed, status)
     text = fallback or (f"HTTP {status}" if status else "error")
     return hive_error("http_error" if status else None, text, {}, status)
 

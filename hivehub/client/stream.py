@@ -52,6 +52,7 @@ import msgspec
 from aiohttp import WSMsgType
 
 from ..core.policies import backoff
+from ..protocol.errors import CLOSE_POLICY, CLOSE_SLOW
 from .errors import HubUnreachable, from_error_body, hive_error, unreachable
 from .urls import EVENTS_WS
 
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hivehub.client.stream")
 
-CLOSE_SLOW = 1013
-CLOSE_POLICY = 1008
 _POLICY_RE = re.compile(r"^([a-z_]+): (.*)$", re.S)
 _SINCE_RE = re.compile(r"since=(\d+)")
 _dec = msgspec.json.Decoder()

@@ -11,6 +11,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from ..core.model import TaskStatus
+from ..server.hub import HUB
+
 RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 MODULES = (
     "task_management",
@@ -49,9 +52,9 @@ class ModuleMonitor:
             self.loop_lag_ms = max(0.0, (loop.time() - t0 - self.lag_interval) * 1000)
 
     def states(self) -> dict[str, dict[str, Any]]:
-        svc = self.app["service"]
-        stream = self.app["stream"]
-        cfg = self.app["config"]
+        svc = self.app[HUB].service
+        stream = self.app[HUB].stream
+        cfg = self.app[HUB].config
         out: dict[str, dict[str, Any]] = {}
 
         def put(name: str, status: str, reason: str, **signals: Any) -> None:
@@ -79,10 +82,11 @@ class ModuleMonitor:
             put("background_processes", "healthy", "running", loop_lag_ms=lag)
         writes = "healthy" if svc.store_ok else "degraded"
         why = "accepting commands" if svc.store_ok else "writes rejected while the log is unavailable"
-        put("task_management", writes, why, pending=svc.hive.task_counts["pending"])
-        put("agent_management", writes, why, agents=len(svc.hive.agents))
+        reader = svc.reader()
+        put("task_management", writes, why, pending=reader.task_count(TaskStatus.PENDING))
+        put("agent_management", writes, why, agents=len(reader.agents()))
         put("metrics_collection", "healthy", "folded from the log", sequence=svc.published_seq)
-        due = svc.hive.next_deadline()  # monotonic; shown as the wall time it stands for
+        due = reader.next_deadline()  # monotonic; shown as the wall time it stands for
         when = None if due is None else svc.clock() + timedelta(seconds=due - svc.monotonic())
         put("coordinator", "healthy", "scheduler running", next_deadline=str(when))
         return out

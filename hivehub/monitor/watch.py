@@ -12,13 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import events as ev
 from ..core.commands import Observe
 from ..core.errors import HiveError
-from ..core.model import ONLINE, TaskError, TaskStatus
+from ..core.model import ONLINE, TaskError
 from ..core.observations import UNSERVABLE_KEY, status_alerts, unservable_alert
+from ..server.hub import HUB
+from ..server.view import HiveReader
+
+if TYPE_CHECKING:
+    from ..server.service import HubService
 from .modules import RANK, ModuleMonitor
 from .resources import ResourceWatch, Thresholds, recommendations, sample
 
@@ -48,7 +53,7 @@ class HiveWatch:
         stall_seconds: float = 5.0,
     ) -> None:
         self.app = app
-        self.service = app["service"]
+        self.service: HubService = app[HUB].service
         self.modules = modules
         self.interval = interval
         self.status_interval = status_interval
@@ -181,7 +186,7 @@ class HiveWatch:
     # ------------------------------------------------------------ modules
 
     async def check_modules(self) -> None:
-        hive = self.service.hive
+        hive = self.service.reader()
         for name, st in self.modules.states().items():
             new = st["status"]
             old = self._transient_modules.get(name) or hive.modules.get(name, "healthy")
@@ -208,7 +213,7 @@ class HiveWatch:
 
     async def check_conditions(self) -> None:
         svc = self.service
-        hive = svc.hive
+        hive = svc.reader()
         if not svc.store_ok:
             return
         now = svc.clock()
@@ -258,19 +263,14 @@ class HiveWatch:
     # ------------------------------------------------------------ resources
 
     def _queue_by_capability(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.service.hive.tasks.values():
-            if t.status == TaskStatus.PENDING:
-                for r in t.required_capabilities:
-                    out[r.name] = out.get(r.name, 0) + 1
-        return out
+        return self.service.reader().pending_by_capability()
 
     async def check_resources(self) -> None:
-        cfg = self.app["config"]
+        cfg = self.app[HUB].config
         values = sample(cfg.db, self.modules.loop_lag_ms, self.th.event_loop_lag_ms)
         self.last_sample = values
-        hive = self.service.hive
-        online = sum(1 for a in hive.agents.values() if a.status in ONLINE)
+        hive = self.service.reader()
+        online = sum(1 for a in hive.agents() if a.status in ONLINE)
         for name, value in values.items():
             w = self.watches[name]
             change = w.observe(value)
@@ -290,8 +290,10 @@ class HiveWatch:
 
     # ------------------------------------------------------------ status
 
-    def alerts(self) -> list[dict[str, Any]]:
-        out = self.service.hive.active_alerts()
+    def alerts(self, reader: HiveReader | None = None) -> list[dict[str, Any]]:
+        """Active alerts: as logged at ``reader``'s sequence (default: live), and the
+        ones that could not be logged."""
+        out = (reader or self.service.reader()).active_alerts()
         for key, a in self.transient.items():
             out.append({"key": key, "kind": "system_alert", "level": a.level, "title": a.title,
                         "message": a.message, "details": a.details, "timestamp": a.timestamp, "logged": False})
@@ -300,7 +302,7 @@ class HiveWatch:
     def status_update(self) -> ev.HiveStatusUpdate:
         svc = self.service
         now: datetime = svc.clock()
-        m = svc.hive.status(now)["metrics"]
+        m = svc.reader().status(now)["metrics"]
         shown, omitted = status_alerts(self.alerts())
         return ev.HiveStatusUpdate(
             timestamp=now,

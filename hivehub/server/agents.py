@@ -20,18 +20,32 @@ from ..core import commands as C
 from ..core import policies
 from ..core.errors import Forbidden, HiveError, InvalidInput, Unauthorized
 from ..core.model import TaskStatus
+from ..protocol import codec
+from ..protocol.errors import (
+    CLOSE_AGENT_REMOVED,
+    CLOSE_AGENT_REPLACED,
+    CLOSE_BACKED_UP,
+    CLOSE_INTERNAL,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    UnsupportedFrame,
+    internal_error,
+)
+from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
+from ..protocol.limits import check_depth
+from ..protocol.messages import Ack, Assign, Cancel, Registered
 from .auth import attach
-from .errors import UnknownMessageType, parse_message, translate
-from .rest import check_depth
+from .errors import translate
+from .hub import HUB, IDENTITY
 from .service import HubService, Published
-from .stream import CUT_GRACE, HubWebSocket, abort_later, linger, message, text_frame, wait_writable
+from .view import CommittedView, HiveReader
+from .websocket import CUT_GRACE, HubWebSocket, abort_later, linger, wait_writable
 
 log = logging.getLogger("hivehub.agents")
+_enc = msgspec.json.Encoder()
 
 #: reports of one agent being made durable at once (beyond this, reading waits)
 MAX_INFLIGHT = 1000
-#: close code for an agent that does not read what the hub sends it (its buffer is full)
-CLOSE_BACKED_UP = 4013
 #: above this many bytes in the socket's write buffer, the hub reads the agent's next
 #: frame only once the buffer drained (replies and assignments are not being read)
 READ_HIGH = 256 * 1024
@@ -53,6 +67,8 @@ class AgentConn:
         #: bytes the hub may hold for this agent (coalesced frames + the socket's buffer)
         self.budget = budget
         self.closing = False
+        #: while set, frames queue and nothing is written (until ``release``)
+        self.held = False
 
     def backlog(self) -> int:
         t = self.transport
@@ -72,7 +88,17 @@ class AgentConn:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def release(self, first: list[bytes]) -> None:
+        """Write ``first`` (message bodies) ahead of everything queued while held."""
+        frames = [text_frame(b) for b in first]
+        self._buf[:0] = frames
+        self._buffered += sum(len(f) for f in frames)
+        self.held = False
+        self._flush()
+
     def _flush(self) -> None:
+        if self.held:
+            return
         self._scheduled = False
         buf, self._buf = self._buf, []
         self._buffered = 0
@@ -91,12 +117,10 @@ class AgentConn:
         t = self.transport
         if t is None or t.is_closing():
             return
-        reason = b"backed up: not reading"
-        payload = CLOSE_BACKED_UP.to_bytes(2, "big") + reason
-        t.write(bytes((0x88, len(payload))) + payload)
+        t.write(close_frame(CLOSE_BACKED_UP, b"backed up: not reading"))
         abort_later(t, CUT_GRACE)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         self._flush()
         await self.ws.close(code=code, message=reason.encode())
 
@@ -104,6 +128,7 @@ class AgentConn:
 class AgentGateway:
     def __init__(self, service: HubService, config: Any) -> None:
         self.service = service
+        self.view = CommittedView(service)
         self.config = config
         self.conns: dict[str, AgentConn] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -119,7 +144,8 @@ class AgentGateway:
     # ------------------------------------------------------------ events -> agents
 
     def on_published(self, batch: list[Published]) -> None:
-        hive = self.service.hive
+        # listeners run right after a commit: the live state is at least at this batch
+        hive = self.service.reader()
         for p in batch:
             d: Any = p.event.data
             typ = p.type
@@ -127,7 +153,7 @@ class AgentGateway:
                 if d.previous_agent_id:
                     self._cancel(d.previous_agent_id, d.task_id, d.attempt_number - 1, "rebalanced")
                 conn = self.conns.get(d.agent_id)
-                t = hive.tasks.get(d.task_id)
+                t = hive.task(d.task_id)
                 if conn is not None and t is not None and t.assigned_agent_id == d.agent_id and t.attempt == d.attempt_number:
                     self._assign(conn, d.task_id, d.attempt_number)
                 w = self._wakeups.get(d.agent_id)
@@ -142,38 +168,52 @@ class AgentGateway:
             elif typ == "agent_removed":
                 conn = self.conns.pop(d.agent_id, None)
                 if conn is not None:
-                    asyncio.ensure_future(conn.close(4001, "agent removed"))
+                    asyncio.ensure_future(conn.close(CLOSE_AGENT_REMOVED, "agent removed"))
 
     def _assign(self, conn: AgentConn, task_id: str, attempt: int) -> None:
-        t = self.service.hive.tasks[task_id]
-        conn.send(message("assign", {"task": t, "attempt": attempt}))
+        conn.send(self._assign_frame(self.service.reader(), task_id, attempt))
+
+    @staticmethod
+    def _assign_frame(r: HiveReader, task_id: str, attempt: int) -> bytes:
+        return message("assign", Assign(r.task(task_id), attempt))
 
     def _cancel(self, agent_id: str, task_id: str, attempt: int | None, reason: str) -> None:
         conn = self.conns.get(agent_id)
         if conn is not None:
-            conn.send(message("cancel", {"task_id": task_id, "attempt": attempt, "reason": reason}))
+            conn.send(message("cancel", Cancel(task_id, attempt, reason)))
 
     # ------------------------------------------------------------ pull transport
 
-    def _next_undelivered(self, agent_id: str) -> tuple[Any, int] | None:
-        hive = self.service.hive
-        a = hive.agents.get(agent_id)
-        if a is None:
+    async def _next_undelivered(self, agent_id: str) -> bytes | None:
+        """The next assignment to hand a pull agent, encoded, at the committed
+        sequence (an assignment whose commit then fails is never handed out)."""
+        marked: list[tuple[str, int]] = []
+
+        def build(r: HiveReader) -> bytes | None:
+            delivered = self._delivered.setdefault(agent_id, {})
+            for key in marked:  # built again after a failed commit: that one was never handed out
+                delivered.pop(key, None)
+            marked.clear()
+            a = r.find_agent(agent_id)
+            if a is None:
+                return None
+            held = {(tid, r.task(tid).attempt) for tid in a.current_tasks}  # type: ignore[union-attr]
+            for key in [k for k in delivered if k not in held]:
+                del delivered[key]  # forget deliveries of tasks the agent no longer holds
+            now = asyncio.get_running_loop().time()
+            for tid in a.current_tasks:
+                t = r.task(tid)
+                assert t is not None
+                if t.status != TaskStatus.ASSIGNED:
+                    continue
+                when = delivered.get((tid, t.attempt))
+                if when is None or now - when >= self.redeliver_after:
+                    delivered[(tid, t.attempt)] = now
+                    marked.append((tid, t.attempt))
+                    return _enc.encode({"task": t, "attempt": t.attempt})
             return None
-        held = {(tid, hive.tasks[tid].attempt) for tid in a.current_tasks}
-        delivered = self._delivered.setdefault(agent_id, {})
-        for key in [k for k in delivered if k not in held]:
-            del delivered[key]  # forget deliveries of tasks the agent no longer holds
-        now = asyncio.get_running_loop().time()
-        for tid in a.current_tasks:
-            t = hive.tasks[tid]
-            if t.status != TaskStatus.ASSIGNED:
-                continue
-            when = delivered.get((tid, t.attempt))
-            if when is None or now - when >= self.redeliver_after:
-                delivered[(tid, t.attempt)] = now
-                return t, t.attempt
-        return None
+
+        return await self.view.read(build)
 
     def wake(self, agent_id: str) -> None:
         """Wake a parked claim of this agent (it re-checks what it may return)."""
@@ -181,7 +221,7 @@ class AgentGateway:
         if w is not None:
             w.set()
 
-    async def claim(self, agent_id: str, wait: float, rid: str, held: Any = None) -> dict[str, Any] | None:
+    async def claim(self, agent_id: str, wait: float, rid: str, held: Any = None) -> bytes | None:
         """Raises Unauthorized as soon as ``held`` (the request's entry in the
         connection registry) is revoked: a parked claim must not heartbeat an
         evicted agent back online."""
@@ -190,13 +230,13 @@ class AgentGateway:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         # Waiting counts as being alive: heartbeat at a third of the timeout while parked.
-        beat = policies.heartbeat_interval(svc.hive.config.heartbeat_timeout, floor=0.5) or 0.5
+        beat = policies.heartbeat_interval(svc.hive_config.heartbeat_timeout, floor=0.5) or 0.5
         while True:
             if held is not None and held.revoked:
                 raise Unauthorized("token revoked")
-            found = self._next_undelivered(agent_id)
+            found = await self._next_undelivered(agent_id)
             if found is not None:
-                return {"task": found[0], "attempt": found[1]}
+                return found
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
@@ -205,7 +245,7 @@ class AgentGateway:
             try:
                 await asyncio.wait_for(w.wait(), min(remaining, beat))
             except TimeoutError:
-                if agent_id not in svc.hive.agents:
+                if svc.reader().find_agent(agent_id) is None:
                     return None
                 if held is not None and held.revoked:
                     continue  # raised at the top, without a heartbeat
@@ -214,7 +254,7 @@ class AgentGateway:
     # ------------------------------------------------------------ push transport
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        cfg = request.app["config"]
+        cfg = request.app[HUB].config
         # no permessage-deflate for agents: their frames are small and many, and
         # compressing each one cost a sixth of the hub's CPU in the tasks bench
         ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=False, timeout=2.0)
@@ -246,7 +286,7 @@ class AgentGateway:
                     if len(inflight) > MAX_INFLIGHT:
                         await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 elif msg.type == WSMsgType.BINARY:
-                    conn.send(message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
+                    conn.send(error_message(UnsupportedFrame("send JSON text frames")))
                 elif msg.type == WSMsgType.ERROR:
                     break
             await linger(ws, request.transport)
@@ -257,7 +297,7 @@ class AgentGateway:
             # error and write an HTTP 500 into the WebSocket stream: close with 1011 instead
             log.exception("/agents/ws connection failed")
             with contextlib.suppress(Exception):
-                await ws.close(code=1011, message=b"internal error")
+                await ws.close(code=CLOSE_INTERNAL, message=b"internal error")
         finally:
             abort_later(request.transport)
             if conn is not None:
@@ -274,10 +314,10 @@ class AgentGateway:
         try:
             msg = await ws.receive(timeout=30)
         except TimeoutError:
-            await ws.close(code=1008, message=b"register first")
+            await ws.close(code=CLOSE_POLICY, message=b"register first")
             return None
         if msg.type != WSMsgType.TEXT:
-            await ws.close(code=1008, message=b"register first")
+            await ws.close(code=CLOSE_POLICY, message=b"register first")
             return None
         mid = None
         try:
@@ -292,125 +332,97 @@ class AgentGateway:
                 data = {}
             if not isinstance(data, dict):
                 raise InvalidInput('"data" must be an object')
-            check_depth(data, self.config.max_json_depth)  # the same limit as POST /api/agents
-            data = dict(data)
-            running = data.pop("running", None)
-            spec = msgspec.convert(data, C.AgentSpec)
-            ident = request.get("identity")
+            # the same depth limit as POST /api/agents
+            spec, running_map = codec.register(data, self.config.max_json_depth)
+            ident = request.get(IDENTITY)
             if ident is not None and ident.role == "agent":
                 if spec.id not in (None, ident.agent_id):
                     raise Forbidden(f"this token may only act as agent {ident.agent_id}", agent_id=ident.agent_id)
                 spec.id = ident.agent_id
-            running_map = msgspec.convert(running, dict[str, int]) if running is not None else None
             events = await self.service.execute(C.RegisterAgent(id=f"agent-ws:{mid}", spec=spec, running=running_map))
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:
                 log.exception("agent registration failed")
-                mapped = HiveError("internal error")
-                mapped.code = "internal_error"
-            await ws.send_frame(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid), WSMsgType.TEXT)
-            await ws.close(code=1008, message=b"registration failed")
+                mapped = internal_error()
+            await ws.send_frame(error_message(mapped, mid), WSMsgType.TEXT)
+            await ws.close(code=CLOSE_POLICY, message=b"registration failed")
             return None
         agent_id = spec.id or events[0].data.agent.id  # type: ignore[attr-defined]
         attach(request, ws, agent_id)  # a revoked token closes this connection
         old = self.conns.get(agent_id)
         conn = AgentConn(agent_id, ws, request.transport, self.config.client_buffer_bytes)
+        # held: what is published while the reply below waits for its commit queues
+        # behind "registered", which must come first
+        conn.held = True
         self.conns[agent_id] = conn
         if old is not None:
-            asyncio.ensure_future(old.close(4002, "replaced by a new connection"))
-        hive = self.service.hive
-        a = hive.agents[agent_id]
-        conn.send(
-            message(
-                "registered",
-                {
-                    "agent_id": agent_id,
-                    "agent": a,
-                    "heartbeat_interval": self.heartbeat_interval(),
-                    "heartbeat_timeout": hive.config.heartbeat_timeout,
-                    "max_frame_bytes": self.config.max_frame_bytes,
-                },
-                mid,
-            )
-        )
-        # Re-deliver what is assigned to it and not started (a reconnect, or a hub restart).
-        for tid in list(a.current_tasks):
-            t = hive.tasks[tid]
-            if t.status == TaskStatus.ASSIGNED:
-                self._assign(conn, tid, t.attempt)
-        # Attempts it still runs that are no longer its own: tell it to stop.
-        for tid, attempt in (running_map or {}).items():
-            t = hive.tasks.get(tid)
-            if t is None or t.assigned_agent_id != agent_id or t.attempt != attempt or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING):
-                conn.send(message("cancel", {"task_id": tid, "attempt": attempt, "reason": "no_longer_assigned"}))
+            asyncio.ensure_future(old.close(CLOSE_AGENT_REPLACED, "replaced by a new connection"))
+
+        def build(r: HiveReader) -> list[bytes]:
+            a = r.agent(agent_id)
+            frames = [
+                message(
+                    "registered",
+                    Registered(
+                        agent_id=agent_id,
+                        agent=a,
+                        heartbeat_interval=self.heartbeat_interval(),
+                        heartbeat_timeout=r.config.heartbeat_timeout,
+                        max_frame_bytes=self.config.max_frame_bytes,
+                    ),
+                    mid,
+                )
+            ]
+            # Re-deliver what is assigned to it and not started (a reconnect, or a hub restart).
+            for tid in list(a.current_tasks):
+                t = r.task(tid)
+                if t is not None and t.status == TaskStatus.ASSIGNED:
+                    frames.append(self._assign_frame(r, tid, t.attempt))
+            # Attempts it still runs that are no longer its own: tell it to stop.
+            for tid, attempt in (running_map or {}).items():
+                t = r.task(tid)
+                if t is None or t.assigned_agent_id != agent_id or t.attempt != attempt or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING):
+                    frames.append(message("cancel", Cancel(tid, attempt, "no_longer_assigned")))
+            return frames
+
+        # at the committed sequence: an assignment whose commit fails is never re-delivered
+        try:
+            frames = await self.view.read(build)
+        except BaseException as exc:
+            # (removed meanwhile, or the log failed): this connection never became the agent's
+            conn.held = False
+            if self.conns.get(agent_id) is conn:
+                del self.conns[agent_id]
+            if not isinstance(exc, HiveError):
+                raise
+            await ws.send_frame(error_message(exc, mid), WSMsgType.TEXT)
+            await ws.close(code=CLOSE_POLICY, message=b"registration failed")
+            return None
+        conn.release(frames)
         return conn
 
     def heartbeat_interval(self) -> float:
         """What agents are told: at most a third of the timeout, so one lost beat is not fatal."""
         interval = self.config.agent_heartbeat_interval
-        return policies.heartbeat_interval(self.service.hive.config.heartbeat_timeout, interval) or interval
+        return policies.heartbeat_interval(self.service.hive_config.heartbeat_timeout, interval) or interval
 
     async def _on_text(self, conn: AgentConn, text: str) -> None:
         mid = None
         try:
-            typ, data, mid = parse_message(text)
+            typ, data, mid = parse_envelope(text)
             check_depth(data, self.config.max_json_depth)
-            cmd = self._command(conn.agent_id, typ, data, mid)
+            cmd = codec.agent_command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)
             if typ != "heartbeat":
-                conn.send(message("ack", {"type": typ, "task_id": data.get("task_id")}, mid))
+                conn.send(message("ack", Ack(typ, getattr(cmd, "task_id", None)), mid))
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:
                 log.exception("agent message failed")
-                mapped = HiveError("internal error")
-                mapped.code = "internal_error"
+                mapped = internal_error()
             mid = mid or mapped.details.get("message_id")
-            conn.send(message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
-
-    def _command(self, agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.Command:
-        rid = f"agent:{agent_id}:{mid}"
-        if typ == "heartbeat":
-            return C.Heartbeat(id=rid, agent_id=agent_id)
-        task_id = data.get("task_id")
-        if typ in ("task_started", "task_progress", "task_completed", "task_failed", "task_released") and not isinstance(task_id, str):
-            raise InvalidInput(f"{typ} needs data.task_id")
-        attempt = data.get("attempt")
-        if attempt is not None and not isinstance(attempt, int):
-            raise InvalidInput("attempt must be an integer")
-        assert isinstance(task_id, str) or typ not in ("task_started",)
-        if typ == "task_started":
-            return C.StartTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt)  # type: ignore[arg-type]
-        if typ == "task_progress":
-            return msgspec.convert(
-                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "progress": data.get("progress", 0.0), "current_step": data.get("current_step")},
-                C.ReportProgress,
-            )
-        if typ == "task_completed":
-            return msgspec.convert(
-                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "result": data.get("result"), "quality": data.get("quality")},
-                C.CompleteTask,
-            )
-        if typ == "task_failed":
-            err = data.get("error") or {"code": "AGENT_ERROR", "message": "failed"}
-            return C.FailTask(
-                id=rid,
-                task_id=task_id,  # type: ignore[arg-type]
-                agent_id=agent_id,
-                attempt=attempt,
-                error=msgspec.convert(err, C.ReportedError).task_error(),  # free-text limits
-                retryable=bool(data.get("retryable", True)),
-            )
-        if typ == "task_released":
-            return msgspec.convert(  # convert, not the constructor: it checks the reason's length
-                {"id": rid, "task_id": task_id, "agent_id": agent_id, "attempt": attempt, "reason": data.get("reason") or "agent_shutdown"},
-                C.ReleaseTask,
-            )
-        raise UnknownMessageType(
-            f"unknown message type {typ!r}",
-            known=["heartbeat", "task_started", "task_progress", "task_completed", "task_failed", "task_released"],
-        )
+            conn.send(error_message(mapped, mid))
 
     async def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.conns.values()):

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..bus import open_bus
 from ..monitor.modules import ModuleMonitor
 from ..monitor.watch import HiveWatch
+from ..protocol.errors import CLOSE_GOING_AWAY
 from ..store.base import EventStore, open_store
 from . import observability
 from .agents import AgentGateway
@@ -21,10 +22,12 @@ from .auth import Connections, RateLimiter, TokenStore, auth_middleware, cors_mi
 from .background import LearningRunner
 from .config import ServerConfig
 from .errors import error_middleware, install_log_filters
+from .hub import HUB, Hub
 from .modulebus import ModuleBus
 from .rest import add_routes
 from .service import HubService
 from .stream import StreamHub
+from .view import CommittedView
 
 log = logging.getLogger("hivehub.app")
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
@@ -34,39 +37,39 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app = web.Application(
         middlewares=[cors_middleware, error_middleware, auth_middleware], client_max_size=config.max_body_bytes
     )
-    app["config"] = config
     install_log_filters()
-    app["tokens"] = TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth)
-    app["connections"] = Connections(app)
-    app["rate_limiter"] = RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
-    app["ws_clients"] = {}
     service = HubService(
         store or open_store(config.db, busy_timeout_ms=config.store_busy_timeout_ms),
         hive_config=config.hive,
         tick_max_seconds=config.tick_max_seconds,
         bus=open_bus(config.bus) if config.bus not in (None, "", "memory") else None,
     )
-    app["service"] = service
-    app["on_lead"] = []
-    app["stream"] = StreamHub(service, app)
-    app["gateway"] = AgentGateway(service, config)
-    app["module_bus"] = ModuleBus(service, app["stream"].wants)
-    app["learning"] = LearningRunner(service, app["module_bus"])
-    app["modules"] = ModuleMonitor(app)
-    app["watch"] = HiveWatch(
+    hub = app[HUB] = Hub(
+        config=config,
+        service=service,
+        view=CommittedView(service),
+        tokens=TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth),
+        rate_limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst),
+    )
+    hub.connections = Connections(app)
+    hub.stream = StreamHub(service, app)
+    hub.gateway = AgentGateway(service, config)
+    hub.module_bus = ModuleBus(service, hub.stream.wants)
+    hub.learning = LearningRunner(service, hub.module_bus)
+    hub.modules = ModuleMonitor(app)
+    hub.watch = HiveWatch(
         app,
-        app["modules"],
+        hub.modules,
         status_interval=config.status_interval,
         resource_interval=config.resource_interval,
         thresholds=config.thresholds,
     )
-    app["metrics"] = observability.Metrics(app)
-    service.error_hook = app["watch"].report_error
-    app["background"] = []
+    hub.metrics = observability.Metrics(app)
+    service.error_hook = hub.watch.report_error
     if clustered(config):
         from .cluster import Cluster, internal_execute
 
-        app["cluster"] = Cluster(
+        hub.cluster = Cluster(
             app,
             config.db,
             replica_id=config.replica_id or f"{socket.gethostname()}:{config.port}",
@@ -74,10 +77,10 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
             secret=config.cluster_secret or "",
         )
         app.router.add_post("/internal/execute", internal_execute)
-        app["on_lead"].append(app["watch"].start)
+        hub.on_lead.append(hub.watch.start)
     add_routes(app)
-    app.router.add_get("/ws", app["stream"].handle)
-    app.router.add_get("/agents/ws", app["gateway"].handle)
+    app.router.add_get("/ws", hub.stream.handle)
+    app.router.add_get("/agents/ws", hub.gateway.handle)
     if (DASHBOARD / "index.html").exists():
         app.router.add_get("/", _index)
         app.router.add_static("/static/", DASHBOARD, name="static")
@@ -98,34 +101,35 @@ def clustered(config: ServerConfig) -> bool:
 
 
 async def _startup(app: web.Application) -> None:
-    cluster = app.get("cluster")
+    cluster = app[HUB].cluster
     if cluster is not None:
         # Start as a follower; the election promotes this replica if it wins.
-        await app["service"].start(follower=True)
-        app["modules"].start()
+        await app[HUB].service.start(follower=True)
+        app[HUB].modules.start()
         await cluster.start()
         return
-    await app["service"].start()
-    app["modules"].start()
-    app["watch"].start()
+    await app[HUB].service.start()
+    app[HUB].modules.start()
+    app[HUB].watch.start()
 
 
 async def _shutdown(app: web.Application) -> None:
-    for t in app["background"]:
+    for t in app[HUB].background:
         t.cancel()
-    await app["stream"].close_all(1001, "hub shutting down")
-    await app["gateway"].close_all(1001, "hub shutting down")
+    await app[HUB].stream.close_all(CLOSE_GOING_AWAY, "hub shutting down")
+    await app[HUB].gateway.close_all(CLOSE_GOING_AWAY, "hub shutting down")
 
 
 async def _cleanup(app: web.Application) -> None:
-    bg: list[asyncio.Task[Any]] = app["background"]
+    bg: list[asyncio.Task[Any]] = app[HUB].background
     for t in bg:
         try:
             await t
         except (asyncio.CancelledError, Exception):
             pass
-    if app.get("cluster") is not None:
-        await app["cluster"].stop()
-    await app["watch"].stop()
-    await app["modules"].stop()
-    await app["service"].stop()
+    cluster = app[HUB].cluster
+    if cluster is not None:
+        await cluster.stop()
+    await app[HUB].watch.stop()
+    await app[HUB].modules.stop()
+    await app[HUB].service.stop()

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from ..core.errors import Forbidden, HiveError, RateLimited, Unauthorized
 from .errors import error_response
+from .hub import HELD, HUB, IDENTITY
 
 log = logging.getLogger("hivehub.auth")
 
@@ -358,7 +359,7 @@ class RateLimiter:
 
 
 def client_key(request: web.Request) -> str:
-    ident = request.get("identity")
+    ident = request.get(IDENTITY)
     if ident is not None and ident is not ANONYMOUS:
         return f"token:{ident.token_id}"
     return f"ip:{request.remote}"
@@ -413,8 +414,8 @@ class Connections:
             h.revoked = True
         # Evict before closing: the close's AgentDisconnected would hold the tasks for a
         # reconnect that cannot come with this token.
-        service = self.app["service"]
-        gateway = self.app["gateway"]
+        service = self.app[HUB].service
+        gateway = self.app[HUB].gateway
         for agent_id in sorted(evict):
             try:
                 await service.execute(EvictAgent(id="token-revoked", agent_id=agent_id))
@@ -436,7 +437,7 @@ async def close_revoked(ws: web.WebSocketResponse) -> None:
 def attach(request: web.Request, ws: web.WebSocketResponse, agent_id: str | None = None) -> None:
     """Tell the connection registry which socket (and agent) this request became.
     Call right after ``ws.prepare``; a revocation that came meanwhile closes it now."""
-    held: Held | None = request.get("held")
+    held: Held | None = request.get(HELD)
     if held is None:
         return
     held.ws = ws
@@ -448,8 +449,8 @@ def attach(request: web.Request, ws: web.WebSocketResponse, agent_id: str | None
 
 async def start_token_watch(app: web.Application) -> None:
     """on_startup: load the tokens, say what the auth mode is, watch for changes."""
-    cfg = app["config"]
-    tokens: TokenStore = app["tokens"]
+    cfg = app[HUB].config
+    tokens: TokenStore = app[HUB].tokens
     tokens.open()
     if tokens.mode == "off":
         log.warning(
@@ -462,8 +463,8 @@ async def start_token_watch(app: web.Application) -> None:
         log.info("authentication is off until a token is created (--auth auto); then it stays on")
         if cfg.host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("authentication is off and the hub listens on %s: anyone on the network may use it", cfg.host)
-    tokens.on_revoked.append(app["connections"].on_revoked)
-    app["background"].append(asyncio.create_task(tokens.watch(), name="token-watch"))
+    tokens.on_revoked.append(app[HUB].connections.on_revoked)
+    app[HUB].background.append(asyncio.create_task(tokens.watch(), name="token-watch"))
 
 
 # ------------------------------------------------------------------ middleware
@@ -525,11 +526,11 @@ def json_content_ok(request: web.Request) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    from .errors import UnsupportedMediaType
+    from ..protocol.errors import UnsupportedMediaType
 
     app = request.app
-    cfg = app["config"]
-    tokens: TokenStore = app["tokens"]
+    cfg = app[HUB].config
+    tokens: TokenStore = app[HUB].tokens
     raw_path = request.rel_url.raw_path
     kind = classify(request.method, raw_path)
     if request.method == "OPTIONS" or kind == "internal":
@@ -549,9 +550,9 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         # (which closes anonymous connections) leaves them be
         raw = token_from(request)
         ident = tokens.authenticate(raw) if raw and tokens.has_internal else None
-        request["identity"] = ident if ident is not None and ident.token_id == "internal" else ANONYMOUS
+        request[IDENTITY] = ident if ident is not None and ident.token_id == "internal" else ANONYMOUS
     elif kind == "public":
-        request["identity"] = None
+        request[IDENTITY] = None
     else:
         raw = token_from(request)
         ident = tokens.authenticate(raw) if raw else None
@@ -564,28 +565,28 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             if _is_ws(request):
                 return await _ws_reject(request, f"{exc.code}: {exc.message}")
             return error_response(exc)
-        request["identity"] = ident
+        request[IDENTITY] = ident
         if ident.role == "agent":
             denied = await _agent_binding_violation(request, ident, segments(raw_path), kind)
             if denied is not None:
                 return error_response(denied)
     if kind == "write" or (kind == "register" and request.method == "POST"):
         try:
-            app["rate_limiter"].check(client_key(request))
+            app[HUB].rate_limiter.check(client_key(request))
         except RateLimited as exc:
             return error_response(exc)
-    ident = request["identity"]
+    ident = request[IDENTITY]
     held: Held | None = None
     if ident is not None and (_is_ws(request) or (kind == "agent" and raw_path.endswith("/claim"))):
         # registered so that revoking the token closes it (see Connections)
         parts = segments(raw_path)
         held = Held(ident, parts[2] if parts[:2] == ["api", "agents"] else None)
-        request["held"] = held
-        app["connections"].add(held)
+        request[HELD] = held
+        app[HUB].connections.add(held)
     try:
         if _is_ws(request):
             key = client_key(request)
-            conns: dict[str, int] = app["ws_clients"]
+            conns: dict[str, int] = app[HUB].ws_clients
             if conns.get(key, 0) >= cfg.max_ws_per_client:
                 return await _ws_reject(request, f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})")
             conns[key] = conns.get(key, 0) + 1
@@ -598,13 +599,13 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         return await handler(request)
     finally:
         if held is not None:
-            app["connections"].discard(held)
+            app[HUB].connections.discard(held)
 
 
 async def _agent_binding_violation(request: web.Request, ident: Identity, parts: list[str], kind: str) -> HiveError | None:
     """An agent token acts only for its own agent id, and reads only its own tasks."""
     if kind == "task_read":
-        t = request.app["service"].hive.tasks.get(parts[2])
+        t = request.app[HUB].service.reader().task(parts[2])
         if t is None:
             return None  # the handler answers 404
         if t.assigned_agent_id != ident.agent_id:
@@ -625,7 +626,7 @@ async def _agent_binding_violation(request: web.Request, ident: Identity, parts:
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    origins: list[str] = request.app["config"].cors_origins
+    origins: list[str] = request.app[HUB].config.cors_origins
     origin = request.headers.get("Origin")
     allow = origin if origin and ("*" in origins or origin in origins) else None
     if request.method == "OPTIONS" and allow:

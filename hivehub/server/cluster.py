@@ -31,38 +31,22 @@ from aiohttp import web
 
 from ..core import commands as C
 from ..core import events as ev
-from ..core.errors import ERRORS_BY_CODE, HiveError, StoreUnavailable
+from ..core.errors import Forbidden, HiveError, StoreUnavailable
+from ..protocol import codec
+from ..protocol.errors import NotLeader, parse_error, rebuild
 from ..store.postgres import split_url
 from .errors import error_response
+from .hub import HUB
 from .service import HubService
 
 log = logging.getLogger("hivehub.cluster")
-
-
-def _command_types() -> dict[str, type[C.Command]]:
-    out: dict[str, type[C.Command]] = {}
-    todo = [C.Command]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            out[sub.__name__] = sub
-            todo.append(sub)
-    out.pop("Observe", None)  # observations are made by the leader itself
-    return out
-
-
-COMMANDS = _command_types()
-
-
-class NotLeader(HiveError):
-    code = "not_leader"
 
 
 class Cluster:
     def __init__(self, app: web.Application, pg_url: str, *, replica_id: str, advertise: str, secret: str,
                  poll_seconds: float = 0.5) -> None:
         self.app = app
-        self.service: HubService = app["service"]
+        self.service: HubService = app[HUB].service
         self.url, self.schema = split_url(pg_url)
         self.replica_id = replica_id
         self.advertise = advertise.rstrip("/")
@@ -140,7 +124,7 @@ class Cluster:
         )
         self.is_leader = True
         self.leader_id, self.leader_url = self.replica_id, self.advertise
-        for hook in self.app["on_lead"]:
+        for hook in self.app[HUB].on_lead:
             hook()
         while True:
             await asyncio.sleep(1.0)
@@ -191,21 +175,24 @@ class Cluster:
 
     async def _send(self, cmds: list[C.Command]) -> list[list[ev.Event] | HiveError]:
         assert self._http is not None
-        body = {"commands": [{"command": type(c).__name__, "data": msgspec.to_builtins(c)} for c in cmds]}
+        body = codec.encode_forwarded(cmds)
         for attempt in range(2):
             url = self.leader_url
             if url is None:
                 raise StoreUnavailable("no leader elected yet; try again", retry=True)
             try:
                 async with self._http.post(
-                    f"{url}/internal/execute", json=body, headers={"X-Hive-Cluster-Secret": self.secret}
+                    f"{url}/internal/execute",
+                    data=body,
+                    headers={"X-Hive-Cluster-Secret": self.secret, "Content-Type": "application/json"},
                 ) as r:
-                    payload = msgspec.json.decode(await r.read())
+                    raw = await r.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise StoreUnavailable(f"the leader replica is unreachable ({exc}); try again", retry=True) from exc
             if r.status == 200:
-                return [self._result(x) for x in payload["results"]]
-            err = payload.get("error", {})
+                return codec.decode_results(raw)
+            payload = msgspec.json.decode(raw)
+            err = payload.get("error", {}) if isinstance(payload, dict) else {}
             if err.get("code") == "not_leader" and attempt == 0:
                 await asyncio.sleep(self.poll_seconds)  # the leader moved: look again
                 continue
@@ -213,51 +200,23 @@ class Cluster:
         raise StoreUnavailable("no leader could take the commands; try again", retry=True)
 
     @staticmethod
-    def _error(err: dict[str, Any]) -> HiveError:
-        code = err.get("code", "hive_error")
-        cls = ERRORS_BY_CODE.get(code, HiveError)
-        exc = cls(err.get("message", "error"), **(err.get("details") or {}))
-        exc.code = code
-        return exc
-
-    def _result(self, x: dict[str, Any]) -> list[ev.Event] | HiveError:
-        if "error" in x:
-            return self._error(x["error"])
-        return [ev.decode_event(msgspec.json.encode(e)) for e in x["events"]]
-
-
-class ForwardedCommand(msgspec.Struct, forbid_unknown_fields=True):
-    command: str
-    data: dict[str, Any]
-
-
-class ForwardedBatch(msgspec.Struct, forbid_unknown_fields=True):
-    """The body of ``POST /internal/execute`` (what ``Cluster._send`` writes)."""
-
-    commands: list[ForwardedCommand]
+    def _error(err: Any) -> HiveError:
+        code, message, details = parse_error(err) or ("hive_error", "error", {})
+        return rebuild(code, message, details)
 
 
 async def internal_execute(request: web.Request) -> web.StreamResponse:
     """A follower forwards a command here (only the leader takes it)."""
-    cluster: Cluster | None = request.app.get("cluster")
+    cluster = request.app[HUB].cluster
     secret = request.headers.get("X-Hive-Cluster-Secret", "")
     if cluster is None or not hmac.compare_digest(secret.encode(), cluster.secret.encode()):
-        return web.json_response({"error": {"code": "forbidden", "message": "cluster secret required", "details": {}}}, status=403)
+        return error_response(Forbidden("cluster secret required"))
     if not cluster.is_leader:
         return error_response(NotLeader("this replica does not lead", leader=cluster.leader_url))
     # typed decode: a malformed body is a 400/422 from the error table, never a 500
-    body = msgspec.json.decode(await request.read(), type=ForwardedBatch)
-    cmds: list[C.Command] = []
-    for item in body.commands:
-        cls = COMMANDS.get(item.command)
-        if cls is None:
-            return error_response(HiveError(f"unknown command {item.command!r}"))
-        cmds.append(msgspec.convert(item.data, cls))
+    try:
+        cmds = codec.decode_forwarded(await request.read())
+    except HiveError as exc:
+        return error_response(exc)
     results = await cluster.service.execute_each(cmds)
-    parts = []
-    for res in results:
-        if isinstance(res, HiveError):
-            parts.append(msgspec.json.encode({"error": {"code": res.code, "message": res.message, "details": res.details}}))
-        else:
-            parts.append(b'{"events":[' + b",".join(ev.encode_event(e) for e in res) + b"]}")
-    return web.Response(body=b'{"results":[' + b",".join(parts) + b"]}", content_type="application/json")
+    return web.Response(body=codec.encode_results(results), content_type="application/json")

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core import commands as C
+from .hub import HUB
 
 log = logging.getLogger("hivehub.demo")
 
@@ -22,14 +23,14 @@ def start_demo(app: web.Application, config: Any) -> None:
     from ..demo import demo_agents, demo_workload
 
     url = f"ws://127.0.0.1:{config.port}"
-    agents = demo_agents(url, token=app["tokens"].add_internal())
-    bg: list[asyncio.Task[Any]] = app["background"]
+    agents = demo_agents(url, token=app[HUB].tokens.add_internal())
+    bg: list[asyncio.Task[Any]] = app[HUB].background
     for a in agents:
         bg.append(asyncio.create_task(a.run(), name=f"demo-agent-{a.name}"))
-    app["demo_agents"] = agents
+    app[HUB].demo_agents = agents
 
     if config.demo_workload:
-        service = app["service"]
+        service = app[HUB].service
 
         async def submit(spec: dict[str, Any]) -> None:
             import msgspec

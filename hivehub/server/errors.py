@@ -1,10 +1,10 @@
-"""The one table that maps errors to HTTP statuses and WS error codes.
+"""HTTP transport of the error table (``hivehub/protocol/errors.py``).
 
-Looked up by MRO, so a subclass inherits its parent's mapping unless it has
-its own row. Foreign exceptions (msgspec validation, aiohttp size limits) are
-translated here at the boundary. Anything unmapped is logged with its
-traceback and answered with a generic 500 (HTTP) or an ``internal_error``
-message (WS), never with internals.
+The table itself (class -> HTTP status, WebSocket close code, stable ``code``,
+looked up by MRO) lives in the protocol package, shared with the clients.
+Here: aiohttp's own exceptions (body size limit, routing) are translated at
+the boundary, and anything unmapped is logged with its traceback and answered
+with a generic 500, never with internals.
 """
 
 from __future__ import annotations
@@ -19,68 +19,24 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..core import errors as E
+from ..protocol import errors as P
+from ..protocol.errors import (  # noqa: F401  (re-exported: the adapters' names for them)
+    MalformedJSON,
+    UnknownMessageType,
+    UnsupportedMediaType,
+    error_body,
+    status_for,
+)
+from .hub import HUB
 
 log = logging.getLogger("hivehub.errors")
-
-STATUS: dict[type[E.HiveError], int] = {
-    E.HiveError: 400,
-    E.InvalidInput: 422,
-    E.PayloadTooLarge: 413,
-    E.CursorOutOfRange: 400,
-    E.NotFound: 404,
-    E.DependencyNotFound: 422,
-    E.Conflict: 409,
-    E.Unauthorized: 401,
-    E.Forbidden: 403,
-    E.RateLimited: 429,
-    E.StoreUnavailable: 503,
-}
-
-
-class MalformedJSON(E.InvalidInput):
-    code = "malformed_json"
-
-
-class UnknownMessageType(E.InvalidInput):
-    code = "unknown_message_type"
-
-
-class UnsupportedMediaType(E.InvalidInput):
-    code = "unsupported_media_type"
-
-
-STATUS[MalformedJSON] = 400
-STATUS[UnsupportedMediaType] = 415
-
-
-def status_for(exc: E.HiveError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
 
 
 def translate(exc: BaseException) -> E.HiveError | None:
     """Map a foreign exception to a HiveError, or None when it is a bug."""
-    if isinstance(exc, E.HiveError):
-        return exc
-    if isinstance(exc, msgspec.ValidationError):
-        return E.InvalidInput(f"invalid request: {exc}")
-    if isinstance(exc, msgspec.DecodeError):
-        return MalformedJSON(f"malformed JSON: {exc}")
-    if isinstance(exc, UnicodeDecodeError):
-        # msgspec checks UTF-8 inside strings lazily and raises this, not DecodeError
-        return MalformedJSON(f"malformed JSON: not valid UTF-8 ({exc.reason} at byte {exc.start})")
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return E.PayloadTooLarge("request body too large")
-    if isinstance(exc, RecursionError):
-        # msgspec gives up on JSON nested thousands deep before the depth check can run
-        return E.PayloadTooLarge("JSON nested too deeply")
-    return None
-
-
-def error_body(exc: E.HiveError) -> dict[str, Any]:
-    return {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    return P.translate(exc)
 
 
 _enc = msgspec.json.Encoder()
@@ -101,10 +57,11 @@ def error_response(exc: E.HiveError) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except web.HTTPException as exc:
         if isinstance(exc, web.HTTPRequestEntityTooLarge):
-            return error_response(E.PayloadTooLarge("request body too large", limit=request.app["config"].max_body_bytes))
+            return error_response(E.PayloadTooLarge("request body too large", limit=request.app[HUB].config.max_body_bytes))
         if exc.status >= 400:
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
             # keep the headers the exception carries (405 must name the allowed methods in Allow)
@@ -133,29 +90,6 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 content_type="application/json",
             )
         return error_response(mapped)
-
-
-def parse_message(text: str | bytes) -> tuple[str, dict[str, Any], str | None]:
-    """A WebSocket text frame -> (type, data, message_id), for /ws and /agents/ws alike.
-
-    Raises MalformedJSON or InvalidInput; once the message_id is known it is set
-    on the error (``exc.details["message_id"]``) so the error reply can echo it."""
-    try:
-        obj = msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        raise MalformedJSON(f"malformed JSON: {exc}") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-        raise E.InvalidInput('a message is a JSON object with a string "type"')
-    mid = obj.get("message_id")
-    if mid is not None and not isinstance(mid, str):
-        # refused, and echoed as the JSON value it was sent as, so the sender can still match the reply
-        raise E.InvalidInput("message_id must be a string", message_id=mid)
-    data = obj.get("data")
-    if data is None:  # absent or null: no arguments (0, "", [] or false are mistakes)
-        data = {}
-    if not isinstance(data, dict):
-        raise E.InvalidInput('"data" must be an object', message_id=mid)
-    return obj["type"], data, mid
 
 
 class MalformedRequestLogFilter(logging.Filter):

@@ -18,8 +18,12 @@ from prometheus_client.registry import Collector
 
 from ..core.model import AgentStatus, TaskStatus
 from ..monitor.modules import RANK
-from .rest import body_as, json, route
+from .hub import HUB
+from .rest import body_as, json, raw_json, route
 from .service import HubService, Published
+from .view import HiveReader
+
+_enc = msgspec.json.Encoder()
 
 
 class HiveCollector(Collector):
@@ -27,35 +31,35 @@ class HiveCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Any]:
-        svc: HubService = self.app["service"]
-        hive = svc.hive
+        svc: HubService = self.app[HUB].service
+        hive = svc.reader()
         g = GaugeMetricFamily("hive_tasks", "Tasks by status", labels=["status"])
         for st in TaskStatus:
-            g.add_metric([st.value], hive.task_counts[st])
+            g.add_metric([st.value], hive.task_count(st))
         yield g
         g = GaugeMetricFamily("hive_agents", "Agents by status", labels=["status"])
         counts = {s: 0 for s in AgentStatus}
-        for a in hive.agents.values():
+        for a in hive.agents():
             counts[a.status] += 1
-        for st, n in counts.items():
-            g.add_metric([st.value], n)
+        for ag_status, n in counts.items():
+            g.add_metric([ag_status.value], n)
         yield g
         c = CounterMetricFamily("hive_events_appended", "Events appended to the log (last committed sequence)")
         c.add_metric([], svc.published_seq)
         yield c
         c = CounterMetricFamily("hive_events_delivered", "Event frames delivered to /ws subscribers")
-        c.add_metric([], self.app["stream"].delivered)
+        c.add_metric([], self.app[HUB].stream.delivered)
         yield c
         c = CounterMetricFamily("hive_token_table_reads", "Reads of the token table (one per change to it, never per request)")
-        c.add_metric([], self.app["tokens"].reads)
+        c.add_metric([], self.app[HUB].tokens.reads)
         yield c
-        yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app["stream"].count())
-        yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app["gateway"].count())
+        yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app[HUB].stream.count())
+        yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app[HUB].gateway.count())
         g = GaugeMetricFamily("hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"])
-        for name, st in self.app["modules"].states().items():
-            g.add_metric([name], RANK[st["status"]])
+        for name, mod in self.app[HUB].modules.states().items():
+            g.add_metric([name], RANK[mod["status"]])
         yield g
-        yield GaugeMetricFamily("hive_alerts_active", "Active alerts", value=len(self.app["watch"].alerts()))
+        yield GaugeMetricFamily("hive_alerts_active", "Active alerts", value=len(self.app[HUB].watch.alerts()))
         yield GaugeMetricFamily("hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000)
 
 
@@ -76,21 +80,21 @@ class Metrics:
             registry=self.registry,
         )
         self.app = app
-        app["service"].listeners.append(self.on_published)
+        app[HUB].service.listeners.append(self.on_published)
 
     def on_published(self, batch: list[Published]) -> None:
-        hive = self.app["service"].hive
+        hive = self.app[HUB].service.reader()
         for p in batch:
             if p.type == "task_assigned":
                 d: Any = p.event.data
                 if d.attempt_number == 1 and d.assignment_reason != "rebalanced":
-                    t = hive.tasks.get(d.task_id)
+                    t = hive.task(d.task_id)
                     if t is not None:
                         self.assign_latency.observe(max(0.0, (d.timestamp - t.created_at).total_seconds()))
             elif p.type == "task_completed":
                 d = p.event.data
                 ms = d.execution_time_ms  # type: ignore[attr-defined]
-                self.app["module_bus"].send(
+                self.app[HUB].module_bus.send(
                     "task_management",
                     "metrics_collection",
                     "TaskCompleted",
@@ -101,19 +105,28 @@ class Metrics:
 
 @route("GET", "/api/modules", "Module states and the real signals behind them")
 async def modules(request: web.Request) -> web.Response:
-    report = request.app["modules"].report()
-    report["recorded"] = request.app["service"].hive.modules
-    return json(report)
+    hub = request.app[HUB]
+
+    def build(r: HiveReader) -> bytes:
+        report = hub.modules.report()
+        report["recorded"] = dict(r.modules)
+        return _enc.encode(report)
+
+    return raw_json(await hub.view.read(build))
 
 
 @route("GET", "/api/alerts", "Active alerts (folded from the log, plus any not yet logged)")
 async def alerts(request: web.Request) -> web.Response:
-    return json({"alerts": request.app["watch"].alerts()})
+    watch = request.app[HUB].watch
+    return raw_json(await request.app[HUB].view.read(lambda r: _enc.encode({"alerts": watch.alerts(r)})))
 
 
 @route("GET", "/metrics", "Prometheus text exposition")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app["metrics"].registry)
+    # collected inside the read: the live state then is the state at a sequence that
+    # the read returns only once it is committed
+    registry = request.app[HUB].metrics.registry
+    body = await request.app[HUB].view.read(lambda r: generate_latest(registry))
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
@@ -125,7 +138,7 @@ class ThresholdPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _resources(app: web.Application) -> dict[str, Any]:
-    watch = app["watch"]
+    watch = app[HUB].watch
     return {
         "last_sample_percent": watch.last_sample,
         "thresholds": {
@@ -148,5 +161,5 @@ async def resources(request: web.Request) -> web.Response:
 @route("PATCH", "/api/resources", "Change resource alert thresholds at run time", body=ThresholdPatch, errors=(422,))
 async def patch_resources(request: web.Request) -> web.Response:
     patch = await body_as(request, ThresholdPatch)
-    request.app["watch"].set_thresholds(**{k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None})
+    request.app[HUB].watch.set_thresholds(**{k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None})
     return json(_resources(request.app))

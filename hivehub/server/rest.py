@@ -6,105 +6,51 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import msgspec.inspect
 from aiohttp import web
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from .. import __version__
 from ..core import commands as C
-from ..core.errors import InvalidInput, PayloadTooLarge, TaskNotFound
-from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Name, Task, TaskStatus, Unit
+from ..core.errors import InvalidInput, TaskNotFound
+from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Task, TaskStatus
+from ..protocol.limits import (  # noqa: F401  (check_depth, convert_object: the adapters' names)
+    check_depth,
+    convert_object,
+    decode_body,
+    type_info,
+)
+from ..protocol.messages import (
+    AgentPage,
+    AgentReport,
+    ApiInfo,
+    CancelBody,
+    Claim,
+    CompleteReport,
+    ErrorBody,
+    EventPage,
+    FailReport,
+    ProgressReport,
+    ReleaseReport,
+    ResetLearningBody,
+    RetryBody,
+    TaskBatch,
+    TaskBatchResult,
+    TaskPage,
+)
+from .hub import HELD, HUB, IDENTITY, Hub
 from .service import HubService
+from .view import CommittedView, HiveReader
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _enc = msgspec.json.Encoder()
 
 
 # ----------------------------------------------------------------- schemas
-
-
-class ErrorDetail(Struct):
-    code: str
-    message: str
-    details: dict[str, Any]
-
-
-class ErrorBody(Struct):
-    error: ErrorDetail
-
-
-class AgentPage(Struct):
-    agents: list[Agent]
-    next_cursor: str | None
-
-
-class TaskPage(Struct):
-    tasks: list[Task]
-    next_cursor: str | None
-
-
-class TaskBatch(Struct, forbid_unknown_fields=True):
-    tasks: Annotated[list[C.TaskSpec], Meta(min_length=1, max_length=1000)]
-
-
-class TaskBatchResult(Struct):
-    tasks: list[Task]
-
-
-class CancelBody(Struct, forbid_unknown_fields=True):
-    reason: C.Reason = "manual_cancellation"
-    cancelled_by: Name | None = None
-
-
-class RetryBody(Struct, forbid_unknown_fields=True):
-    requested_by: Name | None = None
-
-
-class AgentReport(Struct, forbid_unknown_fields=True):
-    agent_id: str
-    #: required: the core refuses a report without it with ``attempt_required``
-    #: (one rule and one code for HTTP and /agents/ws; the OpenAPI document marks
-    #: it required, see ``openapi()``)
-    attempt: int | None = None
-
-
-class ProgressReport(AgentReport, forbid_unknown_fields=True):
-    progress: Unit = 0.0
-    current_step: C.Step | None = None
-
-
-class CompleteReport(AgentReport, forbid_unknown_fields=True):
-    result: Any = None
-    quality: Unit | None = None
-
-
-class FailReport(AgentReport, forbid_unknown_fields=True):
-    error: C.ReportedError = msgspec.field(default_factory=lambda: C.ReportedError("AGENT_ERROR", "failed"))
-    retryable: bool = True
-
-
-class ReleaseReport(AgentReport, forbid_unknown_fields=True):
-    reason: C.Reason = "agent_shutdown"
-
-
-class Claim(Struct):
-    task: Task
-    attempt: int
-
-
-class EventPage(Struct):
-    events: list[dict[str, Any]]
-    next_since: int
-
-
-class ApiInfo(Struct):
-    name: str
-    version: str
-    spec: str
-    endpoints: dict[str, str]
+# (the wire messages live in hivehub/protocol/messages.py)
 
 
 class Route(Struct):
@@ -147,109 +93,43 @@ def json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=_enc.encode(obj), status=status, content_type="application/json")
 
 
-def _depth_ok(obj: Any, limit: int) -> bool:
-    stack = [(obj, 1)]
-    while stack:
-        o, d = stack.pop()
-        if d > limit:
-            return False
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
-    return True
+def raw_json(body: bytes, status: int = 200) -> web.Response:
+    """A reply encoded already (inside ``CommittedView.read``)."""
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
-def check_depth(obj: Any, max_depth: int) -> None:
-    """The JSON nesting limit, the same for REST bodies and WebSocket messages."""
-    if not _depth_ok(obj, max_depth):
-        raise PayloadTooLarge(f"JSON nested deeper than {max_depth} levels", max_depth=max_depth)
+async def agent_json(request: web.Request, agent_id: str) -> bytes:
+    """The agent at the committed sequence, encoded (AgentNotFound: 404)."""
+    return await view(request).read(lambda r: _enc.encode(r.agent(agent_id)))
 
 
-def convert_object(obj: Any, typ: Any, max_depth: int) -> Any:
-    """Validate already-decoded JSON into ``typ`` (a REST body, a /ws command's data)."""
-    check_depth(obj, max_depth)
-    if not isinstance(obj, dict):
-        raise InvalidInput("request body must be a JSON object")
-    try:
-        return msgspec.convert(obj, typ)
-    except msgspec.ValidationError:
-        # JSON Schema (and so the OpenAPI document) counts 1.0 as an integer; msgspec
-        # does not. Only on a failure, integral floats where the schema wants an integer
-        # become ints and the body is validated again (free-form fields are left alone).
-        fixed = _integral(obj, _type_info(typ))
-        if fixed is obj:
-            raise
-        return msgspec.convert(fixed, typ)
+def _task_or_none(t: Task | None) -> bytes | None:
+    return None if t is None else _enc.encode(t)
 
 
-_TYPE_INFO: dict[Any, Any] = {}
-
-
-def _type_info(typ: Any) -> Any:
-    info = _TYPE_INFO.get(typ)
-    if info is None:
-        info = _TYPE_INFO[typ] = msgspec.inspect.type_info(typ)
-    return info
-
-
-def _integral(obj: Any, t: Any) -> Any:
-    """``obj`` with integral floats at integer positions of type ``t`` made ints;
-    the same object when nothing changed (copies only what it changes)."""
-    mi = msgspec.inspect
-    while isinstance(t, mi.Metadata):
-        t = t.type
-    if isinstance(obj, float):
-        wants_int = isinstance(t, mi.IntType) or (
-            isinstance(t, mi.UnionType)
-            and any(isinstance(_unwrap(x), mi.IntType) for x in t.types)
-            and not any(isinstance(_unwrap(x), mi.FloatType) for x in t.types)
-        )
-        return int(obj) if wants_int and obj.is_integer() else obj
-    if isinstance(t, mi.UnionType):
-        for x in t.types:
-            x = _unwrap(x)
-            if isinstance(x, (mi.StructType, mi.ListType, mi.DictType)):
-                out = _integral(obj, x)
-                if out is not obj:
-                    return out
-        return obj
-    if isinstance(t, mi.StructType) and isinstance(obj, dict):
-        changed = {}
-        for f in t.fields:
-            if f.encode_name in obj:
-                v = obj[f.encode_name]
-                nv = _integral(v, f.type)
-                if nv is not v:
-                    changed[f.encode_name] = nv
-        return {**obj, **changed} if changed else obj
-    if isinstance(t, mi.ListType) and isinstance(obj, list):
-        items = [_integral(v, t.item_type) for v in obj]
-        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
-    if isinstance(t, mi.DictType) and isinstance(obj, dict):
-        vals = {k: _integral(v, t.value_type) for k, v in obj.items()}
-        return vals if any(vals[k] is not obj[k] for k in obj) else obj
-    return obj
-
-
-def _unwrap(t: Any) -> Any:
-    while isinstance(t, msgspec.inspect.Metadata):
-        t = t.type
-    return t
-
-
-def decode_body(raw: bytes, typ: Any, max_depth: int) -> Any:
-    """Decode and validate a JSON body into ``typ``; empty body means ``{}``."""
-    return convert_object(msgspec.json.decode(raw) if raw.strip() else {}, typ, max_depth)
+async def task_json(request: web.Request, task_id: str) -> bytes:
+    """The task at the committed sequence, encoded (TaskNotFound: 404)."""
+    body = await view(request).task(task_id, _task_or_none)
+    if body is None:
+        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+    return body
 
 
 async def body_as(request: web.Request, typ: Any) -> Any:
     raw = await request.read()
-    return decode_body(raw, typ, request.app["config"].max_json_depth)
+    return decode_body(raw, typ, request.app[HUB].config.max_json_depth)
+
+
+def hub(request: web.Request) -> Hub:
+    return request.app[HUB]
 
 
 def svc(request: web.Request) -> HubService:
-    return request.app["service"]  # type: ignore[no-any-return]
+    return request.app[HUB].service
+
+
+def view(request: web.Request) -> CommittedView:
+    return request.app[HUB].view
 
 
 def request_id(request: web.Request) -> str:
@@ -257,7 +137,7 @@ def request_id(request: web.Request) -> str:
 
 
 def actor(request: web.Request) -> str:
-    ident = request.get("identity")
+    ident = request.get(IDENTITY)
     return str(ident) if ident else "api"
 
 
@@ -351,32 +231,16 @@ async def api_info(request: web.Request) -> web.Response:
 
 @route("GET", "/health", "Health folded from module states (503 when unhealthy)", errors=(503,))
 async def health(request: web.Request) -> web.Response:
-    report = request.app["modules"].report()
+    report = request.app[HUB].modules.report()
     return json(report, status=503 if report["status"] == "unhealthy" else 200)
 
 
 @route("GET", "/api/hive/status", "Hive status folded from the event log")
 async def hive_status(request: web.Request) -> web.Response:
-    return json(full_status(request.app))
+    h = hub(request)
+    return raw_json(await h.view.read(lambda r: _enc.encode(h.status(r))))
 
 
-def full_status(app: web.Application) -> dict[str, Any]:
-    s: HubService = app["service"]
-    st = s.hive.status(s.clock())
-    modules = app["modules"].report()
-    st["status"] = modules["status"]
-    st["published_sequence"] = s.published_seq
-    st["uptime_seconds"] = round(s.uptime(), 3)
-    st["modules"] = modules["modules"]
-    st["subscribers"] = app["stream"].count()
-    st["connected_agents"] = app["gateway"].count()
-    cluster = app.get("cluster")
-    st["cluster"] = (
-        {"role": s.role, "replica_id": cluster.replica_id, "leader_id": cluster.leader_id, "leader_url": cluster.leader_url}
-        if cluster is not None
-        else {"role": "single"}
-    )
-    return st
 
 
 # ----------------------------------------------------------------- agents
@@ -396,10 +260,10 @@ async def create_agent(request: web.Request) -> web.Response:
     s = svc(request)
     # A pull agent registers again after its own restart or a hub restart: the same
     # command as a WebSocket register (the spec is updated, learning is kept).
-    known = spec.id is not None and spec.id in s.hive.agents
+    known = spec.id is not None and s.reader().find_agent(spec.id) is not None
     events = await s.execute(C.RegisterAgent(id=request_id(request), spec=spec))
     agent_id = spec.id if spec.id is not None else events[0].data.agent.id  # type: ignore[attr-defined]
-    return json(s.hive._agent(agent_id), status=200 if known else 201)
+    return raw_json(await agent_json(request, agent_id), status=200 if known else 201)
 
 
 @route(
@@ -413,30 +277,34 @@ async def list_agents(request: web.Request) -> web.Response:
     status = q_enum(request, "status", AgentStatus)
     typ = q_enum(request, "type", AgentType)
     cap = request.query.get("capability")
-    items = [
-        a
-        for a in svc(request).hive.agents.values()
-        if (status is None or a.status == status)
-        and (typ is None or a.type == typ)
-        and (not cap or a.capability(cap) is not None)
-    ]
-    page, nxt = paginate(items, request)
-    return json(AgentPage(page, nxt))
+
+    def build(r: HiveReader) -> bytes:
+        items = [
+            a
+            for a in r.agents()
+            if (status is None or a.status == status)
+            and (typ is None or a.type == typ)
+            and (not cap or a.capability(cap) is not None)
+        ]
+        page, nxt = paginate(items, request)
+        return _enc.encode(AgentPage(page, nxt))
+
+    return raw_json(await view(request).read(build))
 
 
 @route("GET", "/api/agents/{id}", "One agent", response=Agent, errors=(404,))
 async def get_agent(request: web.Request) -> web.Response:
-    return json(svc(request).hive._agent(request.match_info["id"]))
+    return raw_json(await agent_json(request, request.match_info["id"]))
 
 
 @route("PATCH", "/api/agents/{id}", "Change name, capabilities or concurrency", body=C.AgentPatch, response=Agent, errors=(404, 422))
 async def patch_agent(request: web.Request) -> web.Response:
     s = svc(request)
     agent_id = request.match_info["id"]
-    s.hive._agent(agent_id)
+    s.reader().agent(agent_id)  # 404 before the body is read
     patch = await body_as(request, C.AgentPatch)
     await s.execute(C.UpdateAgent(id=request_id(request), agent_id=agent_id, patch=patch))
-    return json(s.hive._agent(agent_id))
+    return raw_json(await agent_json(request, agent_id))
 
 
 @route("DELETE", "/api/agents/{id}", "Remove an agent; its tasks are reassigned", errors=(404,))
@@ -445,12 +313,6 @@ async def delete_agent(request: web.Request) -> web.Response:
     events = await s.execute(C.RemoveAgent(id=request_id(request), agent_id=request.match_info["id"]))
     removed = next(e for e in events if e.type == "agent_removed")
     return json(removed.data)
-
-
-class ResetLearningBody(Struct, forbid_unknown_fields=True):
-    #: the capabilities to reset (default: all of them)
-    capabilities: Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=100)] | None = None
-    requested_by: Annotated[str, Meta(max_length=200)] | None = None
 
 
 @route(
@@ -464,12 +326,12 @@ class ResetLearningBody(Struct, forbid_unknown_fields=True):
 async def reset_learning(request: web.Request) -> web.Response:
     s = svc(request)
     agent_id = request.match_info["id"]
-    s.hive._agent(agent_id)
+    s.reader().agent(agent_id)  # 404 before the body is read
     b = await body_as(request, ResetLearningBody)
     await s.execute(
         C.ResetLearning(id=request_id(request), agent_id=agent_id, capabilities=b.capabilities, requested_by=b.requested_by or actor(request))
     )
-    return json(s.hive._agent(agent_id))
+    return raw_json(await agent_json(request, agent_id))
 
 
 @route("POST", "/api/agents/{id}/heartbeat", "Agent heartbeat (pull transport)", errors=(404,))
@@ -477,14 +339,18 @@ async def agent_heartbeat(request: web.Request) -> web.Response:
     s = svc(request)
     agent_id = request.match_info["id"]
     await s.execute(C.Heartbeat(id=request_id(request), agent_id=agent_id))
-    a = s.hive._agent(agent_id)
-    return json(
-        {
-            "agent_id": agent_id,
-            "status": a.status,
-            "heartbeat_timeout": s.hive.config.heartbeat_timeout,
-            "heartbeat_interval": request.app["gateway"].heartbeat_interval(),
-        }
+    gateway = hub(request).gateway
+    return raw_json(
+        await view(request).read(
+            lambda r: _enc.encode(
+                {
+                    "agent_id": agent_id,
+                    "status": r.agent(agent_id).status,
+                    "heartbeat_timeout": r.config.heartbeat_timeout,
+                    "heartbeat_interval": gateway.heartbeat_interval(),
+                }
+            )
+        )
     )
 
 
@@ -497,11 +363,11 @@ async def agent_heartbeat(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def agent_claim(request: web.Request) -> web.StreamResponse:
-    wait = q_float(request, "wait", 0.0, 0.0, request.app["config"].max_claim_wait)
-    claim = await request.app["gateway"].claim(request.match_info["id"], wait, request_id(request), request.get("held"))
+    wait = q_float(request, "wait", 0.0, 0.0, request.app[HUB].config.max_claim_wait)
+    claim = await request.app[HUB].gateway.claim(request.match_info["id"], wait, request_id(request), request.get(HELD))
     if claim is None:
         return web.Response(status=204)
-    return json(claim)
+    return raw_json(claim)
 
 
 # ----------------------------------------------------------------- tasks
@@ -512,7 +378,7 @@ async def create_task(request: web.Request) -> web.Response:
     spec = await body_as(request, C.TaskSpec)
     s = svc(request)
     events = await s.execute(C.SubmitTask(id=request_id(request), spec=spec, created_by=actor(request)))
-    return json(await s.task(events[0].data.task.id), status=201)  # type: ignore[attr-defined]
+    return raw_json(await task_json(request, events[0].data.task.id), status=201)  # type: ignore[attr-defined]
 
 
 @route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 409, 413, 422))
@@ -539,7 +405,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     prio_raw = request.query.get("priority")
     prio = None
     if prio_raw:
-        if prio_raw.isdigit() and 1 <= int(prio_raw) <= 4:
+        if prio_raw in ("1", "2", "3", "4"):  # not isdigit(): "²" is a digit int() refuses
             prio = int(prio_raw)
         elif prio_raw in PRIORITY_NAMES:
             prio = PRIORITY_NAMES[prio_raw]
@@ -548,35 +414,31 @@ async def list_tasks(request: web.Request) -> web.Response:
     order = request.query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidInput("order must be asc or desc", parameter="order")
-    tasks = svc(request).hive.tasks.values()
-    items = [
-        t
-        for t in (reversed(tasks) if order == "desc" else tasks)
-        if (status is None or t.status == status)
-        and (not typ or t.type == typ)
-        and (not agent_id or t.assigned_agent_id == agent_id)
-        and (prio is None or t.priority == prio)
-    ]
-    page, nxt = paginate(items, request)
-    return json(TaskPage(page, nxt))
+
+    def build(r: HiveReader) -> bytes:
+        tasks = r.tasks()
+        items = [
+            t
+            for t in (reversed(tasks) if order == "desc" else tasks)  # type: ignore[call-overload]
+            if (status is None or t.status == status)
+            and (not typ or t.type == typ)
+            and (not agent_id or t.assigned_agent_id == agent_id)
+            and (prio is None or t.priority == prio)
+        ]
+        page, nxt = paginate(items, request)
+        return _enc.encode(TaskPage(page, nxt))
+
+    return raw_json(await view(request).read(build))
 
 
 @route("GET", "/api/tasks/{id}", "One task (a finished task evicted from memory is read from the log)", response=Task, errors=(404,))
 async def get_task(request: web.Request) -> web.Response:
-    task_id = request.match_info["id"]
-    t = await svc(request).task(task_id)
-    if t is None:
-        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
-    return json(t)
+    return raw_json(await task_json(request, request.match_info["id"]))
 
 
 async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:
-    s = svc(request)
-    await s.execute(cmd)
-    t = await s.task(task_id)
-    if t is None:
-        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
-    return json(t)
+    await svc(request).execute(cmd)
+    return raw_json(await task_json(request, task_id))
 
 
 @route("POST", "/api/tasks/{id}/cancel", "Cancel a pending, assigned or running task", body=CancelBody, response=Task, errors=(404, 409))
@@ -646,7 +508,7 @@ async def release_task(request: web.Request) -> web.Response:
     errors=(400,),
 )
 async def list_events(request: web.Request) -> web.Response:
-    from .stream import check_since, parse_since, parse_types
+    from ..protocol.codec import check_since, parse_since, parse_types
 
     since = parse_since(request.query.get("since")) or 0
     limit = q_int(request, "limit", 1000, 1, 10_000)
@@ -769,7 +631,7 @@ WS_ROUTES: list[tuple[str, str, dict[str, str]]] = [
 
 
 def _has_required(typ: Any) -> bool:
-    return any(f.required for f in _type_info(typ).fields)
+    return any(f.required for f in type_info(typ).fields)
 
 
 def _path_params(path: str) -> list[str]:
@@ -778,9 +640,9 @@ def _path_params(path: str) -> list[str]:
 
 @route("GET", "/api/openapi.json", "This document")
 async def openapi_json(request: web.Request) -> web.Response:
-    doc = request.app.get("openapi_doc")
+    doc = request.app[HUB].openapi_doc
     if doc is None:
-        doc = request.app["openapi_doc"] = _enc.encode(openapi())
+        doc = request.app[HUB].openapi_doc = _enc.encode(openapi())
     return web.Response(body=doc, content_type="application/json")
 
 

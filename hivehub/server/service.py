@@ -29,6 +29,7 @@ from ..core.hive import Hive, HiveConfig
 from ..core.model import ONLINE, Task
 from ..core.tasklog import fold_task, task_id_of
 from ..store.base import EventStore, NewEvent, StoredEvent
+from .view import HiveReader
 
 log = logging.getLogger("hivehub.service")
 
@@ -228,8 +229,9 @@ class HubService:
         """A task as ``GET /api/tasks/{id}`` answers it: from memory, or, when the core
         evicted it (``retain_finished``), folded from its own events in the store,
         equal to what memory held before the eviction. ``None``: no such task."""
-        t = self.hive.tasks.get(task_id)
-        if t is not None or task_id not in self.hive.evicted:
+        reader = self.reader()
+        t = reader.task(task_id)
+        if t is not None or not reader.is_evicted(task_id):
             return t
         # The state runs ahead of the log: wait until what evicted it (and so every
         # event of the task) is committed. A follower's state is the committed log.
@@ -237,6 +239,12 @@ class HubService:
         rows = await self.store.task_events(task_id)
         events = [ev.decode_event(r.body) for r in rows]
         return fold_task(e for e in events if task_id_of(e.data) == task_id)  # (keys may collide: task_key)
+
+    def reader(self) -> HiveReader:
+        """The live state, ahead of the log while commits are in flight: for decisions
+        (what to observe, whom to wake) and for listeners, which run right after a
+        commit. Answers to clients read :class:`CommittedView` instead."""
+        return HiveReader(self.hive)
 
     async def wait_published(self, seq: int) -> None:
         if seq > self.published_seq:
@@ -363,7 +371,7 @@ class HubService:
         """A heartbeat of an online agent changes only volatile state (no event),
         so it is still taken while the log is unavailable: agents stay alive."""
         if isinstance(cmd, Heartbeat):
-            a = self.hive.agents.get(cmd.agent_id)
+            a = self.reader().find_agent(cmd.agent_id)
             return a is not None and a.status in ONLINE
         return False
 
@@ -420,15 +428,18 @@ class HubService:
         # Everything handled after the last commit is lost with this batch: the
         # events still pending were decided on top of it.
         self._pending = []
-        err = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
-        for _, fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(err)
-        self._waiters = []
+        # Rebuild before failing the waiters: a reader waiting for this commit
+        # (CommittedView) builds its answer again, and must find the log's state.
+        # Meanwhile store_ok is False, so no command is decided on the old state.
         try:
             await self._rebuild()
         except Exception as exc2:  # the log cannot even be read: keep the old state
             log.error("cannot rebuild from the event log: %s", exc2)
+        err = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
+        waiters, self._waiters = self._waiters, []
+        for _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(err)
 
     async def probe_store(self) -> bool:
         """While the store is failing: check whether it can be written again."""

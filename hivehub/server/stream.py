@@ -18,29 +18,37 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import socket
-import struct
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from aiohttp import ClientConnectionResetError, WSMsgType, web
 
-from ..core import commands as C
-from ..core.errors import CursorOutOfRange, Forbidden, HiveError, InvalidInput
-from ..core.events import DATA_TYPES, decode_event
+from ..core.errors import CursorOutOfRange, Forbidden
+from ..core.events import decode_event
 from ..core.model import TERMINAL
+from ..protocol import codec
+from ..protocol.codec import check_since, parse_since, parse_types
+from ..protocol.errors import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_SLOW,
+    HistoryTruncated,
+    UnsupportedFrame,
+    internal_error,
+)
+from ..protocol.frames import close_frame, error_message, frame_header, message, parse_envelope, text_frame
+from ..protocol.messages import Pong, Snapshot, Subscribed, TaskResult
 from .auth import attach
-from .errors import UnknownMessageType, parse_message, translate
+from .errors import translate
+from .hub import HUB, IDENTITY
 from .service import HubService, Published, routing_keys
+from .view import HiveReader
+from .websocket import HubWebSocket, abort_later, linger, wait_writable
 
 log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
 
-CLOSE_SLOW = 1013
-#: seconds a cut-off subscriber gets to read what was buffered for it and the close
-CUT_GRACE = 10.0
 #: above this many bytes waiting in the transport (the kernel took no more), events
 #: queue for the subscriber's sender task instead of being written directly
 WRITE_HIGH = 64 * 1024
@@ -51,138 +59,8 @@ REPLAY_HIGH = 4 * 1024 * 1024
 SNAPSHOT_FRAGMENT = 256 * 1024
 
 
-async def wait_writable(protocol: Any, timeout: float) -> bool:
-    """Wait until the socket's write buffer is below its low watermark.
-
-    Uses the transport's watermarks (the protocol is paused above the high one and
-    resumed below the low one) through aiohttp's drain helper, so nothing polls.
-    Returns False when the socket is still backed up after ``timeout`` seconds."""
-    try:
-        await asyncio.wait_for(protocol._drain_helper(), timeout)
-    except (TimeoutError, ConnectionError):
-        return False
-    return True
-
-
-def abort_later(transport: Any, delay: float = CUT_GRACE) -> None:
-    """Abort ``transport`` if it has not closed within ``delay`` seconds.
-
-    ``close()`` waits for the write buffer to flush, which never happens for a peer
-    that stopped reading: without this, its descriptor and buffer stay forever."""
-    if transport is not None:
-        asyncio.get_running_loop().call_later(delay, reset, transport)
-
-
-def reset(transport: Any) -> None:
-    """Drop a connection at once with a TCP reset (SO_LINGER 0).
-
-    A plain close of a socket whose peer does not read leaves the kernel holding
-    the unsent bytes (FIN_WAIT1 behind a zero window) for minutes, and the peer
-    never learns it was cut off; a reset frees both ends now."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError, ValueError):  # already closed: nothing to reset
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final WebSocket text frame (RFC 6455 5.2), built once per event."""
-    return _frame_header(True, 0x1, len(payload)) + payload
-
-
-def _frame_header(fin: bool, opcode: int, n: int) -> bytes:
-    b0 = (0x80 if fin else 0) | opcode
-    if n < 126:
-        return bytes((b0, n))
-    if n < 65536:
-        return bytes((b0, 126)) + n.to_bytes(2, "big")
-    return bytes((b0, 127)) + n.to_bytes(8, "big")
-
-#: seconds the hub keeps reading (and discarding) after it closed a connection on a
-#: protocol error such as a frame over --max-frame (1009)
-LINGER = 2.0
-
-
-class HubWebSocket(web.WebSocketResponse):
-    """``WebSocketResponse`` that does not drop the socket at once after a frame over
-    ``max_msg_size``: aiohttp sends the 1009 close frame and then closes the transport
-    straight away (from inside ``receive``), while the peer may still be sending the
-    frame. The handler calls :func:`linger` instead; aiohttp closes the transport when
-    the handler returns. (Overrides a private aiohttp hook; the e2e test
-    ``test_frame_just_over_the_default_limit_closes_with_1009`` pins the behaviour.)"""
-
-    def _set_code_close_transport(self, code: Any) -> None:
-        if self._close_code == 1009:
-            return  # keep 1009 as the close code; linger() then the handler's return close it
-        super()._set_code_close_transport(code)
-
-
-async def linger(ws: web.WebSocketResponse, transport: Any) -> None:
-    """After closing on a bad frame (1009: over ``--max-frame``), keep the socket open
-    until the peer closes it, for at most ``LINGER`` seconds.
-
-    The peer may still be sending the rest of the oversized frame. Closing the socket
-    with those bytes unread makes the kernel answer with a TCP reset, which can destroy
-    the close frame before the peer reads it (it then sees "connection reset" instead
-    of 1009). aiohttp keeps reading and drops what arrives after the error, so waiting
-    is enough; there is no event for "the peer closed" to await, hence the poll."""
-    if ws.close_code != 1009 or transport is None:
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + LINGER
-    while not transport.is_closing() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-
-
 #: transient types a subscriber gets only by naming them in its filter
 OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
-
-
-def parse_types(raw: str | list[str] | None) -> frozenset[str] | None:
-    if raw is None or raw == "" or raw == []:
-        return None
-    names = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else [str(t).strip() for t in raw]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in DATA_TYPES]
-    if unknown:
-        raise InvalidInput(f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(DATA_TYPES))
-    return frozenset(names) or None
-
-
-def parse_since(raw: str | None) -> int | None:
-    """The ``since`` query parameter of ``/ws`` and ``/api/events``: absent, or an integer >= 0."""
-    if raw is None or raw == "":
-        return None
-    try:
-        since = int(raw)
-    except ValueError:
-        raise InvalidInput("since must be an integer sequence", parameter="since", value=raw[:100]) from None
-    if since < 0:
-        raise InvalidInput("since must be >= 0", parameter="since", value=since)
-    return since
-
-
-def check_since(since: int, head: int) -> None:
-    """A cursor beyond the head of the log is refused, on ``/ws`` and ``/api/events`` alike.
-
-    Answering with the head instead would hide that the client's cursor belongs to
-    another log (a reset database) or a replica ahead of this one; streaming from the
-    head would make a client that drops ``sequence <= cursor`` silently skip events."""
-    if since > head:
-        raise CursorOutOfRange(
-            f"since={since} is beyond the head of the log ({head}); resume from at most {head}",
-            since=since,
-            head=head,
-        )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def message(typ: str, data: Any, message_id: str | None = None) -> bytes:
-    return _enc.encode({"type": typ, "data": data, "timestamp": _now(), "message_id": message_id})
 
 
 class Subscriber:
@@ -318,7 +196,7 @@ class StreamHub:
         self.subs: set[Subscriber] = set()
         self.delivered = 0
         #: the snapshot encoded once per sequence, shared by every socket sending it
-        self._snap: tuple[int, bytes] | None = None
+        self._snap: tuple[tuple[int, Any], bytes] | None = None
         self._snap_users = 0
         service.listeners.append(self.on_published)
 
@@ -344,8 +222,7 @@ class StreamHub:
         if t is None:
             return
         if not t.is_closing():
-            payload = CLOSE_SLOW.to_bytes(2, "big") + reason.encode()[:120]
-            t.write(bytes((0x88, len(payload))) + payload)
+            t.write(close_frame(CLOSE_SLOW, reason.encode()[:120]))
         # unconditionally: a transport that is "closing" still waits for its write
         # buffer to flush, which a peer that does not read never lets happen
         abort_later(t)
@@ -419,7 +296,7 @@ class StreamHub:
     # ------------------------------------------------------------ endpoint
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        cfg = request.app["config"]
+        cfg = request.app[HUB].config
         ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0)
         # Validate the query before upgrading, so mistakes get a plain 4xx.
         q = request.query
@@ -437,10 +314,23 @@ class StreamHub:
         sender = None
         try:
             if snapshot:
-                # The snapshot is valid at the hive's sequence; live events up to it are in it.
-                sub.min_seq = svc.hive.sequence
-                self.subs.add(sub)
-                await self._send_snapshot(sub, request, cfg.send_timeout)
+                # The snapshot is valid at a committed sequence; live events up to it are
+                # in it, the ones after it are buffered for this subscriber meanwhile.
+                def build(r: HiveReader) -> bytes:
+                    sub.min_seq = r.sequence
+                    self.subs.add(sub)
+                    return self._snapshot_bytes(r)
+
+                # counted from the build: the shared copy is dropped when nobody
+                # is waiting to send it or sending it any more
+                self._snap_users += 1
+                try:
+                    body = await self.app[HUB].view.read(build)
+                    await self._send_snapshot(sub, request, cfg.send_timeout, body)
+                finally:
+                    self._snap_users -= 1
+                    if self._snap_users == 0:
+                        self._snap = None  # do not keep a copy of the state
                 if not sub.closing:
                     sub.last_seq = sub.min_seq
             elif since is not None:
@@ -470,7 +360,7 @@ class StreamHub:
             # 500 into the WebSocket stream: log the bug, close with 1011 instead
             log.exception("/ws connection failed")
             with contextlib.suppress(Exception):
-                await ws.close(code=1011, message=b"internal error")
+                await ws.close(code=CLOSE_INTERNAL, message=b"internal error")
         finally:
             self.subs.discard(sub)
             abort_later(request.transport)
@@ -488,33 +378,30 @@ class StreamHub:
         try:
             check_since(since, head)
         except CursorOutOfRange as exc:
-            err = {"code": exc.code, "message": exc.message, "details": exc.details}
-            await ws.send_frame(message("error", err), WSMsgType.TEXT)
-            await ws.close(code=1008, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
+            await ws.send_frame(error_message(exc), WSMsgType.TEXT)
+            await ws.close(code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
 
-    def snapshot(self) -> dict[str, Any]:
-        from .rest import full_status
+    def snapshot(self, r: HiveReader) -> Snapshot:
+        tasks = [t for t in r.tasks() if t.status not in TERMINAL]
+        recent = list(itertools.islice((t for t in reversed(r.tasks()) if t.status in TERMINAL), 200))  # type: ignore[call-overload]
+        return Snapshot(
+            sequence=r.sequence,
+            agents=list(r.agents()),
+            tasks=tasks + recent,
+            status=self.app[HUB].status(r),
+            alerts=self.app[HUB].watch.alerts(r),
+        )
 
-        hive = self.service.hive
-        tasks = [t for t in hive.tasks.values() if t.status not in TERMINAL]
-        recent = list(itertools.islice((t for t in reversed(hive.tasks.values()) if t.status in TERMINAL), 200))
-        return {
-            "sequence": hive.sequence,
-            "agents": list(hive.agents.values()),
-            "tasks": tasks + recent,
-            "status": full_status(self.app),
-            "alerts": self.app["watch"].alerts(),
-        }
-
-    def _snapshot_bytes(self) -> bytes:
+    def _snapshot_bytes(self, r: HiveReader) -> bytes:
         """The snapshot message, encoded once per sequence: sockets that ask for it at
-        the same sequence share one copy (held while any of them is sending it)."""
-        seq = self.service.hive.sequence
-        if self._snap is None or self._snap[0] != seq:
-            self._snap = (seq, message("snapshot", self.snapshot()))
+        the same sequence share one copy (held while any of them is sending it). Keyed
+        by the hive too: after a failed commit the rebuilt hive reuses sequences."""
+        key = (r.sequence, self.service.hive)
+        if self._snap is None or self._snap[0] != key:
+            self._snap = (key, message("snapshot", self.snapshot(r)))
         return self._snap[1]
 
-    async def _send_snapshot(self, sub: Subscriber, request: web.Request, timeout: float) -> None:
+    async def _send_snapshot(self, sub: Subscriber, request: web.Request, timeout: float, body: bytes) -> None:
         """Write the shared snapshot as one fragmented text message (RFC 6455 5.4).
 
         Each fragment goes out only once the socket has drained below its low
@@ -522,45 +409,35 @@ class StreamHub:
         of its own, never a copy of the state; one that stays backed up for
         ``timeout`` seconds is cut off. Fragments are sent uncompressed (RSV1
         clear), which permessage-deflate allows per message; control frames (the
-        protocol ping) may come between fragments."""
+        protocol ping) may come between fragments. ``body`` is the shared copy;
+        the caller releases it."""
         t = request.transport
         if t is None:
             raise ConnectionResetError
-        self._snap_users += 1
-        try:
-            view = memoryview(self._snapshot_bytes())
-            n = len(view)
-            step = SNAPSHOT_FRAGMENT
-            for start in range(0, max(n, 1), step):
-                chunk = view[start : start + step]
-                fin = start + step >= n
-                opcode = 0x1 if start == 0 else 0x0
-                if t.is_closing():
-                    raise ConnectionResetError
-                t.write(_frame_header(fin, opcode, len(chunk)) + chunk)
-                if not fin and not await wait_writable(request.protocol, timeout):
-                    sub.cut()
-                    return
-        finally:
-            self._snap_users -= 1
-            if self._snap_users == 0:
-                self._snap = None  # nobody is sending it: do not keep a copy of the state
+        view = memoryview(body)
+        n = len(view)
+        step = SNAPSHOT_FRAGMENT
+        for start in range(0, max(n, 1), step):
+            chunk = view[start : start + step]
+            fin = start + step >= n
+            opcode = 0x1 if start == 0 else 0x0
+            if t.is_closing():
+                raise ConnectionResetError
+            t.write(frame_header(fin, opcode, len(chunk)) + chunk)
+            if not fin and not await wait_writable(request.protocol, timeout):
+                sub.cut()
+                return
 
     async def _replay(self, sub: Subscriber, since: int, ceiling: int, request: web.Request, timeout: float) -> None:
         store = self.service.store
         first, _last = await store.bounds()
         if first and since + 1 < first:
-            await sub.ws.send_frame(
-                message(
-                    "error",
-                    {
-                        "code": "history_truncated",
-                        "message": f"events {since + 1}..{first - 1} are no longer retained; replay starts at {first}",
-                        "details": {"requested_since": since, "oldest_available": first},
-                    },
-                ),
-                WSMsgType.TEXT,
+            notice = HistoryTruncated(
+                f"events {since + 1}..{first - 1} are no longer retained; replay starts at {first}",
+                requested_since=since,
+                oldest_available=first,
             )
+            await sub.ws.send_frame(error_message(notice), WSMsgType.TEXT)
         after = since
         need_keys = sub.agent_id is not None or sub.task_id is not None
         raw = sub.raw_ok  # uncompressed: a page of ready-made frames per write
@@ -669,81 +546,56 @@ class StreamHub:
             if msg.type == WSMsgType.TEXT:
                 await self._on_text(sub, msg.data, request)
             elif msg.type == WSMsgType.BINARY:
-                self._reply(sub, message("error", {"code": "unsupported_frame", "message": "send JSON text frames", "details": {}}))
+                self._reply(sub, error_message(UnsupportedFrame("send JSON text frames")))
             elif msg.type == WSMsgType.ERROR:
                 break
 
     async def _on_text(self, sub: Subscriber, text: str, request: web.Request) -> None:
         mid = None
         try:
-            typ, data, mid = parse_message(text)
+            typ, data, mid = parse_envelope(text)
             reply = await self._command(sub, typ, data, mid, request)
             self._reply(sub, reply)
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:
                 log.exception("ws command failed")
-                mapped = HiveError("internal error")
-                mapped.code = "internal_error"
+                mapped = internal_error()
             mid = mid or mapped.details.get("message_id")
-            self._reply(sub, message("error", {"code": mapped.code, "message": mapped.message, "details": mapped.details}, mid))
+            self._reply(sub, error_message(mapped, mid))
 
     async def _command(self, sub: Subscriber, typ: str, data: dict[str, Any], mid: str | None, request: web.Request) -> bytes:
         svc = self.service
         rid = f"ws:{mid}" if mid else f"ws:{id(sub):x}"
         if typ == "ping":
-            return message("pong", {}, mid)
+            return message("pong", Pong(), mid)
         if typ == "subscribe":
-            # validate every field before changing any: a bad value (a list or dict as an
-            # id would break the fan-out's set lookups) leaves the filters as they were
-            raw_types = data.get("types")
-            if raw_types is not None and not isinstance(raw_types, str) and not (
-                isinstance(raw_types, list) and all(isinstance(t, str) for t in raw_types)
-            ):
-                raise InvalidInput("subscribe: types must be a string or a list of strings", parameter="types")
-            for key in ("agent_id", "task_id"):
-                if data.get(key) is not None and not isinstance(data[key], str):
-                    raise InvalidInput(f"subscribe: {key} must be a string or null", parameter=key)
-            if "types" in data:
-                sub.types = parse_types(raw_types)
-            if "agent_id" in data:
-                sub.agent_id = data["agent_id"] or None
-            if "task_id" in data:
-                sub.task_id = data["task_id"] or None
-            return message("subscribed", sub.filters(), mid)
+            req = codec.subscribe(data)  # validates every field before any filter changes
+            if not isinstance(req.types, msgspec.UnsetType):
+                sub.types = parse_types(req.types)
+            if not isinstance(req.agent_id, msgspec.UnsetType):
+                sub.agent_id = req.agent_id or None
+            if not isinstance(req.task_id, msgspec.UnsetType):
+                sub.task_id = req.task_id or None
+            return message("subscribed", Subscribed(**sub.filters()), mid)
         if typ in ("create_task", "cancel_task"):
             from .auth import RANK, client_key
 
-            ident = request.get("identity")
+            ident = request.get(IDENTITY)
             if ident is not None and RANK.get(ident.role, 0) < 2:
                 raise Forbidden(f"role {ident.role} may not {typ}", role=ident.role)
-            request.app["rate_limiter"].check(client_key(request))
+            request.app[HUB].rate_limiter.check(client_key(request))
+        committed = self.app[HUB].view
         if typ == "create_task":
-            from .rest import convert_object
-
-            spec = convert_object(data, C.TaskSpec, request.app["config"].max_json_depth)
-            events = await svc.execute(C.SubmitTask(id=rid, spec=spec, created_by="ws"))
-            return message("create_task_result", {"task": await svc.task(events[0].data.task.id)}, mid)  # type: ignore[attr-defined]
+            submit = codec.create_task(data, rid, request.app[HUB].config.max_json_depth)
+            events = await svc.execute(submit)
+            task_id = events[0].data.task.id  # type: ignore[attr-defined]
+            return await committed.task(task_id, lambda t: message("create_task_result", TaskResult(t), mid))
         if typ == "cancel_task":
-            tid = data.get("task_id")
-            if not isinstance(tid, str):
-                raise InvalidInput("cancel_task needs data.task_id")
-            cmd = msgspec.convert(  # convert, not the constructor: it checks the free-text limits
-                {
-                    "id": rid,
-                    "task_id": tid,
-                    "reason": data.get("reason") or "manual_cancellation",
-                    "cancelled_by": data.get("cancelled_by") or "ws",
-                },
-                C.CancelTask,
-            )
-            await svc.execute(cmd)
-            return message("cancel_task_result", {"task": await svc.task(tid)}, mid)
+            cancel = codec.cancel_task(data, rid)
+            await svc.execute(cancel)
+            return await committed.task(cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid))
         if typ == "get_status":
-            from .rest import full_status
-
-            return message("get_status_result", full_status(self.app), mid)
-        raise UnknownMessageType(
-            f"unknown message type {typ!r}",
-            known=["ping", "subscribe", "create_task", "cancel_task", "get_status"],
-        )
+            h = self.app[HUB]
+            return await committed.read(lambda r: message("get_status_result", h.status(r), mid))
+        raise codec.unknown_stream_request(typ)

@@ -105,3 +105,13 @@ def test_range_messages() -> None:
     assert (
         argtypes.PORT("3001") == 3001 and argtypes.SECONDS("0.5") == 0.5 and argtypes.NON_NEGATIVE("0") == 0
     )
+
+
+def test_a_unicode_digit_is_no_priority() -> None:
+    import argparse
+
+    from hivehub.cli.tasks import _priority
+
+    assert _priority("3") == 3 and _priority("High") == "high"
+    with pytest.raises(argparse.ArgumentTypeError):
+        _priority("\u00b2")  # "²".isdigit() is True, int("²") raises

@@ -344,12 +344,6 @@ async def test_agents_are_closed_1001_when_the_hub_shuts_down(hub: Hub) -> None:
     assert (await recv_close(ws))[:2] == (1001, "hub shutting down")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: /agents/ws takes a JSON boolean where the protocol wants an integer attempt "
-    "(isinstance(True, int)) and reads any value of 'retryable' with bool() ('no' -> True); REST refuses "
-    "both with 422 invalid_input",
-)
 @pytest.mark.parametrize(
     ("typ", "data"),
     [

@@ -163,12 +163,6 @@ async def test_api_names_the_entry_points(hub: Hub) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GET /api/openapi.json caches the document with app['openapi_doc'] = ... on a started "
-    "app, which aiohttp deprecates (DeprecationWarning 'Changing state of started or joined application "
-    "is deprecated'); with warnings as errors it is a 500 internal_error",
-)
 async def test_openapi_document_lists_every_route(hub: Hub) -> None:
     r = await hub.get("/api/openapi.json")
     assert r.status == 200, r

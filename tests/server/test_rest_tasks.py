@@ -454,11 +454,6 @@ async def test_events_name_the_request_that_caused_them(hub: Hub) -> None:
 # ------------------------------------------------------------------ known defects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GET /api/tasks?priority=² (a Unicode digit that str.isdigit accepts and int() refuses) "
-    "is a 500 internal_error (ValueError in list_tasks), not 422 invalid_input",
-)
 async def test_a_unicode_digit_priority_is_422_not_a_server_error(hub: Hub) -> None:
     r = await hub.get("/api/tasks", params={"priority": "\u00b2"})
     assert (r.status, r.code) == (422, "invalid_input"), r

@@ -1,0 +1,273 @@
+"""One msgspec ``Struct`` per wire message.
+
+- REST request and reply bodies (the same structs generate ``/api/openapi.json``;
+  their names and docstrings are the schema's, so they stay as they are);
+- ``/ws`` control messages (``data`` of ``subscribe``, ``create_task``, ``cancel_task``);
+- ``/agents/ws`` frames (``data`` of ``register`` and of every report);
+- replica-to-replica calls (``POST /internal/execute``).
+
+Wire messages are not core commands: :mod:`.codec` turns one into the other.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from ..core import commands as C
+from ..core.model import Agent, Name, Task, Unit
+
+# ----------------------------------------------------------------- REST bodies
+
+
+class ErrorDetail(Struct):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(Struct):
+    error: ErrorDetail
+
+
+class AgentPage(Struct):
+    agents: list[Agent]
+    next_cursor: str | None
+
+
+class TaskPage(Struct):
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+class TaskBatch(Struct, forbid_unknown_fields=True):
+    tasks: Annotated[list[C.TaskSpec], Meta(min_length=1, max_length=1000)]
+
+
+class TaskBatchResult(Struct):
+    tasks: list[Task]
+
+
+class CancelBody(Struct, forbid_unknown_fields=True):
+    reason: C.Reason = "manual_cancellation"
+    cancelled_by: Name | None = None
+
+
+class RetryBody(Struct, forbid_unknown_fields=True):
+    requested_by: Name | None = None
+
+
+class AgentReport(Struct, forbid_unknown_fields=True):
+    agent_id: str
+    #: required: the core refuses a report without it with ``attempt_required``
+    #: (one rule and one code for HTTP and /agents/ws; the OpenAPI document marks
+    #: it required, see ``openapi()``)
+    attempt: int | None = None
+
+
+class ProgressReport(AgentReport, forbid_unknown_fields=True):
+    progress: Unit = 0.0
+    current_step: C.Step | None = None
+
+
+class CompleteReport(AgentReport, forbid_unknown_fields=True):
+    result: Any = None
+    quality: Unit | None = None
+
+
+class FailReport(AgentReport, forbid_unknown_fields=True):
+    error: C.ReportedError = msgspec.field(default_factory=lambda: C.ReportedError("AGENT_ERROR", "failed"))
+    retryable: bool = True
+
+
+class ReleaseReport(AgentReport, forbid_unknown_fields=True):
+    reason: C.Reason = "agent_shutdown"
+
+
+class ResetLearningBody(Struct, forbid_unknown_fields=True):
+    #: the capabilities to reset (default: all of them)
+    capabilities: (
+        Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=100)] | None
+    ) = None
+    requested_by: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class Claim(Struct):
+    task: Task
+    attempt: int
+
+
+class EventPage(Struct):
+    events: list[dict[str, Any]]
+    next_since: int
+
+
+class ApiInfo(Struct):
+    name: str
+    version: str
+    spec: str
+    endpoints: dict[str, str]
+
+
+# ----------------------------------------------------------------- /ws control messages
+
+#: the control messages a /ws client may send
+STREAM_REQUESTS = ("ping", "subscribe", "create_task", "cancel_task", "get_status")
+
+
+class Subscribe(Struct):
+    """``subscribe``: a field that is present replaces that filter; an absent one
+    keeps it (hence ``UNSET``); null or empty clears it."""
+
+    types: str | list[str] | None | UnsetType = UNSET
+    agent_id: str | None | UnsetType = UNSET
+    task_id: str | None | UnsetType = UNSET
+
+
+class CancelTaskRequest(Struct):
+    """``cancel_task`` (``create_task``'s data is a ``TaskSpec``)."""
+
+    task_id: str
+    reason: C.Reason | None = None
+    cancelled_by: Name | None = None
+
+
+class Pong(Struct):
+    """``pong``: the answer to ``ping`` (no fields)."""
+
+
+class Subscribed(Struct):
+    """``subscribed``: the filters now in force."""
+
+    types: list[str] | None
+    agent_id: str | None
+    task_id: str | None
+
+
+class TaskResult(Struct):
+    """``create_task_result`` / ``cancel_task_result``: the task as committed."""
+
+    task: Task | None
+
+
+class Snapshot(Struct):
+    """``snapshot`` (``/ws?snapshot=1``): the state at a committed ``sequence``;
+    live events after it follow."""
+
+    sequence: int
+    agents: list[Agent]
+    tasks: list[Task]
+    status: dict[str, Any]
+    alerts: list[dict[str, Any]]
+
+
+# ----------------------------------------------------------------- /agents/ws frames (hub -> agent)
+
+
+class Registered(Struct):
+    agent_id: str
+    agent: Agent
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    max_frame_bytes: int
+
+
+class Assign(Struct):
+    task: Task | None
+    attempt: int
+
+
+class Cancel(Struct):
+    task_id: str
+    attempt: int | None
+    reason: str
+
+
+class Ack(Struct):
+    type: str
+    task_id: str | None
+
+
+# ----------------------------------------------------------------- /agents/ws frames (agent -> hub)
+
+#: the reports an agent may send after ``register``
+AGENT_REPORTS = (
+    "heartbeat",
+    "task_started",
+    "task_progress",
+    "task_completed",
+    "task_failed",
+    "task_released",
+)
+
+
+class TaskStarted(Struct):
+    """The ``data`` of an agent's reports; validated as the commands they become
+    (the same limits), so the codec builds each command without a second pass."""
+
+    task_id: str
+    attempt: int | None = None
+
+
+class TaskProgress(TaskStarted):
+    progress: Unit = 0.0
+    current_step: C.Step | None = None
+
+
+class TaskCompleted(TaskStarted):
+    result: Any = None
+    quality: Unit | None = None
+
+
+class TaskFailed(TaskStarted):
+    #: a ReportedError; absent, null or empty: AGENT_ERROR "failed"
+    error: Any = None
+    #: a JSON boolean, as on REST (a string such as "no" is invalid_input, never read as true)
+    retryable: bool = True
+
+
+class TaskReleased(TaskStarted):
+    #: absent, null or empty: agent_shutdown
+    reason: C.Reason | None = None
+
+
+AGENT_FRAMES: dict[str, type[TaskStarted]] = {
+    "task_started": TaskStarted,
+    "task_progress": TaskProgress,
+    "task_completed": TaskCompleted,
+    "task_failed": TaskFailed,
+    "task_released": TaskReleased,
+}
+
+
+# ----------------------------------------------------------------- replica to replica
+
+
+class ForwardedCommand(Struct, forbid_unknown_fields=True):
+    command: str
+    data: dict[str, Any]
+
+
+class ForwardedBatch(Struct, forbid_unknown_fields=True):
+    """The body of ``POST /internal/execute`` (what ``Cluster._send`` writes)."""
+
+    commands: list[ForwardedCommand]
+
+
+class ForwardedError(Struct):
+    code: str = "hive_error"
+    message: str = "error"
+    details: dict[str, Any] | None = None
+
+
+class ForwardedResult(Struct):
+    """One command's outcome: its events (as envelopes), or the error it raised."""
+
+    events: list[msgspec.Raw] | UnsetType = UNSET
+    error: ForwardedError | UnsetType = UNSET
+
+
+class ForwardedResults(Struct):
+    results: list[ForwardedResult]

@@ -1,0 +1,90 @@
+"""The typed hub that every adapter receives: one object under one ``AppKey``.
+
+``create_app`` builds it; handlers reach it as ``request.app[HUB]``. Components
+built with the app read their neighbours through it lazily (at call time), so
+the order they are built in does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ..monitor.modules import ModuleMonitor
+    from ..monitor.watch import HiveWatch
+    from .agents import AgentGateway
+    from .auth import Connections, RateLimiter, TokenStore
+    from .background import LearningRunner
+    from .cluster import Cluster
+    from .config import ServerConfig
+    from .modulebus import ModuleBus
+    from .observability import Metrics
+    from .service import HubService
+    from .stream import StreamHub
+    from .view import CommittedView, HiveReader
+
+
+@dataclass(eq=False)
+class Hub:
+    config: ServerConfig
+    service: HubService
+    #: answers to clients: the state at the committed sequence
+    view: CommittedView
+    tokens: TokenStore
+    rate_limiter: RateLimiter
+    # set by create_app once built (they take the app and read the hub lazily)
+    connections: Connections = field(init=False)
+    stream: StreamHub = field(init=False)
+    gateway: AgentGateway = field(init=False)
+    module_bus: ModuleBus = field(init=False)
+    learning: LearningRunner = field(init=False)
+    modules: ModuleMonitor = field(init=False)
+    watch: HiveWatch = field(init=False)
+    metrics: Metrics = field(init=False)
+    cluster: Cluster | None = None
+    #: open /ws and /agents/ws connections per client key
+    ws_clients: dict[str, int] = field(default_factory=dict)
+    #: tasks cancelled at shutdown (token watch, demo agents, ...)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    #: called when this replica becomes the leader
+    on_lead: list[Callable[[], None]] = field(default_factory=list)
+    openapi_doc: bytes | None = None
+    demo_agents: list[Any] = field(default_factory=list)
+
+    def status(self, reader: HiveReader) -> dict[str, Any]:
+        """``GET /api/hive/status`` (and ``get_status``, the snapshot's ``status``) at
+        ``reader``'s sequence: build it inside ``CommittedView.read``."""
+        s = self.service
+        st = reader.status(s.clock())
+        modules = self.modules.report()
+        st["status"] = modules["status"]
+        st["published_sequence"] = s.published_seq
+        st["uptime_seconds"] = round(s.uptime(), 3)
+        st["modules"] = modules["modules"]
+        st["subscribers"] = self.stream.count()
+        st["connected_agents"] = self.gateway.count()
+        cluster = self.cluster
+        st["cluster"] = (
+            {
+                # "leader" once it takes forwarded commands (not while still promoting)
+                "role": "leader" if cluster.is_leader else "follower",
+                "replica_id": cluster.replica_id,
+                "leader_id": cluster.leader_id,
+                "leader_url": cluster.leader_url,
+            }
+            if cluster is not None
+            else {"role": "single"}
+        )
+        return st
+
+
+HUB = web.AppKey("hub", Hub)
+#: the caller's identity, set by the auth middleware (``None``: a public route)
+IDENTITY: web.RequestKey[Any] = web.RequestKey("identity")
+#: the request's entry in the connection registry (WebSockets and parked claims)
+HELD: web.RequestKey[Any] = web.RequestKey("held")
