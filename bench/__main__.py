@@ -23,8 +23,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCHES = ["scheduler", "retention", "replay", "fanout", "slowsub", "tasks", "celery", "dask", "connections", "replicas", "crash",
-           "soak"]
+BENCHES = [
+    "scheduler",
+    "retention",
+    "replay",
+    "fanout",
+    "slowsub",
+    "tasks",
+    "celery",
+    "dask",
+    "connections",
+    "replicas",
+    "crash",
+    "soak",
+]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -90,8 +102,14 @@ def background_load(seconds: float, max_wait: float, quiet_pct: float = 30.0) ->
         samples.append(busy)
         if busy < quiet_pct or time.monotonic() - t0 + seconds > max_wait:
             break
-    return {"cpu_busy_pct": busy, "loadavg_1m": round(os.getloadavg()[0], 2), "sampled_s": seconds,
-            "waited_s": round(time.monotonic() - t0, 1), "samples_pct": samples, "quiet": busy < quiet_pct}
+    return {
+        "cpu_busy_pct": busy,
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "sampled_s": seconds,
+        "waited_s": round(time.monotonic() - t0, 1),
+        "samples_pct": samples,
+        "quiet": busy < quiet_pct,
+    }
 
 
 # ------------------------------------------------------------------ table
@@ -120,123 +138,288 @@ def _ok(flag: bool | None) -> str:
 def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
-    def row(bench: str, metric: str, hub: str, base: str = "-", ratio: str = "-", target: str = "-",
-            met: bool | None = None) -> None:
-        rows.append({"bench": bench, "metric": metric, "hub": hub, "baseline": base, "ratio": ratio,
-                     "target": target, "met": _ok(met)})
+    def row(
+        bench: str,
+        metric: str,
+        hub: str,
+        base: str = "-",
+        ratio: str = "-",
+        target: str = "-",
+        met: bool | None = None,
+    ) -> None:
+        rows.append(
+            {
+                "bench": bench,
+                "metric": metric,
+                "hub": hub,
+                "baseline": base,
+                "ratio": ratio,
+                "target": target,
+                "met": _ok(met),
+            }
+        )
 
     f = b.get("fanout")
     if f and "error" not in f:
         h, s = f["hub"], f["bare"]
-        row("fan-out", f"steady {f['config']['rate']:,} ev/s x {f['config']['conns']} subs: deliveries/s",
-            _fmt(f["deliveries_per_s"]), _fmt(f["baseline_deliveries_per_s"]) + " (bare aiohttp)",
-            _fmt(f["ratio_vs_bare"]), ">= 100,000; ratio >= 0.8",
-            f["met"]["deliveries_per_s"] and f["met"]["ratio_vs_bare"])
-        row("fan-out", "steady send->receive p50 / p99",
+        row(
+            "fan-out",
+            f"steady {f['config']['rate']:,} ev/s x {f['config']['conns']} subs: deliveries/s",
+            _fmt(f["deliveries_per_s"]),
+            _fmt(f["baseline_deliveries_per_s"]) + " (bare aiohttp)",
+            _fmt(f["ratio_vs_bare"]),
+            ">= 100,000; ratio >= 0.8",
+            f["met"]["deliveries_per_s"] and f["met"]["ratio_vs_bare"],
+        )
+        row(
+            "fan-out",
+            "steady send->receive p50 / p99",
             f"{_fmt(h['steady']['latency']['p50_ms'])} / {_fmt(h['steady']['latency']['p99_ms'])} ms",
             f"{_fmt(s['steady']['latency']['p50_ms'])} / {_fmt(s['steady']['latency']['p99_ms'])} ms",
-            "-", "p99 <= 5 ms", f["met"]["p99_ms"])
-        row("fan-out", f"burst of {f['config']['burst']:,} events: deliveries/s",
-            _fmt(f["burst_deliveries_per_s"]), _fmt(f["baseline_burst_deliveries_per_s"]),
-            _fmt(f["burst_ratio_vs_bare"]))
-        row("fan-out", "server CPU per delivery (steady / burst)",
+            "-",
+            "p99 <= 5 ms",
+            f["met"]["p99_ms"],
+        )
+        row(
+            "fan-out",
+            f"burst of {f['config']['burst']:,} events: deliveries/s",
+            _fmt(f["burst_deliveries_per_s"]),
+            _fmt(f["baseline_burst_deliveries_per_s"]),
+            _fmt(f["burst_ratio_vs_bare"]),
+        )
+        row(
+            "fan-out",
+            "server CPU per delivery (steady / burst)",
             f"{_fmt(h['steady']['server_cpu_us_per_delivery'])} / {_fmt(h['burst']['server_cpu_us_per_delivery'])} us",
             f"{_fmt(s['steady']['server_cpu_us_per_delivery'])} / {_fmt(s['burst']['server_cpu_us_per_delivery'])} us",
-            _fmt(ratio_or_none(s['steady']['server_cpu_us_per_delivery'], h['steady']['server_cpu_us_per_delivery'])))
+            _fmt(
+                ratio_or_none(
+                    s["steady"]["server_cpu_us_per_delivery"], h["steady"]["server_cpu_us_per_delivery"]
+                )
+            ),
+        )
     t = b.get("tasks")
     c = b.get("celery")
     dk = b.get("dask")
     if t and "error" not in t:
         cel = c.get("tasks_per_s") if c and "error" not in c else None
         r = round(t["tasks_per_s"] / cel, 2) if cel and t.get("tasks_per_s") else None
-        row("tasks e2e", f"{t['tasks']:,} no-op tasks, 4 agents: tasks/s", _fmt(t["tasks_per_s"]),
-            target=">= 3,000", met=bool(t["tasks_per_s"] and t["tasks_per_s"] >= 3000))
-        row("tasks e2e", "vs Celery 5 + Redis (4 prefork procs)", _fmt(t["tasks_per_s"]),
-            _fmt(cel) + " (Celery)" if cel else "-", _fmt(r), ">= 2x Celery", bool(r and r >= 2))
+        row(
+            "tasks e2e",
+            f"{t['tasks']:,} no-op tasks, 4 agents: tasks/s",
+            _fmt(t["tasks_per_s"]),
+            target=">= 3,000",
+            met=bool(t["tasks_per_s"] and t["tasks_per_s"] >= 3000),
+        )
+        row(
+            "tasks e2e",
+            "vs Celery 5 + Redis (4 prefork procs)",
+            _fmt(t["tasks_per_s"]),
+            _fmt(cel) + " (Celery)" if cel else "-",
+            _fmt(r),
+            ">= 2x Celery",
+            bool(r and r >= 2),
+        )
         dtp = dk.get("tasks_per_s") if dk and "error" not in dk else None
         if dtp:
-            row("tasks e2e", "vs Dask distributed (4 procs)", _fmt(t["tasks_per_s"]), _fmt(dtp) + " (Dask)",
-                _fmt(round(t["tasks_per_s"] / dtp, 2)))
+            row(
+                "tasks e2e",
+                "vs Dask distributed (4 procs)",
+                _fmt(t["tasks_per_s"]),
+                _fmt(dtp) + " (Dask)",
+                _fmt(round(t["tasks_per_s"] / dtp, 2)),
+            )
         lat = t["latency"]
         cl = c.get("latency") if c and "error" not in c else None
-        row("tasks e2e", "submit->complete p50 / p99 (all queued at once)",
+        row(
+            "tasks e2e",
+            "submit->complete p50 / p99 (all queued at once)",
             f"{_fmt(lat['p50_ms'])} / {_fmt(lat['p99_ms'])} ms",
-            f"{_fmt(cl['p50_ms'])} / {_fmt(cl['p99_ms'])} ms (Celery)" if cl else "-")
+            f"{_fmt(cl['p50_ms'])} / {_fmt(cl['p99_ms'])} ms (Celery)" if cl else "-",
+        )
         row("tasks e2e", "hub CPU per task (5 events each)", _fmt(t.get("hub_cpu_ms_per_task"), " ms"))
-        row("tasks e2e", "submission only: tasks/s accepted", _fmt(t["submit_per_s"]),
-            _fmt(c.get("submit_per_s")) + " (Celery)" if c and "error" not in c else "-")
+        row(
+            "tasks e2e",
+            "submission only: tasks/s accepted",
+            _fmt(t["submit_per_s"]),
+            _fmt(c.get("submit_per_s")) + " (Celery)" if c and "error" not in c else "-",
+        )
     sch = b.get("scheduler")
     if sch and "error" not in sch:
         for rr in sch["rows"]:
-            row("scheduler", f"{rr['agents']:,} agents, {rr['queued']:,} queued: assignments/s",
-                _fmt(rr["assignments_per_s"]), target=">= 20,000",
-                met=bool(rr["assignments_per_s"] and rr["assignments_per_s"] >= 20000))
-        row("scheduler", "slowdown, largest vs smallest size", _fmt(sch["slowdown_largest_vs_smallest"], "x"),
-            target="<= 2x", met=sch["met"]["scaling"])
+            row(
+                "scheduler",
+                f"{rr['agents']:,} agents, {rr['queued']:,} queued: assignments/s",
+                _fmt(rr["assignments_per_s"]),
+                target=">= 20,000",
+                met=bool(rr["assignments_per_s"] and rr["assignments_per_s"] >= 20000),
+            )
+        row(
+            "scheduler",
+            "slowdown, largest vs smallest size",
+            _fmt(sch["slowdown_largest_vs_smallest"], "x"),
+            target="<= 2x",
+            met=sch["met"]["scaling"],
+        )
     rt = b.get("retention")
     if rt and "error" not in rt:
-        row("retention", f"core heap per 1M finished tasks, all kept ({rt['kept']['tasks']:,} measured)",
-            _fmt(rt["mib_per_million_finished_without_retention"], " MiB"))
-        row("retention", f"same, retain_finished={rt['retained']['retain_finished']:,} (growth beyond it)",
+        row(
+            "retention",
+            f"core heap per 1M finished tasks, all kept ({rt['kept']['tasks']:,} measured)",
+            _fmt(rt["mib_per_million_finished_without_retention"], " MiB"),
+        )
+        row(
+            "retention",
+            f"same, retain_finished={rt['retained']['retain_finished']:,} (growth beyond it)",
             _fmt(rt["mib_per_million_finished_with_retention"], " MiB"),
             _fmt(rt["mib_per_million_finished_without_retention"], " MiB") + " (all kept)",
-            _fmt(ratio_or_none(rt["mib_per_million_finished_with_retention"], rt["mib_per_million_finished_without_retention"])))
-        row("retention", "of which the evicted-id index (id -> final status)",
-            _fmt(rt["evicted_index_mib_per_million"], " MiB"))
+            _fmt(
+                ratio_or_none(
+                    rt["mib_per_million_finished_with_retention"],
+                    rt["mib_per_million_finished_without_retention"],
+                )
+            ),
+        )
+        row(
+            "retention",
+            "of which the evicted-id index (id -> final status)",
+            _fmt(rt["evicted_index_mib_per_million"], " MiB"),
+        )
     cn = b.get("connections")
     if cn and "error" not in cn:
         for n, kib in cn["kib_per_connection"].items():
-            row("connections", f"hub RSS per idle /ws subscriber at {int(n):,}", _fmt(kib, " KiB"),
-                target="<= 40 KiB", met=kib <= 40)
+            row(
+                "connections",
+                f"hub RSS per idle /ws subscriber at {int(n):,}",
+                _fmt(kib, " KiB"),
+                target="<= 40 KiB",
+                met=kib <= 40,
+            )
         for n, kib in cn["kib_per_connection_deflate"].items():
-            row("connections", f"same, permessage-deflate (browser-like) at {int(n):,}", _fmt(kib, " KiB"),
-                target="<= 40 KiB", met=kib <= 40)
+            row(
+                "connections",
+                f"same, permessage-deflate (browser-like) at {int(n):,}",
+                _fmt(kib, " KiB"),
+                target="<= 40 KiB",
+                met=kib <= 40,
+            )
     rp = b.get("replay")
     if rp and "error" not in rp:
-        row("replay", f"since=0 over {rp['log']['events']:,} stored events: events/s", _fmt(rp["events_per_s"]),
-            _fmt(rp["baseline_events_per_s"]) + " (bare aiohttp)", _fmt(rp["ratio_vs_bare"]), ">= 100,000",
-            rp["met"]["events_per_s"])
-        row("replay", "server CPU per replayed event", _fmt(rp["hub"].get("server_cpu_us_per_event"), " us"),
+        row(
+            "replay",
+            f"since=0 over {rp['log']['events']:,} stored events: events/s",
+            _fmt(rp["events_per_s"]),
+            _fmt(rp["baseline_events_per_s"]) + " (bare aiohttp)",
+            _fmt(rp["ratio_vs_bare"]),
+            ">= 100,000",
+            rp["met"]["events_per_s"],
+        )
+        row(
+            "replay",
+            "server CPU per replayed event",
+            _fmt(rp["hub"].get("server_cpu_us_per_event"), " us"),
             _fmt(rp["bare"].get("server_cpu_us_per_event"), " us"),
-            _fmt(ratio_or_none(rp["bare"].get("server_cpu_us_per_event"), rp["hub"].get("server_cpu_us_per_event"))))
+            _fmt(
+                ratio_or_none(
+                    rp["bare"].get("server_cpu_us_per_event"), rp["hub"].get("server_cpu_us_per_event")
+                )
+            ),
+        )
         row("replay", "hub start-up on that log (folds it into the core)", _fmt(rp["hub_startup_s"], " s"))
     rr = b.get("replicas")
     if rr and "rows" in rr:
         for r in rr["rows"]:
-            row("replicas", f"{r['replicas']} replica(s), PostgreSQL + Redis: tasks/s ({r['tasks']:,} no-op)",
-                _fmt(r["tasks_per_s"]), "-", _fmt(r.get("ratio_vs_1")), "report honestly")
-            row("replicas", f"{r['replicas']} replica(s): leader CPU per task", _fmt(r["leader_cpu_ms_per_task"], " ms"))
+            row(
+                "replicas",
+                f"{r['replicas']} replica(s), PostgreSQL + Redis: tasks/s ({r['tasks']:,} no-op)",
+                _fmt(r["tasks_per_s"]),
+                "-",
+                _fmt(r.get("ratio_vs_1")),
+                "report honestly",
+            )
+            row(
+                "replicas",
+                f"{r['replicas']} replica(s): leader CPU per task",
+                _fmt(r["leader_cpu_ms_per_task"], " ms"),
+            )
     ss = b.get("slowsub")
     if ss and "with_slow_p99_ms" in ss:
-        row("slow sub", "a subscriber that stops reading: cut off with 1013 + since", "yes" if ss["slow_cut_off"] else "no",
-            "-", "-", "cut off", bool(ss["slow_cut_off"]))
-        row("slow sub", "the other 100: steady p99 with it / without it", _fmt(ss["with_slow_p99_ms"], " ms"),
-            _fmt(ss["baseline_p99_ms"], " ms"), _fmt(ss["p99_ratio"]), "<= 2x baseline", ss["met"]["p99_within_2x"])
+        row(
+            "slow sub",
+            "a subscriber that stops reading: cut off with 1013 + since",
+            "yes" if ss["slow_cut_off"] else "no",
+            "-",
+            "-",
+            "cut off",
+            bool(ss["slow_cut_off"]),
+        )
+        row(
+            "slow sub",
+            "the other 100: steady p99 with it / without it",
+            _fmt(ss["with_slow_p99_ms"], " ms"),
+            _fmt(ss["baseline_p99_ms"], " ms"),
+            _fmt(ss["p99_ratio"]),
+            "<= 2x baseline",
+            ss["met"]["p99_within_2x"],
+        )
     cr = b.get("crash")
     if cr and "tasks_accepted" in cr:
-        row("crash", f"kill -9 x{cr['kills']} under load: tasks accepted / finished / finished twice",
-            f"{cr['tasks_accepted']:,} / {cr['tasks_finished']:,} / {cr['tasks_finished_twice']}", "-", "-",
-            "all finish, once", cr["tasks_accepted"] == cr["tasks_finished"] and not cr["tasks_finished_twice"])
-        row("crash", "events lost (log gaps + missed by resuming subscribers) / repeated",
-            f"{cr['events_lost']} / {cr['subscriber_events_repeated'] + cr['log_duplicates']}", "-", "-", "0 / 0",
-            cr["events_lost"] == 0 and cr["subscriber_events_repeated"] + cr["log_duplicates"] == 0)
+        row(
+            "crash",
+            f"kill -9 x{cr['kills']} under load: tasks accepted / finished / finished twice",
+            f"{cr['tasks_accepted']:,} / {cr['tasks_finished']:,} / {cr['tasks_finished_twice']}",
+            "-",
+            "-",
+            "all finish, once",
+            cr["tasks_accepted"] == cr["tasks_finished"] and not cr["tasks_finished_twice"],
+        )
+        row(
+            "crash",
+            "events lost (log gaps + missed by resuming subscribers) / repeated",
+            f"{cr['events_lost']} / {cr['subscriber_events_repeated'] + cr['log_duplicates']}",
+            "-",
+            "-",
+            "0 / 0",
+            cr["events_lost"] == 0 and cr["subscriber_events_repeated"] + cr["log_duplicates"] == 0,
+        )
     so = b.get("soak")
     if so and "verdict" in so:
         c = so["config"]
         mins = f"{c['seconds'] / 60:g} min"
-        row("soak", f"{mins}, {c['rate']:g} tasks/s + hostile clients: hub RSS warm-up / max / end",
-            f"{_fmt(so['rss_warmup_mib'])} / {_fmt(so['rss_max_mib'])} / {_fmt(so['rss_end_mib'])} MiB", "-", "-",
+        row(
+            "soak",
+            f"{mins}, {c['rate']:g} tasks/s + hostile clients: hub RSS warm-up / max / end",
+            f"{_fmt(so['rss_warmup_mib'])} / {_fmt(so['rss_max_mib'])} / {_fmt(so['rss_end_mib'])} MiB",
+            "-",
+            "-",
             f"max <= warm-up + {so['limits']['margin_mib']:g} MiB",
-            so["rss_max_mib"] <= so["rss_warmup_mib"] + so["limits"]["margin_mib"])
+            so["rss_max_mib"] <= so["rss_warmup_mib"] + so["limits"]["margin_mib"],
+        )
         sl = so["rss_slope_second_half_mib_per_min"]
-        row("soak", "hub RSS slope over the second half", _fmt(sl, " MiB/min"), "-", "-",
-            f"< {so['limits']['slope_mib_per_min']:g} MiB/min", sl is not None and sl < so["limits"]["slope_mib_per_min"])
-        row("soak", "tasks submitted / completed / unfinished at the end; hub CPU avg",
+        row(
+            "soak",
+            "hub RSS slope over the second half",
+            _fmt(sl, " MiB/min"),
+            "-",
+            "-",
+            f"< {so['limits']['slope_mib_per_min']:g} MiB/min",
+            sl is not None and sl < so["limits"]["slope_mib_per_min"],
+        )
+        row(
+            "soak",
+            "tasks submitted / completed / unfinished at the end; hub CPU avg",
             f"{so['tasks_submitted']:,} / {so['tasks_completed'] or 0:,} / {so['tasks_unfinished']:,}; "
-            f"{_fmt(so['hub_cpu_avg_pct'])} %")
+            f"{_fmt(so['hub_cpu_avg_pct'])} %",
+        )
         per_kind = ", ".join(f"{k} {v['cut_offs']}" for k, v in so["hostile"].items())
-        row("soak", "hostile clients cut off by the hub (each reconnects)", f"{so['hostile_cut_offs']:,}",
-            per_kind, "-", "-")
+        row(
+            "soak",
+            "hostile clients cut off by the hub (each reconnects)",
+            f"{so['hostile_cut_offs']:,}",
+            per_kind,
+            "-",
+            "-",
+        )
         row("soak", "verdict", so["verdict"], "-", "-", "bounded", so["verdict"] == "bounded")
     for name, res in b.items():
         if isinstance(res, dict) and "error" in res:
@@ -249,8 +432,15 @@ def render(rows: list[dict[str, str]], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for col, just in (("Bench", "left"), ("Metric", "left"), ("Hive Hub", "right"), ("Baseline (same run)", "right"),
-                      ("Ratio", "right"), ("Target", "left"), ("Met", "center")):
+    for col, just in (
+        ("Bench", "left"),
+        ("Metric", "left"),
+        ("Hive Hub", "right"),
+        ("Baseline (same run)", "right"),
+        ("Ratio", "right"),
+        ("Target", "left"),
+        ("Met", "center"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
         table.add_row(r["bench"], r["metric"], r["hub"], r["baseline"], r["ratio"], r["target"], r["met"])
@@ -258,10 +448,14 @@ def render(rows: list[dict[str, str]], title: str) -> None:
 
 
 def markdown(rows: list[dict[str, str]]) -> str:
-    out = ["| Bench | Metric | Hive Hub | Baseline (same run) | Ratio | Target | Met |",
-           "|---|---|--:|--:|--:|---|:-:|"]
+    out = [
+        "| Bench | Metric | Hive Hub | Baseline (same run) | Ratio | Target | Met |",
+        "|---|---|--:|--:|--:|---|:-:|",
+    ]
     for r in rows:
-        out.append(f"| {r['bench']} | {r['metric']} | {r['hub']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |")
+        out.append(
+            f"| {r['bench']} | {r['metric']} | {r['hub']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |"
+        )
     return "\n".join(out)
 
 
@@ -269,16 +463,27 @@ def markdown(rows: list[dict[str, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="smaller sizes (about 2 minutes)")
     g.add_argument("--smoke", action="store_true", help="tiny sizes, only to check the benches work (tests)")
     ap.add_argument("--only", help="comma-separated bench names: " + ", ".join(BENCHES))
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
-    ap.add_argument("--render", type=Path, metavar="FILE",
-                    help="only print the table (and its markdown) of an earlier results file")
-    ap.add_argument("--wait-quiet", type=float, default=30.0, metavar="S",
-                    help="before each bench, wait up to S seconds for the machine to be quiet (default 30)")
+    ap.add_argument(
+        "--render",
+        type=Path,
+        metavar="FILE",
+        help="only print the table (and its markdown) of an earlier results file",
+    )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="before each bench, wait up to S seconds for the machine to be quiet (default 30)",
+    )
     a = ap.parse_args(argv)
     if a.render:
         prev = json.loads(a.render.read_text())
@@ -312,8 +517,12 @@ def main(argv: list[str] | None = None) -> int:
         res["wall_s"] = round(time.monotonic() - t0, 1)
         res["background_before"] = bg
         results[name] = res
-        print(f"[bench] {name} done in {res['wall_s']} s" + (f" -- FAILED: {res['error']}" if name in failed else ""),
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench] {name} done in {res['wall_s']} s"
+            + (f" -- FAILED: {res['error']}" if name in failed else ""),
+            file=sys.stderr,
+            flush=True,
+        )
     rows = summary_rows(results)
     doc: dict[str, Any] = {
         "generated_at": started.isoformat(timespec="seconds"),
@@ -328,7 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     m = doc["machine"]
-    render(rows, f"Hive Hub benchmarks ({mode}) -- {m['cpu_model']}, {m['logical_cores']} cores, Python {m['python']}")
+    render(
+        rows,
+        f"Hive Hub benchmarks ({mode}) -- {m['cpu_model']}, {m['logical_cores']} cores, Python {m['python']}",
+    )
     print(f"results: {a.out}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -83,8 +83,9 @@ class Bare:
                 await asyncio.sleep(max(0.0, t0 + k * tick - time.monotonic()))
             else:
                 await asyncio.sleep(0)
-        return web.json_response({"sent": sent, "subscribers": len(self.subs), "seconds": time.monotonic() - t0,
-                                  "errors": dropped})
+        return web.json_response(
+            {"sent": sent, "subscribers": len(self.subs), "seconds": time.monotonic() - t0, "errors": dropped}
+        )
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"subscribers": len(self.subs), "replay_events": len(self.replay)})

@@ -47,8 +47,24 @@ def _start_redis(d: Path) -> tuple[Proc | None, str]:
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    p = Proc([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-              "--daemonize", "no", "--dir", str(d)], d / "redis.log")
+    p = Proc(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(d),
+        ],
+        d / "redis.log",
+    )
     import redis
 
     r = redis.Redis(host="127.0.0.1", port=port)
@@ -66,9 +82,32 @@ def run_celery(mode: str) -> dict[str, Any]:
         redis_proc, url = _start_redis(d)
         env = {"HIVEBENCH_REDIS": url, "HIVEBENCH_QUEUE": queue}
         os.environ.update(env)
-        worker = Proc([PY, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "prefork", "--concurrency",
-                       "4", "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                       "-Q", queue, "-n", f"{queue}@%h"], d / "celery-worker.log", env=env, cwd=ROOT)
+        worker = Proc(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "bench.celery_app",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "4",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                queue,
+                "-n",
+                f"{queue}@%h",
+            ],
+            d / "celery-worker.log",
+            env=env,
+            cwd=ROOT,
+        )
         try:
             from bench.celery_app import app, noop
 
@@ -142,8 +181,12 @@ def run_dask(mode: str) -> dict[str, Any]:
 
     n = sizes(mode)
     cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=4, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=logging.ERROR,
+        n_workers=4,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         client.gather(client.map(_noop, range(8), pure=False))  # warm-up
@@ -174,13 +217,20 @@ def run_in_subprocess(which: str, mode: str, timeout: float = 600) -> dict[str, 
         log = d / "stderr.log"
         with open(log, "wb") as err:
             try:
-                cp = subprocess.run([PY, "-m", "bench.baselines", which, mode], cwd=ROOT, stdout=subprocess.PIPE,
-                                    stderr=err, timeout=timeout)
+                cp = subprocess.run(
+                    [PY, "-m", "bench.baselines", which, mode],
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    timeout=timeout,
+                )
             except subprocess.TimeoutExpired:
                 raise RuntimeError(f"{which} baseline timed out after {timeout}s") from None
         lines = [ln for ln in cp.stdout.decode().splitlines() if ln.startswith("RESULT ")]
         if cp.returncode != 0 or not lines:
-            raise RuntimeError(f"{which} baseline failed ({cp.returncode}): {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"{which} baseline failed ({cp.returncode}): {log.read_text(errors='replace')[-2000:]}"
+            )
         return dict(json.loads(lines[-1][7:]))
 
 

@@ -52,7 +52,9 @@ def _preexec_nofile() -> None:  # runs in the child between fork and exec
     raise_nofile()
 
 
-def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_until(
+    pred: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -147,8 +149,16 @@ def ratio(a: float | None, b: float | None) -> float | None:
 class Proc:
     """A child process with its output in a log file; stopped by its own pid."""
 
-    def __init__(self, args: list[str], log_path: Path, *, env: dict[str, str] | None = None,
-                 cwd: Path = ROOT, stdin: int | None = subprocess.DEVNULL, stdout_pipe: bool = False) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+        stdin: int | None = subprocess.DEVNULL,
+        stdout_pipe: bool = False,
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self._log = open(log_path, "ab")
@@ -217,8 +227,22 @@ class Hub:
         return self.proc.pid
 
     def start(self, timeout: float = 60.0) -> Hub:
-        args = [PY, "-m", "hivehub", "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(self.port),
-                "--db", self.db, "--log-level", "WARNING", *self.extra]
+        args = [
+            PY,
+            "-m",
+            "hivehub",
+            "serve",
+            "--no-demo",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            self.db,
+            "--log-level",
+            "WARNING",
+            *self.extra,
+        ]
         # HIVEBENCH_HUB_SRC: run the hub from another source tree (a patched copy
         # outside the repo, to measure a proposed change); default: this checkout
         src = os.environ.get("HIVEBENCH_HUB_SRC")
@@ -227,13 +251,29 @@ class Hub:
         wait_until(self._healthy, timeout, what=f"hub on port {self.port}")
         self.profiler: Proc | None = None
         prof_dir = os.environ.get("HIVEBENCH_PYSPY_DIR")
-        if prof_dir and shutil.which("py-spy", path=str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")):
+        if prof_dir and shutil.which(
+            "py-spy", path=str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")
+        ):
             # profile the hub for its whole life (idle samples excluded): collapsed stacks
             spy = shutil.which("py-spy", path=str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", ""))
             out = Path(prof_dir) / f"hub-{os.environ.get('HIVEBENCH_PROFILE_TAG', 'run')}-{self.port}.txt"
             out.parent.mkdir(parents=True, exist_ok=True)
-            self.profiler = Proc([str(spy), "record", "-p", str(self.pid), "-o", str(out), "--format", "raw",
-                                  "--rate", "250", "--nonblocking"], self.workdir / f"pyspy-{self.port}.log")
+            self.profiler = Proc(
+                [
+                    str(spy),
+                    "record",
+                    "-p",
+                    str(self.pid),
+                    "-o",
+                    str(out),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                ],
+                self.workdir / f"pyspy-{self.port}.log",
+            )
         return self
 
     def _healthy(self) -> bool:
@@ -253,8 +293,12 @@ class Hub:
             return json.loads(r.read())
 
     def post(self, path: str, body: Any, timeout: float = 60) -> Any:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read() or b"null")
 
@@ -320,8 +364,12 @@ def machine_info() -> dict[str, Any]:
     git = _cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = None
     try:
-        st = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "hivehub"],
-                            capture_output=True, text=True, timeout=10)
+        st = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "hivehub"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
         pass
@@ -339,7 +387,17 @@ def machine_info() -> dict[str, Any]:
         "hivehub_tree_modified": dirty,
         "versions": {
             m: _version(m)
-            for m in ("hivehub", "aiohttp", "msgspec", "uvloop", "psutil", "celery", "kombu", "redis",
-                      "dask", "distributed")
+            for m in (
+                "hivehub",
+                "aiohttp",
+                "msgspec",
+                "uvloop",
+                "psutil",
+                "celery",
+                "kombu",
+                "redis",
+                "dask",
+                "distributed",
+            )
         },
     }

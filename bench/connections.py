@@ -32,14 +32,26 @@ from bench.fanout import Clients
 
 
 def _post_task(hub: Hub) -> None:
-    req = urllib.request.Request(hub.url + "/api/tasks", data=json.dumps({"description": "connections bench"}).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        hub.url + "/api/tasks",
+        data=json.dumps({"description": "connections bench"}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         r.read()
 
 
 async def measure(levels: list[int], d: Path, deflate: bool, per_proc: int = 1250) -> dict[str, Any]:
-    hub = Hub(str(d / f"conn-{int(deflate)}.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", "--max-connections-per-address", "0")
+    hub = Hub(
+        str(d / f"conn-{int(deflate)}.db"),
+        d,
+        *HUB_BENCH_FLAGS,
+        "--max-ws-per-client",
+        "10000",
+        "--max-connections-per-address",
+        "0",
+    )
     await asyncio.to_thread(hub.start)
     clients = Clients()
     rows = []
@@ -68,17 +80,19 @@ async def measure(levels: list[int], d: Path, deflate: bool, per_proc: int = 125
             await asyncio.sleep(1.0)
             rss = hp.memory_info().rss
             status = await asyncio.to_thread(hub.get, "/api/hive/status")
-            rows.append({
-                "connections": level,
-                "subscribers_seen_by_hub": status.get("subscribers"),
-                "connect_s": round(t, 2),
-                "events_received": got,
-                "events_expected": expected,
-                "rss_mib": round(rss / 2**20, 1),
-                "rss_baseline_mib": round(rss0 / 2**20, 1),
-                "kib_per_connection": round((rss - rss0) / level / 1024, 2),
-                "hub_open_fds": hp.num_fds(),
-            })
+            rows.append(
+                {
+                    "connections": level,
+                    "subscribers_seen_by_hub": status.get("subscribers"),
+                    "connect_s": round(t, 2),
+                    "events_received": got,
+                    "events_expected": expected,
+                    "rss_mib": round(rss / 2**20, 1),
+                    "rss_baseline_mib": round(rss0 / 2**20, 1),
+                    "kib_per_connection": round((rss - rss0) / level / 1024, 2),
+                    "hub_open_fds": hp.num_fds(),
+                }
+            )
     finally:
         await clients.stop()
         hub.stop()
@@ -97,7 +111,9 @@ def run(mode: str) -> dict[str, Any]:
         "plain": plain["rows"],
         "deflate": deflate["rows"],
         "kib_per_connection": {str(r["connections"]): r["kib_per_connection"] for r in plain["rows"]},
-        "kib_per_connection_deflate": {str(r["connections"]): r["kib_per_connection"] for r in deflate["rows"]},
+        "kib_per_connection_deflate": {
+            str(r["connections"]): r["kib_per_connection"] for r in deflate["rows"]
+        },
         "worst_kib_per_connection": worst,
         "targets": {"kib_per_connection": 40},
         "met": {"kib_per_connection": worst <= 40},

@@ -53,7 +53,9 @@ async def _subscriber(url_ref: list[str], seqs: list[int], stop: asyncio.Event) 
 async def _producer(url_ref: list[str], accepted: list[str], stop: asyncio.Event, batch: int) -> None:
     async with aiohttp.ClientSession() as session:
         while not stop.is_set():
-            body = {"tasks": [{"type": "noop", "required_capabilities": [{"name": "noop"}]} for _ in range(batch)]}
+            body = {
+                "tasks": [{"type": "noop", "required_capabilities": [{"name": "noop"}]} for _ in range(batch)]
+            }
             try:
                 async with session.post(f"{url_ref[0]}/api/tasks/batch", json=body) as r:
                     if r.status == 201:
@@ -80,11 +82,32 @@ def run(mode: str) -> dict[str, Any]:
         db = str(wd / "crash.db")
         hub = Hub(db, wd, *HUB_BENCH_FLAGS, "--heartbeat-timeout", "5", "--retry-base", "0.05").start()
         port = hub.port
-        agents = [Proc([PY, "-m", "bench.noop_agent", "--url", hub.ws_url, "--name", f"noop-{i}", "--concurrency", "8",
-                        "--max-seconds", str(int(seconds * 4 + 120))], wd / f"agent-{i}.log") for i in range(4)]
+        agents = [
+            Proc(
+                [
+                    PY,
+                    "-m",
+                    "bench.noop_agent",
+                    "--url",
+                    hub.ws_url,
+                    "--name",
+                    f"noop-{i}",
+                    "--concurrency",
+                    "8",
+                    "--max-seconds",
+                    str(int(seconds * 4 + 120)),
+                ],
+                wd / f"agent-{i}.log",
+            )
+            for i in range(4)
+        ]
         try:
-            wait_until(lambda: sum(1 for a in hub.get("/api/agents")["agents"] if a["status"] in ("idle", "active")) == 4,
-                       60, what="4 agents online")
+            wait_until(
+                lambda: sum(1 for a in hub.get("/api/agents")["agents"] if a["status"] in ("idle", "active"))
+                == 4,
+                60,
+                what="4 agents online",
+            )
 
             async def scenario() -> dict[str, Any]:
                 nonlocal hub
@@ -142,7 +165,9 @@ def run(mode: str) -> dict[str, Any]:
     terminal: dict[str, int] = {}
     for e in log:
         d = e["data"]
-        if e["type"] in ("task_completed", "task_cancelled") or (e["type"] == "task_failed" and not d["retry_scheduled"]):
+        if e["type"] in ("task_completed", "task_cancelled") or (
+            e["type"] == "task_failed" and not d["retry_scheduled"]
+        ):
             terminal[d["task_id"]] = terminal.get(d["task_id"], 0) + 1
     accepted = res["accepted"]
     finished = sum(1 for t in accepted if terminal.get(t, 0) >= 1)

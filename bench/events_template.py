@@ -34,7 +34,7 @@ def template() -> tuple[bytes, bytes]:
     )
     body = encode_event(events[0])
     i = body.index(PLACEHOLDER.encode())
-    return body[:i], body[i + len(PLACEHOLDER):]
+    return body[:i], body[i + len(PLACEHOLDER) :]
 
 
 def stamp(tpl: tuple[bytes, bytes], phase: str, i: int, t: float) -> bytes:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FRAME = '''
+FRAME = """
 def _frame(body: bytes) -> bytes:
     n = len(body)
     if n < 126:
@@ -56,7 +56,7 @@ async def _flush(ws, parts) -> None:  # type: ignore[no-untyped-def]
     if w.transport.get_write_buffer_size() > 65536:
         await w.protocol._drain_helper()
 
-'''
+"""
 
 
 class Patcher:
@@ -76,20 +76,26 @@ class Patcher:
             self.sub("hivehub/server/stream.py", "\nclass Subscriber:", FRAME + "\nclass Subscriber:")
 
     def agentpipe(self) -> None:
-        self.sub("hivehub/server/agents.py",
-                 """                if msg.type == WSMsgType.TEXT:
+        self.sub(
+            "hivehub/server/agents.py",
+            """                if msg.type == WSMsgType.TEXT:
                     await self._on_text(conn, msg.data)""",
-                 """                if msg.type == WSMsgType.TEXT:
+            """                if msg.type == WSMsgType.TEXT:
                     t = asyncio.create_task(self._on_text(conn, msg.data))
                     _INFLIGHT.add(t)
-                    t.add_done_callback(_INFLIGHT.discard)""")
-        self.sub("hivehub/server/agents.py", 'log = logging.getLogger("hivehub.agents")',
-                 'log = logging.getLogger("hivehub.agents")\n_INFLIGHT: set = set()  # type: ignore[type-arg]')
+                    t.add_done_callback(_INFLIGHT.discard)""",
+        )
+        self.sub(
+            "hivehub/server/agents.py",
+            'log = logging.getLogger("hivehub.agents")',
+            'log = logging.getLogger("hivehub.agents")\n_INFLIGHT: set = set()  # type: ignore[type-arg]',
+        )
 
     def coalesce(self) -> None:
         self.helpers()
-        self.sub("hivehub/server/stream.py",
-                 """            q = sub.queue
+        self.sub(
+            "hivehub/server/stream.py",
+            """            q = sub.queue
             while q:
                 seq, body = q.popleft()
                 await ws.send_frame(body, WSMsgType.TEXT)
@@ -98,7 +104,7 @@ class Patcher:
                     sub.last_seq = seq
                 if sub.closing:
                     break""",
-                 """            q = sub.queue
+            """            q = sub.queue
             if ws.compress or ws._writer is None:
                 while q:
                     seq, body = q.popleft()
@@ -117,11 +123,15 @@ class Patcher:
                     if seq:
                         sub.last_seq = seq
                         break
-                await _flush(ws, [_frame(b) for _, b in items])""")
+                await _flush(ws, [_frame(b) for _, b in items])""",
+        )
 
     def bounds(self) -> None:
-        self.sub("hivehub/store/sqlite.py", '"SELECT MIN(sequence), MAX(sequence) FROM events"',
-                 '"SELECT (SELECT MIN(sequence) FROM events), (SELECT MAX(sequence) FROM events)"')
+        self.sub(
+            "hivehub/store/sqlite.py",
+            '"SELECT MIN(sequence), MAX(sequence) FROM events"',
+            '"SELECT (SELECT MIN(sequence) FROM events), (SELECT MAX(sequence) FROM events)"',
+        )
 
     def replayfast(self) -> None:
         self.bounds()
@@ -132,7 +142,9 @@ class Patcher:
         b = s.find("    async def _sender")
         if a < 0 or b < a:
             raise SystemExit("server/stream.py: _replay has changed")
-        p.write_text(s[:a] + """        after = since
+        p.write_text(
+            s[:a]
+            + """        after = since
         need_keys = sub.agent_id is not None or sub.task_id is not None
         page = 10000
         nxt = asyncio.ensure_future(store.read(after, page)) if after < ceiling else None
@@ -166,8 +178,9 @@ class Patcher:
             if nxt is not None:
                 nxt.cancel()
 
-""" + s[b:])
-
+"""
+            + s[b:]
+        )
 
     def batchwrite(self) -> None:
         """One transport.write per subscriber per commit batch (the frames of every
@@ -180,7 +193,9 @@ class Patcher:
         self.delivered += delivered"""
         if old not in s:
             raise SystemExit("server/stream.py: on_published has changed")
-        s = s.replace(old, """                if frame is None and s.raw is not None:
+        s = s.replace(
+            old,
+            """                if frame is None and s.raw is not None:
                     frame = text_frame(body)  # once per event, shared by every subscriber
                 got = joined.get(s)
                 if got is None and s.raw is not None and frame is not None and not s.queue and not s.closing:
@@ -201,24 +216,30 @@ class Patcher:
             else:
                 for seq, body, frame in items:
                     delivered += s.push(seq, body, frame)
-        self.delivered += delivered""")
-        s = s.replace("""        delivered = 0
+        self.delivered += delivered""",
+        )
+        s = s.replace(
+            """        delivered = 0
         for p in batch:
             seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids""",
-                      """        delivered = 0
+            """        delivered = 0
         joined: dict[Subscriber, list[tuple[int, bytes, bytes]]] = {}
         for p in batch:
-            seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids""", 1)
+            seq, body, typ, aids, tids = p.sequence, p.body, p.type, p.agent_ids, p.task_ids""",
+            1,
+        )
         p.write_text(s)
 
     def gcfreeze(self) -> None:
-        self.sub("hivehub/server/service.py",
-                 """        log.info("log replayed: %d events", hive.sequence)""",
-                 """        log.info("log replayed: %d events", hive.sequence)
+        self.sub(
+            "hivehub/server/service.py",
+            """        log.info("log replayed: %d events", hive.sequence)""",
+            """        log.info("log replayed: %d events", hive.sequence)
         import gc
 
         gc.collect()
-        gc.freeze()  # the folded log is long-lived: keep it out of every later full collection""")
+        gc.freeze()  # the folded log is long-lived: keep it out of every later full collection""",
+        )
 
 
 def build(dst: Path, patches: list[str]) -> Path:
@@ -232,7 +253,9 @@ def build(dst: Path, patches: list[str]) -> Path:
     for name in patches:
         fn = getattr(p, name, None)
         if name.startswith("_") or name in ("sub", "helpers") or fn is None:
-            raise SystemExit(f"unknown patch {name!r}; known: agentpipe, coalesce, batchwrite, bounds, gcfreeze, replayfast")
+            raise SystemExit(
+                f"unknown patch {name!r}; known: agentpipe, coalesce, batchwrite, bounds, gcfreeze, replayfast"
+            )
         fn()
     return dst
 

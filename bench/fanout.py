@@ -49,8 +49,16 @@ class Clients:
         self.procs: list[asyncio.subprocess.Process] = []
         self.logs: list[Any] = []
 
-    async def start(self, port: int, path: str, conns: int, procs: int, d: Path, timeout: float = 120,
-                    extra: tuple[str, ...] = ()) -> float:
+    async def start(
+        self,
+        port: int,
+        path: str,
+        conns: int,
+        procs: int,
+        d: Path,
+        timeout: float = 120,
+        extra: tuple[str, ...] = (),
+    ) -> float:
         """Start ``procs`` more processes holding ``conns`` connections between them;
         returns the seconds until all were open."""
         per = [conns // procs + (1 if i < conns % procs else 0) for i in range(procs)]
@@ -62,9 +70,21 @@ class Clients:
             log = open(d / f"client-{port}-{len(self.procs)}.log", "ab")
             self.logs.append(log)
             p = await asyncio.create_subprocess_exec(
-                PY, "-m", "bench.fanout_client", "--port", str(port), "--path", path, "--conns", str(n), *extra,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-                preexec_fn=preexec_nofile, limit=2**26,
+                PY,
+                "-m",
+                "bench.fanout_client",
+                "--port",
+                str(port),
+                "--path",
+                path,
+                "--conns",
+                str(n),
+                *extra,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                preexec_fn=preexec_nofile,
+                limit=2**26,
             )
             self.procs.append(p)
             new.append(p)
@@ -127,13 +147,22 @@ class Clients:
 
 
 async def produce_bare(session: Any, port: int, phase: str, rate: float, count: int) -> dict[str, Any]:
-    async with session.post(f"http://127.0.0.1:{port}/broadcast",
-                            json={"rate": rate, "count": count, "tick_ms": TICK_MS, "phase": phase}) as r:
+    async with session.post(
+        f"http://127.0.0.1:{port}/broadcast",
+        json={"rate": rate, "count": count, "tick_ms": TICK_MS, "phase": phase},
+    ) as r:
         return dict(await r.json())
 
 
-async def produce_hub(session: Any, url: str, phase: str, rate: float, count: int,
-                      burst_batch: int = 200, burst_inflight: int = 8) -> dict[str, Any]:
+async def produce_hub(
+    session: Any,
+    url: str,
+    phase: str,
+    rate: float,
+    count: int,
+    burst_batch: int = 200,
+    burst_inflight: int = 8,
+) -> dict[str, Any]:
     inflight: set[asyncio.Task[None]] = set()
     errors: list[str] = []
     tick = TICK_MS / 1000
@@ -155,8 +184,10 @@ async def produce_hub(session: Any, url: str, phase: str, rate: float, count: in
         due = min(count, int(rate * k * tick)) if rate > 0 else min(count, sent + burst_batch)
         if due > sent:
             now = time.time()
-            tasks = [{"description": marker(phase, i, now), "type": "bench", "max_retries": 0}
-                     for i in range(sent, due)]
+            tasks = [
+                {"description": marker(phase, i, now), "type": "bench", "max_retries": 0}
+                for i in range(sent, due)
+            ]
             sent = due
             t = asyncio.create_task(post(tasks))
             inflight.add(t)
@@ -169,8 +200,13 @@ async def produce_hub(session: Any, url: str, phase: str, rate: float, count: in
                 await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
     if inflight:
         await asyncio.wait(inflight, timeout=120)
-    return {"sent": sent, "seconds": round(time.monotonic() - t0, 3), "errors": len(errors),
-            "first_errors": errors[:3], "max_inflight_requests": max_inflight}
+    return {
+        "sent": sent,
+        "seconds": round(time.monotonic() - t0, 3),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "max_inflight_requests": max_inflight,
+    }
 
 
 # ------------------------------------------------------------------ one server
@@ -199,7 +235,9 @@ def _phase_result(finals: list[dict[str, Any]], phase: str, t_start: float, expe
     }
 
 
-async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False, hub_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+async def measure(
+    kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False, hub_flags: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """``slow``: also hold one /ws subscriber that never reads (a tiny receive
     buffer), to see what it costs the others (bench/slowsub.py)."""
     import socket
@@ -215,7 +253,16 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
     out: dict[str, Any] = {}
     try:
         if kind == "hub":
-            hub = Hub(str(d / "fanout.db"), d, *HUB_BENCH_FLAGS, "--max-ws-per-client", "10000", "--max-connections-per-address", "0", *hub_flags)
+            hub = Hub(
+                str(d / "fanout.db"),
+                d,
+                *HUB_BENCH_FLAGS,
+                "--max-ws-per-client",
+                "10000",
+                "--max-connections-per-address",
+                "0",
+                *hub_flags,
+            )
             await asyncio.to_thread(hub.start)
             port, pid, path = hub.port, hub.pid, "/ws"
         else:
@@ -230,8 +277,11 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
             slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             slow_sock.connect(("127.0.0.1", port))
             slow_sock.sendall(
-                (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
         server = psutil.Process(pid)
         client_ps = [psutil.Process(p.pid) for p in clients.procs]
 
@@ -241,9 +291,12 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
             return st.user + st.system, ct, time.monotonic()
 
         def pct(a: tuple[float, float, float], b: tuple[float, float, float]) -> dict[str, float]:
-            return {"server": round(100 * (b[0] - a[0]) / (b[2] - a[2]), 1),
-                    "clients": round(100 * (b[1] - a[1]) / (b[2] - a[2]), 1),
-                    "server_cpu_s": round(b[0] - a[0], 3)}
+            return {
+                "server": round(100 * (b[0] - a[0]) / (b[2] - a[2]), 1),
+                "clients": round(100 * (b[1] - a[1]) / (b[2] - a[2]), 1),
+                "server_cpu_s": round(b[0] - a[0], 3),
+            }
+
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
 
             async def produce(phase: str, n: int, r: float) -> dict[str, Any]:
@@ -273,19 +326,26 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
         for ph, key in (("steady", "cpu_steady_pct"), ("burst", "cpu_burst_pct")):
             n = out[ph]["deliveries"]
             # server CPU per delivery: robust to other load on the machine, unlike rates
-            out[ph]["server_cpu_us_per_delivery"] = round(out[key]["server_cpu_s"] / n * 1e6, 3) if n else None
+            out[ph]["server_cpu_us_per_delivery"] = (
+                round(out[key]["server_cpu_s"] / n * 1e6, 3) if n else None
+            )
         out["burst"]["events_per_s"] = (
-            round(cfg["burst"] / out["burst"]["seconds"], 1) if out["burst"]["seconds"] else None)
+            round(cfg["burst"] / out["burst"]["seconds"], 1) if out["burst"]["seconds"] else None
+        )
         out["subscribers_open_at_end"] = sum(f["open"] for f in finals)
         out["close_codes"] = {}
         for f in finals:
             for c, n in f["close_codes"].items():
                 out["close_codes"][c] = out["close_codes"].get(c, 0) + n
         total_msgs = sum(f["messages"] for f in finals)
-        out["mean_frame_bytes"] = round(sum(f["bytes"] for f in finals) / total_msgs, 1) if total_msgs else None
+        out["mean_frame_bytes"] = (
+            round(sum(f["bytes"] for f in finals) / total_msgs, 1) if total_msgs else None
+        )
         out["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
         if hub is not None:
-            out["hub_subscribers_at_end"] = (await asyncio.to_thread(hub.get, "/api/hive/status"))["subscribers"]
+            out["hub_subscribers_at_end"] = (await asyncio.to_thread(hub.get, "/api/hive/status"))[
+                "subscribers"
+            ]
         if slow_sock is not None:
             # now read what the slow one was sent: it must end with the 1013 close
             slow_sock.settimeout(5)
@@ -303,7 +363,7 @@ async def measure(kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False
             slow_sock.close()
             i = data.rfind(b"slow consumer: resume with since=")
             out["slow_cut_off"] = i >= 0
-            out["slow_close_reason"] = data[i:i + 60].decode(errors="replace") if i >= 0 else None
+            out["slow_close_reason"] = data[i : i + 60].decode(errors="replace") if i >= 0 else None
     finally:
         await clients.stop()
         if hub is not None:

@@ -82,7 +82,9 @@ async def main_async(a: argparse.Namespace) -> None:
         async with sem:
             for attempt in range(5):
                 try:
-                    conns.append(await connect(a.host, a.port, a.path, on_message, timeout=30, deflate=a.deflate))
+                    conns.append(
+                        await connect(a.host, a.port, a.path, on_message, timeout=30, deflate=a.deflate)
+                    )
                     return
                 except (OSError, ConnectionError, TimeoutError):
                     if attempt == 4:

@@ -36,7 +36,11 @@ def summarise(path: Path, top: int = 25, substr: str | None = None) -> str:
         if not m:
             continue
         stack, n = m.group(1), int(m.group(2))
-        frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("process ") and not f.startswith("thread ")]
+        frames = [
+            _frame(f)
+            for f in stack.split(";")
+            if f and not f.startswith("process ") and not f.startswith("thread ")
+        ]
         if not frames:
             continue
         if substr and not any(substr in f for f in frames):

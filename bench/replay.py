@@ -74,32 +74,69 @@ def generate_log(path: Path, n_events: int) -> dict[str, Any]:
 
     agents = []
     for i in range(8):
-        ev = take(hive.handle(C.RegisterAgent(id=f"reg-{i}", spec=C.AgentSpec(
-            name=f"replay-agent-{i}", capabilities=[Capability("data_processing", 0.8)], max_concurrent_tasks=50,
-            metadata={"host": "bench"})), now()))
+        ev = take(
+            hive.handle(
+                C.RegisterAgent(
+                    id=f"reg-{i}",
+                    spec=C.AgentSpec(
+                        name=f"replay-agent-{i}",
+                        capabilities=[Capability("data_processing", 0.8)],
+                        max_concurrent_tasks=50,
+                        metadata={"host": "bench"},
+                    ),
+                ),
+                now(),
+            )
+        )
         agents.append(ev[0].data.agent.id)
     n = 0
     while hive.sequence < n_events:
         held: list[tuple[str, str, int]] = []
         for _ in range(100):
-            spec = C.TaskSpec(description=f"replay bench task {n}", type="data_processing",
-                              input={"records": [n, n + 1, n + 2]}, metadata={"batch": n // 100})
+            spec = C.TaskSpec(
+                description=f"replay bench task {n}",
+                type="data_processing",
+                input={"records": [n, n + 1, n + 2]},
+                metadata={"batch": n // 100},
+            )
             for e in take(hive.handle(C.SubmitTask(id=f"req-{n}", spec=spec, created_by="bench"), now())):
                 if e.type == "task_assigned":
                     held.append((e.data.task_id, e.data.agent_id, e.data.attempt_number))
             n += 1
         for tid, aid, att in held:
             take(hive.handle(C.StartTask(id=f"s-{tid}", task_id=tid, agent_id=aid, attempt=att), now()))
-            take(hive.handle(C.ReportProgress(id=f"p-{tid}", task_id=tid, agent_id=aid, attempt=att, progress=0.5,
-                                              current_step="halfway"), now()))
-            take(hive.handle(C.CompleteTask(id=f"c-{tid}", task_id=tid, agent_id=aid, attempt=att,
-                                            result={"rows": 3}, quality=0.9), now()))
+            take(
+                hive.handle(
+                    C.ReportProgress(
+                        id=f"p-{tid}",
+                        task_id=tid,
+                        agent_id=aid,
+                        attempt=att,
+                        progress=0.5,
+                        current_step="halfway",
+                    ),
+                    now(),
+                )
+            )
+            take(
+                hive.handle(
+                    C.CompleteTask(
+                        id=f"c-{tid}", task_id=tid, agent_id=aid, attempt=att, result={"rows": 3}, quality=0.9
+                    ),
+                    now(),
+                )
+            )
     if rows:
         flush()
     db.close()
-    return {"events": hive.sequence, "tasks": n, "bytes": total_bytes,
-            "mean_event_bytes": round(total_bytes / max(1, hive.sequence), 1), "types": types,
-            "generate_s": round(time.perf_counter() - t_start, 2)}
+    return {
+        "events": hive.sequence,
+        "tasks": n,
+        "bytes": total_bytes,
+        "mean_event_bytes": round(total_bytes / max(1, hive.sequence), 1),
+        "types": types,
+        "generate_s": round(time.perf_counter() - t_start, 2),
+    }
 
 
 async def _read_all(port: int, path: str, expect: int, timeout: float) -> dict[str, Any]:
@@ -127,10 +164,17 @@ async def _read_all(port: int, path: str, expect: int, timeout: float) -> dict[s
     proto.close()
     seq = json.loads(last[0]).get("sequence")
     dt = t_end - t0  # from connect: handshake + every frame
-    return {"received": count[0], "expected": expect, "last_sequence": seq, "seconds": round(dt, 3),
-            "events_per_s": round(count[0] / dt, 1), "mb_per_s": round(proto.bytes / dt / 1e6, 1),
-            "first_frame_ms": round((first_at[0] - t0) * 1000, 2), "handshake_ms": round((t_open - t0) * 1000, 2),
-            "timed_out": False}
+    return {
+        "received": count[0],
+        "expected": expect,
+        "last_sequence": seq,
+        "seconds": round(dt, 3),
+        "events_per_s": round(count[0] / dt, 1),
+        "mb_per_s": round(proto.bytes / dt / 1e6, 1),
+        "first_frame_ms": round((first_at[0] - t0) * 1000, 2),
+        "handshake_ms": round((t_open - t0) * 1000, 2),
+        "timed_out": False,
+    }
 
 
 def read_all(port: int, path: str, expect: int, timeout: float, server_pid: int) -> dict[str, Any]:
@@ -165,8 +209,11 @@ def run(mode: str) -> dict[str, Any]:
         finally:
             hub.stop()
         port = free_port()
-        bare = Proc([PY, "-m", "bench.bare_server", "--port", str(port), "--replay-db", str(db)], d / "bare.log")
+        bare = Proc(
+            [PY, "-m", "bench.bare_server", "--port", str(port), "--replay-db", str(db)], d / "bare.log"
+        )
         try:
+
             def ready() -> int:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
                     return int(json.loads(r.read())["replay_events"])

@@ -75,7 +75,9 @@ async def _run_once(hubs: list[Hub], n_tasks: int, timeout: float) -> dict[str, 
                 hub = hubs[i % len(hubs)]
                 i += 1
                 k = min(batch, n_tasks - sent)
-                body = {"tasks": [{"type": "noop", "required_capabilities": [{"name": "noop"}]} for _ in range(k)]}
+                body = {
+                    "tasks": [{"type": "noop", "required_capabilities": [{"name": "noop"}]} for _ in range(k)]
+                }
                 while True:
                     async with session.post(f"{hub.url}/api/tasks/batch", json=body) as r:
                         if r.status == 201:
@@ -89,8 +91,13 @@ async def _run_once(hubs: list[Hub], n_tasks: int, timeout: float) -> dict[str, 
             elapsed = time.time() - t0
     finally:
         ws.close()
-    return {"tasks": n_tasks, "completed": len(done), "seconds": round(elapsed, 3),
-            "tasks_per_s": round(n_tasks / elapsed, 1), "submit_per_s": round(n_tasks / submit_s, 1)}
+    return {
+        "tasks": n_tasks,
+        "completed": len(done),
+        "seconds": round(elapsed, 3),
+        "tasks_per_s": round(n_tasks / elapsed, 1),
+        "submit_per_s": round(n_tasks / submit_s, 1),
+    }
 
 
 def _leader(hubs: list[Hub]) -> Hub:
@@ -105,22 +112,60 @@ def run_config(n_replicas: int, n_tasks: int) -> dict[str, Any]:
     stream = f"hivebench:{schema}"
     db = f"{PG}?schema={schema}"
     with workdir(f"replicas{n_replicas}") as wd:
-        hubs = [Hub(db, wd, *HUB_BENCH_FLAGS, "--bus", f"{REDIS}?stream={stream}", "--cluster-secret", "bench",
-                    "--heartbeat-timeout", "30", "--no-learning") for _ in range(n_replicas)]
+        hubs = [
+            Hub(
+                db,
+                wd,
+                *HUB_BENCH_FLAGS,
+                "--bus",
+                f"{REDIS}?stream={stream}",
+                "--cluster-secret",
+                "bench",
+                "--heartbeat-timeout",
+                "30",
+                "--no-learning",
+            )
+            for _ in range(n_replicas)
+        ]
         agents: list[Proc] = []
         try:
             for h in hubs:
                 h.start()
             from bench.common import wait_until
 
-            wait_until(lambda: any(h.get("/api/hive/status")["cluster"]["role"] == "leader" for h in hubs), 30,
-                       what="a leader")
+            wait_until(
+                lambda: any(h.get("/api/hive/status")["cluster"]["role"] == "leader" for h in hubs),
+                30,
+                what="a leader",
+            )
             for i in range(4):
                 h = hubs[i % n_replicas]
-                agents.append(Proc([PY, "-m", "bench.noop_agent", "--url", h.ws_url, "--name", f"noop-{i}",
-                                    "--concurrency", "16", "--max-seconds", "600"], wd / f"agent-{i}.log"))
-            wait_until(lambda: sum(1 for a in hubs[0].get("/api/agents")["agents"] if a["status"] in ("idle", "active")) == 4,
-                       60, what="4 agents online")
+                agents.append(
+                    Proc(
+                        [
+                            PY,
+                            "-m",
+                            "bench.noop_agent",
+                            "--url",
+                            h.ws_url,
+                            "--name",
+                            f"noop-{i}",
+                            "--concurrency",
+                            "16",
+                            "--max-seconds",
+                            "600",
+                        ],
+                        wd / f"agent-{i}.log",
+                    )
+                )
+            wait_until(
+                lambda: sum(
+                    1 for a in hubs[0].get("/api/agents")["agents"] if a["status"] in ("idle", "active")
+                )
+                == 4,
+                60,
+                what="4 agents online",
+            )
             leader = _leader(hubs)
             cpu0 = _cpu_seconds(leader.pid)
             res = asyncio.run(_run_once(hubs, n_tasks, timeout=600))

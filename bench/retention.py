@@ -47,7 +47,9 @@ def _drive(hive: Hive, n: int, on_finished: Any = None) -> float:
     step = timedelta(milliseconds=10)  # 3,000 tasks span a minute: heartbeat expiries come due
     hive.handle(
         C.RegisterAgent(
-            spec=C.AgentSpec(id="w", name="w", capabilities=[Capability("compute", 0.9)], max_concurrent_tasks=1)
+            spec=C.AgentSpec(
+                id="w", name="w", capabilities=[Capability("compute", 0.9)], max_concurrent_tasks=1
+            )
         ),
         t,
     )
@@ -64,7 +66,10 @@ def _drive(hive: Hive, n: int, on_finished: Any = None) -> float:
             timeout_seconds=1.0,
         )
         hive.handle(C.SubmitTask(spec=spec), t)
-        hive.handle(C.CompleteTask(task_id=task_id, agent_id="w", attempt=1, result={"ok": True, "value": i}), t + step)
+        hive.handle(
+            C.CompleteTask(task_id=task_id, agent_id="w", attempt=1, result={"ok": True, "value": i}),
+            t + step,
+        )
         if (i + 1) % 1000 == 0:
             # the hub ticks: deadline entries of tasks long finished leave the heaps
             hive.handle(C.Tick(), t + step)

@@ -68,20 +68,33 @@ class _Applier:
 
     def apply(self, data: ev.EventData) -> None:
         h = self.hive
-        h.apply(ev.Event(type=data.TYPE, data=data, timestamp=data.timestamp, message_id=uuid.uuid4().hex,
-                         sequence=h.sequence + 1))
+        h.apply(
+            ev.Event(
+                type=data.TYPE,
+                data=data,
+                timestamp=data.timestamp,
+                message_id=uuid.uuid4().hex,
+                sequence=h.sequence + 1,
+            )
+        )
 
 
 def build(n_agents: int, n_queued: int) -> tuple[Hive, Clock, deque[tuple[str, str, int]], dict[str, float]]:
     clock = Clock()
-    hive = Hive(HiveConfig(learning=LearningConfig(enabled=False), coordination=CoordinationConfig(enabled=False)))
+    hive = Hive(
+        HiveConfig(learning=LearningConfig(enabled=False), coordination=CoordinationConfig(enabled=False))
+    )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     agent_ids = []
     for i in range(n_agents):
         out = hive.handle(
-            C.RegisterAgent(id=f"reg-{i}", spec=C.AgentSpec(name=f"a{i}", capabilities=[Capability(CAP, 0.5 + (i % 50) / 100)],
-                                                           max_concurrent_tasks=1)),
+            C.RegisterAgent(
+                id=f"reg-{i}",
+                spec=C.AgentSpec(
+                    name=f"a{i}", capabilities=[Capability(CAP, 0.5 + (i % 50) / 100)], max_concurrent_tasks=1
+                ),
+            ),
             clock(),
         )
         agent_ids.append(out[0].data.agent.id)  # type: ignore[attr-defined]
@@ -93,10 +106,25 @@ def build(n_agents: int, n_queued: int) -> tuple[Hive, Clock, deque[tuple[str, s
         now = clock()
         tid = f"run-{i}"
         ap.apply(ev.TaskCreated(timestamp=now, task=_task(tid, now), matching_agents=n_agents))
-        ap.apply(ev.TaskAssigned(timestamp=now, task_id=tid, agent_id=aid, assignment_reason="capability_match",
-                                 attempt_number=1, candidates=1))
-        ap.apply(ev.AgentStatusChanged(timestamp=now, agent_id=aid, old_status=AgentStatus.IDLE,
-                                       new_status=AgentStatus.ACTIVE, reason="task_assigned"))
+        ap.apply(
+            ev.TaskAssigned(
+                timestamp=now,
+                task_id=tid,
+                agent_id=aid,
+                assignment_reason="capability_match",
+                attempt_number=1,
+                candidates=1,
+            )
+        )
+        ap.apply(
+            ev.AgentStatusChanged(
+                timestamp=now,
+                agent_id=aid,
+                old_status=AgentStatus.IDLE,
+                new_status=AgentStatus.ACTIVE,
+                reason="task_assigned",
+            )
+        )
         held.append((tid, aid, 1))
     for i in range(n_queued):
         now = clock()
@@ -105,15 +133,18 @@ def build(n_agents: int, n_queued: int) -> tuple[Hive, Clock, deque[tuple[str, s
     return hive, clock, held, timings
 
 
-def measure_assign(hive: Hive, clock: Clock, held: deque[tuple[str, str, int]], max_ops: int,
-                   max_seconds: float) -> dict[str, Any]:
+def measure_assign(
+    hive: Hive, clock: Clock, held: deque[tuple[str, str, int]], max_ops: int, max_seconds: float
+) -> dict[str, Any]:
     assigned = completed = 0
     gc.collect()
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     while completed < max_ops and held:
         tid, aid, attempt = held.popleft()
-        events = hive.handle(C.CompleteTask(id=f"c-{completed}", task_id=tid, agent_id=aid, attempt=attempt), clock())
+        events = hive.handle(
+            C.CompleteTask(id=f"c-{completed}", task_id=tid, agent_id=aid, attempt=attempt), clock()
+        )
         completed += 1
         for e in events:
             if e.type == "task_assigned":
@@ -123,9 +154,13 @@ def measure_assign(hive: Hive, clock: Clock, held: deque[tuple[str, str, int]], 
         if time.perf_counter() > deadline:
             break
     dt = time.perf_counter() - t0
-    return {"completions": completed, "assignments": assigned, "seconds": round(dt, 4),
-            "assignments_per_s": round(assigned / dt, 1) if dt > 0 and assigned else None,
-            "us_per_assignment": round(dt / assigned * 1e6, 2) if assigned else None}
+    return {
+        "completions": completed,
+        "assignments": assigned,
+        "seconds": round(dt, 4),
+        "assignments_per_s": round(assigned / dt, 1) if dt > 0 and assigned else None,
+        "us_per_assignment": round(dt / assigned * 1e6, 2) if assigned else None,
+    }
 
 
 def measure_submit(hive: Hive, clock: Clock, max_ops: int, max_seconds: float) -> dict[str, Any]:
@@ -133,7 +168,9 @@ def measure_submit(hive: Hive, clock: Clock, max_ops: int, max_seconds: float) -
     n = 0
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
-    spec = C.TaskSpec(description="scheduler bench", type="noop", required_capabilities=[RequiredCapability(CAP, 0.5)])
+    spec = C.TaskSpec(
+        description="scheduler bench", type="noop", required_capabilities=[RequiredCapability(CAP, 0.5)]
+    )
     while n < max_ops:
         hive.handle(C.SubmitTask(id=f"s-{n}", spec=spec), clock())
         n += 1
@@ -156,9 +193,16 @@ def run(mode: str) -> dict[str, Any]:
             hive, clock, held, timings = build(a, q)
             r = measure_assign(hive, clock, held, min(max_ops, q), max_s)
             s = measure_submit(hive, clock, max_ops // 10 or 10, max_s / 2)
-            rows.append({"agents": a, "queued": q, **r, **s,
-                         "setup_register_s": round(timings["register_s"], 3),
-                         "setup_backlog_s": round(timings["backlog_s"], 3)})
+            rows.append(
+                {
+                    "agents": a,
+                    "queued": q,
+                    **r,
+                    **s,
+                    "setup_register_s": round(timings["register_s"], 3),
+                    "setup_backlog_s": round(timings["backlog_s"], 3),
+                }
+            )
             del hive, held
             gc.collect()
     smallest, largest = rows[0], rows[-1]

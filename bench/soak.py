@@ -69,8 +69,16 @@ MARGIN_MIB = 64.0
 WARMUP_FRACTION = 0.2  # the first fifth: connections made, caches and the allocator's arenas filled
 ADMIN_TOKEN = "soak-admin-" + "0" * 24  # this run's hub only (127.0.0.1, a temporary log)
 
-KINDS = ["status_noread", "snapshot_noread", "agent_badframes", "heartbeat_flood", "replay_noread",
-         "idle_tcp", "slowloris", "unknown_token"]
+KINDS = [
+    "status_noread",
+    "snapshot_noread",
+    "agent_badframes",
+    "heartbeat_flood",
+    "replay_noread",
+    "idle_tcp",
+    "slowloris",
+    "unknown_token",
+]
 
 _TCP_ESTABLISHED = 1
 
@@ -95,12 +103,29 @@ class Config:
 
 
 def config(mode: str) -> Config:
-    full_h = {"status_noread": 2, "snapshot_noread": 4, "agent_badframes": 2, "heartbeat_flood": 1,
-              "replay_noread": 2, "idle_tcp": 50, "slowloris": 20, "unknown_token": 1}
+    full_h = {
+        "status_noread": 2,
+        "snapshot_noread": 4,
+        "agent_badframes": 2,
+        "heartbeat_flood": 1,
+        "replay_noread": 2,
+        "idle_tcp": 50,
+        "slowloris": 20,
+        "unknown_token": 1,
+    }
     if mode == "smoke":
-        cfg = Config(seconds=20, warmup=4, rate=20, sample_s=1.0, readers=1, reader_rate=2.0,
-                     hostile={k: 1 for k in KINDS} | {"idle_tcp": 3, "slowloris": 3},
-                     frames_per_s=100, unknown_token_rate=20, slowloris_byte_s=1.0)
+        cfg = Config(
+            seconds=20,
+            warmup=4,
+            rate=20,
+            sample_s=1.0,
+            readers=1,
+            reader_rate=2.0,
+            hostile={k: 1 for k in KINDS} | {"idle_tcp": 3, "slowloris": 3},
+            frames_per_s=100,
+            unknown_token_rate=20,
+            slowloris_byte_s=1.0,
+        )
     elif mode == "quick":
         cfg = Config(seconds=180, warmup=36, rate=60, sample_s=3.0, hostile=full_h)
     else:
@@ -215,9 +240,14 @@ def _task(rng: random.Random, pad: str) -> dict[str, Any]:
     # down toward 0.5 (measured: 0.499 after two minutes). A bar at 0.5 would make it
     # ineligible after a few cycles, and flaky tasks would pile up as pending for
     # the rest of the run: growth from work nobody may take, not from the hub.
-    return {"type": f"soak.{kind}", "description": "soak", "input": {"pad": pad},
-            "required_capabilities": [{"name": f"soak.{kind}", "min_proficiency": 0.3}],
-            "max_retries": 3, "timeout_seconds": 120}
+    return {
+        "type": f"soak.{kind}",
+        "description": "soak",
+        "input": {"pad": pad},
+        "required_capabilities": [{"name": f"soak.{kind}", "min_proficiency": 0.3}],
+        "max_retries": 3,
+        "timeout_seconds": 120,
+    }
 
 
 async def producer(run: Run) -> None:
@@ -234,8 +264,9 @@ async def producer(run: Run) -> None:
             k += 1
             try:
                 if n and k % 2:
-                    async with s.post(run.hub.url + "/api/tasks/batch",
-                                      json={"tasks": [_task(rng, pad) for _ in range(n)]}) as r:
+                    async with s.post(
+                        run.hub.url + "/api/tasks/batch", json={"tasks": [_task(rng, pad) for _ in range(n)]}
+                    ) as r:
                         await r.read()
                         if r.status == 201:
                             run.submitted += n
@@ -347,8 +378,10 @@ async def _ws_handshake(sock: socket.socket, port: int, path: str) -> None:
     """Upgrade to WebSocket; reads nothing after the response headers."""
     loop = asyncio.get_running_loop()
     key = base64.b64encode(os.urandom(16)).decode()
-    req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n")
+    req = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+    )
     await asyncio.wait_for(loop.sock_sendall(sock, req.encode()), 10)
     buf = b""
     deadline = time.monotonic() + 10
@@ -391,8 +424,14 @@ def _frame(obj: Any) -> bytes:
     return _masked_frame(OP_TEXT, obj if isinstance(obj, bytes) else json.dumps(obj).encode())
 
 
-async def _hold(run: Run, sock: socket.socket, make: Any = None, per_s: float = 0.0, kind: Kind | None = None,
-                heartbeat: bool = False) -> bool:
+async def _hold(
+    run: Run,
+    sock: socket.socket,
+    make: Any = None,
+    per_s: float = 0.0,
+    kind: Kind | None = None,
+    heartbeat: bool = False,
+) -> bool:
     """Keep a connection until the hub cuts it (True) or the run stops (False),
     sending ``make(i)`` frames at ``per_s`` without reading anything."""
     sender = _Sender(sock, kind) if kind is not None else None
@@ -417,9 +456,17 @@ async def _hold(run: Run, sock: socket.socket, make: Any = None, per_s: float = 
 
 
 def _register(agent_id: str) -> dict[str, Any]:
-    return {"type": "register", "message_id": f"reg-{agent_id}", "data": {
-        "name": agent_id, "id": agent_id, "max_concurrent_tasks": 1, "running": {},
-        "capabilities": [{"name": "soak.hostile-none", "proficiency": 0.5}]}}
+    return {
+        "type": "register",
+        "message_id": f"reg-{agent_id}",
+        "data": {
+            "name": agent_id,
+            "id": agent_id,
+            "max_concurrent_tasks": 1,
+            "running": {},
+            "capabilities": [{"name": "soak.hostile-none", "proficiency": 0.5}],
+        },
+    }
 
 
 async def hostile(run: Run, kind_name: str, idx: int) -> None:
@@ -428,9 +475,17 @@ async def hostile(run: Run, kind_name: str, idx: int) -> None:
     port = run.hub.port
     rate = run.cfg.frames_per_s
     status_f = _frame({"type": "get_status", "message_id": "s"})
-    bad = [b"{not json", json.dumps({"type": "no_such_type", "data": {}, "message_id": "u"}).encode(),
-           json.dumps({"type": "task_completed", "message_id": "c",
-                       "data": {"task_id": "no-such-task", "attempt": 1, "result": None}}).encode()]
+    bad = [
+        b"{not json",
+        json.dumps({"type": "no_such_type", "data": {}, "message_id": "u"}).encode(),
+        json.dumps(
+            {
+                "type": "task_completed",
+                "message_id": "c",
+                "data": {"task_id": "no-such-task", "attempt": 1, "result": None},
+            }
+        ).encode(),
+    ]
     bad_f = [_frame(b) for b in bad]
     hb_f = _frame({"type": "heartbeat", "data": {}})
     if kind_name == "unknown_token":
@@ -447,13 +502,17 @@ async def hostile(run: Run, kind_name: str, idx: int) -> None:
                 kind.connects += 1
                 cut = await _hold(run, sock, lambda i: status_f, rate, kind)
             elif kind_name in ("snapshot_noread", "replay_noread"):
-                await _ws_handshake(sock, port, "/ws?snapshot=1" if kind_name == "snapshot_noread" else "/ws?since=0")
+                await _ws_handshake(
+                    sock, port, "/ws?snapshot=1" if kind_name == "snapshot_noread" else "/ws?since=0"
+                )
                 connected = True
                 kind.connects += 1
                 cut = await _hold(run, sock)
             elif kind_name in ("agent_badframes", "heartbeat_flood"):
                 await _ws_handshake(sock, port, "/agents/ws")
-                await asyncio.get_running_loop().sock_sendall(sock, _frame(_register(f"soak-{kind_name}-{idx}")))
+                await asyncio.get_running_loop().sock_sendall(
+                    sock, _frame(_register(f"soak-{kind_name}-{idx}"))
+                )
                 await _ws_handshake_wait(sock, b"registered")
                 connected = True
                 kind.connects += 1
@@ -467,7 +526,8 @@ async def hostile(run: Run, kind_name: str, idx: int) -> None:
                 cut = await _hold(run, sock)
             elif kind_name == "slowloris":
                 await asyncio.get_running_loop().sock_sendall(
-                    sock, f"GET /api/hive/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode())
+                    sock, f"GET /api/hive/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode()
+                )
                 connected = True
                 kind.connects += 1
                 sender = _Sender(sock, kind)
@@ -521,7 +581,9 @@ async def _unknown_token(run: Run, kind: Kind) -> None:
         async def one() -> None:
             tok = f"hv_{rng.getrandbits(64):016x}_{rng.getrandbits(128):032x}"
             try:
-                async with s.get(run.hub.url + "/api/tasks?limit=1", headers={"Authorization": f"Bearer {tok}"}) as r:
+                async with s.get(
+                    run.hub.url + "/api/tasks?limit=1", headers={"Authorization": f"Bearer {tok}"}
+                ) as r:
                     await r.read()
                     _count(kind.responses, str(r.status))
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -553,8 +615,14 @@ async def _sampler(run: Run, pid: int, out: list[dict[str, Any]], t0: float) -> 
         except psutil.Error:
             return
         now = time.monotonic()
-        out.append({"t": round(now - t0, 2), "rss_mib": round(mem / 2**20, 1), "fds": fds,
-                    "cpu_pct": round(100 * (cpu - last_cpu) / (now - last_t), 1) if last_t else None})
+        out.append(
+            {
+                "t": round(now - t0, 2),
+                "rss_mib": round(mem / 2**20, 1),
+                "fds": fds,
+                "cpu_pct": round(100 * (cpu - last_cpu) / (now - last_t), 1) if last_t else None,
+            }
+        )
         last_cpu, last_t = cpu, now
         if run.stop.is_set():
             return
@@ -567,11 +635,21 @@ def _prefill(hub: Hub, cfg: Config) -> None:
 
     pad = "p" * cfg.prefill_bytes
     for lo in range(0, cfg.prefill_tasks, 50):
-        tasks = [{"type": "soak.unserved", "description": "prefill", "input": {"pad": pad},
-                  "required_capabilities": [{"name": "soak.unserved"}]} for _ in range(min(50, cfg.prefill_tasks - lo))]
-        req = urllib.request.Request(hub.url + "/api/tasks/batch", data=json.dumps({"tasks": tasks}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "Authorization": f"Bearer {ADMIN_TOKEN}"})
+        tasks = [
+            {
+                "type": "soak.unserved",
+                "description": "prefill",
+                "input": {"pad": pad},
+                "required_capabilities": [{"name": "soak.unserved"}],
+            }
+            for _ in range(min(50, cfg.prefill_tasks - lo))
+        ]
+        req = urllib.request.Request(
+            hub.url + "/api/tasks/batch",
+            data=json.dumps({"tasks": tasks}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
         with urllib.request.urlopen(req, timeout=60) as r:
             r.read()
 
@@ -604,27 +682,62 @@ async def _drive(hub: Hub, cfg: Config) -> dict[str, Any]:
     for j in late:
         j.cancel()
     res = await asyncio.gather(*jobs, return_exceptions=True)
-    crashed = [f"{type(r).__name__}: {r}" for r in res if isinstance(r, BaseException)
-               and not isinstance(r, asyncio.CancelledError)]
-    return {"run": run, "samples": samples, "wall_s": round(time.monotonic() - t0, 1), "job_errors": crashed[:5]}
+    crashed = [
+        f"{type(r).__name__}: {r}"
+        for r in res
+        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+    ]
+    return {
+        "run": run,
+        "samples": samples,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "job_errors": crashed[:5],
+    }
 
 
 def soak(cfg: Config, d: Path, tag: str = "soak") -> dict[str, Any]:
     import uvloop
 
-    flags = ["--rate-limit", "0", "--status-interval", "5", "--resource-interval", "5",
-             "--max-ws-per-client", "10000", "--admin-token", ADMIN_TOKEN, "--retry-base", "0.2",
-             # finished tasks beyond this leave memory (read back from the log): small
-             # enough that the steady state is reached within the warm-up even in the
-             # quick run, so a slope after it is a leak, not the retention window filling
-             "--retain-finished", "1000"]
+    flags = [
+        "--rate-limit",
+        "0",
+        "--status-interval",
+        "5",
+        "--resource-interval",
+        "5",
+        "--max-ws-per-client",
+        "10000",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--retry-base",
+        "0.2",
+        # finished tasks beyond this leave memory (read back from the log): small
+        # enough that the steady state is reached within the warm-up even in the
+        # quick run, so a slope after it is a leak, not the retention window filling
+        "--retain-finished",
+        "1000",
+    ]
     hub = Hub(str(d / f"{tag}.db"), d, *flags).start()
     agents: Proc | None = None
     try:
         if cfg.agents and cfg.rate:
-            agents = Proc([PY, "-m", "bench.soak_agent", "--url", hub.ws_url, "--token", ADMIN_TOKEN,
-                           "--max-seconds", str(int(cfg.seconds + 120))], d / f"{tag}-agents.log")
-            wait_until(lambda: _get(hub, "/api/hive/status")["connected_agents"] >= 4, 60, what="4 soak agents")
+            agents = Proc(
+                [
+                    PY,
+                    "-m",
+                    "bench.soak_agent",
+                    "--url",
+                    hub.ws_url,
+                    "--token",
+                    ADMIN_TOKEN,
+                    "--max-seconds",
+                    str(int(cfg.seconds + 120)),
+                ],
+                d / f"{tag}-agents.log",
+            )
+            wait_until(
+                lambda: _get(hub, "/api/hive/status")["connected_agents"] >= 4, 60, what="4 soak agents"
+            )
         if cfg.prefill_tasks:
             _prefill(hub, cfg)
         out = uvloop.run(_drive(hub, cfg))
@@ -643,7 +756,9 @@ def soak(cfg: Config, d: Path, tag: str = "soak") -> dict[str, Any]:
         "tasks_submitted": run.submitted,
         "tasks_completed": m.get("completed_tasks"),
         "tasks_failed": m.get("failed_tasks"),
-        "tasks_unfinished": sum(int(m.get(k) or 0) for k in ("pending_tasks", "assigned_tasks", "running_tasks")),
+        "tasks_unfinished": sum(
+            int(m.get(k) or 0) for k in ("pending_tasks", "assigned_tasks", "running_tasks")
+        ),
         "completed_seen_by_subscriber": len(run.completed_seen),
         "log_events": status.get("published_sequence"),
         "submit_errors": run.submit_errors,
@@ -654,8 +769,10 @@ def soak(cfg: Config, d: Path, tag: str = "soak") -> dict[str, Any]:
         "hostile": {k: v.to_json() for k, v in run.kinds.items()},
         "hostile_cut_offs": sum(v.cut_offs for v in run.kinds.values()),
         "job_errors": out["job_errors"],
-        "agents_end": [{"id": a.get("id"), "status": a.get("status"), "capabilities": a.get("capabilities")}
-                       for a in (agents_end.get("agents", []) if isinstance(agents_end, dict) else agents_end)],
+        "agents_end": [
+            {"id": a.get("id"), "status": a.get("status"), "capabilities": a.get("capabilities")}
+            for a in (agents_end.get("agents", []) if isinstance(agents_end, dict) else agents_end)
+        ],
         "samples": out["samples"],
     }
     return res
@@ -674,40 +791,69 @@ def breakdown(seconds: float, prefill: int = 200) -> dict[str, Any]:
     rows = []
     with workdir("soak-breakdown") as d:
         for kind in ["none", *KINDS]:
-            cfg = Config(seconds=seconds, warmup=min(10.0, seconds / 4), rate=0, sample_s=2.0, agents=False,
-                         subscribers=False, prefill_tasks=prefill,
-                         hostile={} if kind == "none" else {kind: base.hostile[kind]})
+            cfg = Config(
+                seconds=seconds,
+                warmup=min(10.0, seconds / 4),
+                rate=0,
+                sample_s=2.0,
+                agents=False,
+                subscribers=False,
+                prefill_tasks=prefill,
+                hostile={} if kind == "none" else {kind: base.hostile[kind]},
+            )
             print(f"[soak] breakdown: {kind} for {seconds:g} s ...", file=sys.stderr, flush=True)
             r = soak(cfg, d, tag=f"bd-{kind}")
             h = r["hostile"].get(kind, {})
-            rows.append({"kind": kind, "clients": h.get("clients", 0), "rss_start_mib": r["rss_start_mib"],
-                         "rss_end_mib": r["rss_end_mib"], "rss_max_mib": r["rss_max_mib"],
-                         "growth_mib": round(r["rss_end_mib"] - r["rss_start_mib"], 1),
-                         "slope_mib_per_min": r["rss_slope_second_half_mib_per_min"],
-                         "hub_cpu_avg_pct": r["hub_cpu_avg_pct"], "hub_fds_max": r["hub_fds_max"],
-                         "connects": h.get("connects"), "cut_offs": h.get("cut_offs"), "refused": h.get("refused"),
-                         "sent_frames": h.get("sent_frames"), "responses": h.get("responses")})
+            rows.append(
+                {
+                    "kind": kind,
+                    "clients": h.get("clients", 0),
+                    "rss_start_mib": r["rss_start_mib"],
+                    "rss_end_mib": r["rss_end_mib"],
+                    "rss_max_mib": r["rss_max_mib"],
+                    "growth_mib": round(r["rss_end_mib"] - r["rss_start_mib"], 1),
+                    "slope_mib_per_min": r["rss_slope_second_half_mib_per_min"],
+                    "hub_cpu_avg_pct": r["hub_cpu_avg_pct"],
+                    "hub_fds_max": r["hub_fds_max"],
+                    "connects": h.get("connects"),
+                    "cut_offs": h.get("cut_offs"),
+                    "refused": h.get("refused"),
+                    "sent_frames": h.get("sent_frames"),
+                    "responses": h.get("responses"),
+                }
+            )
     return {"seconds": seconds, "prefill_tasks": prefill, "rows": rows}
 
 
 def breakdown_markdown(b: dict[str, Any]) -> str:
-    out = ["| hostile kind (clients) | hub RSS start -> end (max), MiB | growth, MiB | slope, MiB/min | hub CPU avg | connects / cut-offs / refused |",
-           "|---|--:|--:|--:|--:|--:|"]
+    out = [
+        "| hostile kind (clients) | hub RSS start -> end (max), MiB | growth, MiB | slope, MiB/min | hub CPU avg | connects / cut-offs / refused |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
     for r in b["rows"]:
-        out.append(f"| {r['kind']} ({r['clients']}) | {r['rss_start_mib']} -> {r['rss_end_mib']} ({r['rss_max_mib']}) | "
-                   f"{r['growth_mib']} | {r['slope_mib_per_min']} | {r['hub_cpu_avg_pct']} % | "
-                   f"{r['connects']} / {r['cut_offs']} / {r['refused']} |")
+        out.append(
+            f"| {r['kind']} ({r['clients']}) | {r['rss_start_mib']} -> {r['rss_end_mib']} ({r['rss_max_mib']}) | "
+            f"{r['growth_mib']} | {r['slope_mib_per_min']} | {r['hub_cpu_avg_pct']} % | "
+            f"{r['connects']} / {r['cut_offs']} / {r['refused']} |"
+        )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["smoke", "quick", "full"], default="full", help="the sizes of `python -m bench`")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--mode", choices=["smoke", "quick", "full"], default="full", help="the sizes of `python -m bench`"
+    )
     ap.add_argument("--seconds", type=float, help="duration (default: the mode's)")
     ap.add_argument("--rate", type=float, help="tasks/s from the producer (default: the mode's)")
-    ap.add_argument("--hostile", help="comma-separated hostile kinds to run (default: all): " + ", ".join(KINDS))
-    ap.add_argument("--breakdown", action="store_true", help="each hostile kind alone for --seconds (default 60)")
+    ap.add_argument(
+        "--hostile", help="comma-separated hostile kinds to run (default: all): " + ", ".join(KINDS)
+    )
+    ap.add_argument(
+        "--breakdown", action="store_true", help="each hostile kind alone for --seconds (default 60)"
+    )
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

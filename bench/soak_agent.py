@@ -26,8 +26,15 @@ async def main_async(a: argparse.Namespace) -> None:
     agents: list[Agent] = []
 
     def make(kind: str, i: int, concurrency: int) -> Agent:
-        ag = Agent(f"soak-{kind}-{i}", {f"soak.{kind}": 0.9}, url=a.url, token=a.token or None,
-                   agent_id=f"soak-{kind}-{i}", max_concurrent_tasks=concurrency, ping_interval=None)
+        ag = Agent(
+            f"soak-{kind}-{i}",
+            {f"soak.{kind}": 0.9},
+            url=a.url,
+            token=a.token or None,
+            agent_id=f"soak-{kind}-{i}",
+            max_concurrent_tasks=concurrency,
+            ping_interval=None,
+        )
         agents.append(ag)
         return ag
 

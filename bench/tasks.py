@@ -67,8 +67,16 @@ async def _hub_async(hub: Hub, n: int, agents: int, timeout: float) -> dict[str,
     async with aiohttp.ClientSession() as session:
 
         async def post(lo: int, hi: int) -> None:
-            tasks = [{"id": f"e2e-{i}", "type": "noop", "description": "noop", "max_retries": 0,
-                      "timeout_seconds": 600} for i in range(lo, hi)]
+            tasks = [
+                {
+                    "id": f"e2e-{i}",
+                    "type": "noop",
+                    "description": "noop",
+                    "max_retries": 0,
+                    "timeout_seconds": 600,
+                }
+                for i in range(lo, hi)
+            ]
             async with sem:
                 t = time.time()
                 for i in range(lo, hi):
@@ -115,9 +123,24 @@ def run_hub(mode: str) -> dict[str, Any]:
         procs: list[Proc] = []
         try:
             for i in range(agents):
-                procs.append(Proc([PY, "-m", "bench.noop_agent", "--url", hub.ws_url, "--name", f"bench-noop-{i}",
-                                   "--concurrency", str(concurrency), "--max-seconds", "900"],
-                                  d / f"agent-{i}.log"))
+                procs.append(
+                    Proc(
+                        [
+                            PY,
+                            "-m",
+                            "bench.noop_agent",
+                            "--url",
+                            hub.ws_url,
+                            "--name",
+                            f"bench-noop-{i}",
+                            "--concurrency",
+                            str(concurrency),
+                            "--max-seconds",
+                            "900",
+                        ],
+                        d / f"agent-{i}.log",
+                    )
+                )
 
             def online() -> bool:
                 with urllib.request.urlopen(hub.url + "/api/hive/status", timeout=2) as r:
@@ -126,11 +149,16 @@ def run_hub(mode: str) -> dict[str, Any]:
             from bench.common import wait_until
 
             wait_until(online, 60, what="4 agents to register")
-            watched = {"hub": [psutil.Process(hub.pid)], "agents": [psutil.Process(p.pid) for p in procs],
-                       "bench_client": [psutil.Process()]}
+            watched = {
+                "hub": [psutil.Process(hub.pid)],
+                "agents": [psutil.Process(p.pid) for p in procs],
+                "bench_client": [psutil.Process()],
+            }
 
             def cpu() -> dict[str, float]:
-                return {k: sum(p.cpu_times().user + p.cpu_times().system for p in ps) for k, ps in watched.items()}
+                return {
+                    k: sum(p.cpu_times().user + p.cpu_times().system for p in ps) for k, ps in watched.items()
+                }
 
             c0, w0 = cpu(), time.monotonic()
             r = uvloop.run(_hub_async(hub, n, agents, timeout=300))

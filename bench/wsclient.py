@@ -44,8 +44,9 @@ def _masked_frame(opcode: int, payload: bytes) -> bytes:
 class WSReceiver(asyncio.Protocol):
     """One WebSocket connection; ``on_message(payload: bytes)`` per text/binary message."""
 
-    def __init__(self, host: str, port: int, path: str, on_message: Callable[[bytes], None],
-                 deflate: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, on_message: Callable[[bytes], None], deflate: bool = False
+    ) -> None:
         self.host, self.port, self.path = host, port, path
         #: offer permessage-deflate as browsers do (payloads then arrive compressed:
         #: only for benches that count frames, e.g. connection memory)
@@ -68,7 +69,11 @@ class WSReceiver(asyncio.Protocol):
         req = (
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if self.deflate else "")
+            + (
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                if self.deflate
+                else ""
+            )
             + "\r\n"
         )
         self.transport.write(req.encode())  # type: ignore[union-attr]
@@ -167,8 +172,14 @@ class WSReceiver(asyncio.Protocol):
         self._close(code, "", reply=True)
 
 
-async def connect(host: str, port: int, path: str, on_message: Callable[[bytes], None],
-                  timeout: float = 30.0, deflate: bool = False) -> WSReceiver:
+async def connect(
+    host: str,
+    port: int,
+    path: str,
+    on_message: Callable[[bytes], None],
+    timeout: float = 30.0,
+    deflate: bool = False,
+) -> WSReceiver:
     loop = asyncio.get_running_loop()
     _, proto = await asyncio.wait_for(
         loop.create_connection(lambda: WSReceiver(host, port, path, on_message, deflate), host, port), timeout

@@ -29,8 +29,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SPEC_WS = next(
-    (p for p in (ROOT.parent / "shared" / "spec" / "websocket-api.md", Path("/work/shared/spec/websocket-api.md"))
-     if p.exists()),
+    (
+        p
+        for p in (
+            ROOT.parent / "shared" / "spec" / "websocket-api.md",
+            Path("/work/shared/spec/websocket-api.md"),
+        )
+        if p.exists()
+    ),
     ROOT.parent / "shared" / "spec" / "websocket-api.md",
 )
 sys.path.insert(0, str(ROOT))
@@ -154,9 +160,15 @@ def field_table(
     return lines + [""]
 
 
-def component_section(name: str, schema: dict[str, Any], link: Callable[[str], str], prefix: str,
-                      level: str = "###", origin: Callable[[str], str] | None = None,
-                      notes: dict[str, str] | None = None) -> list[str]:
+def component_section(
+    name: str,
+    schema: dict[str, Any],
+    link: Callable[[str], str],
+    prefix: str,
+    level: str = "###",
+    origin: Callable[[str], str] | None = None,
+    notes: dict[str, str] | None = None,
+) -> list[str]:
     lines = [f'<a id="{anchor(prefix, name)}"></a>', "", f"{level} {name}", ""]
     if schema.get("description"):
         lines += [schema["description"].strip(), ""]
@@ -266,8 +278,16 @@ def gen_rest() -> str:
         "Every error answer has the same shape ([ErrorBody](#schema-errorbody)):",
         "",
         "```json",
-        json.dumps({"error": {"code": "task_not_found", "message": "task t-1 not found", "details": {"task_id": "t-1"}}},
-                   indent=2),
+        json.dumps(
+            {
+                "error": {
+                    "code": "task_not_found",
+                    "message": "task t-1 not found",
+                    "details": {"task_id": "t-1"},
+                }
+            },
+            indent=2,
+        ),
         "```",
         "",
         "The `code` is the contract. Each error class maps to an HTTP status through "
@@ -310,7 +330,9 @@ def spec_examples() -> dict[str, dict[str, Any]] | None:
     return out
 
 
-def collect_spec_keys(value: Any, schema: dict[str, Any], comps: dict[str, Any], acc: dict[str, set[str]]) -> None:
+def collect_spec_keys(
+    value: Any, schema: dict[str, Any], comps: dict[str, Any], acc: dict[str, set[str]]
+) -> None:
     """Walk a spec example alongside its schema; record the keys seen for each named struct."""
     name = ref_name(schema)
     if name:
@@ -368,75 +390,161 @@ def example_data() -> dict[str, Any]:
     t0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
     ts = t0 + timedelta(seconds=5)
     agent = Agent(
-        id="agent-7f3a", name="DataProcessor-1", type=AgentType.SPECIALIST,
-        capabilities=[AgentCapability("data_processing", 0.85, 0.1, 0.85)], status=AgentStatus.IDLE,
-        max_concurrent_tasks=2, created_at=t0, last_seen_at=t0, metrics=AgentMetrics(),
+        id="agent-7f3a",
+        name="DataProcessor-1",
+        type=AgentType.SPECIALIST,
+        capabilities=[AgentCapability("data_processing", 0.85, 0.1, 0.85)],
+        status=AgentStatus.IDLE,
+        max_concurrent_tasks=2,
+        created_at=t0,
+        last_seen_at=t0,
+        metrics=AgentMetrics(),
     )
     task = Task(
-        id="task-91c2", description="Process customer data", type="data_processing", priority=2,
-        status=TaskStatus.PENDING, required_capabilities=[RequiredCapability("data_processing", 0.7)],
-        input={"dataset": "customers.csv"}, timeout_seconds=300.0, max_retries=3, created_at=t0, updated_at=t0,
+        id="task-91c2",
+        description="Process customer data",
+        type="data_processing",
+        priority=2,
+        status=TaskStatus.PENDING,
+        required_capabilities=[RequiredCapability("data_processing", 0.7)],
+        input={"dataset": "customers.csv"},
+        timeout_seconds=300.0,
+        max_retries=3,
+        created_at=t0,
+        updated_at=t0,
     )
     common: dict[str, Any] = {"timestamp": ts, "caused_by": "http:1a2b"}
     a, t = "agent-7f3a", "task-91c2"
     return {
         "agent_created": ev.AgentCreated(agent=agent, **common),
         "agent_status_changed": ev.AgentStatusChanged(
-            agent_id=a, old_status="idle", new_status="active", reason="task_assigned", **common),
+            agent_id=a, old_status="idle", new_status="active", reason="task_assigned", **common
+        ),
         "agent_performance_updated": ev.AgentPerformanceUpdated(
-            agent_id=a, metrics=ev.PerformanceMetrics(25, 0.92, 1250.0, 3, 2), task_type="data_processing",
-            execution_time_ms=1180.0, outcome="completed", **common),
+            agent_id=a,
+            metrics=ev.PerformanceMetrics(25, 0.92, 1250.0, 3, 2),
+            task_type="data_processing",
+            execution_time_ms=1180.0,
+            outcome="completed",
+            **common,
+        ),
         "agent_removed": ev.AgentRemoved(
-            agent_id=a, reason="manual_removal", cleanup_summary=ev.CleanupSummary(2, True, 0), **common),
-        "agent_updated": ev.AgentUpdated(agent_id=a, name="DataProcessor-2", max_concurrent_tasks=4, **common),
+            agent_id=a, reason="manual_removal", cleanup_summary=ev.CleanupSummary(2, True, 0), **common
+        ),
+        "agent_updated": ev.AgentUpdated(
+            agent_id=a, name="DataProcessor-2", max_concurrent_tasks=4, **common
+        ),
         "task_created": ev.TaskCreated(task=task, matching_agents=3, **common),
         "task_assigned": ev.TaskAssigned(
-            task_id=t, agent_id=a, assignment_reason="capability_match",
-            estimated_completion=ts + timedelta(seconds=90), score=0.87,
-            score_breakdown={"capability": 0.85, "load": 0.5, "history": 0.9}, candidates=3, **common),
+            task_id=t,
+            agent_id=a,
+            assignment_reason="capability_match",
+            estimated_completion=ts + timedelta(seconds=90),
+            score=0.87,
+            score_breakdown={"capability": 0.85, "load": 0.5, "history": 0.9},
+            candidates=3,
+            **common,
+        ),
         "task_started": ev.TaskStarted(task_id=t, agent_id=a, attempt_number=1, **common),
         "task_progress": ev.TaskProgress(
-            task_id=t, agent_id=a, progress=0.45, current_step="validating records", **common),
+            task_id=t, agent_id=a, progress=0.45, current_step="validating records", **common
+        ),
         "task_completed": ev.TaskCompleted(
-            task_id=t, agent_id=a, execution_time_ms=1180.0, result={"rows": 1200}, quality=0.95, **common),
+            task_id=t, agent_id=a, execution_time_ms=1180.0, result={"rows": 1200}, quality=0.95, **common
+        ),
         "task_failed": ev.TaskFailed(
-            task_id=t, agent_id=a, attempt_number=1, error=TaskError("TIMEOUT", "task timed out after 300s"),
-            retry_scheduled=True, next_retry_at=ts + timedelta(seconds=2), failure_kind="timeout",
-            execution_time_ms=300000.0, **common),
+            task_id=t,
+            agent_id=a,
+            attempt_number=1,
+            error=TaskError("TIMEOUT", "task timed out after 300s"),
+            retry_scheduled=True,
+            next_retry_at=ts + timedelta(seconds=2),
+            failure_kind="timeout",
+            execution_time_ms=300000.0,
+            **common,
+        ),
         "task_cancelled": ev.TaskCancelled(
-            task_id=t, reason="manual_cancellation", cancelled_by="operator", agent_id=a,
-            previous_status="running", **common),
-        "task_retried": ev.TaskRetried(task_id=t, previous_status="failed", requested_by="operator", **common),
-        "task_released": ev.TaskReleased(task_id=t, agent_id=a, attempt_number=1, reason="agent_shutdown", **common),
+            task_id=t,
+            reason="manual_cancellation",
+            cancelled_by="operator",
+            agent_id=a,
+            previous_status="running",
+            **common,
+        ),
+        "task_retried": ev.TaskRetried(
+            task_id=t, previous_status="failed", requested_by="operator", **common
+        ),
+        "task_released": ev.TaskReleased(
+            task_id=t, agent_id=a, attempt_number=1, reason="agent_shutdown", **common
+        ),
         "hive_status_update": ev.HiveStatusUpdate(
-            status="healthy", metrics=ev.HiveMetrics(5, 3, 12, 150, 0.65, 4, 2),
-            alerts=[ev.Alert("warning", "queue depth above 10", ts)], **common),
+            status="healthy",
+            metrics=ev.HiveMetrics(5, 3, 12, 150, 0.65, 4, 2),
+            alerts=[ev.Alert("warning", "queue depth above 10", ts)],
+            **common,
+        ),
         "system_alert": ev.SystemAlert(
-            level="warning", title="Queue backlog", message="12 tasks wait for a capable agent",
-            details={"pending": 12}, alert_key="queue_backlog", **common),
+            level="warning",
+            title="Queue backlog",
+            message="12 tasks wait for a capable agent",
+            details={"pending": 12},
+            alert_key="queue_backlog",
+            **common,
+        ),
         "resource_alert": ev.ResourceAlert(
-            resource="memory", usage_percent=87.5, threshold_percent=85.0, trend="increasing",
-            recommendations=["reduce max_concurrent_tasks"], **common),
+            resource="memory",
+            usage_percent=87.5,
+            threshold_percent=85.0,
+            trend="increasing",
+            recommendations=["reduce max_concurrent_tasks"],
+            **common,
+        ),
         "module_status_changed": ev.ModuleStatusChanged(
-            module="store", old_status="healthy", new_status="degraded", reason="slow commits",
-            affected_functions=["task_submission"], **common),
+            module="store",
+            old_status="healthy",
+            new_status="degraded",
+            reason="slow commits",
+            affected_functions=["task_submission"],
+            **common,
+        ),
         "inter_module_message": ev.InterModuleMessage(
-            from_module="scheduler", to_module="coordinator", message_type="rebalance_request",
-            payload={"tasks": 2}, **common),
+            from_module="scheduler",
+            to_module="coordinator",
+            message_type="rebalance_request",
+            payload={"tasks": 2},
+            **common,
+        ),
         "coordination_event": ev.CoordinationEvent(
-            event_type="rebalance", module="coordinator", details={"moved": 1}, **common),
+            event_type="rebalance", module="coordinator", details={"moved": 1}, **common
+        ),
         "learning_cycle_started": ev.LearningCycleStarted(
-            cycle_id="cycle-3", agent_id=a, learning_type="reinforcement", target_capability="data_processing",
-            estimated_duration_minutes=5.0, **common),
+            cycle_id="cycle-3",
+            agent_id=a,
+            learning_type="reinforcement",
+            target_capability="data_processing",
+            estimated_duration_minutes=5.0,
+            **common,
+        ),
         "learning_cycle_completed": ev.LearningCycleCompleted(
-            cycle_id="cycle-3", agent_id=a, improvements={"data_processing": ev.Improvement(0.85, 0.87, 0.02)},
-            duration_ms=1500.0, **common),
+            cycle_id="cycle-3",
+            agent_id=a,
+            improvements={"data_processing": ev.Improvement(0.85, 0.87, 0.02)},
+            duration_ms=1500.0,
+            **common,
+        ),
         "agent_learning_reset": ev.AgentLearningReset(
-            agent_id=a, capabilities={"data_processing": ev.Improvement(0.925, 0.9, -0.025)},
-            requested_by="operator:tok-1", **common),
+            agent_id=a,
+            capabilities={"data_processing": ev.Improvement(0.925, 0.9, -0.025)},
+            requested_by="operator:tok-1",
+            **common,
+        ),
         "error_occurred": ev.ErrorOccurred(
-            error_id="err-5", component="scheduler", error=TaskError("INTERNAL", "unexpected state"),
-            severity="error", **common),
+            error_id="err-5",
+            component="scheduler",
+            error=TaskError("INTERNAL", "unexpected state"),
+            severity="error",
+            **common,
+        ),
     }
 
 
@@ -456,7 +564,8 @@ def placeholder(schema: dict[str, Any], comps: dict[str, Any]) -> Any:
     if schema.get("format") == "date-time":
         return "2024-01-01T12:00:05Z"
     return {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(
-        typ if isinstance(typ, str) else "", None)
+        typ if isinstance(typ, str) else "", None
+    )
 
 
 def gen_events() -> str:
@@ -556,8 +665,14 @@ def gen_events() -> str:
     out += ["## Shared structures", ""]
     for name in shared:
         field_notes = {f: n for (c, f), n in notes.items() if c == name}
-        out += component_section(name, comps[name], link, "struct", origin=origin_for(name, True)
-                                 if "enum" not in comps[name] else None, notes=field_notes)
+        out += component_section(
+            name,
+            comps[name],
+            link,
+            "struct",
+            origin=origin_for(name, True) if "enum" not in comps[name] else None,
+            notes=field_notes,
+        )
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -584,16 +699,24 @@ def env_names(path: Path, func: str) -> dict[str, str]:
         if not (isinstance(node, ast.FunctionDef) and node.name == func):
             continue
         for call in ast.walk(node):
-            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                    and call.func.attr == "add_argument" and call.args
-                    and isinstance(call.args[0], ast.Constant)):
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "add_argument"
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            ):
                 continue
             flag = call.args[0].value
             for kw in call.keywords:
                 if kw.arg != "default":
                     continue
                 for c in ast.walk(kw.value):
-                    if isinstance(c, ast.Constant) and isinstance(c.value, str) and re.fullmatch(r"HIVE_[A-Z0-9_]+", c.value):
+                    if (
+                        isinstance(c, ast.Constant)
+                        and isinstance(c.value, str)
+                        and re.fullmatch(r"HIVE_[A-Z0-9_]+", c.value)
+                    ):
                         out[flag] = c.value
                         break
     return out
@@ -634,13 +757,18 @@ def fmt_type(action: argparse.Action) -> str:
 
 
 def options_table(parser: argparse.ArgumentParser, env: dict[str, str], with_env: bool = True) -> list[str]:
-    head = ["Option", "Environment", "Type", "Default", "Description"] if with_env else [
-        "Option", "Type", "Default", "Description"]
+    head = (
+        ["Option", "Environment", "Type", "Default", "Description"]
+        if with_env
+        else ["Option", "Type", "Default", "Description"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a in parser._actions:
         if isinstance(a, argparse._HelpAction | argparse._SubParsersAction):
             continue
-        flag = ", ".join(f"`{s}`" for s in a.option_strings) if a.option_strings else f"`{a.metavar or a.dest}`"
+        flag = (
+            ", ".join(f"`{s}`" for s in a.option_strings) if a.option_strings else f"`{a.metavar or a.dest}`"
+        )
         if a.option_strings and a.metavar:
             flag += f" `{a.metavar}`"
         if a.required and a.option_strings:
@@ -650,8 +778,11 @@ def options_table(parser: argparse.ArgumentParser, env: dict[str, str], with_env
         if not var:
             m = re.search(r"\$?(HIVE_[A-Z0-9_]+)", a.help or "")
             var = m.group(1) if m else ""
-        row = [flag] + ([f"`{var}`" if var else ""] if with_env else []) + [
-            esc(fmt_type(a)), esc(fmt_default(a)), esc(expand_help(a))]
+        row = (
+            [flag]
+            + ([f"`{var}`" if var else ""] if with_env else [])
+            + [esc(fmt_type(a)), esc(fmt_default(a)), esc(expand_help(a))]
+        )
         lines.append("| " + " | ".join(row) + " |")
     return lines + [""]
 
@@ -781,8 +912,16 @@ def main(argv: list[str] | None = None) -> int:
             if old is None:
                 print(f"{rel}: missing")
                 continue
-            diff = list(difflib.unified_diff(old.splitlines(), text.splitlines(), f"{rel} (committed)",
-                                             f"{rel} (generated)", lineterm="", n=1))
+            diff = list(
+                difflib.unified_diff(
+                    old.splitlines(),
+                    text.splitlines(),
+                    f"{rel} (committed)",
+                    f"{rel} (generated)",
+                    lineterm="",
+                    n=1,
+                )
+            )
             added = sum(1 for d in diff if d.startswith("+") and not d.startswith("+++"))
             removed = sum(1 for d in diff if d.startswith("-") and not d.startswith("---"))
             print(f"{rel}: out of date (+{added} -{removed} lines)")

@@ -29,7 +29,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> Any:
+def wait_for(
+    pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout * TIME_SCALE
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
@@ -46,8 +48,15 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0
 class Hub:
     """A running ``hive serve`` process."""
 
-    def __init__(self, db: str | os.PathLike[str], *extra: str, port: int | None = None, env: dict[str, str] | None = None,
-                 log_dir: Path | None = None, host: str | None = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        db: str | os.PathLike[str],
+        *extra: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        host: str | None = "127.0.0.1",
+    ) -> None:
         self.db = str(db)
         #: None: no ``--host`` flag, the hub's default bind
         self.host = host
@@ -78,7 +87,9 @@ class Hub:
         else:
             extra = ["--no-demo", *self.extra]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args + extra, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args + extra, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         try:
             wait_for(self._healthy, timeout, what=f"hub on port {self.port} to answer /health")
         except BaseException:
@@ -126,9 +137,21 @@ class Hub:
 
     # --- tiny HTTP helpers (stdlib only, so tests exercise a foreign client) ---
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 payload = r.read()

@@ -69,7 +69,9 @@ class IdFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while the agent runs
         except OSError as exc:
-            log.warning("cannot open the agent id file %s: %s; the id will not survive a restart", self.path, exc)
+            log.warning(
+                "cannot open the agent id file %s: %s; the id will not survive a restart", self.path, exc
+            )
             return False
         if fcntl is not None:
             try:

@@ -172,7 +172,9 @@ class PullAgent(BaseAgent):
                         code, message, details = await _error_of(resp)
                         if code == "agent_exists" and self.agent_id is not None:
                             # a hub from before registering again updated a known id
-                            log.info("%s: continuing as %s (pull; the hub kept its spec)", self.name, self.agent_id)
+                            log.info(
+                                "%s: continuing as %s (pull; the hub kept its spec)", self.name, self.agent_id
+                            )
                             self._registered_as(self.agent_id)
                             return
                         if code in FATAL_REGISTER_CODES or resp.status in (400, 401, 403, 413, 422):

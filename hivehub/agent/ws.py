@@ -266,9 +266,11 @@ class Agent(BaseAgent):
         timeout = data.get("heartbeat_timeout")
         # the hub's interval, but never so long that one late or lost heartbeat lets its timeout pass
         hub_interval = float(data.get("heartbeat_interval") or 5.0)
-        interval = self.heartbeat_interval or heartbeat_interval(
-            timeout if isinstance(timeout, int | float) else None, hub_interval
-        ) or hub_interval
+        interval = (
+            self.heartbeat_interval
+            or heartbeat_interval(timeout if isinstance(timeout, int | float) else None, hub_interval)
+            or hub_interval
+        )
         log.info(
             "%s: registered as %s (connection %d, resuming %d task(s))",
             self.name,

@@ -37,7 +37,13 @@ class RedisEventBus:
         assert self.client is not None
         pipe = self.client.pipeline(transaction=False)
         for e in events:
-            pipe.xadd(self.stream, {"t": e.type, "b": e.body}, id=f"{e.sequence}-1", maxlen=self.maxlen, approximate=True)
+            pipe.xadd(
+                self.stream,
+                {"t": e.type, "b": e.body},
+                id=f"{e.sequence}-1",
+                maxlen=self.maxlen,
+                approximate=True,
+            )
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:

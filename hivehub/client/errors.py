@@ -18,7 +18,9 @@ from ..protocol.errors import HubUnreachable, error_class, parse_error
 __all__ = ["HubUnreachable", "error_class", "from_error_body", "hive_error", "unreachable"]
 
 
-def hive_error(code: str | None, message: str, details: dict[str, Any] | None = None, status: int | None = None) -> HiveError:
+def hive_error(
+    code: str | None, message: str, details: dict[str, Any] | None = None, status: int | None = None
+) -> HiveError:
     """Build the exception the hub meant: right class (by ``code``, then by HTTP
     ``status``), the hub's code, message, details, and ``status``."""
     exc = error_class(code, status)(message)

@@ -151,20 +151,28 @@ class HiveClient:
         except aiohttp.InvalidURL as exc:
             raise ValueError(f"invalid hub URL {url!r}") from exc
         except aiohttp.ClientError as exc:
-            raise unreachable(f"cannot reach the hub at {self.url}: {exc or type(exc).__name__}", url=self.url) from exc
+            raise unreachable(
+                f"cannot reach the hub at {self.url}: {exc or type(exc).__name__}", url=self.url
+            ) from exc
         except TimeoutError as exc:
-            raise unreachable(f"no answer from the hub at {self.url} within {self.timeout}s", url=self.url) from exc
+            raise unreachable(
+                f"no answer from the hub at {self.url} within {self.timeout}s", url=self.url
+            ) from exc
         try:
             decoded = _dec.decode(raw) if raw.strip() else None
         except msgspec.DecodeError:
             decoded = None
             if status < 400:
-                raise from_error_body(None, status, f"HTTP {status}: the hub answered non-JSON: {raw[:200]!r}") from None
+                raise from_error_body(
+                    None, status, f"HTTP {status}: the hub answered non-JSON: {raw[:200]!r}"
+                ) from None
         if status >= 400 and status not in set(ok):
             raise from_error_body(decoded, status, f"HTTP {status}: {raw[:200].decode(errors='replace')}")
         return decoded
 
-    async def _pages(self, path: str, key: str, params: dict[str, str], limit: int | None, page_size: int) -> AsyncIterator[Any]:
+    async def _pages(
+        self, path: str, key: str, params: dict[str, str], limit: int | None, page_size: int
+    ) -> AsyncIterator[Any]:
         cursor: str | None = None
         n = 0
         while True:
@@ -256,8 +264,16 @@ class HiveClient:
         max_concurrent_tasks: int | None = None,
     ) -> dict[str, Any]:
         """Change an agent's name, capabilities or concurrency (only the given fields)."""
-        body = {"name": name, "capabilities": capabilities_arg(capabilities, "proficiency"), "max_concurrent_tasks": max_concurrent_tasks}
-        return await self.request("PATCH", f"/api/agents/{quote(agent_id, safe='')}", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
+        body = {
+            "name": name,
+            "capabilities": capabilities_arg(capabilities, "proficiency"),
+            "max_concurrent_tasks": max_concurrent_tasks,
+        }
+        return await self.request(
+            "PATCH",
+            f"/api/agents/{quote(agent_id, safe='')}",
+            {k: v for k, v in body.items() if v is not None},
+        )  # type: ignore[no-any-return]
 
     async def reset_learning(self, agent_id: str, capabilities: list[str] | None = None) -> dict[str, Any]:
         """Operator: put learned proficiencies back to the declared ones (all, or the
@@ -312,12 +328,16 @@ class HiveClient:
 
     # ----------------------------------------------------------- events
 
-    async def events(self, since: int = 0, types: Iterable[str] | str | None = None, limit: int = 1000) -> dict[str, Any]:
+    async def events(
+        self, since: int = 0, types: Iterable[str] | str | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
         """One page of the log over HTTP: ``{"events": [...], "next_since": N}``."""
         params = _params(since=since, types=types, limit=limit)
         return await self.request("GET", "/api/events", params=params)  # type: ignore[no-any-return]
 
-    async def iter_events(self, since: int = 0, types: Iterable[str] | str | None = None, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    async def iter_events(
+        self, since: int = 0, types: Iterable[str] | str | None = None, page: int = 1000
+    ) -> AsyncIterator[dict[str, Any]]:
         """Every logged event after ``since`` up to now, page by page."""
         while True:
             body = await self.events(since, types, page)
@@ -339,7 +359,9 @@ class HiveClient:
         """The live /ws event stream (see :class:`hivehub.client.EventStream` for ``options``)."""
         from .stream import EventStream
 
-        s = EventStream(self, types=types, agent_id=agent_id, task_id=task_id, since=since, snapshot=snapshot, **options)
+        s = EventStream(
+            self, types=types, agent_id=agent_id, task_id=task_id, since=since, snapshot=snapshot, **options
+        )
         self._streams.add(s)
         return s
 

@@ -75,7 +75,9 @@ Handler = Callable[[Any], Any]
 def _types_arg(types: Iterable[str] | str | None) -> list[str] | None:
     if types is None:
         return None
-    names = [t.strip() for t in types.split(",")] if isinstance(types, str) else [str(t).strip() for t in types]
+    names = (
+        [t.strip() for t in types.split(",")] if isinstance(types, str) else [str(t).strip() for t in types]
+    )
     names = [n for n in names if n]
     return names or None
 
@@ -319,7 +321,9 @@ class EventStream:
 
     # ----------------------------------------------------------- commands
 
-    async def request(self, type: str, data: dict[str, Any] | None = None, timeout: float | None = 30.0) -> dict[str, Any]:
+    async def request(
+        self, type: str, data: dict[str, Any] | None = None, timeout: float | None = 30.0
+    ) -> dict[str, Any]:
         """Send a control message and return the reply with the same ``message_id``
         (the whole message: ``{"type": "<type>_result", "data": ..., ...}``).
         An ``error`` reply raises the hub's error class (``status`` is ``None``).
@@ -349,7 +353,9 @@ class EventStream:
         await self.request("ping", {}, timeout)
         return loop.time() - t0
 
-    async def subscribe(self, types: Any = _UNSET, agent_id: Any = _UNSET, task_id: Any = _UNSET) -> dict[str, Any]:
+    async def subscribe(
+        self, types: Any = _UNSET, agent_id: Any = _UNSET, task_id: Any = _UNSET
+    ) -> dict[str, Any]:
         """Change the filters mid-stream (a given ``None`` clears that filter); they
         also apply to every reconnect. Returns the hub's ``subscribed`` filters."""
         data: dict[str, Any] = {}
@@ -399,7 +405,9 @@ class EventStream:
                 except _Fatal as f:
                     raise f.error from None
                 except (HubUnreachable, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    self._note("disconnected", {"error": str(exc) or type(exc).__name__, "attempt": attempt + 1})
+                    self._note(
+                        "disconnected", {"error": str(exc) or type(exc).__name__, "attempt": attempt + 1}
+                    )
                     attempt += 1
                     if self.max_attempts is not None and attempt >= self.max_attempts:
                         raise unreachable(
@@ -439,7 +447,9 @@ class EventStream:
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout
+                ),
                 headers=self.client.auth_headers(),
             )
         return self._session
@@ -493,7 +503,10 @@ class EventStream:
         self._ws = ws
         self.connects += 1
         self._connected.set()
-        self._note("connected", {"since": query.get("since"), "snapshot": "snapshot" in query, "connects": self.connects})
+        self._note(
+            "connected",
+            {"since": query.get("since"), "snapshot": "snapshot" in query, "connects": self.connects},
+        )
         return ws
 
     async def _handshake_error(self, exc: aiohttp.WSServerHandshakeError, query: dict[str, str]) -> HiveError:
@@ -604,7 +617,9 @@ class EventStream:
             if not fut.done():
                 if typ == "error":
                     d = obj.get("data") or {}
-                    fut.set_exception(hive_error(d.get("code"), str(d.get("message", "")), d.get("details"), None))
+                    fut.set_exception(
+                        hive_error(d.get("code"), str(d.get("message", "")), d.get("details"), None)
+                    )
                 else:
                     fut.set_result(obj)
             return

@@ -112,7 +112,9 @@ class SyncEventStream:
     def reconnects(self) -> int:
         return self.stream.reconnects
 
-    def request(self, type: str, data: dict[str, Any] | None = None, timeout: float | None = 30.0) -> dict[str, Any]:
+    def request(
+        self, type: str, data: dict[str, Any] | None = None, timeout: float | None = 30.0
+    ) -> dict[str, Any]:
         return self._r.run(self.stream.request(type, data, timeout))
 
     def ping(self, timeout: float | None = 10.0) -> float:
@@ -239,8 +241,15 @@ class SyncHiveClient:
         """``on_event`` callbacks run on the client's loop thread."""
         return self._call("wait_for_task", task_id, timeout, **kwargs)  # type: ignore[no-any-return]
 
-    def stream(self, types: Any = None, agent_id: str | None = None, task_id: str | None = None,
-               since: int | None = None, snapshot: bool = False, **options: Any) -> SyncEventStream:
+    def stream(
+        self,
+        types: Any = None,
+        agent_id: str | None = None,
+        task_id: str | None = None,
+        since: int | None = None,
+        snapshot: bool = False,
+        **options: Any,
+    ) -> SyncEventStream:
         """A blocking :class:`SyncEventStream` (connects on first use)."""
 
         async def make() -> EventStream:

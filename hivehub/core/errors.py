@@ -54,6 +54,8 @@ class AttemptRequired(InvalidInput):
     it cannot be told apart from a stale report of an earlier attempt."""
 
     code = "attempt_required"
+
+
 class CursorOutOfRange(InvalidInput):
     """``since`` names a sequence the log has not reached (details: ``since``, ``head``)."""
 

@@ -49,9 +49,7 @@ def score_agent(agent: Agent, task: Task, weights: ScoreWeights) -> tuple[float,
     reliability = (m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2)
     availability = 1.0 - agent.load / agent.max_concurrent_tasks
     score = (
-        weights.proficiency * prof
-        + weights.reliability * reliability
-        + weights.availability * availability
+        weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
     )
     breakdown = {
         "proficiency": round(prof, 4),
@@ -75,7 +73,9 @@ def base_score(agent: Agent, capability: str | None, weights: ScoreWeights) -> f
     m = agent.metrics
     reliability = (m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2)
     availability = 1.0 - agent.load / agent.max_concurrent_tasks
-    return weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
+    return (
+        weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
+    )
 
 
 Backoff = Callable[[int], float]

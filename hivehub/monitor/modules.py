@@ -62,16 +62,33 @@ class ModuleMonitor:
 
         if not svc.store_ok:
             # degraded, not unhealthy: reads and the stream keep working, writes get 503
-            put("persistence", "degraded", f"event log writes failing: {svc.store_error}", last_commit_ms=svc.last_commit_ms)
+            put(
+                "persistence",
+                "degraded",
+                f"event log writes failing: {svc.store_error}",
+                last_commit_ms=svc.last_commit_ms,
+            )
         elif svc.last_commit_ms > 500:
             put("persistence", "degraded", "slow commits", last_commit_ms=round(svc.last_commit_ms, 3))
         else:
             put("persistence", "healthy", "commits ok", last_commit_ms=round(svc.last_commit_ms, 3))
         backlog = stream.max_backlog()
         if backlog > cfg.subscriber_buffer // 2:
-            put("event_stream", "degraded", "a subscriber is far behind", max_backlog=backlog, subscribers=stream.count())
+            put(
+                "event_stream",
+                "degraded",
+                "a subscriber is far behind",
+                max_backlog=backlog,
+                subscribers=stream.count(),
+            )
         else:
-            put("event_stream", "healthy", "subscribers keeping up", max_backlog=backlog, subscribers=stream.count())
+            put(
+                "event_stream",
+                "healthy",
+                "subscribers keeping up",
+                max_backlog=backlog,
+                subscribers=stream.count(),
+            )
         dead = [t.get_name() for t in svc._tasks if t.done()]
         lag = round(self.loop_lag_ms, 3)
         if dead:

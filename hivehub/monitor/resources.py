@@ -88,7 +88,9 @@ def recommendations(resource: str, queue: dict[str, int], online_agents: int) ->
     if resource == "cpu":
         out.append("Move agents off the hub's machine or lower their max_concurrent_tasks")
     elif resource == "memory":
-        out.append("Check agents with large task inputs or results; lower the subscriber buffer (--subscriber-buffer)")
+        out.append(
+            "Check agents with large task inputs or results; lower the subscriber buffer (--subscriber-buffer)"
+        )
     elif resource == "disk":
         out.append("Free disk space or move the event log (--db) to a larger volume")
     elif resource == "event_loop_lag":

@@ -124,7 +124,9 @@ class HiveWatch:
             timestamp=self.service.clock(),
             error_id=f"err-{uuid.uuid4()}",
             component=component,
-            error=TaskError(type(exc).__name__.upper(), str(exc) or type(exc).__name__, {"exception": type(exc).__name__}),
+            error=TaskError(
+                type(exc).__name__.upper(), str(exc) or type(exc).__name__, {"exception": type(exc).__name__}
+            ),
             severity="error",
         )
         t = asyncio.get_running_loop().create_task(self.observe(data))
@@ -248,15 +250,23 @@ class HiveWatch:
                     level="critical",
                     title="Scheduler stalled",
                     message=f"no scheduler tick for {since_tick:.1f}s",
-                    details={"error": "scheduler_stalled", "affected_components": ["coordinator", "task_management"]},
+                    details={
+                        "error": "scheduler_stalled",
+                        "affected_components": ["coordinator", "task_management"],
+                    },
                     alert_key=key,
                 )
             )
         elif not stalled and key in hive.alerts:
             await self.observe(
                 ev.SystemAlert(
-                    timestamp=now, level="info", title="Scheduler stalled", message="the scheduler is ticking again",
-                    details={"error": None, "affected_components": []}, alert_key=key, state="cleared",
+                    timestamp=now,
+                    level="info",
+                    title="Scheduler stalled",
+                    message="the scheduler is ticking again",
+                    details={"error": None, "affected_components": []},
+                    alert_key=key,
+                    state="cleared",
                 )
             )
 
@@ -283,7 +293,9 @@ class HiveWatch:
                     usage_percent=round(value, 2),
                     threshold_percent=w.threshold,
                     trend=w.trend(),
-                    recommendations=recommendations(name, self._queue_by_capability(), online) if change == "active" else [],
+                    recommendations=recommendations(name, self._queue_by_capability(), online)
+                    if change == "active"
+                    else [],
                     state=change,
                 )
             )
@@ -295,8 +307,18 @@ class HiveWatch:
         ones that could not be logged."""
         out = (reader or self.service.reader()).active_alerts()
         for key, a in self.transient.items():
-            out.append({"key": key, "kind": "system_alert", "level": a.level, "title": a.title,
-                        "message": a.message, "details": a.details, "timestamp": a.timestamp, "logged": False})
+            out.append(
+                {
+                    "key": key,
+                    "kind": "system_alert",
+                    "level": a.level,
+                    "title": a.title,
+                    "message": a.message,
+                    "details": a.details,
+                    "timestamp": a.timestamp,
+                    "logged": False,
+                }
+            )
         return out
 
     def status_update(self) -> ev.HiveStatusUpdate:

@@ -57,7 +57,9 @@ class AgentConn:
     syscall instead of one per assign/ack/cancel). The connection is never
     compressed, so frames are written as they are built (``text_frame``)."""
 
-    def __init__(self, agent_id: str, ws: web.WebSocketResponse, transport: Any, budget: int = 8 << 20) -> None:
+    def __init__(
+        self, agent_id: str, ws: web.WebSocketResponse, transport: Any, budget: int = 8 << 20
+    ) -> None:
         self.agent_id = agent_id
         self.ws = ws
         self.transport = transport
@@ -154,7 +156,12 @@ class AgentGateway:
                     self._cancel(d.previous_agent_id, d.task_id, d.attempt_number - 1, "rebalanced")
                 conn = self.conns.get(d.agent_id)
                 t = hive.task(d.task_id)
-                if conn is not None and t is not None and t.assigned_agent_id == d.agent_id and t.attempt == d.attempt_number:
+                if (
+                    conn is not None
+                    and t is not None
+                    and t.assigned_agent_id == d.agent_id
+                    and t.attempt == d.attempt_number
+                ):
                     self._assign(conn, d.task_id, d.attempt_number)
                 w = self._wakeups.get(d.agent_id)
                 if w is not None:
@@ -257,7 +264,9 @@ class AgentGateway:
         cfg = request.app[HUB].config
         # no permessage-deflate for agents: their frames are small and many, and
         # compressing each one cost a sixth of the hub's CPU in the tasks bench
-        ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=False, timeout=2.0)
+        ws = HubWebSocket(
+            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=False, timeout=2.0
+        )
         await ws.prepare(request)
         conn: AgentConn | None = None
         try:
@@ -337,9 +346,13 @@ class AgentGateway:
             ident = request.get(IDENTITY)
             if ident is not None and ident.role == "agent":
                 if spec.id not in (None, ident.agent_id):
-                    raise Forbidden(f"this token may only act as agent {ident.agent_id}", agent_id=ident.agent_id)
+                    raise Forbidden(
+                        f"this token may only act as agent {ident.agent_id}", agent_id=ident.agent_id
+                    )
                 spec.id = ident.agent_id
-            events = await self.service.execute(C.RegisterAgent(id=f"agent-ws:{mid}", spec=spec, running=running_map))
+            events = await self.service.execute(
+                C.RegisterAgent(id=f"agent-ws:{mid}", spec=spec, running=running_map)
+            )
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:
@@ -382,7 +395,12 @@ class AgentGateway:
             # Attempts it still runs that are no longer its own: tell it to stop.
             for tid, attempt in (running_map or {}).items():
                 t = r.task(tid)
-                if t is None or t.assigned_agent_id != agent_id or t.attempt != attempt or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING):
+                if (
+                    t is None
+                    or t.assigned_agent_id != agent_id
+                    or t.attempt != attempt
+                    or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+                ):
                     frames.append(message("cancel", Cancel(tid, attempt, "no_longer_assigned")))
             return frames
 

@@ -35,7 +35,8 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 
 def create_app(config: ServerConfig, store: EventStore | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[cors_middleware, error_middleware, auth_middleware], client_max_size=config.max_body_bytes
+        middlewares=[cors_middleware, error_middleware, auth_middleware],
+        client_max_size=config.max_body_bytes,
     )
     install_log_filters()
     service = HubService(

@@ -104,11 +104,20 @@ class TokenStore:
         BEGIN UPDATE token_meta SET version = version + 1; END;
     """
 
-    def __init__(self, db_path: str | None, env_admin_token: str | None = None, mode: str = "auto",
-                 poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        db_path: str | None,
+        env_admin_token: str | None = None,
+        mode: str = "auto",
+        poll_seconds: float = 0.5,
+    ) -> None:
         if mode not in AUTH_MODES:
             raise ValueError(f"auth mode must be one of {AUTH_MODES}")
-        self.db_path = db_path if db_path and db_path not in ("memory", "memory:", ":memory:") and "://" not in db_path else None
+        self.db_path = (
+            db_path
+            if db_path and db_path not in ("memory", "memory:", ":memory:") and "://" not in db_path
+            else None
+        )
         self.mode = mode
         self.poll_seconds = poll_seconds
         #: token id -> (hash, role, agent id) of the active tokens
@@ -166,13 +175,17 @@ class TokenStore:
             version, auth_on = c.execute("SELECT version, auth_on FROM token_meta").fetchone()
             if version == self._version:
                 return None
-            rows = c.execute("SELECT id, hash, role, agent_id FROM tokens WHERE revoked_at IS NULL").fetchall()
+            rows = c.execute(
+                "SELECT id, hash, role, agent_id FROM tokens WHERE revoked_at IS NULL"
+            ).fetchall()
         finally:
             c.close()
         self.reads += 1
         records = {r[0]: (r[1], r[2], r[3]) for r in rows}
         was_enabled = self.enabled
-        gone = [Identity(tid, rec[1], rec[2]) for tid, rec in self._records.items() if records.get(tid) != rec]
+        gone = [
+            Identity(tid, rec[1], rec[2]) for tid, rec in self._records.items() if records.get(tid) != rec
+        ]
         # swap whole objects (no partial state is ever visible to the loop)
         self._version_seen = self._version is not None
         self._records, self._version, self._auth_on = records, version, bool(auth_on)
@@ -252,15 +265,22 @@ class TokenStore:
         tid = token_or_id.split("_")[1] if token_or_id.startswith("hv_") else token_or_id
         c = self._connect()
         with c:
-            n = c.execute("UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (time.time(), tid)).rowcount
+            n = c.execute(
+                "UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (time.time(), tid)
+            ).rowcount
         c.close()
         return n > 0
 
     def list(self) -> list[dict[str, Any]]:
         c = self._connect()
-        rows = c.execute("SELECT id, role, agent_id, note, created_at, revoked_at FROM tokens ORDER BY created_at").fetchall()
+        rows = c.execute(
+            "SELECT id, role, agent_id, note, created_at, revoked_at FROM tokens ORDER BY created_at"
+        ).fetchall()
         c.close()
-        return [dict(zip(("id", "role", "agent_id", "note", "created_at", "revoked_at"), r, strict=True)) for r in rows]
+        return [
+            dict(zip(("id", "role", "agent_id", "note", "created_at", "revoked_at"), r, strict=True))
+            for r in rows
+        ]
 
 
 # ------------------------------------------------------------------ classification
@@ -287,9 +307,19 @@ def classify(method: str, raw_path: str) -> str:
     if path == "/ws":
         return "stream"
     parts = segments(path)
-    if method == "POST" and len(parts) == 4 and parts[:2] == ["api", "agents"] and parts[3] in ("claim", "heartbeat"):
+    if (
+        method == "POST"
+        and len(parts) == 4
+        and parts[:2] == ["api", "agents"]
+        and parts[3] in ("claim", "heartbeat")
+    ):
         return "agent"
-    if method == "POST" and len(parts) == 4 and parts[:2] == ["api", "tasks"] and parts[3] in AGENT_TASK_REPORTS:
+    if (
+        method == "POST"
+        and len(parts) == 4
+        and parts[:2] == ["api", "tasks"]
+        and parts[3] in AGENT_TASK_REPORTS
+    ):
         return "agent"
     if method == "POST" and path == "/api/agents":
         return "register"
@@ -354,7 +384,11 @@ class RateLimiter:
         b.last = now
         if b.tokens < 1:
             wait = (1 - b.tokens) / self.rate
-            raise RateLimited(f"rate limit of {self.rate:g} requests/s exceeded", retry_after=round(wait, 3), limit=self.rate)
+            raise RateLimited(
+                f"rate limit of {self.rate:g} requests/s exceeded",
+                retry_after=round(wait, 3),
+                limit=self.rate,
+            )
         b.tokens -= 1
 
 
@@ -455,14 +489,18 @@ async def start_token_watch(app: web.Application) -> None:
     if tokens.mode == "off":
         log.warning(
             "authentication is OFF (--auth off): anyone who can reach %s:%d may read, submit, cancel "
-            "and act as any agent", cfg.host, cfg.port,
+            "and act as any agent",
+            cfg.host,
+            cfg.port,
         )
     elif tokens.enabled:
         log.info("authentication is on (--auth %s)", tokens.mode)
     else:
         log.info("authentication is off until a token is created (--auth auto); then it stays on")
         if cfg.host not in ("127.0.0.1", "localhost", "::1"):
-            log.warning("authentication is off and the hub listens on %s: anyone on the network may use it", cfg.host)
+            log.warning(
+                "authentication is off and the hub listens on %s: anyone on the network may use it", cfg.host
+            )
     tokens.on_revoked.append(app[HUB].connections.on_revoked)
     app[HUB].background.append(asyncio.create_task(tokens.watch(), name="token-watch"))
 
@@ -543,7 +581,9 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         # an unknown route or method answers its own 404/405 first (with ``Allow``)
         if request.match_info.http_exception is None and not json_content_ok(request):
             return error_response(
-                UnsupportedMediaType("send the body as application/json", content_type=request.headers.get("Content-Type"))
+                UnsupportedMediaType(
+                    "send the body as application/json", content_type=request.headers.get("Content-Type")
+                )
             )
     if not enabled:
         # the hub's own demo agents keep their identity, so turning auth on later
@@ -588,7 +628,10 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             key = client_key(request)
             conns: dict[str, int] = app[HUB].ws_clients
             if conns.get(key, 0) >= cfg.max_ws_per_client:
-                return await _ws_reject(request, f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})")
+                return await _ws_reject(
+                    request,
+                    f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})",
+                )
             conns[key] = conns.get(key, 0) + 1
             try:
                 return await handler(request)
@@ -602,18 +645,24 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             app[HUB].connections.discard(held)
 
 
-async def _agent_binding_violation(request: web.Request, ident: Identity, parts: list[str], kind: str) -> HiveError | None:
+async def _agent_binding_violation(
+    request: web.Request, ident: Identity, parts: list[str], kind: str
+) -> HiveError | None:
     """An agent token acts only for its own agent id, and reads only its own tasks."""
     if kind == "task_read":
         t = request.app[HUB].service.reader().task(parts[2])
         if t is None:
             return None  # the handler answers 404
         if t.assigned_agent_id != ident.agent_id:
-            return Forbidden("this token may only read tasks of agent " + str(ident.agent_id), agent_id=ident.agent_id)
+            return Forbidden(
+                "this token may only read tasks of agent " + str(ident.agent_id), agent_id=ident.agent_id
+            )
         return None
     if parts[:2] == ["api", "agents"] and len(parts) == 4 and parts[2] != ident.agent_id:
         return Forbidden("this token is bound to another agent", agent_id=ident.agent_id)
-    if request.method == "POST" and (request.path == "/api/agents" or (parts[:2] == ["api", "tasks"] and len(parts) == 4)):
+    if request.method == "POST" and (
+        request.path == "/api/agents" or (parts[:2] == ["api", "tasks"] and len(parts) == 4)
+    ):
         try:
             body = msgspec.json.decode(await request.read())
         except msgspec.DecodeError:

@@ -36,7 +36,11 @@ class LearningRunner:
                         "agent_management",
                         "background_processes",
                         "LearningCycleStarted",
-                        {"cycle_id": d.cycle_id, "agent_id": d.agent_id, "target_capability": d.target_capability},
+                        {
+                            "cycle_id": d.cycle_id,
+                            "agent_id": d.agent_id,
+                            "target_capability": d.target_capability,
+                        },
                         lambda cid=d.cycle_id: self._start(cid),
                     )
                 else:

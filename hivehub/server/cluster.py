@@ -43,8 +43,16 @@ log = logging.getLogger("hivehub.cluster")
 
 
 class Cluster:
-    def __init__(self, app: web.Application, pg_url: str, *, replica_id: str, advertise: str, secret: str,
-                 poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        pg_url: str,
+        *,
+        replica_id: str,
+        advertise: str,
+        secret: str,
+        poll_seconds: float = 0.5,
+    ) -> None:
         self.app = app
         self.service: HubService = app[HUB].service
         self.url, self.schema = split_url(pg_url)
@@ -133,7 +141,9 @@ class Cluster:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.critical("lost the scheduler lock connection (%s): exiting so that a single leader remains", exc)
+                log.critical(
+                    "lost the scheduler lock connection (%s): exiting so that a single leader remains", exc
+                )
                 os._exit(3)
 
     # ------------------------------------------------------------ forwarding
@@ -188,7 +198,9 @@ class Cluster:
                 ) as r:
                     raw = await r.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise StoreUnavailable(f"the leader replica is unreachable ({exc}); try again", retry=True) from exc
+                raise StoreUnavailable(
+                    f"the leader replica is unreachable ({exc}); try again", retry=True
+                ) from exc
             if r.status == 200:
                 return codec.decode_results(raw)
             payload = msgspec.json.decode(raw)

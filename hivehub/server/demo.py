@@ -35,7 +35,9 @@ def start_demo(app: web.Application, config: Any) -> None:
         async def submit(spec: dict[str, Any]) -> None:
             import msgspec
 
-            await service.execute(C.SubmitTask(id="demo-workload", spec=msgspec.convert(spec, C.TaskSpec), created_by="demo"))
+            await service.execute(
+                C.SubmitTask(id="demo-workload", spec=msgspec.convert(spec, C.TaskSpec), created_by="demo")
+            )
 
         bg.append(asyncio.create_task(demo_workload(submit), name="demo-workload"))
     log.info("demo: %d agents%s", len(agents), " and a workload" if config.demo_workload else "")

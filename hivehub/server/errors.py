@@ -61,11 +61,15 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return response
     except web.HTTPException as exc:
         if isinstance(exc, web.HTTPRequestEntityTooLarge):
-            return error_response(E.PayloadTooLarge("request body too large", limit=request.app[HUB].config.max_body_bytes))
+            return error_response(
+                E.PayloadTooLarge("request body too large", limit=request.app[HUB].config.max_body_bytes)
+            )
         if exc.status >= 400:
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
             # keep the headers the exception carries (405 must name the allowed methods in Allow)
-            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            headers = {
+                k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
+            }
             return web.Response(
                 body=_enc.encode({"error": {"code": code, "message": exc.reason, "details": {}}}),
                 status=exc.status,
@@ -85,7 +89,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if mapped is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return web.Response(
-                body=_enc.encode({"error": {"code": "internal_error", "message": "internal error", "details": {}}}),
+                body=_enc.encode(
+                    {"error": {"code": "internal_error", "message": "internal error", "details": {}}}
+                ),
                 status=500,
                 content_type="application/json",
             )
@@ -117,8 +123,13 @@ class MalformedRequestLogFilter(logging.Filter):
         self._next = now + self.interval
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
         record.msg = "malformed HTTP request from %s: %s (%d more not logged in the last %gs; at most one line per %gs)"
-        record.args = (remote, str(exc.message).splitlines()[0][:200] if exc.message else type(exc).__name__,
-                       self.suppressed, self.interval, self.interval)
+        record.args = (
+            remote,
+            str(exc.message).splitlines()[0][:200] if exc.message else type(exc).__name__,
+            self.suppressed,
+            self.interval,
+            self.interval,
+        )
         self.suppressed = 0
         record.levelno = logging.WARNING
         record.levelname = "WARNING"

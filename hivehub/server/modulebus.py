@@ -25,7 +25,14 @@ class ModuleBus:
         self.wants = wants
         self.sent = 0
 
-    def send(self, from_module: str, to_module: str, message_type: str, payload: dict[str, Any], deliver: Callable[[], None]) -> None:
+    def send(
+        self,
+        from_module: str,
+        to_module: str,
+        message_type: str,
+        payload: dict[str, Any],
+        deliver: Callable[[], None],
+    ) -> None:
         """Deliver a message (``deliver`` runs the receiving module's work) and
         make it visible to subscribers that asked for inter_module_message."""
         deliver()

@@ -44,23 +44,37 @@ class HiveCollector(Collector):
         for ag_status, n in counts.items():
             g.add_metric([ag_status.value], n)
         yield g
-        c = CounterMetricFamily("hive_events_appended", "Events appended to the log (last committed sequence)")
+        c = CounterMetricFamily(
+            "hive_events_appended", "Events appended to the log (last committed sequence)"
+        )
         c.add_metric([], svc.published_seq)
         yield c
         c = CounterMetricFamily("hive_events_delivered", "Event frames delivered to /ws subscribers")
         c.add_metric([], self.app[HUB].stream.delivered)
         yield c
-        c = CounterMetricFamily("hive_token_table_reads", "Reads of the token table (one per change to it, never per request)")
+        c = CounterMetricFamily(
+            "hive_token_table_reads", "Reads of the token table (one per change to it, never per request)"
+        )
         c.add_metric([], self.app[HUB].tokens.reads)
         yield c
-        yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.app[HUB].stream.count())
-        yield GaugeMetricFamily("hive_connected_agents", "Agents connected over /agents/ws", value=self.app[HUB].gateway.count())
-        g = GaugeMetricFamily("hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"])
+        yield GaugeMetricFamily(
+            "hive_subscribers", "Connected /ws subscribers", value=self.app[HUB].stream.count()
+        )
+        yield GaugeMetricFamily(
+            "hive_connected_agents", "Agents connected over /agents/ws", value=self.app[HUB].gateway.count()
+        )
+        g = GaugeMetricFamily(
+            "hive_module_health", "Module health: 0 healthy, 1 degraded, 2 unhealthy", labels=["module"]
+        )
         for name, mod in self.app[HUB].modules.states().items():
             g.add_metric([name], RANK[mod["status"]])
         yield g
-        yield GaugeMetricFamily("hive_alerts_active", "Active alerts", value=len(self.app[HUB].watch.alerts()))
-        yield GaugeMetricFamily("hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000)
+        yield GaugeMetricFamily(
+            "hive_alerts_active", "Active alerts", value=len(self.app[HUB].watch.alerts())
+        )
+        yield GaugeMetricFamily(
+            "hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000
+        )
 
 
 class Metrics:
@@ -158,8 +172,16 @@ async def resources(request: web.Request) -> web.Response:
     return json(_resources(request.app))
 
 
-@route("PATCH", "/api/resources", "Change resource alert thresholds at run time", body=ThresholdPatch, errors=(422,))
+@route(
+    "PATCH",
+    "/api/resources",
+    "Change resource alert thresholds at run time",
+    body=ThresholdPatch,
+    errors=(422,),
+)
 async def patch_resources(request: web.Request) -> web.Response:
     patch = await body_as(request, ThresholdPatch)
-    request.app[HUB].watch.set_thresholds(**{k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None})
+    request.app[HUB].watch.set_thresholds(
+        **{k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
+    )
     return json(_resources(request.app))

@@ -202,7 +202,9 @@ def paginate(items: list[Any], request: web.Request) -> tuple[list[Any], str | N
                 start = i + 1
                 break
         else:
-            raise InvalidInput("cursor does not match any item (it may have been removed)", parameter="cursor")
+            raise InvalidInput(
+                "cursor does not match any item (it may have been removed)", parameter="cursor"
+            )
     page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (_cursor_out(page[-1].id) if more and page else None)
@@ -241,8 +243,6 @@ async def hive_status(request: web.Request) -> web.Response:
     return raw_json(await h.view.read(lambda r: _enc.encode(h.status(r))))
 
 
-
-
 # ----------------------------------------------------------------- agents
 
 
@@ -271,7 +271,13 @@ async def create_agent(request: web.Request) -> web.Response:
     "/api/agents",
     "List agents",
     response=AgentPage,
-    query={"status": "idle|active|learning|offline|failed", "type": "agent type", "capability": "has this capability", "limit": "1..1000", "cursor": "from next_cursor"},
+    query={
+        "status": "idle|active|learning|offline|failed",
+        "type": "agent type",
+        "capability": "has this capability",
+        "limit": "1..1000",
+        "cursor": "from next_cursor",
+    },
 )
 async def list_agents(request: web.Request) -> web.Response:
     status = q_enum(request, "status", AgentStatus)
@@ -297,7 +303,14 @@ async def get_agent(request: web.Request) -> web.Response:
     return raw_json(await agent_json(request, request.match_info["id"]))
 
 
-@route("PATCH", "/api/agents/{id}", "Change name, capabilities or concurrency", body=C.AgentPatch, response=Agent, errors=(404, 422))
+@route(
+    "PATCH",
+    "/api/agents/{id}",
+    "Change name, capabilities or concurrency",
+    body=C.AgentPatch,
+    response=Agent,
+    errors=(404, 422),
+)
 async def patch_agent(request: web.Request) -> web.Response:
     s = svc(request)
     agent_id = request.match_info["id"]
@@ -329,7 +342,12 @@ async def reset_learning(request: web.Request) -> web.Response:
     s.reader().agent(agent_id)  # 404 before the body is read
     b = await body_as(request, ResetLearningBody)
     await s.execute(
-        C.ResetLearning(id=request_id(request), agent_id=agent_id, capabilities=b.capabilities, requested_by=b.requested_by or actor(request))
+        C.ResetLearning(
+            id=request_id(request),
+            agent_id=agent_id,
+            capabilities=b.capabilities,
+            requested_by=b.requested_by or actor(request),
+        )
     )
     return raw_json(await agent_json(request, agent_id))
 
@@ -364,7 +382,9 @@ async def agent_heartbeat(request: web.Request) -> web.Response:
 )
 async def agent_claim(request: web.Request) -> web.StreamResponse:
     wait = q_float(request, "wait", 0.0, 0.0, request.app[HUB].config.max_claim_wait)
-    claim = await request.app[HUB].gateway.claim(request.match_info["id"], wait, request_id(request), request.get(HELD))
+    claim = await request.app[HUB].gateway.claim(
+        request.match_info["id"], wait, request_id(request), request.get(HELD)
+    )
     if claim is None:
         return web.Response(status=204)
     return raw_json(claim)
@@ -373,7 +393,15 @@ async def agent_claim(request: web.Request) -> web.StreamResponse:
 # ----------------------------------------------------------------- tasks
 
 
-@route("POST", "/api/tasks", "Submit a task", body=C.TaskSpec, response=Task, status=201, errors=(400, 409, 413, 422))
+@route(
+    "POST",
+    "/api/tasks",
+    "Submit a task",
+    body=C.TaskSpec,
+    response=Task,
+    status=201,
+    errors=(400, 409, 413, 422),
+)
 async def create_task(request: web.Request) -> web.Response:
     spec = await body_as(request, C.TaskSpec)
     s = svc(request)
@@ -381,12 +409,22 @@ async def create_task(request: web.Request) -> web.Response:
     return raw_json(await task_json(request, events[0].data.task.id), status=201)  # type: ignore[attr-defined]
 
 
-@route("POST", "/api/tasks/batch", "Submit up to 1000 tasks at once (all or none validated first)", body=TaskBatch, response=TaskBatchResult, status=201, errors=(400, 409, 413, 422))
+@route(
+    "POST",
+    "/api/tasks/batch",
+    "Submit up to 1000 tasks at once (all or none validated first)",
+    body=TaskBatch,
+    response=TaskBatchResult,
+    status=201,
+    errors=(400, 409, 413, 422),
+)
 async def create_tasks(request: web.Request) -> web.Response:
     batch = await body_as(request, TaskBatch)
     s = svc(request)
     # one core command: every task is validated before the first is created (all or none)
-    events = await s.execute(C.SubmitTasks(id=request_id(request), specs=batch.tasks, created_by=actor(request)))
+    events = await s.execute(
+        C.SubmitTasks(id=request_id(request), specs=batch.tasks, created_by=actor(request))
+    )
     created = [e.data.task.id for e in events if e.type == "task_created"]  # type: ignore[attr-defined]
     return json(TaskBatchResult([await s.task(t) for t in created]), status=201)
 
@@ -396,7 +434,15 @@ async def create_tasks(request: web.Request) -> web.Response:
     "/api/tasks",
     "List the tasks in memory, newest first: every unfinished task and the newest --retain-finished finished ones",
     response=TaskPage,
-    query={"status": "task status", "type": "task type", "agent_id": "assigned agent", "priority": "1..4 or name", "limit": "1..1000", "cursor": "from next_cursor", "order": "desc (default) or asc"},
+    query={
+        "status": "task status",
+        "type": "task type",
+        "agent_id": "assigned agent",
+        "priority": "1..4 or name",
+        "limit": "1..1000",
+        "cursor": "from next_cursor",
+        "order": "desc (default) or asc",
+    },
 )
 async def list_tasks(request: web.Request) -> web.Response:
     status = q_enum(request, "status", TaskStatus)
@@ -431,7 +477,13 @@ async def list_tasks(request: web.Request) -> web.Response:
     return raw_json(await view(request).read(build))
 
 
-@route("GET", "/api/tasks/{id}", "One task (a finished task evicted from memory is read from the log)", response=Task, errors=(404,))
+@route(
+    "GET",
+    "/api/tasks/{id}",
+    "One task (a finished task evicted from memory is read from the log)",
+    response=Task,
+    errors=(404,),
+)
 async def get_task(request: web.Request) -> web.Response:
     return raw_json(await task_json(request, request.match_info["id"]))
 
@@ -441,15 +493,31 @@ async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> w
     return raw_json(await task_json(request, task_id))
 
 
-@route("POST", "/api/tasks/{id}/cancel", "Cancel a pending, assigned or running task", body=CancelBody, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/cancel",
+    "Cancel a pending, assigned or running task",
+    body=CancelBody,
+    response=Task,
+    errors=(404, 409),
+)
 async def cancel_task(request: web.Request) -> web.Response:
     b = await body_as(request, CancelBody)
     tid = request.match_info["id"]
-    cmd = C.CancelTask(id=request_id(request), task_id=tid, reason=b.reason, cancelled_by=b.cancelled_by or actor(request))
+    cmd = C.CancelTask(
+        id=request_id(request), task_id=tid, reason=b.reason, cancelled_by=b.cancelled_by or actor(request)
+    )
     return await _task_command(request, cmd, tid)
 
 
-@route("POST", "/api/tasks/{id}/retry", "Put a failed or cancelled task back in the queue", body=RetryBody, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/retry",
+    "Put a failed or cancelled task back in the queue",
+    body=RetryBody,
+    response=Task,
+    errors=(404, 409),
+)
 async def retry_task(request: web.Request) -> web.Response:
     b = await body_as(request, RetryBody)
     tid = request.match_info["id"]
@@ -457,42 +525,97 @@ async def retry_task(request: web.Request) -> web.Response:
     return await _task_command(request, cmd, tid)
 
 
-@route("POST", "/api/tasks/{id}/start", "Agent report: started", body=AgentReport, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/start",
+    "Agent report: started",
+    body=AgentReport,
+    response=Task,
+    errors=(404, 409),
+)
 async def start_task(request: web.Request) -> web.Response:
     b = await body_as(request, AgentReport)
     tid = request.match_info["id"]
-    return await _task_command(request, C.StartTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt), tid)
+    return await _task_command(
+        request, C.StartTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt), tid
+    )
 
 
-@route("POST", "/api/tasks/{id}/progress", "Agent report: progress", body=ProgressReport, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/progress",
+    "Agent report: progress",
+    body=ProgressReport,
+    response=Task,
+    errors=(404, 409),
+)
 async def progress_task(request: web.Request) -> web.Response:
     b = await body_as(request, ProgressReport)
     tid = request.match_info["id"]
-    cmd = C.ReportProgress(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, progress=b.progress, current_step=b.current_step)
+    cmd = C.ReportProgress(
+        id=request_id(request),
+        task_id=tid,
+        agent_id=b.agent_id,
+        attempt=b.attempt,
+        progress=b.progress,
+        current_step=b.current_step,
+    )
     return await _task_command(request, cmd, tid)
 
 
-@route("POST", "/api/tasks/{id}/complete", "Agent report: completed with a result", body=CompleteReport, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/complete",
+    "Agent report: completed with a result",
+    body=CompleteReport,
+    response=Task,
+    errors=(404, 409),
+)
 async def complete_task(request: web.Request) -> web.Response:
     b = await body_as(request, CompleteReport)
     tid = request.match_info["id"]
-    cmd = C.CompleteTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, result=b.result, quality=b.quality)
+    cmd = C.CompleteTask(
+        id=request_id(request),
+        task_id=tid,
+        agent_id=b.agent_id,
+        attempt=b.attempt,
+        result=b.result,
+        quality=b.quality,
+    )
     return await _task_command(request, cmd, tid)
 
 
-@route("POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409))
+@route(
+    "POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409)
+)
 async def fail_task(request: web.Request) -> web.Response:
     b = await body_as(request, FailReport)
     tid = request.match_info["id"]
-    cmd = C.FailTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, error=b.error.task_error(), retryable=b.retryable)
+    cmd = C.FailTask(
+        id=request_id(request),
+        task_id=tid,
+        agent_id=b.agent_id,
+        attempt=b.attempt,
+        error=b.error.task_error(),
+        retryable=b.retryable,
+    )
     return await _task_command(request, cmd, tid)
 
 
-@route("POST", "/api/tasks/{id}/release", "Agent report: hand the task back unfinished", body=ReleaseReport, response=Task, errors=(404, 409))
+@route(
+    "POST",
+    "/api/tasks/{id}/release",
+    "Agent report: hand the task back unfinished",
+    body=ReleaseReport,
+    response=Task,
+    errors=(404, 409),
+)
 async def release_task(request: web.Request) -> web.Response:
     b = await body_as(request, ReleaseReport)
     tid = request.match_info["id"]
-    cmd = C.ReleaseTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, reason=b.reason)
+    cmd = C.ReleaseTask(
+        id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, reason=b.reason
+    )
     return await _task_command(request, cmd, tid)
 
 
@@ -504,7 +627,11 @@ async def release_task(request: web.Request) -> web.Response:
     "/api/events",
     "Catch up on the event log over HTTP",
     response=EventPage,
-    query={"since": "return events after this sequence (at most the head: 400 cursor_out_of_range)", "types": "comma-separated event types", "limit": "1..10000"},
+    query={
+        "since": "return events after this sequence (at most the head: 400 cursor_out_of_range)",
+        "types": "comma-separated event types",
+        "limit": "1..10000",
+    },
     errors=(400,),
 )
 async def list_events(request: web.Request) -> web.Response:
@@ -562,12 +689,18 @@ def openapi() -> dict[str, Any]:
         params = [
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
             for n in _path_params(r.path)
-        ] + [{"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}} for k, v in r.query.items()]
+        ] + [
+            {"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}}
+            for k, v in r.query.items()
+        ]
         if params:
             op["parameters"] = params
         if r.body is not None:
             # an empty body means {}: the body is only required when the schema has required fields
-            op["requestBody"] = {"required": _has_required(r.body), "content": {"application/json": {"schema": ref[r.body]}}}
+            op["requestBody"] = {
+                "required": _has_required(r.body),
+                "content": {"application/json": {"schema": ref[r.body]}},
+            }
         ok: dict[str, Any] = {"description": "OK"}
         if r.response is not None:
             ok["content"] = {"application/json": {"schema": ref[r.response]}}
@@ -596,13 +729,25 @@ def openapi() -> dict[str, Any]:
                 "summary": summary,
                 "operationId": "ws_" + path.strip("/").replace("/", "_"),
                 "parameters": [
-                    {"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}}
+                    {
+                        "name": k,
+                        "in": "query",
+                        "required": False,
+                        "description": v,
+                        "schema": {"type": "string"},
+                    }
                     for k, v in query.items()
                 ],
                 "responses": {
                     "101": {"description": "Switching Protocols (WebSocket, permessage-deflate offered)"},
-                    "400": {"description": "not a WebSocket upgrade request", "content": {"application/json": {"schema": ref[ErrorBody]}}},
-                    "422": {"description": "error", "content": {"application/json": {"schema": ref[ErrorBody]}}},
+                    "400": {
+                        "description": "not a WebSocket upgrade request",
+                        "content": {"application/json": {"schema": ref[ErrorBody]}},
+                    },
+                    "422": {
+                        "description": "error",
+                        "content": {"application/json": {"schema": ref[ErrorBody]}},
+                    },
                 },
             }
         }

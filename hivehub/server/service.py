@@ -334,7 +334,9 @@ class HubService:
         await fut
         return events
 
-    async def execute_each(self, cmds: list[Command], *, stop_at_error: bool = False) -> list[list[ev.Event] | HiveError]:
+    async def execute_each(
+        self, cmds: list[Command], *, stop_at_error: bool = False
+    ) -> list[list[ev.Event] | HiveError]:
         """Run commands in order, each accepted or refused on its own, and wait for
         one commit covering every accepted one (forwarded batches, submissions)."""
         if self.role == "follower" or not self.store_ok:

@@ -86,7 +86,12 @@ class Subscriber:
     )
 
     def __init__(
-        self, ws: web.WebSocketResponse, buffer_limit: int, remote: str, transport: Any = None, budget: int = 8 << 20
+        self,
+        ws: web.WebSocketResponse,
+        buffer_limit: int,
+        remote: str,
+        transport: Any = None,
+        budget: int = 8 << 20,
     ) -> None:
         self.ws = ws
         #: the transport, once frames may be written to it directly: never with
@@ -247,7 +252,9 @@ class StreamHub:
         for s in subs:
             mine: list[bytes] = []
             t = s.raw
-            direct = t is not None and not s.queue and not s.closing and t.get_write_buffer_size() <= WRITE_HIGH
+            direct = (
+                t is not None and not s.queue and not s.closing and t.get_write_buffer_size() <= WRITE_HIGH
+            )
             for i, p in enumerate(batch):
                 if not self._wants(s, p):
                     continue
@@ -297,7 +304,9 @@ class StreamHub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         cfg = request.app[HUB].config
-        ws = HubWebSocket(heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0)
+        ws = HubWebSocket(
+            heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0
+        )
         # Validate the query before upgrading, so mistakes get a plain 4xx.
         q = request.query
         types = parse_types(q.get("types"))
@@ -305,7 +314,9 @@ class StreamHub:
         snapshot = q.get("snapshot", "") in ("1", "true", "yes")
         await ws.prepare(request)
         attach(request, ws)  # a revoked token closes this connection
-        sub = Subscriber(ws, cfg.subscriber_buffer, request.remote or "?", request.transport, cfg.client_buffer_bytes)
+        sub = Subscriber(
+            ws, cfg.subscriber_buffer, request.remote or "?", request.transport, cfg.client_buffer_bytes
+        )
         sub.on_cut = self._cut
         sub.types = types
         sub.agent_id = q.get("agent_id") or None
@@ -379,7 +390,9 @@ class StreamHub:
             check_since(since, head)
         except CursorOutOfRange as exc:
             await ws.send_frame(error_message(exc), WSMsgType.TEXT)
-            await ws.close(code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120])
+            await ws.close(
+                code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120]
+            )
 
     def snapshot(self, r: HiveReader) -> Snapshot:
         tasks = [t for t in r.tasks() if t.status not in TERMINAL]
@@ -401,7 +414,9 @@ class StreamHub:
             self._snap = (key, message("snapshot", self.snapshot(r)))
         return self._snap[1]
 
-    async def _send_snapshot(self, sub: Subscriber, request: web.Request, timeout: float, body: bytes) -> None:
+    async def _send_snapshot(
+        self, sub: Subscriber, request: web.Request, timeout: float, body: bytes
+    ) -> None:
         """Write the shared snapshot as one fragmented text message (RFC 6455 5.4).
 
         Each fragment goes out only once the socket has drained below its low
@@ -428,7 +443,9 @@ class StreamHub:
                 sub.cut()
                 return
 
-    async def _replay(self, sub: Subscriber, since: int, ceiling: int, request: web.Request, timeout: float) -> None:
+    async def _replay(
+        self, sub: Subscriber, since: int, ceiling: int, request: web.Request, timeout: float
+    ) -> None:
         store = self.service.store
         first, _last = await store.bounds()
         if first and since + 1 < first:
@@ -481,7 +498,9 @@ class StreamHub:
                 sub.last_seq = min(last, ceiling)
                 # flow control: let the client drain (watermarks, no polling) before the
                 # next page; one that stays backed up past the deadline is cut off
-                if raw.get_write_buffer_size() > REPLAY_HIGH and not await wait_writable(request.protocol, timeout):
+                if raw.get_write_buffer_size() > REPLAY_HIGH and not await wait_writable(
+                    request.protocol, timeout
+                ):
                     sub.cut()
                     break
             if last >= ceiling:
@@ -564,7 +583,9 @@ class StreamHub:
             mid = mid or mapped.details.get("message_id")
             self._reply(sub, error_message(mapped, mid))
 
-    async def _command(self, sub: Subscriber, typ: str, data: dict[str, Any], mid: str | None, request: web.Request) -> bytes:
+    async def _command(
+        self, sub: Subscriber, typ: str, data: dict[str, Any], mid: str | None, request: web.Request
+    ) -> bytes:
         svc = self.service
         rid = f"ws:{mid}" if mid else f"ws:{id(sub):x}"
         if typ == "ping":
@@ -594,7 +615,9 @@ class StreamHub:
         if typ == "cancel_task":
             cancel = codec.cancel_task(data, rid)
             await svc.execute(cancel)
-            return await committed.task(cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid))
+            return await committed.task(
+                cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid)
+            )
         if typ == "get_status":
             h = self.app[HUB]
             return await committed.read(lambda r: message("get_status_result", h.status(r), mid))

@@ -136,7 +136,9 @@ class PostgresEventStore:
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         try:
             rows = await self._pool().fetch(
-                "SELECT sequence, type, body FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2", after, limit
+                "SELECT sequence, type, body FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+                after,
+                limit,
             )
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
@@ -145,7 +147,8 @@ class PostgresEventStore:
     async def task_events(self, task_id: str) -> list[StoredEvent]:
         try:
             rows = await self._pool().fetch(
-                "SELECT sequence, type, body FROM events WHERE task_id = $1 ORDER BY sequence", task_key(task_id)
+                "SELECT sequence, type, body FROM events WHERE task_id = $1 ORDER BY sequence",
+                task_key(task_id),
             )
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc

@@ -202,14 +202,17 @@ class SQLiteEventStore:
     async def read_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, bytes]]:
         """``read`` as plain tuples: the replay path, where a namedtuple per row shows."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._rx, self._read_raw_sync, after, limit)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._rx, self._read_raw_sync, after, limit
+            )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 
     def _task_events_sync(self, task_id: str) -> list[StoredEvent]:
         assert self._r is not None
         rows = self._r.execute(
-            "SELECT sequence, type, body FROM events WHERE task_id = ? ORDER BY sequence", (task_key(task_id),)
+            "SELECT sequence, type, body FROM events WHERE task_id = ? ORDER BY sequence",
+            (task_key(task_id),),
         ).fetchall()
         return [StoredEvent(s, t, bytes(b)) for s, t, b in rows]
 

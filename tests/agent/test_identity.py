@@ -12,7 +12,9 @@ from .conftest import make_agent
 from .fakehub import FakeWsHub
 
 
-async def test_a_restarted_agent_registers_with_the_id_it_was_given(hub: FakeWsHub, running: Any, tmp_path: Path) -> None:
+async def test_a_restarted_agent_registers_with_the_id_it_was_given(
+    hub: FakeWsHub, running: Any, tmp_path: Path
+) -> None:
     first = make_agent(hub, state_dir=tmp_path)
     task = await running(first)
     given = first.agent_id
@@ -27,7 +29,9 @@ async def test_a_restarted_agent_registers_with_the_id_it_was_given(hub: FakeWsH
     assert again.agent_id == given
 
 
-async def test_a_second_process_with_the_same_name_does_not_share_the_id(hub: FakeWsHub, running: Any, tmp_path: Path) -> None:
+async def test_a_second_process_with_the_same_name_does_not_share_the_id(
+    hub: FakeWsHub, running: Any, tmp_path: Path
+) -> None:
     path = id_file_path(tmp_path, "Worker-1")
     holder = IdFile(path)
     assert holder.acquire()

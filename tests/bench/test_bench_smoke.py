@@ -27,7 +27,10 @@ def run_bench(tmp_path: Path, only: str, timeout: float = 110) -> dict[str, Any]
     out = tmp_path / "results.json"
     cp = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--only", only, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert out.exists(), f"no results written (exit {cp.returncode}):\n{cp.stderr[-4000:]}"
     doc = json.loads(out.read_text())
@@ -57,14 +60,20 @@ def test_retention_smoke(tmp_path: Path) -> None:
     assert retained["in_memory_tasks"] == retained["retain_finished"] > 0
     assert retained["evicted"] == retained["tasks"] - retained["retain_finished"] > 0
     assert positive(rt["mib_per_million_finished_without_retention"])
-    assert positive(rt["mib_per_million_finished_with_retention"]) and positive(rt["evicted_index_mib_per_million"])
+    assert positive(rt["mib_per_million_finished_with_retention"]) and positive(
+        rt["evicted_index_mib_per_million"]
+    )
 
 
 def test_replay_smoke(tmp_path: Path) -> None:
     rp = run_bench(tmp_path, "replay")["benches"]["replay"]
     assert rp["hub"]["received"] == rp["hub"]["expected"] > 0 and not rp["hub"]["timed_out"]
     assert rp["hub"]["last_sequence"] == rp["hub"]["expected"]
-    assert positive(rp["events_per_s"]) and positive(rp["baseline_events_per_s"]) and positive(rp["ratio_vs_bare"])
+    assert (
+        positive(rp["events_per_s"])
+        and positive(rp["baseline_events_per_s"])
+        and positive(rp["ratio_vs_bare"])
+    )
 
 
 def test_fanout_smoke(tmp_path: Path) -> None:
@@ -79,7 +88,9 @@ def test_fanout_smoke(tmp_path: Path) -> None:
 
 def test_tasks_smoke(tmp_path: Path) -> None:
     t = run_bench(tmp_path, "tasks")["benches"]["tasks"]
-    assert t["completed"] == t["tasks"] > 0 and positive(t["tasks_per_s"]) and positive(t["latency"]["p99_ms"])
+    assert (
+        t["completed"] == t["tasks"] > 0 and positive(t["tasks_per_s"]) and positive(t["latency"]["p99_ms"])
+    )
 
 
 def test_connections_smoke(tmp_path: Path) -> None:
@@ -94,7 +105,9 @@ def test_celery_baseline_smoke(tmp_path: Path) -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("the Celery baseline starts a private redis-server, which is not installed here")
     c = run_bench(tmp_path, "celery")["benches"]["celery"]
-    assert c["completed"] == c["tasks"] > 0 and positive(c["tasks_per_s"]) and positive(c["latency"]["p50_ms"])
+    assert (
+        c["completed"] == c["tasks"] > 0 and positive(c["tasks_per_s"]) and positive(c["latency"]["p50_ms"])
+    )
 
 
 def test_dask_baseline_smoke(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from hivehub.store import StoredEvent
 
 @pytest.fixture(params=["memory", "redis"])
 async def bus(request) -> AsyncIterator[EventBus]:
-    b = open_bus("memory" if request.param == "memory" else f"redis://127.0.0.1:6379/0?stream=test:{uuid.uuid4().hex}")
+    b = open_bus(
+        "memory" if request.param == "memory" else f"redis://127.0.0.1:6379/0?stream=test:{uuid.uuid4().hex}"
+    )
     await b.open()
     try:
         yield b

@@ -52,7 +52,9 @@ class Collector:
             self._changed.set()
             raise
 
-    async def until(self, cond: Callable[[list[Any]], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    async def until(
+        self, cond: Callable[[list[Any]], Any], timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
         async def wait() -> Any:
             while True:
                 v = cond(self.items)
@@ -66,7 +68,9 @@ class Collector:
         try:
             return await asyncio.wait_for(wait(), timeout * TIME_SCALE)
         except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}; got {[self._label(i) for i in self.items][-20:]}") from None
+            raise AssertionError(
+                f"timed out waiting for {what}; got {[self._label(i) for i in self.items][-20:]}"
+            ) from None
 
     @staticmethod
     def _label(item: Any) -> str:

@@ -15,8 +15,12 @@ Script = Callable[["Conn"], Awaitable[None]]
 
 
 def event(seq: int | None, typ: str = "task_created", **data: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"type": typ, "data": {"timestamp": "2026-01-01T00:00:00Z", **data},
-                         "timestamp": "2026-01-01T00:00:00Z", "message_id": f"m{seq}"}
+    e: dict[str, Any] = {
+        "type": typ,
+        "data": {"timestamp": "2026-01-01T00:00:00Z", **data},
+        "timestamp": "2026-01-01T00:00:00Z",
+        "message_id": f"m{seq}",
+    }
     if seq is not None:
         e["sequence"] = seq
     return e
@@ -45,7 +49,9 @@ class Conn:
             self.received.append(obj)
             typ = obj["type"]
             reply = "pong" if typ == "ping" else f"{typ}_result"
-            await self.send({"type": reply, "data": {}, "message_id": obj.get("message_id"), "timestamp": "x"})
+            await self.send(
+                {"type": reply, "data": {}, "message_id": obj.get("message_id"), "timestamp": "x"}
+            )
 
     async def ignore(self) -> None:
         """Read and drop everything: a hub that stopped answering."""
@@ -69,7 +75,9 @@ class FakeHub:
 
     async def _status(self, request: web.Request) -> web.Response:
         self.rest_headers.append(dict(request.headers))
-        return web.json_response({"published_sequence": self.published_sequence, "sequence": self.published_sequence})
+        return web.json_response(
+            {"published_sequence": self.published_sequence, "sequence": self.published_sequence}
+        )
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()

@@ -37,10 +37,14 @@ async def test_agents_round_trip(hub: Hub, uid) -> None:
     cap = uid("cap")
     async with HiveClient(hub.url) as c:
         made = [
-            await c.register_agent(f"w{i}", type="specialist", capabilities={cap: 0.5 + i / 10}, max_concurrent_tasks=2)
+            await c.register_agent(
+                f"w{i}", type="specialist", capabilities={cap: 0.5 + i / 10}, max_concurrent_tasks=2
+            )
             for i in range(5)
         ]
-        assert made[0]["capabilities"] == [{"name": cap, "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}]
+        assert made[0]["capabilities"] == [
+            {"name": cap, "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}
+        ]
         # pages of 2, walked through next_cursor, in registration order
         listed = [a async for a in c.list_agents(capability=cap, page_size=2)]
         assert [a["id"] for a in listed] == [a["id"] for a in made]
@@ -48,7 +52,9 @@ async def test_agents_round_trip(hub: Hub, uid) -> None:
         assert {a["id"] for a in await c.agents(capability=cap, type="specialist")} == {a["id"] for a in made}
         one = await c.get_agent(made[0]["id"])
         assert one["name"] == "w0"
-        changed = await c.update_agent(made[0]["id"], name="renamed", capabilities=[f"{cap}:0.95"], max_concurrent_tasks=3)
+        changed = await c.update_agent(
+            made[0]["id"], name="renamed", capabilities=[f"{cap}:0.95"], max_concurrent_tasks=3
+        )
         assert (changed["name"], changed["max_concurrent_tasks"]) == ("renamed", 3)
         assert changed["capabilities"][0]["proficiency"] == 0.95
         removed = await c.remove_agent(made[0]["id"])
@@ -87,7 +93,11 @@ async def test_tasks_round_trip(hub: Hub, uid) -> None:
         assert [b["id"] for b in batch] == [uid("b1"), uid("b2")]
         listed = await c.tasks(type=typ)
         assert [x["id"] for x in listed] == [uid("b2"), uid("b1"), t["id"]]  # newest first
-        assert [x["id"] for x in await c.tasks(type=typ, order="asc", page_size=1)] == [t["id"], uid("b1"), uid("b2")]
+        assert [x["id"] for x in await c.tasks(type=typ, order="asc", page_size=1)] == [
+            t["id"],
+            uid("b1"),
+            uid("b2"),
+        ]
         assert [x["id"] for x in await c.tasks(type=typ, priority="critical")] == [uid("b2")]
         assert len(await c.tasks(type=typ, limit=2)) == 2
         cancelled = await c.cancel_task(t["id"], reason="not needed")
@@ -129,7 +139,9 @@ async def test_typed_errors(hub: Hub, uid) -> None:
 
 async def _malformed(c: HiveClient) -> None:
     """The client never sends malformed JSON itself: post raw bytes, map the answer."""
-    async with c._http().post(c.url + "/api/tasks", data=b"{oops", headers={"Content-Type": "application/json"}) as r:
+    async with c._http().post(
+        c.url + "/api/tasks", data=b"{oops", headers={"Content-Type": "application/json"}
+    ) as r:
         body = await r.json()
     raise from_error_body(body, r.status)
 

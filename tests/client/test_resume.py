@@ -25,7 +25,9 @@ async def test_resume_after_hub_kill_and_restart(tmp_path: Path) -> None:
     try:
         async with HiveClient(first.url, timeout=10) as c:
             await c.register_agent("idle-worker", capabilities={"unused": 0.5})
-            stream = c.stream(since=0, backoff_base=0.05, backoff_cap=0.5, on_state=lambda s, _: states.append(s))
+            stream = c.stream(
+                since=0, backoff_base=0.05, backoff_cap=0.5, on_state=lambda s, _: states.append(s)
+            )
             col = Collector(stream)
             before = [(await c.submit_task(type="resume", id=f"before-{i}"))["id"] for i in range(5)]
             await col.until(lambda xs: set(before) <= set(task_ids(xs)), what="the tasks before the kill")
@@ -64,12 +66,18 @@ async def test_slow_consumer_cut_off_resumes_from_the_reason(tmp_path: Path) -> 
             await stream.wait_connected(10)
             submitted: list[str] = []
             for burst in range(30):
-                made = await asyncio.gather(*(c.submit_task(type="burst", id=f"b{burst}-{i}") for i in range(40)))
+                made = await asyncio.gather(
+                    *(c.submit_task(type="burst", id=f"b{burst}-{i}") for i in range(40))
+                )
                 submitted += [t["id"] for t in made]
                 if any(code == CLOSE_SLOW for code, _ in stream.disconnects):
                     break
-            assert any(code == CLOSE_SLOW and "since=" in reason for code, reason in stream.disconnects), stream.disconnects
-            await col.until(lambda xs: len(task_ids(xs)) >= len(submitted), timeout=20, what="every task_created")
+            assert any(code == CLOSE_SLOW and "since=" in reason for code, reason in stream.disconnects), (
+                stream.disconnects
+            )
+            await col.until(
+                lambda xs: len(task_ids(xs)) >= len(submitted), timeout=20, what="every task_created"
+            )
             got = task_ids(col.items)
             assert sorted(got) == sorted(submitted) and len(got) == len(set(got))  # each exactly once
             seqs = [e["sequence"] for e in col.items]

@@ -78,7 +78,10 @@ async def test_control_commands(hub: Hub, uid) -> None:
         pong = await s.request("ping")
         assert pong["type"] == "pong" and pong["message_id"]
         assert await s.ping() >= 0
-        created = await s.request("create_task", {"type": uid("ws"), "required_capabilities": [{"name": uid("nobody"), "min_proficiency": 1}]})
+        created = await s.request(
+            "create_task",
+            {"type": uid("ws"), "required_capabilities": [{"name": uid("nobody"), "min_proficiency": 1}]},
+        )
         assert created["type"] == "create_task_result"
         tid = created["data"]["task"]["id"]
         # the reply and the event are separate messages: the event arrives on the stream
@@ -146,8 +149,16 @@ def pull_agent(hub: Hub, agent_id: str, steps: list[float], result: Any, ready: 
     task_id, attempt = claim["task"]["id"], claim["attempt"]
     hub.post(f"/api/tasks/{task_id}/start", {"agent_id": agent_id, "attempt": attempt}, expect=200)
     for p in steps:
-        hub.post(f"/api/tasks/{task_id}/progress", {"agent_id": agent_id, "attempt": attempt, "progress": p, "current_step": f"at {p}"}, expect=200)
-    hub.post(f"/api/tasks/{task_id}/complete", {"agent_id": agent_id, "attempt": attempt, "result": result}, expect=200)
+        hub.post(
+            f"/api/tasks/{task_id}/progress",
+            {"agent_id": agent_id, "attempt": attempt, "progress": p, "current_step": f"at {p}"},
+            expect=200,
+        )
+    hub.post(
+        f"/api/tasks/{task_id}/complete",
+        {"agent_id": agent_id, "attempt": attempt, "result": result},
+        expect=200,
+    )
 
 
 async def test_wait_for_task_follows_events(hub: Hub, uid) -> None:
@@ -155,7 +166,9 @@ async def test_wait_for_task_follows_events(hub: Hub, uid) -> None:
     async with HiveClient(hub.url) as c:
         agent = await c.register_agent(uid("puller"), capabilities={cap: 0.9})
         ready = threading.Event()
-        worker = threading.Thread(target=pull_agent, args=(hub, agent["id"], [0.25, 0.75], {"answer": 42}, ready), daemon=True)
+        worker = threading.Thread(
+            target=pull_agent, args=(hub, agent["id"], [0.25, 0.75], {"answer": 42}, ready), daemon=True
+        )
         worker.start()
         since = (await c.status())["published_sequence"]
         t = await c.submit_task(type=cap, required_capabilities={cap: 0.5})
@@ -204,4 +217,3 @@ async def test_client_close_closes_its_streams(hub: Hub) -> None:
     await c.close()
     assert s.closed
     assert [e async for e in s] == []
-

@@ -50,8 +50,14 @@ async def test_1013_resumes_from_the_since_in_the_reason() -> None:
         await conn.close(1013, "slow consumer: resume with since=7")
 
     async def resumed(conn: Conn) -> None:
-        await conn.send({"type": "error", "data": {"code": "history_truncated", "message": "gone", "details": {}},
-                         "timestamp": "x", "message_id": None})
+        await conn.send(
+            {
+                "type": "error",
+                "data": {"code": "history_truncated", "message": "gone", "details": {}},
+                "timestamp": "x",
+                "message_id": None,
+            }
+        )
         await conn.send(event(None, "system_alert", level="critical"))  # transient: no sequence
         await conn.send(event(8))
         await conn.serve_pings()
@@ -77,7 +83,11 @@ async def test_policy_close_is_a_typed_error_and_token_is_sent() -> None:
         s = c.stream(heartbeat=None, backoff_base=0.01)
         with pytest.raises(Unauthorized) as ei:
             await s.next(10)
-        assert (ei.value.code, ei.value.status, ei.value.message) == ("unauthorized", 401, "invalid or revoked token")
+        assert (ei.value.code, ei.value.status, ei.value.message) == (
+            "unauthorized",
+            401,
+            "invalid or revoked token",
+        )
         assert len(fake.conns) == 1  # not retried
         assert fake.conns[0].query["token"] == "s3cret"
         assert fake.rest_headers[0]["Authorization"] == "Bearer s3cret"

@@ -48,16 +48,27 @@ def test_unstarted_work_moves_from_a_slow_agent_to_an_idle_one() -> None:
     # before: max(waited 3000, mean 4000 * running 1 ... ) + 4000; after: fast has no history -> hive mean 4000
     assert d["predicted_completion_before_ms"] > d["predicted_completion_after_ms"]
     assert d["efficiency_improvement"] == pytest.approx(
-        round((d["predicted_completion_before_ms"] - d["predicted_completion_after_ms"]) / d["predicted_completion_before_ms"], 4)
+        round(
+            (d["predicted_completion_before_ms"] - d["predicted_completion_after_ms"])
+            / d["predicted_completion_before_ms"],
+            4,
+        )
     )
     moved = of(out, ev.TaskAssigned)
     assert {m.task_id for m in moved} == {"w1", "w2"}
-    assert all(m.assignment_reason == "rebalanced" and m.previous_agent_id == "slow" and m.agent_id == "fast" for m in moved)
+    assert all(
+        m.assignment_reason == "rebalanced" and m.previous_agent_id == "slow" and m.agent_id == "fast"
+        for m in moved
+    )
     assert all(m.attempt_number == 2 for m in moved)
     assert sim.agent("slow").current_tasks == ["w0"]
     assert sorted(sim.agent("fast").current_tasks) == ["w1", "w2"]
     msg = one(out, ev.InterModuleMessage)
-    assert (msg.from_module, msg.to_module, msg.message_type) == ("coordinator", "task_management", "RebalanceRequest")
+    assert (msg.from_module, msg.to_module, msg.message_type) == (
+        "coordinator",
+        "task_management",
+        "RebalanceRequest",
+    )
     # the old holder's late report of the moved attempt is stale
     from hivehub.core.errors import NotTaskHolder
 

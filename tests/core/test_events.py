@@ -26,8 +26,14 @@ from .test_hive import busy_history
 
 # the spec sits in shared/ beside the repository (a clone elsewhere gets a copy beside it)
 SPEC = next(
-    (p for p in (Path(__file__).resolve().parents[3] / "shared" / "spec" / "websocket-api.md",
-                 Path("/work/shared/spec/websocket-api.md")) if p.exists()),
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[3] / "shared" / "spec" / "websocket-api.md",
+            Path("/work/shared/spec/websocket-api.md"),
+        )
+        if p.exists()
+    ),
     Path("/work/shared/spec/websocket-api.md"),
 )
 SPEC_TYPE_NAMES = {

@@ -537,7 +537,10 @@ def test_free_agent_index_picks_the_best_among_many_and_respects_thresholds() ->
         assert sim.holder(f"t{i}") == ranked[i]  # best free agent each time
     # a threshold only some meet: the best agent meeting it, even far down the other heap
     sim.submit("hi-y", {"y": 0.65}, t=2)
-    best_y = sorted((a for a in profs if 1.0 - profs[a] >= 0.65 and a not in ranked[:5]), key=lambda a: (-(1.0 - profs[a]), a))[0]
+    best_y = sorted(
+        (a for a in profs if 1.0 - profs[a] >= 0.65 and a not in ranked[:5]),
+        key=lambda a: (-(1.0 - profs[a]), a),
+    )[0]
     assert sim.holder("hi-y") == best_y
     # nobody meets it: stays pending, and matching_agents says so
     out = sim.submit("none", {"x": 0.99}, t=3)

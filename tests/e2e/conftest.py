@@ -9,7 +9,9 @@ from tests.hubproc import Hub
 
 @pytest.fixture
 def hub(tmp_path) -> Iterator[Hub]:
-    h = Hub(tmp_path / "hive.db", "--heartbeat-timeout", "3", "--retry-base", "0.05", "--retry-cap", "0.2").start()
+    h = Hub(
+        tmp_path / "hive.db", "--heartbeat-timeout", "3", "--retry-base", "0.05", "--retry-cap", "0.2"
+    ).start()
     try:
         yield h
     finally:
@@ -37,7 +39,9 @@ def agents(tmp_path):
 
     started: list[AgentProc] = []
 
-    def start(hub: Hub, name: str, caps: list[str], handler: str = "tests.e2e.handlers:echo", **kw) -> AgentProc:
+    def start(
+        hub: Hub, name: str, caps: list[str], handler: str = "tests.e2e.handlers:echo", **kw
+    ) -> AgentProc:
         a = AgentProc(hub.ws_url, name, caps, handler, log_dir=tmp_path, **kw)
         started.append(a)
         return a

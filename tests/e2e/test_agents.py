@@ -60,7 +60,13 @@ def gapless(events: list[dict[str, Any]]) -> None:
 def test_completion_with_progress_and_true_values(hub: Hub, agents) -> None:
     agents(hub, "A", ["text:0.9"], f"{H}:echo")
     a = online(hub, "A")
-    t = submit(hub, type="text", description="echo it", required_capabilities=[{"name": "text", "min_proficiency": 0.5}], input={"v": 1})
+    t = submit(
+        hub,
+        type="text",
+        description="echo it",
+        required_capabilities=[{"name": "text", "min_proficiency": 0.5}],
+        input={"v": 1},
+    )
     done = task_ends(hub, t["id"])
     assert done["result"] == {"echo": {"v": 1}, "agent": "A", "attempt": 1}
     assert done["assigned_agent_id"] == a["id"]
@@ -70,7 +76,11 @@ def test_completion_with_progress_and_true_values(hub: Hub, agents) -> None:
     created, assigned, started, progress, completed = (e["data"] for e in evs)
     assert created["matching_agents"] == 1
     assert assigned["agent_id"] == a["id"] and assigned["assignment_reason"] == "capability_match"
-    assert 0 < assigned["score"] <= 1 and set(assigned["score_breakdown"]) >= {"proficiency", "reliability", "availability"}
+    assert 0 < assigned["score"] <= 1 and set(assigned["score_breakdown"]) >= {
+        "proficiency",
+        "reliability",
+        "availability",
+    }
     assert assigned["estimated_completion"] is None  # no history yet: no invented estimate
     assert started["attempt_number"] == 1
     assert progress["progress"] == 0.5 and progress["current_step"] == "halfway"
@@ -81,15 +91,27 @@ def test_completion_with_progress_and_true_values(hub: Hub, agents) -> None:
     def ts(x: str) -> datetime:
         return datetime.fromisoformat(x.replace("Z", "+00:00"))
 
-    assert completed["execution_time_ms"] == pytest.approx((ts(completed["timestamp"]) - ts(started["timestamp"])).total_seconds() * 1000, abs=0.01)
-    perf = [e["data"] for e in hub.events(types="agent_performance_updated") if e["data"]["agent_id"] == a["id"]]
+    assert completed["execution_time_ms"] == pytest.approx(
+        (ts(completed["timestamp"]) - ts(started["timestamp"])).total_seconds() * 1000, abs=0.01
+    )
+    perf = [
+        e["data"] for e in hub.events(types="agent_performance_updated") if e["data"]["agent_id"] == a["id"]
+    ]
     assert perf[-1]["metrics"]["tasks_completed"] == 1
     assert perf[-1]["metrics"]["success_rate"] == 1.0
-    assert perf[-1]["metrics"]["average_response_time_ms"] == pytest.approx(completed["execution_time_ms"], abs=0.01)
-    status = [(e["data"]["old_status"], e["data"]["new_status"], e["data"]["reason"]) for e in hub.events(types="agent_status_changed") if e["data"]["agent_id"] == a["id"]]
+    assert perf[-1]["metrics"]["average_response_time_ms"] == pytest.approx(
+        completed["execution_time_ms"], abs=0.01
+    )
+    status = [
+        (e["data"]["old_status"], e["data"]["new_status"], e["data"]["reason"])
+        for e in hub.events(types="agent_status_changed")
+        if e["data"]["agent_id"] == a["id"]
+    ]
     assert ("idle", "active", "task_assigned") in status and ("active", "idle", "task_completed") in status
     # a second task of the same type now gets an estimate from the observed duration
-    t2 = submit(hub, type="text", required_capabilities=[{"name": "text", "min_proficiency": 0.5}], input={"v": 2})
+    t2 = submit(
+        hub, type="text", required_capabilities=[{"name": "text", "min_proficiency": 0.5}], input={"v": 2}
+    )
     task_ends(hub, t2["id"])
     a2 = [e for e in task_events(hub, t2["id"]) if e["type"] == "task_assigned"][0]["data"]
     assert a2["estimated_completion"] is not None
@@ -129,11 +151,20 @@ def test_timeout_tells_the_agent_to_stop_and_reports_true_times(hub: Hub, agents
     agents(hub, "A", ["x:0.9"], f"{H}:gate")
     online(hub, "A")
     marker = tmp_path / "cancelled"
-    t = submit(hub, type="x", timeout_seconds=1, max_retries=0,
-               input={"release": str(tmp_path / "never"), "cancelled_marker": str(marker)})
+    t = submit(
+        hub,
+        type="x",
+        timeout_seconds=1,
+        max_retries=0,
+        input={"release": str(tmp_path / "never"), "cancelled_marker": str(marker)},
+    )
     done = task_ends(hub, t["id"], "failed")
     assert done["error"]["code"] == "TASK_TIMEOUT"
-    errs = [e["data"] for e in hub.events(types="error_occurred") if e["data"]["error"]["details"].get("task_id") == t["id"]]
+    errs = [
+        e["data"]
+        for e in hub.events(types="error_occurred")
+        if e["data"]["error"]["details"].get("task_id") == t["id"]
+    ]
     assert len(errs) == 1
     err = errs[0]
     assert err["component"] == "task_executor" and err["error"]["code"] == "EXECUTION_FAILED"
@@ -149,16 +180,24 @@ def test_cancel_while_running_reaches_the_agent(hub: Hub, agents, tmp_path: Path
     agents(hub, "A", ["x:0.9"], f"{H}:gate")
     a = online(hub, "A")
     started, marker = tmp_path / "started", tmp_path / "cancelled"
-    t = submit(hub, type="x", input={"release": str(tmp_path / "never"), "started": str(started), "cancelled_marker": str(marker)})
+    t = submit(
+        hub,
+        type="x",
+        input={"release": str(tmp_path / "never"), "started": str(started), "cancelled_marker": str(marker)},
+    )
     wait_for(started.exists, 20, what="task to start")
-    out = hub.post(f"/api/tasks/{t['id']}/cancel", {"reason": "user changed mind", "cancelled_by": "alice"}, expect=200)
+    out = hub.post(
+        f"/api/tasks/{t['id']}/cancel", {"reason": "user changed mind", "cancelled_by": "alice"}, expect=200
+    )
     assert out["status"] == "cancelled"
     wait_for(marker.exists, 10, what="the agent to see the cancellation")
     (c,) = [e["data"] for e in task_events(hub, t["id"]) if e["type"] == "task_cancelled"]
     assert c["reason"] == "user changed mind" and c["cancelled_by"] == "alice" and c["agent_id"] == a["id"]
     wait_for(lambda: hub.get(f"/api/agents/{a['id']}")["status"] == "idle", 10, what="agent idle again")
     # the agent's late report for the cancelled attempt is refused, the task stays cancelled
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": a["id"], "attempt": 1, "result": 1})
+    status, body = hub.request(
+        "POST", f"/api/tasks/{t['id']}/complete", {"agent_id": a["id"], "attempt": 1, "result": 1}
+    )
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     assert hub.get(f"/api/tasks/{t['id']}")["status"] == "cancelled"
 
@@ -168,7 +207,12 @@ def test_agent_killed_mid_task_work_completes_on_another(hub: Hub, agents, tmp_p
     agents(hub, "B", ["x:0.5"], f"{H}:gate")
     a, b = online(hub, "A"), online(hub, "B")
     started, release = tmp_path / "started", tmp_path / "release"
-    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"release": str(release), "started": str(started)})
+    t = submit(
+        hub,
+        type="x",
+        required_capabilities=[{"name": "x"}],
+        input={"release": str(release), "started": str(started)},
+    )
     wait_for(started.exists, 20, what="task to start")
     assert started.read_text() == "A"
     victim.kill()
@@ -177,16 +221,28 @@ def test_agent_killed_mid_task_work_completes_on_another(hub: Hub, agents, tmp_p
     assert done["assigned_agent_id"] == b["id"] and done["result"]["agent"] == "B"
     evs = task_events(hub, t["id"])
     failed = [e["data"] for e in evs if e["type"] == "task_failed"]
-    assert [f["failure_kind"] for f in failed] == ["agent_lost"] and failed[0]["error"]["code"] == "AGENT_LOST"
+    assert [f["failure_kind"] for f in failed] == ["agent_lost"] and failed[0]["error"][
+        "code"
+    ] == "AGENT_LOST"
     assert failed[0]["retry_scheduled"] is True
-    reasons = [e["data"]["reason"] for e in hub.events(types="agent_status_changed") if e["data"]["agent_id"] == a["id"]]
+    reasons = [
+        e["data"]["reason"]
+        for e in hub.events(types="agent_status_changed")
+        if e["data"]["agent_id"] == a["id"]
+    ]
     assert "disconnected" in reasons
     assert Counter(e["type"] for e in evs)["task_completed"] == 1
 
 
 def test_priority_order_with_fifo_within_a_priority(hub: Hub, agents) -> None:
     ids = {}
-    for name, prio in [("low", "low"), ("crit1", "critical"), ("med", "medium"), ("high", "high"), ("crit2", 4)]:
+    for name, prio in [
+        ("low", "low"),
+        ("crit1", "critical"),
+        ("med", "medium"),
+        ("high", "high"),
+        ("crit2", 4),
+    ]:
         ids[name] = submit(hub, type="p", priority=prio, required_capabilities=[{"name": "p"}])["id"]
     agents(hub, "A", ["p:0.9"], f"{H}:echo", max_concurrent=1)
     for tid in ids.values():
@@ -247,19 +303,30 @@ def test_remove_agent_reassigns_its_work(hub: Hub, agents, tmp_path: Path) -> No
     agents(hub, "B", ["x:0.5"], f"{H}:gate")
     a, b = online(hub, "A"), online(hub, "B")
     started, release = tmp_path / "started", tmp_path / "release"
-    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"release": str(release), "started": str(started)})
+    t = submit(
+        hub,
+        type="x",
+        required_capabilities=[{"name": "x"}],
+        input={"release": str(release), "started": str(started)},
+    )
     wait_for(started.exists, 20, what="task to start")
     removed = hub.request("DELETE", f"/api/agents/{a['id']}")[1]
     assert removed["cleanup_summary"] == {"tasks_reassigned": 1, "data_removed": True, "tasks_failed": 0}
-    wait_for(lambda: hub.get(f"/api/tasks/{t['id']}")["assigned_agent_id"] == b["id"], 10, what="reassigned to B")
+    wait_for(
+        lambda: hub.get(f"/api/tasks/{t['id']}")["assigned_agent_id"] == b["id"], 10, what="reassigned to B"
+    )
     release.write_text("go")
     assert task_ends(hub, t["id"])["result"]["agent"] == "B"
     assert hub.request("GET", f"/api/agents/{a['id']}")[0] == 404
 
 
 def test_http_pull_protocol(hub: Hub) -> None:
-    agent = hub.post("/api/agents", {"name": "puller", "capabilities": [{"name": "x", "proficiency": 0.8}]}, expect=201)
-    other = hub.post("/api/agents", {"name": "other", "capabilities": [{"name": "y", "proficiency": 0.8}]}, expect=201)
+    agent = hub.post(
+        "/api/agents", {"name": "puller", "capabilities": [{"name": "x", "proficiency": 0.8}]}, expect=201
+    )
+    other = hub.post(
+        "/api/agents", {"name": "other", "capabilities": [{"name": "y", "proficiency": 0.8}]}, expect=201
+    )
     aid = agent["id"]
     t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"n": 3})
     claim = hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)
@@ -267,10 +334,20 @@ def test_http_pull_protocol(hub: Hub) -> None:
     status, body = hub.request("POST", f"/api/tasks/{t['id']}/start", {"agent_id": other["id"], "attempt": 1})
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     hub.post(f"/api/tasks/{t['id']}/start", {"agent_id": aid, "attempt": 1}, expect=200)
-    hub.post(f"/api/tasks/{t['id']}/progress", {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"}, expect=200)
-    done = hub.post(f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": {"sum": 6}, "quality": 0.9}, expect=200)
+    hub.post(
+        f"/api/tasks/{t['id']}/progress",
+        {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"},
+        expect=200,
+    )
+    done = hub.post(
+        f"/api/tasks/{t['id']}/complete",
+        {"agent_id": aid, "attempt": 1, "result": {"sum": 6}, "quality": 0.9},
+        expect=200,
+    )
     assert done["status"] == "completed" and done["result"] == {"sum": 6}
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": {}})
+    status, body = hub.request(
+        "POST", f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": {}}
+    )
     assert status == 409  # reported twice: ignored, the first result stands
     assert hub.get(f"/api/tasks/{t['id']}")["result"] == {"sum": 6}
     status, _ = hub.request("POST", f"/api/agents/{aid}/claim?wait=0.2")
@@ -280,8 +357,21 @@ def test_http_pull_protocol(hub: Hub) -> None:
     t2 = submit(hub, type="x", required_capabilities=[{"name": "x"}])
     claim = hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)
     assert claim["task"]["id"] == t2["id"]
-    failed = hub.post(f"/api/tasks/{t2['id']}/fail", {"agent_id": aid, "attempt": claim["attempt"], "error": {"code": "NOPE", "message": "no", "details": {"k": 1}}, "retryable": False}, expect=200)
-    assert failed["status"] == "failed" and failed["error"] == {"code": "NOPE", "message": "no", "details": {"k": 1}}
+    failed = hub.post(
+        f"/api/tasks/{t2['id']}/fail",
+        {
+            "agent_id": aid,
+            "attempt": claim["attempt"],
+            "error": {"code": "NOPE", "message": "no", "details": {"k": 1}},
+            "retryable": False,
+        },
+        expect=200,
+    )
+    assert failed["status"] == "failed" and failed["error"] == {
+        "code": "NOPE",
+        "message": "no",
+        "details": {"k": 1},
+    }
     assert hub.request("POST", "/api/agents/nope/claim")[0] == 404
 
 
@@ -304,9 +394,15 @@ def test_hub_killed_and_restarted_mid_run_every_task_ends_once(hub_factory, agen
     online(hub, "B")
     release = tmp_path / "release"
     ids = [submit(hub, type="x", input={"release": str(release)})["id"] for _ in range(8)]
-    wait_for(lambda: sum(1 for i in ids if hub.get(f"/api/tasks/{i}")["status"] == "running") == 4, 20, what="4 running")
+    wait_for(
+        lambda: sum(1 for i in ids if hub.get(f"/api/tasks/{i}")["status"] == "running") == 4,
+        20,
+        what="4 running",
+    )
     hub.kill()
-    hub2 = hub_factory("--heartbeat-timeout", "4", "--retry-base", "0.05", "--retry-cap", "0.2", port=port).start()
+    hub2 = hub_factory(
+        "--heartbeat-timeout", "4", "--retry-base", "0.05", "--retry-cap", "0.2", port=port
+    ).start()
     release.write_text("go")
     for i in ids:
         task_ends(hub2, i, timeout=60)
@@ -314,9 +410,13 @@ def test_hub_killed_and_restarted_mid_run_every_task_ends_once(hub_factory, agen
     gapless(evs)
     for i in ids:
         terminal = [
-            e for e in evs
+            e
+            for e in evs
             if e["data"].get("task_id") == i
-            and (e["type"] in ("task_completed", "task_cancelled") or (e["type"] == "task_failed" and not e["data"]["retry_scheduled"]))
+            and (
+                e["type"] in ("task_completed", "task_cancelled")
+                or (e["type"] == "task_failed" and not e["data"]["retry_scheduled"])
+            )
         ]
         assert len(terminal) == 1, (i, terminal)
     assert any(e["data"].get("reason") == "hub_restarted" for e in evs if e["type"] == "agent_status_changed")
@@ -325,38 +425,76 @@ def test_hub_killed_and_restarted_mid_run_every_task_ends_once(hub_factory, agen
 def test_every_report_names_its_attempt_and_a_stale_one_changes_nothing(hub: Hub) -> None:
     """agent-protocol §2: a report without ``attempt`` is refused (``attempt_required``)
     on both transports, and a late completion of attempt 1 cannot complete attempt 2."""
-    agent = hub.post("/api/agents", {"name": "puller", "capabilities": [{"name": "x", "proficiency": 0.8}]}, expect=201)
+    agent = hub.post(
+        "/api/agents", {"name": "puller", "capabilities": [{"name": "x", "proficiency": 0.8}]}, expect=201
+    )
     aid = agent["id"]
     t = submit(hub, type="x", required_capabilities=[{"name": "x"}], max_retries=3)
     assert hub.post(f"/api/agents/{aid}/claim?wait=5", expect=200)["attempt"] == 1
-    hub.post(f"/api/tasks/{t['id']}/fail", {"agent_id": aid, "attempt": 1, "error": {"code": "E", "message": "e", "details": {}}}, expect=200)
+    hub.post(
+        f"/api/tasks/{t['id']}/fail",
+        {"agent_id": aid, "attempt": 1, "error": {"code": "E", "message": "e", "details": {}}},
+        expect=200,
+    )
     again = hub.post(f"/api/agents/{aid}/claim?wait=10", expect=200)
     assert (again["task"]["id"], again["attempt"]) == (t["id"], 2)
-    for route, extra in (("start", {}), ("progress", {"progress": 0.5}), ("complete", {"result": "stale"}), ("fail", {}), ("release", {})):
+    for route, extra in (
+        ("start", {}),
+        ("progress", {"progress": 0.5}),
+        ("complete", {"result": "stale"}),
+        ("fail", {}),
+        ("release", {}),
+    ):
         status, body = hub.request("POST", f"/api/tasks/{t['id']}/{route}", {"agent_id": aid, **extra})
         assert (status, body["error"]["code"]) == (422, "attempt_required"), (route, body)
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": "stale"})
+    status, body = hub.request(
+        "POST", f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 1, "result": "stale"}
+    )
     assert (status, body["error"]["code"]) == (409, "not_task_holder")
-    assert (hub.get(f"/api/tasks/{t['id']}")["status"], hub.get(f"/api/tasks/{t['id']}")["attempt"]) == ("assigned", 2)
-    done = hub.post(f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 2, "result": "fresh"}, expect=200)
+    assert (hub.get(f"/api/tasks/{t['id']}")["status"], hub.get(f"/api/tasks/{t['id']}")["attempt"]) == (
+        "assigned",
+        2,
+    )
+    done = hub.post(
+        f"/api/tasks/{t['id']}/complete", {"agent_id": aid, "attempt": 2, "result": "fresh"}, expect=200
+    )
     assert (done["status"], done["result"]) == ("completed", "fresh")
 
     # the same rule over /agents/ws
     ws = websocket.create_connection(hub.ws_url + "/agents/ws", timeout=10)
     try:
-        ws.send(json.dumps({"type": "register", "data": {"name": "ws", "capabilities": [{"name": "y", "proficiency": 0.9}]}}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "register",
+                    "data": {"name": "ws", "capabilities": [{"name": "y", "proficiency": 0.9}]},
+                }
+            )
+        )
         assert json.loads(ws.recv())["type"] == "registered"
         t2 = submit(hub, type="y", required_capabilities=[{"name": "y"}])
         while (m := json.loads(ws.recv()))["type"] != "assign":
             pass
         assert m["data"]["attempt"] == 1
         for typ in ("task_started", "task_progress", "task_completed", "task_failed", "task_released"):
-            ws.send(json.dumps({"type": typ, "data": {"task_id": t2["id"], "result": "no attempt"}, "message_id": typ}))
+            ws.send(
+                json.dumps(
+                    {"type": typ, "data": {"task_id": t2["id"], "result": "no attempt"}, "message_id": typ}
+                )
+            )
             while (m := json.loads(ws.recv()))["type"] != "error":
                 pass
             assert (m["message_id"], m["data"]["code"]) == (typ, "attempt_required"), m
         assert hub.get(f"/api/tasks/{t2['id']}")["status"] == "assigned"
-        ws.send(json.dumps({"type": "task_completed", "data": {"task_id": t2["id"], "attempt": 1, "result": "ok"}, "message_id": "ok"}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "task_completed",
+                    "data": {"task_id": t2["id"], "attempt": 1, "result": "ok"},
+                    "message_id": "ok",
+                }
+            )
+        )
         while (m := json.loads(ws.recv()))["type"] != "ack":
             pass
         assert hub.get(f"/api/tasks/{t2['id']}")["result"] == "ok"

@@ -28,16 +28,26 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra}
 
 
-def hive(*args: str, url: str | None = None, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def hive(
+    *args: str, url: str | None = None, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "hivehub", *args] + (["--url", url] if url else [])
-    return subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=timeout * TIME_SCALE)
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=timeout * TIME_SCALE
+    )
 
 
 @contextmanager
 def popen(*args: str, url: str) -> Iterator[subprocess.Popen[str]]:
     """A running ``hive`` command; killed if the test leaves it running, pipes closed."""
-    proc = subprocess.Popen([sys.executable, "-m", "hivehub", *args, "--url", url], cwd=ROOT, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hivehub", *args, "--url", url],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with proc:
         try:
             yield proc
@@ -77,8 +87,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, AgentPr
     hub = Hub(tmp / "hive.db", "--heartbeat-timeout", "120").start()
     agent = AgentProc(hub.ws_url, "cli-echo", ["x:0.9"], "tests.e2e.handlers:echo", log_dir=tmp)
     try:
-        wait_for(lambda: any(a["name"] == "cli-echo" and a["status"] == "idle" for a in hub.get("/api/agents")["agents"]),
-                 20, what="the echo agent to register")
+        wait_for(
+            lambda: any(
+                a["name"] == "cli-echo" and a["status"] == "idle" for a in hub.get("/api/agents")["agents"]
+            ),
+            20,
+            what="the echo agent to register",
+        )
         yield hub, agent
     finally:
         agent.stop()
@@ -87,15 +102,47 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, AgentPr
 
 def test_submit_and_wait_for_completion(env: tuple[Hub, AgentProc], tmp_path: Path) -> None:
     hub, _ = env
-    r = hive("tasks", "submit", "--type", "x", "--require", "x:0.5", "--priority", "high",
-             "--input", '{"n": 1}', "--description", "from the cli", "--wait", url=hub.url)
+    r = hive(
+        "tasks",
+        "submit",
+        "--type",
+        "x",
+        "--require",
+        "x:0.5",
+        "--priority",
+        "high",
+        "--input",
+        '{"n": 1}',
+        "--description",
+        "from the cli",
+        "--wait",
+        url=hub.url,
+    )
     assert r.returncode == 0, r.stderr
     assert "completed" in r.stdout and '"n": 1' in r.stdout
     assert "100%" in r.stderr  # the progress bar, on stderr
     f = tmp_path / "input.json"
     f.write_text(json.dumps({"from": "file"}))
-    r = hive("tasks", "submit", "--type", "x", "--require", "x:0.5", "x:0.1", "--priority", "4", "--input-file", str(f),
-             "--timeout", "30", "--max-retries", "0", "--wait", "--json", url=hub.url)
+    r = hive(
+        "tasks",
+        "submit",
+        "--type",
+        "x",
+        "--require",
+        "x:0.5",
+        "x:0.1",
+        "--priority",
+        "4",
+        "--input-file",
+        str(f),
+        "--timeout",
+        "30",
+        "--max-retries",
+        "0",
+        "--wait",
+        "--json",
+        url=hub.url,
+    )
     assert r.returncode == 0, r.stderr
     task = json.loads(r.stdout)
     assert task["status"] == "completed" and task["result"]["echo"] == {"from": "file"}
@@ -106,7 +153,19 @@ def test_submit_and_wait_for_completion(env: tuple[Hub, AgentProc], tmp_path: Pa
 def test_cancelled_wait_exits_1_then_retry_show_list(env: tuple[Hub, AgentProc]) -> None:
     hub, _ = env
     tid = f"cli-{uuid.uuid4().hex[:8]}"
-    with popen("tasks", "submit", "--type", "never", "--require", "nobody:1", "--id", tid, "--wait", "--json", url=hub.url) as waiting:
+    with popen(
+        "tasks",
+        "submit",
+        "--type",
+        "never",
+        "--require",
+        "nobody:1",
+        "--id",
+        tid,
+        "--wait",
+        "--json",
+        url=hub.url,
+    ) as waiting:
         wait_for(lambda: hub.request("GET", f"/api/tasks/{tid}")[0] == 200, 15, what="the task to exist")
         r = hive("tasks", "cancel", tid, "--reason", "operator said so", "--json", url=hub.url)
         assert r.returncode == 0, r.stderr
@@ -121,7 +180,9 @@ def test_cancelled_wait_exits_1_then_retry_show_list(env: tuple[Hub, AgentProc])
     assert shown["status"] == "pending" and shown["id"] == tid
     r = hive("tasks", "show", tid, url=hub.url)
     assert r.returncode == 0 and tid in r.stdout and "nobody:1" in r.stdout
-    listed = json.loads(hive("tasks", "list", "--status", "pending", "--type", "never", "--json", url=hub.url).stdout)
+    listed = json.loads(
+        hive("tasks", "list", "--status", "pending", "--type", "never", "--json", url=hub.url).stdout
+    )
     assert tid in [t["id"] for t in listed]
     r = hive("tasks", "list", "--limit", "5", url=hub.url)
     assert r.returncode == 0 and tid in r.stdout
@@ -130,7 +191,11 @@ def test_cancelled_wait_exits_1_then_retry_show_list(env: tuple[Hub, AgentProc])
 
 def test_agents_and_status(env: tuple[Hub, AgentProc]) -> None:
     hub, _ = env
-    made = hub.post("/api/agents", {"name": "cli-temp", "capabilities": [{"name": "temp", "proficiency": 0.4}]}, expect=201)
+    made = hub.post(
+        "/api/agents",
+        {"name": "cli-temp", "capabilities": [{"name": "temp", "proficiency": 0.4}]},
+        expect=201,
+    )
     agents = json.loads(hive("agents", "list", "--json", url=hub.url).stdout)
     assert {"cli-echo", "cli-temp"} <= {a["name"] for a in agents}
     r = hive("agents", "list", "--capability", "temp", url=hub.url)
@@ -158,7 +223,11 @@ def test_watch_json_since_0_then_live(env: tuple[Hub, AgentProc]) -> None:
         assert [e["sequence"] for e in got] == list(range(1, n + 1))
         assert [e["message_id"] for e in got] == [e["message_id"] for e in log[:n]]
         # then live: a task submitted now shows up
-        t = hub.post("/api/tasks", {"type": "watched", "required_capabilities": [{"name": "nobody", "min_proficiency": 1}]}, expect=201)
+        t = hub.post(
+            "/api/tasks",
+            {"type": "watched", "required_capabilities": [{"name": "nobody", "min_proficiency": 1}]},
+            expect=201,
+        )
         while True:
             e = json.loads(lines.next())
             if e["type"] == "task_created" and e["data"]["task"]["id"] == t["id"]:
@@ -178,7 +247,11 @@ def test_errors_and_exit_codes(env: tuple[Hub, AgentProc]) -> None:
     hub, _ = env
     r = hive("tasks", "show", "no-such-task", url=hub.url)
     assert r.returncode == 2 and "task_not_found" in r.stderr and "no-such-task" in r.stderr
-    t = hub.post("/api/tasks", {"type": "never", "required_capabilities": [{"name": "nobody", "min_proficiency": 1}]}, expect=201)
+    t = hub.post(
+        "/api/tasks",
+        {"type": "never", "required_capabilities": [{"name": "nobody", "min_proficiency": 1}]},
+        expect=201,
+    )
     hub.post(f"/api/tasks/{t['id']}/cancel", {}, expect=200)
     r = hive("tasks", "cancel", t["id"], url=hub.url)  # already cancelled: 409
     assert r.returncode == 2 and "invalid_transition" in r.stderr
@@ -200,7 +273,9 @@ def test_unreachable_hub_exits_3() -> None:
     assert r.returncode == 3 and "hub_unreachable" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--port", "70000"), ("--max-body", "-1"), ("--heartbeat-timeout", "-5")])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--port", "70000"), ("--max-body", "-1"), ("--heartbeat-timeout", "-5")]
+)
 def test_serve_with_a_bad_number_exits_2_before_starting(tmp_path: Path, flag: str, value: str) -> None:
     db = tmp_path / "never.db"
     r = hive("serve", "--db", str(db), "--no-demo", flag, value, timeout=30)

@@ -56,8 +56,13 @@ def test_wall_clock_step_forward_marks_no_agent_offline_and_runs_the_task_once(
     agents(hub, "B", ["y:0.9"], f"{H}:echo")
     a, b = online(hub, "A"), online(hub, "B")
     release, started = tmp_path / "release", tmp_path / "started"
-    t = submit(hub, type="x", required_capabilities=[{"name": "x"}], timeout_seconds=60,
-               input={"release": str(release), "started": str(started)})
+    t = submit(
+        hub,
+        type="x",
+        required_capabilities=[{"name": "x"}],
+        timeout_seconds=60,
+        input={"release": str(release), "started": str(started)},
+    )
     wait_for(started.exists, 20, what="the task to start on A")
     before = hub.get(f"/api/tasks/{t['id']}")
     assert (before["status"], before["attempt"]) == ("running", 1)
@@ -74,7 +79,9 @@ def test_wall_clock_step_forward_marks_no_agent_offline_and_runs_the_task_once(
     wait_for(lambda: offline_reasons(hub, silent["id"]), 20, what="the silent agent to go offline")
 
     assert offline_reasons(hub, a["id"]) == [] and offline_reasons(hub, b["id"]) == []
-    assert {x["status"] for x in hub.get("/api/agents?limit=100")["agents"] if x["id"] in (a["id"], b["id"])} <= {"idle", "active"}
+    assert {
+        x["status"] for x in hub.get("/api/agents?limit=100")["agents"] if x["id"] in (a["id"], b["id"])
+    } <= {"idle", "active"}
     mid = hub.get(f"/api/tasks/{t['id']}")
     assert (mid["status"], mid["attempt"], mid["failures"]) == ("running", 1, 0)
 

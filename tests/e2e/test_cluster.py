@@ -66,8 +66,20 @@ def cluster(tmp_path: Path):
     stream = f"hive-test:{schema}"
     db = f"{PG}?schema={schema}"
     hubs = [
-        Hub(db, "--bus", f"redis://127.0.0.1:6379/0?stream={stream}", "--cluster-secret", "s3cret",
-            "--heartbeat-timeout", "4", "--retry-base", "0.05", "--retry-cap", "0.2", log_dir=tmp_path)
+        Hub(
+            db,
+            "--bus",
+            f"redis://127.0.0.1:6379/0?stream={stream}",
+            "--cluster-secret",
+            "s3cret",
+            "--heartbeat-timeout",
+            "4",
+            "--retry-base",
+            "0.05",
+            "--retry-cap",
+            "0.2",
+            log_dir=tmp_path,
+        )
         for _ in range(3)
     ]
     for h in hubs:
@@ -94,7 +106,11 @@ def status(h: Hub) -> dict[str, Any]:
 
 def leader_of(hubs: list[Hub]) -> Hub:
     def find() -> Hub | None:
-        leaders = [h for h in hubs if h.proc is not None and h.proc.poll() is None and status(h)["cluster"]["role"] == "leader"]
+        leaders = [
+            h
+            for h in hubs
+            if h.proc is not None and h.proc.poll() is None and status(h)["cluster"]["role"] == "leader"
+        ]
         return leaders[0] if len(leaders) == 1 else None
 
     return wait_for(find, 20, what="exactly one leader")
@@ -107,10 +123,24 @@ def test_three_replicas_fail_over_without_losing_work(cluster: list[Hub], tmp_pa
     # three agents, each connected to a different replica first; they move on when theirs dies
     from tests.e2e.agentproc import AgentProc
 
-    procs = [AgentProc(",".join(urls[i:] + urls[:i]), f"R{i}", ["x:0.9"], f"{H}:echo", log_dir=tmp_path, max_concurrent=2) for i in range(3)]
+    procs = [
+        AgentProc(
+            ",".join(urls[i:] + urls[:i]), f"R{i}", ["x:0.9"], f"{H}:echo", log_dir=tmp_path, max_concurrent=2
+        )
+        for i in range(3)
+    ]
     try:
-        wait_for(lambda: sum(1 for a in hubs[0].get("/api/agents")["agents"] if a["status"] in ("idle", "active")) == 3, 30, what="3 agents online")
-        wait_for(lambda: sum(status(h)["connected_agents"] for h in hubs) == 3, 10, what="each agent connected once")
+        wait_for(
+            lambda: sum(1 for a in hubs[0].get("/api/agents")["agents"] if a["status"] in ("idle", "active"))
+            == 3,
+            30,
+            what="3 agents online",
+        )
+        wait_for(
+            lambda: sum(status(h)["connected_agents"] for h in hubs) == 3,
+            10,
+            what="each agent connected once",
+        )
         watchers = [Watcher(urls[i:] + urls[:i]) for i in range(3)]
         for w in watchers:
             w.start()
@@ -123,7 +153,9 @@ def test_three_replicas_fail_over_without_losing_work(cluster: list[Hub], tmp_pa
                 h = hubs[i % 3]
                 i += 1
                 try:
-                    code, body = h.request("POST", "/api/tasks", {"type": "x", "required_capabilities": [{"name": "x"}]})
+                    code, body = h.request(
+                        "POST", "/api/tasks", {"type": "x", "required_capabilities": [{"name": "x"}]}
+                    )
                 except OSError:
                     continue
                 if code == 201:
@@ -159,7 +191,9 @@ def test_three_replicas_fail_over_without_losing_work(cluster: list[Hub], tmp_pa
         terminal: dict[str, int] = {}
         for e in events:
             d = e["data"]
-            if e["type"] in ("task_completed", "task_cancelled") or (e["type"] == "task_failed" and not d["retry_scheduled"]):
+            if e["type"] in ("task_completed", "task_cancelled") or (
+                e["type"] == "task_failed" and not d["retry_scheduled"]
+            ):
                 terminal[d["task_id"]] = terminal.get(d["task_id"], 0) + 1
         assert all(terminal.get(t) == 1 for t in accepted)
         assert all(new_lead.get(f"/api/tasks/{t}")["status"] == "completed" for t in accepted)
@@ -219,6 +253,11 @@ def test_internal_execute_answers_malformed_commands_with_4xx(single_replica: Hu
         assert 400 <= status < 500, (raw, status, body)
         assert body["error"]["code"] in ("invalid_input", "malformed_json", "hive_error"), (raw, body)
     # a well-formed forwarded command still works
-    status, body = h.request("POST", "/internal/execute", {"commands": [{"command": "SubmitTask", "data": {"spec": {}}}]}, headers=secret)
+    status, body = h.request(
+        "POST",
+        "/internal/execute",
+        {"commands": [{"command": "SubmitTask", "data": {"spec": {}}}]},
+        headers=secret,
+    )
     assert status == 200 and "events" in body["results"][0], body
     assert "unhandled error" not in h.logs()

@@ -77,7 +77,9 @@ class Console:
         assert not self.errors, "\n".join(self.errors)
 
 
-def new_page(browser: Browser, width: int = 1280, height: int = 900, allow: tuple[str, ...] = ()) -> tuple[Page, Console]:
+def new_page(
+    browser: Browser, width: int = 1280, height: int = 900, allow: tuple[str, ...] = ()
+) -> tuple[Page, Console]:
     ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
     return page, Console(page, allow)
@@ -99,7 +101,9 @@ def test_dashboard_submit_task_and_watch_it_complete(tmp_path: Path, browser: Br
     try:
         page, console = new_page(browser, 1280, 900)
         page.goto(hub.url + "/")
-        expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected", timeout=ms(15))
+        expect(page.get_by_test_id("connection-state")).to_have_attribute(
+            "data-state", "connected", timeout=ms(15)
+        )
 
         # the demo agents, live
         dp = page.locator('[data-testid="agent-card"][data-agent-name^="DataProcessor"]')
@@ -157,7 +161,9 @@ def test_dashboard_submit_task_and_watch_it_complete(tmp_path: Path, browser: Br
         expect(result).to_contain_text('"sentiment"', timeout=ms(10))
         assert json.loads(result.inner_text()) == done["result"]
         expect(page.get_by_test_id("task-input")).to_contain_text(TEXT)
-        expect(page.locator('[data-testid="task-attempt"][data-outcome="completed"]')).to_have_count(1, timeout=ms(10))
+        expect(page.locator('[data-testid="task-attempt"][data-outcome="completed"]')).to_have_count(
+            1, timeout=ms(10)
+        )
         expect(page.get_by_test_id("task-details-facts")).to_contain_text(agent_name)
         expect(page.get_by_test_id("task-details-cancel")).to_be_hidden()
         page.screenshot(path=str(OUT / "dashboard-details.png"))
@@ -166,7 +172,9 @@ def test_dashboard_submit_task_and_watch_it_complete(tmp_path: Path, browser: Br
 
         # the feed, the chart and the counters saw it too
         expect(page.locator('[data-testid="feed-item"][data-type="task_completed"]').first).to_be_visible()
-        expect(page.get_by_test_id("chart-summary")).to_have_attribute("data-total", re.compile(r"^[1-9]\d*$"), timeout=ms(5))
+        expect(page.get_by_test_id("chart-summary")).to_have_attribute(
+            "data-total", re.compile(r"^[1-9]\d*$"), timeout=ms(5)
+        )
         expect(page.get_by_test_id("metric-completed")).to_have_text(re.compile(r"^[1-9]\d*$"))
         expect(page.get_by_test_id("last-sequence")).to_have_text(re.compile(r"^\d+$"))
 
@@ -199,7 +207,10 @@ def test_dashboard_submit_task_and_watch_it_complete(tmp_path: Path, browser: Br
 
         page.set_viewport_size({"width": 800, "height": 900})
         expect(page.get_by_test_id("agents-panel")).to_be_visible()
-        wait_for(lambda: page.evaluate("document.querySelector('.grid').getBoundingClientRect().width") <= 800, what="narrow layout")
+        wait_for(
+            lambda: page.evaluate("document.querySelector('.grid').getBoundingClientRect().width") <= 800,
+            what="narrow layout",
+        )
         no_horizontal_overflow(page)
         page.screenshot(path=str(OUT / "dashboard-narrow.png"), full_page=True)
         console.check()
@@ -213,12 +224,24 @@ def test_dashboard_actions_and_resume_after_hub_restart(tmp_path: Path, browser:
     hub = Hub(db).start()
     port = hub.port
     # while the hub is down the browser reports failed WebSocket handshakes
-    page, console = new_page(browser, allow=("WebSocket connection to", "Failed to load resource", "ERR_CONNECTION_REFUSED"))
+    page, console = new_page(
+        browser, allow=("WebSocket connection to", "Failed to load resource", "ERR_CONNECTION_REFUSED")
+    )
     try:
-        agent = hub.post("/api/agents", {"name": "Temp-1", "capabilities": [{"name": "misc", "proficiency": 0.5}]}, expect=201)
-        stuck = hub.post("/api/tasks", {"type": "nobody_can", "required_capabilities": [{"name": "poetry", "min_proficiency": 0.9}]}, expect=201)
+        agent = hub.post(
+            "/api/agents",
+            {"name": "Temp-1", "capabilities": [{"name": "misc", "proficiency": 0.5}]},
+            expect=201,
+        )
+        stuck = hub.post(
+            "/api/tasks",
+            {"type": "nobody_can", "required_capabilities": [{"name": "poetry", "min_proficiency": 0.9}]},
+            expect=201,
+        )
         page.goto(hub.url + "/")
-        expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected", timeout=ms(15))
+        expect(page.get_by_test_id("connection-state")).to_have_attribute(
+            "data-state", "connected", timeout=ms(15)
+        )
 
         row = task_row(page, stuck["id"])
         expect(row).to_have_attribute("data-status", "pending", timeout=ms(10))
@@ -238,11 +261,17 @@ def test_dashboard_actions_and_resume_after_hub_restart(tmp_path: Path, browser:
 
         seq_before = int(page.get_by_test_id("last-sequence").inner_text())
         hub.stop()
-        expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", re.compile("reconnecting|offline"), timeout=ms(15))
+        expect(page.get_by_test_id("connection-state")).to_have_attribute(
+            "data-state", re.compile("reconnecting|offline"), timeout=ms(15)
+        )
         hub = Hub(db, port=port).start()
         # made while the page is (possibly still) disconnected: must arrive through the replay
-        late = hub.post("/api/tasks", {"type": "after_restart", "description": "made after the restart"}, expect=201)
-        expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected", timeout=ms(45))
+        late = hub.post(
+            "/api/tasks", {"type": "after_restart", "description": "made after the restart"}, expect=201
+        )
+        expect(page.get_by_test_id("connection-state")).to_have_attribute(
+            "data-state", "connected", timeout=ms(45)
+        )
         expect(task_row(page, late["id"])).to_be_visible(timeout=ms(15))
         stats = page.evaluate("window.hive.stream.stats")
         assert stats["reconnects"] >= 1, stats
@@ -250,10 +279,13 @@ def test_dashboard_actions_and_resume_after_hub_restart(tmp_path: Path, browser:
 
         # the page's mirror equals the hub's state, task by task
         wait_for(
-            lambda: page.evaluate("window.hive.stream.lastSequence") >= hub.get("/api/hive/status")["published_sequence"],
+            lambda: page.evaluate("window.hive.stream.lastSequence")
+            >= hub.get("/api/hive/status")["published_sequence"],
             what="the page to catch up",
         )
-        mirror = page.evaluate("Object.fromEntries([...window.hive.state.tasks.values()].map(t => [t.id, t.status]))")
+        mirror = page.evaluate(
+            "Object.fromEntries([...window.hive.state.tasks.values()].map(t => [t.id, t.status]))"
+        )
         assert mirror == {t["id"]: t["status"] for t in hub.get("/api/tasks?limit=1000")["tasks"]}
         console.check()
     finally:
@@ -283,7 +315,9 @@ def test_dashboard_token_field(tmp_path: Path, browser: Browser) -> None:
 
         # a reload keeps the token
         page.reload()
-        expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected", timeout=ms(15))
+        expect(page.get_by_test_id("connection-state")).to_have_attribute(
+            "data-state", "connected", timeout=ms(15)
+        )
         expect(task_row(page, task_id)).to_be_visible(timeout=ms(10))
         console.check()
     finally:

@@ -114,12 +114,24 @@ def test_wrong_types_out_of_range_and_unknown_fields_are_422(hub: Hub, ids: dict
     ]
     for method, path, body in cases:
         assert_error(hub.request(method, path, body), 422, "invalid_input")
-    for raw in (b'{"timeout_seconds": 1e400}', b'{"priority": 1e400}', b'{"input": 1e400, "max_retries": 1.5}'):
+    for raw in (
+        b'{"timeout_seconds": 1e400}',
+        b'{"priority": 1e400}',
+        b'{"input": 1e400, "max_retries": 1.5}',
+    ):
         assert_error(hub.request("POST", "/api/tasks", raw=raw), 422, "invalid_input")
     # unknown dependency: its own code, still 422
-    assert_error(hub.request("POST", "/api/tasks", {"depends_on": ["no-such-task"]}), 422, "dependency_not_found")
+    assert_error(
+        hub.request("POST", "/api/tasks", {"depends_on": ["no-such-task"]}), 422, "dependency_not_found"
+    )
     # query parameters
-    for q in ("/api/tasks?limit=abc", "/api/tasks?limit=-1", "/api/agents?limit=100000", "/api/events?since=abc", "/api/agents/x/claim?wait=61"):
+    for q in (
+        "/api/tasks?limit=abc",
+        "/api/tasks?limit=-1",
+        "/api/agents?limit=100000",
+        "/api/events?since=abc",
+        "/api/agents/x/claim?wait=61",
+    ):
         method = "POST" if q.endswith("wait=61") else "GET"
         if method == "POST":
             # an unknown agent is found out first; use the real one
@@ -155,11 +167,17 @@ def test_unknown_ids_are_404(hub: Hub, ids: dict[str, str]) -> None:
     assert_error(hub.request("GET", "/api/nothing-here"), 404, "not_found")
     assert_error(hub.request("PUT", "/api/tasks"), 405, "method_not_allowed")
     # a report from an agent that does not hold the task is a conflict, not a 404 or 500
-    assert_error(hub.request("POST", f"/api/tasks/{ids['task']}/start", {"agent_id": ids["agent"], "attempt": 1}), 409, "not_task_holder")
+    assert_error(
+        hub.request("POST", f"/api/tasks/{ids['task']}/start", {"agent_id": ids["agent"], "attempt": 1}),
+        409,
+        "not_task_holder",
+    )
     assert_error(hub.request("POST", f"/api/agents/{nope}/reset-learning", {}), 404, "agent_not_found")
     # a task id that is taken: its own code, like agent_exists
     assert_error(hub.request("POST", "/api/tasks", {"id": ids["task"]}), 409, "task_exists")
-    assert_error(hub.request("POST", "/api/tasks/batch", {"tasks": [{"id": ids["task"]}]}), 409, "task_exists")
+    assert_error(
+        hub.request("POST", "/api/tasks/batch", {"tasks": [{"id": ids["task"]}]}), 409, "task_exists"
+    )
     assert "unhandled error" not in hub.logs()
 
 
@@ -167,12 +185,18 @@ def test_size_and_depth_limits_are_413(hub_factory: Any) -> None:
     h = hub_factory("--max-body", "4096").start()
     # over --max-body
     assert_error(h.request("POST", "/api/tasks", {"description": "x" * 5000}), 413, "payload_too_large")
-    assert_error(h.request("POST", "/api/tasks/batch", {"tasks": [{"description": "y" * 100}] * 50}), 413, "payload_too_large")
+    assert_error(
+        h.request("POST", "/api/tasks/batch", {"tasks": [{"description": "y" * 100}] * 50}),
+        413,
+        "payload_too_large",
+    )
     # just under it is fine
     h.post("/api/tasks", {"description": "x" * 3000}, expect=201)
     # JSON deeper than 64 levels, at the top and inside a field, and far deeper
     for depth in (65, 100, 1000, 2000):
-        assert_error(h.request("POST", "/api/tasks", raw=b"[" * depth + b"]" * depth), 413, "payload_too_large")
+        assert_error(
+            h.request("POST", "/api/tasks", raw=b"[" * depth + b"]" * depth), 413, "payload_too_large"
+        )
         nested = b'{"input": ' + b"[" * depth + b"]" * depth + b"}"
         assert_error(h.request("POST", "/api/tasks", raw=nested), 413, "payload_too_large")
         nested_obj = b'{"input": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
@@ -186,7 +210,9 @@ def test_size_and_depth_limits_are_413(hub_factory: Any) -> None:
 
 def test_bad_agent_socket_input_never_an_internal_error(hub: Hub) -> None:
     """The agent gateway (/agents/ws) answers bad frames with error codes, not internal errors."""
-    deep = '{"type": "register", "data": {"name": "deep", "metadata": {"x": ' + "[" * 5000 + "]" * 5000 + "}}}"
+    deep = (
+        '{"type": "register", "data": {"name": "deep", "metadata": {"x": ' + "[" * 5000 + "]" * 5000 + "}}}"
+    )
     ws = websocket.create_connection(hub.ws_url + "/agents/ws", timeout=10)
     try:
         ws.send(deep)
@@ -243,7 +269,9 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 def test_body_that_is_not_utf8_is_400_on_every_json_endpoint(hub: Hub, ids: dict[str, str]) -> None:
     doc = hub.get("/api/openapi.json")
-    routes = [(m.upper(), p) for p, ops in doc["paths"].items() for m, op in ops.items() if "requestBody" in op]
+    routes = [
+        (m.upper(), p) for p, ops in doc["paths"].items() for m, op in ops.items() if "requestBody" in op
+    ]
     assert len(routes) >= 11, routes
     for method, path in routes:
         for raw in (b'{"name": "\xff"}', b'{"reason": "caf\xc3"}', b'{"\xfe": 1}'):
@@ -253,12 +281,20 @@ def test_body_that_is_not_utf8_is_400_on_every_json_endpoint(hub: Hub, ids: dict
 
 def test_duplicate_capability_names_are_invalid_input(hub: Hub, ids: dict[str, str]) -> None:
     twice = [{"name": "x", "proficiency": 0.2}, {"name": "x", "proficiency": 0.9}]
-    err = assert_error(hub.request("POST", "/api/agents", {"name": "dup", "capabilities": twice}), 422, "invalid_input")
+    err = assert_error(
+        hub.request("POST", "/api/agents", {"name": "dup", "capabilities": twice}), 422, "invalid_input"
+    )
     assert err["details"] == {"capability": "x"}
-    assert_error(hub.request("PATCH", f"/api/agents/{ids['agent']}", {"capabilities": twice}), 422, "invalid_input")
+    assert_error(
+        hub.request("PATCH", f"/api/agents/{ids['agent']}", {"capabilities": twice}), 422, "invalid_input"
+    )
     ws = websocket.create_connection(hub.ws_url + "/agents/ws", timeout=10)
     try:
-        ws.send(json.dumps({"type": "register", "message_id": "r1", "data": {"name": "dup", "capabilities": twice}}))
+        ws.send(
+            json.dumps(
+                {"type": "register", "message_id": "r1", "data": {"name": "dup", "capabilities": twice}}
+            )
+        )
         m = json.loads(ws.recv())
         assert m["type"] == "error" and m["data"]["code"] == "invalid_input" and m["message_id"] == "r1", m
     finally:
@@ -287,7 +323,9 @@ def test_free_text_over_its_limit_is_invalid_input(hub: Hub, ids: dict[str, str]
     # ... and hold on the sockets too: /ws cancel_task, agent reports
     ws = websocket.create_connection(hub.ws_url + "/ws", timeout=10)
     try:
-        ws.send(json.dumps({"type": "cancel_task", "message_id": "c1", "data": {"task_id": t, "reason": long}}))
+        ws.send(
+            json.dumps({"type": "cancel_task", "message_id": "c1", "data": {"task_id": t, "reason": long}})
+        )
         m = json.loads(ws.recv())
         assert m["type"] == "error" and m["data"]["code"] == "invalid_input" and m["message_id"] == "c1", m
     finally:
@@ -349,13 +387,27 @@ def test_openapi_document_agrees_with_validation(hub: Hub) -> None:
             required = schemas[schema["$ref"].rsplit("/", 1)[-1]].get("required", [])
             # a body is required exactly when its schema has required fields
             assert op["requestBody"]["required"] == bool(required), (method, path)
-            if not required and path not in ("/api/agents/{id}",):  # an empty PATCH changes nothing: 422 by rule
+            if not required and path not in (
+                "/api/agents/{id}",
+            ):  # an empty PATCH changes nothing: 422 by rule
                 status, body = hub.request(method.upper(), _fill(path, ids), raw=b"")
-                assert status < 400 or body["error"]["code"] not in ("invalid_input", "malformed_json"), (method, path, body)
+                assert status < 400 or body["error"]["code"] not in ("invalid_input", "malformed_json"), (
+                    method,
+                    path,
+                    body,
+                )
     # JSON Schema counts 1.0 as an integer: so does validation
-    made = hub.post("/api/tasks", {"priority": 3.0, "max_retries": 2.0, "required_capabilities": [{"name": "nobody"}]}, expect=201)
+    made = hub.post(
+        "/api/tasks",
+        {"priority": 3.0, "max_retries": 2.0, "required_capabilities": [{"name": "nobody"}]},
+        expect=201,
+    )
     assert made["priority"] == 3 and made["max_retries"] == 2
-    hub.post("/api/tasks/batch", {"tasks": [{"priority": 1.0, "required_capabilities": [{"name": "nobody"}]}]}, expect=201)
+    hub.post(
+        "/api/tasks/batch",
+        {"tasks": [{"priority": 1.0, "required_capabilities": [{"name": "nobody"}]}]},
+        expect=201,
+    )
     agent = hub.post("/api/agents", {"name": "ints", "max_concurrent_tasks": 2.0}, expect=201)
     assert agent["max_concurrent_tasks"] == 2
     assert_error(hub.request("POST", "/api/tasks", {"priority": 2.5}), 422, "invalid_input")
@@ -382,7 +434,9 @@ def test_malformed_request_line_is_logged_once_as_a_warning(hub: Hub) -> None:
             assert b"400 Bad Request" in got, got
     hub.get("/health")  # the hub still serves
     logs = hub.logs()
-    lines = [ln for ln in logs.splitlines() if "malformed HTTP request" in ln or "Error handling request" in ln]
+    lines = [
+        ln for ln in logs.splitlines() if "malformed HTTP request" in ln or "Error handling request" in ln
+    ]
     assert len(lines) == 1, lines
     assert " WARNING " in lines[0], lines
     assert "Traceback" not in logs
@@ -439,7 +493,9 @@ def test_frame_just_over_the_default_limit_closes_with_1009(hub: Hub, path: str)
         assert struct.unpack("!H", frame.data[:2])[0] == 1009
         # the peer is still sending: the rest of the frame, then its own close frame
         ws.sock.sendall(raw[65536:])
-        ws.sock.sendall(websocket.ABNF.create_frame(struct.pack("!H", 1000), websocket.ABNF.OPCODE_CLOSE).format())
+        ws.sock.sendall(
+            websocket.ABNF.create_frame(struct.pack("!H", 1000), websocket.ABNF.OPCODE_CLOSE).format()
+        )
         ws.sock.shutdown(socket.SHUT_WR)
         assert ws.sock.recv(100) == b""  # a clean end of stream, not ECONNRESET
     finally:

@@ -8,7 +8,16 @@ from typing import Any
 from tests.hubproc import Hub, wait_for
 
 H = "tests.e2e.handlers"
-FAST = ("--heartbeat-timeout", "3", "--retry-base", "0.05", "--retry-cap", "0.2", "--learning-min-outcomes", "2")
+FAST = (
+    "--heartbeat-timeout",
+    "3",
+    "--retry-base",
+    "0.05",
+    "--retry-cap",
+    "0.2",
+    "--learning-min-outcomes",
+    "2",
+)
 
 
 def agents_named(hub: Hub, name: str) -> list[dict[str, Any]]:
@@ -22,18 +31,31 @@ def online(hub: Hub, name: str, since: int = 0) -> dict[str, Any]:
         up = [a for a in agents_named(hub, name) if a["status"] in ("idle", "active")]
         if not up:
             return None
-        back = [e for e in hub.events(since, "agent_created,agent_status_changed") if
-                e["type"] == "agent_created" or e["data"]["new_status"] in ("idle", "active")]
+        back = [
+            e
+            for e in hub.events(since, "agent_created,agent_status_changed")
+            if e["type"] == "agent_created" or e["data"]["new_status"] in ("idle", "active")
+        ]
         return up[0] if back else None
 
     return wait_for(find, 30, what=f"agent {name} online")
 
 
 def run_tasks(hub: Hub, n: int) -> None:
-    ids = [hub.post("/api/tasks", {"type": "x", "required_capabilities": [{"name": "x"}], "input": {"quality": 1.0}},
-                    expect=201)["id"] for _ in range(n)]
+    ids = [
+        hub.post(
+            "/api/tasks",
+            {"type": "x", "required_capabilities": [{"name": "x"}], "input": {"quality": 1.0}},
+            expect=201,
+        )["id"]
+        for _ in range(n)
+    ]
     for tid in ids:
-        wait_for(lambda tid=tid: hub.get(f"/api/tasks/{tid}")["status"] == "completed", 30, what=f"task {tid} completed")
+        wait_for(
+            lambda tid=tid: hub.get(f"/api/tasks/{tid}")["status"] == "completed",
+            30,
+            what=f"task {tid} completed",
+        )
 
 
 def learned(hub: Hub, agent_id: str) -> float:
@@ -46,7 +68,9 @@ def learned(hub: Hub, agent_id: str) -> float:
     return float(cap["proficiency"])
 
 
-def test_hub_killed_agent_reconnects_with_its_id_and_learned_proficiency(hub_factory: Any, agents: Any) -> None:
+def test_hub_killed_agent_reconnects_with_its_id_and_learned_proficiency(
+    hub_factory: Any, agents: Any
+) -> None:
     hub = hub_factory(*FAST).start()
     agents(hub, "L", ["x:0.9"], f"{H}:quality")
     aid = online(hub, "L")["id"]
@@ -64,8 +88,11 @@ def test_hub_killed_agent_reconnects_with_its_id_and_learned_proficiency(hub_fac
     assert cap["declared_proficiency"] == 0.9
     # and it goes on learning from there, not from 0.9
     run_tasks(hub2, 2)
-    wait_for(lambda: [e for e in hub2.events(head, "learning_cycle_completed") if e["data"]["agent_id"] == aid], 30,
-             what="a learning cycle after the restart")
+    wait_for(
+        lambda: [e for e in hub2.events(head, "learning_cycle_completed") if e["data"]["agent_id"] == aid],
+        30,
+        what="a learning cycle after the restart",
+    )
     cycles = [e for e in hub2.events(head, "learning_cycle_completed") if e["data"]["agent_id"] == aid]
     assert cycles[0]["data"]["improvements"]["x_proficiency"]["old_value"] == value
 
@@ -89,9 +116,15 @@ def test_restarted_agent_process_keeps_its_id(hub: Hub, agents: Any) -> None:
 
 
 def test_pull_agent_registering_again_with_its_id_updates_its_spec(hub: Hub) -> None:
-    a = hub.post("/api/agents", {"name": "P", "capabilities": [{"name": "x", "proficiency": 0.7}]}, expect=201)
-    spec = {"id": a["id"], "name": "P2", "capabilities": [{"name": "x", "proficiency": 0.8}, {"name": "y", "proficiency": 0.5}],
-            "max_concurrent_tasks": 3}
+    a = hub.post(
+        "/api/agents", {"name": "P", "capabilities": [{"name": "x", "proficiency": 0.7}]}, expect=201
+    )
+    spec = {
+        "id": a["id"],
+        "name": "P2",
+        "capabilities": [{"name": "x", "proficiency": 0.8}, {"name": "y", "proficiency": 0.5}],
+        "max_concurrent_tasks": 3,
+    }
     again = hub.post("/api/agents", spec, expect=200)
     assert (again["id"], again["name"], again["max_concurrent_tasks"]) == (a["id"], "P2", 3)
     assert [(c["name"], c["proficiency"]) for c in again["capabilities"]] == [("x", 0.8), ("y", 0.5)]

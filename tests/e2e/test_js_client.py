@@ -29,9 +29,18 @@ def test_js_client() -> None:
         assert npm, "npm is needed to install the JavaScript client's dev dependencies"
         r = subprocess.run(
             [npm, "install", "--prefix", str(CLIENT), "--no-audit", "--no-fund"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
-        assert r.returncode == 0, f"npm install --prefix clients/js failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+        assert r.returncode == 0, (
+            f"npm install --prefix clients/js failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+        )
     env = {**os.environ, "HIVE_PYTHON": sys.executable}
-    r = subprocess.run([node, "--test", "tests/js/"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0, f"node --test tests/js/ exited with {r.returncode}:\n{r.stdout[-30000:]}\n{r.stderr[-5000:]}"
+    r = subprocess.run(
+        [node, "--test", "tests/js/"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
+    assert r.returncode == 0, (
+        f"node --test tests/js/ exited with {r.returncode}:\n{r.stdout[-30000:]}\n{r.stderr[-5000:]}"
+    )

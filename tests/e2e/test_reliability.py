@@ -74,7 +74,11 @@ def test_kill_9_under_load_loses_nothing(hub_factory, agents, tmp_path: Path) ->
     def submitter() -> None:
         while not stop.is_set():
             try:
-                status, body = ref[0].request("POST", "/api/tasks", {"type": "x", "required_capabilities": [{"name": "x"}], "input": {"n": len(accepted)}})
+                status, body = ref[0].request(
+                    "POST",
+                    "/api/tasks",
+                    {"type": "x", "required_capabilities": [{"name": "x"}], "input": {"n": len(accepted)}},
+                )
             except OSError:  # refused or reset while the hub is down: try again
                 time.sleep(0.02)
                 continue
@@ -99,7 +103,9 @@ def test_kill_9_under_load_loses_nothing(hub_factory, agents, tmp_path: Path) ->
     terminal: dict[str, int] = {}
     for e in events:
         d = e["data"]
-        if e["type"] in ("task_completed", "task_cancelled") or (e["type"] == "task_failed" and not d["retry_scheduled"]):
+        if e["type"] in ("task_completed", "task_cancelled") or (
+            e["type"] == "task_failed" and not d["retry_scheduled"]
+        ):
             terminal[d["task_id"]] = terminal.get(d["task_id"], 0) + 1
     assert all(terminal.get(t) == 1 for t in accepted), [t for t in accepted if terminal.get(t) != 1]
     last = seqs[-1]
@@ -114,20 +120,32 @@ def test_kill_9_under_load_loses_nothing(hub_factory, agents, tmp_path: Path) ->
 
 
 def test_silent_agent_goes_offline_and_its_task_moves(hub: Hub, agents) -> None:
-    silent = hub.post("/api/agents", {"name": "silent", "capabilities": [{"name": "x", "proficiency": 0.95}]}, expect=201)
+    silent = hub.post(
+        "/api/agents", {"name": "silent", "capabilities": [{"name": "x", "proficiency": 0.95}]}, expect=201
+    )
     t = submit(hub, type="x", required_capabilities=[{"name": "x"}], input={"v": 1})
     claim = hub.post(f"/api/agents/{silent['id']}/claim?wait=5", expect=200)
     assert claim["task"]["id"] == t["id"]
-    hub.post(f"/api/tasks/{t['id']}/start", {"agent_id": silent["id"], "attempt": claim["attempt"]}, expect=200)
+    hub.post(
+        f"/api/tasks/{t['id']}/start", {"agent_id": silent["id"], "attempt": claim["attempt"]}, expect=200
+    )
     agents(hub, "B", ["x:0.5"], f"{H}:echo")  # it never heartbeats again; B is there to take over
     done = task_ends(hub, t["id"], timeout=30)
     assert done["result"]["agent"] == "B"
-    reasons = [e["data"]["reason"] for e in hub.events(types="agent_status_changed") if e["data"]["agent_id"] == silent["id"]]
+    reasons = [
+        e["data"]["reason"]
+        for e in hub.events(types="agent_status_changed")
+        if e["data"]["agent_id"] == silent["id"]
+    ]
     assert "heartbeat_timeout" in reasons
     failed = [e["data"] for e in hub.events(types="task_failed") if e["data"]["task_id"] == t["id"]]
     assert [f["error"]["code"] for f in failed] == ["AGENT_LOST"]
     # its late report is stale and changes nothing
-    status, body = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": silent["id"], "attempt": claim["attempt"], "result": "late"})
+    status, body = hub.request(
+        "POST",
+        f"/api/tasks/{t['id']}/complete",
+        {"agent_id": silent["id"], "attempt": claim["attempt"], "result": "late"},
+    )
     assert status == 409 and body["error"]["code"] == "not_task_holder"
     assert hub.get(f"/api/tasks/{t['id']}")["result"]["agent"] == "B"
 
@@ -157,14 +175,27 @@ def test_store_failure_refuses_writes_keeps_reads_and_recovers(hub_factory, tmp_
         status, body = hub.request("POST", "/api/tasks", {"type": "x"})
         assert status == 503  # refused at once while the store is known bad
         assert hub.get(f"/api/tasks/{before['id']}")["status"] == "pending"  # reads still work
-        health = wait_for(lambda: (h := hub.request("GET", "/health")[1]) and h["modules"]["persistence"]["status"] == "degraded" and h, 10, what="persistence degraded")
+        health = wait_for(
+            lambda: (h := hub.request("GET", "/health")[1])
+            and h["modules"]["persistence"]["status"] == "degraded"
+            and h,
+            10,
+            what="persistence degraded",
+        )
         assert health["status"] == "degraded"
-        alerts = wait_for(lambda: [a for a in hub.get("/api/alerts")["alerts"] if a["key"] == "store_unavailable"], 10, what="store alert")
+        alerts = wait_for(
+            lambda: [a for a in hub.get("/api/alerts")["alerts"] if a["key"] == "store_unavailable"],
+            10,
+            what="store alert",
+        )
         assert alerts[0]["level"] == "critical" and alerts[0]["title"] == "Database Connection Lost"
 
         def saw_alert() -> bool:
             drain()
-            return any(m["type"] == "system_alert" and m["data"]["title"] == "Database Connection Lost" for m in transient)
+            return any(
+                m["type"] == "system_alert" and m["data"]["title"] == "Database Connection Lost"
+                for m in transient
+            )
 
         wait_for(saw_alert, 10, what="a live system_alert")
         alert = next(m for m in transient if m["type"] == "system_alert")
@@ -173,16 +204,29 @@ def test_store_failure_refuses_writes_keeps_reads_and_recovers(hub_factory, tmp_
 
         def saw_module() -> bool:
             drain()
-            return any(m["type"] == "module_status_changed" and m["data"]["module"] == "persistence" and m["data"]["new_status"] == "degraded" for m in transient)
+            return any(
+                m["type"] == "module_status_changed"
+                and m["data"]["module"] == "persistence"
+                and m["data"]["new_status"] == "degraded"
+                for m in transient
+            )
 
         wait_for(saw_module, 10, what="a live module_status_changed for persistence")
     finally:
         lock.execute("ROLLBACK")
         lock.close()
     # it recovers by itself
-    after = wait_for(lambda: (r := hub.request("POST", "/api/tasks", {"type": "x"})) and r[0] == 201 and r[1], 15, what="writes to work again")
+    after = wait_for(
+        lambda: (r := hub.request("POST", "/api/tasks", {"type": "x"})) and r[0] == 201 and r[1],
+        15,
+        what="writes to work again",
+    )
     assert hub.get(f"/api/tasks/{after['id']}")["status"] == "pending"
-    wait_for(lambda: hub.get("/health")["modules"]["persistence"]["status"] == "healthy", 10, what="persistence healthy")
+    wait_for(
+        lambda: hub.get("/health")["modules"]["persistence"]["status"] == "healthy",
+        10,
+        what="persistence healthy",
+    )
     logged = [e for e in hub.events(types="system_alert") if e["data"]["alert_key"] == "store_unavailable"]
     assert [e["data"]["state"] for e in logged] == ["active", "cleared"]
     assert logged[0]["data"]["details"]["outage_seconds"] > 0

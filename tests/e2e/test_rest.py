@@ -77,7 +77,11 @@ def long_hub(hub_factory: Any, *extra: str) -> Hub:
 
 
 def agent(h: Hub, name: str, caps: dict[str, float] | None = None, **kw: Any) -> dict[str, Any]:
-    body = {"name": name, "capabilities": [{"name": n, "proficiency": p} for n, p in (caps or {}).items()], **kw}
+    body = {
+        "name": name,
+        "capabilities": [{"name": n, "proficiency": p} for n, p in (caps or {}).items()],
+        **kw,
+    }
     return h.post("/api/agents", body, expect=201)
 
 
@@ -154,7 +158,9 @@ def test_openapi_lists_every_route_with_body_schemas(hub: Hub) -> None:
         schema = resolve(op["requestBody"]["content"]["application/json"]["schema"])
         assert schema.get("type") == "object" and schema.get("properties"), (method, path)
     # the task body schema documents the spec fields and the priority names
-    task_schema = resolve(doc["paths"]["/api/tasks"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    task_schema = resolve(
+        doc["paths"]["/api/tasks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
     assert {"description", "type", "priority", "required_capabilities"} <= set(task_schema["properties"])
     assert "critical" in json.dumps(task_schema["properties"]["priority"])
 
@@ -180,23 +186,41 @@ def test_openapi_lists_every_route_with_body_schemas(hub: Hub) -> None:
 def test_agent_create_get_patch_delete(hub_factory: Any) -> None:
     h = long_hub(hub_factory)
     a = agent(h, "DataProcessor-1", {"data_processing": 0.85}, type="specialist", max_concurrent_tasks=3)
-    assert set(a) >= {"id", "name", "type", "capabilities", "status", "max_concurrent_tasks", "created_at", "last_seen_at", "metrics"}
+    assert set(a) >= {
+        "id",
+        "name",
+        "type",
+        "capabilities",
+        "status",
+        "max_concurrent_tasks",
+        "created_at",
+        "last_seen_at",
+        "metrics",
+    }
     assert a["name"] == "DataProcessor-1"
     assert a["type"] == "specialist"
     assert a["status"] == "idle"
     assert a["max_concurrent_tasks"] == 3
-    assert a["capabilities"] == [{"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}]
+    assert a["capabilities"] == [
+        {"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}
+    ]
     assert ISO_Z.match(a["created_at"]) and ISO_Z.match(a["last_seen_at"])
-    assert {"tasks_completed", "success_rate", "average_response_time_ms", "capability_improvements"} <= set(a["metrics"])
+    assert {"tasks_completed", "success_rate", "average_response_time_ms", "capability_improvements"} <= set(
+        a["metrics"]
+    )
     assert a["metrics"]["tasks_completed"] == 0
 
     got = h.get(f"/api/agents/{a['id']}")
     assert got["id"] == a["id"] and got["capabilities"] == a["capabilities"]
 
     # PATCH changes capabilities (and is what matching and GET see afterwards)
-    status, patched = h.request("PATCH", f"/api/agents/{a['id']}", {"capabilities": [{"name": "ml", "proficiency": 0.5}]})
+    status, patched = h.request(
+        "PATCH", f"/api/agents/{a['id']}", {"capabilities": [{"name": "ml", "proficiency": 0.5}]}
+    )
     assert status == 200, patched
-    assert patched["capabilities"] == [{"name": "ml", "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}]
+    assert patched["capabilities"] == [
+        {"name": "ml", "proficiency": 0.5, "learning_rate": 0.1, "declared_proficiency": 0.5}
+    ]
     assert patched["name"] == "DataProcessor-1" and patched["max_concurrent_tasks"] == 3
     assert h.get(f"/api/agents/{a['id']}")["capabilities"] == patched["capabilities"]
     assert [x["id"] for x in h.get("/api/agents?capability=ml")["agents"]] == [a["id"]]
@@ -251,7 +275,9 @@ def test_list_agents_filters_and_pagination(hub_factory: Any) -> None:
     assert_walk(h, "/api/agents?status=active", "agents", 3, [busy])
     assert_walk(h, "/api/agents?status=idle", "agents", 3, [i for i in ids if i != busy])
     assert_walk(h, "/api/agents?status=offline", "agents", 3, [])
-    combo = [a["id"] for a in made if a["type"] == "worker" and any(c["name"] == "ml" for c in a["capabilities"])]
+    combo = [
+        a["id"] for a in made if a["type"] == "worker" and any(c["name"] == "ml" for c in a["capabilities"])
+    ]
     assert combo
     assert_walk(h, "/api/agents?type=worker&capability=ml", "agents", 1, combo)
     for bad in ("status=sleeping", "type=robot", "limit=0", "limit=1001", "limit=x", "cursor=%%%"):
@@ -270,7 +296,9 @@ def test_matching_agents_counts_online_agents_meeting_every_requirement(hub_fact
     ws = websocket.create_connection(h.ws_url + "/agents/ws", timeout=10)
     try:
         caps = [{"name": "python", "proficiency": 0.99}, {"name": "sql", "proficiency": 0.99}]
-        ws.send(json.dumps({"type": "register", "message_id": "r1", "data": {"name": "D", "capabilities": caps}}))
+        ws.send(
+            json.dumps({"type": "register", "message_id": "r1", "data": {"name": "D", "capabilities": caps}})
+        )
         reg = json.loads(ws.recv())
         assert reg["type"] == "registered", reg
         d_id = reg["data"]["agent_id"]
@@ -288,7 +316,9 @@ def test_matching_agents_counts_online_agents_meeting_every_requirement(hub_fact
         (req(sql=0.5), 2),
         (req(rust=0.1), 0),
     ]
-    created = [(task(h, description=f"case {i}", required_capabilities=r)["id"], n) for i, (r, n) in enumerate(cases)]
+    created = [
+        (task(h, description=f"case {i}", required_capabilities=r)["id"], n) for i, (r, n) in enumerate(cases)
+    ]
     # B learns: it now meets python >= 0.7 too
     h.request("PATCH", f"/api/agents/{b['id']}", {"capabilities": [{"name": "python", "proficiency": 0.75}]})
     created.append((task(h, required_capabilities=req(python=0.7))["id"], 2))
@@ -323,14 +353,20 @@ def test_create_task_fields_and_priority_names(hub: Hub) -> None:
 
 
 def test_task_batch(hub: Hub) -> None:
-    specs = [{"description": f"b{i}", "type": "bulk", "priority": ["low", "critical"][i % 2]} for i in range(5)]
+    specs = [
+        {"description": f"b{i}", "type": "bulk", "priority": ["low", "critical"][i % 2]} for i in range(5)
+    ]
     out = hub.post("/api/tasks/batch", {"tasks": specs}, expect=201)
     assert [t["description"] for t in out["tasks"]] == [s["description"] for s in specs]
     assert [t["priority"] for t in out["tasks"]] == [1, 4, 1, 4, 1]
     for t in out["tasks"]:
         assert hub.get(f"/api/tasks/{t['id']}")["status"] == "pending"
     # dependencies inside one batch
-    dep = hub.post("/api/tasks/batch", {"tasks": [{"id": "first"}, {"id": "second", "depends_on": ["first"]}]}, expect=201)
+    dep = hub.post(
+        "/api/tasks/batch",
+        {"tasks": [{"id": "first"}, {"id": "second", "depends_on": ["first"]}]},
+        expect=201,
+    )
     assert [t["id"] for t in dep["tasks"]] == ["first", "second"]
     # all or nothing: one bad entry rejects the whole batch
     for bad in (
@@ -377,7 +413,9 @@ def test_list_tasks_filters_and_pagination(hub_factory: Any) -> None:
         return [tid for tid in newest_first if pred(cur[tid])]
 
     for status in ("pending", "assigned", "cancelled", "completed"):
-        assert_walk(h, f"/api/tasks?status={status}", "tasks", 3, expect(lambda t, s=status: t["status"] == s))
+        assert_walk(
+            h, f"/api/tasks?status={status}", "tasks", 3, expect(lambda t, s=status: t["status"] == s)
+        )
     assert expect(lambda t: t["status"] == "cancelled") == cancelled[::-1]
     for typ in ("etl", "train", "report", "none"):
         assert_walk(h, f"/api/tasks?type={typ}", "tasks", 2, expect(lambda t, s=typ: t["type"] == s))
@@ -387,7 +425,13 @@ def test_list_tasks_filters_and_pagination(hub_factory: Any) -> None:
         assert exp
         assert_walk(h, f"/api/tasks?priority={p}", "tasks", 2, exp)
         assert_walk(h, f"/api/tasks?priority={name}", "tasks", 2, exp)
-    assert_walk(h, "/api/tasks?type=etl&status=pending", "tasks", 1, expect(lambda t: t["type"] == "etl" and t["status"] == "pending"))
+    assert_walk(
+        h,
+        "/api/tasks?type=etl&status=pending",
+        "tasks",
+        1,
+        expect(lambda t: t["type"] == "etl" and t["status"] == "pending"),
+    )
     for bad in ("status=done", "priority=5", "priority=urgent", "order=sideways", "limit=0", "cursor=bm9wZQ"):
         status, body = h.request("GET", f"/api/tasks?{bad}")
         assert status == 422 and body["error"]["code"] == "invalid_input", (bad, status, body)
@@ -397,7 +441,9 @@ def test_list_tasks_filters_and_pagination(hub_factory: Any) -> None:
 
 def test_cancel_conflict_and_retry(hub: Hub) -> None:
     t = task(hub, description="to cancel")
-    out = hub.post(f"/api/tasks/{t['id']}/cancel", {"reason": "user_request", "cancelled_by": "user-123"}, expect=200)
+    out = hub.post(
+        f"/api/tasks/{t['id']}/cancel", {"reason": "user_request", "cancelled_by": "user-123"}, expect=200
+    )
     assert out["status"] == "cancelled"
     assert out["cancelled_by"] == "user-123"
     assert hub.get(f"/api/tasks/{t['id']}")["status"] == "cancelled"
@@ -470,7 +516,9 @@ def test_events_paging_types_and_gapless_sequences(hub: Hub) -> None:
     picked = walk_events("&types=task_cancelled,agent_created&limit=2")
     assert picked == [e for e in evs if e["type"] in ("task_cancelled", "agent_created")]
     assert Counter(e["type"] for e in picked) == {"agent_created": 6, "task_cancelled": 3}
-    assert [e["type"] for e in hub.get("/api/events?types=task_cancelled&limit=2")["events"]] == ["task_cancelled"] * 2
+    assert [e["type"] for e in hub.get("/api/events?types=task_cancelled&limit=2")["events"]] == [
+        "task_cancelled"
+    ] * 2
 
     # at the end: empty, next_since stays; past it: refused, naming the head (a poller
     # that kept the bad cursor would miss the next events)
@@ -493,14 +541,30 @@ def test_event_envelopes_and_spec_fields(hub_factory: Any) -> None:
     cancel = task(h, description="cancel", required_capabilities=req(data_processing=0.7))
     aid = a["id"]
     h.post(f"/api/tasks/{ok['id']}/start", {"agent_id": aid, "attempt": 1}, expect=200)
-    h.post(f"/api/tasks/{ok['id']}/progress", {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"}, expect=200)
-    h.post(f"/api/tasks/{ok['id']}/complete", {"agent_id": aid, "attempt": 1, "result": {"records_processed": 10}}, expect=200)
     h.post(
-        f"/api/tasks/{bad['id']}/fail",
-        {"agent_id": aid, "attempt": 1, "error": {"code": "DATA_PROCESSING_ERROR", "message": "invalid format", "details": {"line": 150}}},
+        f"/api/tasks/{ok['id']}/progress",
+        {"agent_id": aid, "attempt": 1, "progress": 0.5, "current_step": "half"},
         expect=200,
     )
-    h.post(f"/api/tasks/{cancel['id']}/cancel", {"reason": "manual_cancellation", "cancelled_by": "user-123"}, expect=200)
+    h.post(
+        f"/api/tasks/{ok['id']}/complete",
+        {"agent_id": aid, "attempt": 1, "result": {"records_processed": 10}},
+        expect=200,
+    )
+    h.post(
+        f"/api/tasks/{bad['id']}/fail",
+        {
+            "agent_id": aid,
+            "attempt": 1,
+            "error": {"code": "DATA_PROCESSING_ERROR", "message": "invalid format", "details": {"line": 150}},
+        },
+        expect=200,
+    )
+    h.post(
+        f"/api/tasks/{cancel['id']}/cancel",
+        {"reason": "manual_cancellation", "cancelled_by": "user-123"},
+        expect=200,
+    )
     h.request("DELETE", f"/api/agents/{aid}")
 
     evs = h.events()
@@ -526,9 +590,24 @@ def test_event_envelopes_and_spec_fields(hub_factory: Any) -> None:
         "task_created": {"task", "matching_agents", "timestamp"},
         "task_assigned": {"task_id", "agent_id", "assignment_reason", "estimated_completion", "timestamp"},
         "task_started": {"task_id", "agent_id", "attempt_number", "timestamp"},
-        "task_progress": {"task_id", "agent_id", "progress", "current_step", "estimated_completion", "timestamp"},
+        "task_progress": {
+            "task_id",
+            "agent_id",
+            "progress",
+            "current_step",
+            "estimated_completion",
+            "timestamp",
+        },
         "task_completed": {"task_id", "agent_id", "execution_time_ms", "result", "timestamp"},
-        "task_failed": {"task_id", "agent_id", "attempt_number", "error", "retry_scheduled", "next_retry_at", "timestamp"},
+        "task_failed": {
+            "task_id",
+            "agent_id",
+            "attempt_number",
+            "error",
+            "retry_scheduled",
+            "next_retry_at",
+            "timestamp",
+        },
         "task_cancelled": {"task_id", "reason", "cancelled_by", "timestamp"},
         "agent_created": {"agent", "timestamp"},
     }
@@ -548,15 +627,24 @@ def test_event_envelopes_and_spec_fields(hub_factory: Any) -> None:
         by_type.setdefault(e["type"], []).append(e["data"])
     ag = by_type["agent_created"][0]["agent"]
     assert {"id", "name", "type", "capabilities", "created_at"} <= set(ag)
-    assert ag["capabilities"][0] == {"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1, "declared_proficiency": 0.85}
+    assert ag["capabilities"][0] == {
+        "name": "data_processing",
+        "proficiency": 0.85,
+        "learning_rate": 0.1,
+        "declared_proficiency": 0.85,
+    }
     assert ISO_Z.match(ag["created_at"])
     tc = by_type["task_created"][0]
-    assert {"id", "description", "type", "priority", "status", "required_capabilities", "created_at"} <= set(tc["task"])
+    assert {"id", "description", "type", "priority", "status", "required_capabilities", "created_at"} <= set(
+        tc["task"]
+    )
     assert tc["task"]["status"] == "pending" and tc["matching_agents"] == 1
     sc = by_type["agent_status_changed"][0]
     assert (sc["old_status"], sc["new_status"], sc["reason"]) == ("idle", "active", "task_assigned")
     perf = by_type["agent_performance_updated"][0]["metrics"]
-    assert {"tasks_completed", "success_rate", "average_response_time_ms", "capability_improvements"} <= set(perf)
+    assert {"tasks_completed", "success_rate", "average_response_time_ms", "capability_improvements"} <= set(
+        perf
+    )
     rm = by_type["agent_removed"][0]["cleanup_summary"]
     assert {"tasks_reassigned", "data_removed"} <= set(rm)
     fail = by_type["task_failed"][0]

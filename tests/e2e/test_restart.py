@@ -53,7 +53,15 @@ def populate(h: Hub) -> tuple[list[str], list[str], list[str]]:
     """Agents, tasks in every state, cancellations; returns the acknowledged agent
     ids, task ids, and the ids of the agents left online."""
     agents = [
-        h.post("/api/agents", {"name": f"w{i}", "capabilities": [{"name": "gpu", "proficiency": 0.5 + i / 10}], "max_concurrent_tasks": 2}, expect=201)["id"]
+        h.post(
+            "/api/agents",
+            {
+                "name": f"w{i}",
+                "capabilities": [{"name": "gpu", "proficiency": 0.5 + i / 10}],
+                "max_concurrent_tasks": 2,
+            },
+            expect=201,
+        )["id"]
         for i in range(4)
     ]
     removed = agents.pop()
@@ -61,21 +69,57 @@ def populate(h: Hub) -> tuple[list[str], list[str], list[str]]:
     tasks: list[str] = []
     batch = h.post(
         "/api/tasks/batch",
-        {"tasks": [{"description": f"b{i}", "priority": ["low", "high"][i % 2], "required_capabilities": [{"name": "gpu", "min_proficiency": 0.5}]} for i in range(8)]},
+        {
+            "tasks": [
+                {
+                    "description": f"b{i}",
+                    "priority": ["low", "high"][i % 2],
+                    "required_capabilities": [{"name": "gpu", "min_proficiency": 0.5}],
+                }
+                for i in range(8)
+            ]
+        },
         expect=201,
     )
     tasks += [t["id"] for t in batch["tasks"]]
     held = [t for t in batch["tasks"] if t["assigned_agent_id"]]
     assert len(held) == 6  # 3 agents x 2 slots
-    h.post(f"/api/tasks/{held[0]['id']}/start", {"agent_id": held[0]["assigned_agent_id"], "attempt": held[0]["attempt"]}, expect=200)
-    h.post(f"/api/tasks/{held[1]['id']}/complete", {"agent_id": held[1]["assigned_agent_id"], "attempt": held[1]["attempt"], "result": {"n": 1}}, expect=200)
-    h.post(f"/api/tasks/{held[2]['id']}/fail", {"agent_id": held[2]["assigned_agent_id"], "attempt": held[2]["attempt"], "retryable": False}, expect=200)
-    h.post(f"/api/tasks/{held[3]['id']}/progress", {"agent_id": held[3]["assigned_agent_id"], "attempt": held[3]["attempt"], "progress": 0.4, "current_step": "s"}, expect=200)
+    h.post(
+        f"/api/tasks/{held[0]['id']}/start",
+        {"agent_id": held[0]["assigned_agent_id"], "attempt": held[0]["attempt"]},
+        expect=200,
+    )
+    h.post(
+        f"/api/tasks/{held[1]['id']}/complete",
+        {"agent_id": held[1]["assigned_agent_id"], "attempt": held[1]["attempt"], "result": {"n": 1}},
+        expect=200,
+    )
+    h.post(
+        f"/api/tasks/{held[2]['id']}/fail",
+        {"agent_id": held[2]["assigned_agent_id"], "attempt": held[2]["attempt"], "retryable": False},
+        expect=200,
+    )
+    h.post(
+        f"/api/tasks/{held[3]['id']}/progress",
+        {
+            "agent_id": held[3]["assigned_agent_id"],
+            "attempt": held[3]["attempt"],
+            "progress": 0.4,
+            "current_step": "s",
+        },
+        expect=200,
+    )
     for i in range(10):
         tasks.append(
             h.post(
                 "/api/tasks",
-                {"description": f"t{i}", "type": "etl", "priority": "critical", "input": {"i": i}, "required_capabilities": [{"name": "nobody"}]},
+                {
+                    "description": f"t{i}",
+                    "type": "etl",
+                    "priority": "critical",
+                    "input": {"i": i},
+                    "required_capabilities": [{"name": "nobody"}],
+                },
                 expect=201,
             )["id"]
         )
@@ -85,7 +129,11 @@ def populate(h: Hub) -> tuple[list[str], list[str], list[str]]:
     # the last acknowledged writes: the process dies right after these 201s
     tasks.append(h.post("/api/tasks", {"description": "last-but-one"}, expect=201)["id"])
     tasks.append(h.post("/api/tasks", {"description": "last"}, expect=201)["id"])
-    online = [a["id"] for a in all_pages(h, "/api/agents", "agents") if a["status"] in ("idle", "active", "learning")]
+    online = [
+        a["id"]
+        for a in all_pages(h, "/api/agents", "agents")
+        if a["status"] in ("idle", "active", "learning")
+    ]
     return agents, tasks, online
 
 
@@ -124,7 +172,16 @@ def check_restarted(new: Hub, before: dict[str, Any], task_ids: list[str], onlin
     # status agrees with the recovered state
     st = new.get("/api/hive/status")
     m, m0 = st["metrics"], before["status"]["metrics"]
-    for k in ("total_tasks", "pending_tasks", "assigned_tasks", "running_tasks", "completed_tasks", "failed_tasks", "cancelled_tasks", "total_agents"):
+    for k in (
+        "total_tasks",
+        "pending_tasks",
+        "assigned_tasks",
+        "running_tasks",
+        "completed_tasks",
+        "failed_tasks",
+        "cancelled_tasks",
+        "total_agents",
+    ):
         assert m[k] == m0[k], k
     assert m["online_agents"] == 0 and m["offline_agents"] == len(online)
     assert st["sequence"] >= n + len(online)
@@ -177,7 +234,9 @@ def test_kill_right_after_a_burst_loses_nothing_acknowledged(hub_factory: Any, t
         i = 0
         while not stop.is_set():
             try:
-                status, body = old.request("POST", "/api/tasks", {"description": f"w{k}-{i}", "priority": (i % 4) + 1})
+                status, body = old.request(
+                    "POST", "/api/tasks", {"description": f"w{k}-{i}", "priority": (i % 4) + 1}
+                )
             except Exception:  # noqa: BLE001 - the hub is being killed under us
                 return
             if status == 201:
@@ -209,7 +268,9 @@ async def test_since_resume_across_a_kill(hub_factory: Any, tmp_path: Any) -> No
     db = tmp_path / "resume.db"
     old = hub_factory(*LONG, db=db).start()
     port = old.port
-    await asyncio.to_thread(old.post, "/api/agents", {"name": "a", "capabilities": [{"name": "x", "proficiency": 0.9}]}, 201)
+    await asyncio.to_thread(
+        old.post, "/api/agents", {"name": "a", "capabilities": [{"name": "x", "proficiency": 0.9}]}, 201
+    )
     received: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as s:
         async with s.ws_connect(f"{old.ws_url}/ws?since=0") as ws:
@@ -253,7 +314,9 @@ async def test_since_resume_across_a_kill(hub_factory: Any, tmp_path: Any) -> No
     assert received + resumed == log[: resumed[-1]["sequence"]]
     created = [e["data"]["task"]["description"] for e in received + resumed if e["type"] == "task_created"]
     assert created == [f"before-{i}" for i in range(60)] + ["after restart", "live after resume"]
-    assert any(e["type"] == "agent_status_changed" and e["data"]["reason"] == "hub_restarted" for e in resumed)
+    assert any(
+        e["type"] == "agent_status_changed" and e["data"]["reason"] == "hub_restarted" for e in resumed
+    )
 
 
 async def test_sigterm_closes_subscribers_with_1001(hub_factory: Any) -> None:

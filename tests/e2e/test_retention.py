@@ -41,7 +41,12 @@ def run_one(h: Hub, agent_id: str, i: int, outcome: str) -> dict[str, Any]:
         else:
             h.post(
                 f"/api/tasks/{t['id']}/fail",
-                {"agent_id": agent_id, "attempt": 1, "error": {"code": "E", "message": f"bad {i}"}, "retryable": False},
+                {
+                    "agent_id": agent_id,
+                    "attempt": 1,
+                    "error": {"code": "E", "message": f"bad {i}"},
+                    "retryable": False,
+                },
                 expect=200,
             )
     got = h.get(f"/api/tasks/{t['id']}")

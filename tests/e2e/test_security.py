@@ -27,8 +27,17 @@ def secured(tmp_path: Path):
     db = tmp_path / "hive.db"
     tokens = {r: make_token(db, r) for r in ("viewer", "operator", "admin")}
     tokens["agent"] = make_token(db, "agent", agent="agent-7")
-    hub = Hub(db, "--rate-limit", "20", "--max-ws-per-client", "3", "--allowed-origin", "https://ok.example",
-              "--cors-origin", "https://ok.example").start()
+    hub = Hub(
+        db,
+        "--rate-limit",
+        "20",
+        "--max-ws-per-client",
+        "3",
+        "--allowed-origin",
+        "https://ok.example",
+        "--cors-origin",
+        "https://ok.example",
+    ).start()
     try:
         yield hub, tokens, db
     finally:
@@ -66,30 +75,68 @@ def test_tokens_and_roles(secured) -> None:
     # an agent token: only the agent protocol, only as its own agent
     status, _ = hub.request("GET", "/api/tasks", headers=auth(tok["agent"]))
     assert status == 403
-    status, _ = hub.request("POST", "/api/agents", {"name": "x", "id": "someone-else"}, headers=auth(tok["agent"]))
+    status, _ = hub.request(
+        "POST", "/api/agents", {"name": "x", "id": "someone-else"}, headers=auth(tok["agent"])
+    )
     assert status == 403
-    status, agent = hub.request("POST", "/api/agents", {"name": "seven", "id": "agent-7", "capabilities": [{"name": "x", "proficiency": 0.9}]}, headers=auth(tok["agent"]))
+    status, agent = hub.request(
+        "POST",
+        "/api/agents",
+        {"name": "seven", "id": "agent-7", "capabilities": [{"name": "x", "proficiency": 0.9}]},
+        headers=auth(tok["agent"]),
+    )
     assert status == 201 and agent["id"] == "agent-7"
     assert hub.request("POST", "/api/agents/agent-7/heartbeat", {}, headers=auth(tok["agent"]))[0] == 200
-    other = hub.request("POST", "/api/agents", {"name": "other", "capabilities": [{"name": "x", "proficiency": 0.1}]}, headers=auth(tok["admin"]))[1]
-    assert hub.request("POST", f"/api/agents/{other['id']}/heartbeat", {}, headers=auth(tok["agent"]))[0] == 403
-    t = hub.request("POST", "/api/tasks", {"type": "x", "required_capabilities": [{"name": "x", "min_proficiency": 0.5}]}, headers=auth(tok["operator"]))[1]
+    other = hub.request(
+        "POST",
+        "/api/agents",
+        {"name": "other", "capabilities": [{"name": "x", "proficiency": 0.1}]},
+        headers=auth(tok["admin"]),
+    )[1]
+    assert (
+        hub.request("POST", f"/api/agents/{other['id']}/heartbeat", {}, headers=auth(tok["agent"]))[0] == 403
+    )
+    t = hub.request(
+        "POST",
+        "/api/tasks",
+        {"type": "x", "required_capabilities": [{"name": "x", "min_proficiency": 0.5}]},
+        headers=auth(tok["operator"]),
+    )[1]
     claim = hub.request("POST", "/api/agents/agent-7/claim?wait=5", headers=auth(tok["agent"]))
     assert claim[0] == 200 and claim[1]["task"]["id"] == t["id"]
     # reporting on behalf of another agent is refused
-    status, _ = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": other["id"], "attempt": 1, "result": 1}, headers=auth(tok["agent"]))
+    status, _ = hub.request(
+        "POST",
+        f"/api/tasks/{t['id']}/complete",
+        {"agent_id": other["id"], "attempt": 1, "result": 1},
+        headers=auth(tok["agent"]),
+    )
     assert status == 403
-    status, done = hub.request("POST", f"/api/tasks/{t['id']}/complete", {"agent_id": "agent-7", "attempt": claim[1]["attempt"], "result": 1}, headers=auth(tok["agent"]))
+    status, done = hub.request(
+        "POST",
+        f"/api/tasks/{t['id']}/complete",
+        {"agent_id": "agent-7", "attempt": claim[1]["attempt"], "result": 1},
+        headers=auth(tok["agent"]),
+    )
     assert status == 200 and done["status"] == "completed"
 
 
 def test_revoked_token_is_refused(secured) -> None:
     hub, tok, db = secured
     assert hub.request("GET", "/api/tasks", headers=auth(tok["viewer"]))[0] == 200
-    subprocess.run([sys.executable, "-m", "hivehub", "token", "revoke", tok["viewer"], "--db", str(db)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hivehub", "token", "revoke", tok["viewer"], "--db", str(db)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     from tests.hubproc import wait_for
 
-    wait_for(lambda: hub.request("GET", "/api/tasks", headers=auth(tok["viewer"]))[0] == 401, 10, what="revocation to apply")
+    wait_for(
+        lambda: hub.request("GET", "/api/tasks", headers=auth(tok["viewer"]))[0] == 401,
+        10,
+        what="revocation to apply",
+    )
 
 
 def _ws(hub: Hub, query: str = "", **kw) -> websocket.WebSocket:
@@ -137,13 +184,21 @@ def test_cors_headers_for_allowed_origins(secured) -> None:
     hub, tok, _ = secured
     import urllib.request
 
-    req = urllib.request.Request(hub.url + "/api/tasks", method="OPTIONS", headers={"Origin": "https://ok.example", "Access-Control-Request-Method": "POST"})
+    req = urllib.request.Request(
+        hub.url + "/api/tasks",
+        method="OPTIONS",
+        headers={"Origin": "https://ok.example", "Access-Control-Request-Method": "POST"},
+    )
     with urllib.request.urlopen(req) as r:
         assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == "https://ok.example"
     # an origin not listed gets neither the headers nor an answer (403, even with a token)
-    status, body = hub.request("GET", "/api/tasks", headers={"Origin": "https://evil.example", **auth(tok["viewer"])})
+    status, body = hub.request(
+        "GET", "/api/tasks", headers={"Origin": "https://evil.example", **auth(tok["viewer"])}
+    )
     assert status == 403 and body["error"]["message"] == "origin not allowed"
-    req = urllib.request.Request(hub.url + "/api/tasks", headers={"Origin": "https://ok.example", **auth(tok["viewer"])})
+    req = urllib.request.Request(
+        hub.url + "/api/tasks", headers={"Origin": "https://ok.example", **auth(tok["viewer"])}
+    )
     with urllib.request.urlopen(req) as r:
         assert r.headers["Access-Control-Allow-Origin"] == "https://ok.example"
 
@@ -156,7 +211,12 @@ def test_rate_limit_per_client_with_retry_after(secured) -> None:
     statuses = []
     retry_after = None
     for _ in range(60):
-        req = urllib.request.Request(hub.url + "/api/tasks", data=b'{"type":"x"}', method="POST", headers={"Content-Type": "application/json", **auth(tok["operator"])})
+        req = urllib.request.Request(
+            hub.url + "/api/tasks",
+            data=b'{"type":"x"}',
+            method="POST",
+            headers={"Content-Type": "application/json", **auth(tok["operator"])},
+        )
         try:
             with urllib.request.urlopen(req) as r:
                 statuses.append(r.status)
@@ -224,7 +284,12 @@ def test_agent_ws_bound_to_its_agent(secured) -> None:
 
 
 def revoke(db: Path, token: str) -> None:
-    subprocess.run([sys.executable, "-m", "hivehub", "token", "revoke", token, "--db", str(db)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hivehub", "token", "revoke", token, "--db", str(db)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_revoking_the_only_token_keeps_auth_on(tmp_path: Path) -> None:
@@ -237,7 +302,11 @@ def test_revoking_the_only_token_keeps_auth_on(tmp_path: Path) -> None:
         assert hub.request("GET", "/api/tasks")[0] == 401
         assert hub.request("GET", "/api/tasks", headers=auth(only))[0] == 200
         revoke(db, only)
-        wait_for(lambda: hub.request("GET", "/api/tasks", headers=auth(only))[0] == 401, 10, what="revocation to apply")
+        wait_for(
+            lambda: hub.request("GET", "/api/tasks", headers=auth(only))[0] == 401,
+            10,
+            what="revocation to apply",
+        )
         # no token left, and still nobody anonymous gets in: not on REST, not on /ws
         status, body = hub.request("GET", "/api/tasks")
         assert status == 401 and body["error"]["code"] == "unauthorized"
@@ -281,7 +350,19 @@ def _agent_ws(hub: Hub, token: str, agent_id: str, proficiency: float) -> websoc
     ws = websocket.WebSocket()
     ws.connect(f"{hub.ws_url}/agents/ws?token={token}")
     ws.settimeout(10)
-    ws.send(json.dumps({"type": "register", "message_id": "r", "data": {"id": agent_id, "name": agent_id, "capabilities": [{"name": "x", "proficiency": proficiency}]}}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "register",
+                "message_id": "r",
+                "data": {
+                    "id": agent_id,
+                    "name": agent_id,
+                    "capabilities": [{"name": "x", "proficiency": proficiency}],
+                },
+            }
+        )
+    )
     assert '"registered"' in ws.recv()
     return ws
 
@@ -318,9 +399,18 @@ def test_revocation_closes_open_connections_and_requeues(tmp_path: Path) -> None
         watcher = _ws(hub, f"?token={viewer}")
         a7 = _agent_ws(hub, seven, "agent-7", 0.9)
         opened += [stream, watcher, a7]
-        status, task = hub.request("POST", "/api/tasks", {"type": "x", "required_capabilities": [{"name": "x", "min_proficiency": 0.1}]}, headers=auth(operator))
+        status, task = hub.request(
+            "POST",
+            "/api/tasks",
+            {"type": "x", "required_capabilities": [{"name": "x", "min_proficiency": 0.1}]},
+            headers=auth(operator),
+        )
         assert status == 201
-        _until(a7, lambda op, d: b'"assign"' in d and task["id"].encode() in d, time.monotonic() + 10 * TIME_SCALE)
+        _until(
+            a7,
+            lambda op, d: b'"assign"' in d and task["id"].encode() in d,
+            time.monotonic() + 10 * TIME_SCALE,
+        )
         a8 = _agent_ws(hub, eight, "agent-8", 0.5)
         opened.append(a8)
         revoke(db, operator)
@@ -351,7 +441,11 @@ def test_default_bind_is_loopback(tmp_path: Path) -> None:
     hub = Hub(tmp_path / "hive.db", host=None).start()
     try:
         assert hub.proc is not None
-        listening = [c.laddr for c in psutil.Process(hub.proc.pid).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c.laddr
+            for c in psutil.Process(hub.proc.pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
         assert listening and all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
     finally:
         hub.stop()
@@ -371,8 +465,13 @@ def test_cross_site_requests_refused_with_auth_off(hub: Hub) -> None:
 
     # the "simple" cross-site form POST a page can send without a preflight
     assert post(b'{"type":"x"}', {"Content-Type": "text/plain"}) == 415
-    assert post(b'{"type":"x"}', {"Content-Type": "text/plain", "Origin": "https://evil.example"}) in (403, 415)
-    assert post(b'{"type":"x"}', {"Content-Type": "application/json", "Origin": "https://evil.example"}) == 403
+    assert post(b'{"type":"x"}', {"Content-Type": "text/plain", "Origin": "https://evil.example"}) in (
+        403,
+        415,
+    )
+    assert (
+        post(b'{"type":"x"}', {"Content-Type": "application/json", "Origin": "https://evil.example"}) == 403
+    )
     assert hub.request("GET", "/api/tasks", headers={"Origin": "https://evil.example"})[0] == 403
     assert hub.request("POST", "/api/tasks/x/cancel", {}, headers={"Origin": "null"})[0] == 403
     assert not hub.get("/api/tasks")["tasks"]  # nothing got in
@@ -423,7 +522,11 @@ def test_token_created_while_running_is_accepted(secured) -> None:
 
     hub, _, db = secured
     fresh = make_token(db, "viewer")
-    wait_for(lambda: hub.request("GET", "/api/tasks", headers=auth(fresh))[0] == 200, 10, what="the new token to be known")
+    wait_for(
+        lambda: hub.request("GET", "/api/tasks", headers=auth(fresh))[0] == 200,
+        10,
+        what="the new token to be known",
+    )
 
 
 def test_pull_agent_with_agent_token_sees_cancellation(tmp_path: Path, agents) -> None:
@@ -437,18 +540,44 @@ def test_pull_agent_with_agent_token_sees_cancellation(tmp_path: Path, agents) -
     try:
         marker = tmp_path / "cancelled"
         started = tmp_path / "started"
-        agents(hub, "puller", ["x"], "tests.e2e.handlers:gate", pull=True, agent_id="puller", env={"HIVE_TOKEN": agent_token})
-        spec = {"id": "job/1", "type": "x", "required_capabilities": [{"name": "x", "min_proficiency": 0.1}],
-                "input": {"release": str(tmp_path / "never"), "started": str(started), "cancelled_marker": str(marker)}}
+        agents(
+            hub,
+            "puller",
+            ["x"],
+            "tests.e2e.handlers:gate",
+            pull=True,
+            agent_id="puller",
+            env={"HIVE_TOKEN": agent_token},
+        )
+        spec = {
+            "id": "job/1",
+            "type": "x",
+            "required_capabilities": [{"name": "x", "min_proficiency": 0.1}],
+            "input": {
+                "release": str(tmp_path / "never"),
+                "started": str(started),
+                "cancelled_marker": str(marker),
+            },
+        }
         assert hub.request("POST", "/api/tasks", spec, headers=auth(operator))[0] == 201
         wait_for(started.exists, 20, what="the pull agent to start the task")
         # the agent holding it may read it (the id has a '/': %2F in the path); another agent may not
-        t = wait_for(lambda: (r := hub.request("GET", "/api/tasks/job%2F1", headers=auth(agent_token)))[0] == 200
-                     and r[1]["status"] == "running" and r[1], 10, what="the holder to read its task as running")
+        t = wait_for(
+            lambda: (r := hub.request("GET", "/api/tasks/job%2F1", headers=auth(agent_token)))[0] == 200
+            and r[1]["status"] == "running"
+            and r[1],
+            10,
+            what="the holder to read its task as running",
+        )
         assert t["assigned_agent_id"] == "puller"
         assert hub.request("GET", "/api/tasks/job%2F1", headers=auth(other))[0] == 403
         assert hub.request("GET", "/api/tasks", headers=auth(agent_token))[0] == 403
-        status, _ = hub.request("POST", "/api/tasks/job%2F1/progress", {"agent_id": "puller", "attempt": t["attempt"], "progress": 0.5}, headers=auth(agent_token))
+        status, _ = hub.request(
+            "POST",
+            "/api/tasks/job%2F1/progress",
+            {"agent_id": "puller", "attempt": t["attempt"], "progress": 0.5},
+            headers=auth(agent_token),
+        )
         assert status == 200
         assert hub.request("POST", "/api/tasks/job%2F1/cancel", {}, headers=auth(operator))[0] == 200
         wait_for(marker.exists, 20, what="the pull agent to notice the cancellation")

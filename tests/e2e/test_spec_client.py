@@ -13,8 +13,9 @@ import json
 import threading
 import time
 
+
 class HiveWebSocketClient:
-    def __init__(self, url='ws://localhost:3001/ws'):
+    def __init__(self, url="ws://localhost:3001/ws"):
         self.url = url
         self.ws = None
         self.running = False
@@ -44,11 +45,11 @@ class HiveWebSocketClient:
                 break
 
     def _handle_message(self, message):
-        message_type = message.get('type')
+        message_type = message.get("type")
         handler = self.message_handlers.get(message_type)
 
         if handler:
-            handler(message.get('data', {}))
+            handler(message.get("data", {}))
         else:
             print(f"‚ùì Unknown message type: {message_type}")
 
@@ -59,6 +60,8 @@ class HiveWebSocketClient:
         self.running = False
         if self.ws:
             self.ws.close()
+
+
 # ---- verbatim from the spec: end ---------------------------------------------------
 
 from typing import Any  # noqa: E402
@@ -85,7 +88,9 @@ def test_spec_python_client_receives_spec_events(hub_factory: Any) -> None:
         wait_for(lambda: h.get("/api/hive/status")["subscribers"] == 1, what="the client to be subscribed")
 
         caps = [{"name": "data_processing", "proficiency": 0.85, "learning_rate": 0.1}]
-        agent = h.post("/api/agents", {"name": "DataProcessor-1", "type": "specialist", "capabilities": caps}, expect=201)
+        agent = h.post(
+            "/api/agents", {"name": "DataProcessor-1", "type": "specialist", "capabilities": caps}, expect=201
+        )
         task = h.post(
             "/api/tasks",
             {
@@ -96,7 +101,11 @@ def test_spec_python_client_receives_spec_events(hub_factory: Any) -> None:
             },
             expect=201,
         )
-        wait_for(lambda: received["agent_created"] and received["task_created"], 10 * TIME_SCALE, what="the handlers to fire")
+        wait_for(
+            lambda: received["agent_created"] and received["task_created"],
+            10 * TIME_SCALE,
+            what="the handlers to fire",
+        )
     finally:
         client.disconnect()
 
@@ -110,7 +119,9 @@ def test_spec_python_client_receives_spec_events(hub_factory: Any) -> None:
     assert re.match(ISO_Z, a["timestamp"])
 
     [t] = received["task_created"]
-    assert {"id", "description", "type", "priority", "status", "required_capabilities", "created_at"} <= set(t["task"])
+    assert {"id", "description", "type", "priority", "status", "required_capabilities", "created_at"} <= set(
+        t["task"]
+    )
     assert t["task"]["id"] == task["id"]
     assert t["task"]["description"] == "Process customer data"
     assert t["task"]["type"] == "data_processing"

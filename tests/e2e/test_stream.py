@@ -48,7 +48,9 @@ def quiet_hub(hub_factory: Any) -> Hub:
     return h
 
 
-async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0, raw: bool = False) -> dict[str, Any]:
+async def recv(
+    ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0, raw: bool = False
+) -> dict[str, Any]:
     """The next message; background events are skipped unless ``raw``."""
     while True:
         msg = await ws.receive(timeout=timeout * TIME_SCALE)
@@ -58,7 +60,9 @@ async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0, raw: 
             return out
 
 
-async def until_pong(ws: aiohttp.ClientWebSocketResponse, mid: str, raw: bool = False) -> list[dict[str, Any]]:
+async def until_pong(
+    ws: aiohttp.ClientWebSocketResponse, mid: str, raw: bool = False
+) -> list[dict[str, Any]]:
     """Everything received before the pong to a ping sent now. Events published
     before the ping are queued ahead of the pong, so this is a barrier."""
     await ws.send_json({"type": "ping", "message_id": mid})
@@ -74,7 +78,11 @@ def routing_keys(e: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The agent and task ids an event is about, as the /ws filters define them."""
     d = e["data"]
     agents, tasks = set(), set()
-    for src in (d, d.get("details") or {}, (d.get("error") or {}).get("details") or {} if isinstance(d.get("error"), dict) else {}):
+    for src in (
+        d,
+        d.get("details") or {},
+        (d.get("error") or {}).get("details") or {} if isinstance(d.get("error"), dict) else {},
+    ):
         if isinstance(src.get("agent_id"), str):
             agents.add(src["agent_id"])
         if isinstance(src.get("task_id"), str):
@@ -88,7 +96,9 @@ def routing_keys(e: dict[str, Any]) -> tuple[set[str], set[str]]:
     return agents, tasks
 
 
-async def until_type(ws: aiohttp.ClientWebSocketResponse, typ: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def until_type(
+    ws: aiohttp.ClientWebSocketResponse, typ: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The next message of type ``typ``, and the messages before it."""
     before = []
     while True:
@@ -179,7 +189,11 @@ async def test_query_filters_types_agent_and_task(hub_factory: Any) -> None:
     assert got["agent"] == [e for e in log if about_agent(e)]
     assert {e["type"] for e in got["agent"]} >= {"task_assigned", "agent_status_changed", "task_cancelled"}
     assert got["task"] == [e for e in log if about_task(e)]
-    assert [e["type"] for e in got["task"] if e["type"] not in BACKGROUND] == ["task_created", "task_assigned", "task_cancelled"]
+    assert [e["type"] for e in got["task"] if e["type"] not in BACKGROUND] == [
+        "task_created",
+        "task_assigned",
+        "task_cancelled",
+    ]
     assert got["combo"] == [e for e in log if e["type"] == "task_assigned" and e["data"]["agent_id"] == a]
     assert len(got["combo"]) == 1
 
@@ -290,7 +304,11 @@ async def test_ping_and_control_commands(hub: Hub) -> None:
         assert pong["type"] == "pong" and pong["message_id"] == "ping-1"
 
         await ws.send_json(
-            {"type": "create_task", "message_id": "c-1", "data": {"description": "via ws", "priority": "high", "type": "etl"}}
+            {
+                "type": "create_task",
+                "message_id": "c-1",
+                "data": {"description": "via ws", "priority": "high", "type": "etl"},
+            }
         )
         res, before = await until_type(ws, "create_task_result")
         assert res["message_id"] == "c-1"
@@ -301,7 +319,11 @@ async def test_ping_and_control_commands(hub: Hub) -> None:
         assert hub.get(f"/api/tasks/{task['id']}")["type"] == "etl"
 
         await ws.send_json(
-            {"type": "cancel_task", "message_id": "x-1", "data": {"task_id": task["id"], "reason": "not needed", "cancelled_by": "op-7"}}
+            {
+                "type": "cancel_task",
+                "message_id": "x-1",
+                "data": {"task_id": task["id"], "reason": "not needed", "cancelled_by": "op-7"},
+            }
         )
         res, before = await until_type(ws, "cancel_task_result")
         assert res["message_id"] == "x-1"
@@ -327,9 +349,17 @@ async def test_errors_keep_the_connection_open(hub: Hub) -> None:
         ('{"type": "bogus", "message_id": "u1"}', "unknown_message_type", "u1"),
         ('{"type": "create_task", "message_id": "p9", "data": {"priority": 9}}', "invalid_input", "p9"),
         ('{"type": "create_task", "message_id": "f1", "data": {"colour": "red"}}', "invalid_input", "f1"),
-        ('{"type": "cancel_task", "message_id": "c1", "data": {"task_id": "no-such-task"}}', "task_not_found", "c1"),
+        (
+            '{"type": "cancel_task", "message_id": "c1", "data": {"task_id": "no-such-task"}}',
+            "task_not_found",
+            "c1",
+        ),
         ('{"type": "cancel_task", "message_id": "c2", "data": {}}', "invalid_input", "c2"),
-        (json.dumps({"type": "cancel_task", "message_id": "c3", "data": {"task_id": t["id"]}}), "invalid_transition", "c3"),
+        (
+            json.dumps({"type": "cancel_task", "message_id": "c3", "data": {"task_id": t["id"]}}),
+            "invalid_transition",
+            "c3",
+        ),
         ("[1, 2]", "invalid_input", None),
         ('{"type": "ping", "data": 5}', "invalid_input", None),
         (deep, "payload_too_large", None),
@@ -426,7 +456,9 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
         skip_utf8_validation=True,
     )
     # (utf-8 validation off: websocket-client validates in pure Python, too slow to keep up)
-    normal = websocket.create_connection(h.ws_url + "/ws?since=0", timeout=30 * TIME_SCALE, skip_utf8_validation=True)
+    normal = websocket.create_connection(
+        h.ws_url + "/ws?since=0", timeout=30 * TIME_SCALE, skip_utf8_validation=True
+    )
     received: list[int] = []
     closed: list[bytes] = []
 
@@ -450,7 +482,9 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
         # task the normal subscriber must see (its replay is not the scenario here)
         h.post("/api/tasks", {"type": "warm-up"}, expect=201)
         top = last_seq(h)
-        wait_for(lambda: (received and received[-1] >= top) or closed, 30, what="the normal subscriber to go live")
+        wait_for(
+            lambda: (received and received[-1] >= top) or closed, 30, what="the normal subscriber to go live"
+        )
         assert not closed, closed
         # The slow client never reads and has a tiny receive window: once the hub's
         # socket buffers toward it are full, its queue grows past `buffer` and it must
@@ -469,7 +503,11 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
             status, health = h.request("GET", "/health")
             assert status == 200 and health["status"] != "unhealthy", health
             top = last_seq(h)
-            wait_for(lambda top=top: (received and received[-1] >= top) or closed, 30, what="the normal subscriber to keep up")
+            wait_for(
+                lambda top=top: (received and received[-1] >= top) or closed,
+                30,
+                what="the normal subscriber to keep up",
+            )
             assert not closed, f"the normal subscriber was cut off after {made} tasks: {closed}"
         end = last_seq(h)
         wait_for(lambda: len(received) >= end, 10, what="the normal subscriber to get everything")
@@ -482,12 +520,18 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
         def recovered() -> bool:
             health = h.get("/health")
             health_seen[:] = [health]
-            return bool(health["status"] != "unhealthy" and health["modules"]["event_stream"]["status"] == "healthy")
+            return bool(
+                health["status"] != "unhealthy" and health["modules"]["event_stream"]["status"] == "healthy"
+            )
 
         try:
             wait_for(recovered, 10, what="the event stream to recover after the flood")
         except AssertionError:
-            mods = {k: (m["status"], m["reason"], m.get("signals")) for k, m in health_seen[0]["modules"].items() if m["status"] != "healthy"}
+            mods = {
+                k: (m["status"], m["reason"], m.get("signals"))
+                for k, m in health_seen[0]["modules"].items()
+                if m["status"] != "healthy"
+            }
             raise AssertionError(f"hub not recovered after the flood: {mods}") from None
 
         # now the slow client reads: what was buffered, then the 1013 close naming where to resume
@@ -507,7 +551,9 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
         assert resume < made - buffer
 
         # resuming from there gives exactly the rest
-        again = websocket.create_connection(f"{h.ws_url}/ws?since={resume}", timeout=30 * TIME_SCALE, skip_utf8_validation=True)
+        again = websocket.create_connection(
+            f"{h.ws_url}/ws?since={resume}", timeout=30 * TIME_SCALE, skip_utf8_validation=True
+        )
         try:
             again.send(json.dumps({"type": "ping", "message_id": "end"}))
             rest = []
@@ -522,7 +568,9 @@ def _slow_subscriber_scenario(h: Hub, buffer: int, batch_size: int, desc_len: in
             again.close()
             again.shutdown()
         assert not closed, closed
-        wait_for(lambda: h.get("/api/hive/status")["subscribers"] == 1, 10, what="only the normal subscriber left")
+        wait_for(
+            lambda: h.get("/api/hive/status")["subscribers"] == 1, 10, what="only the normal subscriber left"
+        )
     finally:
         for w in (normal, slow):
             w.close()

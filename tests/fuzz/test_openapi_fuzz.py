@@ -37,14 +37,17 @@ from tests.hubproc import Hub
 FUZZ_MAX_CLAIM_WAIT = 0.5
 
 
-
 @schemathesis.check
 def schema_valid_is_not_invalid(ctx: Any, response: Any, case: Any) -> None:
     """The document agrees with validation: a request the document calls valid is never
     refused for its shape. Schema mismatches are the ``invalid request: ...`` errors
     (msgspec validation); rules the document cannot state (a dependency that does not
     exist, a capability listed twice, an empty patch) have their own messages or codes."""
-    if case.meta is None or not case.meta.generation.mode.is_positive or response.status_code not in (400, 422):
+    if (
+        case.meta is None
+        or not case.meta.generation.mode.is_positive
+        or response.status_code not in (400, 422)
+    ):
         return
     err = (response.json() or {}).get("error", {})
     if err.get("code") == "malformed_json" or str(err.get("message", "")).startswith("invalid request:"):

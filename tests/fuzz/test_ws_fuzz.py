@@ -37,7 +37,14 @@ MIB = 1 << 20
 #: valid create_task frames legitimately stay in the hive's memory)
 RSS_GROWTH_LIMIT = 20 * MIB
 
-STREAM_REPLIES = {"error", "pong", "subscribed", "create_task_result", "cancel_task_result", "get_status_result"}
+STREAM_REPLIES = {
+    "error",
+    "pong",
+    "subscribed",
+    "create_task_result",
+    "cancel_task_result",
+    "get_status_result",
+}
 AGENT_REPLIES = {"error", "ack", "registered", "assign", "cancel"}
 
 Json = Any
@@ -75,7 +82,9 @@ def rand_text(rng: random.Random, n: int) -> str:
 
 
 def wrong_values(rng: random.Random) -> Json:
-    return rng.choice([5, -1, 1.5, True, None, [], [1, "x"], {}, {"nested": {"x": [1]}}, "", UNICODE, "x" * 300])
+    return rng.choice(
+        [5, -1, 1.5, True, None, [], [1, "x"], {}, {"nested": {"x": [1]}}, "", UNICODE, "x" * 300]
+    )
 
 
 def not_str(rng: random.Random) -> Json:
@@ -121,7 +130,7 @@ def malformed(rng: random.Random) -> Frame:
         '{"type": "\\ud800"}',  # lone surrogate escape
         "\ufeff{}",
         "NaN",
-        "{\"type\": \"ping\", \"data\": " + "[" * 200,
+        '{"type": "ping", "data": ' + "[" * 200,
     ]
     if rng.random() < 0.4:
         text = rand_text(rng, rng.randint(1, 80))
@@ -157,17 +166,26 @@ def wrong_shape(rng: random.Random) -> Frame:
         '{"type": "ping", "data": ' + deep_array(3000) + "}",
     ]
     if rng.random() < 0.3:  # "data" that is not an object
-        return Frame(obj(rng.choice(["ping", "get_status", "subscribe"]), not_dict(rng)), True, "data not an object")
+        return Frame(
+            obj(rng.choice(["ping", "get_status", "subscribe"]), not_dict(rng)), True, "data not an object"
+        )
     return Frame(rng.choice(choices), True, "wrong shape")
 
 
 def unknown_type(rng: random.Random, known_elsewhere: list[str]) -> Frame:
-    typ = rng.choice(["", "PING", "Ping", " ping", "dance", "register", UNICODE, "\x00", "x" * 5000, *known_elsewhere])
+    typ = rng.choice(
+        ["", "PING", "Ping", " ping", "dance", "register", UNICODE, "\x00", "x" * 5000, *known_elsewhere]
+    )
     return Frame(obj(typ, {}), True, "unknown type")
 
 
 def binary(rng: random.Random) -> Frame:
-    choices = [b"", b"\x00\xff\xfe", obj("ping", {}).encode(), bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))]
+    choices = [
+        b"",
+        b"\x00\xff\xfe",
+        obj("ping", {}).encode(),
+        bytes(rng.randrange(256) for _ in range(rng.randint(1, 200))),
+    ]
     return Frame(rng.choice(choices), True, "binary frame")
 
 
@@ -177,7 +195,20 @@ def stream_typed(rng: random.Random, real_task: str) -> Frame:
     if kind == "subscribe":
         field = rng.choice(["types", "agent_id", "task_id"])
         if field == "types":
-            bad = rng.choice([5, 1.5, True, {}, {"task_created": 1}, [1, 2], [None], [["task_created"]], "no_such_event", [EVENT_TYPE, 7]])
+            bad = rng.choice(
+                [
+                    5,
+                    1.5,
+                    True,
+                    {},
+                    {"task_created": 1},
+                    [1, 2],
+                    [None],
+                    [["task_created"]],
+                    "no_such_event",
+                    [EVENT_TYPE, 7],
+                ]
+            )
         else:
             bad = not_str(rng)
         return Frame(obj("subscribe", {field: bad}), True, f"subscribe.{field}")
@@ -214,38 +245,72 @@ def stream_typed(rng: random.Random, real_task: str) -> Frame:
         return Frame(obj("create_task", {"description": "fuzz", field: bad}), True, f"create_task.{field}")
     if kind == "cancel_task":
         if rng.random() < 0.3:  # a real task with odd reason types: cancelled, or already terminal
-            return Frame(obj("cancel_task", {"task_id": real_task, "reason": wrong_values(rng), "cancelled_by": wrong_values(rng)}), False, "cancel real")
+            return Frame(
+                obj(
+                    "cancel_task",
+                    {"task_id": real_task, "reason": wrong_values(rng), "cancelled_by": wrong_values(rng)},
+                ),
+                False,
+                "cancel real",
+            )
         bad = rng.choice([5, None, [], {}, True, "no-such-task", "", UNICODE])
         return Frame(obj("cancel_task", {"task_id": bad}), True, "cancel_task.task_id")
     if kind == "get_status":
         return Frame(obj("get_status", {"unexpected": wrong_values(rng)}), False, "get_status extra data")
     if kind == "ping":
-        return Frame(obj("ping", {"x": wrong_values(rng)}, mid=wrong_values(rng)), False, "ping odd data/message_id")
+        return Frame(
+            obj("ping", {"x": wrong_values(rng)}, mid=wrong_values(rng)), False, "ping odd data/message_id"
+        )
     # message_id of every type, on an otherwise valid message
-    return Frame(obj("get_status", {}, mid=rng.choice([5, 1.5, [], {"a": 1}, True, UNICODE, "x" * 2000])), False, "odd message_id")
+    return Frame(
+        obj("get_status", {}, mid=rng.choice([5, 1.5, [], {"a": 1}, True, UNICODE, "x" * 2000])),
+        False,
+        "odd message_id",
+    )
 
 
 def agent_typed(rng: random.Random, real_task: str) -> Frame:
     """Known agent types with wrong field types (must_error) or odd-but-valid ones."""
-    typ = rng.choice(["heartbeat", "task_started", "task_progress", "task_completed", "task_failed", "task_released"])
+    typ = rng.choice(
+        ["heartbeat", "task_started", "task_progress", "task_completed", "task_failed", "task_released"]
+    )
     if typ == "heartbeat":
-        return Frame(obj("heartbeat", {"x": wrong_values(rng)}, mid=wrong_values(rng)), False, "heartbeat odd data")
+        return Frame(
+            obj("heartbeat", {"x": wrong_values(rng)}, mid=wrong_values(rng)), False, "heartbeat odd data"
+        )
     r = rng.random()
     if r < 0.25:
         return Frame(obj(typ, {"task_id": not_str(rng)}), True, f"{typ}.task_id type")
     if r < 0.4:
-        return Frame(obj(typ, {"task_id": rng.choice(["no-such-task", "", UNICODE])}), True, f"{typ} unknown task")
+        return Frame(
+            obj(typ, {"task_id": rng.choice(["no-such-task", "", UNICODE])}), True, f"{typ} unknown task"
+        )
     if r < 0.55:
         return Frame(obj(typ, {"task_id": real_task, "attempt": not_int(rng)}), True, f"{typ}.attempt type")
     if r < 0.6:
-        return Frame(obj(typ, {"task_id": real_task, "attempt": rng.choice([-1, 0, 10**6, 10**30])}), True, f"{typ} stale attempt")
+        return Frame(
+            obj(typ, {"task_id": real_task, "attempt": rng.choice([-1, 0, 10**6, 10**30])}),
+            True,
+            f"{typ} stale attempt",
+        )
     # a field of the type's own with a wrong type, on the real task
     if typ == "task_progress":
-        field, bad, err = rng.choice([("progress", not_unit(rng), True), ("current_step", not_str(rng), True)])
+        field, bad, err = rng.choice(
+            [("progress", not_unit(rng), True), ("current_step", not_str(rng), True)]
+        )
     elif typ == "task_completed":
         field, bad, err = rng.choice([("quality", not_unit(rng), True), ("result", wrong_values(rng), False)])
     elif typ == "task_failed":
-        bad_error = rng.choice(["x", 5, [], {"code": 5, "message": "m"}, {"code": "C"}, {"code": "C", "message": "m", "details": []}])
+        bad_error = rng.choice(
+            [
+                "x",
+                5,
+                [],
+                {"code": 5, "message": "m"},
+                {"code": "C"},
+                {"code": "C", "message": "m", "details": []},
+            ]
+        )
         field, bad, err = rng.choice([("error", bad_error, True), ("retryable", wrong_values(rng), False)])
     elif typ == "task_released":
         field, bad, err = "reason", wrong_values(rng), False
@@ -294,7 +359,11 @@ def first_frames() -> list[Frame]:
         Frame(obj("register", {"name": 5}), True, "name type"),
         Frame(obj("register", {"name": ""}), True, "empty name"),
         Frame(obj("register", {"name": "x", "capabilities": "x"}), True, "capabilities type"),
-        Frame(obj("register", {"name": "x", "capabilities": [{"name": "c", "proficiency": 2}]}), True, "proficiency"),
+        Frame(
+            obj("register", {"name": "x", "capabilities": [{"name": "c", "proficiency": 2}]}),
+            True,
+            "proficiency",
+        ),
         Frame(obj("register", {"name": "x", "max_concurrent_tasks": 0}), True, "concurrency"),
         Frame(obj("register", {"name": "x", "type": "boss"}), True, "agent type"),
         Frame(obj("register", {"name": "x", "id": 5}), True, "id type"),
@@ -341,12 +410,20 @@ def recv_close_code(ws: websocket.WebSocket) -> int:
 def assert_error_shape(m: dict[str, Any], frame: Frame) -> None:
     assert m["type"] == "error", (frame.describe(), m)
     data = m.get("data")
-    assert isinstance(data, dict) and isinstance(data.get("code"), str) and data["code"], (frame.describe(), m)
+    assert isinstance(data, dict) and isinstance(data.get("code"), str) and data["code"], (
+        frame.describe(),
+        m,
+    )
     assert data["code"] != "internal_error", (frame.describe(), m)
-    assert isinstance(data.get("message"), str) and isinstance(data.get("details"), dict), (frame.describe(), m)
+    assert isinstance(data.get("message"), str) and isinstance(data.get("details"), dict), (
+        frame.describe(),
+        m,
+    )
 
 
-def window(ws: websocket.WebSocket, probe_id: str, replies: set[str], known_events: set[str]) -> list[dict[str, Any]]:
+def window(
+    ws: websocket.WebSocket, probe_id: str, replies: set[str], known_events: set[str]
+) -> list[dict[str, Any]]:
     """Messages up to and excluding the probe's reply (events are skipped)."""
     out = []
     while True:
@@ -373,7 +450,9 @@ def oversized(side: str) -> str:
 
 
 def make_task(hub: Hub, capability: str) -> str:
-    status, t = hub.request("POST", "/api/tasks", {"description": "fuzz target", "required_capabilities": [{"name": capability}]})
+    status, t = hub.request(
+        "POST", "/api/tasks", {"description": "fuzz target", "required_capabilities": [{"name": capability}]}
+    )
     assert status == 201, (status, t)
     return str(t["id"])
 
@@ -412,7 +491,15 @@ def fuzz_stream_socket(hub: Hub, events: set[str]) -> int:
 
 def register(hub: Hub, name: str, capability: str) -> websocket.WebSocket:
     ws = connect(hub.ws_url + "/agents/ws")
-    ws.send(json.dumps({"type": "register", "message_id": "reg", "data": {"name": name, "capabilities": [{"name": capability, "proficiency": 0.9}]}}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "register",
+                "message_id": "reg",
+                "data": {"name": name, "capabilities": [{"name": capability, "proficiency": 0.9}]},
+            }
+        )
+    )
     m = recv_json(ws)
     assert m["type"] == "registered", m
     return ws
@@ -503,4 +590,6 @@ def test_ws_fuzz(ws_hub: Hub) -> None:
     assert "Traceback" not in logs, logs[-5000:]
     assert "internal error" not in logs and "internal_error" not in logs, logs[-5000:]
     growth = rss_after - rss_before
-    assert growth < RSS_GROWTH_LIMIT, f"hub RSS grew {growth / MIB:.1f} MiB over 3 fuzz rounds ({rss_before / MIB:.1f} -> {rss_after / MIB:.1f} MiB)"
+    assert growth < RSS_GROWTH_LIMIT, (
+        f"hub RSS grew {growth / MIB:.1f} MiB over 3 fuzz rounds ({rss_before / MIB:.1f} -> {rss_after / MIB:.1f} MiB)"
+    )

@@ -121,14 +121,22 @@ def task_ev(seq: int, typ: str, task_id: str) -> NewEvent:
 
 
 async def test_task_events_are_one_tasks_history_in_order(store: EventStore) -> None:
-    await store.append([task_ev(1, "task_created", "a"), task_ev(2, "task_created", "b"), ev(3, "agent_created")])
+    await store.append(
+        [task_ev(1, "task_created", "a"), task_ev(2, "task_created", "b"), ev(3, "agent_created")]
+    )
     await store.append([task_ev(4, "task_assigned", "a"), task_ev(5, "task_completed", "a")])
     got = await store.task_events("a")
-    assert [(e.sequence, e.type) for e in got] == [(1, "task_created"), (4, "task_assigned"), (5, "task_completed")]
+    assert [(e.sequence, e.type) for e in got] == [
+        (1, "task_created"),
+        (4, "task_assigned"),
+        (5, "task_completed"),
+    ]
     assert got[0].body == task_ev(1, "task_created", "a").body
     assert [e.sequence for e in await store.task_events("b")] == [2]
     assert await store.task_events("nope") == []
-    await store.append([NewEvent(6, "task_created", b'{"type":"task_created"}', "n\x00l")])  # NUL is a valid id
+    await store.append(
+        [NewEvent(6, "task_created", b'{"type":"task_created"}', "n\x00l")]
+    )  # NUL is a valid id
     assert [e.sequence for e in await store.task_events("n\x00l")] == [6]
     # read answers the same rows as before the index existed
     assert (await store.read(0))[3] == StoredEvent(4, "task_assigned", task_ev(4, "task_assigned", "a").body)
@@ -142,7 +150,9 @@ OLD_ROWS = [
     task_ev(1, "task_created", "old"),
     ev(2, "agent_created"),
     task_ev(3, "task_completed", "old"),
-    StoredEvent(4, "task_created", b'{"type":"task_created","data":{"task":{"id":"nul\\u0000"}},"sequence":4}'),
+    StoredEvent(
+        4, "task_created", b'{"type":"task_created","data":{"task":{"id":"nul\\u0000"}},"sequence":4}'
+    ),
 ]
 
 
@@ -180,7 +190,9 @@ async def test_a_postgres_log_written_before_the_task_index_is_backfilled() -> N
     try:
         await c.execute(f'CREATE SCHEMA "{schema}"')
         await c.execute(f'SET search_path TO "{schema}"')
-        await c.execute("CREATE TABLE events (sequence BIGINT PRIMARY KEY, type TEXT NOT NULL, body BYTEA NOT NULL)")
+        await c.execute(
+            "CREATE TABLE events (sequence BIGINT PRIMARY KEY, type TEXT NOT NULL, body BYTEA NOT NULL)"
+        )
         await c.execute(
             "CREATE TABLE schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
