@@ -116,6 +116,12 @@ def add_parser(sub: Any) -> None:
         help="bytes the hub buffers for one client before cutting it off (replies, events, snapshot, replay)",
     )
     p.add_argument(
+        "--heap-trim-interval",
+        type=A.NON_NEGATIVE,
+        default=_env("HIVE_HEAP_TRIM_INTERVAL", 10.0),
+        help="seconds between returning freed heap memory to the OS (glibc malloc_trim; 0: never)",
+    )
+    p.add_argument(
         "--send-timeout",
         type=A.SECONDS,
         default=_env("HIVE_SEND_TIMEOUT", 10.0),
@@ -197,6 +203,7 @@ def build_config(args: argparse.Namespace) -> Any:
         max_ws_per_client=args.max_ws_per_client,
         client_buffer_bytes=args.client_buffer,
         send_timeout=args.send_timeout,
+        heap_trim_interval=args.heap_trim_interval,
         header_timeout=args.header_timeout,
         keepalive_timeout=args.keepalive_timeout,
         max_connections_per_address=args.max_connections_per_address,

@@ -16,7 +16,7 @@ from ..monitor.modules import ModuleMonitor
 from ..monitor.watch import HiveWatch
 from ..protocol.errors import CLOSE_GOING_AWAY
 from ..store.base import EventStore, open_store
-from . import observability
+from . import heap, observability
 from .agents import AgentGateway
 from .auth import Connections, RateLimiter, TokenStore, auth_middleware, cors_middleware, start_token_watch
 from .background import LearningRunner
@@ -87,6 +87,7 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         app.router.add_static("/static/", DASHBOARD, name="static")
     app.on_startup.append(start_token_watch)
     app.on_startup.append(_startup)
+    app.on_startup.append(_start_heap_trim)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
@@ -112,6 +113,13 @@ async def _startup(app: web.Application) -> None:
     await app[HUB].service.start()
     app[HUB].modules.start()
     app[HUB].watch.start()
+
+
+async def _start_heap_trim(app: web.Application) -> None:
+    # every replica, leader or follower: each holds its own clients' buffers
+    interval = app[HUB].config.heap_trim_interval
+    if interval > 0 and heap.available():
+        app[HUB].background.append(asyncio.create_task(heap.trim_every(interval)))
 
 
 async def _shutdown(app: web.Application) -> None:

@@ -51,6 +51,9 @@ class ServerConfig(Struct, kw_only=True):
     #: a request's headers must be complete this many seconds after the connection
     #: opened or the request's first byte (slowloris)
     header_timeout: float = 10.0
+    #: seconds between handing freed heap pages back to the OS (glibc ``malloc_trim``;
+    #: 0: never), so RSS follows the memory in use (server/heap.py)
+    heap_trim_interval: float = 10.0
     #: an idle keep-alive HTTP connection is closed after this many seconds
     keepalive_timeout: float = 75.0
     #: open TCP connections per client address (0: no limit); the next gets 503

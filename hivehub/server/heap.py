@@ -39,6 +39,8 @@ def _load_trim() -> Callable[[int], int] | None:
 
 
 _TRIM = _load_trim()
+#: trims done by :func:`trim_every` in this process (a test reads it)
+runs = 0
 
 
 def available() -> bool:
@@ -57,11 +59,13 @@ async def trim_every(interval: float) -> None:
     """Trim every ``interval`` seconds until cancelled (nothing to do without glibc)."""
     if _TRIM is None or interval <= 0:
         return
+    global runs
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         t0 = loop.time()
         trim()
+        runs += 1
         took = loop.time() - t0
         if took > 0.05:
             log.info("malloc_trim took %.0f ms", took * 1000)

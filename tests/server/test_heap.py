@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import pytest
@@ -35,3 +36,22 @@ def test_trim_returns_freed_heap_pages_that_malloc_keeps() -> None:
 async def test_trim_every_does_nothing_when_switched_off() -> None:
     # interval 0 is the off switch: it returns at once instead of looping
     await heap.trim_every(0)
+
+
+@pytest.mark.skipif(not heap.available(), reason="malloc_trim is glibc's; this C library has none")
+async def test_the_hub_trims_its_heap_on_the_configured_interval(hub_factory) -> None:
+    hub = await hub_factory(db="memory", heap_trim_interval=0.05)
+    before = heap.runs
+    for _ in range(100):  # at most 5 s
+        if heap.runs >= before + 3:
+            break
+        await asyncio.sleep(0.05)
+    assert heap.runs >= before + 3
+    assert (await hub.get("/health")).status == 200
+
+
+async def test_no_trimming_when_the_interval_is_zero(hub_factory) -> None:
+    await hub_factory(db="memory", heap_trim_interval=0)
+    before = heap.runs
+    await asyncio.sleep(0.3)
+    assert heap.runs == before
