@@ -2,7 +2,10 @@
 
 Writes ``docs/rest.md`` (from the OpenAPI document of ``hivehub.server.rest``),
 ``docs/events.md`` (from the event schemas of ``hivehub.core.events``) and
-``docs/configuration.md`` (from the argparse parsers of the ``hive`` commands).
+``docs/configuration.md`` (from the argparse parsers of the ``hive`` commands),
+and the generated sections of hand-written docs (``REGIONS``: the task and agent
+transition tables of ``hivehub.core.transitions`` in ``docs/scheduling.md``),
+between ``<!-- BEGIN GENERATED name -->`` and ``<!-- END GENERATED name -->``.
 
     .venv/bin/python scripts/gen_docs.py           # (re)write the files
     .venv/bin/python scripts/gen_docs.py --check   # exit 1 when a committed file is out of date
@@ -886,6 +889,23 @@ def gen_configuration() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# ----------------------------------------------------------------- transitions
+
+
+def gen_transitions() -> str:
+    """The task and agent transition tables (``hivehub/core/transitions.py``): the same
+    tables validate every status change, so these rows are exactly what the hub allows."""
+    from hivehub.core.transitions import AGENT_TRANSITIONS, TASK_TRANSITIONS
+
+    out: list[str] = []
+    for title, table in (("Task", TASK_TRANSITIONS), ("Agent", AGENT_TRANSITIONS)):
+        out += [f"| {title} from | to | by |", "|---|---|---|"]
+        # (esc: a reason may name alternatives with "|", which would end the cell)
+        out += [f"| `{a}` | `{b}` | {esc(why)} |" for (a, b), why in table.items()]
+        out.append("")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------- main
 
 GENERATORS: dict[str, Callable[[], str]] = {
@@ -894,16 +914,52 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "configuration.md": gen_configuration,
 }
 
+#: generated sections inside hand-written docs: file -> section name -> generator
+REGIONS: dict[str, dict[str, Callable[[], str]]] = {
+    "scheduling.md": {"transitions": gen_transitions},
+}
+
+
+def begin_marker(name: str) -> str:
+    return f"<!-- BEGIN GENERATED {name}: by scripts/gen_docs.py from the code; do not edit by hand -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- END GENERATED {name} -->"
+
+
+def fill_regions(text: str, regions: dict[str, Callable[[], str]], where: str) -> str:
+    """``text`` with each generated section replaced by what its generator writes now.
+
+    Raises SystemExit when a section's markers are missing (a doc lost them)."""
+    for name, gen in regions.items():
+        begin, end = begin_marker(name), end_marker(name)
+        head, sep, rest = text.partition(begin)
+        _, sep2, tail = rest.partition(end)
+        if not sep or not sep2:
+            raise SystemExit(
+                f"{where}: the markers of the generated section {name!r} are missing:\n{begin}\n{end}"
+            )
+        text = f"{head}{begin}\n{gen().rstrip()}\n{end}{tail}"
+    return text
+
+
+def build(name: str, old: str | None) -> str:
+    """The text ``docs/<name>`` should have, given its committed text ``old``."""
+    if name in GENERATORS:
+        return GENERATORS[name]()
+    return fill_regions(old or "", REGIONS[name], f"docs/{name}")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 when a committed file is out of date")
     args = ap.parse_args(argv)
     stale = 0
-    for name, gen in GENERATORS.items():
+    for name in [*GENERATORS, *REGIONS]:
         path = DOCS / name
-        text = gen()
         old = path.read_text(encoding="utf-8") if path.exists() else None
+        text = build(name, old)
         if old == text:
             continue
         if args.check:
