@@ -111,6 +111,12 @@ class PullAgent(BaseAgent):
 
     # ------------------------------------------------------------ plumbing
 
+    def _registered_id(self) -> str:
+        """The id the loops use: set by the registration that precedes them."""
+        if self.agent_id is None:
+            raise RuntimeError("the pull agent's loops run only after its registration")
+        return self.agent_id
+
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
@@ -206,7 +212,7 @@ class PullAgent(BaseAgent):
         assert self._session is not None
         while True:
             await asyncio.sleep(self.heartbeat_interval or self._hub_heartbeat or 5.0)
-            agent_id = self.agent_id
+            agent_id = self._registered_id()
             try:
                 async with self._session.post(
                     self._url(f"/api/agents/{quote(agent_id, safe='')}/heartbeat"), timeout=self._timeout()
@@ -262,7 +268,7 @@ class PullAgent(BaseAgent):
                 await self._exec_changed.wait()
             if self._stopping:
                 break
-            agent_id = self.agent_id
+            agent_id = self._registered_id()
             try:
                 async with self._session.post(
                     self._url(f"/api/agents/{quote(agent_id, safe='')}/claim"),

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..core.errors import Forbidden, HiveError, RateLimited, Unauthorized
 from .errors import error_response
@@ -563,7 +564,7 @@ def json_content_ok(request: web.Request) -> bool:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     from ..protocol.errors import UnsupportedMediaType
 
     app = request.app
@@ -674,7 +675,7 @@ async def _agent_binding_violation(
 
 
 @web.middleware
-async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     origins: list[str] = request.app[HUB].config.cors_origins
     origin = request.headers.get("Origin")
     allow = origin if origin and ("*" in origins or origin in origins) else None

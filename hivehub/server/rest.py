@@ -15,6 +15,7 @@ from msgspec import Struct
 
 from .. import __version__
 from ..core import commands as C
+from ..core import events as ev
 from ..core.errors import InvalidInput, TaskNotFound
 from ..core.model import PRIORITY_NAMES, Agent, AgentStatus, AgentType, Task, TaskStatus
 from ..protocol.limits import (  # noqa: F401  (check_depth, convert_object: the adapters' names)
@@ -425,8 +426,14 @@ async def create_tasks(request: web.Request) -> web.Response:
     events = await s.execute(
         C.SubmitTasks(id=request_id(request), specs=batch.tasks, created_by=actor(request))
     )
-    created = [e.data.task.id for e in events if e.type == "task_created"]  # type: ignore[attr-defined]
-    return json(TaskBatchResult([await s.task(t) for t in created]), status=201)
+    created: list[Task] = []
+    for e in events:
+        if isinstance(e.data, ev.TaskCreated):
+            # committed by the execute above: the lookup finds it (memory, or folded from the log)
+            task = await s.task(e.data.task.id)
+            if task is not None:
+                created.append(task)
+    return json(TaskBatchResult(created), status=201)
 
 
 @route(
