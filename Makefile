@@ -26,12 +26,13 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hivehub tests bench scripts
+	$(BIN)/ruff format --check hivehub tests bench scripts
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
 
 typecheck: $(STAMP)
-	$(BIN)/mypy hivehub/core
+	$(BIN)/mypy hivehub
 
 system-deps:
 	bash scripts/system-deps.sh

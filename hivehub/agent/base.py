@@ -1,6 +1,12 @@
-"""Transport-independent agent machinery: handlers, executions, the report outbox
-and graceful shutdown. :class:`hivehub.agent.Agent` (WebSocket push) and
+"""Transport-independent agent machinery: handlers, the executions held (slots,
+de-duplication, cancel and release), what the hub's answers to reports mean, and
+graceful shutdown. :class:`hivehub.agent.Agent` (WebSocket push) and
 :class:`hivehub.agent.PullAgent` (HTTP long-poll) add a transport on top.
+
+- :mod:`.execution`: running one attempt's handler to its outcome;
+- :mod:`.reports`: the outbox of reports waiting for the hub's answer;
+- the errors (``AgentError``, ``RegistrationError``) live in the wire's error tree,
+  :mod:`hivehub.protocol.errors`.
 """
 
 from __future__ import annotations
@@ -8,27 +14,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import logging
 import signal
 import time
-import traceback
-import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from hivehub.core.commands import ERROR_CODE_MAX, ERROR_MESSAGE_MAX
-from hivehub.core.model import AgentType, Capability
+from hivehub.core.errors import HiveError
+from hivehub.core.model import AgentType, Capability, Task
 from hivehub.core.policies import backoff
+from hivehub.protocol.errors import AgentError, RegistrationError
 
-from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .context import TaskContext
+from .execution import Execution, Handler, Outcome, failure, run_handler
 from .identity import IdFile, id_file_path
-from .options import AgentOptions
+from .options import AgentOptions, normalize_capabilities
+from .reports import (  # noqa: F401  (re-exported: their home before reports.py)
+    MAX_REPORT_RETRIES,
+    REPORT_KINDS,
+    TERMINAL_KINDS,
+    TRANSIENT_CODES,
+    Outbox,
+    Report,
+    bounded_error,
+)
 
 __all__ = [
     "AgentError",
@@ -40,198 +54,12 @@ __all__ = [
 
 log = logging.getLogger("hivehub.agent")
 
-Handler = Callable[[TaskContext], Any | Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
-#: report kinds (agent -> hub messages that get an ack)
-REPORT_KINDS = frozenset({"task_started", "task_progress", "task_completed", "task_failed", "task_released"})
-TERMINAL_KINDS = frozenset({"task_completed", "task_failed", "task_released"})
-#: hub error codes after which a report is sent again later (nothing was accepted)
-TRANSIENT_CODES = frozenset({"store_unavailable", "rate_limited", "internal_error", "hive_error"})
 #: hub error codes that make a registration hopeless; the agent stops with RegistrationError
 FATAL_REGISTER_CODES = frozenset(
     {"invalid_input", "payload_too_large", "unauthorized", "forbidden", "agent_exists"}
 )
-MAX_REPORT_RETRIES = 8
-
-
-class AgentError(Exception):
-    """Base of the SDK's own errors."""
-
-
-class RegistrationError(AgentError):
-    """The hub refused the registration for a reason a retry will not fix."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details = details or {}
-
-
-def normalize_capabilities(
-    capabilities: Mapping[str, float] | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]] | None,
-) -> list[Capability]:
-    """Accept ``{"name": proficiency}``, Capability structs, dicts or ``(name, prof[, rate])``."""
-    if capabilities is None:
-        return []
-    items: list[Any]
-    if isinstance(capabilities, Mapping):
-        items = [{"name": k, "proficiency": v} for k, v in capabilities.items()]
-    else:
-        items = []
-        for c in capabilities:
-            if isinstance(c, Capability):
-                items.append(msgspec.structs.asdict(c))
-            elif isinstance(c, tuple):
-                items.append(dict(zip(("name", "proficiency", "learning_rate"), c, strict=False)))
-            else:
-                items.append(dict(c))
-    try:
-        return msgspec.convert(items, list[Capability])
-    except msgspec.ValidationError as e:
-        raise ValueError(f"invalid capabilities: {e}") from None
-
-
-def _is_async_callable(fn: Any) -> bool:
-    while hasattr(fn, "func") and hasattr(fn, "args"):  # functools.partial
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-
-
-def _traceback_tail(exc: BaseException, lines: int = 20) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
-
-
-#: the SDK's bound on a failure's ``details`` (JSON bytes) and on each string in it
-MAX_ERROR_DETAILS_BYTES = 16 * 1024
-MAX_DETAIL_STRING = 4000
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    marker = f"... [truncated: {len(text)} characters]"
-    return text[: max(0, limit - len(marker))] + marker
-
-
-def bounded_error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
-    """A failure's ``error`` within the hub's documented limits (``ERROR_CODE_MAX`` and
-    ``ERROR_MESSAGE_MAX`` characters) and the SDK's ``MAX_ERROR_DETAILS_BYTES``: long
-    text is cut with a marker saying how long it was, never dropped."""
-    code = _clip(str(code) or "AGENT_ERROR", ERROR_CODE_MAX)
-    message = _clip(str(message), ERROR_MESSAGE_MAX)
-    try:
-        size = len(msgspec.json.encode(details))
-    except (TypeError, msgspec.EncodeError):
-        details, size = {"unserializable_details": True}, 0
-    if size > MAX_ERROR_DETAILS_BYTES:
-        details = {k: _clip(v, MAX_DETAIL_STRING) if isinstance(v, str) else v for k, v in details.items()}
-        size = len(msgspec.json.encode(details))
-        if size > MAX_ERROR_DETAILS_BYTES:
-            details = {"truncated": True, "original_bytes": size}
-    return {"code": code, "message": message, "details": details}
-
-
-class Report:
-    """One agent -> hub report waiting for its ack."""
-
-    __slots__ = ("attempt", "conn", "data", "kind", "message_id", "not_before", "task_id", "tries")
-
-    def __init__(self, kind: str, data: dict[str, Any]) -> None:
-        self.kind = kind
-        self.data = data
-        self.task_id: str = data["task_id"]
-        self.attempt: int = data["attempt"]
-        self.message_id = uuid.uuid4().hex
-        #: the connection generation it was last sent on (None: not sent on the current one)
-        self.conn: int | None = None
-        #: monotonic time before which it must not be (re)sent
-        self.not_before = 0.0
-        self.tries = 0
-
-    def envelope(self) -> dict[str, Any]:
-        return {"type": self.kind, "data": self.data, "message_id": self.message_id}
-
-    def __repr__(self) -> str:
-        return f"<Report {self.kind} {self.task_id}#{self.attempt} {self.message_id[:8]}>"
-
-
-class Outbox:
-    """Reports in the order they were made, kept until the hub answered them.
-
-    Progress reports are coalesced: a new one replaces any unanswered older one of
-    the same attempt, so a long disconnect does not pile them up.
-    """
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, Report] = OrderedDict()
-        self.changed = asyncio.Event()
-        self.empty = asyncio.Event()
-        self.empty.set()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[Report]:
-        """A snapshot, oldest first: safe to iterate while reports come and go."""
-        return iter(list(self._items.values()))
-
-    def add(self, kind: str, data: dict[str, Any]) -> Report:
-        if kind == "task_progress":
-            for r in list(self._items.values()):
-                if r.kind == kind and r.task_id == data["task_id"] and r.attempt == data["attempt"]:
-                    del self._items[r.message_id]
-        r = Report(kind, data)
-        self._items[r.message_id] = r
-        self.empty.clear()
-        self.changed.set()
-        return r
-
-    def get(self, message_id: str | None) -> Report | None:
-        return self._items.get(message_id) if message_id else None
-
-    def remove(self, message_id: str) -> Report | None:
-        r = self._items.pop(message_id, None)
-        if not self._items:
-            self.empty.set()
-        return r
-
-    def drop_attempt(self, task_id: str, attempt: int) -> None:
-        for r in list(self._items.values()):
-            if r.task_id == task_id and r.attempt == attempt:
-                self.remove(r.message_id)
-
-    def held(self) -> dict[str, int]:
-        """Attempts with an unanswered report: the hub must keep them for us."""
-        return {r.task_id: r.attempt for r in self._items.values()}
-
-
-class _Exec:
-    __slots__ = (
-        "aio",
-        "attempt",
-        "ctx",
-        "last_progress_at",
-        "pending_progress",
-        "progress_timer",
-        "state",
-        "task",
-        "task_id",
-    )
-
-    def __init__(self, task: dict[str, Any], attempt: int, ctx: TaskContext) -> None:
-        self.task = task
-        self.task_id: str = task["id"]
-        self.attempt = attempt
-        self.ctx = ctx
-        #: queued (waiting for a slot) | running | held (not started because stopping)
-        self.state = "queued"
-        self.aio: asyncio.Task[None] | None = None
-        self.last_progress_at = -1e18
-        self.pending_progress: tuple[float, str | None] | None = None
-        self.progress_timer: asyncio.TimerHandle | None = None
 
 
 class BaseAgent:
@@ -354,7 +182,7 @@ class BaseAgent:
     # ------------------------------------------------------------ lifecycle
 
     def _reset_runtime(self) -> None:
-        self._execs: dict[str, _Exec] = {}
+        self._execs: dict[str, Execution] = {}
         self._outbox = Outbox()
         self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._slots = asyncio.Semaphore(self.max_concurrent_tasks)
@@ -527,7 +355,7 @@ class BaseAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.empty.wait(), max(0.0, timeout))
 
-    async def _release_late(self, late: list[_Exec], flush_timeout: float) -> None:
+    async def _release_late(self, late: list[Execution], flush_timeout: float) -> None:
         """Release executions assigned during the shutdown. Default: report them like
         the others (right for transports that stopped taking work, e.g. pull)."""
         for e in late:
@@ -544,13 +372,12 @@ class BaseAgent:
 
     # ------------------------------------------------------------ executions
 
-    def _accept(self, task: dict[str, Any], attempt: int | None) -> None:
+    def _accept(self, task: Task, attempt: int) -> None:
         """A task was assigned to us (push ``assign`` or a successful claim)."""
-        task_id = task.get("id")
-        if not isinstance(task_id, str) or not task_id:
+        task_id, att = task.id, attempt
+        if not task_id:
             log.warning("%s: assignment without a task id ignored: %r", self.name, task)
             return
-        att = int(attempt if attempt is not None else task.get("attempt") or 1)
         if (task_id, att) in self._recent:
             log.debug("duplicate assignment of %s#%d ignored", task_id, att)
             return
@@ -561,8 +388,10 @@ class BaseAgent:
                 return
             self._abort(old, "superseded")
         assert self._loop is not None
-        ctx = TaskContext(task, att, on_progress=self._on_progress, loop=self._loop, agent=self)
-        e = _Exec(task, att, ctx)
+        # the handler sees the task as the hub sent it: a dict (TaskContext.task)
+        as_sent = msgspec.to_builtins(task)
+        ctx = TaskContext(as_sent, att, on_progress=self._on_progress, loop=self._loop, agent=self)
+        e = Execution(as_sent, att, ctx)
         self._execs[task_id] = e
         if self._stopping:
             # Not started. Released when the agent closes (see _release_late: releasing
@@ -582,7 +411,7 @@ class BaseAgent:
         log.info("%s: task %s#%d cancelled by the hub (%s)", self.name, task_id, e.attempt, reason)
         self._abort(e, reason)
 
-    def _abort(self, e: _Exec, reason: str) -> None:
+    def _abort(self, e: Execution, reason: str) -> None:
         """Stop an execution and report nothing more about it."""
         e.ctx.cancel(reason)
         self._outbox.drop_attempt(e.task_id, e.attempt)
@@ -590,7 +419,7 @@ class BaseAgent:
         if e.aio is not None and not e.aio.done():
             e.aio.cancel()
 
-    def _release(self, e: _Exec, reason: str) -> None:
+    def _release(self, e: Execution, reason: str) -> None:
         """Hand an unfinished execution back to the hub (no failure counted)."""
         e.ctx.cancel(reason)
         self._forget(e)
@@ -598,7 +427,7 @@ class BaseAgent:
         if e.aio is not None and not e.aio.done():
             e.aio.cancel()
 
-    def _forget(self, e: _Exec) -> None:
+    def _forget(self, e: Execution) -> None:
         e.ctx._finished = True
         e.pending_progress = None
         if e.progress_timer is not None:
@@ -636,36 +465,30 @@ class BaseAgent:
         if e.progress_timer is None and self._loop is not None:
             e.progress_timer = self._loop.call_later(wait, self._flush_progress, e)
 
-    def _flush_progress(self, e: _Exec) -> None:
+    def _flush_progress(self, e: Execution) -> None:
         e.progress_timer = None
         pending, e.pending_progress = e.pending_progress, None
         if pending is not None and self._execs.get(e.task_id) is e and e.state == "running":
             self._send_progress(e, *pending)
 
-    def _send_progress(self, e: _Exec, fraction: float, step: str | None) -> None:
+    def _send_progress(self, e: Execution, fraction: float, step: str | None) -> None:
         e.last_progress_at = time.monotonic()
         self._report(
             "task_progress",
             {"task_id": e.task_id, "attempt": e.attempt, "progress": fraction, "current_step": step},
         )
 
-    def _finish(self, e: _Exec, kind: str, data: dict[str, Any]) -> None:
+    def _finish(self, e: Execution, kind: str, data: dict[str, Any]) -> None:
         if self._execs.get(e.task_id) is not e:
             return  # aborted or released meanwhile
         self._report(kind, {"task_id": e.task_id, "attempt": e.attempt, **data})
         self._forget(e)
 
-    def _fail(self, e: _Exec, code: str, message: str, details: dict[str, Any], retryable: bool) -> None:
-        # Bounded before sending: the hub refuses a code or message over its limits, and a
-        # frame over its frame limit closes the connection (the report would be re-sent
-        # after every reconnect, forever, while the task stays running).
-        self._finish(
-            e,
-            "task_failed",
-            {"error": bounded_error(code, message, details), "retryable": bool(retryable)},
-        )
+    def _end(self, e: Execution, outcome: Outcome) -> None:
+        if outcome is not None:
+            self._finish(e, *outcome)
 
-    async def _execute(self, e: _Exec) -> None:
+    async def _execute(self, e: Execution) -> None:
         try:
             async with self._slots:
                 if self._execs.get(e.task_id) is not e:
@@ -675,18 +498,22 @@ class BaseAgent:
                     return
                 fn = self.resolve_handler(e.ctx.type)
                 if fn is None:
-                    self._fail(
+                    self._end(
                         e,
-                        "NO_HANDLER",
-                        f"agent {self.name} has no handler for task type {e.ctx.type!r}",
-                        {"task_type": e.ctx.type, "handlers": sorted(self._handlers)},
-                        True,
+                        failure(
+                            "NO_HANDLER",
+                            f"agent {self.name} has no handler for task type {e.ctx.type!r}",
+                            {"task_type": e.ctx.type, "handlers": sorted(self._handlers)},
+                            True,
+                        ),
                     )
                     return
                 e.state = "running"
                 self._report("task_started", {"task_id": e.task_id, "attempt": e.attempt})
                 self._exec_changed.set()
-                await self._run_handler(e, fn)
+                self._end(
+                    e, await run_handler(fn, e.ctx, self._run_in_thread, self._result_limit(), self.name)
+                )
         except asyncio.CancelledError:
             if self._execs.get(e.task_id) is e and e.state != "held":
                 raise  # not one of our own cancellations
@@ -695,80 +522,17 @@ class BaseAgent:
                 e.state = "done"
             self._exec_changed.set()
 
-    async def _run_handler(self, e: _Exec, fn: Handler) -> None:
-        ctx = e.ctx
-        try:
-            if _is_async_callable(fn):
-                value = await fn(ctx)
-            else:
-                assert self._loop is not None
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=max(4, 2 * self.max_concurrent_tasks),
-                        thread_name_prefix=f"hive-{self.name}",
-                    )
-                cv = contextvars.copy_context()
-                value = await self._loop.run_in_executor(self._executor, cv.run, fn, ctx)
-                if inspect.isawaitable(value):
-                    value = await value
-        except TaskCancelled as exc:
-            if not ctx.cancelled:
-                self._fail(e, "CANCELLED", str(exc) or "the handler cancelled the task", {}, True)
-            return
-        except TaskFailure as f:
-            self._fail(e, f.code, f.message, f.details, f.retryable)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if ctx.cancelled:
-                return
-            log.warning("%s: handler for %s#%d raised %r", self.name, e.task_id, e.attempt, exc)
-            self._fail(
-                e,
-                "HANDLER_ERROR",
-                str(exc) or type(exc).__name__,
-                {
-                    "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                    "traceback": _traceback_tail(exc),
-                },
-                True,
+    async def _run_in_thread(self, fn: Handler, ctx: TaskContext) -> Any:
+        """A plain ``def`` handler, in the agent's thread pool (made on first use),
+        with the caller's context variables."""
+        assert self._loop is not None
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=max(4, 2 * self.max_concurrent_tasks),
+                thread_name_prefix=f"hive-{self.name}",
             )
-            return
-        if ctx.cancelled:
-            return
-        quality = None
-        if isinstance(value, Result):
-            quality = value.quality
-            value = value.value
-        try:
-            result = msgspec.to_builtins(value)
-            size = len(msgspec.json.encode(result))
-        except (TypeError, msgspec.EncodeError) as exc:
-            self._fail(
-                e,
-                "INVALID_RESULT",
-                f"the handler returned a value that is not JSON-serializable: {exc}",
-                {"result_type": f"{type(value).__module__}.{type(value).__qualname__}"},
-                False,
-            )
-            return
-        limit = self._result_limit()
-        if limit is not None and size > limit:
-            # The hub would refuse the frame (a WebSocket closes on an oversized frame, and
-            # re-sending it after the reconnect would fail the same way, forever).
-            self._fail(
-                e,
-                "RESULT_TOO_LARGE",
-                f"the result is {size} bytes of JSON; the limit is {limit}",
-                {"size": size, "limit": limit},
-                False,
-            )
-            return
-        data: dict[str, Any] = {"result": result}
-        if quality is not None:
-            data["quality"] = quality
-        self._finish(e, "task_completed", data)
+        cv = contextvars.copy_context()
+        return await self._loop.run_in_executor(self._executor, cv.run, fn, ctx)
 
     def _result_limit(self) -> int | None:
         """Largest result (JSON bytes) to send: ``max_result_bytes``, or derived from the
@@ -784,8 +548,9 @@ class BaseAgent:
         """The hub acknowledged a report."""
         return self._outbox.remove(message_id) if message_id else None
 
-    def _rejected(self, r: Report, code: str, message: str, details: dict[str, Any] | None) -> None:
-        """The hub answered a report with an error."""
+    def _rejected(self, r: Report, exc: HiveError) -> None:
+        """The hub answered a report with an error (rebuilt from its code)."""
+        code, message, details = exc.code, exc.message, exc.details
         if code == "not_task_holder":
             log.info("%s: %s for %s#%d was stale (%s)", self.name, r.kind, r.task_id, r.attempt, message)
             self._outbox.remove(r.message_id)

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hivehub.core.model import AgentType
+import msgspec
 
-__all__ = ["AgentOptions"]
+from hivehub.core.model import AgentType, Capability
+
+__all__ = ["AgentOptions", "normalize_capabilities"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,3 +82,27 @@ class AgentOptions:
     def replace(self, **changes: Any) -> AgentOptions:
         """A copy with ``changes`` (field names; TypeError for any other name)."""
         return dataclasses.replace(self, **changes) if changes else self
+
+
+def normalize_capabilities(
+    capabilities: Mapping[str, float] | Iterable[Capability | Mapping[str, Any] | tuple[Any, ...]] | None,
+) -> list[Capability]:
+    """Accept ``{"name": proficiency}``, Capability structs, dicts or ``(name, prof[, rate])``."""
+    if capabilities is None:
+        return []
+    items: list[Any]
+    if isinstance(capabilities, Mapping):
+        items = [{"name": k, "proficiency": v} for k, v in capabilities.items()]
+    else:
+        items = []
+        for c in capabilities:
+            if isinstance(c, Capability):
+                items.append(msgspec.structs.asdict(c))
+            elif isinstance(c, tuple):
+                items.append(dict(zip(("name", "proficiency", "learning_rate"), c, strict=False)))
+            else:
+                items.append(dict(c))
+    try:
+        return msgspec.convert(items, list[Capability])
+    except msgspec.ValidationError as e:
+        raise ValueError(f"invalid capabilities: {e}") from None

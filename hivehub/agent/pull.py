@@ -17,14 +17,19 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 
 from hivehub.client.urls import http_url
-from hivehub.core.model import Capability
+from hivehub.core.errors import HiveError
+from hivehub.core.model import Capability, Task
 from hivehub.core.policies import backoff, heartbeat_interval
-from hivehub.protocol.errors import parse_error
+from hivehub.protocol.codec import decode_error_body
+from hivehub.protocol.errors import RegistrationError, rebuild
+from hivehub.protocol.messages import Claim, HeartbeatReply, RegisteredAgent
 
-from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError, Report
+from .base import FATAL_REGISTER_CODES, BaseAgent
 from .options import AgentOptions
+from .reports import Report
 
 __all__ = ["PullAgent"]
 
@@ -43,20 +48,31 @@ class _Unreachable(Exception):
     pass
 
 
-async def _error_of(resp: aiohttp.ClientResponse) -> tuple[str, str, dict[str, Any]]:
-    """``(code, message, details)`` from an error response ``{"error": {...}}``."""
-    code, message = f"http_{resp.status}", resp.reason or ""
-    details: dict[str, Any] = {}
-    with contextlib.suppress(Exception):
-        body = await resp.json(content_type=None)
-        parsed = parse_error(body) if isinstance(body, dict) and "error" in body else None
-        if parsed is not None:
-            code, message, details = parsed[0] or code, parsed[1] or message, parsed[2]
-    if resp.status >= 500 and code.startswith("http_"):
-        code = "hive_error"  # transient: send again later
-    elif resp.status == 429 and code.startswith("http_"):
-        code = "rate_limited"
-    return code, message, details
+#: the hub's answers, decoded with the structs it encodes them with (``hivehub.protocol.messages``)
+_registered = msgspec.json.Decoder(RegisteredAgent)
+_heartbeat = msgspec.json.Decoder(HeartbeatReply)
+_claim = msgspec.json.Decoder(Claim)
+_task = msgspec.json.Decoder(Task)
+#: a decoding failure of an answer: logged and retried like a transport failure
+_UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+
+
+async def _error_of(resp: aiohttp.ClientResponse) -> HiveError:
+    """The hub's error from an error response ``{"error": {...}}``, rebuilt as its class;
+    without one, ``http_<status>`` (``hive_error`` for a 5xx and ``rate_limited`` for a
+    429, which a report is sent again after)."""
+    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+        exc = decode_error_body(await resp.read())
+        if exc is not None:
+            return exc
+    code = (
+        "hive_error"
+        if resp.status >= 500
+        else "rate_limited"
+        if resp.status == 429
+        else f"http_{resp.status}"
+    )
+    return rebuild(code, resp.reason or "")
 
 
 class PullAgent(BaseAgent):
@@ -111,6 +127,12 @@ class PullAgent(BaseAgent):
 
     # ------------------------------------------------------------ plumbing
 
+    def _registered_id(self) -> str:
+        """The id the loops use: set by the registration that precedes them."""
+        if self.agent_id is None:
+            raise RuntimeError("the pull agent's loops run only after its registration")
+        return self.agent_id
+
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
@@ -162,14 +184,15 @@ class PullAgent(BaseAgent):
                         self._url("/api/agents"), json=self.spec(), timeout=self._timeout()
                     ) as resp:
                         if resp.status < 300:
-                            body = await resp.json(content_type=None)
-                            self._registered_as(str(body["id"]))
-                            self.hub_info = body
-                            self._note_interval(body)
+                            agent = _registered.decode(await resp.read())
+                            self._registered_as(agent.id)
+                            self.hub_info = msgspec.to_builtins(agent)
+                            self._note_interval(agent.heartbeat_timeout, agent.heartbeat_interval)
                             self._registrations += 1
                             log.info("%s: registered as %s (pull)", self.name, self.agent_id)
                             return
-                        code, message, details = await _error_of(resp)
+                        err = await _error_of(resp)
+                        code = err.code
                         if code == "agent_exists" and self.agent_id is not None:
                             # a hub from before registering again updated a known id
                             log.info(
@@ -178,27 +201,22 @@ class PullAgent(BaseAgent):
                             self._registered_as(self.agent_id)
                             return
                         if code in FATAL_REGISTER_CODES or resp.status in (400, 401, 403, 413, 422):
-                            raise RegistrationError(code, message, details)
+                            raise RegistrationError.refused(code, err.message, err.details)
                         log.info("%s: registration answered %s %s", self.name, resp.status, code)
-                except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError) as exc:
+                except (aiohttp.ClientError, OSError, TimeoutError, *_UNDECODABLE) as exc:
                     log.info(
                         "%s: cannot register at %s: %s", self.name, self.base_url, exc or type(exc).__name__
                     )
                 failures += 1
                 await self._pause(backoff(failures, self.reconnect_base, self.reconnect_cap))
 
-    def _note_interval(self, body: Any) -> None:
+    def _note_interval(self, timeout: float | None, hub_interval: float | None) -> None:
         """Use the hub's ``heartbeat_interval``, at most a third of its ``heartbeat_timeout``."""
-        if isinstance(body, dict):
-            hb = body.get("heartbeat_interval")
-            timeout = body.get("heartbeat_timeout")
-            interval = heartbeat_interval(
-                float(timeout) if isinstance(timeout, int | float) else None,
-                float(hb) if isinstance(hb, int | float) and hb > 0 else None,
-                floor=0.05,
-            )
-            if interval is not None:
-                self._hub_heartbeat = interval
+        interval = heartbeat_interval(
+            timeout, hub_interval if hub_interval is not None and hub_interval > 0 else None, floor=0.05
+        )
+        if interval is not None:
+            self._hub_heartbeat = interval
 
     # ------------------------------------------------------------ loops
 
@@ -206,7 +224,7 @@ class PullAgent(BaseAgent):
         assert self._session is not None
         while True:
             await asyncio.sleep(self.heartbeat_interval or self._hub_heartbeat or 5.0)
-            agent_id = self.agent_id
+            agent_id = self._registered_id()
             try:
                 async with self._session.post(
                     self._url(f"/api/agents/{quote(agent_id, safe='')}/heartbeat"), timeout=self._timeout()
@@ -214,8 +232,12 @@ class PullAgent(BaseAgent):
                     if resp.status == 404:
                         await self._register(known_stale=agent_id)
                     elif resp.status < 300:
-                        with contextlib.suppress(Exception):
-                            self._note_interval(await resp.json(content_type=None))
+                        try:
+                            reply = _heartbeat.decode(await resp.read())
+                        except _UNDECODABLE as exc:
+                            log.info("%s: heartbeat answer not understood: %s", self.name, exc)
+                        else:
+                            self._note_interval(reply.heartbeat_timeout, reply.heartbeat_interval)
                     else:
                         log.info("%s: heartbeat answered %s", self.name, resp.status)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -232,20 +254,21 @@ class PullAgent(BaseAgent):
                     self._url(f"/api/tasks/{quote(e.task_id, safe='')}"), timeout=self._timeout()
                 ) as resp:
                     if resp.status == 404:
-                        state: dict[str, Any] = {"status": "deleted"}
+                        task: Task | None = None
                     elif resp.status == 200:
-                        state = await resp.json(content_type=None)
+                        task = _task.decode(await resp.read())
                     else:
                         continue
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            except (aiohttp.ClientError, OSError, TimeoutError, *_UNDECODABLE):
                 continue
-            if self._execs.get(e.task_id) is not e or not isinstance(state, dict):
+            if self._execs.get(e.task_id) is not e:
                 continue
-            status = state.get("status")
+            status = "deleted" if task is None else str(task.status)
             if (
-                status not in ("assigned", "running")
-                or state.get("assigned_agent_id") != self.agent_id
-                or state.get("attempt", e.attempt) != e.attempt
+                task is None
+                or status not in ("assigned", "running")
+                or task.assigned_agent_id != self.agent_id
+                or task.attempt != e.attempt
             ):
                 log.info("%s: task %s#%d is no longer ours (%s)", self.name, e.task_id, e.attempt, status)
                 self._abort(
@@ -262,7 +285,7 @@ class PullAgent(BaseAgent):
                 await self._exec_changed.wait()
             if self._stopping:
                 break
-            agent_id = self.agent_id
+            agent_id = self._registered_id()
             try:
                 async with self._session.post(
                     self._url(f"/api/agents/{quote(agent_id, safe='')}/claim"),
@@ -270,11 +293,8 @@ class PullAgent(BaseAgent):
                     timeout=self._timeout(self.claim_wait + self.request_timeout),
                 ) as resp:
                     if resp.status == 200:
-                        body = await resp.json(content_type=None)
-                        task = body.get("task") if isinstance(body, dict) else None
-                        if isinstance(task, dict):
-                            attempt = body.get("attempt", task.get("attempt"))
-                            self._accept(task, attempt if isinstance(attempt, int) else None)
+                        claim = _claim.decode(await resp.read())
+                        self._accept(claim.task, claim.attempt)
                         failures = 0
                         continue
                     if resp.status == 204:
@@ -283,11 +303,11 @@ class PullAgent(BaseAgent):
                     if resp.status == 404:
                         await self._register(known_stale=agent_id)
                         continue
-                    code, message, details = await _error_of(resp)
+                    err = await _error_of(resp)
                     if resp.status in (401, 403):
-                        raise RegistrationError(code, message, details)
-                    log.info("%s: claim answered %s %s: %s", self.name, resp.status, code, message)
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                        raise RegistrationError.refused(err.code, err.message, err.details)
+                    log.info("%s: claim answered %s %s: %s", self.name, resp.status, err.code, err.message)
+            except (aiohttp.ClientError, OSError, TimeoutError, *_UNDECODABLE) as exc:
                 log.info("%s: claim failed: %s", self.name, exc or type(exc).__name__)
             failures += 1
             await self._pause(backoff(failures, self.reconnect_base, self.reconnect_cap))
@@ -330,7 +350,7 @@ class PullAgent(BaseAgent):
                 if resp.status < 300:
                     self._answered(r.message_id)
                     return
-                code, message, details = await _error_of(resp)
+                err = await _error_of(resp)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _Unreachable(str(exc) or type(exc).__name__) from None
-        self._rejected(r, code, message, details)
+        self._rejected(r, err)

@@ -14,11 +14,15 @@ import aiohttp
 import msgspec
 
 from hivehub.client.urls import AGENTS_WS, http_url, ws_url
+from hivehub.core.errors import HiveError
 from hivehub.core.model import Capability
 from hivehub.core.policies import backoff, heartbeat_interval
-from hivehub.protocol.errors import CLOSE_AGENT_REMOVED, CLOSE_AGENT_REPLACED, parse_error
+from hivehub.protocol.codec import HubMessage, decode_hub_message
+from hivehub.protocol.errors import REFUSING_CLOSES, RegistrationError
+from hivehub.protocol.messages import Ack, Assign, Cancel, Registered
 
-from .base import FATAL_REGISTER_CODES, BaseAgent, RegistrationError
+from .base import FATAL_REGISTER_CODES, BaseAgent
+from .execution import Execution
 from .options import AgentOptions
 
 __all__ = ["Agent"]
@@ -26,14 +30,9 @@ __all__ = ["Agent"]
 log = logging.getLogger("hivehub.agent")
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
-
 
 #: close codes after which reconnecting with the same id would be wrong
-FATAL_CLOSE_CODES = {
-    CLOSE_AGENT_REMOVED: ("agent_removed", "the agent was removed from the hub"),
-    CLOSE_AGENT_REPLACED: ("agent_replaced", "another connection registered with this agent id"),
-}
+FATAL_CLOSE_CODES = REFUSING_CLOSES
 
 
 class _Dropped(Exception):
@@ -93,6 +92,7 @@ class Agent(BaseAgent):
         self.max_msg_size = max_msg_size
         #: the ``registered`` data of the current connection (agent, heartbeat settings)
         self.hub_info: dict[str, Any] = {}
+        self._hub: Registered | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._conn_gen = 0
@@ -139,7 +139,7 @@ class Agent(BaseAgent):
                 raise
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (401, 403):
-                    raise RegistrationError(
+                    raise RegistrationError.refused(
                         "unauthorized" if exc.status == 401 else "forbidden",
                         f"the hub refused the connection with HTTP {exc.status}",
                     ) from None
@@ -165,13 +165,13 @@ class Agent(BaseAgent):
         await self._closed.wait()  # the shutdown may still be using the session
 
     def _result_limit(self) -> int | None:
-        hub_max = self.hub_info.get("max_frame_bytes")
-        if isinstance(hub_max, int) and hub_max > 0:
+        hub_max = self._hub.max_frame_bytes if self._hub is not None else None
+        if hub_max is not None and hub_max > 0:
             derived = max(1, hub_max - 4096)  # room for the envelope
             return derived if self.max_result_bytes is None else min(derived, self.max_result_bytes)
         return self.max_result_bytes
 
-    async def _release_late(self, late: list[Any], flush_timeout: float) -> None:
+    async def _release_late(self, late: list[Execution], flush_timeout: float) -> None:
         """Close the WebSocket first (the hub marks the agent offline at once, so it
         assigns nothing more to it), then release late assignments over HTTP
         (``POST /api/tasks/{id}/release``) on the same host. Best effort: whatever is not
@@ -230,7 +230,7 @@ class Agent(BaseAgent):
         await send(
             {"type": "register", "data": {**self.spec(), "running": running}, "message_id": register_id}
         )
-        early: list[dict[str, Any]] = []
+        early: list[HubMessage] = []
         deadline = time.monotonic() + self.register_timeout
         while True:
             left = deadline - time.monotonic()
@@ -240,36 +240,28 @@ class Agent(BaseAgent):
                 msg = await asyncio.wait_for(ws.receive(), left)
             except TimeoutError:
                 raise _Dropped(f"no 'registered' within {self.register_timeout}s") from None
-            env = self._decode_msg(msg)
-            if env is None:
+            m = self._decode_msg(msg)
+            if m is None:
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     continue
                 raise _Dropped(f"connection closed ({msg.type.name}, code {ws.close_code})")
-            kind = env.get("type")
-            if kind == "registered":
+            if isinstance(m.data, Registered):
                 break
-            if kind == "error" and env.get("message_id") in (register_id, None):
-                code, message, details = parse_error(env.get("data")) or ("error", "", {})
-                code = code or "error"
-                if code in FATAL_REGISTER_CODES:
-                    raise RegistrationError(code, message, details)
-                raise _Dropped(f"registration refused: {code}: {message}")
-            early.append(env)
+            if isinstance(m.data, HiveError) and m.message_id in (register_id, None):
+                if m.data.code in FATAL_REGISTER_CODES:
+                    raise RegistrationError.refused(m.data.code, m.data.message, m.data.details)
+                raise _Dropped(f"registration refused: {m.data.code}: {m.data.message}")
+            early.append(m)
 
-        data = env.get("data") or {}
-        agent_id = data.get("agent_id") or (data.get("agent") or {}).get("id")
-        if not agent_id:
-            raise _Dropped("'registered' without agent_id")
-        self._registered_as(str(agent_id))
-        self.hub_info = data
+        reg = m.data
+        self._registered_as(reg.agent_id)
+        self._hub = reg
+        self.hub_info = msgspec.to_builtins(reg)
         self.connections += 1
-        timeout = data.get("heartbeat_timeout")
         # the hub's interval, but never so long that one late or lost heartbeat lets its timeout pass
-        hub_interval = float(data.get("heartbeat_interval") or 5.0)
+        hub_interval = reg.heartbeat_interval or 5.0
         interval = (
-            self.heartbeat_interval
-            or heartbeat_interval(timeout if isinstance(timeout, int | float) else None, hub_interval)
-            or hub_interval
+            self.heartbeat_interval or heartbeat_interval(reg.heartbeat_timeout, hub_interval) or hub_interval
         )
         log.info(
             "%s: registered as %s (connection %d, resuming %d task(s))",
@@ -284,19 +276,19 @@ class Agent(BaseAgent):
             asyncio.create_task(self._sender(ws, send, gen)),
         ]
         try:
-            for env in early:
-                self._dispatch(env)
+            for m in early:
+                self._dispatch(m)
             while True:
                 msg = await ws.receive()
-                env = self._decode_msg(msg)
-                if env is not None:
-                    self._dispatch(env)
+                m = self._decode_msg(msg)
+                if m is not None:
+                    self._dispatch(m)
                 elif msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     close_code: Any = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else ws.close_code
                     log.info("%s: connection closed (%s, code %s)", self.name, msg.type.name, close_code)
                     fatal = FATAL_CLOSE_CODES.get(close_code) if isinstance(close_code, int) else None
                     if fatal is not None and not self._closing:
-                        raise RegistrationError(
+                        raise RegistrationError.refused(
                             fatal[0], f"{fatal[1]} (close code {close_code}: {msg.extra or ''})"
                         )
                     break
@@ -309,18 +301,16 @@ class Agent(BaseAgent):
                     await h
         return True
 
-    def _decode_msg(self, msg: aiohttp.WSMessage) -> dict[str, Any] | None:
+    def _decode_msg(self, msg: aiohttp.WSMessage) -> HubMessage | None:
+        """A text frame -> its message (decoded with the structs the hub encodes it
+        with); None for anything else, and for a frame that does not decode (logged)."""
         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return None
         try:
-            env = _decode(msg.data)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            log.warning("%s: undecodable message from the hub ignored: %s", self.name, exc)
+            return decode_hub_message(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+            log.warning("%s: message from the hub ignored: %s: %.200r", self.name, exc, msg.data)
             return None
-        if not isinstance(env, dict) or not isinstance(env.get("type"), str):
-            log.warning("%s: message without a type ignored: %.200r", self.name, env)
-            return None
-        return env
 
     async def _heartbeats(self, send: Any, interval: float) -> None:
         while True:
@@ -349,38 +339,27 @@ class Agent(BaseAgent):
 
     # ------------------------------------------------------------ hub -> agent
 
-    def _dispatch(self, env: dict[str, Any]) -> None:
-        kind = env["type"]
-        data = env.get("data")
-        if not isinstance(data, dict):
-            data = {}
-        if kind == "assign":
-            task = data.get("task")
-            if not isinstance(task, dict):
+    def _dispatch(self, m: HubMessage) -> None:
+        data = m.data
+        if isinstance(data, Assign):
+            if data.task is None:
                 log.warning("%s: 'assign' without a task object ignored", self.name)
                 return
-            attempt = data.get("attempt", task.get("attempt"))
-            self._accept(task, attempt if isinstance(attempt, int) else None)
-        elif kind == "cancel":
-            task_id = data.get("task_id")
-            if isinstance(task_id, str):
-                attempt = data.get("attempt")
-                self._cancel_from_hub(
-                    task_id,
-                    attempt if isinstance(attempt, int) else None,
-                    str(data.get("reason") or "cancelled"),
-                )
-        elif kind == "ack":
-            self._answered(env.get("message_id"))
-        elif kind == "error":
-            r = self._outbox.get(env.get("message_id"))
-            code, message, details = parse_error(data) or ("error", "", {})
-            code = code or "error"
+            self._accept(data.task, data.attempt)
+        elif isinstance(data, Cancel):
+            self._cancel_from_hub(data.task_id, data.attempt, data.reason or "cancelled")
+        elif isinstance(data, Ack):
+            self._answered(m.message_id)
+        elif isinstance(data, HiveError):
+            r = self._outbox.get(m.message_id)
             if r is not None:
-                self._rejected(r, code, message, details)
+                self._rejected(r, data)
             else:
-                log.warning("%s: hub error: %s: %s %s", self.name, code, message, details or "")
-        elif kind == "registered":
-            self.hub_info = data
+                log.warning(
+                    "%s: hub error: %s: %s %s", self.name, data.code, data.message, data.details or ""
+                )
+        elif isinstance(data, Registered):
+            self._hub = data
+            self.hub_info = msgspec.to_builtins(data)
         else:
-            log.debug("%s: message type %r ignored", self.name, kind)
+            log.debug("%s: message type %r ignored", self.name, m.type)

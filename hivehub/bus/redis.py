@@ -5,6 +5,7 @@ history comes from the store."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
@@ -15,6 +16,8 @@ try:
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover
     raise ImportError("the Redis bus needs redis: pip install 'hivehub[redis]'") from exc
+
+_XRead = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
 
 
 class RedisEventBus:
@@ -55,7 +58,10 @@ class RedisEventBus:
         last = f"{after}-1" if after else "0-0"
         try:
             while True:
-                res = await client.xread({self.stream: last}, block=1000, count=1000)
+                # redis-py types the answers of every protocol version as one union; this
+                # client speaks RESP2 (its default) without decode_responses, which answers
+                # [[stream, [(entry_id, {b"t": type, b"b": body}), ...]]] or None
+                res = cast(_XRead, await client.xread({self.stream: last}, block=1000, count=1000))
                 for _stream, entries in res or []:
                     for entry_id, fields in entries:
                         last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id

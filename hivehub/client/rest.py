@@ -170,6 +170,26 @@ class HiveClient:
             raise from_error_body(decoded, status, f"HTTP {status}: {raw[:200].decode(errors='replace')}")
         return decoded
 
+    async def request_object(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        ok: Iterable[int] = (),
+    ) -> dict[str, Any]:
+        """:meth:`request` for a route that answers a JSON object (every route but
+        the ones answering a list or no body).
+
+        Raises:
+            HiveError: the hub's error, or the answer is not a JSON object."""
+        decoded = await self.request(method, path, body, params, ok)
+        if not isinstance(decoded, dict):
+            raise from_error_body(
+                None, None, f"{method} {path}: the hub answered {type(decoded).__name__}, not a JSON object"
+            )
+        return decoded
+
     async def _pages(
         self, path: str, key: str, params: dict[str, str], limit: int | None, page_size: int
     ) -> AsyncIterator[Any]:
@@ -191,17 +211,17 @@ class HiveClient:
 
     async def health(self) -> dict[str, Any]:
         """``/health``: the module report (returned, not raised, when it is 503 unhealthy)."""
-        return await self.request("GET", "/health", ok=(503,))  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/health", ok=(503,))
 
     async def status(self) -> dict[str, Any]:
         """``/api/hive/status``: metrics, ``sequence``, ``published_sequence``, modules."""
-        return await self.request("GET", "/api/hive/status")  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/api/hive/status")
 
     async def api_info(self) -> dict[str, Any]:
-        return await self.request("GET", "/api")  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/api")
 
     async def openapi(self) -> dict[str, Any]:
-        return await self.request("GET", "/api/openapi.json")  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/api/openapi.json")
 
     async def alerts(self) -> list[dict[str, Any]]:
         """Active alerts."""
@@ -210,7 +230,7 @@ class HiveClient:
 
     async def modules(self) -> dict[str, Any]:
         """Module states and the signals behind them."""
-        return await self.request("GET", "/api/modules")  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/api/modules")
 
     # ----------------------------------------------------------- agents
 
@@ -232,7 +252,7 @@ class HiveClient:
         return [a async for a in self.list_agents(**filters)]
 
     async def get_agent(self, agent_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/agents/{quote(agent_id, safe='')}")  # type: ignore[no-any-return]
+        return await self.request_object("GET", f"/api/agents/{quote(agent_id, safe='')}")
 
     async def register_agent(
         self,
@@ -253,7 +273,9 @@ class HiveClient:
             "id": id,
             "metadata": metadata,
         }
-        return await self.request("POST", "/api/agents", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
+        return await self.request_object(
+            "POST", "/api/agents", {k: v for k, v in body.items() if v is not None}
+        )
 
     async def update_agent(
         self,
@@ -269,28 +291,28 @@ class HiveClient:
             "capabilities": capabilities_arg(capabilities, "proficiency"),
             "max_concurrent_tasks": max_concurrent_tasks,
         }
-        return await self.request(
+        return await self.request_object(
             "PATCH",
             f"/api/agents/{quote(agent_id, safe='')}",
             {k: v for k, v in body.items() if v is not None},
-        )  # type: ignore[no-any-return]
+        )
 
     async def reset_learning(self, agent_id: str, capabilities: list[str] | None = None) -> dict[str, Any]:
         """Operator: put learned proficiencies back to the declared ones (all, or the
         named capabilities); logged as ``agent_learning_reset``. Returns the agent."""
         body = {} if capabilities is None else {"capabilities": list(capabilities)}
-        return await self.request("POST", f"/api/agents/{agent_id}/reset-learning", body)  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"/api/agents/{agent_id}/reset-learning", body)
 
     async def remove_agent(self, agent_id: str) -> dict[str, Any]:
         """Remove an agent; returns the ``agent_removed`` data (with ``cleanup_summary``)."""
-        return await self.request("DELETE", f"/api/agents/{quote(agent_id, safe='')}")  # type: ignore[no-any-return]
+        return await self.request_object("DELETE", f"/api/agents/{quote(agent_id, safe='')}")
 
     # ----------------------------------------------------------- tasks
 
     async def submit_task(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
         """Submit one task: ``submit_task(type="x", priority="high", input={...},
         required_capabilities={"x": 0.5}, timeout_seconds=60, max_retries=3, depends_on=[...])``."""
-        return await self.request("POST", "/api/tasks", task_spec(spec, **fields))  # type: ignore[no-any-return]
+        return await self.request_object("POST", "/api/tasks", task_spec(spec, **fields))
 
     async def submit_tasks(self, specs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Submit up to 1000 tasks at once; the hub validates all before creating any."""
@@ -317,14 +339,14 @@ class HiveClient:
         return [t async for t in self.list_tasks(**filters)]
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/tasks/{quote(task_id, safe='')}")  # type: ignore[no-any-return]
+        return await self.request_object("GET", f"/api/tasks/{quote(task_id, safe='')}")
 
     async def cancel_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else {}
-        return await self.request("POST", f"/api/tasks/{quote(task_id, safe='')}/cancel", body)  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"/api/tasks/{quote(task_id, safe='')}/cancel", body)
 
     async def retry_task(self, task_id: str) -> dict[str, Any]:
-        return await self.request("POST", f"/api/tasks/{quote(task_id, safe='')}/retry", {})  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"/api/tasks/{quote(task_id, safe='')}/retry", {})
 
     # ----------------------------------------------------------- events
 
@@ -333,7 +355,7 @@ class HiveClient:
     ) -> dict[str, Any]:
         """One page of the log over HTTP: ``{"events": [...], "next_since": N}``."""
         params = _params(since=since, types=types, limit=limit)
-        return await self.request("GET", "/api/events", params=params)  # type: ignore[no-any-return]
+        return await self.request_object("GET", "/api/events", params=params)
 
     async def iter_events(
         self, since: int = 0, types: Iterable[str] | str | None = None, page: int = 1000

@@ -11,7 +11,7 @@ anything not acceptable, before any command exists.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -25,10 +25,16 @@ from .messages import (
     AGENT_FRAMES,
     AGENT_REPORTS,
     STREAM_REQUESTS,
+    Ack,
+    Assign,
+    Cancel,
     CancelTaskRequest,
+    ErrorBody,
+    ErrorDetail,
     ForwardedBatch,
     ForwardedCommand,
     ForwardedResults,
+    Registered,
     Subscribe,
     TaskCompleted,
     TaskFailed,
@@ -188,6 +194,69 @@ def agent_command(agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.
         reason = f.reason or "agent_shutdown"
         return C.ReleaseTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt, reason=reason)
     return C.StartTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt)
+
+
+# ----------------------------------------------------------------- hub -> agent (the SDK's side)
+
+
+class _HubEnvelope(msgspec.Struct):
+    type: str
+    #: absent or null: no fields
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
+    #: the hub echoes the sender's id; its pushes (assign, cancel) carry null
+    message_id: Any = None
+
+
+class HubMessage(NamedTuple):
+    """One frame from the hub, decoded with the structs the hub encodes it with."""
+
+    type: str
+    #: the report (or ``register``) it answers; None for pushes
+    message_id: str | None
+    #: ``Registered``, ``Assign``, ``Cancel`` or ``Ack``; the error an ``error`` frame
+    #: carries, rebuilt as its class (:func:`.errors.rebuild`); None for a type this
+    #: version does not know (a newer hub's)
+    data: Registered | Assign | Cancel | Ack | HiveError | None
+
+
+_HUB_DATA: dict[str, msgspec.json.Decoder[Any]] = {
+    "registered": msgspec.json.Decoder(Registered),
+    "assign": msgspec.json.Decoder(Assign),
+    "cancel": msgspec.json.Decoder(Cancel),
+    "ack": msgspec.json.Decoder(Ack),
+    "error": msgspec.json.Decoder(ErrorDetail),
+}
+_hub_envelope = msgspec.json.Decoder(_HubEnvelope)
+
+
+def decode_hub_message(raw: str | bytes) -> HubMessage:
+    """A ``/agents/ws`` frame from the hub -> its typed message.
+
+    Raises:
+        msgspec.DecodeError: not JSON.
+        msgspec.ValidationError: no string ``type``, or data not valid for its type."""
+    env = _hub_envelope.decode(raw)
+    mid = env.message_id if isinstance(env.message_id, str) else None
+    dec = _HUB_DATA.get(env.type)
+    if dec is None:
+        return HubMessage(env.type, mid, None)
+    data = dec.decode(b"{}" if bytes(env.data) == b"null" else env.data)
+    if isinstance(data, ErrorDetail):
+        return HubMessage(env.type, mid, rebuild(data.code, data.message, data.details))
+    return HubMessage(env.type, mid, data)
+
+
+def decode_error_body(raw: bytes) -> HiveError | None:
+    """A REST error answer ``{"error": {...}}`` -> the error, rebuilt as its class;
+    None when ``raw`` is not one."""
+    try:
+        err = _error_body.decode(raw).error
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    return rebuild(err.code, err.message, err.details)
+
+
+_error_body = msgspec.json.Decoder(ErrorBody)
 
 
 # ----------------------------------------------------------------- replica to replica

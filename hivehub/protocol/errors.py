@@ -18,7 +18,11 @@ The core's tree (``hivehub.core.errors``) plus the errors only the wire has::
     ├── StoreUnavailable               503
     ├── NotLeader                      400  not_leader (replica to replica)
     ├── HistoryTruncated               -    history_truncated (/ws replay notice)
-    └── HubUnreachable                 -    hub_unreachable (raised by clients only)
+    ├── HubUnreachable                 -    hub_unreachable (raised by clients only)
+    └── AgentError                     -    agent_error (raised by the agent SDK only)
+        └── RegistrationError          -    registration_refused; ``code`` is the hub's
+                                            refusal (invalid_input, unauthorized, ...) or
+                                            agent_removed / agent_replaced (close 4001 / 4002)
 
 The ``code`` strings are the contract: the hub answers with them, and the Python
 client, the agent SDK and the cluster forwarder raise the same classes back
@@ -96,6 +100,42 @@ class HubUnreachable(E.HiveError):
     status: int | None = None
 
 
+class AgentError(E.HiveError):
+    """Base of the agent SDK's own errors (``hivehub.agent`` re-exports it)."""
+
+    code = "agent_error"
+
+
+class RegistrationError(AgentError):
+    """The hub refused an agent's registration for a reason a retry will not fix.
+
+    ``code`` is the reason: the hub's error code (``invalid_input``,
+    ``payload_too_large``, ``unauthorized``, ``forbidden``, ``agent_exists``), or
+    ``agent_removed`` / ``agent_replaced`` for a connection closed with
+    ``CLOSE_AGENT_REMOVED`` / ``CLOSE_AGENT_REPLACED`` (:data:`REFUSING_CLOSES`)."""
+
+    code = "registration_refused"
+
+    @classmethod
+    def refused(cls, code: str, message: str, details: dict[str, Any] | None = None) -> RegistrationError:
+        """The error for a refusal with the hub's ``code``, ``message`` and ``details``."""
+        exc = cls(message)
+        exc.code = code
+        exc.details = dict(details or {})
+        return exc
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+#: close codes after which reconnecting with the same agent id would be wrong:
+#: close code -> (RegistrationError code, what happened)
+REFUSING_CLOSES: dict[int, tuple[str, str]] = {
+    CLOSE_AGENT_REMOVED: ("agent_removed", "the agent was removed from the hub"),
+    CLOSE_AGENT_REPLACED: ("agent_replaced", "another connection registered with this agent id"),
+}
+
+
 # ----------------------------------------------------------------- the table
 
 
@@ -130,6 +170,8 @@ WIRE_ERRORS: tuple[type[E.HiveError], ...] = (
     NotLeader,
     HistoryTruncated,
     HubUnreachable,
+    AgentError,
+    RegistrationError,
 )
 #: every stable code -> its class (the core's and the wire's)
 ERRORS_BY_CODE: dict[str, type[E.HiveError]] = {

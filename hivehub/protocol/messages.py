@@ -17,7 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from ..core import commands as C
-from ..core.model import Agent, Name, Task, Unit
+from ..core.model import Agent, AgentStatus, Name, Task, Unit
 
 # ----------------------------------------------------------------- REST bodies
 
@@ -166,28 +166,60 @@ class Snapshot(Struct):
 # ----------------------------------------------------------------- /agents/ws frames (hub -> agent)
 
 
+# The hub encodes these and the agent SDK decodes them (``codec.decode_hub_message``).
+
+
 class Registered(Struct):
+    """``registered``: the answer to ``register``."""
+
     agent_id: str
     agent: Agent
     heartbeat_interval: float
     heartbeat_timeout: float
-    max_frame_bytes: int
+    #: the hub's frame limit; optional on the wire ("a hub may add", docs/agent-protocol.md)
+    max_frame_bytes: int | None = None
 
 
 class Assign(Struct):
+    """``assign``: run this attempt (``task`` is null only for a task gone meanwhile)."""
+
     task: Task | None
     attempt: int
 
 
 class Cancel(Struct):
+    """``cancel``: stop the attempt (any when ``attempt`` is null) and report nothing."""
+
     task_id: str
     attempt: int | None
     reason: str
 
 
 class Ack(Struct):
+    """``ack``: the report with this ``message_id`` was accepted."""
+
     type: str
     task_id: str | None
+
+
+# ----------------------------------------------------------------- pull transport answers (hub -> agent)
+
+
+class RegisteredAgent(Agent):
+    """The answer to ``POST /api/agents`` as the pull agent reads it: the ``Agent``,
+    plus the heartbeat settings a hub may add (this hub answers them on heartbeats)."""
+
+    heartbeat_interval: float | None = None
+    heartbeat_timeout: float | None = None
+
+
+class HeartbeatReply(Struct):
+    """The answer to ``POST /api/agents/{id}/heartbeat``."""
+
+    agent_id: str
+    status: AgentStatus
+    heartbeat_timeout: float
+    heartbeat_interval: float
 
 
 # ----------------------------------------------------------------- /agents/ws frames (agent -> hub)

@@ -7,6 +7,7 @@ per event; only the two histograms observe events, once per event.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -107,13 +108,13 @@ class Metrics:
                         self.assign_latency.observe(max(0.0, (d.timestamp - t.created_at).total_seconds()))
             elif p.type == "task_completed":
                 d = p.event.data
-                ms = d.execution_time_ms  # type: ignore[attr-defined]
+                ms: float = d.execution_time_ms
                 self.app[HUB].module_bus.send(
                     "task_management",
                     "metrics_collection",
                     "TaskCompleted",
-                    {"task_id": d.task_id, "execution_time_ms": ms, "sequence": p.sequence},  # type: ignore[attr-defined]
-                    lambda ms=ms: self.duration.observe(ms / 1000),
+                    {"task_id": d.task_id, "execution_time_ms": ms, "sequence": p.sequence},
+                    functools.partial(self.duration.observe, ms / 1000),
                 )
 
 

@@ -396,7 +396,8 @@ class HubService:
                     log.warning("event store recovered")
                 if self.bus is not None:
                     try:
-                        await self.bus.publish(rows)
+                        # the bus carries StoredEvent (three fields); the task_id is the store's index
+                        await self.bus.publish([StoredEvent(r.sequence, r.type, r.body) for r in rows])
                     except Exception as exc:  # followers fill the gap from the store
                         log.warning("bus publish failed: %s", exc)
                 published = [Published(e, body) for e, body in batch]

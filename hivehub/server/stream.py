@@ -1,8 +1,9 @@
 """The /ws event stream: filters, resume with ``since``, snapshots, control commands.
 
 Fan-out cost per event per subscriber is one filter check and a deque append:
-the body is the bytes encoded once by the service. Each subscriber has one
-sender task (the only writer on its socket) and a bounded buffer; a
+the body is the bytes encoded once by the service. Each subscriber
+(:mod:`.subscriber`) has one sender task (the only writer on its socket) and a
+bounded buffer; a
 subscriber that falls more than ``subscriber_buffer`` messages behind is
 closed with 1013 and a reason naming the sequence to resume from, so it can
 never stall the hub or the other subscribers.
@@ -18,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import deque
 from typing import Any
 
 import msgspec
@@ -43,155 +43,29 @@ from .auth import attach
 from .errors import translate
 from .hub import HUB, IDENTITY
 from .service import HubService, Published, routing_keys
+from .subscriber import (  # the subscriber's limits, where they were before subscriber.py
+    OPT_IN,
+    REPLAY_HIGH,
+    REPLAY_PAGE,
+    SNAPSHOT_FRAGMENT,
+    WRITE_HIGH,
+    Subscriber,
+)
 from .view import HiveReader
 from .websocket import HubWebSocket, abort_later, linger, wait_writable
 
+__all__ = [
+    "OPT_IN",
+    "REPLAY_HIGH",
+    "REPLAY_PAGE",
+    "SNAPSHOT_FRAGMENT",
+    "WRITE_HIGH",
+    "StreamHub",
+    "Subscriber",
+]
+
 log = logging.getLogger("hivehub.stream")
 _enc = msgspec.json.Encoder()
-
-#: above this many bytes waiting in the transport (the kernel took no more), events
-#: queue for the subscriber's sender task instead of being written directly
-WRITE_HIGH = 64 * 1024
-#: replay: rows per store read, and the transport backlog at which it waits for the client
-REPLAY_PAGE = 5000
-REPLAY_HIGH = 4 * 1024 * 1024
-#: a snapshot is written in fragments of this size, each only once the socket drained
-SNAPSHOT_FRAGMENT = 256 * 1024
-
-
-#: transient types a subscriber gets only by naming them in its filter
-OPT_IN = frozenset({"inter_module_message"})  # "try again later": the reason says from which sequence
-
-
-class Subscriber:
-    __slots__ = (
-        "on_cut",
-        "transport",
-        "raw",
-        "raw_ok",
-        "agent_id",
-        "buffer_limit",
-        "closing",
-        "last_seq",
-        "min_seq",
-        "queue",
-        "queued_bytes",
-        "budget",
-        "idle",
-        "remote",
-        "task_id",
-        "types",
-        "wake",
-        "ws",
-    )
-
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        buffer_limit: int,
-        remote: str,
-        transport: Any = None,
-        budget: int = 8 << 20,
-    ) -> None:
-        self.ws = ws
-        #: the transport, once frames may be written to it directly: never with
-        #: compression, and only after any replay (the sender switches it on when it
-        #: has drained what queued meanwhile, so order is kept)
-        self.raw: Any = None
-        self.raw_ok = transport if transport is not None and not ws.compress else None
-        self.transport = transport
-        #: called once when the subscriber falls more than its buffer behind
-        self.on_cut: Any = None
-        self.types: frozenset[str] | None = None
-        self.agent_id: str | None = None
-        self.task_id: str | None = None
-        self.queue: deque[tuple[int, bytes]] = deque()
-        #: bytes in ``queue``; with the socket's write buffer they count against ``budget``
-        self.queued_bytes = 0
-        self.budget = budget
-        #: set while the queue holds at most a quarter of the budget (above that, the
-        #: reader waits on it before reading more requests: replies are not being read)
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.wake = asyncio.Event()
-        self.min_seq = 0
-        self.last_seq = 0
-        self.buffer_limit = buffer_limit
-        self.closing = False
-        self.remote = remote
-
-    def matches(self, type_: str, agent_ids: frozenset[str], task_ids: frozenset[str]) -> bool:
-        return (
-            (self.types is None or type_ in self.types)
-            and (self.agent_id is None or self.agent_id in agent_ids)
-            and (self.task_id is None or self.task_id in task_ids)
-        )
-
-    def push(self, seq: int, body: bytes, frame: bytes | None = None) -> bool:
-        """Deliver one event. Returns True when it was written straight to the socket.
-
-        Fast path: nothing queued, the socket not backed up, and no
-        permessage-deflate on this connection: the event's ready-made frame (the
-        same bytes for every subscriber) goes straight to the transport, with no
-        task wake-up. Otherwise it is queued for the sender task, and a queue over
-        the buffer closes the subscriber (1013): it is not reading."""
-        if self.closing:
-            return False
-        q = self.queue
-        t = self.raw
-        if t is not None and frame is not None and not q and t.get_write_buffer_size() <= WRITE_HIGH:
-            if t.is_closing():
-                return False
-            t.write(frame)
-            if seq:
-                self.last_seq = seq
-            return True
-        self.enqueue(seq, body)
-        return False
-
-    def backlog(self) -> int:
-        """Bytes the hub holds for this client: queued, and in the socket's write buffer."""
-        t = self.transport
-        return self.queued_bytes + (t.get_write_buffer_size() if t is not None else 0)
-
-    def enqueue(self, seq: int, body: bytes) -> None:
-        """Queue an event or a reply for the sender task. Over the message limit or
-        the byte budget, the subscriber is cut off (1013): it is not reading."""
-        q = self.queue
-        q.append((seq, body))
-        self.queued_bytes += len(body)
-        if self.queued_bytes > self.budget // 4:
-            self.idle.clear()
-        if len(q) > self.buffer_limit or self.backlog() > self.budget:
-            self.cut()
-            return
-        self.wake.set()
-
-    def cut(self) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        self.queue.clear()
-        self.queued_bytes = 0
-        self.idle.set()  # release a reader waiting for replies to drain
-        self.wake.set()
-        if self.on_cut is not None:
-            self.on_cut(self)
-
-    def write_frames(self, frames: list[bytes]) -> int:
-        """Write ready-made frames in one go (the caller checked the fast path applies)."""
-        t = self.raw
-        if t is None or t.is_closing():
-            return 0
-        t.write(b"".join(frames) if len(frames) > 1 else frames[0])
-        return len(frames)
-
-    def filters(self) -> dict[str, Any]:
-        return {
-            "types": sorted(self.types) if self.types else None,
-            "agent_id": self.agent_id,
-            "task_id": self.task_id,
-        }
 
 
 class StreamHub:

@@ -34,6 +34,27 @@ def make_task(
     }
 
 
+def make_agent(spec: dict[str, Any], agent_id: str, **extra: Any) -> dict[str, Any]:
+    """The Agent the hub answers a registration with (``hivehub.core.model.Agent``)."""
+    now = "2025-01-01T00:00:00Z"
+    caps = [
+        {"learning_rate": 0.1, **c, "declared_proficiency": c.get("proficiency")}
+        for c in spec.get("capabilities") or []
+    ]
+    return {
+        "id": agent_id,
+        "name": spec.get("name", "agent"),
+        "type": spec.get("type", "worker"),
+        "capabilities": caps,
+        "status": "idle",
+        "max_concurrent_tasks": spec.get("max_concurrent_tasks", 1),
+        "created_at": now,
+        "last_seen_at": now,
+        "metadata": spec.get("metadata") or {},
+        **extra,
+    }
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -189,8 +210,7 @@ class FakeWsHub(_Recorder):
                 await ws.send_json({"type": "error", "message_id": mid, "data": self.register_error})
                 return
             agent_id = data.get("id") or f"agent-{self.conn}"
-            agent = {k: v for k, v in data.items() if k != "running"}
-            agent.update(id=agent_id, status="idle")
+            agent = make_agent(data, agent_id)
             await ws.send_json(
                 {
                     "type": "registered",
@@ -217,7 +237,8 @@ class FakeWsHub(_Recorder):
             if err is not None:
                 await ws.send_json({"type": "error", "message_id": mid, "data": err})
             elif self.ack:
-                await ws.send_json({"type": "ack", "message_id": mid})
+                ack = {"type": kind, "task_id": data.get("task_id")}
+                await ws.send_json({"type": "ack", "message_id": mid, "data": ack})
 
 
 class FakeHttpHub(_Recorder):
@@ -267,15 +288,15 @@ class FakeHttpHub(_Recorder):
         body = await request.json()
         await self._record({"type": "register", "data": body, "path": request.path})
         agent_id = body.get("id") or "pull-1"
-        return web.json_response(
-            {**body, "id": agent_id, "status": "idle", "heartbeat_interval": 0.05}, status=201
-        )
+        # a hub may add its heartbeat settings to the Agent (this one does, to be quick)
+        return web.json_response(make_agent(body, agent_id, heartbeat_interval=0.05), status=201)
 
     async def _heartbeat(self, request: web.Request) -> web.Response:
-        await self._record(
-            {"type": "heartbeat", "data": {"agent_id": request.match_info["id"]}, "path": request.path}
+        agent_id = request.match_info["id"]
+        await self._record({"type": "heartbeat", "data": {"agent_id": agent_id}, "path": request.path})
+        return web.json_response(
+            {"agent_id": agent_id, "status": "active", "heartbeat_timeout": 0.15, "heartbeat_interval": 0.05}
         )
-        return web.json_response({"ok": True})
 
     async def _claim(self, request: web.Request) -> web.StreamResponse:
         wait = float(request.query.get("wait", "0"))
@@ -296,14 +317,16 @@ class FakeHttpHub(_Recorder):
         task_id = request.match_info["id"]
         state = self.tasks.get(task_id)
         if state is None:
-            return web.json_response({"error": {"code": "task_not_found", "message": task_id}}, status=404)
-        return web.json_response({"id": task_id, **state})
+            return web.json_response(
+                {"error": {"code": "task_not_found", "message": task_id, "details": {}}}, status=404
+            )
+        return web.json_response({**make_task(task_id), **state})
 
     async def _report(self, request: web.Request) -> web.Response:
         kind = self.ACTIONS.get(request.match_info["action"])
         if kind is None:
             return web.json_response(
-                {"error": {"code": "not_found", "message": "no such action"}}, status=404
+                {"error": {"code": "not_found", "message": "no such action", "details": {}}}, status=404
             )
         body = await request.json()
         task_id = request.match_info["id"]

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from hivehub.core import commands as C
+from hivehub.core import errors as E
 from hivehub.core import events as ev
 from hivehub.core.errors import InvalidInput, PayloadTooLarge, TaskNotFound
 from hivehub.protocol import codec
@@ -103,3 +104,61 @@ def test_forwarded_results_round_trip_with_the_same_error_classes() -> None:
     assert back[0] == [e]
     err = back[1]
     assert isinstance(err, TaskNotFound) and err.details == {"task_id": "x"} and err.message == "no task x"
+
+
+# ----------------------------------------------------------------- hub -> agent (decode_hub_message)
+
+
+def _now() -> datetime:
+    return datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_the_agent_decodes_the_frames_the_hub_encodes() -> None:
+    from hivehub.core.model import Agent, AgentStatus, AgentType, Task, TaskStatus
+    from hivehub.protocol.frames import error_message, message
+    from hivehub.protocol.messages import Ack, Assign, Cancel, Registered
+
+    agent = Agent("a1", "n", AgentType.WORKER, [], AgentStatus.IDLE, 1, _now(), _now())
+    task = Task("t1", "d", "x", 2, TaskStatus.ASSIGNED, [], {"k": [1]}, 30.0, 3, _now(), _now(), attempt=2)
+    frames = [
+        message("registered", Registered("a1", agent, 5.0, 15.0, 1 << 20), "r-1"),
+        message("assign", Assign(task, 2)),
+        message("cancel", Cancel("t1", None, "timeout")),
+        message("ack", Ack("task_started", "t1"), "m-1"),
+    ]
+    decoded = [codec.decode_hub_message(f) for f in frames]
+    assert [m.type for m in decoded] == ["registered", "assign", "cancel", "ack"]
+    assert decoded[0].message_id == "r-1" and decoded[0].data == Registered("a1", agent, 5.0, 15.0, 1 << 20)
+    assert decoded[1].message_id is None and decoded[1].data == Assign(task, 2)
+    assert decoded[2].data == Cancel("t1", None, "timeout")
+    assert decoded[3].data == Ack("task_started", "t1")
+    err = codec.decode_hub_message(error_message(E.NotTaskHolder("stale", current_attempt=3), "m-2"))
+    assert isinstance(err.data, E.NotTaskHolder) and err.message_id == "m-2"
+    assert (err.data.code, err.data.message, err.data.details) == (
+        "not_task_holder",
+        "stale",
+        {"current_attempt": 3},
+    )
+
+
+def test_a_hub_frame_of_an_unknown_type_decodes_without_data_and_a_bad_one_raises() -> None:
+    assert codec.decode_hub_message(b'{"type": "brand_new", "data": {"x": 1}}') == ("brand_new", None, None)
+    assert codec.decode_hub_message(b'{"type": "pong", "data": null, "message_id": 7}') == (
+        "pong",
+        None,
+        None,
+    )
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_hub_message(b'{"type": "assign", "data": {"task": {"id": "t1"}, "attempt": 1}}')
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_hub_message(b'{"data": {}}')
+    with pytest.raises(msgspec.DecodeError):
+        codec.decode_hub_message(b"{not json")
+
+
+def test_a_rest_error_body_is_rebuilt_as_its_class() -> None:
+    exc = codec.decode_error_body(
+        b'{"error": {"code": "agent_exists", "message": "m", "details": {"id": "a"}}}'
+    )
+    assert isinstance(exc, E.AgentExists) and exc.details == {"id": "a"}
+    assert codec.decode_error_body(b"<html>bad gateway</html>") is None

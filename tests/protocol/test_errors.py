@@ -76,3 +76,20 @@ def test_a_bug_is_not_translated() -> None:
         "message": "internal error",
         "details": {},
     }
+
+
+def test_a_refused_registration_is_in_the_tree_with_the_hubs_reason_as_its_code() -> None:
+    from hivehub.agent import AgentError, RegistrationError
+
+    assert RegistrationError is P.RegistrationError and AgentError is P.AgentError
+    exc = P.RegistrationError.refused("unauthorized", "bad token", {"hint": "x"})
+    assert isinstance(exc, E.HiveError) and isinstance(exc, P.AgentError)
+    assert (exc.code, exc.message, exc.details, str(exc)) == (
+        "unauthorized",
+        "bad token",
+        {"hint": "x"},
+        "unauthorized: bad token",
+    )
+    assert type(P.rebuild("registration_refused", "m")) is P.RegistrationError
+    assert P.REFUSING_CLOSES[P.CLOSE_AGENT_REMOVED][0] == "agent_removed"
+    assert P.REFUSING_CLOSES[P.CLOSE_AGENT_REPLACED][0] == "agent_replaced"

@@ -1,0 +1,170 @@
+"""Per-client limits: request rate (token buckets per client key) and the open
+WebSocket connections (per client, and which identity holds each, so a revoked
+token closes its sockets at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+
+from ..core.errors import HiveError, RateLimited
+from .hub import HELD, HUB, IDENTITY
+from .tokens import ANONYMOUS, Identity, TokenStore
+
+log = logging.getLogger("hivehub.auth")
+
+# ------------------------------------------------------------------ rate limiting
+
+
+class TokenBucket:
+    __slots__ = ("last", "tokens")
+
+    def __init__(self, burst: float, now: float) -> None:
+        self.tokens = burst
+        self.last = now
+
+
+class RateLimiter:
+    """Per-client token buckets (client = token id, else remote address)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def check(self, client: str) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        b = self.buckets.get(client)
+        if b is None:
+            if len(self.buckets) > 100_000:
+                self.buckets.clear()
+            b = self.buckets[client] = TokenBucket(self.burst, now)
+        b.tokens = min(self.burst, b.tokens + (now - b.last) * self.rate)
+        b.last = now
+        if b.tokens < 1:
+            wait = (1 - b.tokens) / self.rate
+            raise RateLimited(
+                f"rate limit of {self.rate:g} requests/s exceeded",
+                retry_after=round(wait, 3),
+                limit=self.rate,
+            )
+        b.tokens -= 1
+
+
+def client_key(request: web.Request) -> str:
+    ident = request.get(IDENTITY)
+    if ident is not None and ident is not ANONYMOUS:
+        return f"token:{ident.token_id}"
+    return f"ip:{request.remote}"
+
+
+# ------------------------------------------------------------------ open connections
+
+
+class Held:
+    """An open WebSocket or a parked ``claim``, under the identity it was let in with."""
+
+    __slots__ = ("agent_id", "identity", "revoked", "ws")
+
+    def __init__(self, identity: Identity, agent_id: str | None = None) -> None:
+        self.identity = identity
+        self.agent_id = agent_id
+        self.ws: web.WebSocketResponse | None = None
+        self.revoked = False
+
+
+class Connections:
+    """Who is connected with which token, so a revocation can close them. Per
+    process: in a cluster every replica closes its own (each one watches the
+    shared token table)."""
+
+    REASON = "unauthorized: token revoked"
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.by_token: dict[str, set[Held]] = {}
+
+    def add(self, held: Held) -> None:
+        self.by_token.setdefault(held.identity.token_id, set()).add(held)
+
+    def discard(self, held: Held) -> None:
+        s = self.by_token.get(held.identity.token_id)
+        if s is not None:
+            s.discard(held)
+            if not s:
+                del self.by_token[held.identity.token_id]
+
+    def on_revoked(self, gone: list[Identity]) -> None:
+        asyncio.ensure_future(self._revoke(gone))
+
+    async def _revoke(self, gone: list[Identity]) -> None:
+        from ..core.commands import EvictAgent
+
+        held = [h for i in gone for h in self.by_token.get(i.token_id, ())]
+        evict = {i.agent_id for i in gone if i.role == "agent" and i.agent_id}
+        evict |= {h.agent_id for h in held if h.agent_id}
+        for h in held:
+            h.revoked = True
+        # Evict before closing: the close's AgentDisconnected would hold the tasks for a
+        # reconnect that cannot come with this token.
+        service = self.app[HUB].service
+        gateway = self.app[HUB].gateway
+        for agent_id in sorted(evict):
+            try:
+                await service.execute(EvictAgent(id="token-revoked", agent_id=agent_id))
+            except HiveError:
+                pass  # not registered (yet), or removed meanwhile
+            gateway.wake(agent_id)  # a parked claim sees it is revoked
+        for h in held:
+            if h.ws is not None:
+                await close_revoked(h.ws)
+
+
+async def close_revoked(ws: web.WebSocketResponse) -> None:
+    try:
+        await ws.close(code=1008, message=Connections.REASON.encode())
+    except Exception:  # noqa: BLE001 - the peer may be gone already
+        pass
+
+
+def attach(request: web.Request, ws: web.WebSocketResponse, agent_id: str | None = None) -> None:
+    """Tell the connection registry which socket (and agent) this request became.
+    Call right after ``ws.prepare``; a revocation that came meanwhile closes it now."""
+    held: Held | None = request.get(HELD)
+    if held is None:
+        return
+    held.ws = ws
+    if agent_id is not None:
+        held.agent_id = agent_id
+    if held.revoked:
+        asyncio.ensure_future(close_revoked(ws))
+
+
+async def start_token_watch(app: web.Application) -> None:
+    """on_startup: load the tokens, say what the auth mode is, watch for changes."""
+    cfg = app[HUB].config
+    tokens: TokenStore = app[HUB].tokens
+    tokens.open()
+    if tokens.mode == "off":
+        log.warning(
+            "authentication is OFF (--auth off): anyone who can reach %s:%d may read, submit, cancel "
+            "and act as any agent",
+            cfg.host,
+            cfg.port,
+        )
+    elif tokens.enabled:
+        log.info("authentication is on (--auth %s)", tokens.mode)
+    else:
+        log.info("authentication is off until a token is created (--auth auto); then it stays on")
+        if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "authentication is off and the hub listens on %s: anyone on the network may use it", cfg.host
+            )
+    tokens.on_revoked.append(app[HUB].connections.on_revoked)
+    app[HUB].background.append(asyncio.create_task(tokens.watch(), name="token-watch"))
