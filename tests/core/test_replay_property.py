@@ -8,6 +8,9 @@ resets, the clock moving on). After every step it checks that
 
 - a command the hive refused (``HiveError``) left every field as it was,
   volatile ones included;
+- a command is given, as ``facts``, the final statuses the log folds for the
+  ids the core has forgotten (``remember_evicted`` is tiny here), as the
+  service does, and the bounded evicted index agrees with the log;
 - a fresh hive that ``apply``-s the log emitted so far, its timers drained to
   the time of the live hive's last Tick, equals the live one in every field
   (``tests/core/_state.py``: everything but what ``core/state.py`` calls
@@ -53,9 +56,9 @@ from hivehub.core.errors import HiveError
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.learning import LearningConfig
 from hivehub.core.model import Capability, RequiredCapability, TaskError
-from hivehub.core.tasklog import fold_task, task_id_of
+from hivehub.core.tasklog import fold_statuses, fold_task, task_id_of
 
-from ._harness import Ids, at
+from ._harness import Ids, at, facts_from
 from ._state import differences, full_state
 
 AGENTS = ["a0", "a1", "a2"]
@@ -68,6 +71,8 @@ CONFIG = HiveConfig(
     retry_cap_seconds=4.0,
     performance_interval=1.0,
     retain_finished=3,
+    # tiny: ids are forgotten all the time, so decisions read facts from the log
+    remember_evicted=2,
     learning=LearningConfig(min_outcomes=2, interval_seconds=20.0),
     coordination=CoordinationConfig(interval_seconds=5.0, min_unstarted_seconds=1.0, margin=0.1),
 )
@@ -115,8 +120,10 @@ class ReplayMachine(RuleBasedStateMachine):
         self.n += 1
         cmd.id = f"c{self.n}"
         before = full_state(self.hive, volatile=True)
+        # what the service does: the final statuses of forgotten ids, from the log
+        facts = facts_from(self.log, self.hive.unknown_task_ids(cmd))
         try:
-            events = self.hive.handle(cmd, at(self.t))
+            events = self.hive.handle(cmd, at(self.t), facts=facts)
         except HiveError:
             after = full_state(self.hive, volatile=True)
             assert after == before, (
@@ -277,6 +284,16 @@ class ReplayMachine(RuleBasedStateMachine):
             replay.drain_timers(self.drained)
         live, folded = full_state(self.hive), full_state(replay)
         assert live == folded, "\n".join(differences(live, folded))
+
+    @invariant()
+    def the_bounded_index_agrees_with_the_log(self) -> None:
+        h = self.hive
+        folded = fold_statuses(self.log)
+        assert len(h.evicted) <= CONFIG.remember_evicted
+        assert all(folded[i] == st for i, st in h.evicted.items())
+        # every task the log created is in memory, remembered or counted as forgotten
+        assert len(folded) == len(h.tasks) + len(h.evicted) + h.forgotten
+        assert h.status(at(self.t))["metrics"]["total_tasks"] == len(folded)
 
     @invariant()
     def every_task_folds_from_its_own_events(self) -> None:
