@@ -8,7 +8,10 @@ trace of it, and only the store (the memory store here) knows it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from hivehub.store import open_store
 
 from .conftest import HiveConfig, Hub, HubFactory
 
@@ -87,3 +90,19 @@ async def test_a_forgotten_task_can_no_longer_change(hub_factory: HubFactory) ->
     assert (stale.status, stale.code) == (409, "not_task_holder"), stale
     nope = await hub.post("/api/tasks/never/retry", {})
     assert (nope.status, nope.code) == (404, "task_not_found"), nope
+
+
+async def test_on_sqlite_and_after_a_restart(hub_factory: HubFactory, tmp_path: Path) -> None:
+    """The SQLite log answers for forgotten tasks, also to a hub that folded it at start."""
+    db = str(tmp_path / "forgotten.db")
+    hub = await hub_factory(store=open_store(db), hive=TINY)
+    await hub.register("w1", ["code"], id="a1")
+    for i in range(4):
+        await run(hub, f"t{i}")
+    await hub.client.close()  # stop it; a second hub folds the same log
+    again = await hub_factory(store=open_store(db), hive=TINY)
+    assert (await again.get("/api/tasks/t0")).body["status"] == "completed"
+    dup = await again.post("/api/tasks", {"id": "t0"})
+    assert (dup.status, dup.code) == (409, "task_exists"), dup
+    retried = await again.post("/api/tasks/t0/retry", {})
+    assert (retried.status, retried.code) == (409, "task_evicted"), retried
