@@ -10,7 +10,8 @@ resets, the clock moving on). After every step it checks that
   volatile ones included;
 - a command is given, as ``facts``, the final statuses the log folds for the
   ids the core has forgotten (``remember_evicted`` is tiny here), as the
-  service does, and the bounded evicted index agrees with the log;
+  service does, and the bounded evicted index agrees with the log
+  (``ForgettingMachine``: bounds so tiny that ids are forgotten all the time);
 - a fresh hive that ``apply``-s the log emitted so far, its timers drained to
   the time of the live hive's last Tick, equals the live one in every field
   (``tests/core/_state.py``: everything but what ``core/state.py`` calls
@@ -22,6 +23,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -71,8 +73,6 @@ CONFIG = HiveConfig(
     retry_cap_seconds=4.0,
     performance_interval=1.0,
     retain_finished=3,
-    # tiny: ids are forgotten all the time, so decisions read facts from the log
-    remember_evicted=2,
     learning=LearningConfig(min_outcomes=2, interval_seconds=20.0),
     coordination=CoordinationConfig(interval_seconds=5.0, min_unstarted_seconds=1.0, margin=0.1),
 )
@@ -104,9 +104,11 @@ def task_specs(draw: st.DrawFn, *, with_id: bool = True) -> TaskSpec:
 
 
 class ReplayMachine(RuleBasedStateMachine):
+    config = CONFIG
+
     def __init__(self) -> None:
         super().__init__()
-        self.hive = Hive(CONFIG, new_id=Ids(), rng=random.Random(0))
+        self.hive = Hive(self.config, new_id=Ids(), rng=random.Random(0))
         self.log: list[ev.Event] = []
         self.t = 0.0
         self.n = 0
@@ -277,7 +279,7 @@ class ReplayMachine(RuleBasedStateMachine):
 
     @invariant()
     def replay_equals_live(self) -> None:
-        replay = Hive(CONFIG, new_id=Ids("other"), rng=random.Random(1))
+        replay = Hive(self.config, new_id=Ids("other"), rng=random.Random(1))
         for e in self.log:
             replay.apply(e)
         if self.drained is not None:
@@ -289,7 +291,7 @@ class ReplayMachine(RuleBasedStateMachine):
     def the_bounded_index_agrees_with_the_log(self) -> None:
         h = self.hive
         folded = fold_statuses(self.log)
-        assert len(h.evicted) <= CONFIG.remember_evicted
+        assert len(h.evicted) <= self.config.remember_evicted
         assert all(folded[i] == st for i, st in h.evicted.items())
         # every task the log created is in memory, remembered or counted as forgotten
         assert len(folded) == len(h.tasks) + len(h.evicted) + h.forgotten
@@ -301,11 +303,29 @@ class ReplayMachine(RuleBasedStateMachine):
             assert fold_task(e for e in self.log if task_id_of(e.data) == task_id) == t, task_id
 
 
-ReplayMachine.TestCase.settings = settings(
+class ForgettingMachine(ReplayMachine):
+    """The same, with no bounds at all: every finished task is evicted and forgotten
+    at once, so every decision about one reads its final status from the log (the
+    remembered index in between is covered by ``test_retention.TestForgetting``)."""
+
+    config = msgspec.structs.replace(CONFIG, retain_finished=0, remember_evicted=0)
+
+    @rule(spec=task_specs())
+    def submit_then_cancel(self, spec: TaskSpec) -> None:
+        """Tasks that finish at once: soon forgotten, and their ids named again."""
+        self.do(SubmitTask(spec=spec))
+        assert spec.id is not None
+        self.do(CancelTask(task_id=spec.id, cancelled_by="u"))
+
+
+_SETTINGS = settings(
     max_examples=60,
     stateful_step_count=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+ReplayMachine.TestCase.settings = _SETTINGS
+ForgettingMachine.TestCase.settings = _SETTINGS
 TestReplay = ReplayMachine.TestCase
+TestReplayForgetting = ForgettingMachine.TestCase

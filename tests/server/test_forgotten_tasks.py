@@ -13,7 +13,7 @@ from typing import Any
 
 from hivehub.store import open_store
 
-from .conftest import HiveConfig, Hub, HubFactory
+from .conftest import HiveConfig, Hub, HubFactory, MemoryStore
 
 TINY = HiveConfig(retain_finished=1, remember_evicted=1, heartbeat_timeout=120)
 
@@ -106,3 +106,30 @@ async def test_on_sqlite_and_after_a_restart(hub_factory: HubFactory, tmp_path: 
     assert (dup.status, dup.code) == (409, "task_exists"), dup
     retried = await again.post("/api/tasks/t0/retry", {})
     assert (retried.status, retried.code) == (409, "task_evicted"), retried
+
+
+async def test_commands_forwarded_by_a_follower_read_the_log_too() -> None:
+    """``execute_each`` (what the leader runs for a follower's forwarded commands)
+    looks up forgotten ids between commands, each accepted or refused on its own."""
+    from hivehub.core.commands import CancelTask, RetryTask, SubmitTask, TaskSpec
+    from hivehub.core.errors import TaskEvicted, TaskExists
+    from hivehub.server.service import HubService
+
+    service = HubService(MemoryStore(), hive_config=TINY)
+    await service.start()
+    try:
+        for i in range(4):
+            await service.execute(SubmitTask(spec=TaskSpec(id=f"t{i}")))
+            await service.execute(CancelTask(task_id=f"t{i}"))
+        assert service.hive.forgotten == 2
+        out = await service.execute_each(
+            [
+                SubmitTask(spec=TaskSpec(id="t0")),
+                SubmitTask(spec=TaskSpec(id="fresh", depends_on=["t1"])),
+                RetryTask(task_id="t1"),
+            ]
+        )
+        assert isinstance(out[0], TaskExists) and isinstance(out[2], TaskEvicted)
+        assert isinstance(out[1], list) and service.hive.tasks["fresh"].status == "failed"
+    finally:
+        await service.stop()
