@@ -355,6 +355,10 @@ class HubService:
         for cmd in cmds:
             facts = None
             if self.hive.unknown_task_ids(cmd):  # rare: names a task only the log knows
+                # Commit what this batch handled so far first: if that fails it is lost,
+                # and the whole call raises, as when the one commit at the end fails.
+                # After it, a failure to read the log refuses this command alone.
+                await self.flush()
                 try:
                     facts = await self._facts(cmd)
                 except HiveError as exc:
