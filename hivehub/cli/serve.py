@@ -49,6 +49,12 @@ def add_parser(sub: Any) -> None:
         default=_env("HIVE_RETAIN_FINISHED", 10_000),
         help="finished tasks kept in memory; older ones are read from the log when asked for",
     )
+    p.add_argument(
+        "--remember-evicted",
+        type=A.NON_NEGATIVE_INT,
+        default=_env("HIVE_REMEMBER_EVICTED", 100_000),
+        help="evicted tasks whose final status stays in memory; older ones are looked up in the log",
+    )
     p.add_argument("--retry-base", type=A.SECONDS, default=_env("HIVE_RETRY_BASE", 1.0))
     p.add_argument("--retry-cap", type=A.SECONDS, default=_env("HIVE_RETRY_CAP", 60.0))
     p.add_argument("--subscriber-buffer", type=A.POSITIVE_INT, default=_env("HIVE_SUBSCRIBER_BUFFER", 10_000))
@@ -181,6 +187,7 @@ def build_config(args: argparse.Namespace) -> Any:
             retry_base_seconds=args.retry_base,
             retry_cap_seconds=args.retry_cap,
             retain_finished=args.retain_finished,
+            remember_evicted=args.remember_evicted,
             learning=LearningConfig(
                 enabled=not args.no_learning,
                 min_outcomes=args.learning_min_outcomes,

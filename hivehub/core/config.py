@@ -56,3 +56,13 @@ class HiveConfig(Struct, frozen=True):
     #: finished tasks kept in memory; older ones are evicted (the log keeps them all;
     #: ``GET /api/tasks/{id}`` folds an evicted one from its events in the store)
     retain_finished: int = 10_000
+    #: evicted tasks whose final status the core still remembers (the newest
+    #: evictions); older ones are forgotten, and a command naming one takes its
+    #: final status from the log as an input (``Hive.unknown_task_ids``, the
+    #: ``facts`` of ``Hive.handle``). Bounds the memory of a hub that runs for weeks.
+    remember_evicted: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("retain_finished", "remember_evicted"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (got {getattr(self, name)})")

@@ -22,6 +22,10 @@
     ├── RateLimited                (429)
     └── StoreUnavailable           the log cannot be written; nothing was accepted (503)
 
+Outside the tree, :class:`FactsRequired` is not an answer but a caller's mistake:
+``Hive.handle`` was not given the final statuses, looked up in the log, of the
+tasks a command names that the core has forgotten (``HiveConfig.remember_evicted``).
+
 The ``code`` strings are the contract: the server maps each class to an HTTP
 status and WS error code in ``hivehub/server/errors.py``, and the Python client
 raises the same classes back from the codes.
@@ -123,6 +127,19 @@ class RateLimited(HiveError):
 
 class StoreUnavailable(HiveError):
     code = "store_unavailable"
+
+
+class FactsRequired(LookupError):
+    """``Hive.handle`` needs the final status of tasks the core has forgotten
+    (``task_ids``, from ``Hive.unknown_task_ids``), looked up in the log by the
+    caller and passed as ``facts``. Raised before anything changed; a programming
+    error of the adapter, never an answer to a client."""
+
+    def __init__(self, task_ids: tuple[str, ...]) -> None:
+        super().__init__(
+            f"the final status of {len(task_ids)} forgotten task id(s) must be given: {task_ids[:5]}"
+        )
+        self.task_ids = task_ids
 
 
 ALL_ERRORS: tuple[type[HiveError], ...] = (

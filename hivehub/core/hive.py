@@ -35,7 +35,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,8 +68,8 @@ from .commands import (
 )
 from .config import HiveConfig
 from .context import Decision
-from .errors import InvalidInput
-from .model import Cycle
+from .errors import FactsRequired, InvalidInput
+from .model import Cycle, TaskStatus
 from .observations import OBSERVATIONS, alert_key, is_cleared, same_alert
 from .projection import Projection
 from .scheduler import conclude
@@ -142,25 +142,62 @@ class Hive(Projection):
     ) -> None:
         super().__init__(config, new_id=new_id, rng=rng)
 
-    def handle(self, cmd: Command, now: datetime, mono: float | None = None) -> list[ev.Event]:
+    def handle(
+        self,
+        cmd: Command,
+        now: datetime,
+        mono: float | None = None,
+        *,
+        facts: Mapping[str, TaskStatus | None] | None = None,
+    ) -> list[ev.Event]:
         """Validate ``cmd`` and decide. Raises :class:`HiveError` before emitting
         anything when the command is not acceptable; otherwise returns the events
         (already applied), including assignments the scheduler made after it.
+
+        Call order: ``ids = hive.unknown_task_ids(cmd)``; when not empty, read their
+        final statuses from the log (after it holds everything applied so far), then
+        ``handle(cmd, now, mono, facts=...)`` with nothing applied in between.
 
         Args:
             now: the wall clock; stamps the events.
             mono: a monotonic reading (seconds) that every duration and deadline is
                 measured on. ``None``: ``now`` on the replay axis (``now - mono_offset``),
-                for callers with one clock (tests, tools)."""
+                for callers with one clock (tests, tools).
+            facts: for each id of ``unknown_task_ids(cmd)``, the final status the log
+                folds for it, or ``None`` when the log has no such task.
+
+        Raises:
+            FactsRequired: an id of ``unknown_task_ids(cmd)`` is missing from ``facts``
+                (nothing changed)."""
+        if self.forgotten:
+            missing = self.unknown_task_ids(cmd, facts)
+            if missing:
+                raise FactsRequired(missing)
         mono = mono if mono is not None else now.timestamp() - self.mono_offset
         ctx = Decision(self, self.apply, now, mono, cmd.id, self._backoff)
         self._now, self._mono = now, mono  # appliers convert logged times relative to these
+        self._facts = dict(facts) if facts else {}
         try:
             HANDLERS[type(cmd)](ctx, cmd)
             conclude(ctx, tick=isinstance(cmd, Tick))
             return ctx.out
         finally:
-            self._now = self._mono = None
+            self._now = self._mono = self._facts = None
+
+    def unknown_task_ids(
+        self, cmd: Command, facts: Mapping[str, TaskStatus | None] | None = None
+    ) -> tuple[str, ...]:
+        """The task ids ``cmd`` names that only the log can tell about now: neither in
+        memory nor remembered (``remember_evicted``), nor already in ``facts``.
+        Always empty until the core has forgotten something; never a hub-generated
+        id. The caller passes their final statuses to :meth:`handle` as ``facts``."""
+        if not self.forgotten:
+            return ()
+        known = facts or {}
+        out = {
+            i: None for i in tasks.named_task_ids(self, cmd) if not self.is_remembered(i) and i not in known
+        }
+        return tuple(out)
 
     def refresh_liveness(self, now: datetime, mono: float) -> None:
         """Volatile: count every agent as heard from now (a replica took over the

@@ -148,13 +148,25 @@ class Projection(HiveState):
         so it depends on the log alone and a replay evicts the same tasks). A finished
         task holds no agent slot, queue entry or waiting dependent (all released when
         it finished); stale heap entries for it are skipped like any other.
-        ``task_counts`` keep counting evicted tasks: they count every task."""
+        ``task_counts`` keep counting evicted tasks: they count every task.
+
+        The evicted index is bounded too: beyond ``remember_evicted`` its oldest
+        entries are forgotten, in eviction order (so a replay forgets the same),
+        and counted. Inside ``handle`` what the command forgets joins its facts:
+        it still knows the status of a task it validated a moment ago."""
         while len(self._finished) > self.config.retain_finished:
             task_id = next(iter(self._finished))
             del self._finished[task_id]
             t = self.tasks.pop(task_id)
             self.evicted[task_id] = t.status
+            self._evicted_order.append(task_id)
             self._waiting.pop(task_id, None)
+        while len(self._evicted_order) > self.config.remember_evicted:
+            task_id = self._evicted_order.popleft()
+            status = self.evicted.pop(task_id)
+            self.forgotten += 1
+            if self._facts is not None:
+                self._facts[task_id] = status
 
     def _record_outcome(self, t: Task, agent_id: str, score: float) -> None:
         cfg = self.config.learning

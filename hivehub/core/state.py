@@ -75,7 +75,14 @@ class HiveState:
         #: evicted task id -> its final status: what the core still needs to know
         #: (the id is taken; whether a dependent's dependency completed). The value
         #: is a shared enum member, so an entry costs the id string and a dict slot.
+        #: Bounded by ``remember_evicted``: the oldest evictions are forgotten.
         self.evicted: dict[str, TaskStatus] = {}
+        #: the ids of ``evicted``, oldest eviction first (nothing else leaves it, so a
+        #: FIFO: popping a dict's first key scans the deleted slots before it)
+        self._evicted_order: deque[str] = deque()
+        #: tasks evicted and then forgotten: only the log knows them now. Their
+        #: final status is an input of the commands that name them (``facts``).
+        self.forgotten = 0
         self.task_counts: Counter[TaskStatus] = Counter()
         self.completed_by_day: Counter[date] = Counter()
         self.failed_by_day: Counter[date] = Counter()
@@ -129,6 +136,10 @@ class HiveState:
         #: the readings of the command being handled (``None`` outside ``handle``)
         self._now: datetime | None = None
         self._mono: float | None = None
+        #: the final statuses of forgotten tasks the command being handled names, as
+        #: the caller read them from the log (``None``: not in the log), plus what the
+        #: command itself forgets while it runs (``None`` outside ``handle``)
+        self._facts: dict[str, TaskStatus | None] | None = None
 
     # ---------------------------------------------------------- time
 
@@ -155,8 +166,27 @@ class HiveState:
     # ---------------------------------------------------------- lookups
 
     def has_task(self, task_id: str) -> bool:
-        """The id names a task, in memory or evicted (so it cannot be used again)."""
-        return task_id in self.tasks or task_id in self.evicted
+        """The id names a task, in memory, evicted, or forgotten and given as a fact
+        (so it cannot be used again)."""
+        return task_id in self.tasks or self.final_status(task_id) is not None
+
+    def final_status(self, task_id: str) -> TaskStatus | None:
+        """The final status of a task no longer in memory: remembered (``evicted``),
+        or, once forgotten, as the command's facts give it. ``None``: not known."""
+        status = self.evicted.get(task_id)
+        if status is None and self._facts is not None:
+            status = self._facts.get(task_id)
+        return status
+
+    def is_remembered(self, task_id: str) -> bool:
+        """The core knows whether the id names a task without reading the log:
+        it is in memory or evicted, or nothing was ever forgotten."""
+        return not self.forgotten or task_id in self.tasks or task_id in self.evicted
+
+    def may_be_in_log(self, task_id: str) -> bool:
+        """Not in memory, but the log may hold the task: it was evicted, or it may
+        be among the forgotten (``GET /api/tasks/{id}`` then reads the log)."""
+        return task_id not in self.tasks and (task_id in self.evicted or self.forgotten > 0)
 
     def _agent(self, agent_id: str) -> Agent:
         a = self.agents.get(agent_id)
@@ -167,19 +197,25 @@ class HiveState:
     def _task(self, task_id: str) -> Task:
         t = self.tasks.get(task_id)
         if t is None:
-            if task_id in self.evicted:
+            final = self.final_status(task_id)
+            if final is not None:
                 raise TaskEvicted(
-                    f"task {task_id} ended {self.evicted[task_id]} and was evicted from memory"
+                    f"task {task_id} ended {final} and was evicted from memory"
                     f" (retain_finished={self.config.retain_finished}); it can no longer change",
                     task_id=task_id,
-                    status=str(self.evicted[task_id]),
+                    status=str(final),
                 )
             raise TaskNotFound(f"no task {task_id}", task_id=task_id)
         return t
 
     def _task_status(self, task_id: str) -> TaskStatus:
+        """The status of a task known to exist (in memory, evicted or given as a fact)."""
         t = self.tasks.get(task_id)
-        return t.status if t is not None else self.evicted[task_id]
+        if t is not None:
+            return t.status
+        final = self.final_status(task_id)
+        assert final is not None, f"task {task_id} is unknown"
+        return final
 
     def _held(self, task_id: str, agent_id: str, attempt: int | None) -> Task:
         """The task, when ``agent_id`` holds ``attempt`` and it is the current one.
@@ -189,13 +225,14 @@ class HiveState:
         stale report of an earlier attempt (a late completion of attempt 1 would
         complete attempt 2), so it is never guessed. Raises NotTaskHolder when the
         agent does not hold that attempt now."""
-        if task_id in self.evicted:  # finished long ago: a stale report, as before eviction
+        final = self.final_status(task_id) if task_id not in self.tasks else None
+        if final is not None:  # finished long ago: a stale report, as before eviction
             raise NotTaskHolder(
                 f"agent {agent_id} does not hold task {task_id}",
                 task_id=task_id,
                 agent_id=agent_id,
                 attempt=attempt,
-                status=str(self.evicted[task_id]),
+                status=str(final),
             )
         t = self._task(task_id)
         if attempt is None:
@@ -214,6 +251,12 @@ class HiveState:
         return t
 
     def _deps_met(self, t: Task) -> bool:
+        """Every dependency completed. Read by ``apply`` (no facts there: a replay has
+        none), so a dependency neither in memory nor remembered counts as completed.
+        That is sound: a task that may wait on a forgotten one that did not complete
+        is refused (a retry) or failed at once by the command that creates it
+        (``tasks._create``, which knows the status from its facts), before anything
+        schedules it; and a task that ran had its dependencies completed for good."""
         for d in t.depends_on:
             dt = self.tasks.get(d)
             status = dt.status if dt is not None else self.evicted.get(d, TS.COMPLETED)
@@ -273,7 +316,7 @@ class HiveState:
                 "active_agents": len(active),
                 "idle_agents": sum(1 for a in online if a.status == AS.IDLE),
                 "offline_agents": sum(1 for a in self.agents.values() if a.status == AS.OFFLINE),
-                "total_tasks": len(self.tasks) + len(self.evicted),
+                "total_tasks": len(self.tasks) + len(self.evicted) + self.forgotten,
                 "pending_tasks": self.task_counts[TS.PENDING],
                 "assigned_tasks": self.task_counts[TS.ASSIGNED],
                 "running_tasks": self.task_counts[TS.RUNNING],

@@ -21,7 +21,16 @@ import msgspec
 from . import events as ev
 from .model import Task, TaskStatus
 
-__all__ = ["TASK_EVENTS", "fold_task", "new_task", "status_after", "task_id_of", "update_task"]
+__all__ = [
+    "STATUS_EVENTS",
+    "TASK_EVENTS",
+    "fold_statuses",
+    "fold_task",
+    "new_task",
+    "status_after",
+    "task_id_of",
+    "update_task",
+]
 
 TS = TaskStatus
 
@@ -140,6 +149,32 @@ def _requeued(t: Task, due: datetime | None) -> None:
     t.current_step = None
     t.estimated_completion = None
     t.next_retry_at = due
+
+
+#: The task events that may change a task's status (``task_progress`` never does):
+#: what the store reads to fold final statuses (:func:`fold_statuses`).
+STATUS_EVENTS: tuple[type[ev.EventData], ...] = tuple(e for e in TASK_EVENTS if e is not ev.TaskProgress)
+
+
+def fold_statuses(
+    events: Iterable[ev.Event], into: dict[str, TaskStatus] | None = None
+) -> dict[str, TaskStatus]:
+    """The status of every task the events create, folded from them, oldest first:
+    what ``EventStore.final_statuses`` answers for tasks the core has forgotten.
+    Events of a task without its ``task_created`` are ignored, like ``fold_task``.
+    ``into``: statuses folded from the events before these (updated and returned)."""
+    out: dict[str, TaskStatus] = {} if into is None else into
+    for e in events:
+        d = e.data
+        if isinstance(d, ev.TaskCreated):
+            out.setdefault(d.task.id, d.task.status)
+            continue
+        task_id = task_id_of(d)
+        if task_id is not None and task_id in out:
+            to = status_after(d)
+            if to is not None:
+                out[task_id] = to
+    return out
 
 
 def fold_task(events: Iterable[ev.Event]) -> Task | None:

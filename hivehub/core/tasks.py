@@ -8,11 +8,13 @@ whole before its first task is created (all or nothing).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from . import events as ev
 from .commands import (
     CancelTask,
+    Command,
     CompleteTask,
     FailTask,
     ReleaseTask,
@@ -27,10 +29,12 @@ from .context import Decision
 from .errors import DependencyNotFound, HiveError, InvalidInput, InvalidTransition, TaskEvicted, TaskExists
 from .model import Task, TaskError, TaskStatus, priority_value
 from .scheduler import conclude
+from .state import HiveState
 from .transitions import check_task_transition
 
 __all__ = [
     "fail_attempt",
+    "named_task_ids",
     "on_cancel",
     "on_complete",
     "on_fail",
@@ -43,6 +47,37 @@ __all__ = [
 ]
 
 TS = TaskStatus
+
+
+# ---------------------------------------------------------------- the ids a command reads
+
+
+#: commands that name one task by ``task_id``
+_NAMES_ONE_TASK = (CancelTask, RetryTask, StartTask, ReportProgress, CompleteTask, FailTask, ReleaseTask)
+
+
+def named_task_ids(s: HiveState, cmd: Command) -> Iterator[str]:
+    """Every task id whose existence or status deciding ``cmd`` may read: the ids a
+    submission takes and its dependencies, the task an operator action or a
+    holder's report names, and a retried task's dependencies. ``Hive.unknown_task_ids``
+    keeps those the core has forgotten, which the caller looks up in the log.
+    (A hub-generated id, for a spec without one, is new by construction.)"""
+    if isinstance(cmd, SubmitTask):
+        specs: list[TaskSpec] = [cmd.spec]
+    elif isinstance(cmd, SubmitTasks):
+        specs = cmd.specs
+    elif isinstance(cmd, _NAMES_ONE_TASK):
+        yield cmd.task_id
+        t = s.tasks.get(cmd.task_id)
+        if isinstance(cmd, RetryTask) and t is not None:
+            yield from t.depends_on
+        return
+    else:
+        return
+    for spec in specs:
+        if spec.id:
+            yield spec.id
+        yield from spec.depends_on
 
 
 # ---------------------------------------------------------------- submitting
@@ -151,9 +186,10 @@ def on_retry(ctx: Decision, cmd: RetryTask) -> None:
         raise InvalidTransition(f"task {t.id} is {t.status}; only failed or cancelled tasks can be retried")
     for dep in t.depends_on:
         # An evicted dependency can never be retried, so a dependent waiting on one would pend forever.
-        if s.evicted.get(dep, TS.COMPLETED) != TS.COMPLETED:
+        final = s.final_status(dep) if dep not in s.tasks else None
+        if final is not None and final != TS.COMPLETED:
             raise TaskEvicted(
-                f"task {t.id} depends on {dep}, which ended {s.evicted[dep]} and was evicted from memory",
+                f"task {t.id} depends on {dep}, which ended {final} and was evicted from memory",
                 task_id=t.id,
                 dependency=dep,
             )

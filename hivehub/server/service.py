@@ -26,7 +26,7 @@ from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
 from ..core.errors import HiveError, StoreUnavailable
 from ..core.hive import Hive, HiveConfig
-from ..core.model import ONLINE, Task
+from ..core.model import ONLINE, Task, TaskStatus
 from ..core.tasklog import fold_task, task_id_of
 from ..store.base import EventStore, NewEvent, StoredEvent
 from .view import HiveReader
@@ -231,7 +231,7 @@ class HubService:
         equal to what memory held before the eviction. ``None``: no such task."""
         reader = self.reader()
         t = reader.task(task_id)
-        if t is not None or not reader.is_evicted(task_id):
+        if t is not None or not reader.is_evicted(task_id):  # (or forgotten: may be in the log)
             return t
         # The state runs ahead of the log: wait until what evicted it (and so every
         # event of the task) is committed. A follower's state is the committed log.
@@ -317,13 +317,14 @@ class HubService:
             if forwarded:
                 await asyncio.wait_for(self.wait_published(forwarded[-1].sequence), 10)
             return forwarded
+        facts = await self._facts(cmd)
         if not self.store_ok and not self._harmless(cmd):
             # Refuse at once rather than decide on top of a log we cannot extend;
             # the watch probes the store and flips store_ok back when it is writable.
             raise StoreUnavailable(
                 "the event log cannot be written right now; nothing was accepted", error=self.store_error
             )
-        events = self.hive.handle(cmd, self.clock(), self.monotonic())
+        events = self.hive.handle(cmd, self.clock(), self.monotonic(), facts=facts)
         if not events:
             return events
         for e in events:
@@ -352,8 +353,22 @@ class HubService:
         out: list[list[ev.Event] | HiveError] = []
         now, mono = self.clock(), self.monotonic()
         for cmd in cmds:
+            facts = None
+            if self.hive.unknown_task_ids(cmd):  # rare: names a task only the log knows
+                # Commit what this batch handled so far first: if that fails it is lost,
+                # and the whole call raises, as when the one commit at the end fails.
+                # After it, a failure to read the log refuses this command alone.
+                await self.flush()
+                try:
+                    facts = await self._facts(cmd)
+                except HiveError as exc:
+                    out.append(exc)
+                    if stop_at_error:
+                        break
+                    continue
+                now, mono = self.clock(), self.monotonic()
             try:
-                events = self.hive.handle(cmd, now, mono)
+                events = self.hive.handle(cmd, now, mono, facts=facts)
             except HiveError as exc:
                 out.append(exc)
                 if stop_at_error:
@@ -368,6 +383,32 @@ class HubService:
             self._wake.set()
             await fut
         return out
+
+    async def _facts(self, cmd: Command) -> dict[str, TaskStatus | None] | None:
+        """The final statuses, read from the log, of the tasks ``cmd`` names that the
+        core has forgotten (``remember_evicted``); ``None`` when it names none.
+
+        The log must first hold everything applied so far (what forgot them). Other
+        commands run while this waits, so the loop asks again until nothing is
+        missing. A status found stays true (a forgotten task never changes). An id
+        the log did not have stays free unless more tasks were forgotten since than
+        the core remembered when it asked: those are forgotten first, and all of
+        them were in the log that was read, so only beyond them could a task created
+        since (with that id) have been forgotten. The caller hands the result to
+        ``handle`` with no ``await`` in between."""
+        facts: dict[str, TaskStatus | None] = {}
+        asked_at = room = 0  # forgotten and remembered counts when the log was last read
+        while True:
+            hive = self.hive
+            if hive.forgotten - asked_at > room:
+                facts = {i: st for i, st in facts.items() if st is not None}
+            ids = hive.unknown_task_ids(cmd, facts)
+            if not ids:
+                return facts or None
+            asked_at, room = hive.forgotten, len(hive.evicted)
+            await self.flush()
+            found = await self.store.final_statuses(ids)
+            facts.update((i, found.get(i)) for i in ids)
 
     def _harmless(self, cmd: Command) -> bool:
         """A heartbeat of an online agent changes only volatile state (no event),

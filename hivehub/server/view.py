@@ -72,7 +72,8 @@ class HiveReader:
         return self._h.has_task(task_id)
 
     def is_evicted(self, task_id: str) -> bool:
-        return task_id in self._h.evicted
+        """Not in memory, but maybe in the log (evicted, or perhaps forgotten)."""
+        return self._h.may_be_in_log(task_id)
 
     def task_count(self, status: TaskStatus) -> int:
         return self._h.task_counts[status]

@@ -6,11 +6,12 @@ refuses a gap or a duplicate, so two writers can never interleave silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
-from ..core.events import TaskCreated
-from ..core.tasklog import TASK_EVENTS
+from ..core.events import TaskCreated, decode_event
+from ..core.model import TaskStatus
+from ..core.tasklog import STATUS_EVENTS, TASK_EVENTS, fold_statuses
 
 
 class StoredEvent(NamedTuple):
@@ -50,6 +51,19 @@ def task_key(task_id: str | None) -> str | None:
     return task_id.replace("\x00", "\ufffd") if task_id is not None and "\x00" in task_id else task_id
 
 
+#: the event types ``final_statuses`` reads (the ones that may change a task's status)
+STATUS_TYPES: tuple[str, ...] = tuple(cls.TYPE for cls in STATUS_EVENTS)
+
+
+def statuses_of(bodies: Iterable[bytes], task_ids: Collection[str]) -> dict[str, TaskStatus]:
+    """Fold the final statuses of ``task_ids`` from encoded events, oldest first
+    (``final_statuses`` of every store). Only ids named exactly are kept: two ids may
+    share an index key (:func:`task_key`)."""
+    wanted = set(task_ids)
+    folded = fold_statuses(decode_event(b) for b in bodies)
+    return {i: st for i, st in folded.items() if i in wanted}
+
+
 #: the same substitution inside a JSON body, for the SQL backfill of old logs
 JSON_NUL, JSON_NUL_KEY = "\\u0000", "\\ufffd"
 
@@ -65,6 +79,12 @@ class EventStore(Protocol):
 
     async def task_events(self, task_id: str) -> list[StoredEvent]:
         """Every event whose ``task_id`` is ``task_id``, oldest first (one task's history)."""
+
+    async def final_statuses(self, task_ids: Collection[str]) -> dict[str, TaskStatus]:
+        """The status each of ``task_ids`` has in the log, folded from its own events
+        (``hivehub.core.tasklog.fold_statuses``); an id the log has no task for is
+        absent. One indexed read for the batch (the core's forgotten tasks,
+        ``HiveConfig.remember_evicted``). Raises StoreUnavailable."""
 
     async def bounds(self) -> tuple[int, int]:
         """(first retained sequence, last sequence); (0, 0) when empty."""

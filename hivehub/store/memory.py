@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ..core.errors import StoreUnavailable
-from .base import NewEvent, StoredEvent, task_id_of_row
+from ..core.model import TaskStatus
+from .base import STATUS_TYPES, NewEvent, StoredEvent, statuses_of, task_id_of_row
 
 
 class MemoryEventStore:
@@ -42,6 +43,11 @@ class MemoryEventStore:
 
     async def task_events(self, task_id: str) -> list[StoredEvent]:
         return list(self._by_task.get(task_id, ()))
+
+    async def final_statuses(self, task_ids: Collection[str]) -> dict[str, TaskStatus]:
+        # (each task's events are in log order; the fold needs no order across tasks)
+        bodies = (e.body for i in set(task_ids) for e in self._by_task.get(i, ()) if e.type in STATUS_TYPES)
+        return statuses_of(bodies, task_ids)
 
     async def bounds(self) -> tuple[int, int]:
         if not self._seqs:

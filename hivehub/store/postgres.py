@@ -9,11 +9,22 @@ that already exists fails instead of forking the log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
-from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
+from ..core.model import TaskStatus
+from .base import (
+    JSON_NUL,
+    JSON_NUL_KEY,
+    STATUS_TYPES,
+    TASK_ID_PATHS,
+    NewEvent,
+    StoredEvent,
+    statuses_of,
+    task_id_of_row,
+    task_key,
+)
 
 try:
     import asyncpg
@@ -153,6 +164,22 @@ class PostgresEventStore:
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
         return [StoredEvent(r["sequence"], r["type"], bytes(r["body"])) for r in rows]
+
+    async def final_statuses(self, task_ids: Collection[str]) -> dict[str, TaskStatus]:
+        keys = sorted({k for k in map(task_key, task_ids) if k is not None})
+        if not keys:
+            return {}
+        try:
+            # one query for the batch, each id through the (task_id, sequence) index
+            rows = await self._pool().fetch(
+                "SELECT body FROM events WHERE task_id = ANY($1::text[]) AND type = ANY($2::text[])"
+                " ORDER BY task_id, sequence",
+                keys,
+                list(STATUS_TYPES),
+            )
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+        return statuses_of((bytes(r["body"]) for r in rows), task_ids)
 
     async def bounds(self) -> tuple[int, int]:
         try:

@@ -19,11 +19,25 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core.errors import StoreUnavailable
-from .base import JSON_NUL, JSON_NUL_KEY, TASK_ID_PATHS, NewEvent, StoredEvent, task_id_of_row, task_key
+from ..core.model import TaskStatus
+from .base import (
+    JSON_NUL,
+    JSON_NUL_KEY,
+    STATUS_TYPES,
+    TASK_ID_PATHS,
+    NewEvent,
+    StoredEvent,
+    statuses_of,
+    task_id_of_row,
+    task_key,
+)
+
+#: ids per ``final_statuses`` query (SQLite limits the bound parameters of one statement)
+_IDS_PER_QUERY = 500
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -219,6 +233,34 @@ class SQLiteEventStore:
     async def task_events(self, task_id: str) -> list[StoredEvent]:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._rx, self._task_events_sync, task_id)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+
+    def _final_statuses_sync(self, task_ids: Collection[str]) -> dict[str, TaskStatus]:
+        assert self._r is not None
+        keys = sorted({k for k in map(task_key, task_ids) if k is not None})
+        types = ", ".join("?" * len(STATUS_TYPES))
+        bodies: list[bytes] = []
+        for lo in range(0, len(keys), _IDS_PER_QUERY):
+            chunk = keys[lo : lo + _IDS_PER_QUERY]
+            # the (task_id, sequence) index answers each id; each task's rows come in log order
+            bodies += (
+                bytes(b)
+                for (b,) in self._r.execute(
+                    f"SELECT body FROM events WHERE task_id IN ({', '.join('?' * len(chunk))})"
+                    f" AND type IN ({types}) ORDER BY task_id, sequence",
+                    (*chunk, *STATUS_TYPES),
+                )
+            )
+        return statuses_of(bodies, task_ids)
+
+    async def final_statuses(self, task_ids: Collection[str]) -> dict[str, TaskStatus]:
+        if not task_ids:
+            return {}
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._rx, self._final_statuses_sync, task_ids
+            )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 

@@ -27,7 +27,16 @@ from hivehub.core.commands import (
     Tick,
 )
 from hivehub.core.hive import Hive, HiveConfig
-from hivehub.core.model import Agent, AgentCapability, Capability, RequiredCapability, Task, TaskError
+from hivehub.core.model import (
+    Agent,
+    AgentCapability,
+    Capability,
+    RequiredCapability,
+    Task,
+    TaskError,
+    TaskStatus,
+)
+from hivehub.core.tasklog import fold_statuses
 
 T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -93,6 +102,16 @@ def snapshot(hive: Hive) -> bytes:
     )
 
 
+def facts_from(log: Iterable[ev.Event], task_ids: Iterable[str]) -> dict[str, TaskStatus | None]:
+    """What ``HubService`` passes to ``handle`` for the ids the core has forgotten:
+    each one's final status folded from the log, ``None`` when the log has no such task."""
+    ids = tuple(task_ids)
+    if not ids:
+        return {}
+    folded = fold_statuses(log)
+    return {i: folded.get(i) for i in ids}
+
+
 class Sim:
     """Drives a Hive with literal times and records everything it emits.
 
@@ -105,6 +124,9 @@ class Sim:
         self.hive = Hive(config, new_id=self.ids, rng=random.Random(seed))
         self.log: list[ev.Event] = []
         self.wire: list[bytes] = []
+        #: every task's status folded from ``log`` (``tasklog.fold_statuses``): where
+        #: ``do`` reads the facts the core asks for, as the service reads the store
+        self.statuses: dict[str, TaskStatus] = {}
         #: set (seconds) to drive two clocks: a command at ``t`` then reads the
         #: monotonic clock ``t`` and the wall clock ``at(t + wall_step)``; a test
         #: steps the system clock by changing it between commands
@@ -120,13 +142,17 @@ class Sim:
     # -- driving ----------------------------------------------------------
 
     def do(self, cmd: Any, t: float | datetime) -> list[ev.Event]:
-        """Handle ``cmd`` at ``t`` (seconds after ``T0``, or a datetime)."""
+        """Handle ``cmd`` at ``t`` (seconds after ``T0``, or a datetime), with the
+        facts the core asks for read from the log, as the service does."""
+        unknown = self.hive.unknown_task_ids(cmd)
+        facts = {i: self.statuses.get(i) for i in unknown}
         if self.wall_step is not None and not isinstance(t, datetime):
-            events = self.hive.handle(cmd, at(t + self.wall_step), at(t).timestamp())
+            events = self.hive.handle(cmd, at(t + self.wall_step), at(t).timestamp(), facts=facts)
         else:
-            events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t))
+            events = self.hive.handle(cmd, t if isinstance(t, datetime) else at(t), facts=facts)
         self.log.extend(events)
         self.wire.extend(ev.encode_event(e) for e in events)
+        fold_statuses(events, self.statuses)
         return events
 
     def register(

@@ -11,7 +11,7 @@ it here. What it leaves out is named below, each with its reason:
   between live and replay; ``_dirty`` says a scheduling pass is owed (a replay
   owes one); the coordinator's trigger and next due time restart with a hive
   that folds the log, as after a restart.
-- ``SCRATCH``: the readings of the command being handled and the injected id
+- ``SCRATCH``: the readings and facts of the command being handled and the injected id
   factory, rng and backoff (identity, not state).
 
 A heap is compared as the sorted list of its entries: its behaviour (what it
@@ -40,7 +40,7 @@ import msgspec
 VOLATILE = frozenset(
     {"_seen", "_liveness", "_live_armed", "_dirty", "_rebalance_trigger", "_next_rebalance_at"}
 )
-SCRATCH = frozenset({"config", "_new_id", "_rng", "_backoff", "_msg_prefix", "_now", "_mono"})
+SCRATCH = frozenset({"config", "_new_id", "_rng", "_backoff", "_msg_prefix", "_now", "_mono", "_facts"})
 #: heaps (lists) and maps of heaps, compared as sorted entries
 HEAPS = frozenset({"_delayed", "_deadlines", "_liveness"})
 HEAP_MAPS = frozenset({"_ready", "_free"})

@@ -8,6 +8,10 @@ resets, the clock moving on). After every step it checks that
 
 - a command the hive refused (``HiveError``) left every field as it was,
   volatile ones included;
+- a command is given, as ``facts``, the final statuses the log folds for the
+  ids the core has forgotten (``remember_evicted`` is tiny here), as the
+  service does, and the bounded evicted index agrees with the log
+  (``ForgettingMachine``: bounds so tiny that ids are forgotten all the time);
 - a fresh hive that ``apply``-s the log emitted so far, its timers drained to
   the time of the live hive's last Tick, equals the live one in every field
   (``tests/core/_state.py``: everything but what ``core/state.py`` calls
@@ -19,6 +23,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -53,9 +58,9 @@ from hivehub.core.errors import HiveError
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.learning import LearningConfig
 from hivehub.core.model import Capability, RequiredCapability, TaskError
-from hivehub.core.tasklog import fold_task, task_id_of
+from hivehub.core.tasklog import fold_statuses, fold_task, task_id_of
 
-from ._harness import Ids, at
+from ._harness import Ids, at, facts_from
 from ._state import differences, full_state
 
 AGENTS = ["a0", "a1", "a2"]
@@ -99,9 +104,11 @@ def task_specs(draw: st.DrawFn, *, with_id: bool = True) -> TaskSpec:
 
 
 class ReplayMachine(RuleBasedStateMachine):
+    config = CONFIG
+
     def __init__(self) -> None:
         super().__init__()
-        self.hive = Hive(CONFIG, new_id=Ids(), rng=random.Random(0))
+        self.hive = Hive(self.config, new_id=Ids(), rng=random.Random(0))
         self.log: list[ev.Event] = []
         self.t = 0.0
         self.n = 0
@@ -115,8 +122,10 @@ class ReplayMachine(RuleBasedStateMachine):
         self.n += 1
         cmd.id = f"c{self.n}"
         before = full_state(self.hive, volatile=True)
+        # what the service does: the final statuses of forgotten ids, from the log
+        facts = facts_from(self.log, self.hive.unknown_task_ids(cmd))
         try:
-            events = self.hive.handle(cmd, at(self.t))
+            events = self.hive.handle(cmd, at(self.t), facts=facts)
         except HiveError:
             after = full_state(self.hive, volatile=True)
             assert after == before, (
@@ -270,7 +279,7 @@ class ReplayMachine(RuleBasedStateMachine):
 
     @invariant()
     def replay_equals_live(self) -> None:
-        replay = Hive(CONFIG, new_id=Ids("other"), rng=random.Random(1))
+        replay = Hive(self.config, new_id=Ids("other"), rng=random.Random(1))
         for e in self.log:
             replay.apply(e)
         if self.drained is not None:
@@ -279,16 +288,44 @@ class ReplayMachine(RuleBasedStateMachine):
         assert live == folded, "\n".join(differences(live, folded))
 
     @invariant()
+    def the_bounded_index_agrees_with_the_log(self) -> None:
+        h = self.hive
+        folded = fold_statuses(self.log)
+        assert len(h.evicted) <= self.config.remember_evicted
+        assert all(folded[i] == st for i, st in h.evicted.items())
+        # every task the log created is in memory, remembered or counted as forgotten
+        assert len(folded) == len(h.tasks) + len(h.evicted) + h.forgotten
+        assert h.status(at(self.t))["metrics"]["total_tasks"] == len(folded)
+
+    @invariant()
     def every_task_folds_from_its_own_events(self) -> None:
         for task_id, t in self.hive.tasks.items():
             assert fold_task(e for e in self.log if task_id_of(e.data) == task_id) == t, task_id
 
 
-ReplayMachine.TestCase.settings = settings(
+class ForgettingMachine(ReplayMachine):
+    """The same, with no bounds at all: every finished task is evicted and forgotten
+    at once, so every decision about one reads its final status from the log (the
+    remembered index in between is covered by ``test_retention.TestForgetting``)."""
+
+    config = msgspec.structs.replace(CONFIG, retain_finished=0, remember_evicted=0)
+
+    @rule(spec=task_specs())
+    def submit_then_cancel(self, spec: TaskSpec) -> None:
+        """Tasks that finish at once: soon forgotten, and their ids named again."""
+        self.do(SubmitTask(spec=spec))
+        assert spec.id is not None
+        self.do(CancelTask(task_id=spec.id, cancelled_by="u"))
+
+
+_SETTINGS = settings(
     max_examples=60,
     stateful_step_count=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+ReplayMachine.TestCase.settings = _SETTINGS
+ForgettingMachine.TestCase.settings = _SETTINGS
 TestReplay = ReplayMachine.TestCase
+TestReplayForgetting = ForgettingMachine.TestCase

@@ -210,3 +210,48 @@ async def test_a_postgres_log_written_before_the_task_index_is_backfilled() -> N
     finally:
         await c.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await c.close()
+
+
+async def test_final_statuses_fold_each_named_task_from_its_own_events(store: EventStore) -> None:
+    from hivehub.core.commands import CancelTask
+    from hivehub.core.events import encode_event
+    from hivehub.core.model import TaskStatus as TS
+    from hivehub.core.tasklog import task_id_of
+
+    from ..core._harness import NO_HEARTBEAT_EXPIRY, Sim
+
+    s = Sim(NO_HEARTBEAT_EXPIRY)
+    s.register("a", t=0, max_tasks=10)
+    s.submit("done", t=1)
+    s.progress("done", 0.5, t=1)
+    s.complete("done", t=2)
+    s.submit("failed", t=1, max_retries=0)
+    s.fail("failed", t=2, retryable=False)
+    s.submit("retrying", t=1)
+    s.fail("retrying", t=2)  # a retry is scheduled: pending again
+    s.submit("running", t=1)
+    s.start("running", t=2)
+    s.submit("cancelled", {"nobody": 0.5}, t=1)
+    s.do(CancelTask(task_id="cancelled", cancelled_by="u"), 2)
+    s.submit("x\x00", t=3)  # shares its index key with the next id (task_key)
+    s.complete("x\x00", t=3)
+    s.submit("x\ufffd", {"nobody": 0.5}, t=3)
+    half = len(s.log) // 2  # two appends: a task's events span batches
+    rows = [NewEvent(e.sequence, e.type, encode_event(e), task_id_of(e.data)) for e in s.log]
+    await store.append(rows[:half])
+    await store.append(rows[half:])
+
+    ids = ["done", "failed", "retrying", "running", "cancelled", "x\x00", "nope"]
+    assert await store.final_statuses(ids) == {
+        "done": TS.COMPLETED,
+        "failed": TS.FAILED,
+        "retrying": TS.PENDING,
+        "running": TS.RUNNING,
+        "cancelled": TS.CANCELLED,
+        "x\x00": TS.COMPLETED,  # not the pending task that shares its key
+    }
+    assert await store.final_statuses(["x\ufffd"]) == {"x\ufffd": TS.PENDING}
+    assert await store.final_statuses([]) == {}
+    assert await store.final_statuses(["nope"]) == {}
+    many = [f"n{i}" for i in range(1200)] + ["done"]  # more ids than one SQLite statement binds
+    assert await store.final_statuses(many) == {"done": TS.COMPLETED}
