@@ -15,7 +15,7 @@ __all__ = ["CoordinationConfig", "HiveConfig", "LearningConfig"]
 
 
 class LearningConfig(Struct, frozen=True):
-    """When learning cycles run (``core/learning.py``, ``docs/learning.md``)."""
+    """When learning cycles run (``core/learning.py``, ``docs/learning-and-coordination.md``)."""
 
     enabled: bool = True
     #: a cycle starts once an agent has this many new outcomes ...

@@ -6,11 +6,11 @@
     ├── InvalidInput               a request is well-formed JSON but not acceptable (422)
     │   ├── PayloadTooLarge        body, frame or JSON depth over the configured limit (413)
     │   ├── AttemptRequired        an agent report that does not name its attempt (422)
-    │   └── CursorOutOfRange       a ``since`` beyond the head of the log (400)
+    │   ├── CursorOutOfRange       a ``since`` beyond the head of the log (400)
+    │   └── DependencyNotFound     a ``depends_on`` id is unknown (422)
     ├── NotFound                   (404)
     │   ├── AgentNotFound
-    │   ├── TaskNotFound
-    │   └── DependencyNotFound     (422: a ``depends_on`` id is unknown)
+    │   └── TaskNotFound
     ├── Conflict                   the state does not allow it (409)
     │   ├── InvalidTransition      e.g. cancelling a completed task
     │   │   └── TaskEvicted        a finished task evicted from memory can no longer change
@@ -27,7 +27,7 @@ Outside the tree, :class:`FactsRequired` is not an answer but a caller's mistake
 tasks a command names that the core has forgotten (``HiveConfig.remember_evicted``).
 
 The ``code`` strings are the contract: the server maps each class to an HTTP
-status and WS error code in ``hivehub/server/errors.py``, and the Python client
+status, WebSocket close code and error code in ``hivehub/protocol/errors.py``, and the Python client
 raises the same classes back from the codes.
 """
 

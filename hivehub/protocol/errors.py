@@ -7,11 +7,12 @@ The core's tree (``hivehub.core.errors``) plus the errors only the wire has::
     ├── InvalidInput                   422
     │   ├── PayloadTooLarge            413
     │   ├── CursorOutOfRange           400
+    │   ├── DependencyNotFound         422
     │   ├── MalformedJSON              400  malformed_json
     │   ├── UnsupportedMediaType       415  unsupported_media_type
     │   ├── UnknownMessageType         422  unknown_message_type
     │   └── UnsupportedFrame           422  unsupported_frame (a binary WebSocket frame)
-    ├── NotFound                       404  (DependencyNotFound: 422)
+    ├── NotFound                       404
     ├── Conflict                       409
     ├── Unauthorized / Forbidden       401 / 403
     ├── RateLimited                    429
@@ -26,8 +27,10 @@ The core's tree (``hivehub.core.errors``) plus the errors only the wire has::
 
 The ``code`` strings are the contract: the hub answers with them, and the Python
 client, the agent SDK and the cluster forwarder raise the same classes back
-from them (:func:`rebuild`). Refusing a WebSocket always closes with
-``CLOSE_POLICY`` (1008) and a reason ``"<code>: <message>"``; a bug (anything
+from them (:func:`rebuild`). Refusing a WebSocket closes with
+``CLOSE_POLICY`` (1008) and a reason, ``"<code>: <message>"`` where a code applies
+(a failed ``/agents/ws`` registration sends its error first, then closes with
+``registration failed``); a bug (anything
 not in the tree) answers 500 or closes with ``CLOSE_INTERNAL`` (1011).
 """
 

@@ -2,8 +2,9 @@
 
 Fan-out cost per event per subscriber is one filter check and a deque append:
 the body is the bytes encoded once by the service. Each subscriber
-(:mod:`.subscriber`) has one sender task (the only writer on its socket) and a
-bounded buffer; a
+(:mod:`.subscriber`) has a bounded buffer and a sender task that drains it when
+the subscriber is behind (otherwise the fan-out writes the ready-made frame
+straight to its transport); a
 subscriber that falls more than ``subscriber_buffer`` messages behind is
 closed with 1013 and a reason naming the sequence to resume from, so it can
 never stall the hub or the other subscribers.

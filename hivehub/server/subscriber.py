@@ -1,5 +1,6 @@
 """One /ws subscriber: its filters, its bounded buffer of encoded events and the
-one sender task that writes them (the only writer on its socket). The fan-out
+sender task that writes them while the subscriber is behind (a subscriber that
+keeps up gets the fan-out's ready-made frame written straight to its transport). The fan-out
 (:class:`~hivehub.server.stream.StreamHub`) calls :meth:`Subscriber.push` once per
 matching event with the bytes the service encoded once.
 """

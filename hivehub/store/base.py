@@ -46,7 +46,7 @@ def task_id_of_row(e: StoredEvent | NewEvent) -> str | None:
 def task_key(task_id: str | None) -> str | None:
     """The ``task_id`` as the SQL stores index it: NUL (valid in an id, but not in
     PostgreSQL text, and cut short by SQLite's JSON functions) becomes U+FFFD.
-    Two ids may then share a key; ``HubService.finished_task`` keeps only the
+    Two ids may then share a key; ``HubService.task`` keeps only the
     events that name its task exactly."""
     return task_id.replace("\x00", "\ufffd") if task_id is not None and "\x00" in task_id else task_id
 
