@@ -23,7 +23,7 @@ from .commands import (
 )
 from .context import Decision, see
 from .cycles import complete_cycle
-from .errors import InvalidInput
+from .errors import InvalidInput, QuotaNotFound
 from .learning import merge_capabilities
 from .model import ONLINE, Agent, AgentMetrics, AgentStatus, Capability, TaskError, TaskStatus
 from .state import HiveState
@@ -59,6 +59,11 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
     s, now = ctx.s, ctx.now
     spec = cmd.spec
     _check_capability_names(spec.capabilities)
+    if spec.quota is not None and spec.quota not in s.quotas:
+        raise QuotaNotFound(
+            f"no quota pool {spec.quota}: create it with PUT /api/quotas/{spec.quota} first",
+            quota=spec.quota,
+        )
     existing = s.agents.get(spec.id) if spec.id else None
     if existing is None:
         agent = Agent(
@@ -72,6 +77,7 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
             last_seen_at=now,
             metrics=AgentMetrics(),
             metadata=dict(spec.metadata),
+            quota=spec.quota,
         )
         ctx.emit(ev.AgentCreated(timestamp=now, agent=agent))
         return
@@ -79,10 +85,11 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
     # Every reconnect and hub restart registers again with the agent's own
     # numbers: they are priors, and an unchanged prior keeps what was learned.
     capabilities = merge_capabilities(a.capabilities, spec.capabilities)
-    if (a.name, a.capabilities, a.max_concurrent_tasks) != (
+    if (a.name, a.capabilities, a.max_concurrent_tasks, a.quota) != (
         spec.name,
         capabilities,
         spec.max_concurrent_tasks,
+        spec.quota,
     ):
         ctx.emit(
             ev.AgentUpdated(
@@ -91,6 +98,7 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
                 name=spec.name,
                 capabilities=capabilities,
                 max_concurrent_tasks=spec.max_concurrent_tasks,
+                quota=(spec.quota or "") if spec.quota != a.quota else None,
             )
         )
     ctx.see(a)
@@ -145,6 +153,7 @@ def on_remove(ctx: Decision, cmd: RemoveAgent) -> None:
                 agent_id=a.id,
                 attempt_number=t.attempt,
                 reason="agent_removed",
+                usage=s._attempt_usage.get(t.id),
             )
         )
         moved += 1

@@ -14,7 +14,17 @@ import msgspec
 from msgspec import Meta, Struct
 
 from .events import EventData
-from .model import AgentType, Capability, Id, Name, PriorityIn, RequiredCapability, TaskError, Unit
+from .model import (
+    AgentType,
+    Capability,
+    Id,
+    Name,
+    PriorityIn,
+    RequiredCapability,
+    TaskError,
+    Unit,
+    UsageReport,
+)
 
 PositiveSeconds = Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
 
@@ -27,6 +37,11 @@ ERROR_CODE_MAX = 100
 ERROR_MESSAGE_MAX = 10_000
 Reason = Annotated[str, Meta(max_length=REASON_MAX)]
 Step = Annotated[str, Meta(max_length=STEP_MAX)]
+#: characters of streamed output per progress report, and in a task's ``output`` in all
+OUTPUT_DELTA_MAX = 65_536
+OUTPUT_MAX = 1_048_576
+Tokens = Annotated[int, Meta(ge=1, le=10**8)]
+Limit = Annotated[int, Meta(ge=1, le=10**12)]
 
 
 class ReportedError(Struct):
@@ -49,6 +64,8 @@ class AgentSpec(Struct, forbid_unknown_fields=True):
     max_concurrent_tasks: Annotated[int, Meta(ge=1, le=10_000)] = 1
     id: Id | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: the quota pool its model calls draw from (``PUT /api/quotas/<name>`` first)
+    quota: Name | None = None
 
 
 class AgentPatch(Struct, forbid_unknown_fields=True):
@@ -74,6 +91,26 @@ class TaskSpec(Struct, forbid_unknown_fields=True):
     depends_on: Annotated[list[Id], Meta(max_length=1000)] = msgspec.field(default_factory=list)
     id: Id | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: tokens one attempt will use (else the hub estimates from the type's history)
+    estimated_tokens: Tokens | None = None
+    #: per-attempt caps the agent is told: it stops there (``BUDGET_EXCEEDED``)
+    max_tokens: Tokens | None = None
+    max_cost_usd: Annotated[float, Meta(gt=0, le=10**6)] | None = None
+
+
+class QuotaSpec(Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/quotas/{name}``: at least one limit (``None``: unlimited)."""
+
+    requests_per_minute: Limit | None = None
+    tokens_per_minute: Limit | None = None
+    max_concurrent: Annotated[int, Meta(ge=1, le=10**6)] | None = None
+
+
+class BudgetSpec(Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/budgets/{owner}``: at least one limit (``None``: unlimited)."""
+
+    tokens_per_day: Limit | None = None
+    cost_usd_per_day: Annotated[float, Meta(gt=0, le=10**9)] | None = None
 
 
 class Command(Struct, kw_only=True):
@@ -159,6 +196,10 @@ class ReportProgress(Command, kw_only=True):
     progress: Unit
     current_step: Step | None = None
     attempt: int | None = None
+    #: the text produced since the previous report (appended to ``Task.output``)
+    output_delta: Annotated[str, Meta(max_length=OUTPUT_DELTA_MAX)] | None = None
+    #: the attempt's usage so far (cumulative)
+    usage: UsageReport | None = None
 
 
 class CompleteTask(Command, kw_only=True):
@@ -167,6 +208,7 @@ class CompleteTask(Command, kw_only=True):
     result: Any = None
     quality: Unit | None = None
     attempt: int | None = None
+    usage: UsageReport | None = None
 
 
 class FailTask(Command, kw_only=True):
@@ -175,6 +217,9 @@ class FailTask(Command, kw_only=True):
     error: TaskError
     retryable: bool = True
     attempt: int | None = None
+    usage: UsageReport | None = None
+    #: with ``error.code == "RATE_LIMITED"``: the provider's Retry-After (seconds)
+    retry_after: Annotated[float, Meta(gt=0, le=3600)] | None = None
 
 
 class ReleaseTask(Command, kw_only=True):
@@ -182,6 +227,35 @@ class ReleaseTask(Command, kw_only=True):
     agent_id: str
     reason: Reason = "agent_shutdown"
     attempt: int | None = None
+
+
+class SetQuota(Command, kw_only=True):
+    """Create or change a quota pool (``PUT /api/quotas/{name}``)."""
+
+    name: Name
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent: int | None = None
+    requested_by: str = "api"
+
+
+class DeleteQuota(Command, kw_only=True):
+    name: str
+    requested_by: str = "api"
+
+
+class SetBudget(Command, kw_only=True):
+    """Create or change an owner's daily budget (``PUT /api/budgets/{owner}``)."""
+
+    owner: Name
+    tokens_per_day: int | None = None
+    cost_usd_per_day: float | None = None
+    requested_by: str = "api"
+
+
+class DeleteBudget(Command, kw_only=True):
+    owner: str
+    requested_by: str = "api"
 
 
 class Tick(Command, kw_only=True):

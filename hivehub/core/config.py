@@ -7,8 +7,10 @@ module reads only its part. Frozen: a hive never changes its configuration.
 
 from __future__ import annotations
 
+import msgspec
 from msgspec import Struct
 
+from .model import ModelPrice
 from .policies import ScoreWeights
 
 __all__ = ["CoordinationConfig", "HiveConfig", "LearningConfig"]
@@ -61,8 +63,16 @@ class HiveConfig(Struct, frozen=True):
     #: final status from the log as an input (``Hive.unknown_task_ids``, the
     #: ``facts`` of ``Hive.handle``). Bounds the memory of a hub that runs for weeks.
     remember_evicted: int = 100_000
+    #: USD per million tokens by model; a ``"*"`` entry prices every model not listed
+    #: (``core/usage.py``). A model without a price logs ``cost_usd: null``.
+    prices: dict[str, ModelPrice] = msgspec.field(default_factory=dict)
+    #: tokens one attempt is assumed to use when neither the task nor its type's
+    #: history says (``usage.estimate_tokens``)
+    default_estimated_tokens: int = 500
 
     def __post_init__(self) -> None:
         for name in ("retain_finished", "remember_evicted"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if self.default_estimated_tokens < 1:
+            raise ValueError(f"default_estimated_tokens must be >= 1 (got {self.default_estimated_tokens})")

@@ -16,6 +16,8 @@ import heapq
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import msgspec
+
 from . import events as ev
 from .model import Agent, AgentStatus, Task
 from .policies import Backoff
@@ -121,6 +123,7 @@ class Decision:
                     success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
                     average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
                     capability_improvements=m.capability_improvements,
+                    usage=msgspec.structs.replace(m.usage),
                 ),
                 task_type=task_type,
                 outcome=outcome,

@@ -10,11 +10,14 @@
     │   └── DependencyNotFound     a ``depends_on`` id is unknown (422)
     ├── NotFound                   (404)
     │   ├── AgentNotFound
-    │   └── TaskNotFound
+    │   ├── TaskNotFound
+    │   ├── QuotaNotFound          an agent names a quota pool that was never set
+    │   └── BudgetNotFound
     ├── Conflict                   the state does not allow it (409)
     │   ├── InvalidTransition      e.g. cancelling a completed task
     │   │   └── TaskEvicted        a finished task evicted from memory can no longer change
     │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
+    │   ├── QuotaInUse             deleting a quota pool a registered agent draws from
     │   └── AlreadyExists          an id that is taken
     │       ├── AgentExists
     │       └── TaskExists
@@ -78,6 +81,14 @@ class TaskNotFound(NotFound):
     code = "task_not_found"
 
 
+class QuotaNotFound(NotFound):
+    code = "quota_not_found"
+
+
+class BudgetNotFound(NotFound):
+    code = "budget_not_found"
+
+
 class DependencyNotFound(InvalidInput):
     code = "dependency_not_found"
 
@@ -99,6 +110,10 @@ class TaskEvicted(InvalidTransition):
 
 class NotTaskHolder(Conflict):
     code = "not_task_holder"
+
+
+class QuotaInUse(Conflict):
+    code = "quota_in_use"
 
 
 class AlreadyExists(Conflict):
@@ -151,11 +166,14 @@ ALL_ERRORS: tuple[type[HiveError], ...] = (
     NotFound,
     AgentNotFound,
     TaskNotFound,
+    QuotaNotFound,
+    BudgetNotFound,
     DependencyNotFound,
     Conflict,
     InvalidTransition,
     TaskEvicted,
     NotTaskHolder,
+    QuotaInUse,
     AlreadyExists,
     AgentExists,
     TaskExists,

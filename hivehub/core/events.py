@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import Struct
 
-from .model import Agent, AgentCapability, RequiredCapability, Task, TaskError
+from .model import (
+    Agent,
+    AgentCapability,
+    RequiredCapability,
+    Reservation,
+    Task,
+    TaskError,
+    Usage,
+    UsageTotals,
+)
 
 
 class EventData(Struct, kw_only=True):
@@ -47,6 +56,8 @@ class PerformanceMetrics(Struct):
     average_response_time_ms: float
     capability_improvements: int
     tasks_failed: int = 0
+    #: the agent's model usage so far (``None`` in events logged before it existed)
+    usage: UsageTotals | None = None
 
 
 class AgentPerformanceUpdated(EventData, kw_only=True):
@@ -83,6 +94,8 @@ class AgentUpdated(EventData, kw_only=True):
     name: str | None = None
     capabilities: list[AgentCapability] | None = None
     max_concurrent_tasks: int | None = None
+    #: its new quota pool (``None``: unchanged; ``""``: it no longer draws from one)
+    quota: str | None = None
 
 
 # --- task events -------------------------------------------------------------
@@ -106,6 +119,9 @@ class TaskAssigned(EventData, kw_only=True):
     candidates: int = 0
     #: set when the coordinator moved the task from another agent
     previous_agent_id: str | None = None
+    #: what the attempt holds of its agent's quota pool and its owner's budget
+    #: (``None``: neither applies); settled when the attempt ends
+    reservation: Reservation | None = None
 
 
 class TaskStarted(EventData, kw_only=True):
@@ -123,6 +139,10 @@ class TaskProgress(EventData, kw_only=True):
     current_step: str | None = None
     estimated_completion: datetime | None = None
     attempt_number: int = 1
+    #: the text produced since the previous progress event
+    output_delta: str | None = None
+    #: the attempt's usage so far (cumulative)
+    usage: Usage | None = None
 
 
 class TaskCompleted(EventData, kw_only=True):
@@ -133,6 +153,8 @@ class TaskCompleted(EventData, kw_only=True):
     result: Any = None
     attempt_number: int = 1
     quality: float | None = None
+    #: the attempt's model usage
+    usage: Usage | None = None
 
 
 class TaskFailed(EventData, kw_only=True):
@@ -143,9 +165,12 @@ class TaskFailed(EventData, kw_only=True):
     error: TaskError
     retry_scheduled: bool
     next_retry_at: datetime | None = None
-    #: why: "reported", "timeout", "agent_lost", "dependency_failed", "agent_removed"
+    #: why: "reported", "timeout", "agent_lost", "dependency_failed", "agent_removed",
+    #: "rate_limited" (the provider's 429: re-queued without counting a failure)
     failure_kind: str = "reported"
     execution_time_ms: float | None = None
+    #: the attempt's model usage (reported, else the latest progress report's)
+    usage: Usage | None = None
 
 
 class TaskCancelled(EventData, kw_only=True):
@@ -155,6 +180,8 @@ class TaskCancelled(EventData, kw_only=True):
     cancelled_by: str
     agent_id: str | None = None
     previous_status: str | None = None
+    #: the usage the running attempt reported so far
+    usage: Usage | None = None
 
 
 class TaskRetried(EventData, kw_only=True):
@@ -174,6 +201,44 @@ class TaskReleased(EventData, kw_only=True):
     agent_id: str
     attempt_number: int
     reason: str
+    #: the usage the attempt reported so far
+    usage: Usage | None = None
+
+
+# --- quotas and budgets ----------------------------------------------------
+
+
+class QuotaSet(EventData, kw_only=True):
+    """Extra: a quota pool was created or changed (``None``: unlimited)."""
+
+    TYPE: ClassVar[str] = "quota_set"
+    name: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent: int | None = None
+    requested_by: str = "api"
+
+
+class QuotaDeleted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "quota_deleted"
+    name: str
+    requested_by: str = "api"
+
+
+class BudgetSet(EventData, kw_only=True):
+    """Extra: an owner's daily budget was created or changed (``None``: unlimited)."""
+
+    TYPE: ClassVar[str] = "budget_set"
+    owner: str
+    tokens_per_day: int | None = None
+    cost_usd_per_day: float | None = None
+    requested_by: str = "api"
+
+
+class BudgetDeleted(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "budget_deleted"
+    owner: str
+    requested_by: str = "api"
 
 
 # --- system events ----------------------------------------------------------
@@ -319,7 +384,16 @@ SPEC_EVENT_TYPES: tuple[type[EventData], ...] = (
     LearningCycleCompleted,
     ErrorOccurred,
 )
-EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (AgentUpdated, TaskRetried, TaskReleased, AgentLearningReset)
+EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (
+    AgentUpdated,
+    TaskRetried,
+    TaskReleased,
+    AgentLearningReset,
+    QuotaSet,
+    QuotaDeleted,
+    BudgetSet,
+    BudgetDeleted,
+)
 DATA_TYPES: dict[str, type[EventData]] = {t.TYPE: t for t in SPEC_EVENT_TYPES + EXTRA_EVENT_TYPES}
 
 

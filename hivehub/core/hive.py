@@ -28,6 +28,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
     context.py       Decision: one command's readings, emit
     agents.py        agent decisions            tasks.py    task decisions
     cycles.py        learning-cycle decisions   scheduler.py assignment, idle <-> active
+    quotas.py        quota pools, budgets, why a task waits    usage.py  pricing, usage totals
     tick.py          time: retries, timeouts, liveness, rebalancing
     learning.py, coordination.py, observations.py, policies.py   pure rules
 """
@@ -41,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-from . import agents, cycles, tasks, tick
+from . import agents, cycles, quotas, tasks, tick
 from . import events as ev
 from .commands import (
     AgentDisconnected,
@@ -49,6 +50,8 @@ from .commands import (
     Command,
     CompleteLearning,
     CompleteTask,
+    DeleteBudget,
+    DeleteQuota,
     EvictAgent,
     FailTask,
     Heartbeat,
@@ -60,6 +63,8 @@ from .commands import (
     ReportProgress,
     ResetLearning,
     RetryTask,
+    SetBudget,
+    SetQuota,
     StartTask,
     SubmitTask,
     SubmitTasks,
@@ -69,7 +74,7 @@ from .commands import (
 from .config import HiveConfig
 from .context import Decision
 from .errors import FactsRequired, InvalidInput
-from .model import Cycle, TaskStatus
+from .model import Cycle, Task, TaskStatus
 from .observations import OBSERVATIONS, alert_key, is_cleared, same_alert
 from .projection import Projection
 from .scheduler import conclude
@@ -127,6 +132,10 @@ HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
     CompleteLearning: cycles.on_complete_learning,
     ResetLearning: cycles.on_reset_learning,
     Observe: _on_observe,
+    SetQuota: quotas.on_set_quota,
+    DeleteQuota: quotas.on_delete_quota,
+    SetBudget: quotas.on_set_budget,
+    DeleteBudget: quotas.on_delete_budget,
 }
 
 
@@ -204,6 +213,10 @@ class Hive(Projection):
         scheduler; agents connected elsewhere are alive and get one heartbeat
         timeout to show it). Changes no logged state."""
         agents.refresh_liveness(self, now, mono)
+
+    def blocked_reason(self, t: Task, now: datetime) -> str | None:
+        """Why a task waits, derived at read time (``quotas.blocked_reason``)."""
+        return quotas.blocked_reason(self, t, now)
 
     @staticmethod
     def alert_key(d: ev.EventData) -> str | None:

@@ -3,7 +3,7 @@
 Every function here is called while an event is applied, so a replay of the
 log builds the same indexes as the live hive, entry for entry:
 
-- The ready queue holds one heap per requirement signature, ordered by
+- The ready queue holds one heap per owner and requirement signature, ordered by
   :func:`~hivehub.core.policies.queue_key` (priority with aging), ties by the
   sequence the entry was made in. Entries are dropped lazily, but the top of
   every heap is always current (:func:`clean_ready` runs whenever a task
@@ -33,13 +33,18 @@ from typing import Any
 
 from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
 from .policies import base_score, queue_key
-from .state import HiveState, Signature
+from .state import HiveState, ReadyKey, Signature
 
 AS = AgentStatus
 
 
 def signature(t: Task) -> Signature:
     return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
+
+
+def ready_key(t: Task) -> ReadyKey:
+    """The task's ready group: its owner (budgets block per owner) and its signature."""
+    return (t.owner, signature(t))
 
 
 # ---------------------------------------------------------------- ready queue
@@ -56,7 +61,7 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
     if seq is None:
         seq = next_ready_seq(s)
     key = queue_key(t.created_at.timestamp(), t.priority, s.config.aging_seconds)
-    sig = signature(t)
+    sig = ready_key(t)
     heapq.heappush(s._ready.setdefault(sig, []), (key, seq, t.id))
     replaced = s._queued.get(t.id)
     s._queued[t.id] = seq
@@ -68,10 +73,10 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
 def dequeue(s: HiveState, t: Task) -> None:
     """The task left ``pending``: its entry is stale (dropped now if it is a top)."""
     if s._queued.pop(t.id, None) is not None:
-        clean_ready(s, signature(t))
+        clean_ready(s, ready_key(t))
 
 
-def clean_ready(s: HiveState, sig: Signature) -> None:
+def clean_ready(s: HiveState, sig: ReadyKey) -> None:
     """Drop the stale entries at the top of one ready heap (and the heap once empty)."""
     heap = s._ready.get(sig)
     if heap is None:

@@ -90,6 +90,81 @@ class TaskError(Struct):
     details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class UsageReport(Struct, forbid_unknown_fields=True):
+    """Model usage as an agent reports it (commands, wire frames): tokens, never a cost."""
+
+    model: Annotated[str, Meta(min_length=1, max_length=200)]
+    prompt_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
+    completion_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
+
+
+class Usage(Struct):
+    """Model usage as the hub logs it (events, ``Task.usage``); the cost comes from
+    the hub's price table when the core decides (``core/usage.py``)."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    #: prompt + completion
+    total_tokens: int
+    #: from the price table; ``None``: the model has no price
+    cost_usd: float | None = None
+
+
+class UsageTotals(Struct):
+    """Usage folded over attempts (per agent, model, task type, owner)."""
+
+    #: attempts that reported usage
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    #: the sum of known costs
+    cost_usd: float = 0.0
+    #: tokens of models without a price
+    unpriced_tokens: int = 0
+
+
+class ModelPrice(Struct, frozen=True, forbid_unknown_fields=True):
+    """USD per million tokens of one model (``HiveConfig.prices``)."""
+
+    input_per_million: Annotated[float, Meta(ge=0)]
+    output_per_million: Annotated[float, Meta(ge=0)]
+
+
+class Quota(Struct):
+    """A quota pool: the provider limits an agent's model calls draw from (``None``: unlimited)."""
+
+    name: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent: int | None = None
+    requested_by: str = "api"
+
+
+class Budget(Struct):
+    """An owner's daily budget (per UTC day; ``None``: unlimited)."""
+
+    owner: str
+    tokens_per_day: int | None = None
+    cost_usd_per_day: float | None = None
+    requested_by: str = "api"
+
+
+class Reservation(Struct):
+    """What an assignment holds until its attempt ends (``task_assigned.reservation``)."""
+
+    #: the token estimate drawn from the agent's pool
+    tokens: int
+    #: tokens held against the owner's daily budget: the task's ``max_tokens`` when
+    #: it has one (the agent stops there), else ``tokens``
+    budget_tokens: int
+    #: cost held against the owner's budget: ``max_cost_usd``, else the type's mean, else 0
+    cost_usd: float = 0.0
+    #: the pool it drew from (the agent's); ``None``: none
+    quota: str | None = None
+
+
 class TypeStats(Struct):
     """Observed outcomes of one agent on one task type (for estimates)."""
 
@@ -107,6 +182,8 @@ class AgentMetrics(Struct):
     average_response_time_ms: float | None = None
     capability_improvements: int = 0
     total_execution_ms: float = 0.0
+    #: model usage of its attempts
+    usage: UsageTotals = msgspec.field(default_factory=UsageTotals)
 
 
 class Agent(Struct):
@@ -124,6 +201,8 @@ class Agent(Struct):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     #: it handed work back to shut down: no new work until it comes back online
     draining: bool = False
+    #: the quota pool its model calls draw from (``None``: none)
+    quota: str | None = None
 
     def capability(self, name: str) -> AgentCapability | None:
         for c in self.capabilities:
@@ -181,6 +260,20 @@ class Task(Struct):
     #: sequence of its task_created event: replay its history with ?task_id=&since=created_sequence-1
     created_sequence: int = 0
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: the submitter's token estimate (else the hub estimates from the type's history)
+    estimated_tokens: int | None = None
+    #: per-attempt caps the agent is told and stops at (``BUDGET_EXCEEDED``)
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    #: model usage summed over every attempt that ended so far
+    usage: Usage | None = None
+    #: the streamed output of the current attempt (its ``output_delta``s, concatenated)
+    output: str = ""
+
+    @property
+    def owner(self) -> str:
+        """Whose budget the task spends: the submitter's token name, else ``anonymous``."""
+        return self.created_by or "anonymous"
 
 
 class Cycle(Struct):

@@ -25,6 +25,7 @@ import msgspec
 
 from . import events as ev
 from . import indexes as ix
+from . import quotas
 from .learning import outcome_score, with_priors
 from .model import HELD, ONLINE, TERMINAL, AgentStatus, Cycle, Task, TaskStatus, TypeStats
 from .observations import alert_key, is_cleared
@@ -114,8 +115,11 @@ class Projection(HiveState):
             check_task_transition(t, to)
         if to is not None and to != TS.RUNNING:
             # the holder's slot is free (a rebalancing move: the previous holder's),
-            # released before the fold forgets who held it
+            # released before the fold forgets who held it; likewise its usage is
+            # folded and its reservation settled
             self._release_from_agent(t)
+            if old in HELD:
+                quotas.end_attempt(self, t, d)
         update_task(t, d)
         if to is not None:
             self._status_changed(t, old, d.timestamp)
@@ -190,7 +194,7 @@ class Projection(HiveState):
             src,
             current_tasks=[],
             capabilities=with_priors(src.capabilities),
-            metrics=msgspec.structs.replace(src.metrics),
+            metrics=msgspec.structs.replace(src.metrics, usage=msgspec.structs.replace(src.metrics.usage)),
             type_stats={k: msgspec.structs.replace(v) for k, v in src.type_stats.items()},
             metadata=dict(src.metadata),
         )
@@ -214,6 +218,8 @@ class Projection(HiveState):
             ix.index_agent(self, a)
         if d.max_concurrent_tasks is not None:
             a.max_concurrent_tasks = d.max_concurrent_tasks
+        if d.quota is not None:
+            a.quota = d.quota or None
         self._dirty = True
 
     def _a_agent_status(self, d: ev.AgentStatusChanged) -> None:
@@ -261,6 +267,8 @@ class Projection(HiveState):
         t, _ = self._task_event(d)
         self.agents[d.agent_id].current_tasks.append(t.id)
         self._hold(t, d.timestamp)
+        if d.reservation is not None:
+            quotas.hold(self, t, d.reservation, d.timestamp)
 
     def _a_task_started(self, d: ev.TaskStarted) -> None:
         t, _ = self._task_event(d)
@@ -268,6 +276,8 @@ class Projection(HiveState):
 
     def _a_task_progress(self, d: ev.TaskProgress) -> None:
         self._task_event(d)
+        if d.usage is not None:
+            self._attempt_usage[d.task_id] = d.usage
 
     def _a_task_completed(self, d: ev.TaskCompleted) -> None:
         t, _ = self._task_event(d)
@@ -289,9 +299,9 @@ class Projection(HiveState):
         self._waiting.pop(t.id, None)
 
     def _a_task_failed(self, d: ev.TaskFailed) -> None:
-        a = self.agents.get(d.agent_id) if d.agent_id else None
+        a = self.agents.get(d.agent_id) if d.agent_id and d.failure_kind != "rate_limited" else None
         t, _ = self._task_event(d)
-        if a is not None:
+        if a is not None:  # (a provider's 429 is not the agent's failure)
             m = a.metrics
             m.tasks_failed += 1
             m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
@@ -367,6 +377,24 @@ class Projection(HiveState):
                     cycle.window.pop(n, None)
         self._dirty = True
 
+    # ---------------------------------------------------------- quota and budget appliers
+
+    def _a_quota_set(self, d: ev.QuotaSet) -> None:
+        quotas.fold_quota(self, d)
+
+    def _a_quota_deleted(self, d: ev.QuotaDeleted) -> None:
+        self.quotas.pop(d.name, None)
+        self._pools.pop(d.name, None)
+        self._dirty = True
+
+    def _a_budget_set(self, d: ev.BudgetSet) -> None:
+        self.budgets[d.owner] = quotas.budget_of(d)
+        self._dirty = True
+
+    def _a_budget_deleted(self, d: ev.BudgetDeleted) -> None:
+        self.budgets.pop(d.owner, None)
+        self._dirty = True
+
     # ---------------------------------------------------------- observation appliers
 
     def _a_module_status(self, d: ev.ModuleStatusChanged) -> None:
@@ -402,6 +430,10 @@ _APPLIERS: dict[type[ev.EventData], Callable[[Projection, Any], None]] = {
     ev.LearningCycleStarted: Projection._a_learning_started,
     ev.LearningCycleCompleted: Projection._a_learning_completed,
     ev.AgentLearningReset: Projection._a_learning_reset,
+    ev.QuotaSet: Projection._a_quota_set,
+    ev.QuotaDeleted: Projection._a_quota_deleted,
+    ev.BudgetSet: Projection._a_budget_set,
+    ev.BudgetDeleted: Projection._a_budget_deleted,
     ev.ModuleStatusChanged: Projection._a_module_status,
     ev.SystemAlert: Projection._a_alert,
     ev.ResourceAlert: Projection._a_alert,

@@ -11,17 +11,25 @@ free-agent heap of the rarest required capability (in heap order, without
 popping), scores them fully (mean proficiency over all requirements, the retry
 penalty) and takes the best. For a single requirement this is the exact best
 agent; for several it is the best among the top ``PICK_K`` by the first one.
+
+Quotas and budgets (``quotas.py``): a group whose head task does not fit its
+owner's budget is blocked (the groups are per owner, so no other owner's work
+waits on it); ``pick_agent`` skips agents whose pool has no room for the task
+(or is paused). When the blocking clears with time (a bucket refills, a pause
+ends, a new UTC day), the earliest such moment is kept as ``_wake_at`` so
+``next_deadline`` brings a Tick then.
 """
 
 from __future__ import annotations
 
-from . import cycles
+from . import cycles, quotas
 from . import events as ev
+from . import usage as us
 from .context import Decision
 from .indexes import in_order
 from .model import Agent, AgentStatus, Task
 from .policies import score_agent
-from .state import HiveState, Signature
+from .state import HiveState, ReadyKey
 
 __all__ = ["PICK_K", "conclude", "pick_agent", "schedule", "settle"]
 
@@ -31,8 +39,17 @@ AS = AgentStatus
 PICK_K = 8
 
 
-def pick_agent(s: HiveState, t: Task) -> tuple[Agent, float, dict[str, float], int] | None:
-    """The best eligible agent for ``t``: (agent, score, breakdown, agents compared), or None."""
+def pick_agent(
+    s: HiveState,
+    t: Task,
+    mono: float | None = None,
+    full_pools: set[str] | None = None,
+    tokens: int | None = None,
+) -> tuple[Agent, float, dict[str, float], int] | None:
+    """The best eligible agent for ``t``: (agent, score, breakdown, agents compared), or None.
+
+    With ``mono``, an agent whose quota pool has no room at ``mono`` for an attempt
+    of ``tokens`` is skipped, and its pool added to ``full_pools``."""
     if not s._eligible:
         return None  # every agent is busy, offline or draining
     req = t.required_capabilities
@@ -46,6 +63,11 @@ def pick_agent(s: HiveState, t: Task) -> tuple[Agent, float, dict[str, float], i
             continue  # stale: the agent changed since (a fresh entry exists if it is free)
         a = s.agents[agent_id]
         if not req or a.meets(req):
+            if mono is not None and a.quota is not None and tokens is not None:
+                if not quotas.has_room(s, a.quota, tokens, mono):
+                    if full_pools is not None:
+                        full_pools.add(a.quota)
+                    continue
             found.append(a)
             if len(found) >= PICK_K:
                 break
@@ -64,23 +86,40 @@ def schedule(ctx: Decision) -> None:
     s = ctx.s
     if not s._dirty:
         return
-    blocked: set[Signature] = set()
+    blocked: set[ReadyKey] = set()
+    wakes: list[float] = []
+    day = us.utc_day(ctx.now)
     while s._eligible:  # nobody can take work: no need to look at the queue
         # The globally first ready task among groups that some agent could take
         # (the top of every ready heap is current: indexes.clean_ready).
         head: tuple[float, int, str] | None = None
-        head_sig: Signature | None = None
+        head_sig: ReadyKey | None = None
         for sig, heap in s._ready.items():
             if sig not in blocked and (head is None or heap[0] < head):
                 head, head_sig = heap[0], sig
         if head is None or head_sig is None:
             break
         t = s.tasks[head[2]]
-        pick = pick_agent(s, t)
+        res = quotas.reservation(s, t, None)
+        if not quotas.fits_budget(s, t.owner, res, day):
+            blocked.add(head_sig)
+            wakes.append(s._at(quotas.next_midnight(ctx.now)))
+            continue
+        full: set[str] = set()
+        pick = pick_agent(s, t, ctx.mono, full, res.tokens)
         if pick is None:
             blocked.add(head_sig)
+            for name in full:
+                when = quotas.room_at(s, name, res.tokens, ctx.mono)
+                if when is not None:
+                    wakes.append(when)
             continue
         agent, score, breakdown, n = pick
+        if agent.quota is not None or t.owner in s.budgets:
+            res.quota = agent.quota
+            reservation = res
+        else:
+            reservation = None
         if t.attempt >= 1:
             reason = (
                 "retry_different_agent" if t.failed_agents and agent.id not in t.failed_agents else "retry"
@@ -98,10 +137,14 @@ def schedule(ctx: Decision) -> None:
                 score=round(score, 4),
                 score_breakdown=breakdown,
                 candidates=n,
+                reservation=reservation,
             )
         )
         ctx.touch(agent.id, "task_assigned")
     s._dirty = False
+    s._wake_at = min(wakes) if wakes else None
+    if s.budgets or s.alerts:
+        quotas.budget_alerts(ctx)
 
 
 def settle(ctx: Decision) -> None:

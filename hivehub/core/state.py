@@ -34,17 +34,35 @@ from . import events as ev
 from .config import HiveConfig
 from .errors import AgentNotFound, AttemptRequired, NotTaskHolder, TaskEvicted, TaskNotFound
 from .learning import Cycle
-from .model import HELD, ONLINE, Agent, AgentStatus, RequiredCapability, Task, TaskStatus
+from .model import (
+    HELD,
+    ONLINE,
+    Agent,
+    AgentStatus,
+    Budget,
+    Quota,
+    RequiredCapability,
+    Reservation,
+    Task,
+    TaskStatus,
+    Usage,
+    UsageTotals,
+)
 from .observations import active_alert_entries, requirement_label
 from .policies import exponential_backoff
+from .pools import DaySpend, Hold, Pool
+from .usage import usage_summary
 
-__all__ = ["HiveState", "Signature"]
+__all__ = ["HiveState", "ReadyKey", "Signature"]
 
 TS = TaskStatus
 AS = AgentStatus
 
 #: a ready-queue group: the sorted (capability, min_proficiency) pairs a task requires
 Signature = tuple[tuple[str, float], ...]
+#: a ready-queue group: the owner and the signature, so a group blocked by its
+#: owner's budget holds exactly that owner's tasks of those requirements
+ReadyKey = tuple[str, Signature]
 
 
 class HiveState:
@@ -98,6 +116,22 @@ class HiveState:
         # self-monitoring (folded from observations)
         self.modules: dict[str, str] = {}
         self.alerts: dict[str, ev.EventData] = {}  # key -> the active system/resource alert
+        # model usage, quota pools and budgets (``usage.py``, ``quotas.py``)
+        self.usage_by_model: dict[str, UsageTotals] = {}
+        self.usage_by_type: dict[str, UsageTotals] = {}
+        self.usage_by_owner: dict[str, UsageTotals] = {}
+        self.quotas: dict[str, Quota] = {}
+        self.budgets: dict[str, Budget] = {}
+        #: pool name -> its buckets, attempts in flight and pause
+        self._pools: dict[str, Pool] = {}
+        #: held task -> (owner, what its attempt reserved)
+        self._reservations: dict[str, tuple[str, Reservation]] = {}
+        #: owner -> what its attempts in flight reserve of its budget
+        self._reserved: dict[str, Hold] = {}
+        #: owner -> what it spent on the latest UTC day it spent on
+        self._spent: dict[str, DaySpend] = {}
+        #: held task -> the usage its attempt reported so far (progress reports)
+        self._attempt_usage: dict[str, Usage] = {}
         # indexes (``indexes.py``; maintained by apply)
         self._cap_index: dict[str, set[str]] = {}  # capability -> agents declaring it
         #: capability ("" = any) -> heap of (-score, agent, version) of agents that could take work
@@ -108,7 +142,7 @@ class HiveState:
         self._online: set[str] = set()
         self._eligible: set[str] = set()  # agents that could take work now
         #: requirement signature -> heap of (queue key, seq, task); the top entry is always current
-        self._ready: dict[Signature, list[tuple[float, int, str]]] = {}
+        self._ready: dict[ReadyKey, list[tuple[float, int, str]]] = {}
         self._ready_seq = 0
         self._queued: dict[str, int] = {}  # task id -> its current ready entry's seq (others are stale)
         #: dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
@@ -133,6 +167,9 @@ class HiveState:
         self._dirty = True
         self._rebalance_trigger: str | None = "startup"
         self._next_rebalance_at: float | None = None  # monotonic
+        #: when (monotonic) a pool blocking ready work has room again, or the next UTC
+        #: midnight for a budget: the Tick then owes a scheduling pass
+        self._wake_at: float | None = None
         #: the readings of the command being handled (``None`` outside ``handle``)
         self._now: datetime | None = None
         self._mono: float | None = None
@@ -161,6 +198,8 @@ class HiveState:
     def next_deadline(self) -> float | None:
         """The earliest monotonic reading at which a Tick would change something."""
         cands = [heap[0][0] for heap in (self._delayed, self._deadlines, self._liveness) if heap]
+        if self._wake_at is not None:
+            cands.append(self._wake_at)
         return min(cands) if cands else None
 
     # ---------------------------------------------------------- lookups
@@ -330,6 +369,10 @@ class HiveState:
             },
         }
 
+    def usage_summary(self) -> dict[str, Any]:
+        """Model usage folded from the log: ``{"total", "by_model", "by_type", "by_owner"}``."""
+        return usage_summary(self.usage_by_model, self.usage_by_type, self.usage_by_owner)
+
     def active_alerts(self) -> list[dict[str, Any]]:
         """Every active alert as a plain entry (``GET /api/alerts``)."""
         return active_alert_entries(self.alerts)
@@ -338,7 +381,7 @@ class HiveState:
         """Ready pending work that no online agent can serve: task count by requirement
         label. Walks the scheduler's ready groups (pending tasks only), not every task."""
         out: dict[str, int] = {}
-        for sig, heap in self._ready.items():
+        for (_, sig), heap in self._ready.items():
             count = sum(1 for _, seq, tid in heap if self._queued.get(tid) == seq)
             if not count:
                 continue

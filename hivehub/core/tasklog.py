@@ -20,6 +20,7 @@ import msgspec
 
 from . import events as ev
 from .model import Task, TaskStatus
+from .usage import add_usage
 
 __all__ = [
     "STATUS_EVENTS",
@@ -96,12 +97,14 @@ def update_task(t: Task, d: ev.EventData) -> None:
     if to is not None:
         t.status = to
         t.updated_at = d.timestamp
+    _add_usage(t, d)  # an attempt's end: its usage joins the task's
     if isinstance(d, ev.TaskAssigned):
         t.assigned_agent_id = d.agent_id
         t.assigned_at = d.timestamp
         t.attempt = d.attempt_number
         t.estimated_completion = d.estimated_completion
         t.next_retry_at = None
+        t.output = ""  # a new attempt streams its own output
     elif isinstance(d, ev.TaskStarted):
         t.started_at = d.timestamp
     elif isinstance(d, ev.TaskProgress):
@@ -109,6 +112,8 @@ def update_task(t: Task, d: ev.EventData) -> None:
         t.current_step = d.current_step
         t.estimated_completion = d.estimated_completion
         t.updated_at = d.timestamp
+        if d.output_delta:
+            t.output += d.output_delta
     elif isinstance(d, ev.TaskCompleted):
         t.result = d.result
         t.error = None
@@ -116,9 +121,10 @@ def update_task(t: Task, d: ev.EventData) -> None:
         t.completed_at = d.timestamp
     elif isinstance(d, ev.TaskFailed):
         t.error = d.error
-        if d.failure_kind != "dependency_failed":
+        if d.failure_kind not in ("dependency_failed", "rate_limited"):
+            # (a provider's 429 is not the task's failure: no retry is spent)
             t.failures += 1
-        if d.agent_id and d.agent_id not in t.failed_agents:
+        if d.agent_id and d.failure_kind != "rate_limited" and d.agent_id not in t.failed_agents:
             # from the event alone (not whether the agent still exists)
             t.failed_agents.append(d.agent_id)
         if d.retry_scheduled:
@@ -138,6 +144,12 @@ def update_task(t: Task, d: ev.EventData) -> None:
         _requeued(t, None)
     elif isinstance(d, ev.TaskReleased):
         _requeued(t, None)
+
+
+def _add_usage(t: Task, d: ev.EventData) -> None:
+    u = getattr(d, "usage", None)
+    if u is not None and not isinstance(d, ev.TaskProgress):
+        t.usage = add_usage(t.usage, u)
 
 
 def _requeued(t: Task, due: datetime | None) -> None:

@@ -9,10 +9,11 @@ whole before its first task is created (all or nothing).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import events as ev
 from .commands import (
+    OUTPUT_MAX,
     CancelTask,
     Command,
     CompleteTask,
@@ -27,10 +28,12 @@ from .commands import (
 )
 from .context import Decision
 from .errors import DependencyNotFound, HiveError, InvalidInput, InvalidTransition, TaskEvicted, TaskExists
-from .model import Task, TaskError, TaskStatus, priority_value
+from .model import HELD, Task, TaskError, TaskStatus, Usage, UsageReport, priority_value
+from .quotas import DEFAULT_RETRY_AFTER
 from .scheduler import conclude
 from .state import HiveState
 from .transitions import check_task_transition
+from .usage import usage_of
 
 __all__ = [
     "fail_attempt",
@@ -110,6 +113,9 @@ def _new_task(ctx: Decision, spec: TaskSpec, created_by: str | None, earlier: di
         depends_on=list(dict.fromkeys(spec.depends_on)),
         created_by=created_by,
         metadata=dict(spec.metadata),
+        estimated_tokens=spec.estimated_tokens,
+        max_tokens=spec.max_tokens,
+        max_cost_usd=spec.max_cost_usd,
     )
 
 
@@ -173,6 +179,7 @@ def on_cancel(ctx: Decision, cmd: CancelTask) -> None:
             cancelled_by=cmd.cancelled_by,
             agent_id=agent_id,
             previous_status=t.status,
+            usage=s._attempt_usage.get(t.id) if t.status in HELD else None,
         )
     )
     ctx.touch(agent_id, "task_cancelled")
@@ -224,9 +231,23 @@ def _ensure_started(ctx: Decision, t: Task) -> None:
         )
 
 
+def _usage(ctx: Decision, t: Task, report: UsageReport | None) -> Usage | None:
+    """The attempt's usage, priced now: the report's, else the latest progress report's."""
+    if report is not None:
+        return usage_of(report, ctx.s.config.prices)
+    return ctx.s._attempt_usage.get(t.id)
+
+
 def on_progress(ctx: Decision, cmd: ReportProgress) -> None:
     s = ctx.s
     t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    if cmd.output_delta and len(t.output) + len(cmd.output_delta) > OUTPUT_MAX:
+        raise InvalidInput(
+            f"task {t.id} output would exceed {OUTPUT_MAX} characters",
+            task_id=t.id,
+            output_length=len(t.output),
+            delta_length=len(cmd.output_delta),
+        )
     ctx.see(s.agents[cmd.agent_id])
     _ensure_started(ctx, t)
     eta = None
@@ -243,6 +264,8 @@ def on_progress(ctx: Decision, cmd: ReportProgress) -> None:
             current_step=cmd.current_step,
             estimated_completion=eta,
             attempt_number=t.attempt,
+            output_delta=cmd.output_delta or None,
+            usage=usage_of(cmd.usage, s.config.prices) if cmd.usage is not None else None,
         )
     )
 
@@ -263,6 +286,7 @@ def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
             result=cmd.result,
             attempt_number=t.attempt,
             quality=cmd.quality,
+            usage=_usage(ctx, t, cmd.usage),
         )
     )
     ctx.emit_performance(a, "completed", t.type)
@@ -274,7 +298,16 @@ def on_fail(ctx: Decision, cmd: FailTask) -> None:
     t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
     ctx.see(s.agents[cmd.agent_id])
     _ensure_started(ctx, t)
-    fail_attempt(ctx, t, cmd.error, retryable=cmd.retryable, kind="reported")
+    limited = cmd.error.code == "RATE_LIMITED"
+    fail_attempt(
+        ctx,
+        t,
+        cmd.error,
+        retryable=cmd.retryable,
+        kind="rate_limited" if limited else "reported",
+        usage=_usage(ctx, t, cmd.usage),
+        retry_after=(cmd.retry_after or DEFAULT_RETRY_AFTER) if limited else None,
+    )
 
 
 def on_release(ctx: Decision, cmd: ReleaseTask) -> None:
@@ -286,6 +319,7 @@ def on_release(ctx: Decision, cmd: ReleaseTask) -> None:
             agent_id=cmd.agent_id,
             attempt_number=t.attempt,
             reason=cmd.reason,
+            usage=ctx.s._attempt_usage.get(t.id),
         )
     )
     ctx.touch(cmd.agent_id, "task_released")
@@ -294,14 +328,34 @@ def on_release(ctx: Decision, cmd: ReleaseTask) -> None:
 # ---------------------------------------------------------------- outcomes
 
 
-def fail_attempt(ctx: Decision, t: Task, error: TaskError, *, retryable: bool, kind: str) -> None:
+def fail_attempt(
+    ctx: Decision,
+    t: Task,
+    error: TaskError,
+    *,
+    retryable: bool,
+    kind: str,
+    usage: Usage | None = None,
+    retry_after: float | None = None,
+) -> None:
     """The held attempt failed (reported, timed out, or its agent was lost):
-    retry with backoff while retries remain, else fail it and its dependents."""
+    retry with backoff while retries remain, else fail it and its dependents.
+
+    ``kind == "rate_limited"`` (the provider's 429): re-queued after ``retry_after``
+    seconds without spending a retry, whatever ``retryable`` says; the agent's pool
+    pauses until then (``quotas.end_attempt``). ``usage``: the attempt's, else the
+    latest its progress reports gave."""
     s = ctx.s
     agent_id = t.assigned_agent_id
-    failures = t.failures + 1
-    retry = retryable and failures <= t.max_retries
-    next_at = ctx.now + timedelta(seconds=ctx.backoff(failures)) if retry else None
+    if usage is None:
+        usage = s._attempt_usage.get(t.id)
+    if kind == "rate_limited":
+        retry = True
+        next_at: datetime | None = ctx.now + timedelta(seconds=retry_after or DEFAULT_RETRY_AFTER)
+    else:
+        failures = t.failures + 1
+        retry = retryable and failures <= t.max_retries
+        next_at = ctx.now + timedelta(seconds=ctx.backoff(failures)) if retry else None
     running = t.status == TS.RUNNING
     dependents = [] if retry else list(s._waiting.get(t.id, ()))
     ctx.emit(
@@ -315,10 +369,12 @@ def fail_attempt(ctx: Decision, t: Task, error: TaskError, *, retryable: bool, k
             next_retry_at=next_at,
             failure_kind=kind,
             execution_time_ms=round(ctx.held_for(t) * 1000, 3) if running else None,
+            usage=usage,
         )
     )
     if agent_id is not None and agent_id in s.agents:
-        ctx.emit_performance(s.agents[agent_id], "failed", t.type)
+        if kind != "rate_limited":  # (not the agent's failure: its metrics did not change)
+            ctx.emit_performance(s.agents[agent_id], "failed", t.type)
         ctx.touch(agent_id, "task_failed")
     if not retry:
         fail_dependents(ctx, t.id, t.status, dependents)

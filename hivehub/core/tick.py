@@ -18,11 +18,12 @@ from __future__ import annotations
 import heapq
 
 from . import events as ev
+from . import quotas
 from .commands import Tick
 from .context import Decision, arm_liveness
 from .coordination import efficiency_improvement, plan_moves
 from .indexes import drain_deadlines, drain_retries, due
-from .model import HELD, ONLINE, Agent, AgentStatus, Task, TaskError, TaskStatus
+from .model import HELD, ONLINE, Agent, AgentStatus, Reservation, Task, TaskError, TaskStatus
 from .policies import score_agent
 from .scheduler import schedule
 from .state import HiveState
@@ -36,6 +37,8 @@ AS = AgentStatus
 
 def on_tick(ctx: Decision, cmd: Tick) -> None:
     s, now, mono = ctx.s, ctx.now, ctx.mono
+    if s._wake_at is not None and mono >= s._wake_at:
+        s._dirty = True  # a pool has room again, or a new budget day began
     drain_retries(s, mono)
     for _, task_id, attempt in due(s._deadlines, mono):
         t = s.tasks.get(task_id)
@@ -136,7 +139,10 @@ def maybe_rebalance(ctx: Decision) -> None:
 
     def idle_targets(t: Task) -> list[Agent]:
         ranked = []
+        tokens = quotas.reservation(s, t, None).tokens
         for b in s._candidates(t.required_capabilities):
+            if b.quota is not None and not quotas.has_room(s, b.quota, tokens, mono):
+                continue
             if b.status == AS.IDLE and b.free_slots > 0 and not b.draining:
                 score, _ = score_agent(b, t, s.config.weights)
                 ranked.append((-score, b.id, b))
@@ -187,10 +193,17 @@ def maybe_rebalance(ctx: Decision) -> None:
                 score=round(score, 4),
                 score_breakdown=breakdown,
                 previous_agent_id=m.from_agent,
+                reservation=_reservation(s, t, b),
             )
         )
         ctx.touch(m.from_agent, "task_rebalanced")
         ctx.touch(b.id, "task_assigned")
+
+
+def _reservation(s: HiveState, t: Task, b: Agent) -> Reservation | None:
+    if b.quota is None and t.owner not in s.budgets:
+        return None
+    return quotas.reservation(s, t, b.quota)
 
 
 def hive_mean_ms(s: HiveState, task_type: str) -> float | None:

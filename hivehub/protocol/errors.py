@@ -13,7 +13,9 @@ The core's tree (``hivehub.core.errors``) plus the errors only the wire has::
     │   ├── UnknownMessageType         422  unknown_message_type
     │   └── UnsupportedFrame           422  unsupported_frame (a binary WebSocket frame)
     ├── NotFound                       404
+    │   └── QuotaNotFound, BudgetNotFound  404  quota_not_found, budget_not_found
     ├── Conflict                       409
+    │   └── QuotaInUse                 409  quota_in_use
     ├── Unauthorized / Forbidden       401 / 403
     ├── RateLimited                    429
     ├── StoreUnavailable               503
@@ -154,6 +156,9 @@ TABLE: dict[type[E.HiveError], Row] = {
     E.CursorOutOfRange: Row(400, CLOSE_POLICY),
     E.NotFound: Row(404, CLOSE_POLICY),
     E.DependencyNotFound: Row(422, CLOSE_POLICY),
+    E.QuotaNotFound: Row(404, CLOSE_POLICY),
+    E.BudgetNotFound: Row(404, CLOSE_POLICY),
+    E.QuotaInUse: Row(409, CLOSE_POLICY),
     E.Conflict: Row(409, CLOSE_POLICY),
     E.Unauthorized: Row(401, CLOSE_POLICY),
     E.Forbidden: Row(403, CLOSE_POLICY),

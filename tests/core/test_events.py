@@ -310,6 +310,14 @@ SAMPLES: list[ev.EventData] = [
         capabilities={"x": ev.Improvement(old_value=0.925, new_value=0.9, improvement=-0.025)},
         requested_by="operator",
     ),
+    ev.QuotaSet(
+        timestamp=TS, name="openai-main", tokens_per_minute=60_000, max_concurrent=4, requested_by="ops"
+    ),
+    ev.QuotaDeleted(timestamp=TS, name="openai-main", requested_by="ops"),
+    ev.BudgetSet(
+        timestamp=TS, owner="alice", tokens_per_day=1_000_000, cost_usd_per_day=5.0, requested_by="ops"
+    ),
+    ev.BudgetDeleted(timestamp=TS, owner="alice", requested_by="ops"),
 ]
 
 
