@@ -10,7 +10,8 @@ it here. What it leaves out is named below, each with its reason:
   times, the liveness heap and ``Agent.last_seen_at`` are not comparable
   between live and replay; ``_dirty`` says a scheduling pass is owed (a replay
   owes one); the coordinator's trigger and next due time restart with a hive
-  that folds the log, as after a restart.
+  that folds the log, as after a restart; ``_wake_at`` (when a blocking quota
+  pool or budget day clears) is the scheduler's note to itself, like ``_dirty``.
 - ``SCRATCH``: the readings and facts of the command being handled and the injected id
   factory, rng and backoff (identity, not state).
 
@@ -38,7 +39,7 @@ from typing import Any
 import msgspec
 
 VOLATILE = frozenset(
-    {"_seen", "_liveness", "_live_armed", "_dirty", "_rebalance_trigger", "_next_rebalance_at"}
+    {"_seen", "_liveness", "_live_armed", "_dirty", "_rebalance_trigger", "_next_rebalance_at", "_wake_at"}
 )
 SCRATCH = frozenset({"config", "_new_id", "_rng", "_backoff", "_msg_prefix", "_now", "_mono", "_facts"})
 #: heaps (lists) and maps of heaps, compared as sorted entries

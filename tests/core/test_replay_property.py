@@ -12,6 +12,9 @@ resets, the clock moving on). After every step it checks that
   ids the core has forgotten (``remember_evicted`` is tiny here), as the
   service does, and the bounded evicted index agrees with the log
   (``ForgettingMachine``: bounds so tiny that ids are forgotten all the time);
+- quota pools and budgets (set, changed, deleted), usage in progress and outcome
+  reports and RATE_LIMITED failures are folded the same way live and on replay,
+  and the pools' and budgets' books balance with the attempts in flight;
 - a fresh hive that ``apply``-s the log emitted so far, its timers drained to
   the time of the live hive's last Tick, equals the live one in every field
   (``tests/core/_state.py``: everything but what ``core/state.py`` calls
@@ -26,7 +29,7 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from hivehub.core import events as ev
 from hivehub.core.commands import (
@@ -36,6 +39,8 @@ from hivehub.core.commands import (
     CancelTask,
     CompleteLearning,
     CompleteTask,
+    DeleteBudget,
+    DeleteQuota,
     EvictAgent,
     FailTask,
     Heartbeat,
@@ -46,6 +51,8 @@ from hivehub.core.commands import (
     ReportProgress,
     ResetLearning,
     RetryTask,
+    SetBudget,
+    SetQuota,
     StartTask,
     SubmitTask,
     SubmitTasks,
@@ -57,7 +64,7 @@ from hivehub.core.coordination import CoordinationConfig
 from hivehub.core.errors import HiveError
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.learning import LearningConfig
-from hivehub.core.model import Capability, RequiredCapability, TaskError
+from hivehub.core.model import HELD, Capability, ModelPrice, RequiredCapability, TaskError, UsageReport
 from hivehub.core.tasklog import fold_statuses, fold_task, task_id_of
 
 from ._harness import Ids, at, facts_from
@@ -66,6 +73,8 @@ from ._state import differences, full_state
 AGENTS = ["a0", "a1", "a2"]
 TASKS = [f"t{i}" for i in range(8)]
 CAPS = ["x", "y"]
+POOLS = ["p0", "p1"]
+OWNERS = [None, "alice", "bob"]
 
 CONFIG = HiveConfig(
     heartbeat_timeout=10.0,
@@ -75,6 +84,8 @@ CONFIG = HiveConfig(
     retain_finished=3,
     learning=LearningConfig(min_outcomes=2, interval_seconds=20.0),
     coordination=CoordinationConfig(interval_seconds=5.0, min_unstarted_seconds=1.0, margin=0.1),
+    prices={"priced": ModelPrice(input_per_million=3.0, output_per_million=15.0)},
+    default_estimated_tokens=300,
 )
 
 agent_ids = st.sampled_from(AGENTS)
@@ -88,6 +99,14 @@ requirements = st.dictionaries(st.sampled_from(CAPS), st.sampled_from([0.0, 0.4,
 )
 #: the task's current attempt, a stale or future one, or none at all
 attempt_delta = st.sampled_from([0, 0, 0, -1, 1, None])
+pools = st.sampled_from([None, *POOLS, *POOLS])
+limit = st.none() | st.sampled_from([1, 2, 60, 600, 6000])
+usages = st.none() | st.builds(
+    UsageReport,
+    model=st.sampled_from(["priced", "unpriced"]),
+    prompt_tokens=st.sampled_from([0, 100, 900]),
+    completion_tokens=st.sampled_from([0, 50, 2000]),
+)
 
 
 @st.composite
@@ -100,6 +119,9 @@ def task_specs(draw: st.DrawFn, *, with_id: bool = True) -> TaskSpec:
         timeout_seconds=draw(st.sampled_from([3.0, 30.0])),
         priority=draw(st.integers(1, 4)),
         type=draw(st.sampled_from(["etl", "ml"])),
+        estimated_tokens=draw(st.none() | st.sampled_from([50, 1000])),
+        max_tokens=draw(st.none() | st.sampled_from([200, 3000])),
+        max_cost_usd=draw(st.none() | st.sampled_from([0.01, 1.0])),
     )
 
 
@@ -150,11 +172,30 @@ class ReplayMachine(RuleBasedStateMachine):
 
     # -- agents -----------------------------------------------------------
 
-    @rule(agent_id=agent_ids, caps=capabilities, slots=st.integers(1, 2), running=st.sampled_from([None, {}]))
+    @initialize()
+    def pools_exist(self) -> None:
+        """Both pools exist from the start, so agents draw from them often."""
+        self.do(SetQuota(name="p0", tokens_per_minute=6000, max_concurrent=2))
+        self.do(SetQuota(name="p1", requests_per_minute=60))
+
+    @rule(
+        agent_id=agent_ids,
+        caps=capabilities,
+        slots=st.integers(1, 2),
+        running=st.sampled_from([None, {}]),
+        quota=pools,
+    )
     def register(
-        self, agent_id: str, caps: list[Capability], slots: int, running: dict[str, int] | None
+        self,
+        agent_id: str,
+        caps: list[Capability],
+        slots: int,
+        running: dict[str, int] | None,
+        quota: str | None,
     ) -> None:
-        spec = AgentSpec(name=agent_id, id=agent_id, capabilities=caps, max_concurrent_tasks=slots)
+        spec = AgentSpec(
+            name=agent_id, id=agent_id, capabilities=caps, max_concurrent_tasks=slots, quota=quota
+        )
         self.do(RegisterAgent(spec=spec, running=running))
 
     @rule(agent_id=agent_ids, caps=st.none() | capabilities, slots=st.none() | st.integers(1, 3))
@@ -190,13 +231,37 @@ class ReplayMachine(RuleBasedStateMachine):
 
     # -- tasks ------------------------------------------------------------
 
-    @rule(spec=task_specs())
-    def submit(self, spec: TaskSpec) -> None:
-        self.do(SubmitTask(spec=spec))
+    # -- quotas and budgets ----------------------------------------------
 
-    @rule(specs=st.lists(task_specs(), min_size=1, max_size=4))
-    def submit_batch(self, specs: list[TaskSpec]) -> None:
-        self.do(SubmitTasks(specs=specs))
+    @rule(name=st.sampled_from(POOLS), rpm=limit, tpm=limit, conc=st.none() | st.integers(0, 2))
+    def set_quota(self, name: str, rpm: int | None, tpm: int | None, conc: int | None) -> None:
+        self.do(SetQuota(name=name, requests_per_minute=rpm, tokens_per_minute=tpm, max_concurrent=conc))
+
+    @rule(name=st.sampled_from([*POOLS, "nope"]))
+    def delete_quota(self, name: str) -> None:
+        self.do(DeleteQuota(name=name))
+
+    @rule(
+        owner=st.sampled_from(["anonymous", "alice", "bob"]),
+        tokens=st.none() | st.sampled_from([-1, 500, 5000]),
+        cost=st.none() | st.sampled_from([0.005, 2.0]),
+    )
+    def set_budget(self, owner: str, tokens: int | None, cost: float | None) -> None:
+        self.do(SetBudget(owner=owner, tokens_per_day=tokens, cost_usd_per_day=cost))
+
+    @rule(owner=st.sampled_from(["anonymous", "alice", "nobody"]))
+    def delete_budget(self, owner: str) -> None:
+        self.do(DeleteBudget(owner=owner))
+
+    # -- tasks ------------------------------------------------------------
+
+    @rule(spec=task_specs(), owner=st.sampled_from(OWNERS))
+    def submit(self, spec: TaskSpec, owner: str | None) -> None:
+        self.do(SubmitTask(spec=spec, created_by=owner))
+
+    @rule(specs=st.lists(task_specs(), min_size=1, max_size=4), owner=st.sampled_from(OWNERS))
+    def submit_batch(self, specs: list[TaskSpec], owner: str | None) -> None:
+        self.do(SubmitTasks(specs=specs, created_by=owner))
 
     @rule(task_id=task_ids, agent_id=agent_ids, use_holder=st.booleans(), delta=attempt_delta)
     def start(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None) -> None:
@@ -209,11 +274,32 @@ class ReplayMachine(RuleBasedStateMachine):
         use_holder=st.booleans(),
         delta=attempt_delta,
         p=st.sampled_from([0.0, 0.5]),
+        output=st.none() | st.sampled_from(["", "tok "]),
+        usage=usages,
     )
-    def progress(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, p: float) -> None:
+    def progress(
+        self,
+        task_id: str,
+        agent_id: str,
+        use_holder: bool,
+        delta: int | None,
+        p: float,
+        output: str | None,
+        usage: UsageReport | None,
+    ) -> None:
         agent_id = self.holder(task_id, agent_id, use_holder)
         attempt = self.attempt(task_id, delta)
-        self.do(ReportProgress(task_id=task_id, agent_id=agent_id, progress=p, attempt=attempt), 0.5)
+        self.do(
+            ReportProgress(
+                task_id=task_id,
+                agent_id=agent_id,
+                progress=p,
+                attempt=attempt,
+                output_delta=output,
+                usage=usage,
+            ),
+            0.5,
+        )
 
     @rule(
         task_id=task_ids,
@@ -221,13 +307,23 @@ class ReplayMachine(RuleBasedStateMachine):
         use_holder=st.booleans(),
         delta=attempt_delta,
         quality=st.none() | st.sampled_from([0.3, 1.0]),
+        usage=usages,
     )
     def complete(
-        self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, quality: float | None
+        self,
+        task_id: str,
+        agent_id: str,
+        use_holder: bool,
+        delta: int | None,
+        quality: float | None,
+        usage: UsageReport | None,
     ) -> None:
         agent_id = self.holder(task_id, agent_id, use_holder)
         attempt = self.attempt(task_id, delta)
-        self.do(CompleteTask(task_id=task_id, agent_id=agent_id, attempt=attempt, quality=quality), 0.5)
+        self.do(
+            CompleteTask(task_id=task_id, agent_id=agent_id, attempt=attempt, quality=quality, usage=usage),
+            0.5,
+        )
 
     @rule(
         task_id=task_ids,
@@ -235,13 +331,34 @@ class ReplayMachine(RuleBasedStateMachine):
         use_holder=st.booleans(),
         delta=attempt_delta,
         retryable=st.booleans(),
+        code=st.sampled_from(["BOOM", "RATE_LIMITED"]),
+        retry_after=st.none() | st.sampled_from([1.0, 30.0]),
+        usage=usages,
     )
-    def fail(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, retryable: bool) -> None:
+    def fail(
+        self,
+        task_id: str,
+        agent_id: str,
+        use_holder: bool,
+        delta: int | None,
+        retryable: bool,
+        code: str,
+        retry_after: float | None,
+        usage: UsageReport | None,
+    ) -> None:
         agent_id = self.holder(task_id, agent_id, use_holder)
         attempt = self.attempt(task_id, delta)
-        error = TaskError("BOOM", "it broke")
+        error = TaskError(code, "it broke")
         self.do(
-            FailTask(task_id=task_id, agent_id=agent_id, attempt=attempt, error=error, retryable=retryable),
+            FailTask(
+                task_id=task_id,
+                agent_id=agent_id,
+                attempt=attempt,
+                error=error,
+                retryable=retryable,
+                usage=usage,
+                retry_after=retry_after,
+            ),
             0.5,
         )
 
@@ -288,6 +405,24 @@ class ReplayMachine(RuleBasedStateMachine):
         assert live == folded, "\n".join(differences(live, folded))
 
     @invariant()
+    def the_books_balance_with_the_attempts_in_flight(self) -> None:
+        h = self.hive
+        held = {tid for tid, t in h.tasks.items() if t.status in HELD}
+        assert set(h._reservations) <= held
+        for name, p in h._pools.items():
+            assert name in h.quotas
+            n = sum(1 for _, r in h._reservations.values() if r.quota == name)
+            assert p.in_flight == n, (name, p.in_flight, n)
+        by_owner: dict[str, int] = {}
+        for owner, r in h._reservations.values():
+            by_owner[owner] = by_owner.get(owner, 0) + r.budget_tokens
+        assert {o: x.tokens for o, x in h._reserved.items()} == by_owner
+        assert set(h._attempt_usage) <= held
+        total = sum(u.total_tokens for u in h.usage_by_model.values())
+        assert total == sum(u.total_tokens for u in h.usage_by_owner.values())
+        assert total == sum(u.total_tokens for u in h.usage_by_type.values())
+
+    @invariant()
     def the_bounded_index_agrees_with_the_log(self) -> None:
         h = self.hive
         folded = fold_statuses(self.log)
@@ -318,6 +453,61 @@ class ForgettingMachine(ReplayMachine):
         self.do(CancelTask(task_id=spec.id, cancelled_by="u"))
 
 
+class UsageMachine(ReplayMachine):
+    """The same, focused on usage, quota pools and budgets: three agents (two pools,
+    one without) registered from the start, and only the rules that move work,
+    usage and limits (the rest of the machine's rules are switched off here)."""
+
+    @initialize()
+    def agents_exist(self) -> None:
+        for agent_id, quota in zip(AGENTS, ["p0", "p1", None], strict=True):
+            every = [Capability(name=c, proficiency=0.9) for c in CAPS]
+            spec = AgentSpec(
+                name=agent_id, id=agent_id, max_concurrent_tasks=2, quota=quota, capabilities=every
+            )
+            self.do(RegisterAgent(spec=spec))
+        self.do(SetBudget(owner="alice", tokens_per_day=4000, cost_usd_per_day=0.05))
+
+    @rule(spec=task_specs(with_id=False), owner=st.sampled_from(OWNERS))
+    def submit_more(self, spec: TaskSpec, owner: str | None) -> None:
+        """A task with a hub-made id and no dependencies: accepted, so work flows."""
+        self.do(SubmitTask(spec=msgspec.structs.replace(spec, depends_on=[]), created_by=owner))
+
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["progress", "complete", "fail", "rate_limited", "cancel"]),
+        usage=usages,
+        dt=st.sampled_from([0.0, 1.0, 10.0]),
+    )
+    def holder_reports(self, data: st.DataObject, action: str, usage: UsageReport | None, dt: float) -> None:
+        """A report by the holder of a held task, with its current attempt."""
+        held = sorted(tid for tid, t in self.hive.tasks.items() if t.status in HELD)
+        if not held:
+            return
+        t = self.hive.tasks[data.draw(st.sampled_from(held))]
+        assert t.assigned_agent_id is not None
+        ids = {"task_id": t.id, "agent_id": t.assigned_agent_id, "attempt": t.attempt}
+        cmd: Any
+        if action == "progress":
+            cmd = ReportProgress(**ids, progress=0.5, output_delta="tok ", usage=usage)
+        elif action == "complete":
+            cmd = CompleteTask(**ids, usage=usage)
+        elif action == "cancel":
+            cmd = CancelTask(task_id=t.id, cancelled_by="u")
+        else:
+            code = "RATE_LIMITED" if action == "rate_limited" else "BOOM"
+            cmd = FailTask(
+                **ids,
+                error=TaskError(code, "no"),
+                usage=usage,
+                retry_after=data.draw(st.sampled_from([None, 2.0])),
+            )
+        self.do(cmd, dt)
+
+    # noise for this machine: covered by ReplayMachine
+    update = remove = disconnect = evict = reset_learning = complete_learning = recover = None  # type: ignore[assignment]
+
+
 _SETTINGS = settings(
     max_examples=60,
     stateful_step_count=40,
@@ -327,5 +517,7 @@ _SETTINGS = settings(
 )
 ReplayMachine.TestCase.settings = _SETTINGS
 ForgettingMachine.TestCase.settings = _SETTINGS
+UsageMachine.TestCase.settings = settings(_SETTINGS, stateful_step_count=60)
 TestReplay = ReplayMachine.TestCase
+TestReplayUsage = UsageMachine.TestCase
 TestReplayForgetting = ForgettingMachine.TestCase
