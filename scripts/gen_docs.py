@@ -541,6 +541,22 @@ def example_data() -> dict[str, Any]:
             requested_by="operator:tok-1",
             **common,
         ),
+        "quota_set": ev.QuotaSet(
+            name="openai-main",
+            tokens_per_minute=90_000,
+            max_concurrent=8,
+            requested_by="operator:tok-1",
+            **common,
+        ),
+        "quota_deleted": ev.QuotaDeleted(name="openai-main", requested_by="operator:tok-1", **common),
+        "budget_set": ev.BudgetSet(
+            owner="alice",
+            tokens_per_day=2_000_000,
+            cost_usd_per_day=25.0,
+            requested_by="operator:tok-1",
+            **common,
+        ),
+        "budget_deleted": ev.BudgetDeleted(owner="alice", requested_by="operator:tok-1", **common),
         "error_occurred": ev.ErrorOccurred(
             error_id="err-5",
             component="scheduler",

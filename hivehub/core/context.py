@@ -123,7 +123,8 @@ class Decision:
                     success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
                     average_response_time_ms=round(m.total_execution_ms / ok, 3) if ok else 0.0,
                     capability_improvements=m.capability_improvements,
-                    usage=msgspec.structs.replace(m.usage),
+                    # (none until it reports usage: no zeros in every report of a non-LLM agent)
+                    usage=msgspec.structs.replace(m.usage) if m.usage.requests else None,
                 ),
                 task_type=task_type,
                 outcome=outcome,

@@ -89,6 +89,7 @@ def schedule(ctx: Decision) -> None:
     blocked: set[ReadyKey] = set()
     wakes: list[float] = []
     day = us.utc_day(ctx.now)
+    limited = bool(s.quotas or s.budgets)
     while s._eligible:  # nobody can take work: no need to look at the queue
         # The globally first ready task among groups that some agent could take
         # (the top of every ready heap is current: indexes.clean_ready).
@@ -100,26 +101,31 @@ def schedule(ctx: Decision) -> None:
         if head is None or head_sig is None:
             break
         t = s.tasks[head[2]]
-        res = quotas.reservation(s, t, None)
-        if not quotas.fits_budget(s, t.owner, res, day):
-            blocked.add(head_sig)
-            wakes.append(s._at(quotas.next_midnight(ctx.now)))
-            continue
-        full: set[str] = set()
-        pick = pick_agent(s, t, ctx.mono, full, res.tokens)
-        if pick is None:
-            blocked.add(head_sig)
-            for name in full:
-                when = quotas.room_at(s, name, res.tokens, ctx.mono)
-                if when is not None:
-                    wakes.append(when)
-            continue
-        agent, score, breakdown, n = pick
-        if agent.quota is not None or t.owner in s.budgets:
-            res.quota = agent.quota
-            reservation = res
+        reservation = None
+        if not limited:  # (no pool and no budget: the hot path of a hive without LLM agents)
+            pick = pick_agent(s, t)
+            if pick is None:
+                blocked.add(head_sig)
+                continue
         else:
-            reservation = None
+            res = quotas.reservation(s, t, None)
+            if not quotas.fits_budget(s, t.owner, res, day):
+                blocked.add(head_sig)
+                wakes.append(s._at(quotas.next_midnight(ctx.now)))
+                continue
+            full: set[str] = set()
+            pick = pick_agent(s, t, ctx.mono, full, res.tokens)
+            if pick is None:
+                blocked.add(head_sig)
+                for name in full:
+                    when = quotas.room_at(s, name, res.tokens, ctx.mono)
+                    if when is not None:
+                        wakes.append(when)
+                continue
+            if pick[0].quota is not None or t.owner in s.budgets:
+                res.quota = pick[0].quota
+                reservation = res
+        agent, score, breakdown, n = pick
         if t.attempt >= 1:
             reason = (
                 "retry_different_agent" if t.failed_agents and agent.id not in t.failed_agents else "retry"

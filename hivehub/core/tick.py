@@ -139,9 +139,9 @@ def maybe_rebalance(ctx: Decision) -> None:
 
     def idle_targets(t: Task) -> list[Agent]:
         ranked = []
-        tokens = quotas.reservation(s, t, None).tokens
+        tokens = quotas.reservation(s, t, None).tokens if s.quotas else 0
         for b in s._candidates(t.required_capabilities):
-            if b.quota is not None and not quotas.has_room(s, b.quota, tokens, mono):
+            if b.quota is not None and s.quotas and not quotas.has_room(s, b.quota, tokens, mono):
                 continue
             if b.status == AS.IDLE and b.free_slots > 0 and not b.draining:
                 score, _ = score_agent(b, t, s.config.weights)

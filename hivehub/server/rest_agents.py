@@ -42,7 +42,7 @@ _enc = msgspec.json.Encoder()
     body=C.AgentSpec,
     response=Agent,
     status=201,
-    errors=(400, 422),
+    errors=(400, 404, 422),
 )
 async def create_agent(request: web.Request) -> web.Response:
     spec = await body_as(request, C.AgentSpec)
