@@ -147,15 +147,18 @@ def _budget_blocked(s: HiveState, owner: str, day: date) -> bool:
     return False
 
 
-def budget_alerts(ctx: Decision) -> None:
+def budget_alerts(ctx: Decision) -> bool:
     """Raise ``budget:<owner>`` when an owner's ready work waits on its budget, and
-    clear it once it no longer does (called after every scheduling pass)."""
+    clear it once it no longer does (called after every scheduling pass).
+    Returns whether some owner waits (then the next UTC midnight wakes the scheduler)."""
     s = ctx.s
     owners = set(s.budgets) | {k[7:] for k in s.alerts if k.startswith("budget:")}
     day = us.utc_day(ctx.now)
+    any_blocked = False
     for owner in sorted(owners):
         key = f"budget:{owner}"
         blocked = _budget_blocked(s, owner, day)
+        any_blocked = any_blocked or blocked
         active = key in s.alerts
         if blocked == active:
             continue
@@ -177,6 +180,7 @@ def budget_alerts(ctx: Decision) -> None:
                 state="active" if blocked else "cleared",
             )
         )
+    return any_blocked
 
 
 # ---------------------------------------------------------------- why a task waits

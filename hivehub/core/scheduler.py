@@ -148,9 +148,9 @@ def schedule(ctx: Decision) -> None:
         )
         ctx.touch(agent.id, "task_assigned")
     s._dirty = False
+    if (s.budgets or s.alerts) and quotas.budget_alerts(ctx):
+        wakes.append(s._at(quotas.next_midnight(ctx.now)))
     s._wake_at = min(wakes) if wakes else None
-    if s.budgets or s.alerts:
-        quotas.budget_alerts(ctx)
 
 
 def settle(ctx: Decision) -> None:

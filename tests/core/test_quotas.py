@@ -295,3 +295,44 @@ def test_blocked_reason_for_each_case() -> None:
     assert blocked_reason(sim.hive, sim.task("later"), T0) == "dependencies"
     register(sim, "b", None, llm=0.9)
     assert sim.task("second").status == TaskStatus.ASSIGNED
+
+
+# ---------------------------------------------------------------- restart
+
+
+def test_pools_budgets_and_totals_survive_a_restart() -> None:
+    """A hive that folds the log holds the same pools (levels, pause), budgets,
+    reservations and totals, and paces on from there."""
+    import random
+
+    from hivehub.core.commands import SetBudget
+    from hivehub.core.hive import Hive
+
+    from ._harness import Ids
+    from ._state import full_state
+
+    sim = Sim(CONFIG)
+    sim.do(SetQuota(name="p", tokens_per_minute=6000, max_concurrent=3), 0)
+    sim.do(SetBudget(owner="alice", tokens_per_day=100_000), 0)
+    register(sim, "a", "p", slots=3)
+    for i in range(3):
+        sim.do(SubmitTask(spec=TaskSpec(id=f"t{i}", estimated_tokens=300), created_by="alice"), 0)
+    sim.complete("t0", t=1, usage=usage(800))
+    sim.fail("t1", t=2, code="RATE_LIMITED", retry_after=20.0)
+    replica = Hive(CONFIG, new_id=Ids("r"), rng=random.Random(1))
+    for e in sim.log:
+        replica.apply(e)
+    live, folded = full_state(sim.hive), full_state(replica)
+    for field in ("_pools", "quotas", "budgets", "_reservations", "_reserved", "_spent", "usage_by_owner"):
+        assert live[field] == folded[field], field
+    assert replica._pools["p"].paused_until == pytest.approx(T0.timestamp() + 22.0)
+    assert replica.usage_summary() == sim.hive.usage_summary()
+
+
+def test_blocked_reason_approval_and_running() -> None:
+    sim = Sim(CONFIG)
+    sim.register("a")
+    sim.submit("t1")
+    assert blocked_reason(sim.hive, sim.task("t1"), T0) is None  # assigned: not waiting
+    waiting = msgspec.structs.replace(sim.task("t1"), status="awaiting_approval")
+    assert blocked_reason(sim.hive, waiting, T0) == "approval"
