@@ -27,6 +27,11 @@ ERROR_CODE_MAX = 100
 ERROR_MESSAGE_MAX = 10_000
 Reason = Annotated[str, Meta(max_length=REASON_MAX)]
 Step = Annotated[str, Meta(max_length=STEP_MAX)]
+# A question to a person and its answer (``RequestInput``, ``ProvideInput``; ``core/human.py``).
+QUESTION_MAX = 10_000
+CHOICES_MAX = 50
+CHOICE_MAX = 1000
+ANSWER_MAX = 100_000
 
 
 class ReportedError(Struct):
@@ -74,6 +79,8 @@ class TaskSpec(Struct, forbid_unknown_fields=True):
     depends_on: Annotated[list[Id], Meta(max_length=1000)] = msgspec.field(default_factory=list)
     id: Id | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: wait in ``awaiting_approval`` until an operator approves it (``ApproveTask``)
+    requires_approval: bool = False
 
 
 class Command(Struct, kw_only=True):
@@ -182,6 +189,51 @@ class ReleaseTask(Command, kw_only=True):
     agent_id: str
     reason: Reason = "agent_shutdown"
     attempt: int | None = None
+
+
+class ApproveTask(Command, kw_only=True):
+    """An operator lets a task that awaits approval into the queue."""
+
+    task_id: str
+    approved_by: Name = "api"
+    comment: Reason | None = None
+
+
+class RejectTask(Command, kw_only=True):
+    """An operator refuses a task that awaits approval: it is cancelled (by them)."""
+
+    task_id: str
+    rejected_by: Name = "api"
+    reason: Reason = "rejected"
+
+
+class RequestInput(Command, kw_only=True):
+    """The holder of a running task asks a person a question (``ctx.ask``)."""
+
+    task_id: str
+    agent_id: str
+    attempt: int | None = None
+    #: the agent's id for the question: the answer names it
+    request_id: Id
+    question: Annotated[str, Meta(min_length=1, max_length=QUESTION_MAX)]
+    #: the answer must be one of these; ``None``: free text
+    choices: (
+        Annotated[
+            list[Annotated[str, Meta(max_length=CHOICE_MAX)]], Meta(min_length=1, max_length=CHOICES_MAX)
+        ]
+        | None
+    ) = None
+    timeout_seconds: PositiveSeconds = 3600.0
+
+
+class ProvideInput(Command, kw_only=True):
+    """A person answers the question a task waits on."""
+
+    task_id: str
+    answer: Annotated[str, Meta(max_length=ANSWER_MAX)]
+    answered_by: Name = "api"
+    #: the question answered; ``None``: whichever is open
+    request_id: Id | None = None
 
 
 class Tick(Command, kw_only=True):

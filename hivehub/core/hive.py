@@ -28,6 +28,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
     context.py       Decision: one command's readings, emit
     agents.py        agent decisions            tasks.py    task decisions
     cycles.py        learning-cycle decisions   scheduler.py assignment, idle <-> active
+    human.py         approval, a person's input
     tick.py          time: retries, timeouts, liveness, rebalancing
     learning.py, coordination.py, observations.py, policies.py   pure rules
 """
@@ -41,10 +42,11 @@ from typing import Any
 
 import msgspec
 
-from . import agents, cycles, tasks, tick
+from . import agents, cycles, human, tasks, tick
 from . import events as ev
 from .commands import (
     AgentDisconnected,
+    ApproveTask,
     CancelTask,
     Command,
     CompleteLearning,
@@ -53,11 +55,14 @@ from .commands import (
     FailTask,
     Heartbeat,
     Observe,
+    ProvideInput,
     Recover,
     RegisterAgent,
+    RejectTask,
     ReleaseTask,
     RemoveAgent,
     ReportProgress,
+    RequestInput,
     ResetLearning,
     RetryTask,
     StartTask,
@@ -127,6 +132,10 @@ HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
     CompleteLearning: cycles.on_complete_learning,
     ResetLearning: cycles.on_reset_learning,
     Observe: _on_observe,
+    ApproveTask: human.on_approve,
+    RejectTask: human.on_reject,
+    RequestInput: human.on_request_input,
+    ProvideInput: human.on_provide_input,
 }
 
 

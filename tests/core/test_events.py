@@ -310,6 +310,29 @@ SAMPLES: list[ev.EventData] = [
         capabilities={"x": ev.Improvement(old_value=0.925, new_value=0.9, improvement=-0.025)},
         requested_by="operator",
     ),
+    ev.TaskApprovalRequested(timestamp=TS, task_id="t", requested_by="alice"),
+    ev.TaskApproved(timestamp=TS, task_id="t", approved_by="bob", comment="ok"),
+    ev.TaskRejected(timestamp=TS, task_id="t", rejected_by="bob", reason="too costly"),
+    ev.TaskInputRequired(
+        timestamp=TS,
+        task_id="t",
+        agent_id="a",
+        attempt_number=1,
+        request_id="q1",
+        question="Ship it?",
+        choices=["yes", "no"],
+        timeout_seconds=60.0,
+        deadline=TS,
+    ),
+    ev.TaskInputReceived(
+        timestamp=TS,
+        task_id="t",
+        agent_id="a",
+        attempt_number=1,
+        request_id="q1",
+        answer="yes",
+        answered_by="bob",
+    ),
 ]
 
 
