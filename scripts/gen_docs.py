@@ -480,6 +480,29 @@ def example_data() -> dict[str, Any]:
         "task_released": ev.TaskReleased(
             task_id=t, agent_id=a, attempt_number=1, reason="agent_shutdown", **common
         ),
+        "task_approval_requested": ev.TaskApprovalRequested(task_id=t, requested_by="alice", **common),
+        "task_approved": ev.TaskApproved(task_id=t, approved_by="operator", comment="looks fine", **common),
+        "task_rejected": ev.TaskRejected(task_id=t, rejected_by="operator", reason="too costly", **common),
+        "task_input_required": ev.TaskInputRequired(
+            task_id=t,
+            agent_id=a,
+            attempt_number=1,
+            request_id="q1",
+            question="Send the summary to the customer?",
+            choices=["yes", "no"],
+            timeout_seconds=600.0,
+            deadline=ts + timedelta(seconds=600),
+            **common,
+        ),
+        "task_input_received": ev.TaskInputReceived(
+            task_id=t,
+            agent_id=a,
+            attempt_number=1,
+            request_id="q1",
+            answer="yes",
+            answered_by="operator",
+            **common,
+        ),
         "hive_status_update": ev.HiveStatusUpdate(
             status="healthy",
             metrics=ev.HiveMetrics(5, 3, 12, 150, 0.65, 4, 2),

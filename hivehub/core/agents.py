@@ -107,7 +107,7 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
         # know about was lost with its previous connection.
         for task_id in list(a.current_tasks):
             t = s.tasks[task_id]
-            if t.status == TS.RUNNING and cmd.running.get(task_id) != t.attempt:
+            if t.status in (TS.RUNNING, TS.INPUT_REQUIRED) and cmd.running.get(task_id) != t.attempt:
                 fail_attempt(
                     ctx,
                     t,

@@ -42,6 +42,11 @@ OUTPUT_DELTA_MAX = 65_536
 OUTPUT_MAX = 1_048_576
 Tokens = Annotated[int, Meta(ge=1, le=10**8)]
 Limit = Annotated[int, Meta(ge=1, le=10**12)]
+# A question to a person and its answer (``RequestInput``, ``ProvideInput``; ``core/human.py``).
+QUESTION_MAX = 10_000
+CHOICES_MAX = 50
+CHOICE_MAX = 1000
+ANSWER_MAX = 100_000
 
 
 class ReportedError(Struct):
@@ -96,6 +101,8 @@ class TaskSpec(Struct, forbid_unknown_fields=True):
     #: per-attempt caps the agent is told: it stops there (``BUDGET_EXCEEDED``)
     max_tokens: Tokens | None = None
     max_cost_usd: Annotated[float, Meta(gt=0, le=10**6)] | None = None
+    #: wait in ``awaiting_approval`` until an operator approves it (``ApproveTask``)
+    requires_approval: bool = False
 
 
 class QuotaSpec(Struct, forbid_unknown_fields=True):
@@ -256,6 +263,51 @@ class SetBudget(Command, kw_only=True):
 class DeleteBudget(Command, kw_only=True):
     owner: str
     requested_by: str = "api"
+
+
+class ApproveTask(Command, kw_only=True):
+    """An operator lets a task that awaits approval into the queue."""
+
+    task_id: str
+    approved_by: Name = "api"
+    comment: Reason | None = None
+
+
+class RejectTask(Command, kw_only=True):
+    """An operator refuses a task that awaits approval: it is cancelled (by them)."""
+
+    task_id: str
+    rejected_by: Name = "api"
+    reason: Reason = "rejected"
+
+
+class RequestInput(Command, kw_only=True):
+    """The holder of a running task asks a person a question (``ctx.ask``)."""
+
+    task_id: str
+    agent_id: str
+    attempt: int | None = None
+    #: the agent's id for the question: the answer names it
+    request_id: Id
+    question: Annotated[str, Meta(min_length=1, max_length=QUESTION_MAX)]
+    #: the answer must be one of these; ``None``: free text
+    choices: (
+        Annotated[
+            list[Annotated[str, Meta(max_length=CHOICE_MAX)]], Meta(min_length=1, max_length=CHOICES_MAX)
+        ]
+        | None
+    ) = None
+    timeout_seconds: PositiveSeconds = 3600.0
+
+
+class ProvideInput(Command, kw_only=True):
+    """A person answers the question a task waits on."""
+
+    task_id: str
+    answer: Annotated[str, Meta(max_length=ANSWER_MAX)]
+    answered_by: Name = "api"
+    #: the question answered; ``None``: whichever is open
+    request_id: Id | None = None
 
 
 class Tick(Command, kw_only=True):

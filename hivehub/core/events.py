@@ -1,4 +1,4 @@
-"""Event schemas: the 20 event types of the spec plus the few extra state changes.
+"""Event schemas: the 20 event types of the spec plus the extra state changes.
 
 Every event is logged with a gapless ``sequence`` and streamed on /ws with the
 envelope ``{type, data, timestamp, message_id, sequence}``. Field names and
@@ -241,6 +241,64 @@ class BudgetDeleted(EventData, kw_only=True):
     requested_by: str = "api"
 
 
+# --- human approval and input (core/human.py) ---------------------------------
+
+
+class TaskApprovalRequested(EventData, kw_only=True):
+    """Extra: a task submitted with ``requires_approval`` waits for an operator (after its ``task_created``)."""
+
+    TYPE: ClassVar[str] = "task_approval_requested"
+    task_id: str
+    #: the task's owner (``created_by``, else "anonymous")
+    requested_by: str
+
+
+class TaskApproved(EventData, kw_only=True):
+    """Extra: an operator approved the task; it is pending (queued once its dependencies completed)."""
+
+    TYPE: ClassVar[str] = "task_approved"
+    task_id: str
+    approved_by: str
+    comment: str | None = None
+
+
+class TaskRejected(EventData, kw_only=True):
+    """Extra: an operator rejected the task; a ``task_cancelled`` by the same operator follows."""
+
+    TYPE: ClassVar[str] = "task_rejected"
+    task_id: str
+    rejected_by: str
+    reason: str
+
+
+class TaskInputRequired(EventData, kw_only=True):
+    """Extra: the holder of a running task asked a question; the task waits in ``input_required``."""
+
+    TYPE: ClassVar[str] = "task_input_required"
+    task_id: str
+    agent_id: str
+    attempt_number: int
+    request_id: str
+    question: str
+    choices: list[str] | None = None
+    timeout_seconds: float
+    #: when the question times out (``task_input_received`` with ``timed_out`` then)
+    deadline: datetime
+
+
+class TaskInputReceived(EventData, kw_only=True):
+    """Extra: the question was answered (or timed out: ``answer`` null, ``answered_by`` "timeout"); running again."""
+
+    TYPE: ClassVar[str] = "task_input_received"
+    task_id: str
+    agent_id: str
+    attempt_number: int
+    request_id: str
+    answer: str | None
+    answered_by: str
+    timed_out: bool = False
+
+
 # --- system events ----------------------------------------------------------
 
 
@@ -393,6 +451,11 @@ EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (
     QuotaDeleted,
     BudgetSet,
     BudgetDeleted,
+    TaskApprovalRequested,
+    TaskApproved,
+    TaskRejected,
+    TaskInputRequired,
+    TaskInputReceived,
 )
 DATA_TYPES: dict[str, type[EventData]] = {t.TYPE: t for t in SPEC_EVENT_TYPES + EXTRA_EVENT_TYPES}
 

@@ -29,6 +29,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
     agents.py        agent decisions            tasks.py    task decisions
     cycles.py        learning-cycle decisions   scheduler.py assignment, idle <-> active
     quotas.py        quota pools, budgets, why a task waits    usage.py  pricing, usage totals
+    human.py         approval, a person's input
     tick.py          time: retries, timeouts, liveness, rebalancing
     learning.py, coordination.py, observations.py, policies.py   pure rules
 """
@@ -42,10 +43,11 @@ from typing import Any
 
 import msgspec
 
-from . import agents, cycles, quotas, tasks, tick
+from . import agents, cycles, human, quotas, tasks, tick
 from . import events as ev
 from .commands import (
     AgentDisconnected,
+    ApproveTask,
     CancelTask,
     Command,
     CompleteLearning,
@@ -56,11 +58,14 @@ from .commands import (
     FailTask,
     Heartbeat,
     Observe,
+    ProvideInput,
     Recover,
     RegisterAgent,
+    RejectTask,
     ReleaseTask,
     RemoveAgent,
     ReportProgress,
+    RequestInput,
     ResetLearning,
     RetryTask,
     SetBudget,
@@ -136,6 +141,10 @@ HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
     DeleteQuota: quotas.on_delete_quota,
     SetBudget: quotas.on_set_budget,
     DeleteBudget: quotas.on_delete_budget,
+    ApproveTask: human.on_approve,
+    RejectTask: human.on_reject,
+    RequestInput: human.on_request_input,
+    ProvideInput: human.on_provide_input,
 }
 
 

@@ -192,9 +192,11 @@ def drain_retries(s: HiveState, mono: float) -> None:
 
 
 def drain_deadlines(s: HiveState, mono: float) -> None:
-    """Drop the task deadlines due at ``mono`` (a Tick has acted on each)."""
+    """Drop the task and input deadlines due at ``mono`` (a Tick has acted on each)."""
     while s._deadlines and s._deadlines[0][0] <= mono:
         heapq.heappop(s._deadlines)
+    while s._input_deadlines and s._input_deadlines[0][0] <= mono:
+        heapq.heappop(s._input_deadlines)
 
 
 # ---------------------------------------------------------------- heaps, read only

@@ -48,10 +48,15 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: submitted with ``requires_approval``: not queued until an operator approves it
+    AWAITING_APPROVAL = "awaiting_approval"
+    #: its holder asked a person a question (``core/human.py``); the agent still holds it
+    INPUT_REQUIRED = "input_required"
 
 
 TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
-HELD = frozenset({TaskStatus.ASSIGNED, TaskStatus.RUNNING})
+#: an agent holds the task (its slot is taken, its reports are accepted)
+HELD = frozenset({TaskStatus.ASSIGNED, TaskStatus.RUNNING, TaskStatus.INPUT_REQUIRED})
 ONLINE = frozenset({AgentStatus.IDLE, AgentStatus.ACTIVE, AgentStatus.LEARNING})
 
 
@@ -227,6 +232,30 @@ class Agent(Struct):
         return True
 
 
+class InputRequest(Struct):
+    """A question the task's holder asked (``task_input_required``), open until answered or timed out."""
+
+    request_id: str
+    question: str
+    choices: list[str] | None
+    timeout_seconds: float
+    requested_at: datetime
+    #: when the question times out (the answer is then ``timed_out``)
+    deadline: datetime
+
+
+class InputAnswer(Struct):
+    """The last answer to a question of the task's current attempt (``task_input_received``)."""
+
+    request_id: str
+    attempt: int
+    #: ``None`` when the question timed out
+    answer: str | None
+    answered_by: str
+    timed_out: bool
+    answered_at: datetime
+
+
 class Task(Struct):
     id: str
     description: str
@@ -274,6 +303,14 @@ class Task(Struct):
     def owner(self) -> str:
         """Whose budget the task spends: the submitter's token name, else ``anonymous``."""
         return self.created_by or "anonymous"
+
+    #: it waits in ``awaiting_approval`` until an operator approves it (``core/human.py``)
+    requires_approval: bool = False
+    approved_by: str | None = None
+    #: the open question while ``input_required``
+    pending_input: InputRequest | None = None
+    #: the last answer in this attempt (a pull agent reads it once ``pending_input`` is gone)
+    last_input: InputAnswer | None = None
 
 
 class Cycle(Struct):

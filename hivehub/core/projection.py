@@ -97,6 +97,8 @@ class Projection(HiveState):
             ix.dequeue(self, t)
         if to not in HELD:
             self._held_since.pop(t.id, None)
+        if old == TS.INPUT_REQUIRED:
+            self._input_since.pop(t.id, None)
         if to == TS.COMPLETED:
             self.completed_by_day[at.date()] += 1
         elif to == TS.FAILED:
@@ -113,7 +115,7 @@ class Projection(HiveState):
         to = status_after(d)
         if to is not None:
             check_task_transition(t, to)
-        if to is not None and to != TS.RUNNING:
+        if to is not None and to not in (TS.RUNNING, TS.INPUT_REQUIRED):
             # the holder's slot is free (a rebalancing move: the previous holder's),
             # released before the fold forgets who held it; likewise its usage is
             # folded and its reservation settled
@@ -257,6 +259,8 @@ class Projection(HiveState):
         t = new_task(d, self.sequence)
         self.tasks[t.id] = t
         self.task_counts[t.status] += 1
+        if t.status != TS.PENDING:
+            return  # awaiting approval: it waits on its dependencies once approved
         unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
         for x in unmet:
             self._waiting.setdefault(x, {})[t.id] = None
@@ -327,6 +331,33 @@ class Projection(HiveState):
             a.draining = True  # do not hand the work straight back to an agent that is leaving
         t, _ = self._task_event(d)
         self._queue(t, d.timestamp)
+
+    # ---------------------------------------------------------- human appliers (core/human.py)
+
+    def _a_task_note(self, d: ev.EventData) -> None:
+        self._task_event(d)  # task_approval_requested, task_rejected: no status change
+
+    def _a_task_approved(self, d: ev.TaskApproved) -> None:
+        t, _ = self._task_event(d)  # as _a_task_created does for a pending task
+        unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
+        for x in unmet:
+            self._waiting.setdefault(x, {})[t.id] = None
+        if not unmet and self._deps_met(t):
+            ix.enqueue(self, t)
+
+    def _a_task_input_required(self, d: ev.TaskInputRequired) -> None:
+        t, _ = self._task_event(d)
+        self._input_since[t.id] = self._at(d.timestamp)
+        heapq.heappush(self._input_deadlines, (self._at(d.deadline), t.id, d.deadline))
+
+    def _a_task_input_received(self, d: ev.TaskInputReceived) -> None:
+        since = self._input_since.get(d.task_id)
+        t, _ = self._task_event(d)
+        held = self._held_since.get(t.id)
+        if since is not None and held is not None:
+            # the task timeout was suspended while it waited: its deadline moves on by the wait
+            held = self._held_since[t.id] = held + max(0.0, self._at(d.timestamp) - since)
+            heapq.heappush(self._deadlines, (held + t.timeout_seconds, t.id, t.attempt))
 
     # ---------------------------------------------------------- learning appliers
 
@@ -427,6 +458,11 @@ _APPLIERS: dict[type[ev.EventData], Callable[[Projection, Any], None]] = {
     ev.TaskCancelled: Projection._a_task_cancelled,
     ev.TaskRetried: Projection._a_task_retried,
     ev.TaskReleased: Projection._a_task_released,
+    ev.TaskApprovalRequested: Projection._a_task_note,
+    ev.TaskApproved: Projection._a_task_approved,
+    ev.TaskRejected: Projection._a_task_note,
+    ev.TaskInputRequired: Projection._a_task_input_required,
+    ev.TaskInputReceived: Projection._a_task_input_received,
     ev.LearningCycleStarted: Projection._a_learning_started,
     ev.LearningCycleCompleted: Projection._a_learning_completed,
     ev.AgentLearningReset: Projection._a_learning_reset,

@@ -188,11 +188,14 @@ def budget_alerts(ctx: Decision) -> bool:
 
 def blocked_reason(s: HiveState, t: Task, now: datetime) -> str | None:
     """Why a task is not running (derived at read time, never stored): ``"approval"``,
+    ``"input"`` (its agent waits for a person's answer),
     ``"dependencies"``, ``"budget"``, ``"quota:<name>"`` (every online candidate's pool
     is out of room or paused), ``"no_agent"`` (no online agent meets the
     requirements), else ``None`` (waiting its turn, a retry delay, or running)."""
-    if t.status == "awaiting_approval":
+    if t.status == TaskStatus.AWAITING_APPROVAL:
         return "approval"
+    if t.status == TaskStatus.INPUT_REQUIRED:
+        return "input"
     if t.status != TaskStatus.PENDING:
         return None
     if not s._deps_met(t):

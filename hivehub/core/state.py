@@ -147,8 +147,11 @@ class HiveState:
         self._queued: dict[str, int] = {}  # task id -> its current ready entry's seq (others are stale)
         #: dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
         self._waiting: dict[str, dict[str, None]] = {}
-        #: held task -> assigned, then started (monotonic)
+        #: held task -> assigned, then started (monotonic); moved on by the time spent
+        #: waiting for input, so the task timeout and execution time leave the wait out
         self._held_since: dict[str, float] = {}
+        #: input_required task -> when (monotonic) it asked (``core/human.py``)
+        self._input_since: dict[str, float] = {}
 
         # ---- timers (filled by apply, drained by Tick) ---------------------------
         #: wall seconds minus monotonic seconds, measured by the adapter when it folds
@@ -156,6 +159,8 @@ class HiveState:
         self.mono_offset = 0.0
         self._delayed: list[tuple[float, str, int, int]] = []  # retries (due, task, attempt, ready seq)
         self._deadlines: list[tuple[float, str, int]] = []  # timeouts (due, task, attempt)
+        #: input timeouts (due, task, the question's deadline: which question)
+        self._input_deadlines: list[tuple[float, str, datetime]] = []
 
         # ---- volatile ----------------------------------------------------------
         self._seen: dict[str, float] = {}  # agent -> when last heard from (monotonic)
@@ -197,7 +202,8 @@ class HiveState:
 
     def next_deadline(self) -> float | None:
         """The earliest monotonic reading at which a Tick would change something."""
-        cands = [heap[0][0] for heap in (self._delayed, self._deadlines, self._liveness) if heap]
+        heaps = (self._delayed, self._deadlines, self._liveness, self._input_deadlines)
+        cands: list[float] = [heap[0][0] for heap in heaps if heap]
         if self._wake_at is not None:
             cands.append(self._wake_at)
         return min(cands) if cands else None
@@ -346,7 +352,7 @@ class HiveState:
         online = [a for a in self.agents.values() if a.status in ONLINE]
         active = [a for a in online if a.status == AS.ACTIVE]
         slots = sum(a.max_concurrent_tasks for a in online)
-        held = self.task_counts[TS.ASSIGNED] + self.task_counts[TS.RUNNING]
+        held = sum(self.task_counts[st] for st in HELD)
         return {
             "sequence": self.sequence,
             "metrics": {
@@ -362,6 +368,8 @@ class HiveState:
                 "completed_tasks": self.task_counts[TS.COMPLETED],
                 "failed_tasks": self.task_counts[TS.FAILED],
                 "cancelled_tasks": self.task_counts[TS.CANCELLED],
+                "awaiting_approval_tasks": self.task_counts[TS.AWAITING_APPROVAL],
+                "input_required_tasks": self.task_counts[TS.INPUT_REQUIRED],
                 "completed_tasks_today": self.completed_by_day[now.date()],
                 "failed_tasks_today": self.failed_by_day[now.date()],
                 # share of online task slots in use: the hive's own load

@@ -19,7 +19,7 @@ from datetime import datetime
 import msgspec
 
 from . import events as ev
-from .model import Task, TaskStatus
+from .model import InputAnswer, InputRequest, Task, TaskStatus
 from .usage import add_usage
 
 __all__ = [
@@ -46,6 +46,11 @@ TASK_EVENTS: tuple[type[ev.EventData], ...] = (
     ev.TaskCancelled,
     ev.TaskRetried,
     ev.TaskReleased,
+    ev.TaskApprovalRequested,
+    ev.TaskApproved,
+    ev.TaskRejected,
+    ev.TaskInputRequired,
+    ev.TaskInputReceived,
 )
 
 
@@ -71,8 +76,14 @@ def status_after(d: ev.EventData) -> TaskStatus | None:
         return TS.PENDING if d.retry_scheduled else TS.FAILED
     if isinstance(d, ev.TaskCancelled):
         return TS.CANCELLED
-    if isinstance(d, (ev.TaskRetried, ev.TaskReleased)):
+    if isinstance(d, (ev.TaskRetried, ev.TaskReleased, ev.TaskApproved)):
         return TS.PENDING
+    if isinstance(d, ev.TaskInputRequired):
+        return TS.INPUT_REQUIRED
+    if isinstance(d, ev.TaskInputReceived):
+        return TS.RUNNING
+    # (task_approval_requested follows a task_created in awaiting_approval;
+    # task_rejected is followed by the task_cancelled that ends the task)
     return None
 
 
@@ -97,6 +108,8 @@ def update_task(t: Task, d: ev.EventData) -> None:
     if to is not None:
         t.status = to
         t.updated_at = d.timestamp
+        if to != TS.INPUT_REQUIRED:
+            t.pending_input = None  # open only while input_required
     _add_usage(t, d)  # an attempt's end: its usage joins the task's
     if isinstance(d, ev.TaskAssigned):
         t.assigned_agent_id = d.agent_id
@@ -144,6 +157,16 @@ def update_task(t: Task, d: ev.EventData) -> None:
         _requeued(t, None)
     elif isinstance(d, ev.TaskReleased):
         _requeued(t, None)
+    elif isinstance(d, ev.TaskApproved):
+        t.approved_by = d.approved_by
+    elif isinstance(d, ev.TaskInputRequired):
+        t.pending_input = InputRequest(
+            d.request_id, d.question, d.choices, d.timeout_seconds, d.timestamp, d.deadline
+        )
+    elif isinstance(d, ev.TaskInputReceived):
+        t.last_input = InputAnswer(
+            d.request_id, d.attempt_number, d.answer, d.answered_by, d.timed_out, d.timestamp
+        )
 
 
 def _add_usage(t: Task, d: ev.EventData) -> None:
@@ -161,6 +184,7 @@ def _requeued(t: Task, due: datetime | None) -> None:
     t.current_step = None
     t.estimated_completion = None
     t.next_retry_at = due
+    t.last_input = None  # the answers of the attempt that ended
 
 
 #: The task events that may change a task's status (``task_progress`` never does):

@@ -14,12 +14,16 @@ from datetime import datetime, timedelta
 from . import events as ev
 from .commands import (
     OUTPUT_MAX,
+    ApproveTask,
     CancelTask,
     Command,
     CompleteTask,
     FailTask,
+    ProvideInput,
+    RejectTask,
     ReleaseTask,
     ReportProgress,
+    RequestInput,
     RetryTask,
     StartTask,
     SubmitTask,
@@ -56,7 +60,19 @@ TS = TaskStatus
 
 
 #: commands that name one task by ``task_id``
-_NAMES_ONE_TASK = (CancelTask, RetryTask, StartTask, ReportProgress, CompleteTask, FailTask, ReleaseTask)
+_NAMES_ONE_TASK = (
+    CancelTask,
+    RetryTask,
+    StartTask,
+    ReportProgress,
+    CompleteTask,
+    FailTask,
+    ReleaseTask,
+    ApproveTask,
+    RejectTask,
+    RequestInput,
+    ProvideInput,
+)
 
 
 def named_task_ids(s: HiveState, cmd: Command) -> Iterator[str]:
@@ -72,7 +88,7 @@ def named_task_ids(s: HiveState, cmd: Command) -> Iterator[str]:
     elif isinstance(cmd, _NAMES_ONE_TASK):
         yield cmd.task_id
         t = s.tasks.get(cmd.task_id)
-        if isinstance(cmd, RetryTask) and t is not None:
+        if isinstance(cmd, (RetryTask, ApproveTask)) and t is not None:
             yield from t.depends_on
         return
     else:
@@ -103,7 +119,7 @@ def _new_task(ctx: Decision, spec: TaskSpec, created_by: str | None, earlier: di
         description=spec.description,
         type=spec.type,
         priority=priority_value(spec.priority),
-        status=TS.PENDING,
+        status=TS.AWAITING_APPROVAL if spec.requires_approval else TS.PENDING,
         required_capabilities=list(spec.required_capabilities),
         input=spec.input,
         timeout_seconds=spec.timeout_seconds,
@@ -116,6 +132,7 @@ def _new_task(ctx: Decision, spec: TaskSpec, created_by: str | None, earlier: di
         estimated_tokens=spec.estimated_tokens,
         max_tokens=spec.max_tokens,
         max_cost_usd=spec.max_cost_usd,
+        requires_approval=spec.requires_approval,
     )
 
 
@@ -126,6 +143,11 @@ def _create(ctx: Decision, task: Task) -> None:
             timestamp=ctx.now, task=task, matching_agents=s.matching_agents(task.required_capabilities)
         )
     )
+    if task.status == TS.AWAITING_APPROVAL:
+        # not queued; its dependencies are read when it is approved (core/human.py)
+        requested_by = task.created_by or "anonymous"
+        ctx.emit(ev.TaskApprovalRequested(timestamp=ctx.now, task_id=task.id, requested_by=requested_by))
+        return
     dead = [d for d in task.depends_on if s._task_status(d) in (TS.FAILED, TS.CANCELLED)]
     if dead:
         fail_dependents(ctx, dead[0], s._task_status(dead[0]), [task.id])
@@ -191,6 +213,9 @@ def on_retry(ctx: Decision, cmd: RetryTask) -> None:
     t = s._task(cmd.task_id)
     if t.status not in (TS.FAILED, TS.CANCELLED):
         raise InvalidTransition(f"task {t.id} is {t.status}; only failed or cancelled tasks can be retried")
+    if t.requires_approval and t.approved_by is None:
+        # (rejected, or cancelled while awaiting approval): a retry must not bypass the gate
+        raise InvalidTransition(f"task {t.id} was never approved; submit it again", task_id=t.id)
     for dep in t.depends_on:
         # An evicted dependency can never be retried, so a dependent waiting on one would pend forever.
         final = s.final_status(dep) if dep not in s.tasks else None
@@ -215,7 +240,7 @@ def on_start(ctx: Decision, cmd: StartTask) -> None:
     t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
     a = s._agent(cmd.agent_id)
     ctx.see(a)
-    if t.status == TS.RUNNING:
+    if t.status in (TS.RUNNING, TS.INPUT_REQUIRED):
         return  # a repeated report: idempotent
     ctx.emit(ev.TaskStarted(timestamp=ctx.now, task_id=t.id, agent_id=a.id, attempt_number=t.attempt))
 
@@ -273,6 +298,12 @@ def on_progress(ctx: Decision, cmd: ReportProgress) -> None:
 def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
     s = ctx.s
     t = s._held(cmd.task_id, cmd.agent_id, cmd.attempt)
+    if t.status == TS.INPUT_REQUIRED:
+        raise InvalidTransition(
+            f"task {t.id} waits for input; it completes once the question is answered or timed out",
+            task_id=t.id,
+            status=str(t.status),
+        )
     a = s.agents[cmd.agent_id]
     ctx.see(a)
     _ensure_started(ctx, t)
@@ -356,7 +387,7 @@ def fail_attempt(
         failures = t.failures + 1
         retry = retryable and failures <= t.max_retries
         next_at = ctx.now + timedelta(seconds=ctx.backoff(failures)) if retry else None
-    running = t.status == TS.RUNNING
+    running = t.status in (TS.RUNNING, TS.INPUT_REQUIRED)
     dependents = [] if retry else list(s._waiting.get(t.id, ()))
     ctx.emit(
         ev.TaskFailed(

@@ -4,8 +4,10 @@ silent agents go offline, and the coordinator rebalances when it is due.
 Call order inside one Tick (``on_tick``), each step seeing the previous one:
 
 1. retries that fell due move to the ready queue (``indexes.drain_retries``);
-2. every due task deadline is read (without popping) and an attempt still held
-   past its timeout fails; then the past deadlines are dropped;
+2. every question past its deadline is answered ``timed_out`` (``human.py``);
+   every due task deadline is read (without popping) and an attempt still held
+   past its timeout fails, unless it waits for input (its timeout is suspended);
+   then the past deadlines are dropped;
 3. every agent whose liveness entry is due and that was not heard from within
    ``heartbeat_timeout`` goes offline, and its attempts fail (liveness is
    volatile: its heap is re-armed here, see ``state.py``);
@@ -22,6 +24,7 @@ from . import quotas
 from .commands import Tick
 from .context import Decision, arm_liveness
 from .coordination import efficiency_improvement, plan_moves
+from .human import expire_inputs
 from .indexes import drain_deadlines, drain_retries, due
 from .model import HELD, ONLINE, Agent, AgentStatus, Reservation, Task, TaskError, TaskStatus
 from .policies import score_agent
@@ -40,10 +43,13 @@ def on_tick(ctx: Decision, cmd: Tick) -> None:
     if s._wake_at is not None and mono >= s._wake_at:
         s._dirty = True  # a pool has room again, or a new budget day began
     drain_retries(s, mono)
+    expire_inputs(ctx)  # first: an answered attempt's moved deadline may be due too
     for _, task_id, attempt in due(s._deadlines, mono):
         t = s.tasks.get(task_id)
         if t is None or t.status not in HELD or t.attempt != attempt:
             continue
+        if t.status == TS.INPUT_REQUIRED:
+            continue  # suspended while it waits (the answer moves its deadline on)
         elapsed = ctx.held_for(t)
         if elapsed < t.timeout_seconds:
             continue  # stale entry (another was pushed when the task started)

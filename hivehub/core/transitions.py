@@ -42,6 +42,13 @@ TASK_TRANSITIONS: dict[tuple[TaskStatus, TaskStatus], str] = {
     (TS.RUNNING, TS.CANCELLED): "task_cancelled",
     (TS.FAILED, TS.PENDING): "task_retried",
     (TS.CANCELLED, TS.PENDING): "task_retried",
+    (TS.AWAITING_APPROVAL, TS.PENDING): "task_approved",
+    (TS.AWAITING_APPROVAL, TS.CANCELLED): "task_cancelled (by hand, or task_rejected)",
+    (TS.RUNNING, TS.INPUT_REQUIRED): "task_input_required",
+    (TS.INPUT_REQUIRED, TS.RUNNING): "task_input_received (answered, or timed out)",
+    (TS.INPUT_REQUIRED, TS.CANCELLED): "task_cancelled",
+    (TS.INPUT_REQUIRED, TS.FAILED): "task_failed (agent lost or reported, no retry)",
+    (TS.INPUT_REQUIRED, TS.PENDING): "task_failed (agent lost or reported, retry scheduled) | task_released",
 }
 
 #: Every legal agent status transition (all by ``agent_status_changed``) and its reasons.

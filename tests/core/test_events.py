@@ -318,6 +318,29 @@ SAMPLES: list[ev.EventData] = [
         timestamp=TS, owner="alice", tokens_per_day=1_000_000, cost_usd_per_day=5.0, requested_by="ops"
     ),
     ev.BudgetDeleted(timestamp=TS, owner="alice", requested_by="ops"),
+    ev.TaskApprovalRequested(timestamp=TS, task_id="t", requested_by="alice"),
+    ev.TaskApproved(timestamp=TS, task_id="t", approved_by="bob", comment="ok"),
+    ev.TaskRejected(timestamp=TS, task_id="t", rejected_by="bob", reason="too costly"),
+    ev.TaskInputRequired(
+        timestamp=TS,
+        task_id="t",
+        agent_id="a",
+        attempt_number=1,
+        request_id="q1",
+        question="Ship it?",
+        choices=["yes", "no"],
+        timeout_seconds=60.0,
+        deadline=TS,
+    ),
+    ev.TaskInputReceived(
+        timestamp=TS,
+        task_id="t",
+        agent_id="a",
+        attempt_number=1,
+        request_id="q1",
+        answer="yes",
+        answered_by="bob",
+    ),
 ]
 
 

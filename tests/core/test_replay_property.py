@@ -36,6 +36,7 @@ from hivehub.core.commands import (
     AgentDisconnected,
     AgentPatch,
     AgentSpec,
+    ApproveTask,
     CancelTask,
     CompleteLearning,
     CompleteTask,
@@ -44,11 +45,14 @@ from hivehub.core.commands import (
     EvictAgent,
     FailTask,
     Heartbeat,
+    ProvideInput,
     Recover,
     RegisterAgent,
+    RejectTask,
     ReleaseTask,
     RemoveAgent,
     ReportProgress,
+    RequestInput,
     ResetLearning,
     RetryTask,
     SetBudget,
@@ -64,7 +68,15 @@ from hivehub.core.coordination import CoordinationConfig
 from hivehub.core.errors import HiveError
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.learning import LearningConfig
-from hivehub.core.model import HELD, Capability, ModelPrice, RequiredCapability, TaskError, UsageReport
+from hivehub.core.model import (
+    HELD,
+    Capability,
+    ModelPrice,
+    RequiredCapability,
+    TaskError,
+    TaskStatus,
+    UsageReport,
+)
 from hivehub.core.tasklog import fold_statuses, fold_task, task_id_of
 
 from ._harness import Ids, at, facts_from
@@ -122,6 +134,7 @@ def task_specs(draw: st.DrawFn, *, with_id: bool = True) -> TaskSpec:
         estimated_tokens=draw(st.none() | st.sampled_from([50, 1000])),
         max_tokens=draw(st.none() | st.sampled_from([200, 3000])),
         max_cost_usd=draw(st.none() | st.sampled_from([0.01, 1.0])),
+        requires_approval=draw(st.sampled_from([False, False, True])),
     )
 
 
@@ -381,6 +394,125 @@ class ReplayMachine(RuleBasedStateMachine):
     @rule(task_id=task_ids)
     def retry(self, task_id: str) -> None:
         self.do(RetryTask(task_id=task_id))
+
+    # -- people -----------------------------------------------------------
+
+    def pick(self, data: st.DataObject, status: TaskStatus) -> str:
+        """Mostly a task in ``status`` (so the rule reaches it), sometimes any id."""
+        ids = sorted(i for i, t in self.hive.tasks.items() if t.status == status)
+        return data.draw(st.sampled_from(ids) if ids and data.draw(st.booleans()) else task_ids)
+
+    @rule(data=st.data(), approve=st.booleans())
+    def decide_approval(self, data: st.DataObject, approve: bool) -> None:
+        task_id = self.pick(data, TaskStatus.AWAITING_APPROVAL)
+        if approve:
+            self.do(ApproveTask(task_id=task_id, approved_by="op"))
+        else:
+            self.do(RejectTask(task_id=task_id, rejected_by="op", reason="no"))
+
+    @rule(
+        data=st.data(),
+        agent_id=agent_ids,
+        use_holder=st.booleans(),
+        delta=attempt_delta,
+        request_id=st.sampled_from(["q1", "q2"]),
+        choices=st.sampled_from([None, ["yes", "no"]]),
+        timeout=st.sampled_from([1.0, 5.0, 40.0]),
+    )
+    def request_input(
+        self,
+        data: st.DataObject,
+        agent_id: str,
+        use_holder: bool,
+        delta: int | None,
+        request_id: str,
+        choices: list[str] | None,
+        timeout: float,
+    ) -> None:
+        task_id = self.pick(data, data.draw(st.sampled_from([TaskStatus.RUNNING, TaskStatus.ASSIGNED])))
+        agent_id = self.holder(task_id, agent_id, use_holder)
+        attempt = self.attempt(task_id, delta)
+        cmd = RequestInput(
+            task_id=task_id,
+            agent_id=agent_id,
+            attempt=attempt,
+            request_id=request_id,
+            question="go on?",
+            choices=choices,
+            timeout_seconds=timeout,
+        )
+        self.do(cmd, 0.5)
+
+    @rule(task_id=task_ids, agent_id=agent_ids, approve=st.booleans())
+    def approval_round(self, task_id: str, agent_id: str, approve: bool) -> None:
+        """An agent that can take it, a task that needs approval, and the decision."""
+        self.do(RegisterAgent(spec=AgentSpec(name=agent_id, id=agent_id, max_concurrent_tasks=2)))
+        self.do(SubmitTask(spec=TaskSpec(id=task_id, requires_approval=True, timeout_seconds=3.0)))
+        if not approve:
+            self.do(RejectTask(task_id=task_id, rejected_by="op", reason="no"), 0.5)
+            return
+        self.do(ApproveTask(task_id=task_id, approved_by="op", comment="fine"), 0.5)
+        t = self.hive.tasks.get(task_id)
+        if t is not None and t.status == TaskStatus.ASSIGNED and t.assigned_agent_id is not None:
+            self.do(StartTask(task_id=t.id, agent_id=t.assigned_agent_id, attempt=t.attempt))
+            ask = RequestInput(
+                task_id=t.id,
+                agent_id=t.assigned_agent_id,
+                attempt=t.attempt,
+                request_id="q1",
+                question="go on?",
+                choices=["yes", "no"] if agent_id == "a1" else None,
+                timeout_seconds=2.0 if agent_id == "a2" else 20.0,
+            )
+            self.do(ask, 0.5)
+
+    @rule(
+        data=st.data(),
+        request_id=st.sampled_from(["q1", "q2"]),
+        choices=st.sampled_from([None, ["yes", "no"]]),
+        timeout=st.sampled_from([1.0, 5.0, 40.0]),
+    )
+    def start_then_ask(
+        self, data: st.DataObject, request_id: str, choices: list[str] | None, timeout: float
+    ) -> None:
+        """The holder of an assigned task starts it and asks at once (so questions are common)."""
+        ids = sorted(i for i, t in self.hive.tasks.items() if t.status == TaskStatus.ASSIGNED)
+        if not ids:
+            return
+        t = self.hive.tasks[data.draw(st.sampled_from(ids))]
+        assert t.assigned_agent_id is not None
+        self.do(StartTask(task_id=t.id, agent_id=t.assigned_agent_id, attempt=t.attempt), 0.5)
+        cmd = RequestInput(
+            task_id=t.id,
+            agent_id=t.assigned_agent_id,
+            attempt=t.attempt,
+            request_id=request_id,
+            question="go on?",
+            choices=choices,
+            timeout_seconds=timeout,
+        )
+        self.do(cmd, 0.5)
+
+    @rule(data=st.data(), dt=st.sampled_from([0.0, 1.0, 3.0]))
+    def answer_open_question(self, data: st.DataObject, dt: float) -> None:
+        """A right answer to a question that is open (so answers are common)."""
+        ids = sorted(i for i, t in self.hive.tasks.items() if t.status == TaskStatus.INPUT_REQUIRED)
+        if not ids:
+            return
+        t = self.hive.tasks[data.draw(st.sampled_from(ids))]
+        assert t.pending_input is not None
+        answer = t.pending_input.choices[0] if t.pending_input.choices else "ok"
+        self.do(ProvideInput(task_id=t.id, answer=answer, request_id=t.pending_input.request_id), dt)
+
+    @rule(
+        data=st.data(),
+        answer=st.sampled_from(["yes", "maybe"]),
+        request_id=st.sampled_from([None, "q1", "q2"]),
+        dt=st.sampled_from([0.0, 2.0]),
+    )
+    def provide_input(self, data: st.DataObject, answer: str, request_id: str | None, dt: float) -> None:
+        task_id = self.pick(data, TaskStatus.INPUT_REQUIRED)
+        self.do(ProvideInput(task_id=task_id, answer=answer, answered_by="u", request_id=request_id), dt)
 
     # -- time -------------------------------------------------------------
 

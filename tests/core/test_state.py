@@ -40,6 +40,8 @@ class TestStatus:
             "completed_tasks": 1,
             "failed_tasks": 1,
             "cancelled_tasks": 1,
+            "awaiting_approval_tasks": 0,
+            "input_required_tasks": 0,
             "completed_tasks_today": 1,
             "failed_tasks_today": 1,
             "system_load": 1.0,  # 3 held tasks over 3 online slots
