@@ -15,7 +15,8 @@ from ..bus import open_bus
 from ..monitor.modules import ModuleMonitor
 from ..monitor.watch import HiveWatch
 from ..protocol.errors import CLOSE_GOING_AWAY
-from ..store.base import EventStore, open_store
+from ..store import open_store
+from ..store.base import EventStore
 from . import heap, observability
 from .agents import AgentGateway
 from .auth import Connections, RateLimiter, TokenStore, auth_middleware, cors_middleware, start_token_watch
