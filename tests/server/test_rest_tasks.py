@@ -534,7 +534,7 @@ async def test_every_json_body_route_refuses_bad_bodies_with_the_same_codes(
     ],
 )
 def test_a_rest_report_is_the_same_command_as_its_agent_frame(
-    frame: str, route_body: str, fields: dict[str, Any]
+    frame: str, route_body: str, fields: dict[str, object]
 ) -> None:
     import msgspec
 
