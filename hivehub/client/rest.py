@@ -19,17 +19,16 @@ import asyncio
 import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import msgspec
 
+from .bodies import capabilities_arg, task_spec
 from .errors import HubUnreachable, from_error_body, unreachable
+from .stream import EventStream
 from .urls import EVENTS_WS, http_url, ws_url
-
-if TYPE_CHECKING:
-    from .stream import EventStream
 
 DEFAULT_URL = "http://127.0.0.1:3001"
 #: task statuses after which nothing more happens unless someone retries the task
@@ -37,34 +36,6 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
-
-
-def capabilities_arg(caps: Any, key: str) -> list[dict[str, Any]] | None:
-    """Accept ``{"nlp": 0.7}``, ``["nlp:0.7"]``, ``[("nlp", 0.7)]`` or the wire form
-    ``[{"name": "nlp", key: 0.7}]``; return the wire form."""
-    if caps is None:
-        return None
-    if isinstance(caps, Mapping):
-        return [{"name": str(k), key: float(v)} for k, v in caps.items()]
-    out: list[dict[str, Any]] = []
-    for c in caps:
-        if isinstance(c, Mapping):
-            out.append(dict(c))
-        elif isinstance(c, str):
-            name, _, level = c.partition(":")
-            out.append({"name": name, key: float(level)} if level else {"name": name})
-        else:
-            name, level = c
-            out.append({"name": str(name), key: float(level)})
-    return out
-
-
-def task_spec(spec: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """A ``TaskSpec`` body from a mapping and/or keywords; ``None`` values are left to the hub."""
-    body = {**(spec or {}), **fields}
-    if "required_capabilities" in body:
-        body["required_capabilities"] = capabilities_arg(body["required_capabilities"], "min_proficiency")
-    return {k: v for k, v in body.items() if v is not None}
 
 
 def _params(**kw: Any) -> dict[str, str]:
@@ -379,8 +350,6 @@ class HiveClient:
         **options: Any,
     ) -> EventStream:
         """The live /ws event stream (see :class:`hivehub.client.EventStream` for ``options``)."""
-        from .stream import EventStream
-
         s = EventStream(
             self, types=types, agent_id=agent_id, task_id=task_id, since=since, snapshot=snapshot, **options
         )

@@ -15,7 +15,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import msgspec
@@ -28,13 +28,29 @@ from .urls import EVENTS_WS
 
 if TYPE_CHECKING:
     from ..core.errors import HiveError
-    from .rest import HiveClient
 
 log = logging.getLogger("hivehub.client.stream")
 
 _POLICY_RE = re.compile(r"^([a-z_]+): (.*)$", re.S)
 _SINCE_RE = re.compile(r"since=(\d+)")
 _dec = msgspec.json.Decoder()
+
+
+class Endpoint(Protocol):
+    """What the stream needs of its client: where the hub is, the credentials, and
+    ``status`` (the replay cursor's bounds). :class:`~hivehub.client.HiveClient` is
+    one; the stream does not import it, so the client can build streams."""
+
+    url: str
+    token: str | None
+    timeout: float | None
+
+    @property
+    def ws_url(self) -> str: ...
+
+    def auth_headers(self) -> dict[str, str]: ...
+
+    async def status(self) -> dict[str, Any]: ...
 
 
 class _Fatal(Exception):
@@ -49,7 +65,7 @@ class ResumingConnection:
     """The reconnecting, resuming reader of /ws (the state is set by
     :class:`~hivehub.client.stream.EventStream`, which subclasses it)."""
 
-    client: HiveClient
+    client: Endpoint
     types: list[str] | None
     agent_id: str | None
     task_id: str | None

@@ -44,17 +44,15 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import msgspec
 
 from ..protocol.errors import CLOSE_POLICY, CLOSE_SLOW
+from .bodies import task_spec
 from .errors import unreachable
-from .resume import ResumingConnection
-
-if TYPE_CHECKING:
-    from .rest import HiveClient
+from .resume import Endpoint, ResumingConnection
 
 log = logging.getLogger("hivehub.client.stream")
 
@@ -98,7 +96,7 @@ class EventStream(ResumingConnection):
 
     def __init__(
         self,
-        client: HiveClient,
+        client: Endpoint,
         *,
         types: Iterable[str] | str | None = None,
         agent_id: str | None = None,
@@ -362,8 +360,6 @@ class EventStream(ResumingConnection):
 
     async def create_task(self, spec: dict[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
         """``create_task`` over the stream; returns the created task."""
-        from .rest import task_spec
-
         reply = await self.request("create_task", task_spec(spec, **fields))
         return dict(reply["data"]["task"])
 

@@ -12,7 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 from ..core.model import TaskStatus
-from ..server.hub import HUB
+from ..server.config import ServerConfig
+from ..server.service import HubService
+from ..server.stream import StreamHub
 
 RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 MODULES = (
@@ -27,8 +29,12 @@ MODULES = (
 
 
 class ModuleMonitor:
-    def __init__(self, app: Any, lag_interval: float = 0.5) -> None:
-        self.app = app
+    def __init__(
+        self, service: HubService, stream: StreamHub, config: ServerConfig, lag_interval: float = 0.5
+    ) -> None:
+        self.service = service
+        self.stream = stream
+        self.config = config
         self.lag_interval = lag_interval
         self.loop_lag_ms = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -52,9 +58,7 @@ class ModuleMonitor:
             self.loop_lag_ms = max(0.0, (loop.time() - t0 - self.lag_interval) * 1000)
 
     def states(self) -> dict[str, dict[str, Any]]:
-        svc = self.app[HUB].service
-        stream = self.app[HUB].stream
-        cfg = self.app[HUB].config
+        svc, stream, cfg = self.service, self.stream, self.config
         out: dict[str, dict[str, Any]] = {}
 
         def put(name: str, status: str, reason: str, **signals: Any) -> None:

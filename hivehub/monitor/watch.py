@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core import events as ev
 from ..core.commands import Observe
 from ..core.errors import HiveError
 from ..core.model import ONLINE, TaskError
 from ..core.observations import UNSERVABLE_KEY, status_alerts, unservable_alert
-from ..server.hub import HUB
+from ..server.service import HubService
 from ..server.view import HiveReader
-
-if TYPE_CHECKING:
-    from ..server.service import HubService
 from .modules import RANK, ModuleMonitor
 from .resources import ResourceWatch, Thresholds, recommendations, sample
 
@@ -43,17 +40,19 @@ AFFECTED = {
 class HiveWatch:
     def __init__(
         self,
-        app: Any,
+        service: HubService,
         modules: ModuleMonitor,
         *,
+        db: str,
         interval: float = 1.0,
         status_interval: float = 5.0,
         resource_interval: float = 5.0,
         thresholds: Thresholds | None = None,
         stall_seconds: float = 5.0,
     ) -> None:
-        self.app = app
-        self.service: HubService = app[HUB].service
+        self.service = service
+        #: the log's path: its disk is the one watched
+        self.db = db
         self.modules = modules
         self.interval = interval
         self.status_interval = status_interval
@@ -276,8 +275,7 @@ class HiveWatch:
         return self.service.reader().pending_by_capability()
 
     async def check_resources(self) -> None:
-        cfg = self.app[HUB].config
-        values = sample(cfg.db, self.modules.loop_lag_ms, self.th.event_loop_lag_ms)
+        values = sample(self.db, self.modules.loop_lag_ms, self.th.event_loop_lag_ms)
         self.last_sample = values
         hive = self.service.reader()
         online = sum(1 for a in hive.agents() if a.status in ONLINE)

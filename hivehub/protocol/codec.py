@@ -26,20 +26,26 @@ from .messages import (
     AGENT_REPORTS,
     STREAM_REQUESTS,
     Ack,
+    AgentReport,
     Assign,
     Cancel,
     CancelTaskRequest,
+    CompleteReport,
     ErrorBody,
     ErrorDetail,
+    FailReport,
     ForwardedBatch,
     ForwardedCommand,
     ForwardedResults,
+    ProgressReport,
     Registered,
+    ReleaseReport,
     Subscribe,
     TaskCompleted,
     TaskFailed,
     TaskProgress,
     TaskReleased,
+    TaskStarted,
 )
 
 encode_event = ev.encode_event
@@ -162,38 +168,60 @@ def agent_command(agent_id: str, typ: str, data: dict[str, Any], mid: Any) -> C.
         raise InvalidInput("attempt must be an integer")
     # one validating pass (the frame has the command's limits); then plain constructors
     f = msgspec.convert(data, frame_type)
-    if isinstance(f, TaskProgress):
+    return report_command(f, rid=rid, task_id=f.task_id, agent_id=agent_id)
+
+
+#: an agent's report, decoded: the ``data`` of an /agents/ws frame, or the body of
+#: its REST route (``POST /api/tasks/{id}/<report>``, the task id from the path)
+Report = TaskStarted | AgentReport
+_FAILED = C.ReportedError("AGENT_ERROR", "failed")
+
+
+def report_command(report: Report, *, rid: str, task_id: str, agent_id: str) -> C.Command:
+    """An agent's report -> the core command it stands for, the same for both
+    transports (``agent_command`` for /agents/ws frames, the REST report routes).
+
+    Absent, null or empty optional fields take one default on both: the error
+    ``AGENT_ERROR`` "failed", the release reason ``agent_shutdown``.
+
+    Raises:
+        InvalidInput: a failure's ``error`` is not a valid ``ReportedError``.
+    """
+    attempt = report.attempt
+    if isinstance(report, TaskProgress | ProgressReport):
         return C.ReportProgress(
             id=rid,
-            task_id=f.task_id,
+            task_id=task_id,
             agent_id=agent_id,
-            attempt=f.attempt,
-            progress=f.progress,
-            current_step=f.current_step,
+            attempt=attempt,
+            progress=report.progress,
+            current_step=report.current_step,
         )
-    if isinstance(f, TaskCompleted):
+    if isinstance(report, TaskCompleted | CompleteReport):
         return C.CompleteTask(
             id=rid,
-            task_id=f.task_id,
+            task_id=task_id,
             agent_id=agent_id,
-            attempt=f.attempt,
-            result=f.result,
-            quality=f.quality,
+            attempt=attempt,
+            result=report.result,
+            quality=report.quality,
         )
-    if isinstance(f, TaskFailed):
-        err = f.error or {"code": "AGENT_ERROR", "message": "failed"}
+    if isinstance(report, TaskFailed | FailReport):
+        err = report.error or _FAILED
+        if not isinstance(err, C.ReportedError):
+            err = msgspec.convert(err, C.ReportedError)  # free-text limits
         return C.FailTask(
             id=rid,
-            task_id=f.task_id,
+            task_id=task_id,
             agent_id=agent_id,
-            attempt=f.attempt,
-            error=msgspec.convert(err, C.ReportedError).task_error(),  # free-text limits
-            retryable=f.retryable,
+            attempt=attempt,
+            error=err.task_error(),
+            retryable=report.retryable,
         )
-    if isinstance(f, TaskReleased):
-        reason = f.reason or "agent_shutdown"
-        return C.ReleaseTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt, reason=reason)
-    return C.StartTask(id=rid, task_id=f.task_id, agent_id=agent_id, attempt=f.attempt)
+    if isinstance(report, TaskReleased | ReleaseReport):
+        reason = report.reason or "agent_shutdown"
+        return C.ReleaseTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt, reason=reason)
+    return C.StartTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt)
 
 
 # ----------------------------------------------------------------- hub -> agent (the SDK's side)

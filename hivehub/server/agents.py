@@ -34,9 +34,10 @@ from ..protocol.errors import (
 from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
 from ..protocol.limits import check_depth
 from ..protocol.messages import Ack, Assign, Cancel, Registered
-from .auth import attach
+from .clientlimits import attach
+from .config import ServerConfig
 from .errors import translate
-from .hub import HUB, IDENTITY
+from .keys import IDENTITY
 from .service import HubService, Published
 from .view import CommittedView, HiveReader
 from .websocket import CUT_GRACE, HubWebSocket, abort_later, linger, wait_writable
@@ -128,7 +129,7 @@ class AgentConn:
 
 
 class AgentGateway:
-    def __init__(self, service: HubService, config: Any) -> None:
+    def __init__(self, service: HubService, config: ServerConfig) -> None:
         self.service = service
         self.view = CommittedView(service)
         self.config = config
@@ -261,7 +262,7 @@ class AgentGateway:
     # ------------------------------------------------------------ push transport
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        cfg = request.app[HUB].config
+        cfg = self.config
         # no permessage-deflate for agents: their frames are small and many, and
         # compressing each one cost a sixth of the hub's CPU in the tasks bench
         ws = HubWebSocket(

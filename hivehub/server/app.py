@@ -15,18 +15,24 @@ from ..bus import open_bus
 from ..monitor.modules import ModuleMonitor
 from ..monitor.watch import HiveWatch
 from ..protocol.errors import CLOSE_GOING_AWAY
-from ..store.base import EventStore, open_store
-from . import heap, observability
+from ..store import open_store
+from ..store.base import EventStore
+from . import heap, observability  # noqa: F401 - observability registers its routes, after rest.py's
 from .agents import AgentGateway
-from .auth import Connections, RateLimiter, TokenStore, auth_middleware, cors_middleware, start_token_watch
 from .background import LearningRunner
+from .clientlimits import Connections, RateLimiter
+from .cluster import Cluster
 from .config import ServerConfig
-from .errors import error_middleware, install_log_filters
+from .errors import install_log_filters
 from .hub import HUB, Hub
+from .internal import internal_execute
+from .metrics import HiveCollector, Metrics
+from .middleware import auth_middleware, cors_middleware, error_middleware, start_token_watch
 from .modulebus import ModuleBus
 from .rest import add_routes
 from .service import HubService
 from .stream import StreamHub
+from .tokens import TokenStore
 from .view import CommittedView
 
 log = logging.getLogger("hivehub.app")
@@ -52,30 +58,37 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         tokens=TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth),
         rate_limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst),
     )
-    hub.connections = Connections(app)
-    hub.stream = StreamHub(service, app)
+    # Each part is built with what it calls; the hub stands in (``ports.StatusBoard``)
+    # for the status and alerts the stream shows, built after it.
+    # The listeners' order is the order of fan-out: stream, gateway, learning, metrics.
+    hub.stream = StreamHub(service, config, hub.view, hub.rate_limiter, board=hub)
     hub.gateway = AgentGateway(service, config)
+    hub.connections = Connections(service, hub.gateway)
     hub.module_bus = ModuleBus(service, hub.stream.wants)
     hub.learning = LearningRunner(service, hub.module_bus)
-    hub.modules = ModuleMonitor(app)
+    hub.modules = ModuleMonitor(service, hub.stream, config)
     hub.watch = HiveWatch(
-        app,
+        service,
         hub.modules,
+        db=config.db,
         status_interval=config.status_interval,
         resource_interval=config.resource_interval,
         thresholds=config.thresholds,
     )
-    hub.metrics = observability.Metrics(app)
+    hub.metrics = Metrics(
+        service,
+        hub.module_bus,
+        HiveCollector(service, hub.stream, hub.gateway, hub.tokens, hub.modules, hub.watch),
+    )
     service.error_hook = hub.watch.report_error
     if clustered(config):
-        from .cluster import Cluster, internal_execute
-
         hub.cluster = Cluster(
-            app,
+            service,
             config.db,
             replica_id=config.replica_id or f"{socket.gethostname()}:{config.port}",
             advertise=config.advertise or f"http://127.0.0.1:{config.port}",
             secret=config.cluster_secret or "",
+            on_lead=hub.on_lead,
         )
         app.router.add_post("/internal/execute", internal_execute)
         hub.on_lead.append(hub.watch.start)

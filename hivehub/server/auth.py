@@ -13,8 +13,9 @@ Roles (each includes the ones above it, except ``agent``, which is separate)::
     agent     only the agent protocol, bound to one agent id
 
 Requests are classified once by method and path (``classify``); the middleware
-answers 401/403 with the JSON error shape, and upgrades then closes WebSockets
-with 1008 and a reason so browsers can see why.
+(``server/middleware.py``, which applies these rules) answers 401/403 with the
+JSON error shape, and upgrades then closes WebSockets with 1008 and a reason so
+browsers can see why.
 """
 
 from __future__ import annotations
@@ -24,11 +25,8 @@ import logging
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from ..core.errors import Forbidden, HiveError, RateLimited, Unauthorized
 from .clientlimits import (
     Connections,
     Held,
@@ -37,10 +35,7 @@ from .clientlimits import (
     attach,
     client_key,
     close_revoked,
-    start_token_watch,
 )
-from .errors import error_response
-from .hub import HELD, HUB, IDENTITY
 from .tokens import (
     ANONYMOUS,
     AUTH_MODES,
@@ -67,15 +62,12 @@ __all__ = [
     "TokenStore",
     "allowed",
     "attach",
-    "auth_middleware",
     "classify",
     "client_key",
     "close_revoked",
-    "cors_middleware",
     "hash_secret",
     "new_token",
     "origin_ok",
-    "start_token_watch",
     "token_from",
 ]
 
@@ -153,14 +145,14 @@ def token_from(request: web.Request) -> str | None:
 # ------------------------------------------------------------------ middleware
 
 
-async def _ws_reject(request: web.Request, reason: str) -> web.WebSocketResponse:
+async def ws_reject(request: web.Request, reason: str) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     await ws.close(code=1008, message=reason.encode()[:120])
     return ws
 
 
-def _is_ws(request: web.Request) -> bool:
+def is_ws(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
@@ -205,131 +197,3 @@ def json_content_ok(request: web.Request) -> bool:
     ctype = request.headers.get("Content-Type", "")
     mime = ctype.split(";", 1)[0].strip().lower()
     return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    from ..protocol.errors import UnsupportedMediaType
-
-    app = request.app
-    cfg = app[HUB].config
-    tokens: TokenStore = app[HUB].tokens
-    raw_path = request.rel_url.raw_path
-    kind = classify(request.method, raw_path)
-    if request.method == "OPTIONS" or kind == "internal":
-        return await handler(request)
-    enabled = tokens.enabled
-    if kind != "public":
-        # before the upgrade and before auth: a foreign page gets nothing, not even a socket
-        if not origin_ok(request, cfg, enabled):
-            return error_response(Forbidden("origin not allowed", origin=request.headers.get("Origin")))
-        # an unknown route or method answers its own 404/405 first (with ``Allow``)
-        if request.match_info.http_exception is None and not json_content_ok(request):
-            return error_response(
-                UnsupportedMediaType(
-                    "send the body as application/json", content_type=request.headers.get("Content-Type")
-                )
-            )
-    if not enabled:
-        # the hub's own demo agents keep their identity, so turning auth on later
-        # (which closes anonymous connections) leaves them be
-        raw = token_from(request)
-        ident = tokens.authenticate(raw) if raw and tokens.has_internal else None
-        request[IDENTITY] = ident if ident is not None and ident.token_id == "internal" else ANONYMOUS
-    elif kind == "public":
-        request[IDENTITY] = None
-    else:
-        raw = token_from(request)
-        ident = tokens.authenticate(raw) if raw else None
-        try:
-            if ident is None:
-                raise Unauthorized("a valid token is required" if raw is None else "invalid or revoked token")
-            if not allowed(ident, kind):
-                raise Forbidden(f"role {ident.role} may not do this", role=ident.role, needed=kind)
-        except HiveError as exc:
-            if _is_ws(request):
-                return await _ws_reject(request, f"{exc.code}: {exc.message}")
-            return error_response(exc)
-        request[IDENTITY] = ident
-        if ident.role == "agent":
-            denied = await _agent_binding_violation(request, ident, segments(raw_path), kind)
-            if denied is not None:
-                return error_response(denied)
-    if kind == "write" or (kind == "register" and request.method == "POST"):
-        try:
-            app[HUB].rate_limiter.check(client_key(request))
-        except RateLimited as exc:
-            return error_response(exc)
-    ident = request[IDENTITY]
-    held: Held | None = None
-    if ident is not None and (_is_ws(request) or (kind == "agent" and raw_path.endswith("/claim"))):
-        # registered so that revoking the token closes it (see Connections)
-        parts = segments(raw_path)
-        held = Held(ident, parts[2] if parts[:2] == ["api", "agents"] else None)
-        request[HELD] = held
-        app[HUB].connections.add(held)
-    try:
-        if _is_ws(request):
-            key = client_key(request)
-            conns: dict[str, int] = app[HUB].ws_clients
-            if conns.get(key, 0) >= cfg.max_ws_per_client:
-                return await _ws_reject(
-                    request,
-                    f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})",
-                )
-            conns[key] = conns.get(key, 0) + 1
-            try:
-                return await handler(request)
-            finally:
-                conns[key] -= 1
-                if not conns[key]:
-                    del conns[key]
-        return await handler(request)
-    finally:
-        if held is not None:
-            app[HUB].connections.discard(held)
-
-
-async def _agent_binding_violation(
-    request: web.Request, ident: Identity, parts: list[str], kind: str
-) -> HiveError | None:
-    """An agent token acts only for its own agent id, and reads only its own tasks."""
-    if kind == "task_read":
-        t = request.app[HUB].service.reader().task(parts[2])
-        if t is None:
-            return None  # the handler answers 404
-        if t.assigned_agent_id != ident.agent_id:
-            return Forbidden(
-                "this token may only read tasks of agent " + str(ident.agent_id), agent_id=ident.agent_id
-            )
-        return None
-    if parts[:2] == ["api", "agents"] and len(parts) == 4 and parts[2] != ident.agent_id:
-        return Forbidden("this token is bound to another agent", agent_id=ident.agent_id)
-    if request.method == "POST" and (
-        request.path == "/api/agents" or (parts[:2] == ["api", "tasks"] and len(parts) == 4)
-    ):
-        try:
-            body = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError:
-            return None  # the handler reports malformed JSON
-        key = "id" if request.path == "/api/agents" else "agent_id"
-        if isinstance(body, dict) and body.get(key) != ident.agent_id:
-            return Forbidden(f"this token may only act as agent {ident.agent_id}", agent_id=ident.agent_id)
-    return None
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    origins: list[str] = request.app[HUB].config.cors_origins
-    origin = request.headers.get("Origin")
-    allow = origin if origin and ("*" in origins or origin in origins) else None
-    if request.method == "OPTIONS" and allow:
-        resp: web.StreamResponse = web.Response(status=204)
-    else:
-        resp = await handler(request)
-    if allow and not resp.prepared:
-        resp.headers["Access-Control-Allow-Origin"] = allow
-        resp.headers["Vary"] = "Origin"
-        resp.headers["Access-Control-Allow-Headers"] = "Authorization, X-API-Key, Content-Type, X-Request-Id"
-        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
-    return resp

@@ -12,8 +12,10 @@ import time
 from aiohttp import web
 
 from ..core.errors import HiveError, RateLimited
-from .hub import HELD, HUB, IDENTITY
-from .tokens import ANONYMOUS, Identity, TokenStore
+from .keys import HELD, IDENTITY
+from .ports import Waker
+from .service import HubService
+from .tokens import ANONYMOUS, Identity
 
 log = logging.getLogger("hivehub.auth")
 
@@ -86,8 +88,9 @@ class Connections:
 
     REASON = "unauthorized: token revoked"
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    def __init__(self, service: HubService, gateway: Waker) -> None:
+        self.service = service
+        self.gateway = gateway
         self.by_token: dict[str, set[Held]] = {}
 
     def add(self, held: Held) -> None:
@@ -113,8 +116,7 @@ class Connections:
             h.revoked = True
         # Evict before closing: the close's AgentDisconnected would hold the tasks for a
         # reconnect that cannot come with this token.
-        service = self.app[HUB].service
-        gateway = self.app[HUB].gateway
+        service, gateway = self.service, self.gateway
         for agent_id in sorted(evict):
             try:
                 await service.execute(EvictAgent(id="token-revoked", agent_id=agent_id))
@@ -144,27 +146,3 @@ def attach(request: web.Request, ws: web.WebSocketResponse, agent_id: str | None
         held.agent_id = agent_id
     if held.revoked:
         asyncio.ensure_future(close_revoked(ws))
-
-
-async def start_token_watch(app: web.Application) -> None:
-    """on_startup: load the tokens, say what the auth mode is, watch for changes."""
-    cfg = app[HUB].config
-    tokens: TokenStore = app[HUB].tokens
-    tokens.open()
-    if tokens.mode == "off":
-        log.warning(
-            "authentication is OFF (--auth off): anyone who can reach %s:%d may read, submit, cancel "
-            "and act as any agent",
-            cfg.host,
-            cfg.port,
-        )
-    elif tokens.enabled:
-        log.info("authentication is on (--auth %s)", tokens.mode)
-    else:
-        log.info("authentication is off until a token is created (--auth auto); then it stays on")
-        if cfg.host not in ("127.0.0.1", "localhost", "::1"):
-            log.warning(
-                "authentication is off and the hub listens on %s: anyone on the network may use it", cfg.host
-            )
-    tokens.on_revoked.append(app[HUB].connections.on_revoked)
-    app[HUB].background.append(asyncio.create_task(tokens.watch(), name="token-watch"))

@@ -19,24 +19,21 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import msgspec
-from aiohttp import web
 
 from ..core import commands as C
 from ..core import events as ev
-from ..core.errors import Forbidden, HiveError, StoreUnavailable
+from ..core.errors import HiveError, StoreUnavailable
 from ..protocol import codec
 from ..protocol.errors import NotLeader, parse_error, rebuild
 from ..store.postgres import split_url
-from .errors import error_response
-from .hub import HUB
 from .service import HubService
 
 log = logging.getLogger("hivehub.cluster")
@@ -45,16 +42,18 @@ log = logging.getLogger("hivehub.cluster")
 class Cluster:
     def __init__(
         self,
-        app: web.Application,
+        service: HubService,
         pg_url: str,
         *,
         replica_id: str,
         advertise: str,
         secret: str,
         poll_seconds: float = 0.5,
+        on_lead: list[Callable[[], None]] | None = None,
     ) -> None:
-        self.app = app
-        self.service: HubService = app[HUB].service
+        self.service = service
+        #: called when this replica becomes the leader
+        self.on_lead = on_lead if on_lead is not None else []
         self.url, self.schema = split_url(pg_url)
         self.replica_id = replica_id
         self.advertise = advertise.rstrip("/")
@@ -132,7 +131,7 @@ class Cluster:
         )
         self.is_leader = True
         self.leader_id, self.leader_url = self.replica_id, self.advertise
-        for hook in self.app[HUB].on_lead:
+        for hook in self.on_lead:
             hook()
         while True:
             await asyncio.sleep(1.0)
@@ -215,20 +214,3 @@ class Cluster:
     def _error(err: Any) -> HiveError:
         code, message, details = parse_error(err) or ("hive_error", "error", {})
         return rebuild(code, message, details)
-
-
-async def internal_execute(request: web.Request) -> web.StreamResponse:
-    """A follower forwards a command here (only the leader takes it)."""
-    cluster = request.app[HUB].cluster
-    secret = request.headers.get("X-Hive-Cluster-Secret", "")
-    if cluster is None or not hmac.compare_digest(secret.encode(), cluster.secret.encode()):
-        return error_response(Forbidden("cluster secret required"))
-    if not cluster.is_leader:
-        return error_response(NotLeader("this replica does not lead", leader=cluster.leader_url))
-    # typed decode: a malformed body is a 400/422 from the error table, never a 500
-    try:
-        cmds = codec.decode_forwarded(await request.read())
-    except HiveError as exc:
-        return error_response(exc)
-    results = await cluster.service.execute_each(cmds)
-    return web.Response(body=codec.encode_results(results), content_type="application/json")

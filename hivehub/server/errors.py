@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -27,7 +26,6 @@ from ..protocol.errors import (  # noqa: F401  (re-exported: the adapters' names
     error_body,
     status_for,
 )
-from .hub import HUB
 
 log = logging.getLogger("hivehub.errors")
 
@@ -52,50 +50,6 @@ def error_response(exc: E.HiveError) -> web.Response:
         content_type="application/json",
         headers=headers,
     )
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except web.HTTPException as exc:
-        if isinstance(exc, web.HTTPRequestEntityTooLarge):
-            return error_response(
-                E.PayloadTooLarge("request body too large", limit=request.app[HUB].config.max_body_bytes)
-            )
-        if exc.status >= 400:
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-            # keep the headers the exception carries (405 must name the allowed methods in Allow)
-            headers = {
-                k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
-            }
-            return web.Response(
-                body=_enc.encode({"error": {"code": code, "message": exc.reason, "details": {}}}),
-                status=exc.status,
-                content_type="application/json",
-                headers=headers,
-            )
-        raise
-    except Exception as exc:
-        if isinstance(exc, ConnectionResetError):
-            # The peer is gone (e.g. it reset the connection before the 101 of a WebSocket
-            # upgrade could be written). Re-raising would make aiohttp log an unhandled
-            # error and try to write a 500; this answer fails to send and aiohttp drops
-            # it quietly (499: "client closed the request", in the access log only).
-            log.debug("peer went away during %s %s: %s", request.method, request.path, exc)
-            return web.Response(status=499)
-        mapped = translate(exc)
-        if mapped is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return web.Response(
-                body=_enc.encode(
-                    {"error": {"code": "internal_error", "message": "internal error", "details": {}}}
-                ),
-                status=500,
-                content_type="application/json",
-            )
-        return error_response(mapped)
 
 
 class MalformedRequestLogFilter(logging.Filter):

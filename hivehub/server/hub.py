@@ -1,8 +1,10 @@
-"""The typed hub that every adapter receives: one object under one ``AppKey``.
+"""The typed hub: every part of one replica, composed, under one ``AppKey``.
 
-``create_app`` builds it; handlers reach it as ``request.app[HUB]``. Components
-built with the app read their neighbours through it lazily (at call time), so
-the order they are built in does not matter.
+``create_app`` builds it; the handler layer (middlewares, routes, start-up hooks)
+reaches it as ``request.app[HUB]``. The components it holds never read it: each
+is built with the collaborators it calls (a neighbour built after it is passed
+as a small protocol from ``ports.py``, which the hub implements), so this module
+imports them and none of them imports it.
 """
 
 from __future__ import annotations
@@ -10,23 +12,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from ..monitor.modules import ModuleMonitor
-    from ..monitor.watch import HiveWatch
-    from .agents import AgentGateway
-    from .auth import Connections, RateLimiter, TokenStore
-    from .background import LearningRunner
-    from .cluster import Cluster
-    from .config import ServerConfig
-    from .modulebus import ModuleBus
-    from .observability import Metrics
-    from .service import HubService
-    from .stream import StreamHub
-    from .view import CommittedView, HiveReader
+from ..monitor.modules import ModuleMonitor
+from ..monitor.watch import HiveWatch
+from .agents import AgentGateway
+from .background import LearningRunner
+from .clientlimits import Connections, RateLimiter
+from .cluster import Cluster
+from .config import ServerConfig
+from .metrics import Metrics
+from .modulebus import ModuleBus
+from .service import HubService
+from .stream import StreamHub
+from .tokens import TokenStore
+from .view import CommittedView, HiveReader
 
 
 @dataclass(eq=False)
@@ -37,7 +39,7 @@ class Hub:
     view: CommittedView
     tokens: TokenStore
     rate_limiter: RateLimiter
-    # set by create_app once built (they take the app and read the hub lazily)
+    # set by create_app once built, in this order (each is given what it calls)
     connections: Connections = field(init=False)
     stream: StreamHub = field(init=False)
     gateway: AgentGateway = field(init=False)
@@ -51,10 +53,14 @@ class Hub:
     ws_clients: dict[str, int] = field(default_factory=dict)
     #: tasks cancelled at shutdown (token watch, demo agents, ...)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
-    #: called when this replica becomes the leader
+    #: called when this replica becomes the leader (the cluster holds the same list)
     on_lead: list[Callable[[], None]] = field(default_factory=list)
     openapi_doc: bytes | None = None
     demo_agents: list[Any] = field(default_factory=list)
+
+    def alerts(self, reader: HiveReader | None = None) -> list[dict[str, Any]]:
+        """The active alerts at ``reader``'s sequence (``ports.StatusBoard``)."""
+        return self.watch.alerts(reader)
 
     def status(self, reader: HiveReader) -> dict[str, Any]:
         """``GET /api/hive/status`` (and ``get_status``, the snapshot's ``status``) at
@@ -84,7 +90,3 @@ class Hub:
 
 
 HUB = web.AppKey("hub", Hub)
-#: the caller's identity, set by the auth middleware (``None``: a public route)
-IDENTITY: web.RequestKey[Any] = web.RequestKey("identity")
-#: the request's entry in the connection registry (WebSockets and parked claims)
-HELD: web.RequestKey[Any] = web.RequestKey("held")

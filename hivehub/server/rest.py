@@ -6,7 +6,8 @@ what validates.
 - :mod:`.rest_status`: ``/api``, ``/health``, ``/api/hive/status``;
 - :mod:`.rest_agents`: agents, and the pull transport's heartbeat and claim;
 - :mod:`.rest_tasks`: tasks, the pull transport's reports, ``/api/events``;
-- :mod:`.observability`: ``/metrics`` and module routes (imported by :func:`add_routes`).
+- :mod:`.observability`: ``/metrics`` and module routes (it imports this module, so
+  its routes come after these; ``create_app`` imports it).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from ..protocol.messages import (
     HeartbeatReply,
     ResetLearningBody,
 )
-from .hub import HELD, HUB
+from .hub import HUB
+from .keys import HELD
 from .routes import (
     actor,
     agent_json,

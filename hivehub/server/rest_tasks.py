@@ -10,6 +10,7 @@ from ..core import commands as C
 from ..core import events as ev
 from ..core.errors import InvalidInput
 from ..core.model import PRIORITY_NAMES, Task, TaskStatus
+from ..protocol import codec
 from ..protocol.messages import (
     AgentReport,
     CancelBody,
@@ -189,11 +190,7 @@ async def retry_task(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def start_task(request: web.Request) -> web.Response:
-    b = await body_as(request, AgentReport)
-    tid = request.match_info["id"]
-    return await _task_command(
-        request, C.StartTask(id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt), tid
-    )
+    return await _report(request, AgentReport)
 
 
 @route(
@@ -205,17 +202,7 @@ async def start_task(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def progress_task(request: web.Request) -> web.Response:
-    b = await body_as(request, ProgressReport)
-    tid = request.match_info["id"]
-    cmd = C.ReportProgress(
-        id=request_id(request),
-        task_id=tid,
-        agent_id=b.agent_id,
-        attempt=b.attempt,
-        progress=b.progress,
-        current_step=b.current_step,
-    )
-    return await _task_command(request, cmd, tid)
+    return await _report(request, ProgressReport)
 
 
 @route(
@@ -227,34 +214,14 @@ async def progress_task(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def complete_task(request: web.Request) -> web.Response:
-    b = await body_as(request, CompleteReport)
-    tid = request.match_info["id"]
-    cmd = C.CompleteTask(
-        id=request_id(request),
-        task_id=tid,
-        agent_id=b.agent_id,
-        attempt=b.attempt,
-        result=b.result,
-        quality=b.quality,
-    )
-    return await _task_command(request, cmd, tid)
+    return await _report(request, CompleteReport)
 
 
 @route(
     "POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409)
 )
 async def fail_task(request: web.Request) -> web.Response:
-    b = await body_as(request, FailReport)
-    tid = request.match_info["id"]
-    cmd = C.FailTask(
-        id=request_id(request),
-        task_id=tid,
-        agent_id=b.agent_id,
-        attempt=b.attempt,
-        error=b.error.task_error(),
-        retryable=b.retryable,
-    )
-    return await _task_command(request, cmd, tid)
+    return await _report(request, FailReport)
 
 
 @route(
@@ -266,11 +233,15 @@ async def fail_task(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def release_task(request: web.Request) -> web.Response:
-    b = await body_as(request, ReleaseReport)
+    return await _report(request, ReleaseReport)
+
+
+async def _report(request: web.Request, body: type[AgentReport]) -> web.Response:
+    """A pull agent's report: the same command as its /agents/ws frame
+    (``codec.report_command``), answered with the task."""
+    b = await body_as(request, body)
     tid = request.match_info["id"]
-    cmd = C.ReleaseTask(
-        id=request_id(request), task_id=tid, agent_id=b.agent_id, attempt=b.attempt, reason=b.reason
-    )
+    cmd = codec.report_command(b, rid=request_id(request), task_id=tid, agent_id=b.agent_id)
     return await _task_command(request, cmd, tid)
 
 
@@ -290,16 +261,14 @@ async def release_task(request: web.Request) -> web.Response:
     errors=(400,),
 )
 async def list_events(request: web.Request) -> web.Response:
-    from ..protocol.codec import check_since, parse_since, parse_types
-
-    since = parse_since(request.query.get("since")) or 0
+    since = codec.parse_since(request.query.get("since")) or 0
     limit = q_int(request, "limit", 1000, 1, 10_000)
-    types = parse_types(request.query.get("types"))
+    types = codec.parse_types(request.query.get("types"))
     s = svc(request)
     out: list[bytes] = []
     cursor = since
     ceiling = s.published_seq
-    check_since(since, ceiling)
+    codec.check_since(since, ceiling)
     while len(out) < limit and cursor < ceiling:
         rows = await s.store.read(cursor, min(5000, max(limit, 100)))
         if not rows:

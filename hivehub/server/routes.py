@@ -21,7 +21,8 @@ from msgspec import Struct
 from ..core.errors import InvalidInput, TaskNotFound
 from ..core.model import Task
 from ..protocol.limits import decode_body
-from .hub import HUB, IDENTITY, Hub
+from .hub import HUB, Hub
+from .keys import IDENTITY
 from .service import HubService
 from .view import CommittedView
 

@@ -29,7 +29,7 @@ from ..core.hive import Hive, HiveConfig
 from ..core.model import ONLINE, Task, TaskStatus
 from ..core.tasklog import fold_task, task_id_of
 from ..store.base import EventStore, NewEvent, StoredEvent
-from .view import HiveReader
+from .reader import HiveReader
 
 log = logging.getLogger("hivehub.service")
 

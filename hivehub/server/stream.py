@@ -40,9 +40,11 @@ from ..protocol.errors import (
 )
 from ..protocol.frames import close_frame, error_message, frame_header, message, parse_envelope, text_frame
 from ..protocol.messages import Pong, Snapshot, Subscribed, TaskResult
-from .auth import attach
+from .clientlimits import RateLimiter, attach, client_key
+from .config import ServerConfig
 from .errors import translate
-from .hub import HUB, IDENTITY
+from .keys import IDENTITY
+from .ports import StatusBoard
 from .service import HubService, Published, routing_keys
 from .subscriber import (  # the subscriber's limits, where they were before subscriber.py
     OPT_IN,
@@ -52,7 +54,8 @@ from .subscriber import (  # the subscriber's limits, where they were before sub
     WRITE_HIGH,
     Subscriber,
 )
-from .view import HiveReader
+from .tokens import RANK
+from .view import CommittedView, HiveReader
 from .websocket import HubWebSocket, abort_later, linger, wait_writable
 
 __all__ = [
@@ -70,9 +73,20 @@ _enc = msgspec.json.Encoder()
 
 
 class StreamHub:
-    def __init__(self, service: HubService, app: web.Application) -> None:
+    def __init__(
+        self,
+        service: HubService,
+        config: ServerConfig,
+        view: CommittedView,
+        rate_limiter: RateLimiter,
+        board: StatusBoard,
+    ) -> None:
         self.service = service
-        self.app = app
+        self.config = config
+        self.view = view
+        self.rate_limiter = rate_limiter
+        #: the status and alerts of a snapshot and of get_status (the hub)
+        self.board = board
         self.subs: set[Subscriber] = set()
         self.delivered = 0
         #: the snapshot encoded once per sequence, shared by every socket sending it
@@ -178,7 +192,7 @@ class StreamHub:
     # ------------------------------------------------------------ endpoint
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        cfg = request.app[HUB].config
+        cfg = self.config
         ws = HubWebSocket(
             heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0
         )
@@ -211,7 +225,7 @@ class StreamHub:
                 # is waiting to send it or sending it any more
                 self._snap_users += 1
                 try:
-                    body = await self.app[HUB].view.read(build)
+                    body = await self.view.read(build)
                     await self._send_snapshot(sub, request, cfg.send_timeout, body)
                 finally:
                     self._snap_users -= 1
@@ -276,8 +290,8 @@ class StreamHub:
             sequence=r.sequence,
             agents=list(r.agents()),
             tasks=tasks + recent,
-            status=self.app[HUB].status(r),
-            alerts=self.app[HUB].watch.alerts(r),
+            status=self.board.status(r),
+            alerts=self.board.alerts(r),
         )
 
     def _snapshot_bytes(self, r: HiveReader) -> bytes:
@@ -475,15 +489,13 @@ class StreamHub:
                 sub.task_id = req.task_id or None
             return message("subscribed", Subscribed(**sub.filters()), mid)
         if typ in ("create_task", "cancel_task"):
-            from .auth import RANK, client_key
-
             ident = request.get(IDENTITY)
             if ident is not None and RANK.get(ident.role, 0) < 2:
                 raise Forbidden(f"role {ident.role} may not {typ}", role=ident.role)
-            request.app[HUB].rate_limiter.check(client_key(request))
-        committed = self.app[HUB].view
+            self.rate_limiter.check(client_key(request))
+        committed = self.view
         if typ == "create_task":
-            submit = codec.create_task(data, rid, request.app[HUB].config.max_json_depth)
+            submit = codec.create_task(data, rid, self.config.max_json_depth)
             events = await svc.execute(submit)
             task_id = events[0].data.task.id  # type: ignore[attr-defined]
             return await committed.task(task_id, lambda t: message("create_task_result", TaskResult(t), mid))
@@ -494,6 +506,6 @@ class StreamHub:
                 cancel.task_id, lambda t: message("cancel_task_result", TaskResult(t), mid)
             )
         if typ == "get_status":
-            h = self.app[HUB]
-            return await committed.read(lambda r: message("get_status_result", h.status(r), mid))
+            board = self.board
+            return await committed.read(lambda r: message("get_status_result", board.status(r), mid))
         raise codec.unknown_stream_request(typ)

@@ -93,19 +93,3 @@ class EventStore(Protocol):
         """Check that a write could succeed now. Raises StoreUnavailable."""
 
     async def close(self) -> None: ...
-
-
-def open_store(url: str, busy_timeout_ms: int = 5000) -> EventStore:
-    """``memory:``, a SQLite path or ``sqlite:///path``, or ``postgresql://...``."""
-    if url in ("memory", "memory:", ":memory:"):
-        from .memory import MemoryEventStore
-
-        return MemoryEventStore()
-    if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresEventStore
-
-        return PostgresEventStore(url)
-    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    from .sqlite import SQLiteEventStore
-
-    return SQLiteEventStore(path, busy_timeout_ms=busy_timeout_ms)

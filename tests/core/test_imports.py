@@ -1,70 +1,33 @@
-"""The core's import graph has no circle: every module can be read (and imported)
-knowing only the modules below it. Checked on the source (every import, those
-under ``TYPE_CHECKING`` and inside functions included), so a circle that Python
-happens to tolerate at run time is still caught."""
+"""The core's import graph has no circle, and the composed ``Hive`` stands on
+its parts. The graph and the cycle check are the package-wide ones
+(``tests/test_imports.py``: every import, those under ``TYPE_CHECKING`` and
+inside functions included), restricted here to ``hivehub.core``."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import hivehub.core
+from tests.test_imports import find_cycle
+from tests.test_imports import graph as package_graph
 
 CORE = Path(hivehub.core.__file__).parent
 PACKAGE = "hivehub.core"
 
 
-def core_imports(path: Path) -> set[str]:
-    """The core modules that ``path`` imports (by module name, without the package)."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1:  # from . import x / from .x import y
-                if node.module:
-                    out.add(node.module.split(".")[0])
-                else:
-                    out.update(alias.name for alias in node.names)
-            elif node.level == 0 and node.module and node.module.startswith(PACKAGE + "."):
-                out.add(node.module.removeprefix(PACKAGE + ".").split(".")[0])
-            elif node.level == 0 and node.module == PACKAGE:
-                out.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith(PACKAGE + "."):
-                    out.add(alias.name.removeprefix(PACKAGE + ".").split(".")[0])
-    return out
-
-
 def graph() -> dict[str, set[str]]:
-    modules = {p.stem for p in CORE.glob("*.py") if p.stem != "__init__"}
-    return {m: core_imports(CORE / f"{m}.py") & modules for m in modules}
+    """The core's modules (by name, without the package) and the core modules each imports."""
+    prefix = PACKAGE + "."
 
+    def short(m: str) -> str:
+        return m.removeprefix(prefix)
 
-def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
-    """One import circle of ``g`` as a path ``[a, b, ..., a]``, or None."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(m: str) -> list[str] | None:
-        state[m] = 1
-        path.append(m)
-        for n in sorted(g.get(m, ())):
-            if state.get(n) == 1:
-                return path[path.index(n) :] + [n]
-            if n not in state:
-                found = visit(n)
-                if found:
-                    return found
-        path.pop()
-        state[m] = 2
-        return None
-
-    for m in sorted(g):
-        if m not in state:
-            found = visit(m)
-            if found:
-                return found
-    return None
+    g = package_graph()
+    return {
+        short(m): {short(d) for d in deps if d.startswith(prefix)}
+        for m, deps in g.items()
+        if m.startswith(prefix)
+    }
 
 
 def test_the_core_has_no_import_circle() -> None:

@@ -264,3 +264,17 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
 async def hub(hub_factory: HubFactory) -> Hub:
     """A hub with auth off (no token exists)."""
     return await hub_factory(db="memory")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def secured(hub_factory: HubFactory, tmp_path: Path) -> tuple[Hub, dict[str, str]]:
+    """A hub with auth on and one token per role (the agent token bound to ``a1``)."""
+    db = tmp_path / "hive.db"
+    tokens = {role: make_token(db, role) for role in ("viewer", "operator", "admin")}
+    tokens["agent"] = make_token(db, "agent", "a1")
+    hub = await hub_factory()
+    return hub, tokens

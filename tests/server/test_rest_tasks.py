@@ -519,3 +519,28 @@ async def test_every_json_body_route_refuses_bad_bodies_with_the_same_codes(
     assert [e for e in after if e["type"].startswith(("task_", "agent_"))] == [
         e for e in before if e["type"].startswith(("task_", "agent_"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "route_body", "fields"),
+    [
+        ("task_started", "AgentReport", {}),
+        ("task_progress", "ProgressReport", {"progress": 0.5, "current_step": "s"}),
+        ("task_completed", "CompleteReport", {"result": {"x": 1}, "quality": 0.9}),
+        ("task_failed", "FailReport", {"error": {"code": "E", "message": "m"}, "retryable": False}),
+        ("task_failed", "FailReport", {}),
+        ("task_released", "ReleaseReport", {}),
+        ("task_released", "ReleaseReport", {"reason": "draining"}),
+    ],
+)
+def test_a_rest_report_is_the_same_command_as_its_agent_frame(
+    frame: str, route_body: str, fields: dict[str, object]
+) -> None:
+    import msgspec
+
+    from hivehub.protocol import codec, messages
+
+    ws = codec.agent_command("a1", frame, {"task_id": "t1", "attempt": 2, **fields}, "m1")
+    body = msgspec.convert({"agent_id": "a1", "attempt": 2, **fields}, getattr(messages, route_body))
+    rest = codec.report_command(body, rid="agent:a1:m1", task_id="t1", agent_id="a1")
+    assert rest == ws

@@ -1,0 +1,81 @@
+"""hivehub.server.clientlimits: per-client rate limits, the WebSocket limit per
+client, and the connection registry a revocation closes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from hivehub.core.errors import RateLimited
+from hivehub.server.clientlimits import Held, RateLimiter, client_key
+from hivehub.server.keys import IDENTITY
+from hivehub.server.tokens import ANONYMOUS, Identity
+
+from .conftest import Hub, HubFactory, ask, bearer, recv_close, revoke_token
+
+
+def test_a_bucket_allows_its_burst_then_names_the_wait() -> None:
+    limiter = RateLimiter(rate=0.001, burst=2)
+    limiter.check("ip:a")
+    limiter.check("ip:a")
+    with pytest.raises(RateLimited) as exc:
+        limiter.check("ip:a")
+    assert exc.value.details["limit"] == 0.001 and exc.value.details["retry_after"] > 900
+    limiter.check("ip:b")  # every client has its own bucket
+    RateLimiter(rate=0, burst=0).check("ip:a")  # 0: no limit
+
+
+def test_the_client_key_is_the_token_else_the_address() -> None:
+    req = make_mocked_request("GET", "/api/tasks")
+    assert client_key(req).startswith("ip:")
+    req[IDENTITY] = ANONYMOUS
+    assert client_key(req).startswith("ip:")
+    req[IDENTITY] = Identity("abc", "viewer")
+    assert client_key(req) == "token:abc"
+
+
+async def test_the_registry_forgets_what_it_no_longer_holds(hub: Hub) -> None:
+    from hivehub.server.hub import HUB
+
+    conns = hub.client.app[HUB].connections
+    held = Held(Identity("abc", "viewer"))
+    conns.add(held)
+    assert conns.by_token == {"abc": {held}}
+    conns.discard(held)
+    assert conns.by_token == {}
+
+
+async def test_revoking_a_token_closes_its_open_sockets_and_refuses_it(secured, tmp_path: Path) -> None:
+    hub, tokens = secured
+    ws = await hub.ws("/ws", params={"token": tokens["viewer"]})
+    assert (await ask(ws, {"type": "ping", "message_id": "p"}))["type"] == "pong"
+    revoke_token(tmp_path / "hive.db", tokens["viewer"])
+    code, reason, _ = await recv_close(ws)
+    assert (code, reason) == (1008, "unauthorized: token revoked")
+    r = await hub.get("/api/tasks", headers=bearer(tokens["viewer"]))
+    assert (r.status, r.code) == (401, "unauthorized")
+    assert (await hub.get("/api/tasks", headers=bearer(tokens["operator"]))).status == 200
+
+
+async def test_writes_over_the_rate_limit_are_429_with_retry_after(hub_factory: HubFactory) -> None:
+    hub = await hub_factory(db="memory", rate_limit_per_second=0.5, rate_limit_burst=2)
+    assert (await hub.post("/api/tasks", {})).status == 201
+    assert (await hub.post("/api/tasks", {})).status == 201
+    r = await hub.post("/api/tasks", {})
+    assert (r.status, r.code) == (429, "rate_limited"), r
+    assert int(r.headers["Retry-After"]) >= 1
+    # reads are not limited
+    assert (await hub.get("/api/tasks")).status == 200
+    assert len((await hub.get("/api/tasks")).body["tasks"]) == 2
+
+
+async def test_ws_connections_over_the_per_client_limit_are_closed_1008(hub_factory: HubFactory) -> None:
+    hub = await hub_factory(db="memory", max_ws_per_client=1)
+    first = await hub.ws("/ws")
+    second = await hub.ws("/ws")
+    code, reason, _ = await recv_close(second)
+    assert code == 1008 and reason.startswith("rate_limited"), reason
+    assert (await ask(first, {"type": "ping", "message_id": "p"}))["type"] == "pong"
+    await first.close()
