@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from ..core import commands as C
 from ..core import policies
 from ..core.errors import Forbidden, HiveError, InvalidInput, Unauthorized
-from ..core.model import TaskStatus
+from ..core.model import HELD, TaskStatus
 from ..protocol import codec
 from ..protocol.errors import (
     CLOSE_AGENT_REMOVED,
@@ -400,7 +400,7 @@ class AgentGateway:
                     t is None
                     or t.assigned_agent_id != agent_id
                     or t.attempt != attempt
-                    or t.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+                    or t.status not in HELD  # input_required is still its own
                 ):
                     frames.append(message("cancel", Cancel(tid, attempt, "no_longer_assigned")))
             return frames
