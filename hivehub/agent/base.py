@@ -36,6 +36,7 @@ from .identity import IdFile, id_file_path
 from .options import AgentOptions, normalize_capabilities
 from .reports import (  # noqa: F401  (re-exported: their home before reports.py)
     MAX_REPORT_RETRIES,
+    OUTPUT_DELTA_MAX,
     REPORT_KINDS,
     TERMINAL_KINDS,
     TRANSIENT_CODES,
@@ -107,6 +108,8 @@ class BaseAgent:
         #: larger results fail the task with RESULT_TOO_LARGE instead of being sent
         #: (the hub's default frame/body limit is 1 MiB); None: no check
         self.max_result_bytes = opts.max_result_bytes
+        #: the model client of ``ctx.llm`` and ``llm_handler`` (None: no model)
+        self.llm = opts.llm
         self._handlers: dict[str, Handler] = {}
         self._own_executor = opts.executor is None
         self._executor: ThreadPoolExecutor | None = opts.executor
@@ -154,6 +157,8 @@ class BaseAgent:
             "max_concurrent_tasks": self.max_concurrent_tasks,
             "metadata": self.metadata,
         }
+        if self.options.quota:
+            d["quota"] = self.options.quota
         if self.agent_id:
             d["id"] = self.agent_id
         return d
@@ -390,7 +395,14 @@ class BaseAgent:
         assert self._loop is not None
         # the handler sees the task as the hub sent it: a dict (TaskContext.task)
         as_sent = msgspec.to_builtins(task)
-        ctx = TaskContext(as_sent, att, on_progress=self._on_progress, loop=self._loop, agent=self)
+        ctx = TaskContext(
+            as_sent,
+            att,
+            on_progress=self._on_progress,
+            loop=self._loop,
+            agent=self,
+            on_output=self._on_output,
+        )
         e = Execution(as_sent, att, ctx)
         self._execs[task_id] = e
         if self._stopping:
@@ -433,6 +445,9 @@ class BaseAgent:
         if e.progress_timer is not None:
             e.progress_timer.cancel()
             e.progress_timer = None
+        if e.output_timer is not None:
+            e.output_timer.cancel()
+            e.output_timer = None
         if self._execs.get(e.task_id) is e:
             del self._execs[e.task_id]
         self._recent[(e.task_id, e.attempt)] = None
@@ -478,9 +493,46 @@ class BaseAgent:
             {"task_id": e.task_id, "attempt": e.attempt, "progress": fraction, "current_step": step},
         )
 
+    def _on_output(self, ctx: TaskContext, delta: str, usage: dict[str, Any] | None) -> None:
+        """Streamed text: coalesced to at most one report per 0.1 s (OutputCoalescer)."""
+        e = self._execs.get(ctx.task_id)
+        if e is None or e.ctx is not ctx or e.state != "running":
+            return
+        now = time.monotonic()
+        if e.coalescer.add(delta, now):
+            self._flush_output(e)
+        elif e.output_timer is None and self._loop is not None:
+            wait = e.coalescer.due_in(now)
+            if wait is not None:
+                e.output_timer = self._loop.call_later(wait, self._flush_output, e)
+
+    def _flush_output(self, e: Execution) -> None:
+        e.output_timer = None
+        if self._execs.get(e.task_id) is not e:
+            return
+        delta = e.coalescer.take(time.monotonic())
+        if not delta:
+            return
+        # the hub takes at most OUTPUT_DELTA_MAX characters per report
+        for i in range(0, len(delta), OUTPUT_DELTA_MAX):
+            data: dict[str, Any] = {
+                "task_id": e.task_id,
+                "attempt": e.attempt,
+                "progress": e.ctx.last_progress,
+                "current_step": e.ctx.last_step,
+                "output_delta": delta[i : i + OUTPUT_DELTA_MAX],
+            }
+            if e.ctx._stream_usage is not None:
+                data["usage"] = e.ctx._stream_usage  # cumulative for the attempt
+            self._report("task_progress", data)
+
     def _finish(self, e: Execution, kind: str, data: dict[str, Any]) -> None:
         if self._execs.get(e.task_id) is not e:
             return  # aborted or released meanwhile
+        # the last text goes out before the outcome: the deltas concatenate to the output
+        self._flush_output(e)
+        if e.ctx.usage is not None and "usage" not in data and kind in ("task_completed", "task_failed"):
+            data = {**data, "usage": e.ctx.usage}
         self._report(kind, {"task_id": e.task_id, "attempt": e.attempt, **data})
         self._forget(e)
 

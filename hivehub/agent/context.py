@@ -15,6 +15,8 @@ __all__ = ["Result", "TaskCancelled", "TaskContext", "TaskFailure"]
 
 #: ``on_progress(ctx, fraction, step)``; always called on the event loop thread
 ProgressCallback = Callable[["TaskContext", float, "str | None"], None]
+#: ``on_output(ctx, delta, usage)``: streamed model text and the attempt's usage so far
+OutputCallback = Callable[["TaskContext", str, "dict[str, Any] | None"], None]
 
 
 class Result:
@@ -89,6 +91,7 @@ class TaskContext:
         on_progress: ProgressCallback | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         agent: Any = None,
+        on_output: OutputCallback | None = None,
     ) -> None:
         self.task: dict[str, Any] = task
         self.task_id: str = str(task.get("id", ""))
@@ -104,6 +107,13 @@ class TaskContext:
         self.last_progress: float = 0.0
         self.last_step: str | None = None
         self._on_progress = on_progress
+        self._on_output = on_output
+        #: the attempt's model usage so far ``{model, prompt_tokens, completion_tokens}``
+        #: (summed over its ``llm`` calls); reported with the outcome
+        self.usage: dict[str, Any] | None = None
+        #: the text streamed so far (what the ``output_delta`` reports carry)
+        self.output = ""
+        self._stream_usage: dict[str, Any] | None = None
         if loop is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -189,6 +199,29 @@ class TaskContext:
         self.last_step = step
         if self._on_progress is not None:
             self._on_progress(self, f, step)
+
+    # ------------------------------------------------------------ model calls
+
+    async def llm(self, prompt: str | None = None, **request: Any) -> Any:
+        """Stream one model call with the agent's :class:`~hivehub.agent.llm.LLMClient`
+        (``AgentOptions.llm``): ``await ctx.llm(prompt="...", system=..., max_tokens=...)``
+        or ``ctx.llm(messages=[...])``. Returns an ``LLMResult`` (``text``, ``usage``,
+        ``finish_reason``, ``data``); raises ``LLMFailure`` (a :class:`TaskFailure`)."""
+        from .llm.handler import call_llm
+
+        if prompt is not None:
+            request["prompt"] = prompt
+        client = request.pop("client", None) or getattr(self.agent, "llm", None)
+        return await call_llm(self, client, request)
+
+    def _output(self, delta: str, usage: dict[str, Any] | None) -> None:
+        if self._finished or self._cancelled.is_set():
+            return
+        self.output += delta
+        if usage is not None:
+            self._stream_usage = usage
+        if self._on_output is not None:
+            self._on_output(self, delta, usage)
 
     def __repr__(self) -> str:
         return f"<TaskContext task={self.task_id} type={self.type} attempt={self.attempt}>"

@@ -41,6 +41,7 @@ _REPORT_PATHS = {
     "task_completed": "complete",
     "task_failed": "fail",
     "task_released": "release",
+    "input_request": "input-request",
 }
 
 
@@ -266,7 +267,7 @@ class PullAgent(BaseAgent):
             status = "deleted" if task is None else str(task.status)
             if (
                 task is None
-                or status not in ("assigned", "running")
+                or status not in ("assigned", "running", "input_required")
                 or task.assigned_agent_id != self.agent_id
                 or task.attempt != e.attempt
             ):
@@ -341,6 +342,7 @@ class PullAgent(BaseAgent):
     async def _post_report(self, r: Report) -> None:
         assert self._session is not None
         body = {"agent_id": self.agent_id, **{k: v for k, v in r.data.items() if k != "task_id"}}
+        r.conn = 0  # sent (the outbox merges output only into reports never sent)
         try:
             async with self._session.post(
                 self._url(f"/api/tasks/{quote(r.task_id, safe='')}/{_REPORT_PATHS[r.kind]}"),

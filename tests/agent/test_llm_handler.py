@@ -1,0 +1,53 @@
+"""A no-code LLM agent (``llm_handler``) against the fake hub and the real model server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from hivehub.agent.llm import LLMClient, llm_handler
+
+from ..llm.conftest import llm_server as _llm_server  # noqa: F401  (the session fixture)
+from .conftest import make_agent
+from .fakehub import FakeWsHub, make_task
+
+
+@pytest.fixture(scope="session")
+def llm_server(_llm_server: str) -> Iterator[str]:  # noqa: F811
+    yield _llm_server
+
+
+@pytest.fixture
+async def llm(llm_server: str) -> AsyncIterator[LLMClient]:
+    client = LLMClient(llm_server, model="smollm2")
+    yield client
+    await client.close()
+
+
+async def test_streamed_output_and_usage_reach_the_hub(hub: FakeWsHub, running: Any, llm: LLMClient) -> None:
+    agent = make_agent(hub, capabilities={"summarize": 0.8}, llm=llm)
+    agent.add_handler("summarize", llm_handler(system="Answer briefly."))
+    await running(agent)
+    await hub.assign(
+        make_task("t1", type="summarize", input={"prompt": "Tell me about bees.", "max_tokens": 60})
+    )
+    done = await hub.wait("task_completed", task_id="t1", timeout=60)
+    progress = hub.find("task_progress", task_id="t1")
+    deltas = "".join(p["data"].get("output_delta") or "" for p in progress)
+    assert deltas == done["data"]["result"]["text"] != ""
+    usage = done["data"]["usage"]
+    assert usage["model"] == "smollm2" and usage["completion_tokens"] >= 1
+    assert progress[-1]["data"]["usage"] == usage
+    # coalesced: far fewer reports than tokens
+    assert len(progress) < usage["completion_tokens"] or usage["completion_tokens"] <= 2
+
+
+async def test_malformed_messages_fail_without_retry(hub: FakeWsHub, running: Any, llm: LLMClient) -> None:
+    agent = make_agent(hub, capabilities={"summarize": 0.8}, llm=llm)
+    agent.add_handler("summarize", llm_handler())
+    await running(agent)
+    await hub.assign(make_task("t2", type="summarize", input={"messages": [{"role": "bot"}]}))
+    failed = await hub.wait("task_failed", task_id="t2", timeout=10)
+    assert failed["data"]["error"]["code"] == "INVALID_INPUT" and failed["data"]["retryable"] is False
