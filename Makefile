@@ -41,6 +41,7 @@ services:
 	bash scripts/services.sh
 
 test: $(STAMP) $(BENCH_STAMP) system-deps services lint typecheck
+	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: $(BENCH_STAMP) services
