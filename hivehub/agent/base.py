@@ -30,6 +30,7 @@ from hivehub.core.model import AgentType, Capability, Task
 from hivehub.core.policies import backoff
 from hivehub.protocol.errors import AgentError, RegistrationError
 
+from .asking import InputRequests
 from .context import TaskContext
 from .execution import Execution, Handler, Outcome, failure, run_handler
 from .identity import IdFile, id_file_path
@@ -63,7 +64,7 @@ FATAL_REGISTER_CODES = frozenset(
 )
 
 
-class BaseAgent(OutputReports):
+class BaseAgent(OutputReports, InputRequests):
     """Handlers, executions and shutdown shared by both transports. Not used directly."""
 
     def __init__(

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Result", "TaskCancelled", "TaskContext", "TaskFailure"]
+__all__ = ["InputTimedOut", "Result", "TaskCancelled", "TaskContext", "TaskFailure"]
+
+_NO_DEFAULT: Any = object()
 
 #: ``on_progress(ctx, fraction, step)``; always called on the event loop thread
 ProgressCallback = Callable[["TaskContext", float, "str | None"], None]
@@ -62,6 +64,19 @@ class TaskFailure(Exception):  # noqa: N818 - part of the public API, named afte
 
     def __repr__(self) -> str:
         return f"TaskFailure({self.code!r}, {self.message!r}, retryable={self.retryable})"
+
+
+class InputTimedOut(TaskFailure):
+    """:meth:`TaskContext.ask` got no answer in time and has no ``default``
+    (uncaught, the attempt fails with ``INPUT_TIMEOUT``, not retryable)."""
+
+    def __init__(self, question: str, timeout: float) -> None:
+        super().__init__(
+            "INPUT_TIMEOUT",
+            f"no answer within {timeout:g}s to: {question[:200]}",
+            {"timeout_seconds": timeout},
+            retryable=False,
+        )
 
 
 class TaskCancelled(Exception):  # noqa: N818 - mirrors asyncio.CancelledError
@@ -213,6 +228,33 @@ class TaskContext:
             request["prompt"] = prompt
         client = request.pop("client", None) or getattr(self.agent, "llm", None)
         return await call_llm(self, client, request)
+
+    async def ask(
+        self,
+        question: str,
+        choices: list[str] | None = None,
+        timeout: float = 3600.0,
+        default: Any = _NO_DEFAULT,
+    ) -> Any:
+        """Ask a person and wait for the answer: the task is ``input_required`` until
+        ``POST /api/tasks/{id}/input`` answers (one of ``choices`` when given).
+
+        Returns the answer, or ``default`` when none came within ``timeout`` seconds.
+        Raises :class:`InputTimedOut` on a timeout without ``default``, and
+        :class:`TaskCancelled` when the task is cancelled meanwhile."""
+        if not question:
+            raise ValueError("question must not be empty")
+        if not timeout > 0:
+            raise ValueError("timeout must be > 0")
+        ask = getattr(self.agent, "_ask", None)
+        if ask is None:
+            raise RuntimeError("ctx.ask needs a running agent")
+        answer, timed_out, _by = await ask(self, question, list(choices) if choices else None, float(timeout))
+        if timed_out:
+            if default is _NO_DEFAULT:
+                raise InputTimedOut(question, timeout)
+            return default
+        return answer
 
     def _output(self, delta: str, usage: dict[str, Any] | None) -> None:
         if self._finished or self._cancelled.is_set():

@@ -30,7 +30,9 @@ __all__ = [
 ]
 
 #: report kinds (agent -> hub messages that get an ack)
-REPORT_KINDS = frozenset({"task_started", "task_progress", "task_completed", "task_failed", "task_released"})
+REPORT_KINDS = frozenset(
+    {"task_started", "task_progress", "task_completed", "task_failed", "task_released", "input_request"}
+)
 TERMINAL_KINDS = frozenset({"task_completed", "task_failed", "task_released"})
 #: hub error codes after which a report is sent again later (nothing was accepted)
 TRANSIENT_CODES = frozenset({"store_unavailable", "rate_limited", "internal_error", "hive_error"})

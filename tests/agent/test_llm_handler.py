@@ -51,3 +51,45 @@ async def test_malformed_messages_fail_without_retry(hub: FakeWsHub, running: An
     await hub.assign(make_task("t2", type="summarize", input={"messages": [{"role": "bot"}]}))
     failed = await hub.wait("task_failed", task_id="t2", timeout=10)
     assert failed["data"]["error"]["code"] == "INVALID_INPUT" and failed["data"]["retryable"] is False
+
+
+async def test_ask_round_trip_and_timeout_default(hub: FakeWsHub, running: Any) -> None:
+    agent = make_agent(hub)
+
+    @agent.handler("data_processing")
+    async def asks(ctx: Any) -> dict[str, Any]:
+        yes = await ctx.ask("Proceed?", choices=["yes", "no"], timeout=30)
+        later = await ctx.ask("Anything else?", timeout=5, default="nothing")
+        return {"first": yes, "second": later}
+
+    await running(agent)
+    await hub.assign(make_task("t3"))
+    req = await hub.wait("input_request", task_id="t3")
+    assert req["data"]["question"] == "Proceed?" and req["data"]["choices"] == ["yes", "no"]
+    assert req["data"]["timeout_seconds"] == 30
+    base = {"task_id": "t3", "attempt": 1, "answered_by": "alice"}
+    await hub.send(
+        "input", {**base, "request_id": req["data"]["request_id"], "answer": "yes", "timed_out": False}
+    )
+    req2 = await hub.wait("input_request", task_id="t3", question="Anything else?")
+    await hub.send(
+        "input", {**base, "request_id": req2["data"]["request_id"], "answer": None, "timed_out": True}
+    )
+    done = await hub.wait("task_completed", task_id="t3")
+    assert done["data"]["result"] == {"first": "yes", "second": "nothing"}
+
+
+async def test_ask_timeout_without_default_fails(hub: FakeWsHub, running: Any) -> None:
+    agent = make_agent(hub)
+
+    @agent.handler("data_processing")
+    async def asks(ctx: Any) -> str:
+        return str(await ctx.ask("Proceed?", timeout=5))
+
+    await running(agent)
+    await hub.assign(make_task("t4"))
+    req = await hub.wait("input_request", task_id="t4")
+    data = {"task_id": "t4", "attempt": 1, "request_id": req["data"]["request_id"], "timed_out": True}
+    await hub.send("input", {**data, "answer": None, "answered_by": "timeout"})
+    failed = await hub.wait("task_failed", task_id="t4")
+    assert failed["data"]["error"]["code"] == "INPUT_TIMEOUT" and failed["data"]["retryable"] is False
