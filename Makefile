@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean system-deps services docs
+.PHONY: run run-llm test install lint typecheck bench clean system-deps services docs
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -23,6 +23,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/hive serve
+
+# the LLM demo (a summarizer and a classifier on the bundled model) against a running `make run`
+run-llm: $(STAMP)
+	bash scripts/llm-deps.sh $(BIN)/python
+	$(BIN)/python -m hivehub.demo.llm
 
 lint: $(STAMP)
 	$(BIN)/ruff check hivehub tests bench scripts

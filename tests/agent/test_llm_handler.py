@@ -93,3 +93,24 @@ async def test_ask_timeout_without_default_fails(hub: FakeWsHub, running: Any) -
     await hub.send("input", {**data, "answer": None, "answered_by": "timeout"})
     failed = await hub.wait("task_failed", task_id="t4")
     assert failed["data"]["error"]["code"] == "INPUT_TIMEOUT" and failed["data"]["retryable"] is False
+
+
+async def test_demo_summarizer_and_classifier(hub: FakeWsHub, running: Any, llm_server: str) -> None:
+    from hivehub.demo.llm import classify, summarize
+
+    llm = LLMClient(llm_server, model="smollm2", max_concurrent=1)
+    agent = make_agent(hub, capabilities={"summarize": 0.7, "classify": 0.7}, llm=llm, max_concurrent_tasks=2)
+    agent.add_handler("summarize", summarize)
+    agent.add_handler("classify", classify)
+    await running(agent)
+    text = "The new library is fast, friendly and well documented. Everyone loves it."
+    await hub.assign(make_task("s1", type="summarize", input={"text": text}))
+    await hub.assign(
+        make_task("c1", type="classify", input={"text": text, "labels": ["positive", "negative"]})
+    )
+    s = await hub.wait("task_completed", task_id="s1", timeout=60)
+    c = await hub.wait("task_completed", task_id="c1", timeout=60)
+    assert s["data"]["result"]["summary"]
+    assert c["data"]["result"]["label"] in ("positive", "negative")
+    assert c["data"]["usage"]["completion_tokens"] >= 1
+    await llm.close()

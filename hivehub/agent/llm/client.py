@@ -7,6 +7,7 @@ stable codes of :mod:`.errors`. Retries are the hub's business: the client makes
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,9 @@ class LLMClient:
         timeout: seconds for the whole call; connect_timeout: for connecting;
             read_timeout: between two chunks
         price: see :class:`LLMPrice` (needed to stop at ``max_cost_usd``)
+        max_concurrent: calls in flight at once through this client (None: no limit);
+            llama-cpp-python's server serves one stream at a time and cuts a concurrent
+            one short (seen as ``LLM_BAD_RESPONSE``), so give it 1 there
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class LLMClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         price: LLMPrice | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
         openai = _openai()
         httpx = _httpx()
@@ -110,6 +115,7 @@ class LLMClient:
         self.base_url = base_url
         self.model = model
         self.price = price
+        self._gate = asyncio.Semaphore(max_concurrent) if max_concurrent else None
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "none",
@@ -124,6 +130,26 @@ class LLMClient:
         self,
         request: ChatRequest,
         *,
+        on_text: TextCallback | None = None,
+        max_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+    ) -> LLMResult:
+        """Stream one completion. ``max_tokens`` / ``max_cost_usd`` are the task's budget:
+        reaching them raises ``BUDGET_EXCEEDED`` (not retryable) with the usage so far.
+        Cancelling the calling task closes the HTTP stream at once.
+
+        Raises:
+            LLMFailure: ``LLM_UNAVAILABLE``, ``LLM_BAD_RESPONSE``, ``RATE_LIMITED``,
+                ``BUDGET_EXCEEDED``, ``INVALID_INPUT``.
+        """
+        if self._gate is None:
+            return await self._chat(request, on_text, max_tokens, max_cost_usd)
+        async with self._gate:
+            return await self._chat(request, on_text, max_tokens, max_cost_usd)
+
+    async def _chat(
+        self,
+        request: ChatRequest,
         on_text: TextCallback | None = None,
         max_tokens: int | None = None,
         max_cost_usd: float | None = None,
