@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -114,3 +115,18 @@ async def test_demo_summarizer_and_classifier(hub: FakeWsHub, running: Any, llm_
     assert c["data"]["result"]["label"] in ("positive", "negative")
     assert c["data"]["usage"]["completion_tokens"] >= 1
     await llm.close()
+
+
+async def test_hub_cancel_closes_the_model_stream(hub: FakeWsHub, running: Any, llm: LLMClient) -> None:
+    agent = make_agent(hub, capabilities={"summarize": 0.8}, llm=llm)
+    agent.add_handler("summarize", llm_handler())
+    await running(agent)
+    task = make_task("t5", type="summarize", input={"prompt": "Write a very long story.", "max_tokens": 400})
+    await hub.assign(task)
+    await hub.wait("task_progress", task_id="t5", timeout=30)
+    await hub.cancel("t5")
+    await hub.wait_until(lambda: "t5" not in agent.running_tasks, timeout=1.0)
+    n = len(hub.find("task_progress", task_id="t5"))
+    await asyncio.sleep(0.5)  # nothing more comes: the stream is closed
+    assert len(hub.find("task_progress", task_id="t5")) == n
+    assert not hub.find("task_completed", task_id="t5") and not hub.find("task_failed", task_id="t5")
