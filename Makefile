@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean system-deps services docs
+.PHONY: run run-llm test install lint typecheck bench clean system-deps services docs
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -24,6 +24,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hive serve
 
+# the LLM demo (a summarizer and a classifier on the bundled model) against a running `make run`
+run-llm: $(STAMP)
+	bash scripts/llm-deps.sh $(BIN)/python
+	$(BIN)/python -m hivehub.demo.llm
+
 lint: $(STAMP)
 	$(BIN)/ruff check hivehub tests bench scripts
 	$(BIN)/ruff format --check hivehub tests bench scripts
@@ -41,6 +46,7 @@ services:
 	bash scripts/services.sh
 
 test: $(STAMP) $(BENCH_STAMP) system-deps services lint typecheck
+	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: $(BENCH_STAMP) services

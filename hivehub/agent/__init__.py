@@ -19,7 +19,7 @@ The wire protocol is documented in ``docs/agent-protocol.md``.
 from hivehub.core.model import Capability
 
 from .base import AgentError, BaseAgent, Handler, RegistrationError
-from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .context import InputTimedOut, Result, TaskCancelled, TaskContext, TaskFailure
 from .options import AgentOptions
 from .pull import PullAgent
 from .ws import Agent
@@ -31,6 +31,7 @@ __all__ = [
     "BaseAgent",
     "Capability",
     "Handler",
+    "InputTimedOut",
     "PullAgent",
     "RegistrationError",
     "Result",

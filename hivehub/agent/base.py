@@ -30,10 +30,12 @@ from hivehub.core.model import AgentType, Capability, Task
 from hivehub.core.policies import backoff
 from hivehub.protocol.errors import AgentError, RegistrationError
 
+from .asking import InputRequests
 from .context import TaskContext
 from .execution import Execution, Handler, Outcome, failure, run_handler
 from .identity import IdFile, id_file_path
 from .options import AgentOptions, normalize_capabilities
+from .output import OutputReports
 from .reports import (  # noqa: F401  (re-exported: their home before reports.py)
     MAX_REPORT_RETRIES,
     REPORT_KINDS,
@@ -62,7 +64,7 @@ FATAL_REGISTER_CODES = frozenset(
 )
 
 
-class BaseAgent:
+class BaseAgent(OutputReports, InputRequests):
     """Handlers, executions and shutdown shared by both transports. Not used directly."""
 
     def __init__(
@@ -107,6 +109,8 @@ class BaseAgent:
         #: larger results fail the task with RESULT_TOO_LARGE instead of being sent
         #: (the hub's default frame/body limit is 1 MiB); None: no check
         self.max_result_bytes = opts.max_result_bytes
+        #: the model client of ``ctx.llm`` and ``llm_handler`` (None: no model)
+        self.llm = opts.llm
         self._handlers: dict[str, Handler] = {}
         self._own_executor = opts.executor is None
         self._executor: ThreadPoolExecutor | None = opts.executor
@@ -154,6 +158,8 @@ class BaseAgent:
             "max_concurrent_tasks": self.max_concurrent_tasks,
             "metadata": self.metadata,
         }
+        if self.options.quota:
+            d["quota"] = self.options.quota
         if self.agent_id:
             d["id"] = self.agent_id
         return d
@@ -390,7 +396,14 @@ class BaseAgent:
         assert self._loop is not None
         # the handler sees the task as the hub sent it: a dict (TaskContext.task)
         as_sent = msgspec.to_builtins(task)
-        ctx = TaskContext(as_sent, att, on_progress=self._on_progress, loop=self._loop, agent=self)
+        ctx = TaskContext(
+            as_sent,
+            att,
+            on_progress=self._on_progress,
+            loop=self._loop,
+            agent=self,
+            on_output=self._on_output,
+        )
         e = Execution(as_sent, att, ctx)
         self._execs[task_id] = e
         if self._stopping:
@@ -433,6 +446,9 @@ class BaseAgent:
         if e.progress_timer is not None:
             e.progress_timer.cancel()
             e.progress_timer = None
+        if e.output_timer is not None:
+            e.output_timer.cancel()
+            e.output_timer = None
         if self._execs.get(e.task_id) is e:
             del self._execs[e.task_id]
         self._recent[(e.task_id, e.attempt)] = None
@@ -451,36 +467,13 @@ class BaseAgent:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _on_progress(self, ctx: TaskContext, fraction: float, step: str | None) -> None:
-        """Throttled: the first report goes out at once, later ones at most every
-        ``progress_interval`` seconds (the newest value wins; none after the outcome)."""
-        e = self._execs.get(ctx.task_id)
-        if e is None or e.ctx is not ctx or e.state != "running":
-            return
-        wait = e.last_progress_at + self.progress_interval - time.monotonic()
-        if wait <= 0:
-            self._send_progress(e, fraction, step)
-            return
-        e.pending_progress = (fraction, step)
-        if e.progress_timer is None and self._loop is not None:
-            e.progress_timer = self._loop.call_later(wait, self._flush_progress, e)
-
-    def _flush_progress(self, e: Execution) -> None:
-        e.progress_timer = None
-        pending, e.pending_progress = e.pending_progress, None
-        if pending is not None and self._execs.get(e.task_id) is e and e.state == "running":
-            self._send_progress(e, *pending)
-
-    def _send_progress(self, e: Execution, fraction: float, step: str | None) -> None:
-        e.last_progress_at = time.monotonic()
-        self._report(
-            "task_progress",
-            {"task_id": e.task_id, "attempt": e.attempt, "progress": fraction, "current_step": step},
-        )
-
     def _finish(self, e: Execution, kind: str, data: dict[str, Any]) -> None:
         if self._execs.get(e.task_id) is not e:
             return  # aborted or released meanwhile
+        # the last text goes out before the outcome: the deltas concatenate to the output
+        self._flush_output(e)
+        if e.ctx.usage is not None and "usage" not in data and kind in ("task_completed", "task_failed"):
+            data = {**data, "usage": e.ctx.usage}
         self._report(kind, {"task_id": e.task_id, "attempt": e.attempt, **data})
         self._forget(e)
 

@@ -11,10 +11,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Result", "TaskCancelled", "TaskContext", "TaskFailure"]
+__all__ = ["InputTimedOut", "Result", "TaskCancelled", "TaskContext", "TaskFailure"]
+
+_NO_DEFAULT: Any = object()
 
 #: ``on_progress(ctx, fraction, step)``; always called on the event loop thread
 ProgressCallback = Callable[["TaskContext", float, "str | None"], None]
+#: ``on_output(ctx, delta, usage)``: streamed model text and the attempt's usage so far
+OutputCallback = Callable[["TaskContext", str, "dict[str, Any] | None"], None]
 
 
 class Result:
@@ -62,6 +66,19 @@ class TaskFailure(Exception):  # noqa: N818 - part of the public API, named afte
         return f"TaskFailure({self.code!r}, {self.message!r}, retryable={self.retryable})"
 
 
+class InputTimedOut(TaskFailure):
+    """:meth:`TaskContext.ask` got no answer in time and has no ``default``
+    (uncaught, the attempt fails with ``INPUT_TIMEOUT``, not retryable)."""
+
+    def __init__(self, question: str, timeout: float) -> None:
+        super().__init__(
+            "INPUT_TIMEOUT",
+            f"no answer within {timeout:g}s to: {question[:200]}",
+            {"timeout_seconds": timeout},
+            retryable=False,
+        )
+
+
 class TaskCancelled(Exception):  # noqa: N818 - mirrors asyncio.CancelledError
     """Raised by :meth:`TaskContext.check_cancelled` once the task was cancelled.
 
@@ -89,6 +106,7 @@ class TaskContext:
         on_progress: ProgressCallback | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         agent: Any = None,
+        on_output: OutputCallback | None = None,
     ) -> None:
         self.task: dict[str, Any] = task
         self.task_id: str = str(task.get("id", ""))
@@ -104,6 +122,13 @@ class TaskContext:
         self.last_progress: float = 0.0
         self.last_step: str | None = None
         self._on_progress = on_progress
+        self._on_output = on_output
+        #: the attempt's model usage so far ``{model, prompt_tokens, completion_tokens}``
+        #: (summed over its ``llm`` calls); reported with the outcome
+        self.usage: dict[str, Any] | None = None
+        #: the text streamed so far (what the ``output_delta`` reports carry)
+        self.output = ""
+        self._stream_usage: dict[str, Any] | None = None
         if loop is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -189,6 +214,56 @@ class TaskContext:
         self.last_step = step
         if self._on_progress is not None:
             self._on_progress(self, f, step)
+
+    # ------------------------------------------------------------ model calls
+
+    async def llm(self, prompt: str | None = None, **request: Any) -> Any:
+        """Stream one model call with the agent's :class:`~hivehub.agent.llm.LLMClient`
+        (``AgentOptions.llm``): ``await ctx.llm(prompt="...", system=..., max_tokens=...)``
+        or ``ctx.llm(messages=[...])``. Returns an ``LLMResult`` (``text``, ``usage``,
+        ``finish_reason``, ``data``); raises ``LLMFailure`` (a :class:`TaskFailure`)."""
+        from .llm.handler import call_llm
+
+        if prompt is not None:
+            request["prompt"] = prompt
+        client = request.pop("client", None) or getattr(self.agent, "llm", None)
+        return await call_llm(self, client, request)
+
+    async def ask(
+        self,
+        question: str,
+        choices: list[str] | None = None,
+        timeout: float = 3600.0,
+        default: Any = _NO_DEFAULT,
+    ) -> Any:
+        """Ask a person and wait for the answer: the task is ``input_required`` until
+        ``POST /api/tasks/{id}/input`` answers (one of ``choices`` when given).
+
+        Returns the answer, or ``default`` when none came within ``timeout`` seconds.
+        Raises :class:`InputTimedOut` on a timeout without ``default``, and
+        :class:`TaskCancelled` when the task is cancelled meanwhile."""
+        if not question:
+            raise ValueError("question must not be empty")
+        if not timeout > 0:
+            raise ValueError("timeout must be > 0")
+        ask = getattr(self.agent, "_ask", None)
+        if ask is None:
+            raise RuntimeError("ctx.ask needs a running agent")
+        answer, timed_out, _by = await ask(self, question, list(choices) if choices else None, float(timeout))
+        if timed_out:
+            if default is _NO_DEFAULT:
+                raise InputTimedOut(question, timeout)
+            return default
+        return answer
+
+    def _output(self, delta: str, usage: dict[str, Any] | None) -> None:
+        if self._finished or self._cancelled.is_set():
+            return
+        self.output += delta
+        if usage is not None:
+            self._stream_usage = usage
+        if self._on_output is not None:
+            self._on_output(self, delta, usage)
 
     def __repr__(self) -> str:
         return f"<TaskContext task={self.task_id} type={self.type} attempt={self.attempt}>"

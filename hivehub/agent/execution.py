@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from .context import Result, TaskCancelled, TaskContext, TaskFailure
+from .llm.coalesce import OutputCoalescer
 from .reports import bounded_error
 
 __all__ = ["Execution", "Handler", "Outcome", "failure", "outcome_of", "run_handler"]
@@ -35,7 +36,9 @@ class Execution:
         "aio",
         "attempt",
         "ctx",
+        "coalescer",
         "last_progress_at",
+        "output_timer",
         "pending_progress",
         "progress_timer",
         "state",
@@ -54,6 +57,9 @@ class Execution:
         self.last_progress_at = -1e18
         self.pending_progress: tuple[float, str | None] | None = None
         self.progress_timer: asyncio.TimerHandle | None = None
+        #: streamed model output waiting for its report (``output_delta``)
+        self.coalescer = OutputCoalescer()
+        self.output_timer: asyncio.TimerHandle | None = None
 
 
 def is_async_callable(fn: Any) -> bool:
@@ -96,7 +102,11 @@ async def run_handler(
             return None
         return failure("CANCELLED", str(exc) or "the handler cancelled the task", {}, True)
     except TaskFailure as f:
-        return failure(f.code, f.message, f.details, f.retryable)
+        kind, data = failure(f.code, f.message, f.details, f.retryable)
+        retry_after = getattr(f, "retry_after", None)
+        if retry_after is not None:
+            data["retry_after"] = retry_after
+        return kind, data
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -53,6 +53,8 @@ class AgentOptions:
         state_dir: keep the id between runs in ``<state_dir>/<name>.id`` (locked while
             running), so a restarted process is the same agent (``identity.py``)
         id_file: the same with an explicit file path
+        llm: an ``LLMClient`` for ``ctx.llm`` / ``llm_handler`` (see :mod:`hivehub.agent.llm`)
+        quota: the quota pool (``PUT /api/quotas/<name>``) its model calls draw from
 
     Raises:
         ValueError: ``max_concurrent_tasks`` below 1, or a backoff bound not > 0.
@@ -71,6 +73,11 @@ class AgentOptions:
     max_result_bytes: int | None = 1_000_000
     state_dir: str | os.PathLike[str] | None = None
     id_file: str | os.PathLike[str] | None = None
+    #: the model client of ``ctx.llm`` and ``llm_handler`` (:class:`hivehub.agent.llm.LLMClient`);
+    #: give it ``price=LLMPrice(...)`` so a task's ``max_cost_usd`` can stop its stream
+    llm: Any = None
+    #: the quota pool its model calls draw from (AgentSpec ``quota``)
+    quota: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_concurrent_tasks < 1:

@@ -27,7 +27,9 @@ from hivehub.protocol.codec import decode_error_body
 from hivehub.protocol.errors import RegistrationError, rebuild
 from hivehub.protocol.messages import Claim, HeartbeatReply, RegisteredAgent
 
+from .asking import Answer
 from .base import FATAL_REGISTER_CODES, BaseAgent
+from .context import TaskContext
 from .options import AgentOptions
 from .reports import Report
 
@@ -41,6 +43,7 @@ _REPORT_PATHS = {
     "task_completed": "complete",
     "task_failed": "fail",
     "task_released": "release",
+    "input_request": "input-request",
 }
 
 
@@ -113,6 +116,8 @@ class PullAgent(BaseAgent):
         self._hub_heartbeat: float | None = None
         self._register_lock = asyncio.Lock()
         self._registrations = 0
+        #: seconds between two looks at a task whose handler waits in ``ctx.ask``
+        self.answer_poll_interval = 0.5
         super().__init__(name, capabilities, options=options, **overrides)
 
     def _reset_runtime(self) -> None:
@@ -266,7 +271,7 @@ class PullAgent(BaseAgent):
             status = "deleted" if task is None else str(task.status)
             if (
                 task is None
-                or status not in ("assigned", "running")
+                or status not in ("assigned", "running", "input_required")
                 or task.assigned_agent_id != self.agent_id
                 or task.attempt != e.attempt
             ):
@@ -275,6 +280,29 @@ class PullAgent(BaseAgent):
                     e,
                     f"task_{status}" if status in ("cancelled", "completed", "failed") else "not_task_holder",
                 )
+
+    async def _wait_answer(self, ctx: TaskContext, request_id: str, fut: asyncio.Future[Answer]) -> Answer:
+        """No push channel: poll ``GET /api/tasks/{id}`` until the question is no longer
+        pending, then read the task's ``last_input`` (the hub's answer)."""
+        assert self._session is not None
+        url = self._url(f"/api/tasks/{quote(ctx.task_id, safe='')}")
+        while True:
+            await asyncio.sleep(self.answer_poll_interval)
+            try:
+                async with self._session.get(url, timeout=self._timeout()) as resp:
+                    if resp.status != 200:
+                        continue
+                    task = msgspec.json.decode(await resp.read())
+            except (aiohttp.ClientError, OSError, TimeoutError, *_UNDECODABLE):
+                continue
+            if not isinstance(task, dict):
+                continue
+            pending = task.get("pending_input")
+            if isinstance(pending, dict) and pending.get("request_id") == request_id:
+                continue
+            last = task.get("last_input")
+            if isinstance(last, dict) and last.get("request_id") == request_id:
+                return last.get("answer"), bool(last.get("timed_out")), last.get("answered_by")
 
     async def _claims(self) -> None:
         assert self._session is not None
@@ -341,6 +369,7 @@ class PullAgent(BaseAgent):
     async def _post_report(self, r: Report) -> None:
         assert self._session is not None
         body = {"agent_id": self.agent_id, **{k: v for k, v in r.data.items() if k != "task_id"}}
+        r.conn = 0  # sent (the outbox merges output only into reports never sent)
         try:
             async with self._session.post(
                 self._url(f"/api/tasks/{quote(r.task_id, safe='')}/{_REPORT_PATHS[r.kind]}"),

@@ -30,11 +30,15 @@ __all__ = [
 ]
 
 #: report kinds (agent -> hub messages that get an ack)
-REPORT_KINDS = frozenset({"task_started", "task_progress", "task_completed", "task_failed", "task_released"})
+REPORT_KINDS = frozenset(
+    {"task_started", "task_progress", "task_completed", "task_failed", "task_released", "input_request"}
+)
 TERMINAL_KINDS = frozenset({"task_completed", "task_failed", "task_released"})
 #: hub error codes after which a report is sent again later (nothing was accepted)
 TRANSIENT_CODES = frozenset({"store_unavailable", "rate_limited", "internal_error", "hive_error"})
 MAX_REPORT_RETRIES = 8
+#: characters of streamed output per progress report (the hub's ``OUTPUT_DELTA_MAX``)
+OUTPUT_DELTA_MAX = 65_536
 
 
 #: the SDK's bound on a failure's ``details`` (JSON bytes) and on each string in it
@@ -115,6 +119,14 @@ class Outbox:
         if kind == "task_progress":
             for r in list(self._items.values()):
                 if r.kind == kind and r.task_id == data["task_id"] and r.attempt == data["attempt"]:
+                    old = r.data.get("output_delta")
+                    if old:
+                        # streamed text is never dropped: merged into the new report only
+                        # while the old one was not sent (else the hub may have it already)
+                        new = data.get("output_delta") or ""
+                        if r.conn is not None or len(old) + len(new) > OUTPUT_DELTA_MAX:
+                            continue
+                        data = {**data, "output_delta": old + new}
                     del self._items[r.message_id]
         r = Report(kind, data)
         self._items[r.message_id] = r

@@ -134,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grace", type=A.NON_NEGATIVE, default=10.0, metavar="S", help="shutdown grace period (default: 10)"
     )
+    p.add_argument(
+        "--llm-base-url",
+        default=None,
+        metavar="URL",
+        help="an OpenAI-compatible endpoint (.../v1): "
+        "adds the llm_handler for every task type without a --handler",
+    )
+    p.add_argument("--llm-model", default=None, metavar="NAME", help="the model to ask (with --llm-base-url)")
+    p.add_argument("--llm-api-key-env", default=None, metavar="VAR", help="the env var holding the API key")
+    p.add_argument("--llm-system", default=None, metavar="TEXT", help="the system prompt of the llm handler")
+    p.add_argument("--quota", default=None, metavar="NAME", help="the quota pool its model calls draw from")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -161,13 +172,32 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
     handlers: dict[str, Callable[..., Any]] = {}
     if args.demo:
         handlers.update(DEMO_HANDLERS)
+    llm = None
+    if args.llm_base_url is not None:
+        from ..agent.llm import LLMClient, llm_handler
+
+        if not args.llm_base_url.startswith(("http://", "https://")):
+            parser.error("--llm-base-url must be an http:// or https:// URL")
+        if not args.llm_model:
+            parser.error("--llm-base-url needs --llm-model")
+        key = None
+        if args.llm_api_key_env:
+            key = os.environ.get(args.llm_api_key_env)
+            if not key:
+                parser.error(f"--llm-api-key-env: ${args.llm_api_key_env} is not set")
+        llm = LLMClient(args.llm_base_url, key, args.llm_model)
+        handlers.setdefault("*", llm_handler(llm, system=args.llm_system))
+    elif args.llm_model or args.llm_api_key_env or args.llm_system:
+        parser.error("--llm-model, --llm-api-key-env and --llm-system need --llm-base-url")
+    if args.quota is not None and not (0 < len(args.quota) <= 200):
+        parser.error("--quota must be a name of 1..200 characters")
     for task_type, ref in args.handler:
         try:
             handlers[task_type] = load_handler(ref)
         except ValueError as exc:
             parser.error(f"--handler {ref}: {exc}")
     if not handlers:
-        parser.error("give at least one --handler, or --demo")
+        parser.error("give at least one --handler, --demo or --llm-base-url")
     capabilities = {c["name"]: c for c in args.capability}
     if not capabilities:
         # Announce what the handlers can do, so the hub can match tasks to us.
@@ -186,6 +216,8 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         heartbeat_interval=args.heartbeat_interval,
         state_dir=state_dir,
         id_file=None if args.no_state else args.id_file,
+        llm=llm,
+        quota=args.quota,
     )
     agent = cls(
         args.name or f"agent-{socket.gethostname()}", list(capabilities.values()), url=url, options=options

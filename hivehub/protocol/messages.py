@@ -202,6 +202,17 @@ class Ack(Struct):
     task_id: str | None
 
 
+class Input(Struct):
+    """``input``: the answer to an ``input_request`` (``timed_out``: none came in time)."""
+
+    task_id: str
+    attempt: int | None
+    request_id: str
+    answer: str | None = None
+    timed_out: bool = False
+    answered_by: str | None = None
+
+
 # ----------------------------------------------------------------- pull transport answers (hub -> agent)
 
 
@@ -243,14 +254,28 @@ class TaskStarted(Struct):
     attempt: int | None = None
 
 
+class UsageReport(Struct, forbid_unknown_fields=True):
+    """Model usage as an agent reports it: tokens, never a cost (the same shape as
+    ``core.model.UsageReport`` of the core's issue-13 work; one of the two goes at merge)."""
+
+    model: Annotated[str, Meta(min_length=1, max_length=200)]
+    prompt_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
+    completion_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
+
+
 class TaskProgress(TaskStarted):
     progress: Unit = 0.0
     current_step: C.Step | None = None
+    #: the model text produced since the previous report (at most 65,536 characters)
+    output_delta: Annotated[str, Meta(max_length=65_536)] | None = None
+    #: the attempt's usage so far (cumulative)
+    usage: UsageReport | None = None
 
 
 class TaskCompleted(TaskStarted):
     result: Any = None
     quality: Unit | None = None
+    usage: UsageReport | None = None
 
 
 class TaskFailed(TaskStarted):
@@ -258,6 +283,18 @@ class TaskFailed(TaskStarted):
     error: Any = None
     #: a JSON boolean, as on REST (a string such as "no" is invalid_input, never read as true)
     retryable: bool = True
+    usage: UsageReport | None = None
+    #: with ``error.code == "RATE_LIMITED"``: the provider's Retry-After (seconds)
+    retry_after: Annotated[float, Meta(gt=0, le=3600)] | None = None
+
+
+class InputRequestReport(TaskStarted):
+    """``input_request``: the handler asks a person (``ctx.ask``); the hub answers with ``input``."""
+
+    request_id: str = ""
+    question: str = ""
+    choices: list[str] | None = None
+    timeout_seconds: float = 3600.0
 
 
 class TaskReleased(TaskStarted):

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-REPORTS = {"task_started", "task_progress", "task_completed", "task_failed", "task_released"}
+REPORTS = {"task_started", "task_progress", "task_completed", "task_failed", "task_released", "input_request"}
 
 
 def make_task(
@@ -251,6 +251,7 @@ class FakeHttpHub(_Recorder):
         "complete": "task_completed",
         "fail": "task_failed",
         "release": "task_released",
+        "input-request": "input_request",
     }
 
     def __init__(self) -> None:

@@ -121,3 +121,28 @@ async def test_cancellation_is_noticed_by_looking_at_the_task(http_hub: FakeHttp
     await asyncio.wait_for(aborted.wait(), 5)
     assert reasons == ["task_cancelled"]
     assert [m["type"] for m in http_hub.find(task_id="t1")] == ["task_started"]
+
+
+async def test_ask_over_pull_posts_and_polls(http_hub: FakeHttpHub, running: Any) -> None:
+    agent = make_pull(http_hub)
+    agent.answer_poll_interval = 0.02
+
+    @agent.handler("data_processing")
+    async def asks(ctx: TaskContext) -> str:
+        return str(await ctx.ask("Colour?", timeout=30))
+
+    await running(agent)
+    await http_hub.queue.put((make_task("t9"), 1))
+    req = await http_hub.wait("input_request", task_id="t9")
+    assert req["path"] == "/api/tasks/t9/input-request"
+    rid = req["data"]["request_id"]
+    http_hub.tasks["t9"].update(status="input_required", pending_input={"request_id": rid})
+    await asyncio.sleep(0.1)
+    assert not http_hub.find("task_completed", task_id="t9")  # still waiting (and still ours)
+    http_hub.tasks["t9"].update(
+        status="running",
+        pending_input=None,
+        last_input={"request_id": rid, "answer": "blue", "timed_out": False, "answered_by": "bob"},
+    )
+    done = await http_hub.wait("task_completed", task_id="t9")
+    assert done["data"]["result"] == "blue"
