@@ -17,7 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from ..core import commands as C
-from ..core.model import Agent, AgentStatus, Name, Task, Unit
+from ..core.model import Agent, AgentStatus, Name, Task, Unit, UsageReport
 
 # ----------------------------------------------------------------- REST bodies
 
@@ -252,15 +252,6 @@ class TaskStarted(Struct):
 
     task_id: str
     attempt: int | None = None
-
-
-class UsageReport(Struct, forbid_unknown_fields=True):
-    """Model usage as an agent reports it: tokens, never a cost (the same shape as
-    ``core.model.UsageReport`` of the core's issue-13 work; one of the two goes at merge)."""
-
-    model: Annotated[str, Meta(min_length=1, max_length=200)]
-    prompt_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
-    completion_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
 
 
 class TaskProgress(TaskStarted):
