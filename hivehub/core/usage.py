@@ -144,12 +144,22 @@ def estimate_cost(t: Task, history: UsageTotals | None) -> float:
 
 def reservation_for(t: Task, history: UsageTotals | None, default: int, quota: str | None) -> Reservation:
     """What assigning ``t`` holds: the estimate from the pool, and against the budget
-    the task's own caps where it has them (the agent stops there, so the budget's
-    overspend is bounded by what the attempts in flight reserved)."""
+    the task's own caps where it has them (the agent stops the completion there, so
+    the budget's overspend is bounded by the attempts in flight: by their prompts'
+    tokens beyond the type's mean prompt, and by nothing else)."""
     tokens = estimate_tokens(t, history, default)
+    if t.max_tokens is not None:
+        # max_tokens caps the completion (the SDK stops the stream there, as the
+        # OpenAI API does); the prompt comes on top: its mean over the type's history
+        prompt = (
+            round(history.prompt_tokens / history.requests) if history is not None and history.requests else 0
+        )
+        budget_tokens = t.max_tokens + prompt
+    else:
+        budget_tokens = tokens
     return Reservation(
         tokens=tokens,
-        budget_tokens=t.max_tokens if t.max_tokens is not None else tokens,
+        budget_tokens=budget_tokens,
         cost_usd=estimate_cost(t, history),
         quota=quota,
     )
