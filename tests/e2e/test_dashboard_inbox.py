@@ -143,7 +143,11 @@ def test_answer_a_free_text_question_from_the_inbox(tmp_path: Path, browser: Bro
         page, console = new_page(browser, 1280, 900)
         page.goto(hub.url + "/")
         _connected(page)
-        agent = hub.post("/api/agents", {"name": "asker", "capabilities": [{"name": "free"}]}, expect=201)
+        agent = hub.post(
+            "/api/agents",
+            {"name": "asker", "capabilities": [{"name": "free", "proficiency": 0.9}]},
+            expect=201,
+        )
         task = hub.post(
             "/api/tasks", {"type": "free", "required_capabilities": [{"name": "free"}]}, expect=201
         )
