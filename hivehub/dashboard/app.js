@@ -788,6 +788,10 @@ let blockedTimer = null;
 /** Fetch the blocked reasons of pending tasks (derived by the hub; not in the events), at most every 2 s. */
 function refreshBlocked() {
   if (blockedTimer || !client) return;
+  if (![...state.tasks.values()].some((t) => t.status === 'pending')) {
+    blockedReasons.clear();
+    return;
+  }
   blockedTimer = setTimeout(async () => {
     try {
       const pending = await client.listTasks({ status: 'pending', limit: 200 });
