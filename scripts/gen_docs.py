@@ -906,7 +906,8 @@ def gen_configuration() -> str:
     out += [
         "## Operator commands",
         "",
-        "`hive status`, `hive agents`, `hive tasks` and `hive watch` talk to a running hub over HTTP. "
+        "`hive status`, `hive agents`, `hive tasks`, `hive approve`, `hive reject`, `hive answer`, "
+        "`hive inbox`, `hive quotas`, `hive budgets` and `hive watch` talk to a running hub over HTTP. "
         "They share the hub connection options:",
         "",
     ]
@@ -917,7 +918,19 @@ def gen_configuration() -> str:
             conn._add_action(a)
     out += options_table(conn, ops_env)
     out += ["| Command | Description | Arguments |", "|---|---|---|"]
-    for name in ("status", "agents", "tasks", "watch"):
+    operator = (
+        "status",
+        "agents",
+        "tasks",
+        "approve",
+        "reject",
+        "answer",
+        "inbox",
+        "quotas",
+        "budgets",
+        "watch",
+    )
+    for name in operator:
         help_, p = cmds[name]
         subs = subcommands(p)
         if not subs:

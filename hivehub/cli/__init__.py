@@ -6,7 +6,10 @@
 ``tokens.py``               ``hive token``: create, list, revoke access tokens
 ``status.py``               ``hive status``
 ``agents.py``               ``hive agents list|show|remove|reset-learning``
-``tasks.py``                ``hive tasks submit|list|show|cancel|retry``
+``tasks.py``                ``hive tasks submit|list|show|cancel|retry|watch``
+``follow.py``               ``hive tasks watch``: one task live, its streamed output
+``human.py``                ``hive approve|reject|answer|inbox``: the person in the loop
+``limits.py``               ``hive quotas|budgets set|list|delete``
 ``watch.py``                ``hive watch``: the live event stream
 ``runner.py``               how operator commands run: connection options,
                             errors to exit codes
@@ -19,18 +22,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import agents, serve, status, tasks, tokens, watch
+from . import agents, human, limits, serve, status, tasks, tokens, watch
 from .runner import connection_options
 
 __all__ = ["add_commands", "build_parser", "main"]
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the operator commands (``status``, ``agents``, ``tasks``, ``watch``) to ``sub``."""
+    """Add the operator commands (``status``, ``agents``, ``tasks``, ``approve``, ``reject``,
+    ``answer``, ``inbox``, ``quotas``, ``budgets``, ``watch``) to ``sub``."""
     hub, js = connection_options()
     status.add_parser(sub, [hub, js])
     agents.add_parser(sub, [hub, js])
     tasks.add_parser(sub, [hub, js])
+    human.add_parser(sub, [hub, js])
+    limits.add_parser(sub, [hub, js])
     watch.add_parser(sub, hub)
 
 

@@ -1,5 +1,5 @@
-"""``hive tasks submit|list|show|cancel|retry``; ``submit --wait`` follows the task with
-a progress bar fed by its events."""
+"""``hive tasks submit|list|show|cancel|retry|watch``; ``submit --wait`` follows the task
+with a progress bar fed by its events; ``watch`` (``follow.py``) shows its streamed output."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import argtypes as A
+from .follow import cmd_tasks_watch, question_lines, usage_line
 from .render import PRIORITY_LABEL, caps, consoles, kv_table, pretty, print_json, styled, table, when
 from .runner import EXIT_FAILED, EXIT_OK, UsageError, command
 
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..client import HiveClient
+
+
+TASK_STATUSES = [
+    "pending",
+    "awaiting_approval",
+    "assigned",
+    "running",
+    "input_required",
+    "completed",
+    "failed",
+    "cancelled",
+]
 
 
 def _priority(raw: str) -> int | str:
@@ -47,9 +60,9 @@ def _requirement(raw: str) -> dict[str, Any]:
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    tasks = sub.add_parser("tasks", help="submit, list, show, cancel or retry tasks")
+    tasks = sub.add_parser("tasks", help="submit, list, show, cancel, retry or watch tasks")
     tsub = tasks.add_subparsers(
-        dest="tasks_command", required=True, metavar="{submit,list,show,cancel,retry}"
+        dest="tasks_command", required=True, metavar="{submit,list,show,cancel,retry,watch}"
     )
     p = tsub.add_parser("submit", parents=parents, help="submit a task (optionally wait for it)")
     p.add_argument("--type", required=True, help="task type")
@@ -92,7 +105,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=command(cmd_tasks_submit))
     p = tsub.add_parser("list", parents=parents, help="list tasks, newest first")
-    p.add_argument("--status", choices=["pending", "assigned", "running", "completed", "failed", "cancelled"])
+    p.add_argument("--status", choices=TASK_STATUSES)
     p.add_argument("--type")
     p.add_argument("--agent", help="assigned to this agent")
     p.add_argument("--priority", type=_priority)
@@ -108,6 +121,13 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = tsub.add_parser("retry", parents=parents, help="put a failed or cancelled task back in the queue")
     p.add_argument("task_id", metavar="ID")
     p.set_defaults(func=command(cmd_tasks_retry))
+    p = tsub.add_parser(
+        "watch",
+        parents=parents,
+        help="follow one task live: its streamed output on stdout, status, questions and usage on stderr",
+    )
+    p.add_argument("task_id", metavar="ID")
+    p.set_defaults(func=command(cmd_tasks_watch, interrupted=EXIT_OK))
 
 
 def _task_input(args: argparse.Namespace) -> Any:
@@ -371,7 +391,19 @@ def _show_task(t: dict[str, Any]) -> None:
         rows.append(("next retry", when(t["next_retry_at"])))
     if t.get("cancelled_by"):
         rows.append(("cancelled by", t["cancelled_by"]))
+    if t.get("blocked_reason"):
+        rows.append(("waiting for", f"[yellow]{t['blocked_reason']}[/]"))
+    if t.get("requires_approval"):
+        rows.append(("approval", f"approved by {t['approved_by']}" if t.get("approved_by") else "required"))
+    if usage_line(t.get("usage")):
+        rows.append(("usage", usage_line(t.get("usage"))))
     out.print(kv_table(rows, title=f"Task {t['id']}"))
+    if t.get("pending_input"):
+        for line in question_lines(t["id"], t["pending_input"]):
+            out.print(line)
+    if t.get("output"):
+        out.print("[bold cyan]output[/]")
+        out.print(t["output"], markup=False)
     if t.get("input") is not None:
         out.print("[bold cyan]input[/]")
         out.print(pretty(t["input"]))

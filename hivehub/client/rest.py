@@ -49,6 +49,20 @@ def _params(**kw: Any) -> dict[str, str]:
     return out
 
 
+def _path(collection: str, name: str) -> str:
+    return f"/api/{collection}/{quote(name, safe='')}"
+
+
+def _params_body(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _unwrap(reply: dict[str, Any], key: str) -> dict[str, Any]:
+    """``{"task": {...}}`` -> the task (a hub answering the bare object works too)."""
+    inner = reply.get(key)
+    return inner if isinstance(inner, dict) else reply
+
+
 class HiveClient:
     """Async REST client. Use as ``async with HiveClient(url) as hive`` or call :meth:`close`.
 
@@ -318,6 +332,100 @@ class HiveClient:
 
     async def retry_task(self, task_id: str) -> dict[str, Any]:
         return await self.request_object("POST", f"/api/tasks/{quote(task_id, safe='')}/retry", {})
+
+    # ----------------------------------------------------------- people in the loop
+
+    async def approve_task(self, task_id: str, comment: str | None = None) -> dict[str, Any]:
+        """Operator: let a task waiting in ``awaiting_approval`` run (``task_approved``,
+        ``approved_by`` = the caller's identity). Returns the task.
+
+        Raises:
+            InvalidTransition: the task is not awaiting approval (409)."""
+        body = {"comment": comment} if comment else {}
+        return await self._task_object("approve", task_id, body)
+
+    async def reject_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Operator: refuse a task waiting for approval; it is cancelled
+        (``task_rejected`` then ``task_cancelled``). Returns the task."""
+        body = {"reason": reason} if reason else {}
+        return await self._task_object("reject", task_id, body)
+
+    async def answer_task(self, task_id: str, answer: str, request_id: str | None = None) -> dict[str, Any]:
+        """Operator: answer the question of a task in ``input_required``; the task
+        runs again. ``request_id`` guards against answering a newer question than
+        the one read. Returns the task.
+
+        Raises:
+            InvalidInput: the question has ``choices`` and ``answer`` is none of them.
+            InvalidTransition: the task is not waiting for input (409)."""
+        body: dict[str, Any] = {"answer": answer}
+        if request_id:
+            body["request_id"] = request_id
+        return await self._task_object("input", task_id, body)
+
+    async def inbox(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The tasks waiting for a person: ``awaiting_approval`` ones, then
+        ``input_required`` ones (each newest first)."""
+        out: list[dict[str, Any]] = []
+        for status in ("awaiting_approval", "input_required"):
+            out += [t async for t in self.list_tasks(status=status, limit=limit)]
+        return out
+
+    async def _task_object(self, action: str, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.request_object("POST", f"/api/tasks/{quote(task_id, safe='')}/{action}", body)
+        return _unwrap(reply, "task")
+
+    # ----------------------------------------------------------- quotas and budgets
+
+    async def set_quota(
+        self,
+        name: str,
+        *,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        max_concurrent: int | None = None,
+    ) -> dict[str, Any]:
+        """Operator: create or replace the quota pool ``name`` (limits left ``None``
+        are unlimited; at least one must be given). Returns the pool's view."""
+        body = _params_body(
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_concurrent=max_concurrent,
+        )
+        return _unwrap(await self.request_object("PUT", _path("quotas", name), body), "quota")
+
+    async def list_quotas(self) -> list[dict[str, Any]]:
+        """Every quota pool, with ``in_flight``, ``paused_until`` and the ``agents`` drawing on it."""
+        return list((await self.request_object("GET", "/api/quotas")).get("quotas", []))
+
+    async def get_quota(self, name: str) -> dict[str, Any]:
+        """One pool. Raises ``QuotaNotFound`` (404 ``quota_not_found``)."""
+        return _unwrap(await self.request_object("GET", _path("quotas", name)), "quota")
+
+    async def delete_quota(self, name: str) -> dict[str, Any]:
+        """Operator: delete a pool; returns ``{"deleted": name}``.
+        Raises a 409 ``quota_in_use`` while a registered agent names it."""
+        return await self.request_object("DELETE", _path("quotas", name))
+
+    async def set_budget(
+        self, owner: str, *, tokens_per_day: int | None = None, cost_usd_per_day: float | None = None
+    ) -> dict[str, Any]:
+        """Operator: set the daily budget of ``owner`` (a token's name, or
+        ``anonymous``). Returns the budget's view (spent and reserved today)."""
+        body = _params_body(tokens_per_day=tokens_per_day, cost_usd_per_day=cost_usd_per_day)
+        return _unwrap(await self.request_object("PUT", _path("budgets", owner), body), "budget")
+
+    async def list_budgets(self) -> list[dict[str, Any]]:
+        """Every owner's budget, with today's spending and whether it is ``blocked``."""
+        return list((await self.request_object("GET", "/api/budgets")).get("budgets", []))
+
+    async def get_budget(self, owner: str) -> dict[str, Any]:
+        """One budget. Raises ``BudgetNotFound`` (404 ``budget_not_found``)."""
+        return _unwrap(await self.request_object("GET", _path("budgets", owner)), "budget")
+
+    async def delete_budget(self, owner: str) -> dict[str, Any]:
+        """Operator: remove an owner's budget; returns ``{"deleted": owner}``."""
+        return await self.request_object("DELETE", _path("budgets", owner))
 
     # ----------------------------------------------------------- events
 

@@ -231,6 +231,42 @@ class SyncHiveClient:
     def retry_task(self, task_id: str) -> dict[str, Any]:
         return self._call("retry_task", task_id)  # type: ignore[no-any-return]
 
+    def approve_task(self, task_id: str, comment: str | None = None) -> dict[str, Any]:
+        return self._call("approve_task", task_id, comment)  # type: ignore[no-any-return]
+
+    def reject_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
+        return self._call("reject_task", task_id, reason)  # type: ignore[no-any-return]
+
+    def answer_task(self, task_id: str, answer: str, request_id: str | None = None) -> dict[str, Any]:
+        return self._call("answer_task", task_id, answer, request_id)  # type: ignore[no-any-return]
+
+    def inbox(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._call("inbox", limit)  # type: ignore[no-any-return]
+
+    def set_quota(self, name: str, **limits: Any) -> dict[str, Any]:
+        return self._call("set_quota", name, **limits)  # type: ignore[no-any-return]
+
+    def list_quotas(self) -> list[dict[str, Any]]:
+        return self._call("list_quotas")  # type: ignore[no-any-return]
+
+    def get_quota(self, name: str) -> dict[str, Any]:
+        return self._call("get_quota", name)  # type: ignore[no-any-return]
+
+    def delete_quota(self, name: str) -> dict[str, Any]:
+        return self._call("delete_quota", name)  # type: ignore[no-any-return]
+
+    def set_budget(self, owner: str, **limits: Any) -> dict[str, Any]:
+        return self._call("set_budget", owner, **limits)  # type: ignore[no-any-return]
+
+    def list_budgets(self) -> list[dict[str, Any]]:
+        return self._call("list_budgets")  # type: ignore[no-any-return]
+
+    def get_budget(self, owner: str) -> dict[str, Any]:
+        return self._call("get_budget", owner)  # type: ignore[no-any-return]
+
+    def delete_budget(self, owner: str) -> dict[str, Any]:
+        return self._call("delete_budget", owner)  # type: ignore[no-any-return]
+
     def events(self, since: int = 0, types: Any = None, limit: int = 1000) -> dict[str, Any]:
         return self._call("events", since, types, limit)  # type: ignore[no-any-return]
 

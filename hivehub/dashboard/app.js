@@ -16,7 +16,8 @@ const FEED_MAX = 500;
 const TASK_ROWS_MAX = 200;
 const CHART_WINDOW_MS = 5 * 60_000;
 const CHART_BUCKET_MS = 10_000;
-const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released'];
+const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released', 'task_approval_requested', 'task_approved', 'task_rejected', 'task_input_required', 'task_input_received'];
+const WAITING = new Set(['awaiting_approval', 'input_required']);
 const PRIORITY = { 1: 'low', 2: 'medium', 3: 'high', 4: 'critical' };
 
 // ------------------------------------------------------------------ tiny DOM helpers
@@ -106,7 +107,10 @@ const feed = []; // newest first: {ev, node}
 let feedPaused = false;
 let feedUnseen = 0;
 let feedTypes = loadFeedTypes();
-const dirty = { agents: true, tasks: true, alerts: true, modules: true, metrics: true, details: true, types: true };
+const dirty = { agents: true, tasks: true, alerts: true, modules: true, metrics: true, details: true, types: true, inbox: true, usage: true };
+let llmUsage = null; // /api/hive/status `llm`: {total, by_model, by_type, by_owner}
+const blockedReasons = new Map(); // pending task id -> blocked_reason (derived by the hub at read time)
+const inboxDrafts = new Map(); // task id -> text typed in its inbox box (kept across re-renders)
 let rafPending = false;
 
 const ui = {
@@ -218,7 +222,10 @@ function onSnapshot(ev) {
   seedChart();
   // alerts at the snapshot's sequence when the hub includes them, else fetched
   if (!Array.isArray(ev.data.alerts)) loadAlertsAndModules();
-  schedule('agents', 'tasks', 'alerts', 'modules', 'metrics', 'details', 'types');
+  llmUsage = ev.data.status?.llm ?? llmUsage;
+  refreshUsage();
+  refreshBlocked();
+  schedule('agents', 'tasks', 'alerts', 'modules', 'metrics', 'details', 'types', 'inbox', 'usage');
 }
 
 async function loadAlertsAndModules() {
@@ -268,6 +275,7 @@ function onEvent(ev) {
       agentNames.set(d.agent.id, d.agent.name);
       break;
     case 'task_completed':
+      if (d.usage) refreshUsage();
       if (completedToday != null) completedToday += 1;
       completions.push({ t: new Date(d.timestamp).getTime(), ms: d.execution_time_ms });
       break;
@@ -277,11 +285,17 @@ function onEvent(ev) {
     case 'hive_status_update':
       completedToday = d.metrics?.completed_tasks_today ?? completedToday;
       failedToday = d.metrics?.failed_tasks_today ?? failedToday;
+      if (d.llm) {
+        llmUsage = d.llm;
+        schedule('usage');
+      } else refreshUsage();
+      refreshBlocked();
       break;
     default:
   }
   if (ch.agents.size || ch.removedAgents.size) schedule('agents', 'metrics');
-  if (ch.tasks.size || ch.removedTasks.size) schedule('tasks', 'metrics');
+  if (ch.tasks.size || ch.removedTasks.size) schedule('tasks', 'metrics', 'inbox');
+  if (ev.type === 'task_created' || ev.type === 'task_approved' || ev.type === 'task_failed' || ev.type === 'task_released') refreshBlocked();
   if (ch.alerts) schedule('alerts');
   if (ch.modules) schedule('modules');
   if (ch.status) schedule('metrics');
@@ -301,6 +315,8 @@ function render() {
   if (dirty.alerts) renderAlerts();
   if (dirty.modules) renderModules();
   if (dirty.details) renderDetails();
+  if (dirty.inbox) renderInbox();
+  if (dirty.usage) renderUsage();
   for (const k of Object.keys(dirty)) dirty[k] = false;
 }
 
@@ -552,7 +568,8 @@ function updateTaskRow(row, t) {
   row.progress.dataset.status = t.status;
   row.progress.dataset.value = p.toFixed(3);
   setText(row.progressLabel, pct(p));
-  setText(row.step, t.status === 'completed' ? '' : t.error && t.status !== 'running' ? `${t.error.code}: ${t.error.message}` : t.current_step || '');
+  setText(row.step, t.status === 'completed' ? '' : t.error && t.status !== 'running' ? `${t.error.code}: ${t.error.message}` : t.current_step || waitingText(t));
+  row.step.dataset.blocked = blockedOf(t) || '';
   setText(row.age, ago(t.created_at));
   row.age.title = fmtDateTime(t.created_at);
   row.cancel.hidden = isTerminal(t.status);
@@ -711,6 +728,11 @@ function renderDetails() {
   if (t.cancelled_by) facts.push(['Cancelled by', t.cancelled_by]);
   if (t.depends_on?.length) facts.push(['Depends on', t.depends_on.map(short).join(', ')]);
   if (t.failed_agents?.length) facts.push(['Failed on', t.failed_agents.map(agentName).join(', ')]);
+  if (blockedOf(t)) facts.push(['Waiting for', blockedOf(t)]);
+  if (t.requires_approval) facts.push(['Approval', t.approved_by ? `approved by ${t.approved_by}` : 'required']);
+  if (t.pending_input) facts.push(['Question', `${t.pending_input.question}${t.pending_input.choices ? ` (${t.pending_input.choices.join(' | ')})` : ''}`]);
+  if (t.last_input) facts.push(['Last answer', t.last_input.timed_out ? 'timed out' : `${t.last_input.answer} (by ${t.last_input.answered_by})`]);
+  if (t.usage) facts.push(['Usage', usageText(t.usage)]);
   tid('task-details-facts').replaceChildren(...facts.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
   const attempts = attemptsFrom(ui.detailsHistory);
   $('tbody', tid('task-attempts')).replaceChildren(
@@ -729,6 +751,15 @@ function renderDetails() {
         )
       : [h('tr', {}, h('td', { colspan: '6', class: 'muted' }, t.attempt ? 'loading history…' : 'not assigned yet'))]),
   );
+  const outBox = tid('task-output-box');
+  outBox.hidden = !t.output;
+  const pre = tid('task-output');
+  if (pre.textContent !== (t.output || '')) {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = t.output || '';
+    if (atEnd) pre.scrollTop = pre.scrollHeight; // follow the stream unless the reader scrolled up
+  }
+  setText(tid('task-output-size'), t.output ? `${t.output.length} characters${isTerminal(t.status) ? '' : ', streaming'}` : '');
   const errBox = tid('task-error');
   if (t.error) {
     errBox.hidden = false;
@@ -736,6 +767,165 @@ function renderDetails() {
   } else errBox.hidden = true;
   setText(tid('task-result'), t.status === 'completed' || t.result != null ? json(t.result) : t.status === 'failed' || t.status === 'cancelled' ? '(no result)' : '(not finished yet)');
   setText(tid('task-input'), json(t.input));
+}
+
+// --- blocked reasons, inbox and LLM usage
+
+/** Why a pending task waits: the hub's `blocked_reason` (on the task, or fetched). */
+function blockedOf(t) {
+  if (t.status === 'awaiting_approval') return 'approval';
+  if (t.status !== 'pending') return null;
+  return t.blocked_reason ?? blockedReasons.get(t.id) ?? null;
+}
+
+function waitingText(t) {
+  const why = blockedOf(t);
+  if (t.status === 'input_required') return `question: ${t.pending_input?.question ?? '…'}`;
+  return why ? `waiting: ${why}` : '';
+}
+
+let blockedTimer = null;
+/** Fetch the blocked reasons of pending tasks (derived by the hub; not in the events), at most every 2 s. */
+function refreshBlocked() {
+  if (blockedTimer || !client) return;
+  if (![...state.tasks.values()].some((t) => t.status === 'pending')) {
+    blockedReasons.clear();
+    return;
+  }
+  blockedTimer = setTimeout(async () => {
+    try {
+      const pending = await client.listTasks({ status: 'pending', limit: 200 });
+      blockedReasons.clear();
+      for (const t of pending) if (t.blocked_reason) blockedReasons.set(t.id, t.blocked_reason);
+      schedule('tasks', 'details');
+    } catch {
+      // (an older hub, or no access: rows show no reason)
+    } finally {
+      blockedTimer = null;
+    }
+  }, 2000);
+}
+
+let usageTimer = null;
+/** Reload `/api/hive/status` `llm`, at most once a second. */
+function refreshUsage() {
+  if (usageTimer || !client) return;
+  usageTimer = setTimeout(async () => {
+    try {
+      const st = await client.status();
+      llmUsage = st.llm ?? null;
+      schedule('usage');
+    } catch {
+      // (shown as it was; the next hive_status_update tries again)
+    } finally {
+      usageTimer = null;
+    }
+  }, 1000);
+}
+
+const fmtInt = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US'));
+const fmtUsd = (v) => (v == null ? 'no price' : `$${Number(v).toFixed(v >= 1 ? 2 : 6)}`);
+
+function usageText(u) {
+  return `${u.model}: ${fmtInt(u.prompt_tokens)} prompt + ${fmtInt(u.completion_tokens)} completion = ${fmtInt(u.total_tokens)} tokens, ${fmtUsd(u.cost_usd)}`;
+}
+
+function usageRows(byKey) {
+  const entries = Object.entries(byKey || {}).sort((a, b) => (b[1].total_tokens || 0) - (a[1].total_tokens || 0));
+  return entries.map(([name, u]) =>
+    h(
+      'tr',
+      { testid: 'usage-row', dataset: { name } },
+      h('td', {}, name),
+      h('td', {}, fmtInt(u.requests)),
+      h('td', {}, fmtInt(u.prompt_tokens)),
+      h('td', {}, fmtInt(u.completion_tokens)),
+      h('td', {}, fmtInt(u.total_tokens)),
+      h('td', { title: u.unpriced_tokens ? `${fmtInt(u.unpriced_tokens)} tokens of models without a price` : '' }, `$${Number(u.cost_usd || 0).toFixed(6)}${u.unpriced_tokens ? ' *' : ''}`),
+    ),
+  );
+}
+
+function renderUsage() {
+  const u = llmUsage;
+  const total = u?.total;
+  const has = !!(total && (total.requests || total.total_tokens));
+  tid('usage-empty').hidden = has;
+  tid('usage-by-model').hidden = !has;
+  tid('usage-by-owner').hidden = !has;
+  setText(tid('usage-total'), has ? `${fmtInt(total.total_tokens)} tokens · $${Number(total.cost_usd || 0).toFixed(6)} · ${fmtInt(total.requests)} calls` : '–');
+  $('tbody', tid('usage-by-model')).replaceChildren(...usageRows(u?.by_model));
+  $('tbody', tid('usage-by-owner')).replaceChildren(...usageRows(u?.by_owner));
+}
+
+async function act(id, action, body, done) {
+  try {
+    await client.request('POST', `/api/tasks/${encodeURIComponent(id)}/${action}`, { body });
+    inboxDrafts.delete(id);
+    toast(`${done} task ${short(id)}`, 'ok');
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
+}
+
+function inboxItem(t) {
+  const owner = t.created_by || 'anonymous';
+  const head = h(
+    'div',
+    { class: 'inbox-head' },
+    h('span', { class: 'badge', dataset: { status: t.status } }, t.status === 'input_required' ? 'question' : 'approval'),
+    h('button', { type: 'button', class: 'linkish', testid: 'inbox-open', title: 'Open the task' }, t.description || t.type),
+    h('span', { class: 'task-sub' }, `${t.type} · ${short(t.id)} · by ${owner} · ${ago(t.updated_at || t.created_at)}`),
+  );
+  $('[data-testid="inbox-open"]', head).addEventListener('click', () => openDetails(t.id));
+  const box = h('input', { type: 'text', class: 'inbox-text', testid: 'inbox-text', autocomplete: 'off' });
+  box.value = inboxDrafts.get(t.id) || '';
+  box.addEventListener('input', () => inboxDrafts.set(t.id, box.value));
+  const li = h('li', { class: 'inbox-item', testid: 'inbox-item', dataset: { taskId: t.id, kind: t.status } }, head);
+  if (t.status === 'awaiting_approval') {
+    box.placeholder = 'comment or reason (optional)';
+    const approve = h('button', { type: 'button', class: 'btn small primary', testid: 'inbox-approve' }, 'Approve');
+    const reject = h('button', { type: 'button', class: 'btn small danger', testid: 'inbox-reject' }, 'Reject');
+    approve.addEventListener('click', () => act(t.id, 'approve', box.value ? { comment: box.value } : {}, 'Approved'));
+    reject.addEventListener('click', () => act(t.id, 'reject', box.value ? { reason: box.value } : {}, 'Rejected'));
+    li.append(h('div', { class: 'inbox-actions' }, box, approve, reject));
+    return li;
+  }
+  const q = t.pending_input || {};
+  li.append(h('p', { class: 'inbox-question', testid: 'inbox-question' }, q.question || '(question)'));
+  const send = (answer) => act(t.id, 'input', q.request_id ? { answer, request_id: q.request_id } : { answer }, 'Answered');
+  if (q.choices?.length) {
+    const buttons = q.choices.map((c) => {
+      const b = h('button', { type: 'button', class: 'btn small', testid: 'inbox-choice', dataset: { choice: c } }, c);
+      b.addEventListener('click', () => send(c));
+      return b;
+    });
+    li.append(h('div', { class: 'inbox-actions' }, ...buttons));
+  } else {
+    box.placeholder = 'your answer';
+    const ok = h('button', { type: 'button', class: 'btn small primary', testid: 'inbox-send' }, 'Send');
+    ok.addEventListener('click', () => box.value.trim() && send(box.value));
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && box.value.trim()) send(box.value);
+    });
+    li.append(h('div', { class: 'inbox-actions' }, box, ok));
+  }
+  if (q.deadline) li.append(h('p', { class: 'muted small' }, `times out ${fmtDateTime(q.deadline)}`));
+  return li;
+}
+
+function renderInbox() {
+  const list = tid('inbox-list');
+  const waiting = [...state.tasks.values()].filter((t) => WAITING.has(t.status)).sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+  setText(tid('inbox-count'), waiting.length);
+  tid('inbox-empty').hidden = waiting.length > 0;
+  // keep the item being typed in: rebuild only when the set or a question changed
+  const key = waiting.map((t) => `${t.id}:${t.status}:${t.pending_input?.request_id ?? ''}`).join(',');
+  if (list.dataset.key === key) return;
+  const focused = document.activeElement?.closest?.('[data-testid="inbox-item"]')?.dataset.taskId;
+  list.dataset.key = key;
+  list.replaceChildren(...waiting.map(inboxItem));
+  if (focused) $(`[data-task-id="${CSS.escape(focused)}"] input`, list)?.focus();
 }
 
 // --- alerts and modules
@@ -792,6 +982,24 @@ function summarize(ev) {
       return `state at sequence ${d.sequence}: ${d.agents?.length ?? 0} agents, ${d.tasks?.length ?? 0} tasks`;
     case 'error':
       return `${d.code}: ${d.message}`;
+    case 'task_approval_requested':
+      return `${task(d.task_id)} awaits approval (owner ${d.requested_by})`;
+    case 'task_approved':
+      return `${task(d.task_id)} approved by ${d.approved_by}${d.comment ? `: ${d.comment}` : ''}`;
+    case 'task_rejected':
+      return `${task(d.task_id)} rejected by ${d.rejected_by}: ${d.reason}`;
+    case 'task_input_required':
+      return `${task(d.task_id)} asks: ${d.question}${d.choices ? ` (${d.choices.join(' | ')})` : ''}`;
+    case 'task_input_received':
+      return d.timed_out ? `${task(d.task_id)}: the question timed out` : `${task(d.task_id)} answered by ${d.answered_by}: ${d.answer}`;
+    case 'quota_set':
+      return `quota ${d.name}: ${['requests_per_minute', 'tokens_per_minute', 'max_concurrent'].filter((k) => d[k] != null).map((k) => `${k} ${d[k]}`).join(', ')}`;
+    case 'quota_deleted':
+      return `quota ${d.name} deleted by ${d.requested_by}`;
+    case 'budget_set':
+      return `budget of ${d.owner}: ${d.tokens_per_day ?? '∞'} tokens/day, ${d.cost_usd_per_day != null ? `$${d.cost_usd_per_day}` : '∞'}/day`;
+    case 'budget_deleted':
+      return `budget of ${d.owner} deleted`;
     case 'agent_created':
       return `${d.agent.name} (${d.agent.type}) joined: ${(d.agent.capabilities || []).map((c) => `${c.name} ${c.proficiency}`).join(', ')}`;
     case 'agent_status_changed':
@@ -809,9 +1017,9 @@ function summarize(ev) {
     case 'task_started':
       return `${task(d.task_id)} started on ${agentName(d.agent_id)} (attempt ${d.attempt_number})`;
     case 'task_progress':
-      return `${task(d.task_id)} ${pct(d.progress)}${d.current_step ? ` ${d.current_step}` : ''}`;
+      return `${task(d.task_id)} ${pct(d.progress)}${d.current_step ? ` ${d.current_step}` : ''}${d.output_delta ? ` +${d.output_delta.length} chars` : ''}`;
     case 'task_completed':
-      return `${task(d.task_id)} completed by ${agentName(d.agent_id)} in ${fmtMs(d.execution_time_ms)}`;
+      return `${task(d.task_id)} completed by ${agentName(d.agent_id)} in ${fmtMs(d.execution_time_ms)}${d.usage ? ` · ${d.usage.total_tokens} tokens` : ''}`;
     case 'task_failed':
       return `${task(d.task_id)} failed (${d.failure_kind}): ${d.error?.code} ${d.error?.message || ''}${d.retry_scheduled ? ', retry scheduled' : ''}`;
     case 'task_cancelled':

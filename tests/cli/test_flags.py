@@ -70,6 +70,9 @@ def test_bad_number_is_a_usage_error(
         ("tasks", "retry"): ["id"],
         ("agents", "show"): ["id"],
         ("agents", "remove"): ["id"],
+        ("tasks", "watch"): ["id"],
+        ("quotas", "set"): ["pool"],
+        ("budgets", "set"): ["alice"],
     }.get(tuple(prefix), [])
     with pytest.raises(SystemExit) as exc:
         main([*prefix, *required, f"{flag}={bad}"])

@@ -18,7 +18,7 @@
 
 export const DEFAULT_URL = 'http://localhost:3001';
 
-/** Every event type the hub streams (the 20 of the spec plus 4 extras). */
+/** Every event type the hub streams (the 20 of the spec plus 13 extras). */
 export const EVENT_TYPES = Object.freeze([
   'agent_created',
   'agent_status_changed',
@@ -44,6 +44,16 @@ export const EVENT_TYPES = Object.freeze([
   'learning_cycle_completed',
   'agent_learning_reset',
   'error_occurred',
+  // issue 13: people in the loop, quota pools and budgets
+  'task_approval_requested',
+  'task_approved',
+  'task_rejected',
+  'task_input_required',
+  'task_input_received',
+  'quota_set',
+  'quota_deleted',
+  'budget_set',
+  'budget_deleted',
 ]);
 
 /** Connection states reported by EventStream#onState. */

@@ -119,6 +119,8 @@ export class HiveState {
 
   _requeue(t, at, due) {
     t.status = 'pending';
+    t.pending_input = null;
+    t.last_input = null; // the answers of the attempt that ended
     t.updated_at = at;
     t.assigned_agent_id = null;
     t.started_at = null;
@@ -132,6 +134,7 @@ export class HiveState {
   _setStatus(t, status, at) {
     t.status = status;
     t.updated_at = at;
+    if (status !== 'input_required') t.pending_input = null; // open only while input_required
   }
 
   /** Drop the oldest finished tasks beyond `keepTerminal`. */
@@ -149,6 +152,19 @@ export class HiveState {
       }
     }
   }
+}
+
+/** The sum of two usages (hivehub/core/usage.py add_usage): one model, the latest one. */
+export function addUsage(a, b) {
+  if (!a) return { ...b };
+  const cost = a.cost_usd == null || b.cost_usd == null ? null : Math.round((a.cost_usd + b.cost_usd) * 1e9) / 1e9;
+  return {
+    model: b.model,
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    total_tokens: a.total_tokens + b.total_tokens,
+    cost_usd: cost,
+  };
 }
 
 function cmpTime(a, b) {
@@ -230,6 +246,7 @@ const APPLIERS = {
     t.attempt = d.attempt_number;
     t.estimated_completion = d.estimated_completion ?? null;
     t.next_retry_at = null;
+    t.output = ''; // a new attempt streams its own output
     if (a) {
       (a.current_tasks = a.current_tasks || []).push(t.id);
       ch.agents.add(a.id);
@@ -250,10 +267,12 @@ const APPLIERS = {
     t.current_step = d.current_step ?? null;
     t.estimated_completion = d.estimated_completion ?? null;
     t.updated_at = d.timestamp;
+    if (d.output_delta) t.output = (t.output || '') + d.output_delta;
     ch.tasks.add(t.id);
   },
   task_completed(s, d, ch) {
     const t = s.tasks.get(d.task_id);
+    if (t && d.usage) t.usage = addUsage(t.usage, d.usage); // the attempt's usage joins the task's
     const a = s.agents.get(d.agent_id);
     if (!t) return;
     s._setStatus(t, 'completed', d.timestamp);
@@ -275,10 +294,11 @@ const APPLIERS = {
   },
   task_failed(s, d, ch) {
     const t = s.tasks.get(d.task_id);
+    if (t && d.usage) t.usage = addUsage(t.usage, d.usage); // the attempt's usage joins the task's
     if (!t) return;
     const a = d.agent_id ? s.agents.get(d.agent_id) : null;
     t.error = clone(d.error);
-    if (d.failure_kind !== 'dependency_failed') t.failures = (t.failures || 0) + 1;
+    if (d.failure_kind !== 'dependency_failed' && d.failure_kind !== 'rate_limited') t.failures = (t.failures || 0) + 1;
     if (a) {
       t.failed_agents = t.failed_agents || [];
       if (!t.failed_agents.includes(a.id)) t.failed_agents.push(a.id);
@@ -297,6 +317,7 @@ const APPLIERS = {
   },
   task_cancelled(s, d, ch) {
     const t = s.tasks.get(d.task_id);
+    if (t && d.usage) t.usage = addUsage(t.usage, d.usage); // the attempt's usage joins the task's
     if (!t) return;
     s._setStatus(t, 'cancelled', d.timestamp);
     t.cancelled_by = d.cancelled_by;
@@ -322,6 +343,42 @@ const APPLIERS = {
     if (!t) return;
     s._release(t, ch);
     s._requeue(t, d.timestamp, null);
+    ch.tasks.add(t.id);
+  },
+  // human approval and input (hivehub/core/tasklog.py update_task)
+  task_approved(s, d, ch) {
+    const t = s.tasks.get(d.task_id);
+    if (!t) return;
+    s._setStatus(t, 'pending', d.timestamp);
+    t.approved_by = d.approved_by;
+    ch.tasks.add(t.id);
+  },
+  task_input_required(s, d, ch) {
+    const t = s.tasks.get(d.task_id);
+    if (!t) return;
+    s._setStatus(t, 'input_required', d.timestamp);
+    t.pending_input = {
+      request_id: d.request_id,
+      question: d.question,
+      choices: d.choices ?? null,
+      timeout_seconds: d.timeout_seconds,
+      requested_at: d.timestamp,
+      deadline: d.deadline,
+    };
+    ch.tasks.add(t.id);
+  },
+  task_input_received(s, d, ch) {
+    const t = s.tasks.get(d.task_id);
+    if (!t) return;
+    s._setStatus(t, 'running', d.timestamp);
+    t.last_input = {
+      request_id: d.request_id,
+      attempt: d.attempt_number,
+      answer: d.answer ?? null,
+      answered_by: d.answered_by,
+      timed_out: !!d.timed_out,
+      answered_at: d.timestamp,
+    };
     ch.tasks.add(t.id);
   },
   learning_cycle_started(s, d, ch) {
