@@ -13,16 +13,22 @@ from ..core.model import PRIORITY_NAMES, Task, TaskStatus
 from ..protocol import codec
 from ..protocol.messages import (
     AgentReport,
+    ApproveBody,
     CancelBody,
     CompleteReport,
     EventPage,
     FailReport,
+    InputBody,
+    InputRequestBody,
     ProgressReport,
+    RejectBody,
     ReleaseReport,
     RetryBody,
     TaskBatch,
     TaskBatchResult,
     TaskPage,
+    TaskRead,
+    TaskReply,
 )
 from .routes import (
     actor,
@@ -36,6 +42,7 @@ from .routes import (
     route,
     svc,
     task_json,
+    task_read,
     view,
 )
 from .view import HiveReader
@@ -117,6 +124,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     if order not in ("asc", "desc"):
         raise InvalidInput("order must be asc or desc", parameter="order")
 
+    now = svc(request).clock()
+
     def build(r: HiveReader) -> bytes:
         tasks = r.tasks()
         items = [
@@ -128,7 +137,9 @@ async def list_tasks(request: web.Request) -> web.Response:
             and (prio is None or t.priority == prio)
         ]
         page, nxt = paginate(items, request)
-        return _enc.encode(TaskPage(page, nxt))
+        # TaskPage, with each task's blocked_reason spliced in (routes.task_read)
+        body = b",".join(task_read(t, r.blocked_reason(t, now)) for t in page)
+        return b'{"tasks":[' + body + b'],"next_cursor":' + _enc.encode(nxt) + b"}"
 
     return raw_json(await view(request).read(build))
 
@@ -137,7 +148,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     "GET",
     "/api/tasks/{id}",
     "One task (a finished task evicted from memory is read from the log)",
-    response=Task,
+    response=TaskRead,
     errors=(404,),
 )
 async def get_task(request: web.Request) -> web.Response:
@@ -243,6 +254,83 @@ async def _report(request: web.Request, body: type[AgentReport]) -> web.Response
     tid = request.match_info["id"]
     cmd = codec.report_command(b, rid=request_id(request), task_id=tid, agent_id=b.agent_id)
     return await _task_command(request, cmd, tid)
+
+
+# ----------------------------------------------------------------- people: approval and input
+
+
+async def _task_reply(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:
+    """Run ``cmd``, answer ``{"task": Task}`` (the routes of people, and input-request)."""
+    await svc(request).execute(cmd)
+    return raw_json(b'{"task":' + await task_json(request, task_id) + b"}")
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/approve",
+    "Let a task that awaits approval into the queue (operator)",
+    body=ApproveBody,
+    response=TaskReply,
+    errors=(404, 409),
+)
+async def approve_task(request: web.Request) -> web.Response:
+    b = await body_as(request, ApproveBody)
+    tid = request.match_info["id"]
+    cmd = C.ApproveTask(id=request_id(request), task_id=tid, approved_by=actor(request), comment=b.comment)
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/reject",
+    "Refuse a task that awaits approval: it is cancelled (operator)",
+    body=RejectBody,
+    response=TaskReply,
+    errors=(404, 409),
+)
+async def reject_task(request: web.Request) -> web.Response:
+    b = await body_as(request, RejectBody)
+    tid = request.match_info["id"]
+    cmd = C.RejectTask(
+        id=request_id(request), task_id=tid, rejected_by=actor(request), reason=b.reason or "rejected"
+    )
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/input",
+    "Answer the question a task waits on (input_required; operator)",
+    body=InputBody,
+    response=TaskReply,
+    errors=(404, 409, 422),
+)
+async def provide_input(request: web.Request) -> web.Response:
+    b = await body_as(request, InputBody)
+    tid = request.match_info["id"]
+    cmd = C.ProvideInput(
+        id=request_id(request),
+        task_id=tid,
+        answer=b.answer,
+        answered_by=actor(request),
+        request_id=b.request_id,
+    )
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/input-request",
+    "Agent report: ask a person a question (the task waits in input_required; poll it for last_input)",
+    body=InputRequestBody,
+    response=TaskReply,
+    errors=(404, 409, 422),
+)
+async def request_input(request: web.Request) -> web.Response:
+    b = await body_as(request, InputRequestBody)
+    tid = request.match_info["id"]
+    cmd = codec.report_command(b, rid=request_id(request), task_id=tid, agent_id=b.agent_id)
+    return await _task_reply(request, cmd, tid)
 
 
 # ----------------------------------------------------------------- events
