@@ -77,6 +77,39 @@ class ServerConfig(Struct, kw_only=True):
 # ----------------------------------------------------------------- the price table (--prices)
 
 
+#: the format of ``--prices`` (rendered in docs/configuration.md by scripts/gen_docs.py)
+PRICES_DOC = """\
+### The price table: `--prices FILE`
+
+`hive serve --prices FILE` (or `HIVE_PRICES`) reads the USD price of each model, per
+million tokens, so the hub can put a cost on the usage agents report
+(`task_completed.usage.cost_usd`, `llm` in `/api/hive/status`, budgets in USD). A
+file named `*.toml` is read as TOML, any other as JSON:
+
+```toml
+[models."gpt-4o-mini"]
+input_per_million = 0.15    # prompt tokens
+output_per_million = 0.6    # completion tokens
+
+[models."*"]                # every model not listed
+input_per_million = 1.0
+output_per_million = 2.0
+```
+
+```json
+{"models": {"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6},
+            "*": {"input_per_million": 1.0, "output_per_million": 2.0}}}
+```
+
+cost = prompt_tokens × input_per_million / 10⁶ + completion_tokens × output_per_million / 10⁶.
+A model with no entry and no `"*"` has no price: its tokens count as `unpriced_tokens`.
+The cost is computed when the usage is reported and logged with it, so changing the
+table later does not change past costs. A file that cannot be read or parsed, a
+missing or non-numeric price, a negative one or an unknown field stops the hub with
+exit status 2 and a message naming the file, the line and the reason.
+"""
+
+
 class PricesError(ValueError):
     """A ``--prices`` file that cannot be used; the message names the file, the line
     (when known) and the reason."""
