@@ -54,7 +54,14 @@ def openapi() -> dict[str, Any]:
     # Agent reports must name their attempt. The field is optional in the struct so
     # that the core's rule answers (422 attempt_required, as on /agents/ws) rather
     # than a generic decode error; the document states the rule.
-    for name in ("AgentReport", "ProgressReport", "CompleteReport", "FailReport", "ReleaseReport"):
+    for name in (
+        "AgentReport",
+        "ProgressReport",
+        "CompleteReport",
+        "FailReport",
+        "ReleaseReport",
+        "InputRequestBody",
+    ):
         comp = components.get(name)
         if comp is not None:
             comp["properties"]["attempt"] = {"type": "integer"}

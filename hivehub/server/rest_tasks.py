@@ -55,7 +55,7 @@ _enc = msgspec.json.Encoder()
     "/api/tasks",
     "Submit a task",
     body=C.TaskSpec,
-    response=Task,
+    response=TaskRead,
     status=201,
     errors=(400, 409, 413, 422),
 )
@@ -165,7 +165,7 @@ async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> w
     "/api/tasks/{id}/cancel",
     "Cancel a pending, assigned or running task",
     body=CancelBody,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def cancel_task(request: web.Request) -> web.Response:
@@ -182,7 +182,7 @@ async def cancel_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/retry",
     "Put a failed or cancelled task back in the queue",
     body=RetryBody,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def retry_task(request: web.Request) -> web.Response:
@@ -197,7 +197,7 @@ async def retry_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/start",
     "Agent report: started",
     body=AgentReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def start_task(request: web.Request) -> web.Response:
@@ -209,7 +209,7 @@ async def start_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/progress",
     "Agent report: progress",
     body=ProgressReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def progress_task(request: web.Request) -> web.Response:
@@ -221,7 +221,7 @@ async def progress_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/complete",
     "Agent report: completed with a result",
     body=CompleteReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def complete_task(request: web.Request) -> web.Response:
@@ -229,7 +229,12 @@ async def complete_task(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409)
+    "POST",
+    "/api/tasks/{id}/fail",
+    "Agent report: failed",
+    body=FailReport,
+    response=TaskRead,
+    errors=(404, 409),
 )
 async def fail_task(request: web.Request) -> web.Response:
     return await _report(request, FailReport)
@@ -240,7 +245,7 @@ async def fail_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/release",
     "Agent report: hand the task back unfinished",
     body=ReleaseReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def release_task(request: web.Request) -> web.Response:
