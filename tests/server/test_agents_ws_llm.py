@@ -120,3 +120,28 @@ async def test_an_answer_given_while_the_agent_was_away_is_sent_again_on_reconne
     assert (await report(back, "task_completed", "c", task_id="t1", attempt=att))["type"] == "ack"
     await back.close()
     await ws.close()
+
+
+async def test_a_question_nobody_answers_in_time_gets_a_timed_out_input_frame(hub: Hub) -> None:
+    ws, att = await started(hub)
+    await report(
+        ws,
+        "input_request",
+        "q",
+        task_id="t1",
+        attempt=att,
+        request_id="r1",
+        question="?",
+        timeout_seconds=0.2,
+    )
+    m, _ = await recv_until(ws, lambda m: m["type"] == "input")
+    assert m["data"] == {
+        "task_id": "t1",
+        "attempt": att,
+        "request_id": "r1",
+        "answer": None,
+        "timed_out": True,
+        "answered_by": "timeout",
+    }
+    assert (await hub.get("/api/tasks/t1")).body["status"] == "running"
+    await ws.close()
