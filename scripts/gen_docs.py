@@ -854,6 +854,7 @@ def gen_configuration() -> str:
     from hivehub import cli
     from hivehub.cli import agent as agent_cli
     from hivehub.cli import runner, serve, tokens
+    from hivehub.server.config import PRICES_DOC
 
     with clean_env():
         root = argparse.ArgumentParser(prog="hive")
@@ -882,6 +883,7 @@ def gen_configuration() -> str:
         "",
     ]
     out += options_table(cmds["serve"][1], serve_env)
+    out += [PRICES_DOC]
     out += [
         "## `hive agent`",
         "",

@@ -222,12 +222,16 @@ class TaskContext:
         (``AgentOptions.llm``): ``await ctx.llm(prompt="...", system=..., max_tokens=...)``
         or ``ctx.llm(messages=[...])``. Returns an ``LLMResult`` (``text``, ``usage``,
         ``finish_reason``, ``data``); raises ``LLMFailure`` (a :class:`TaskFailure`)."""
-        from .llm.handler import call_llm
-
         if prompt is not None:
             request["prompt"] = prompt
         client = request.pop("client", None) or getattr(self.agent, "llm", None)
-        return await call_llm(self, client, request)
+        if client is None:
+            raise TaskFailure(
+                "INVALID_INPUT",
+                "this agent has no model: give it AgentOptions(llm=LLMClient(...)) or --llm-base-url",
+                retryable=False,
+            )
+        return await client.run(self, request)
 
     async def ask(
         self,

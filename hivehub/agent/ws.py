@@ -19,7 +19,7 @@ from hivehub.core.model import Capability
 from hivehub.core.policies import backoff, heartbeat_interval
 from hivehub.protocol.codec import HubMessage, decode_hub_message
 from hivehub.protocol.errors import REFUSING_CLOSES, RegistrationError
-from hivehub.protocol.messages import Ack, Assign, Cancel, Input, Registered
+from hivehub.protocol.messages import Ack, Assign, Cancel, InputFrame, Registered
 
 from .base import FATAL_REGISTER_CODES, BaseAgent
 from .execution import Execution
@@ -31,12 +31,6 @@ log = logging.getLogger("hivehub.agent")
 
 _encode = msgspec.json.Encoder().encode
 
-
-class _InputFrame(msgspec.Struct):
-    data: Input
-
-
-_input_frame = msgspec.json.Decoder(_InputFrame)
 
 #: close codes after which reconnecting with the same id would be wrong
 FATAL_CLOSE_CODES = REFUSING_CLOSES
@@ -314,11 +308,7 @@ class Agent(BaseAgent):
         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return None
         try:
-            m = decode_hub_message(msg.data)
-            if m.type == "input" and m.data is None:
-                # the answer to ctx.ask (the codec does not know this frame yet)
-                return HubMessage(m.type, m.message_id, _input_frame.decode(msg.data).data)  # type: ignore[arg-type]
-            return m
+            return decode_hub_message(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             log.warning("%s: message from the hub ignored: %s: %.200r", self.name, exc, msg.data)
             return None
@@ -359,8 +349,8 @@ class Agent(BaseAgent):
             self._accept(data.task, data.attempt)
         elif isinstance(data, Cancel):
             self._cancel_from_hub(data.task_id, data.attempt, data.reason or "cancelled")
-        elif isinstance(data, Input):
-            self._on_input(data.task_id, data.request_id, data.answer, data.timed_out, data.answered_by)
+        elif isinstance(data, InputFrame):
+            self._on_input(data.task_id, data.request_id or "", data.answer, data.timed_out, data.answered_by)
         elif isinstance(data, Ack):
             self._answered(m.message_id)
         elif isinstance(data, HiveError):

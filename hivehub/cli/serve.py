@@ -167,6 +167,13 @@ def add_parser(sub: Any) -> None:
         default=_env("HIVE_CLUSTER_SECRET", None),
         help="shared secret of the replicas (required with a PostgreSQL --db)",
     )
+    p.add_argument(
+        "--prices",
+        default=_env("HIVE_PRICES", None),
+        metavar="FILE",
+        help='model prices, TOML (.toml) or JSON: {"models": {"<model>": {"input_per_million": USD, '
+        '"output_per_million": USD}, "*": {...}}}; "*" prices every model not listed',
+    )
     p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
     p.set_defaults(func=cmd_serve)
 
@@ -176,8 +183,9 @@ def build_config(args: argparse.Namespace) -> Any:
     from ..core.hive import HiveConfig
     from ..core.learning import LearningConfig
     from ..monitor.resources import Thresholds
-    from ..server.config import ServerConfig
+    from ..server.config import ServerConfig, load_prices
 
+    prices = load_prices(args.prices) if args.prices else {}
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -187,6 +195,7 @@ def build_config(args: argparse.Namespace) -> Any:
             retry_base_seconds=args.retry_base,
             retry_cap_seconds=args.retry_cap,
             retain_finished=args.retain_finished,
+            prices=prices,
             remember_evicted=args.remember_evicted,
             learning=LearningConfig(
                 enabled=not args.no_learning,
@@ -262,7 +271,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = build_config(args)
+    from ..server.config import PricesError
+
+    try:
+        config = build_config(args)
+    except PricesError as exc:
+        print(f"error: --prices: {exc}", file=sys.stderr)
+        return 2
     if config.db.startswith(("postgresql://", "postgres://")):
         if not config.cluster_secret:
             print(

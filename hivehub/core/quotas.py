@@ -215,6 +215,30 @@ def blocked_reason(s: HiveState, t: Task, now: datetime) -> str | None:
     return f"quota:{min(pools)}"
 
 
+# ---------------------------------------------------------------- reads for adapters
+
+
+def pool_reading(s: HiveState, name: str) -> tuple[int, datetime | None]:
+    """A pool's attempts in flight and the wall time its pause ends (``None``: not paused)."""
+    p = s._pools.get(name)
+    if p is None:
+        return 0, None
+    until = None
+    if p.paused_until is not None:
+        until = datetime.fromtimestamp(p.paused_until + s.mono_offset, UTC)
+    return p.in_flight, until
+
+
+def budget_reading(s: HiveState, owner: str, now: datetime) -> tuple[date, int, float, int, float, bool]:
+    """An owner's budget on ``now``'s UTC day: (day, spent tokens, spent cost,
+    reserved tokens, reserved cost, blocked: some ready task of it waits on it)."""
+    day = us.utc_day(now)
+    spent = s._spent.get(owner)
+    st, sc = (spent.tokens, spent.cost_usd) if spent is not None and spent.day == day else (0, 0.0)
+    h = s._reserved.get(owner) or Hold()
+    return day, st, sc, h.tokens, h.cost_usd, _budget_blocked(s, owner, day)
+
+
 # ---------------------------------------------------------------- folds (apply only)
 
 

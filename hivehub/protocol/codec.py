@@ -37,6 +37,9 @@ from .messages import (
     ForwardedBatch,
     ForwardedCommand,
     ForwardedResults,
+    InputFrame,
+    InputRequestBody,
+    InputRequestReport,
     ProgressReport,
     Registered,
     ReleaseReport,
@@ -196,6 +199,8 @@ def report_command(report: Report, *, rid: str, task_id: str, agent_id: str) -> 
             attempt=attempt,
             progress=report.progress,
             current_step=report.current_step,
+            output_delta=report.output_delta or None,
+            usage=report.usage,
         )
     if isinstance(report, TaskCompleted | CompleteReport):
         return C.CompleteTask(
@@ -205,6 +210,7 @@ def report_command(report: Report, *, rid: str, task_id: str, agent_id: str) -> 
             attempt=attempt,
             result=report.result,
             quality=report.quality,
+            usage=report.usage,
         )
     if isinstance(report, TaskFailed | FailReport):
         err = report.error or _FAILED
@@ -217,10 +223,23 @@ def report_command(report: Report, *, rid: str, task_id: str, agent_id: str) -> 
             attempt=attempt,
             error=err.task_error(),
             retryable=report.retryable,
+            usage=report.usage,
+            retry_after=report.retry_after,
         )
     if isinstance(report, TaskReleased | ReleaseReport):
         reason = report.reason or "agent_shutdown"
         return C.ReleaseTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt, reason=reason)
+    if isinstance(report, InputRequestReport | InputRequestBody):
+        return C.RequestInput(
+            id=rid,
+            task_id=task_id,
+            agent_id=agent_id,
+            attempt=attempt,
+            request_id=report.request_id,
+            question=report.question,
+            choices=report.choices,
+            timeout_seconds=report.timeout_seconds,
+        )
     return C.StartTask(id=rid, task_id=task_id, agent_id=agent_id, attempt=attempt)
 
 
@@ -241,16 +260,17 @@ class HubMessage(NamedTuple):
     type: str
     #: the report (or ``register``) it answers; None for pushes
     message_id: str | None
-    #: ``Registered``, ``Assign``, ``Cancel`` or ``Ack``; the error an ``error`` frame
+    #: ``Registered``, ``Assign``, ``Cancel``, ``InputFrame`` or ``Ack``; the error an ``error`` frame
     #: carries, rebuilt as its class (:func:`.errors.rebuild`); None for a type this
     #: version does not know (a newer hub's)
-    data: Registered | Assign | Cancel | Ack | HiveError | None
+    data: Registered | Assign | Cancel | InputFrame | Ack | HiveError | None
 
 
 _HUB_DATA: dict[str, msgspec.json.Decoder[Any]] = {
     "registered": msgspec.json.Decoder(Registered),
     "assign": msgspec.json.Decoder(Assign),
     "cancel": msgspec.json.Decoder(Cancel),
+    "input": msgspec.json.Decoder(InputFrame),
     "ack": msgspec.json.Decoder(Ack),
     "error": msgspec.json.Decoder(ErrorDetail),
 }

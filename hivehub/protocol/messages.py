@@ -17,7 +17,8 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from ..core import commands as C
-from ..core.model import Agent, AgentStatus, Name, Task, Unit, UsageReport
+from ..core.commands import PositiveSeconds
+from ..core.model import Agent, AgentStatus, Id, Name, Task, Unit, UsageReport, UsageTotals
 
 # ----------------------------------------------------------------- REST bodies
 
@@ -37,8 +38,16 @@ class AgentPage(Struct):
     next_cursor: str | None
 
 
+class TaskRead(Task):
+    """A task as ``GET /api/tasks/{id}`` (and every task reply) shows it: the
+    ``Task`` plus why it waits, derived at read time."""
+
+    #: "approval", "input", "dependencies", "budget", "quota:<name>", "no_agent", or null
+    blocked_reason: str | None = None
+
+
 class TaskPage(Struct):
-    tasks: list[Task]
+    tasks: list[TaskRead]
     next_cursor: str | None
 
 
@@ -67,19 +76,123 @@ class AgentReport(Struct, forbid_unknown_fields=True):
     attempt: int | None = None
 
 
+OutputDelta = Annotated[str, Meta(max_length=C.OUTPUT_DELTA_MAX)]
+RetryAfter = Annotated[float, Meta(gt=0, le=3600)]
+Question = Annotated[str, Meta(min_length=1, max_length=C.QUESTION_MAX)]
+Choices = Annotated[
+    list[Annotated[str, Meta(max_length=C.CHOICE_MAX)]], Meta(min_length=1, max_length=C.CHOICES_MAX)
+]
+Answer = Annotated[str, Meta(max_length=C.ANSWER_MAX)]
+
+
 class ProgressReport(AgentReport, forbid_unknown_fields=True):
     progress: Unit = 0.0
     current_step: C.Step | None = None
+    #: the text produced since the previous report (appended to ``Task.output``)
+    output_delta: OutputDelta | None = None
+    #: the attempt's model usage so far (cumulative)
+    usage: UsageReport | None = None
 
 
 class CompleteReport(AgentReport, forbid_unknown_fields=True):
     result: Any = None
     quality: Unit | None = None
+    usage: UsageReport | None = None
 
 
 class FailReport(AgentReport, forbid_unknown_fields=True):
     error: C.ReportedError = msgspec.field(default_factory=lambda: C.ReportedError("AGENT_ERROR", "failed"))
     retryable: bool = True
+    usage: UsageReport | None = None
+    #: with ``error.code == "RATE_LIMITED"``: seconds before the task may run again
+    retry_after: RetryAfter | None = None
+
+
+class InputRequestBody(AgentReport, forbid_unknown_fields=True, kw_only=True):
+    """Body of ``POST /api/tasks/{id}/input-request`` (a pull agent asks a person)."""
+
+    request_id: Id
+    question: Question
+    choices: Choices | None = None
+    timeout_seconds: PositiveSeconds = 3600.0
+
+
+class ApproveBody(Struct, forbid_unknown_fields=True):
+    comment: C.Reason | None = None
+
+
+class RejectBody(Struct, forbid_unknown_fields=True):
+    reason: C.Reason | None = None
+
+
+class InputBody(Struct, forbid_unknown_fields=True):
+    answer: Answer
+    #: the question answered; absent: whichever is open
+    request_id: Id | None = None
+
+
+class TaskReply(Struct):
+    """``{"task": Task}``: the answer of approve, reject, input and input-request."""
+
+    task: TaskRead
+
+
+class QuotaView(Struct):
+    """A quota pool as read: its limits (null: unlimited) and what is in flight."""
+
+    name: str
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    max_concurrent: int | None
+    in_flight: int
+    #: ISO time until which a RATE_LIMITED report paused the pool; null: not paused
+    paused_until: str | None
+    #: the registered agents that draw from it
+    agents: list[str]
+
+
+class QuotaReply(Struct):
+    quota: QuotaView
+
+
+class QuotaList(Struct):
+    quotas: list[QuotaView]
+
+
+class BudgetView(Struct):
+    """An owner's daily budget as read, for the current UTC ``day``."""
+
+    owner: str
+    tokens_per_day: int | None
+    cost_usd_per_day: float | None
+    day: str
+    spent_tokens: int
+    spent_cost_usd: float
+    reserved_tokens: int
+    reserved_cost_usd: float
+    #: some ready task of the owner waits on this budget
+    blocked: bool
+
+
+class BudgetReply(Struct):
+    budget: BudgetView
+
+
+class BudgetList(Struct):
+    budgets: list[BudgetView]
+
+
+class Deleted(Struct):
+    deleted: str
+
+
+class LlmSummary(Struct):
+    """``llm`` of ``GET /api/hive/status``: model usage folded from the log."""
+
+    total: UsageTotals
+    by_model: dict[str, UsageTotals]
+    by_type: dict[str, UsageTotals]
+    by_owner: dict[str, UsageTotals]
 
 
 class ReleaseReport(AgentReport, forbid_unknown_fields=True):
@@ -195,22 +308,23 @@ class Cancel(Struct):
     reason: str
 
 
+class InputFrame(Struct):
+    """``input``: the answer to the agent's ``input_request`` (``timed_out``: no answer
+    came in time, ``answer`` is null and ``answered_by`` is ``"timeout"``)."""
+
+    task_id: str
+    attempt: int | None
+    request_id: str | None
+    answer: str | None
+    timed_out: bool
+    answered_by: str
+
+
 class Ack(Struct):
     """``ack``: the report with this ``message_id`` was accepted."""
 
     type: str
     task_id: str | None
-
-
-class Input(Struct):
-    """``input``: the answer to an ``input_request`` (``timed_out``: none came in time)."""
-
-    task_id: str
-    attempt: int | None
-    request_id: str
-    answer: str | None = None
-    timed_out: bool = False
-    answered_by: str | None = None
 
 
 # ----------------------------------------------------------------- pull transport answers (hub -> agent)
@@ -243,6 +357,7 @@ AGENT_REPORTS = (
     "task_completed",
     "task_failed",
     "task_released",
+    "input_request",
 )
 
 
@@ -258,7 +373,7 @@ class TaskProgress(TaskStarted):
     progress: Unit = 0.0
     current_step: C.Step | None = None
     #: the model text produced since the previous report (at most 65,536 characters)
-    output_delta: Annotated[str, Meta(max_length=65_536)] | None = None
+    output_delta: OutputDelta | None = None
     #: the attempt's usage so far (cumulative)
     usage: UsageReport | None = None
 
@@ -275,22 +390,22 @@ class TaskFailed(TaskStarted):
     #: a JSON boolean, as on REST (a string such as "no" is invalid_input, never read as true)
     retryable: bool = True
     usage: UsageReport | None = None
-    #: with ``error.code == "RATE_LIMITED"``: the provider's Retry-After (seconds)
-    retry_after: Annotated[float, Meta(gt=0, le=3600)] | None = None
-
-
-class InputRequestReport(TaskStarted):
-    """``input_request``: the handler asks a person (``ctx.ask``); the hub answers with ``input``."""
-
-    request_id: str = ""
-    question: str = ""
-    choices: list[str] | None = None
-    timeout_seconds: float = 3600.0
+    retry_after: RetryAfter | None = None
 
 
 class TaskReleased(TaskStarted):
     #: absent, null or empty: agent_shutdown
     reason: C.Reason | None = None
+
+
+class InputRequestReport(TaskStarted, kw_only=True):
+    """``input_request``: the holder of a running task asks a person a question;
+    the hub answers later with an ``input`` frame."""
+
+    request_id: Id
+    question: Question
+    choices: Choices | None = None
+    timeout_seconds: PositiveSeconds = 3600.0
 
 
 AGENT_FRAMES: dict[str, type[TaskStarted]] = {
@@ -299,6 +414,7 @@ AGENT_FRAMES: dict[str, type[TaskStarted]] = {
     "task_completed": TaskCompleted,
     "task_failed": TaskFailed,
     "task_released": TaskReleased,
+    "input_request": InputRequestReport,
 }
 
 

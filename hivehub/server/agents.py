@@ -2,8 +2,18 @@
 
 Assignments reach agents only after they are committed (this is a listener
 on published events), so an agent never works on an assignment the hub could
-still lose. Push agents (``/agents/ws``) get ``assign`` and ``cancel``
-messages; pull agents find their assignments through ``claim``.
+still lose. Push agents (``/agents/ws``) get ``assign``, ``cancel`` and
+``input`` messages; pull agents find their assignments through ``claim`` (and
+the answers to their questions in the task's ``last_input``).
+
+An ``input`` frame (the answer to an agent's ``input_request``) is pushed when
+``task_input_received`` is published. An agent that was disconnected meanwhile
+gets it again when it re-registers: for every task it still runs (its
+``running`` map) that is ``running`` again with a ``last_input`` of that
+attempt, the hub re-sends that answer. The agent has no ack for an answer, so
+it may receive one it already has; it ignores an ``input`` whose
+``request_id`` it is not waiting on. A task still ``input_required`` gets
+nothing (the question is open).
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from ..protocol.errors import (
 )
 from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
 from ..protocol.limits import check_depth
-from ..protocol.messages import Ack, Assign, Cancel, Registered
+from ..protocol.messages import Ack, Assign, Cancel, InputFrame, Registered
 from .clientlimits import attach
 from .config import ServerConfig
 from .errors import translate
@@ -167,6 +177,13 @@ class AgentGateway:
                 w = self._wakeups.get(d.agent_id)
                 if w is not None:
                     w.set()
+            elif typ == "task_input_received":
+                conn = self.conns.get(d.agent_id)
+                if conn is not None:
+                    frame = InputFrame(
+                        d.task_id, d.attempt_number, d.request_id, d.answer, d.timed_out, d.answered_by
+                    )
+                    conn.send(message("input", frame))
             elif typ == "task_cancelled" and d.agent_id:
                 self._cancel(d.agent_id, d.task_id, None, d.reason)
             elif typ == "task_failed" and d.agent_id and d.failure_kind in ("timeout", "agent_lost"):
@@ -403,6 +420,14 @@ class AgentGateway:
                     or t.status not in HELD  # input_required is still its own
                 ):
                     frames.append(message("cancel", Cancel(tid, attempt, "no_longer_assigned")))
+                elif (
+                    t.status == TaskStatus.RUNNING
+                    and (li := t.last_input) is not None
+                    and li.attempt == attempt
+                ):
+                    # the answer may have been pushed while it was away (see the module docstring)
+                    frame = InputFrame(tid, attempt, li.request_id, li.answer, li.timed_out, li.answered_by)
+                    frames.append(message("input", frame))
             return frames
 
         # at the committed sequence: an assignment whose commit fails is never re-delivered

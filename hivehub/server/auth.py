@@ -75,7 +75,7 @@ log = logging.getLogger("hivehub.auth")
 
 # ------------------------------------------------------------------ classification
 
-AGENT_TASK_REPORTS = ("start", "progress", "complete", "fail", "release")
+AGENT_TASK_REPORTS = ("start", "progress", "complete", "fail", "release", "input-request")
 
 
 def segments(raw_path: str) -> list[str]:

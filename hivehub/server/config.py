@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
+from typing import Any
+
 from msgspec import Struct, field
 
 from ..core.hive import HiveConfig
+from ..core.model import ModelPrice
 from ..monitor.resources import Thresholds
 
 
@@ -67,3 +72,100 @@ class ServerConfig(Struct, kw_only=True):
     cluster_secret: str | None = None
     demo_agents: bool = True
     demo_workload: bool = True
+
+
+# ----------------------------------------------------------------- the price table (--prices)
+
+
+#: the format of ``--prices`` (rendered in docs/configuration.md by scripts/gen_docs.py)
+PRICES_DOC = """\
+### The price table: `--prices FILE`
+
+`hive serve --prices FILE` (or `HIVE_PRICES`) reads the USD price of each model, per
+million tokens, so the hub can put a cost on the usage agents report
+(`task_completed.usage.cost_usd`, `llm` in `/api/hive/status`, budgets in USD). A
+file named `*.toml` is read as TOML, any other as JSON:
+
+```toml
+[models."gpt-4o-mini"]
+input_per_million = 0.15    # prompt tokens
+output_per_million = 0.6    # completion tokens
+
+[models."*"]                # every model not listed
+input_per_million = 1.0
+output_per_million = 2.0
+```
+
+```json
+{"models": {"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6},
+            "*": {"input_per_million": 1.0, "output_per_million": 2.0}}}
+```
+
+cost = prompt_tokens × input_per_million / 10⁶ + completion_tokens × output_per_million / 10⁶.
+A model with no entry and no `"*"` has no price: its tokens count as `unpriced_tokens`.
+The cost is computed when the usage is reported and logged with it, so changing the
+table later does not change past costs. A file that cannot be read or parsed, a
+missing or non-numeric price, a negative one or an unknown field stops the hub with
+exit status 2 and a message naming the file, the line and the reason.
+"""
+
+
+class PricesError(ValueError):
+    """A ``--prices`` file that cannot be used; the message names the file, the line
+    (when known) and the reason."""
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    return None
+
+
+def load_prices(path: str) -> dict[str, ModelPrice]:
+    """The price table of ``hive serve --prices FILE`` (``HIVE_PRICES``).
+
+    TOML (``.toml``) or JSON (any other name): ``{"models": {"<model>":
+    {"input_per_million": USD, "output_per_million": USD}, "*": {...}}}``; a ``"*"``
+    entry prices every model not listed. Raises PricesError."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise PricesError(f"{path}: cannot read the price table: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PricesError(f"{path}: not UTF-8 text") from None
+    doc: Any
+    if path.endswith(".toml"):
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PricesError(f"{path}: not valid TOML: {exc}") from None
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PricesError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), dict):
+        raise PricesError(f'{path}: expected a table "models" of model name -> prices')
+    out: dict[str, ModelPrice] = {}
+    for model, entry in doc["models"].items():
+        line = _line_of(text, f'"{model}"') or _line_of(text, model)
+        where = f"{path}: line {line}" if line else path
+        if not isinstance(entry, dict):
+            raise PricesError(f"{where}: model {model!r}: expected input_per_million and output_per_million")
+        for key in ("input_per_million", "output_per_million"):
+            v = entry.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise PricesError(
+                    f"{where}: model {model!r}: {key} must be a number of USD per million tokens"
+                )
+            if v < 0 or v != v or v == float("inf"):
+                raise PricesError(f"{where}: model {model!r}: {key} must be a finite price >= 0, not {v}")
+        unknown = sorted(set(entry) - {"input_per_million", "output_per_million"})
+        if unknown:
+            raise PricesError(f"{where}: model {model!r}: unknown field {unknown[0]!r}")
+        out[str(model)] = ModelPrice(float(entry["input_per_million"]), float(entry["output_per_million"]))
+    return out

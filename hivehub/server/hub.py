@@ -74,6 +74,7 @@ class Hub:
         st["modules"] = modules["modules"]
         st["subscribers"] = self.stream.count()
         st["connected_agents"] = self.gateway.count()
+        st["llm"] = reader.usage_summary()
         cluster = self.cluster
         st["cluster"] = (
             {

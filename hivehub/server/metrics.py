@@ -20,6 +20,7 @@ from ..monitor.modules import RANK, ModuleMonitor
 from ..monitor.watch import HiveWatch
 from .agents import AgentGateway
 from .modulebus import ModuleBus
+from .reader import HiveReader
 from .service import HubService, Published
 from .stream import StreamHub
 from .tokens import TokenStore
@@ -85,6 +86,34 @@ class HiveCollector(Collector):
         yield GaugeMetricFamily(
             "hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000
         )
+        yield from self._llm(hive)
+
+    @staticmethod
+    def _llm(hive: HiveReader) -> Iterator[Any]:
+        """Model usage by model (folded from the attempts' reported usage) and the
+        attempts in flight per quota pool."""
+        by_model = hive.usage_summary()["by_model"]
+        tokens = CounterMetricFamily(
+            "hive_llm_tokens", "Model tokens reported by agents", labels=["model", "kind"]
+        )
+        cost = CounterMetricFamily(
+            "hive_llm_cost_usd", "Cost of the reported model usage (USD)", labels=["model"]
+        )
+        requests = CounterMetricFamily(
+            "hive_llm_requests", "Attempts that reported model usage", labels=["model"]
+        )
+        for model, t in by_model.items():
+            tokens.add_metric([model, "prompt"], t["prompt_tokens"])
+            tokens.add_metric([model, "completion"], t["completion_tokens"])
+            cost.add_metric([model], t["cost_usd"])
+            requests.add_metric([model], t["requests"])
+        yield tokens
+        yield cost
+        yield requests
+        g = GaugeMetricFamily("hive_quota_in_flight", "Attempts in flight per quota pool", labels=["quota"])
+        for q in sorted(hive.quotas(), key=lambda q: q.name):
+            g.add_metric([q.name], hive.pool_reading(q.name)[0])
+        yield g
 
 
 class Metrics:

@@ -8,12 +8,13 @@ out readers) and the committed view (which builds answers from one).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from ..core.errors import AgentNotFound
+from ..core import quotas
+from ..core.errors import AgentNotFound, BudgetNotFound, QuotaNotFound
 from ..core.hive import Hive, HiveConfig
-from ..core.model import Agent, Task, TaskStatus
+from ..core.model import Agent, Budget, Quota, Task, TaskStatus
 
 
 class HiveReader:
@@ -92,3 +93,41 @@ class HiveReader:
                 for r in t.required_capabilities:
                     out[r.name] = out.get(r.name, 0) + 1
         return out
+
+    # ------------------------------------------------------------ model usage, pools, budgets
+
+    def blocked_reason(self, t: Task, now: datetime) -> str | None:
+        """Why a task waits (derived at read time; ``Hive.blocked_reason``)."""
+        return self._h.blocked_reason(t, now)
+
+    def usage_summary(self) -> dict[str, Any]:
+        """``{"total", "by_model", "by_type", "by_owner"}`` of folded model usage."""
+        return self._h.usage_summary()
+
+    def quotas(self) -> Collection[Quota]:
+        return self._h.quotas.values()
+
+    def quota(self, name: str) -> Quota:
+        """Raises QuotaNotFound."""
+        q = self._h.quotas.get(name)
+        if q is None:
+            raise QuotaNotFound(f"no quota pool {name}", quota=name)
+        return q
+
+    def pool_reading(self, name: str) -> tuple[int, datetime | None]:
+        """(attempts in flight, when its RATE_LIMITED pause ends or ``None``)."""
+        return quotas.pool_reading(self._h, name)
+
+    def budgets(self) -> Collection[Budget]:
+        return self._h.budgets.values()
+
+    def budget(self, owner: str) -> Budget:
+        """Raises BudgetNotFound."""
+        b = self._h.budgets.get(owner)
+        if b is None:
+            raise BudgetNotFound(f"no budget for {owner}", owner=owner)
+        return b
+
+    def budget_reading(self, owner: str, now: datetime) -> tuple[date, int, float, int, float, bool]:
+        """(day, spent tokens, spent cost, reserved tokens, reserved cost, blocked)."""
+        return quotas.budget_reading(self._h, owner, now)

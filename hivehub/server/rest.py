@@ -5,7 +5,8 @@ what validates.
 
 - :mod:`.rest_status`: ``/api``, ``/health``, ``/api/hive/status``;
 - :mod:`.rest_agents`: agents, and the pull transport's heartbeat and claim;
-- :mod:`.rest_tasks`: tasks, the pull transport's reports, ``/api/events``;
+- :mod:`.rest_tasks`: tasks, the pull transport's reports, approval and input, ``/api/events``;
+- :mod:`.rest_usage`: quota pools and budgets;
 - :mod:`.observability`: ``/metrics`` and module routes (it imports this module, so
   its routes come after these; ``create_app`` imports it).
 """
@@ -29,6 +30,7 @@ from .hub import HUB
 from . import rest_status  # noqa: F401
 from . import rest_agents  # noqa: F401
 from . import rest_tasks  # noqa: F401
+from . import rest_usage  # noqa: F401
 
 # isort: on
 from .rest_agents import agent_claim, create_agent
@@ -52,7 +54,14 @@ def openapi() -> dict[str, Any]:
     # Agent reports must name their attempt. The field is optional in the struct so
     # that the core's rule answers (422 attempt_required, as on /agents/ws) rather
     # than a generic decode error; the document states the rule.
-    for name in ("AgentReport", "ProgressReport", "CompleteReport", "FailReport", "ReleaseReport"):
+    for name in (
+        "AgentReport",
+        "ProgressReport",
+        "CompleteReport",
+        "FailReport",
+        "ReleaseReport",
+        "InputRequestBody",
+    ):
         comp = components.get(name)
         if comp is not None:
             comp["properties"]["attempt"] = {"type": "integer"}

@@ -13,16 +13,22 @@ from ..core.model import PRIORITY_NAMES, Task, TaskStatus
 from ..protocol import codec
 from ..protocol.messages import (
     AgentReport,
+    ApproveBody,
     CancelBody,
     CompleteReport,
     EventPage,
     FailReport,
+    InputBody,
+    InputRequestBody,
     ProgressReport,
+    RejectBody,
     ReleaseReport,
     RetryBody,
     TaskBatch,
     TaskBatchResult,
     TaskPage,
+    TaskRead,
+    TaskReply,
 )
 from .routes import (
     actor,
@@ -36,6 +42,7 @@ from .routes import (
     route,
     svc,
     task_json,
+    task_read,
     view,
 )
 from .view import HiveReader
@@ -48,7 +55,7 @@ _enc = msgspec.json.Encoder()
     "/api/tasks",
     "Submit a task",
     body=C.TaskSpec,
-    response=Task,
+    response=TaskRead,
     status=201,
     errors=(400, 409, 413, 422),
 )
@@ -117,6 +124,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     if order not in ("asc", "desc"):
         raise InvalidInput("order must be asc or desc", parameter="order")
 
+    now = svc(request).clock()
+
     def build(r: HiveReader) -> bytes:
         tasks = r.tasks()
         items = [
@@ -128,7 +137,9 @@ async def list_tasks(request: web.Request) -> web.Response:
             and (prio is None or t.priority == prio)
         ]
         page, nxt = paginate(items, request)
-        return _enc.encode(TaskPage(page, nxt))
+        # TaskPage, with each task's blocked_reason spliced in (routes.task_read)
+        body = b",".join(task_read(t, r.blocked_reason(t, now)) for t in page)
+        return b'{"tasks":[' + body + b'],"next_cursor":' + _enc.encode(nxt) + b"}"
 
     return raw_json(await view(request).read(build))
 
@@ -137,7 +148,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     "GET",
     "/api/tasks/{id}",
     "One task (a finished task evicted from memory is read from the log)",
-    response=Task,
+    response=TaskRead,
     errors=(404,),
 )
 async def get_task(request: web.Request) -> web.Response:
@@ -154,7 +165,7 @@ async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> w
     "/api/tasks/{id}/cancel",
     "Cancel a pending, assigned or running task",
     body=CancelBody,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def cancel_task(request: web.Request) -> web.Response:
@@ -171,7 +182,7 @@ async def cancel_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/retry",
     "Put a failed or cancelled task back in the queue",
     body=RetryBody,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def retry_task(request: web.Request) -> web.Response:
@@ -186,7 +197,7 @@ async def retry_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/start",
     "Agent report: started",
     body=AgentReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def start_task(request: web.Request) -> web.Response:
@@ -198,7 +209,7 @@ async def start_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/progress",
     "Agent report: progress",
     body=ProgressReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def progress_task(request: web.Request) -> web.Response:
@@ -210,7 +221,7 @@ async def progress_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/complete",
     "Agent report: completed with a result",
     body=CompleteReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def complete_task(request: web.Request) -> web.Response:
@@ -218,7 +229,12 @@ async def complete_task(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/api/tasks/{id}/fail", "Agent report: failed", body=FailReport, response=Task, errors=(404, 409)
+    "POST",
+    "/api/tasks/{id}/fail",
+    "Agent report: failed",
+    body=FailReport,
+    response=TaskRead,
+    errors=(404, 409),
 )
 async def fail_task(request: web.Request) -> web.Response:
     return await _report(request, FailReport)
@@ -229,7 +245,7 @@ async def fail_task(request: web.Request) -> web.Response:
     "/api/tasks/{id}/release",
     "Agent report: hand the task back unfinished",
     body=ReleaseReport,
-    response=Task,
+    response=TaskRead,
     errors=(404, 409),
 )
 async def release_task(request: web.Request) -> web.Response:
@@ -243,6 +259,83 @@ async def _report(request: web.Request, body: type[AgentReport]) -> web.Response
     tid = request.match_info["id"]
     cmd = codec.report_command(b, rid=request_id(request), task_id=tid, agent_id=b.agent_id)
     return await _task_command(request, cmd, tid)
+
+
+# ----------------------------------------------------------------- people: approval and input
+
+
+async def _task_reply(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:
+    """Run ``cmd``, answer ``{"task": Task}`` (the routes of people, and input-request)."""
+    await svc(request).execute(cmd)
+    return raw_json(b'{"task":' + await task_json(request, task_id) + b"}")
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/approve",
+    "Let a task that awaits approval into the queue (operator)",
+    body=ApproveBody,
+    response=TaskReply,
+    errors=(404, 409),
+)
+async def approve_task(request: web.Request) -> web.Response:
+    b = await body_as(request, ApproveBody)
+    tid = request.match_info["id"]
+    cmd = C.ApproveTask(id=request_id(request), task_id=tid, approved_by=actor(request), comment=b.comment)
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/reject",
+    "Refuse a task that awaits approval: it is cancelled (operator)",
+    body=RejectBody,
+    response=TaskReply,
+    errors=(404, 409),
+)
+async def reject_task(request: web.Request) -> web.Response:
+    b = await body_as(request, RejectBody)
+    tid = request.match_info["id"]
+    cmd = C.RejectTask(
+        id=request_id(request), task_id=tid, rejected_by=actor(request), reason=b.reason or "rejected"
+    )
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/input",
+    "Answer the question a task waits on (input_required; operator)",
+    body=InputBody,
+    response=TaskReply,
+    errors=(404, 409, 422),
+)
+async def provide_input(request: web.Request) -> web.Response:
+    b = await body_as(request, InputBody)
+    tid = request.match_info["id"]
+    cmd = C.ProvideInput(
+        id=request_id(request),
+        task_id=tid,
+        answer=b.answer,
+        answered_by=actor(request),
+        request_id=b.request_id,
+    )
+    return await _task_reply(request, cmd, tid)
+
+
+@route(
+    "POST",
+    "/api/tasks/{id}/input-request",
+    "Agent report: ask a person a question (the task waits in input_required; poll it for last_input)",
+    body=InputRequestBody,
+    response=TaskReply,
+    errors=(404, 409, 422),
+)
+async def request_input(request: web.Request) -> web.Response:
+    b = await body_as(request, InputRequestBody)
+    tid = request.match_info["id"]
+    cmd = codec.report_command(b, rid=request_id(request), task_id=tid, agent_id=b.agent_id)
+    return await _task_reply(request, cmd, tid)
 
 
 # ----------------------------------------------------------------- events

@@ -24,7 +24,7 @@ from ..protocol.limits import decode_body
 from .hub import HUB, Hub
 from .keys import IDENTITY
 from .service import HubService
-from .view import CommittedView
+from .view import CommittedView, HiveReader
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _enc = msgspec.json.Encoder()
@@ -84,13 +84,27 @@ async def agent_json(request: web.Request, agent_id: str) -> bytes:
     return await view(request).read(lambda r: _enc.encode(r.agent(agent_id)))
 
 
-def _task_or_none(t: Task | None) -> bytes | None:
-    return None if t is None else _enc.encode(t)
+def task_read(t: Task, reason: str | None) -> bytes:
+    """The task encoded with its ``blocked_reason`` (``TaskRead``), spliced in
+    rather than copied into another struct."""
+    return _enc.encode(t)[:-1] + b',"blocked_reason":' + _enc.encode(reason) + b"}"
 
 
 async def task_json(request: web.Request, task_id: str) -> bytes:
-    """The task at the committed sequence, encoded (TaskNotFound: 404)."""
-    body = await view(request).task(task_id, _task_or_none)
+    """The task at the committed sequence with its ``blocked_reason``, encoded
+    (TaskNotFound: 404). A task evicted from memory (finished) is folded from the log."""
+    now = svc(request).clock()
+
+    def build(r: HiveReader) -> tuple[bytes | None, bool]:
+        t = r.task(task_id)
+        if t is not None:
+            return task_read(t, r.blocked_reason(t, now)), False
+        return None, r.is_evicted(task_id)
+
+    body, evicted = await view(request).read(build)
+    if body is None and evicted:
+        t = await svc(request).task(task_id)
+        body = None if t is None else task_read(t, None)
     if body is None:
         raise TaskNotFound(f"no task {task_id}", task_id=task_id)
     return body

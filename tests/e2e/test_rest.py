@@ -51,6 +51,18 @@ ALL_ROUTES = {
     ("post", "/api/tasks/{id}/complete"),
     ("post", "/api/tasks/{id}/fail"),
     ("post", "/api/tasks/{id}/release"),
+    ("post", "/api/tasks/{id}/approve"),
+    ("post", "/api/tasks/{id}/reject"),
+    ("post", "/api/tasks/{id}/input"),
+    ("post", "/api/tasks/{id}/input-request"),
+    ("get", "/api/quotas"),
+    ("get", "/api/quotas/{name}"),
+    ("put", "/api/quotas/{name}"),
+    ("delete", "/api/quotas/{name}"),
+    ("get", "/api/budgets"),
+    ("get", "/api/budgets/{owner}"),
+    ("put", "/api/budgets/{owner}"),
+    ("delete", "/api/budgets/{owner}"),
     ("get", "/ws"),
     ("get", "/agents/ws"),
 }
@@ -68,6 +80,12 @@ BODY_ROUTES = {
     ("post", "/api/tasks/{id}/complete"),
     ("post", "/api/tasks/{id}/fail"),
     ("post", "/api/tasks/{id}/release"),
+    ("post", "/api/tasks/{id}/approve"),
+    ("post", "/api/tasks/{id}/reject"),
+    ("post", "/api/tasks/{id}/input"),
+    ("post", "/api/tasks/{id}/input-request"),
+    ("put", "/api/quotas/{name}"),
+    ("put", "/api/budgets/{owner}"),
 }
 
 
@@ -166,8 +184,10 @@ def test_openapi_lists_every_route_with_body_schemas(hub: Hub) -> None:
 
     # every listed route is really served (not the router's 404/405), probed without side effects
     for method, path in sorted(ALL_ROUTES):
-        concrete = path.replace("{id}", "no-such-id")
-        raw = b"{" if method in ("post", "patch") else None
+        concrete = (
+            path.replace("{id}", "no-such-id").replace("{name}", "no-such").replace("{owner}", "no-such")
+        )
+        raw = b"{" if method in ("post", "patch", "put") else None
         if path == "/metrics":  # text, not JSON
             with urllib.request.urlopen(hub.url + path, timeout=10) as r:
                 assert r.status == 200 and r.headers.get_content_type() == "text/plain"
@@ -175,7 +195,12 @@ def test_openapi_lists_every_route_with_body_schemas(hub: Hub) -> None:
         status, body = hub.request(method.upper(), concrete, raw=raw)
         assert status not in (405, 500), (method, path, status, body)
         if status == 404:
-            assert body["error"]["code"] in ("agent_not_found", "task_not_found"), (method, path, body)
+            assert body["error"]["code"] in (
+                "agent_not_found",
+                "task_not_found",
+                "quota_not_found",
+                "budget_not_found",
+            ), (method, path, body)
     status, body = hub.request("GET", "/api/no-such-route")
     assert status == 404 and body["error"]["code"] == "not_found"
 

@@ -129,7 +129,9 @@ async def test_every_documented_route_is_served(hub: Hub, method: str, path: str
     """A route of docs/rest.md that the app does not route answers the router's own
     404 ``not_found`` or 405; a served one answers anything else (an unknown id is
     ``task_not_found`` or ``agent_not_found``, a plain GET of a WebSocket 400)."""
-    r = await hub.request(method, path.replace("{id}", "x"), json={} if method in ("POST", "PATCH") else None)
+    concrete = re.sub(r"\{[^}]+\}", "x", path)  # {id}, {name}, {owner}
+    body = {} if method in ("POST", "PATCH", "PUT") else None
+    r = await hub.request(method, concrete, json=body)
     assert r.code not in ("not_found", "method_not_allowed"), r
     assert r.status < 500 or path == "/api/openapi.json", r
 

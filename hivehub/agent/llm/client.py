@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BUDGET_EXCEEDED,
@@ -21,7 +21,10 @@ from .errors import (
     RATE_LIMITED,
     LLMFailure,
 )
-from .request import ChatRequest
+from .request import ChatRequest, parse_request
+
+if TYPE_CHECKING:
+    from ..context import TaskContext
 
 __all__ = ["LLMClient", "LLMPrice", "LLMResult", "TextCallback"]
 
@@ -125,6 +128,10 @@ class LLMClient:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def run(self, ctx: TaskContext, data: Any, system: str | None = None) -> LLMResult:
+        """``ctx.llm``: one streamed call for the task of ``ctx`` (:func:`call_llm`)."""
+        return await call_llm(ctx, self, data, system)
 
     async def chat(
         self,
@@ -286,3 +293,50 @@ class LLMClient:
             except ValueError as exc:
                 raise fail(LLM_BAD_RESPONSE, f"the model's output is not the JSON asked for: {exc}") from exc
         return LLMResult(text, usage, finish, data)
+
+
+def add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any]:
+    """Sum the usage of several calls of one attempt (the model: the latest)."""
+    if total is None:
+        return dict(usage)
+    return {
+        "model": usage["model"],
+        "prompt_tokens": total["prompt_tokens"] + usage["prompt_tokens"],
+        "completion_tokens": total["completion_tokens"] + usage["completion_tokens"],
+    }
+
+
+async def call_llm(
+    ctx: TaskContext, client: LLMClient | None, data: Any, system: str | None = None
+) -> LLMResult:
+    """One streamed model call for ``ctx``: its text goes out as ``output_delta``
+    progress, its usage is added to the attempt's, the task's budget applies."""
+    if client is None:
+        raise LLMFailure(
+            INVALID_INPUT,
+            "this agent has no model: give it AgentOptions(llm=LLMClient(...)) or --llm-base-url",
+            retryable=False,
+        )
+    request = parse_request(data, system=system)
+    before = ctx.usage
+    budget_tokens = ctx.task.get("max_tokens")
+    budget_cost = ctx.task.get("max_cost_usd")
+    spent = before["completion_tokens"] if before else 0
+    if budget_tokens is not None:
+        budget_tokens = max(1, int(budget_tokens) - spent)
+
+    def on_text(delta: str, usage: dict[str, Any]) -> None:
+        ctx._output(delta, add_usage(before, usage))
+
+    try:
+        result = await client.chat(
+            request, on_text=on_text, max_tokens=budget_tokens, max_cost_usd=budget_cost
+        )
+    except LLMFailure as f:
+        if f.usage is not None:
+            ctx.usage = add_usage(before, f.usage)
+            f.usage = ctx.usage
+        raise
+    ctx.usage = add_usage(before, result.usage)
+    ctx._output("", ctx.usage)
+    return result

@@ -4,61 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .client import LLMClient, LLMResult
-from .errors import INVALID_INPUT, LLMFailure
-from .request import parse_request
+from .client import LLMClient, add_usage, call_llm
 
 if TYPE_CHECKING:
     from ..context import TaskContext
 
 __all__ = ["add_usage", "call_llm", "llm_handler"]
-
-
-def add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any]:
-    """Sum the usage of several calls of one attempt (the model: the latest)."""
-    if total is None:
-        return dict(usage)
-    return {
-        "model": usage["model"],
-        "prompt_tokens": total["prompt_tokens"] + usage["prompt_tokens"],
-        "completion_tokens": total["completion_tokens"] + usage["completion_tokens"],
-    }
-
-
-async def call_llm(
-    ctx: TaskContext, client: LLMClient | None, data: Any, system: str | None = None
-) -> LLMResult:
-    """One streamed model call for ``ctx``: its text goes out as ``output_delta``
-    progress, its usage is added to the attempt's, the task's budget applies."""
-    if client is None:
-        raise LLMFailure(
-            INVALID_INPUT,
-            "this agent has no model: give it AgentOptions(llm=LLMClient(...)) or --llm-base-url",
-            retryable=False,
-        )
-    request = parse_request(data, system=system)
-    before = ctx.usage
-    budget_tokens = ctx.task.get("max_tokens")
-    budget_cost = ctx.task.get("max_cost_usd")
-    spent = before["completion_tokens"] if before else 0
-    if budget_tokens is not None:
-        budget_tokens = max(1, int(budget_tokens) - spent)
-
-    def on_text(delta: str, usage: dict[str, Any]) -> None:
-        ctx._output(delta, add_usage(before, usage))
-
-    try:
-        result = await client.chat(
-            request, on_text=on_text, max_tokens=budget_tokens, max_cost_usd=budget_cost
-        )
-    except LLMFailure as f:
-        if f.usage is not None:
-            ctx.usage = add_usage(before, f.usage)
-            f.usage = ctx.usage
-        raise
-    ctx.usage = add_usage(before, result.usage)
-    ctx._output("", ctx.usage)
-    return result
 
 
 def llm_handler(
