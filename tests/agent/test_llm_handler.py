@@ -10,7 +10,6 @@ import pytest
 
 from hivehub.agent.llm import LLMClient, llm_handler
 
-from ..llm.conftest import llm_server as _llm_server  # noqa: F401  (the session fixture)
 from .conftest import make_agent
 from .fakehub import FakeWsHub, make_task
 
