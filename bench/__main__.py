@@ -36,6 +36,7 @@ BENCHES = [
     "replicas",
     "crash",
     "soak",
+    "llm",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,6 +86,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import soak
 
         return soak.run
+    if name == "llm":
+        from bench import llm
+
+        return llm.run
     raise KeyError(name)
 
 
@@ -421,6 +426,28 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
             "-",
         )
         row("soak", "verdict", so["verdict"], "-", "-", "bounded", so["verdict"] == "bounded")
+    ll = b.get("llm")
+    if ll and "error" not in ll:
+        pct, cpu = ll["added_latency_pct"], ll["hub_cpu_vs_model_pct"]
+        row(
+            "llm",
+            f"LLM task p50 via the hub vs direct ({ll['tasks']} tasks, "
+            f"{ll['completion_tokens_per_task']:g} tokens each); per streamed token",
+            f"{ll['hub_p50_ms']:.0f} ms; +{ll['hub_overhead_per_token_ms']:.2f} ms/token",
+            f"{ll['direct_p50_ms']:.0f} ms",
+            f"+{pct:.1f} %",
+            "< 5 % added",
+            pct < 5,
+        )
+        row(
+            "llm",
+            "hub CPU vs the model server's CPU over the hub tasks",
+            f"{ll['hub_cpu_s']:.2f} s",
+            f"{ll['model_cpu_s']:.2f} s",
+            _fmt(cpu, " %"),
+            "< 2 %",
+            cpu is not None and cpu < 2,
+        )
     for name, res in b.items():
         if isinstance(res, dict) and "error" in res:
             row(name, "FAILED", res["error"].splitlines()[-1][:80])

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from hivehub.agent.llm import LLMClient, llm_handler
 
-from ..llm.conftest import llm_server as _llm_server  # noqa: F401  (the session fixture)
 from .conftest import make_agent
 from .fakehub import FakeWsHub, make_task
-
-
-@pytest.fixture(scope="session")
-def llm_server(_llm_server: str) -> Iterator[str]:  # noqa: F811
-    yield _llm_server
 
 
 @pytest.fixture

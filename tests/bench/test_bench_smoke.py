@@ -160,3 +160,10 @@ def test_soak_smoke(tmp_path: Path) -> None:
 
 def run_table(tmp_path: Path) -> list[dict[str, str]]:
     return list(json.loads((tmp_path / "results.json").read_text())["table"])
+
+
+def test_llm_smoke(tmp_path: Path) -> None:
+    # the real model server (the llm extra), a hub and one LLM agent: 3 tasks each way
+    r = run_bench(tmp_path, "llm")["benches"]["llm"]
+    assert r["tasks"] == 3 and r["completion_tokens_per_task"] > 0
+    assert r["direct_p50_ms"] > 0 and r["hub_p50_ms"] > 0 and r["model_cpu_s"] > 0
