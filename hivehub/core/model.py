@@ -301,8 +301,13 @@ class Task(Struct):
 
     @property
     def owner(self) -> str:
-        """Whose budget the task spends: the submitter's token name, else ``anonymous``."""
-        return self.created_by or "anonymous"
+        """Whose budget the task spends: the submitter's token (``created_by`` is
+        ``role:token`` for a request, so ``operator:ci`` is owner ``ci``; with auth off
+        ``admin:anonymous`` is ``anonymous``), else ``anonymous``."""
+        if not self.created_by:
+            return "anonymous"
+        _, sep, name = self.created_by.partition(":")
+        return name if sep and name else self.created_by
 
     #: it waits in ``awaiting_approval`` until an operator approves it (``core/human.py``)
     requires_approval: bool = False

@@ -44,7 +44,12 @@ def claimed(hub: Hub, agent_id: str, task_id: str) -> dict:
 
 
 def test_approve_and_reject_from_the_cli(hub: Hub) -> None:
-    a = hub.post("/api/tasks", {"type": "gate-a", "requires_approval": True}, expect=201)
+    # (a capability no agent here has: once approved it stays pending, out of the other tests' way)
+    a = hub.post(
+        "/api/tasks",
+        {"type": "gate-a", "requires_approval": True, "required_capabilities": [{"name": "purchasing"}]},
+        expect=201,
+    )
     b = hub.post(
         "/api/tasks", {"type": "gate-b", "description": "too dear", "requires_approval": True}, expect=201
     )
@@ -84,7 +89,9 @@ def test_watch_a_task_stream_its_output_and_answer_its_question(hub: Hub, tmp_pa
             "timeout_seconds": 300,
         }
         hub.post(f"/api/tasks/{task['id']}/input-request", question, expect=200)
-        wait_for(lambda: any("Formal?" in line for line in err), 15, "the question on the watch's stderr")
+        wait_for(
+            lambda: any("Formal?" in line for line in err), 15, what="the question on the watch's stderr"
+        )
         r = hive("inbox", url=hub.url)
         assert "Formal?" in r.stdout and "yes | no" in r.stdout
         r = hive("answer", task["id"], "maybe", url=hub.url)  # not one of the choices

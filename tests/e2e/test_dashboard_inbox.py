@@ -43,7 +43,13 @@ def test_approve_and_answer_from_the_inbox_and_see_output_and_usage(tmp_path: Pa
         # ---- approval: the task waits in the inbox until approved from the page
         gate = hub.post(
             "/api/tasks",
-            {"type": "spend", "description": "Buy more GPUs", "requires_approval": True},
+            {
+                "type": "spend",
+                "description": "Buy more GPUs",
+                "requires_approval": True,
+                # (no agent here can run it: it stays pending, and the ask agent gets the other task)
+                "required_capabilities": [{"name": "purchasing"}],
+            },
             expect=201,
         )
         assert gate["status"] == "awaiting_approval"

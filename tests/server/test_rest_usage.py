@@ -13,7 +13,7 @@ from hivehub.core.model import ModelPrice
 from .conftest import HiveConfig, Hub, HubFactory, bearer
 
 #: whom a request counts as with auth off (``created_by``, ``approved_by``, a task's owner)
-OWNER = "admin:anonymous"
+OWNER = "anonymous"  # a task's owner with auth off (created_by "admin:anonymous")
 PRICES = {"m1": ModelPrice(input_per_million=1.0, output_per_million=2.0)}
 
 
@@ -213,7 +213,7 @@ async def test_status_llm_totals_fold_reported_usage_priced_from_the_table(hub_f
     assert llm["by_model"]["m1"]["cost_usd"] == 0.002 and llm["by_model"]["free"]["unpriced_tokens"] == 15
     assert llm["by_type"]["summarize"]["requests"] == 2
     # auth off: the submitter (created_by, the owner) is the anonymous identity
-    assert t1["created_by"] == OWNER
+    assert t1["created_by"] == "admin:anonymous"  # its owner: the token part, "anonymous"
     assert llm["by_owner"][OWNER]["total_tokens"] == 1515
     agent = (await hub.get("/api/agents/a1")).body
     assert agent["metrics"]["usage"]["total_tokens"] == 1515
