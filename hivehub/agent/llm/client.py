@@ -161,14 +161,7 @@ class LLMClient:
         max_tokens: int | None = None,
         max_cost_usd: float | None = None,
     ) -> LLMResult:
-        """Stream one completion. ``max_tokens`` / ``max_cost_usd`` are the task's budget:
-        reaching them raises ``BUDGET_EXCEEDED`` (not retryable) with the usage so far.
-        Cancelling the calling task closes the HTTP stream at once.
-
-        Raises:
-            LLMFailure: ``LLM_UNAVAILABLE``, ``LLM_BAD_RESPONSE``, ``RATE_LIMITED``,
-                ``BUDGET_EXCEEDED``, ``INVALID_INPUT``.
-        """
+        """:meth:`chat` inside the concurrency gate."""
         openai = _openai()
         httpx = _httpx()
 
