@@ -43,7 +43,7 @@ VOLATILE = frozenset(
 )
 SCRATCH = frozenset({"config", "_new_id", "_rng", "_backoff", "_msg_prefix", "_now", "_mono", "_facts"})
 #: heaps (lists) and maps of heaps, compared as sorted entries
-HEAPS = frozenset({"_delayed", "_deadlines", "_liveness"})
+HEAPS = frozenset({"_delayed", "_deadlines", "_liveness", "_input_deadlines"})
 HEAP_MAPS = frozenset({"_ready", "_free"})
 UNORDERED = frozenset({"_ready", "_free", "_queued"})
 #: fields of nested objects that are volatile (see the module docstring)

@@ -638,10 +638,6 @@ class UsageMachine(ReplayMachine):
 
     # noise for this machine: covered by ReplayMachine
     update = remove = disconnect = evict = reset_learning = complete_learning = recover = None  # type: ignore[assignment]
-    # approval and input are ReplayMachine's (with quotas and budgets it is rare: a run
-    # of this machine with them once found live and replay differing in the input
-    # deadlines after a shrink too slow to report it; see the issue-13 note)
-    request_input = approval_round = start_then_ask = answer_open_question = provide_input = None  # type: ignore[assignment]
 
 
 _SETTINGS = settings(
