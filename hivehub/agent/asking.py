@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .context import TaskCancelled, TaskContext
@@ -29,8 +30,8 @@ class InputRequests:
 
     _loop: asyncio.AbstractEventLoop | None
 
-    def _report(self, kind: str, data: dict[str, Any]) -> Report:  # pragma: no cover - BaseAgent's
-        raise NotImplementedError
+    #: BaseAgent's: queue one report to the hub
+    _report: Callable[[str, dict[str, Any]], Report]
 
     _answers: dict[tuple[str, str], asyncio.Future[Answer]]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .context import TaskContext
@@ -22,8 +23,8 @@ class OutputReports:
     _loop: asyncio.AbstractEventLoop | None
     progress_interval: float
 
-    def _report(self, kind: str, data: dict[str, Any]) -> Report:  # pragma: no cover - BaseAgent's
-        raise NotImplementedError
+    #: BaseAgent's: queue one report to the hub
+    _report: Callable[[str, dict[str, Any]], Report]
 
     def _on_output(self, ctx: TaskContext, delta: str, usage: dict[str, Any] | None) -> None:
         """Streamed text: coalesced to at most one report per 0.1 s (OutputCoalescer)."""
