@@ -37,6 +37,8 @@ BENCHES = [
     "crash",
     "soak",
     "llm",
+    "mcp",
+    "a2a",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -90,6 +92,14 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import llm
 
         return llm.run
+    if name == "mcp":
+        from bench import mcp
+
+        return mcp.run
+    if name == "a2a":
+        from bench import a2a
+
+        return a2a.run
     raise KeyError(name)
 
 

@@ -11,6 +11,8 @@
 ``human.py``                ``hive approve|reject|answer|inbox``: the person in the loop
 ``limits.py``               ``hive quotas|budgets set|list|delete``
 ``watch.py``                ``hive watch``: the live event stream
+``mcp.py``                  ``hive mcp``: the hive's MCP server over stdio
+``a2a.py``                  ``hive a2a-bridge``: A2A agents as hive agents
 ``runner.py``               how operator commands run: connection options,
                             errors to exit codes
 ``render.py``               styles and formatting of the operator commands
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import agents, human, limits, serve, status, tasks, tokens, watch
+from . import a2a, agents, human, limits, mcp, serve, status, tasks, tokens, watch
 from .runner import connection_options
 
 __all__ = ["add_commands", "build_parser", "main"]
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("agent", help="run an agent (see 'hive agent --help')")
     tokens.add_parser(sub)
     add_commands(sub)
+    mcp.add_parser(sub)
+    a2a.add_parser(sub)
     return parser
 
 

@@ -93,6 +93,7 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         app.router.add_post("/internal/execute", internal_execute)
         hub.on_lead.append(hub.watch.start)
     add_routes(app)
+    _mount_protocols(app, config)
     app.router.add_get("/ws", hub.stream.handle)
     app.router.add_get("/agents/ws", hub.gateway.handle)
     if (DASHBOARD / "index.html").exists():
@@ -104,6 +105,17 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
+
+
+def _mount_protocols(app: web.Application, config: ServerConfig) -> None:
+    """The open agent protocols on the hub's port: MCP at ``/mcp`` (``hivehub.mcp``),
+    A2A at ``/a2a`` with the Agent Card at ``/.well-known/agent-card.json``
+    (``hivehub.a2a``). Each is an ASGI app over the hub's own API (``asgi.mount``)."""
+    from ..a2a.server_mount import mount_a2a  # noqa: PLC0415 - the SDKs load only here
+    from ..mcp.mount import mount_mcp  # noqa: PLC0415
+
+    mount_mcp(app, config)
+    mount_a2a(app, config)
 
 
 async def _index(request: web.Request) -> web.FileResponse:

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core import errors as E
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -29,12 +31,13 @@ ASGIApp = Callable[
 DISCONNECT_POLL_S = 0.25
 
 
-def mount(app: web.Application, prefix: str, asgi: ASGIApp) -> None:
-    """Route ``prefix`` and everything under it to ``asgi``."""
+def mount(app: web.Application, prefix: str, asgi: ASGIApp, max_body_bytes: int | None = None) -> None:
+    """Route ``prefix`` and everything under it to ``asgi``. A request body longer
+    than ``max_body_bytes`` (declared or, when chunked, counted) is answered 413."""
     prefix = prefix.rstrip("/")
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await serve(request, asgi, prefix)
+        return await serve(request, asgi, prefix, max_body_bytes)
 
     app.router.add_route("*", prefix, handler)
     app.router.add_route("*", prefix + "/{tail:.*}", handler)
@@ -44,8 +47,26 @@ def lifespan(app: web.Application, run: Callable[[], AbstractAsyncContextManager
     """Keep ``run()`` (e.g. an MCP session manager's ``run``) entered while the hub serves."""
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
-        async with run():
+        # An anyio task group (the MCP session manager holds one) must be left by the
+        # task that entered it; aiohttp's cleanup runs in another, so the context
+        # lives in a task of its own, entered before the hub serves.
+        entered = asyncio.Event()
+        leave = asyncio.Event()
+
+        async def hold() -> None:
+            async with run():
+                entered.set()
+                await leave.wait()
+
+        task = asyncio.create_task(hold())
+        await asyncio.wait([task, asyncio.create_task(entered.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # entering failed: raise it
+        try:
             yield
+        finally:
+            leave.set()
+            await task
 
     app.cleanup_ctx.append(ctx)
 
@@ -71,20 +92,35 @@ def _scope(request: web.Request, prefix: str) -> Scope:
     }
 
 
-async def serve(request: web.Request, asgi: ASGIApp, prefix: str) -> web.StreamResponse:
+class BodyTooLarge(Exception):
+    pass
+
+
+async def serve(
+    request: web.Request, asgi: ASGIApp, prefix: str, max_body_bytes: int | None = None
+) -> web.StreamResponse:
+    if max_body_bytes is not None and (request.content_length or 0) > max_body_bytes:
+        raise _too_large(max_body_bytes)
     response: web.StreamResponse | None = None
     status = 500
     headers: list[tuple[str, str]] = []
     body_done = False
+    body_read = 0
+    too_large = False  # then what the app sends (its 500 for our exception) is dropped
     finished = asyncio.Event()
 
     async def receive() -> Message:
-        nonlocal body_done
+        nonlocal body_done, body_read
         if not body_done:
-            chunk, end = await request.content.readchunk()
-            while not chunk and not end:
-                chunk, end = await request.content.readchunk()
-            if end or request.content.at_eof():
+            # readany, not readchunk: with chunked transfer encoding readchunk's
+            # "end" marks the end of one HTTP chunk, not of the body
+            chunk = await request.content.readany()
+            body_read += len(chunk)
+            if max_body_bytes is not None and body_read > max_body_bytes:
+                nonlocal too_large
+                too_large = True
+                raise BodyTooLarge
+            if not chunk or request.content.at_eof():
                 body_done = True
             return {"type": "http.request", "body": chunk, "more_body": not body_done}
         # the body is read: answer only when the client leaves or the response ends
@@ -101,6 +137,8 @@ async def serve(request: web.Request, asgi: ASGIApp, prefix: str) -> web.StreamR
     async def send(message: Message) -> None:
         nonlocal response, status, headers
         kind = message["type"]
+        if too_large:
+            return
         if kind == "http.response.start":
             status = int(message["status"])
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
@@ -124,12 +162,36 @@ async def serve(request: web.Request, asgi: ASGIApp, prefix: str) -> web.StreamR
 
     try:
         await asgi(_scope(request, prefix), receive, send)
+    except BodyTooLarge:
+        if response is None and max_body_bytes is not None:
+            raise _too_large(max_body_bytes) from None
+        raise
     except (ConnectionResetError, asyncio.CancelledError):
         finished.set()
         raise
     finally:
         finished.set()
+    if too_large and response is None and max_body_bytes is not None:
+        raise _too_large(max_body_bytes)  # the app caught it and answered nothing we kept
     if response is None:
         # the app ended without a body message: send what it started (or a 500)
         response = web.Response(status=status, headers=headers)
     return response
+
+
+def _too_large(limit: int) -> E.PayloadTooLarge:
+    # the hub's error middleware answers it: 413 with the table's body
+    return E.PayloadTooLarge("request body too large", limit=limit)
+
+
+def loopback_url(scope: Scope) -> str:
+    """The hub's own base URL as seen from inside it, for an adapter mounted here that
+    calls the hub's API with ``HiveClient`` (so it gets the same auth, roles and errors
+    as any client): the socket the request came in on, a wildcard address made loopback."""
+    server = scope.get("server") or ("127.0.0.1", 3001)
+    host, port = str(server[0]), int(server[1])
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1" if host != "::" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -90,6 +90,12 @@ def classify(method: str, raw_path: str) -> str:
     path = raw_path
     if path in ("/health", "/api", "/api/openapi.json", "/", "/favicon.ico") or path.startswith("/static/"):
         return "public"
+    if path == "/.well-known/agent-card.json":
+        return "public"  # the hive's A2A Agent Card (hivehub.a2a.server)
+    if path in ("/mcp", "/a2a") or path.startswith(("/mcp/", "/a2a/")):
+        # The agent protocols: a viewer may open them; each tool or method then calls
+        # the hub's API with the caller's own token, so the usual roles apply per call.
+        return "read"
     if path == "/agents/ws":
         return "agent"
     if path.startswith("/internal/"):

@@ -77,3 +77,72 @@ async def test_a_streamed_response_arrives_in_parts_and_a_leaving_client_ends_it
         assert (first, second) == (b"data: 0\n\n", b"data: 1\n\n")
         r.close()  # the client leaves mid-stream
         await asyncio.wait_for(GONE.wait(), 5)
+
+
+def guarded_app(limit: int) -> web.Application:
+    from hivehub.server.middleware import error_middleware
+
+    app = web.Application(middlewares=[error_middleware])
+    mount(app, "/sub", Starlette(routes=[Route("/echo", echo, methods=["POST"])]), max_body_bytes=limit)
+    return app
+
+
+async def chunks(parts: list[bytes]):  # type: ignore[no-untyped-def]
+    for p in parts:
+        yield p
+        await asyncio.sleep(0.01)
+
+
+async def test_a_chunked_body_arrives_whole_not_cut_after_its_first_chunk() -> None:
+    async with TestClient(TestServer(make_app())) as client:
+        parts = [b"a" * 1000, b"b" * 2000, b"c" * 3000]
+        r = await client.post("/sub/echo", data=chunks(parts))  # sent with Transfer-Encoding: chunked
+        assert r.status == 201
+        assert (await r.json())["len"] == 6000
+
+
+async def test_a_body_over_the_limit_is_answered_413_declared_or_chunked() -> None:
+    async with TestClient(TestServer(guarded_app(4096))) as client:
+        r = await client.post("/sub/echo", data=b"x" * 5000)
+        assert r.status == 413
+        assert (await r.json())["error"]["code"] == "payload_too_large"
+        r = await client.post("/sub/echo", data=chunks([b"x" * 3000, b"y" * 3000]))
+        assert r.status == 413
+        assert (await r.json())["error"]["code"] == "payload_too_large"
+        r = await client.post("/sub/echo", data=b"x" * 4096)
+        assert r.status == 201
+
+
+async def test_lifespan_keeps_an_anyio_task_group_entered_and_leaves_it_from_its_own_task() -> None:
+    import contextlib
+
+    import anyio
+
+    from hivehub.server.asgi import lifespan
+
+    seen: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def run():  # type: ignore[no-untyped-def]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.sleep_forever)
+            seen.append("entered")
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                seen.append("left")
+
+    app = web.Application()
+    lifespan(app, run)
+    async with TestClient(TestServer(app)):
+        assert seen == ["entered"]
+    assert seen == ["entered", "left"]
+
+
+def test_loopback_url_is_the_socket_the_request_came_in_on() -> None:
+    from hivehub.server.asgi import loopback_url
+
+    assert loopback_url({"server": ("127.0.0.1", 4123)}) == "http://127.0.0.1:4123"
+    assert loopback_url({"server": ("0.0.0.0", 80)}) == "http://127.0.0.1:80"
+    assert loopback_url({"server": ("::1", 9)}) == "http://[::1]:9"
