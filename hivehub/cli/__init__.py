@@ -15,6 +15,7 @@
 ``a2a.py``                  ``hive a2a-bridge``: A2A agents as hive agents
 ``runner.py``               how operator commands run: connection options,
                             errors to exit codes
+``helptext.py``             what ``--help`` adds: defaults and examples
 ``render.py``               styles and formatting of the operator commands
 ==========================  =================================================
 """
@@ -24,7 +25,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from . import a2a, agents, human, limits, mcp, serve, status, tasks, tokens, watch
+from .helptext import polish
 from .runner import connection_options
 
 __all__ = ["add_commands", "build_parser", "main"]
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hive", description="Hive Hub: real-time orchestration for AI agents"
     )
+    parser.add_argument("--version", action="version", version=f"hive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
     sub.add_parser("agent", help="run an agent (see 'hive agent --help')")
@@ -54,13 +58,47 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     mcp.add_parser(sub)
     a2a.add_parser(sub)
+    polish(parser)
     return parser
+
+
+#: options every operator command takes, also accepted before the command's name
+GLOBAL_OPTIONS = ("--url", "--token")
+
+
+def hoist(argv: list[str]) -> list[str]:
+    """``hive --url U tasks list`` as ``hive tasks list --url U``: the global options
+    given before the command move after it (before a ``--``, if any)."""
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version", "--"):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if name not in GLOBAL_OPTIONS:
+            break
+        if "=" in arg or i + 1 >= len(argv):
+            moved.append(arg)
+            i += 1
+        else:
+            moved += [arg, argv[i + 1]]
+            i += 2
+    rest = argv[i:]
+    if not moved or not rest:
+        return argv
+    if "--" in rest:
+        at = rest.index("--")
+        return rest[:at] + moved + rest[at:]
+    return rest + moved
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hive``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "agent":
+    argv = hoist(list(sys.argv[1:] if argv is None else argv))
+    if not argv:
+        build_parser().print_help()
+        return 0
+    if argv[0] == "agent":
         from .agent import cli_main
 
         return int(cli_main(argv[1:]) or 0)

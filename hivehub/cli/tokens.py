@@ -19,7 +19,12 @@ def add_parser(sub: Any) -> None:
     r.add_argument("token")
     tsub.add_parser("list", help="list tokens (ids and roles, never secrets)")
     for x in (c, r, tsub.choices["list"]):
-        x.add_argument("--db", default=os.environ.get("HIVE_DB", "./data/hive.db"))
+        # the same database, by the same default and the same HIVE_DB, as `hive serve`
+        x.add_argument(
+            "--db",
+            default=os.environ.get("HIVE_DB") or "./data/hive.db",
+            help="the hub's database, as given to hive serve (env HIVE_DB, default %(default)s)",
+        )
     p.set_defaults(func=cmd_token)
 
 
@@ -34,7 +39,13 @@ def cmd_token(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(token)
-        print(f"(id {tid}, role {args.role}; shown once, stored hashed)", file=sys.stderr)
+        print(f"(id {tid}, role {args.role}; shown once, stored hashed in {args.db})", file=sys.stderr)
+        print(
+            "authentication is now on for the hub on this database (with the default --auth auto):"
+            " every request needs a token, as the header 'Authorization: Bearer <token>'"
+            " or --token / HIVE_TOKEN for the hive commands",
+            file=sys.stderr,
+        )
         return 0
     if args.token_command == "revoke":
         if not store.revoke(args.token):
