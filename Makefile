@@ -22,7 +22,7 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/hive serve
+	$(BIN)/hive serve $(if $(PORT),--port $(PORT))
 
 # the LLM demo (a summarizer and a classifier on the bundled model) against a running `make run`
 run-llm: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -237,12 +238,41 @@ def build_config(args: argparse.Namespace) -> Any:
     )
 
 
+class PortInUse(Exception):
+    """The port to listen on is taken (by another hub, most likely)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use; try --port or HIVE_PORT")
+
+
+def port_free(host: str, port: int) -> bool:
+    """Can ``host:port`` be bound now (as the hub binds it, with SO_REUSEADDR)?"""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return True  # let the real bind report it
+    for family, kind, proto, _, addr in infos:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(addr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return False
+    return True
+
+
 async def run_server(config: Any) -> None:
     from aiohttp import web
 
     from ..server.app import create_app
     from ..server.connections import ConnectionGuard, GuardedRunner
 
+    if config.port and not port_free(config.host, config.port):
+        # before the app starts: a second hub on the same database must not open it
+        raise PortInUse(config.port)
     app = create_app(config)
     guard = ConnectionGuard(config.header_timeout, config.max_connections_per_address)
     runner = GuardedRunner(
@@ -250,7 +280,13 @@ async def run_server(config: Any) -> None:
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(config.port) from None
+        raise
     log = logging.getLogger("hivehub")
     log.info("Hive Hub listening on http://%s:%d (db %s)", config.host, config.port, config.db)
     print(f"hive: serving on http://{config.host}:{config.port}  (ws: /ws, agents: /agents/ws)", flush=True)
@@ -294,5 +330,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(run_server(config))
+    try:
+        asyncio.run(run_server(config))
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

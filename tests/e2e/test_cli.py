@@ -282,3 +282,32 @@ def test_serve_with_a_bad_number_exits_2_before_starting(tmp_path: Path, flag: s
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert f"argument {flag}: must be" in r.stderr, r.stderr
     assert not db.exists()  # nothing started
+
+
+def test_serve_on_a_port_in_use_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = tmp_path / "never.db"
+        r = hive("serve", "--db", str(db), "--no-demo", "--port", str(port), timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.strip().splitlines()[-1] == f"error: port {port} is in use; try --port or HIVE_PORT"
+    assert "Traceback" not in r.stderr
+    assert not db.exists()  # the database was not opened
+
+
+def test_global_options_before_the_command(env: tuple[Hub, AgentProc]) -> None:
+    hub, _ = env
+    r = subprocess.run(
+        [sys.executable, "-m", "hivehub", "--url", hub.url, "status", "--json"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30 * TIME_SCALE,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "agents" in json.loads(r.stdout) or "metrics" in json.loads(r.stdout)
