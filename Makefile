@@ -8,18 +8,24 @@ STAMP := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
+# what the hub needs to run (make run); the test and lint tools come with TEST_STAMP
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
 
+TEST_STAMP := $(VENV)/.installed-test
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
+
 # the benchmark baselines (Celery, Dask) and profilers; their smoke tests run in make test
-$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+$(BENCH_STAMP): $(TEST_STAMP) bench/requirements.txt
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/hive serve $(if $(PORT),--port $(PORT))
@@ -29,14 +35,14 @@ run-llm: $(STAMP)
 	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m hivehub.demo.llm
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check hivehub tests bench scripts
 	$(BIN)/ruff format --check hivehub tests bench scripts
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy hivehub
 
 system-deps:
@@ -45,7 +51,7 @@ system-deps:
 services:
 	bash scripts/services.sh
 
-test: $(STAMP) $(BENCH_STAMP) system-deps services lint typecheck
+test: $(TEST_STAMP) $(BENCH_STAMP) system-deps services lint typecheck
 	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
