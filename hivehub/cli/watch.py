@@ -71,14 +71,38 @@ def _task_started(d: dict[str, Any]) -> str:
     return f"task {d.get('task_id')} on agent {d.get('agent_id')} (attempt {d.get('attempt_number')})"
 
 
+def _usage(d: dict[str, Any]) -> str:
+    u = d.get("usage")
+    if not u:
+        return ""
+    cost = u.get("cost_usd")
+    price = f", {money(float(cost))}" if cost else ""
+    return f" [{u.get('model')}: {u.get('total_tokens', 0)} tokens{price}]"
+
+
+def money(usd: float) -> str:
+    """Dollars for people: cents from a cent up, else the digits that matter ($0.000012)."""
+    if usd >= 0.01 or usd == 0:
+        return f"${usd:,.2f}"
+    return "$" + f"{usd:.8f}".rstrip("0")
+
+
+def _clip(text: Any, n: int = 60) -> str:
+    t = " ".join(str(text).split())
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
 def _task_progress(d: dict[str, Any]) -> str:
     step = f" {d['current_step']}" if d.get("current_step") else ""
-    return f"task {d.get('task_id')} {_pct(d.get('progress'))}{step}"
+    out = (
+        f" +{len(d['output_delta'])} chars {_clip(d['output_delta'], 40)!r}" if d.get("output_delta") else ""
+    )
+    return f"task {d.get('task_id')} {_pct(d.get('progress'))}{step}{out}"
 
 
 def _task_completed(d: dict[str, Any]) -> str:
     took = float(d.get("execution_time_ms") or 0)
-    return f"task {d.get('task_id')} by agent {d.get('agent_id')} in {took:.0f} ms"
+    return f"task {d.get('task_id')} by agent {d.get('agent_id')} in {took:.0f} ms{_usage(d)}"
 
 
 def _task_failed(d: dict[str, Any]) -> str:
@@ -86,12 +110,12 @@ def _task_failed(d: dict[str, Any]) -> str:
     then = "retry scheduled" if d.get("retry_scheduled") else "final"
     return (
         f"task {d.get('task_id')} on {_sid(d.get('agent_id'))}: {e.get('code')}: {e.get('message')} "
-        f"({d.get('failure_kind')}, {then})"
+        f"({d.get('failure_kind')}, {then}){_usage(d)}"
     )
 
 
 def _task_cancelled(d: dict[str, Any]) -> str:
-    return f"task {d.get('task_id')} ({d.get('reason')}, by {d.get('cancelled_by')})"
+    return f"task {d.get('task_id')} ({d.get('reason')}, by {d.get('cancelled_by')}){_usage(d)}"
 
 
 def _task_retried(d: dict[str, Any]) -> str:
@@ -100,6 +124,57 @@ def _task_retried(d: dict[str, Any]) -> str:
 
 def _task_released(d: dict[str, Any]) -> str:
     return f"task {d.get('task_id')} released by agent {d.get('agent_id')} ({d.get('reason')})"
+
+
+def _task_approval_requested(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} waits for approval (submitted by {d.get('requested_by')})"
+
+
+def _task_approved(d: dict[str, Any]) -> str:
+    comment = f": {_clip(d['comment'])}" if d.get("comment") else ""
+    return f"task {d.get('task_id')} approved by {d.get('approved_by')}{comment}"
+
+
+def _task_rejected(d: dict[str, Any]) -> str:
+    return f"task {d.get('task_id')} rejected by {d.get('rejected_by')}: {_clip(d.get('reason'))}"
+
+
+def _task_input_required(d: dict[str, Any]) -> str:
+    choices = f" [{' / '.join(d['choices'])}]" if d.get("choices") else ""
+    wait = float(d.get("timeout_seconds") or 0)
+    return (
+        f"task {d.get('task_id')} asks: {_clip(d.get('question'))}{choices} "
+        f"(agent {d.get('agent_id')}, answer within {wait:.0f} s)"
+    )
+
+
+def _task_input_received(d: dict[str, Any]) -> str:
+    if d.get("timed_out"):
+        return f"task {d.get('task_id')} question timed out (default applies)"
+    return f"task {d.get('task_id')} answered by {d.get('answered_by')}: {_clip(d.get('answer'))}"
+
+
+def _limits(d: dict[str, Any], names: tuple[str, ...]) -> str:
+    parts = [f"{n.replace('_', ' ')} {d[n]:g}" for n in names if d.get(n) is not None]
+    return ", ".join(parts) or "no limits"
+
+
+def _quota_set(d: dict[str, Any]) -> str:
+    limits = _limits(d, ("requests_per_minute", "tokens_per_minute", "max_concurrent"))
+    return f"quota pool {d.get('name')}: {limits} (by {d.get('requested_by')})"
+
+
+def _quota_deleted(d: dict[str, Any]) -> str:
+    return f"quota pool {d.get('name')} deleted (by {d.get('requested_by')})"
+
+
+def _budget_set(d: dict[str, Any]) -> str:
+    limits = _limits(d, ("tokens_per_day", "cost_usd_per_day"))
+    return f"budget of {d.get('owner')}: {limits} (by {d.get('requested_by')})"
+
+
+def _budget_deleted(d: dict[str, Any]) -> str:
+    return f"budget of {d.get('owner')} deleted (by {d.get('requested_by')})"
 
 
 def _agent_created(d: dict[str, Any]) -> str:
@@ -114,6 +189,55 @@ def _agent_status_changed(d: dict[str, Any]) -> str:
 def _agent_removed(d: dict[str, Any]) -> str:
     s = d.get("cleanup_summary") or {}
     return f"agent {d.get('agent_id')} ({d.get('reason')}; {s.get('tasks_reassigned', 0)} task(s) reassigned)"
+
+
+def _agent_updated(d: dict[str, Any]) -> str:
+    changed = [k for k in ("name", "capabilities", "max_concurrent_tasks", "quota") if d.get(k) is not None]
+    what = (
+        caps(d["capabilities"], "proficiency")
+        if d.get("capabilities")
+        else ", ".join(changed) or "re-registered"
+    )
+    return f"agent {d.get('agent_id')} updated: {what}"
+
+
+def _agent_learning_reset(d: dict[str, Any]) -> str:
+    back = ", ".join(
+        f"{cap} {float(i.get('old_value') or 0):.2f} -> {float(i.get('new_value') or 0):.2f}"
+        for cap, i in (d.get("capabilities") or {}).items()
+    )
+    return f"agent {d.get('agent_id')} learning reset by {d.get('requested_by')}: {back or 'nothing learned'}"
+
+
+def _learning_cycle_started(d: dict[str, Any]) -> str:
+    return (
+        f"cycle {d.get('cycle_id')} agent {d.get('agent_id')} {d.get('learning_type')} "
+        f"on {d.get('target_capability')}"
+    )
+
+
+def _learning_cycle_completed(d: dict[str, Any]) -> str:
+    changes = ", ".join(
+        f"{cap} {float(i.get('old_value') or 0):.2f} -> {float(i.get('new_value') or 0):.2f}"
+        for cap, i in (d.get("improvements") or {}).items()
+    )
+    took = float(d.get("duration_ms") or 0)
+    return f"cycle {d.get('cycle_id')} agent {d.get('agent_id')}: {changes or 'no change'} ({took:.0f} ms)"
+
+
+def _coordination_event(d: dict[str, Any]) -> str:
+    details = d.get("details") or {}
+    brief = ", ".join(f"{k}={_clip(v, 24)}" for k, v in list(details.items())[:4])
+    return f"{d.get('module')}: {d.get('event_type')}" + (f" ({brief})" if brief else "")
+
+
+def _inter_module_message(d: dict[str, Any]) -> str:
+    return f"{d.get('from_module')} -> {d.get('to_module')}: {d.get('message_type')}"
+
+
+def _error_occurred(d: dict[str, Any]) -> str:
+    e = d.get("error") or {}
+    return f"{d.get('severity')} in {d.get('component')}: {e.get('code')}: {_clip(e.get('message'), 80)}"
 
 
 def _agent_performance_updated(d: dict[str, Any]) -> str:
@@ -177,7 +301,23 @@ SUMMARIES: dict[str, Summary] = {
     "task_cancelled": _task_cancelled,
     "task_retried": _task_retried,
     "task_released": _task_released,
+    "task_approval_requested": _task_approval_requested,
+    "task_approved": _task_approved,
+    "task_rejected": _task_rejected,
+    "task_input_required": _task_input_required,
+    "task_input_received": _task_input_received,
+    "quota_set": _quota_set,
+    "quota_deleted": _quota_deleted,
+    "budget_set": _budget_set,
+    "budget_deleted": _budget_deleted,
     "agent_created": _agent_created,
+    "agent_updated": _agent_updated,
+    "agent_learning_reset": _agent_learning_reset,
+    "learning_cycle_started": _learning_cycle_started,
+    "learning_cycle_completed": _learning_cycle_completed,
+    "coordination_event": _coordination_event,
+    "inter_module_message": _inter_module_message,
+    "error_occurred": _error_occurred,
     "agent_status_changed": _agent_status_changed,
     "agent_removed": _agent_removed,
     "agent_performance_updated": _agent_performance_updated,

@@ -175,8 +175,133 @@ CASES: list[tuple[dict[str, Any], str]] = [
         "state at sequence 42: 2 agent(s), 1 task(s)",
     ),
     (
-        {"type": "learning_cycle_completed", "data": {"updated": 2, "timestamp": "x", "caused_by": "y"}},
-        '{"updated":2}',
+        {
+            "type": "learning_cycle_completed",
+            "data": {
+                "cycle_id": "c1",
+                "agent_id": "a1",
+                "improvements": {"math": {"old_value": 0.5, "new_value": 0.6234, "improvement": 0.1234}},
+                "duration_ms": 3.4,
+            },
+        },
+        "cycle c1 agent a1: math 0.50 -> 0.62 (3 ms)",
+    ),
+    (
+        {
+            "type": "learning_cycle_started",
+            "data": {
+                "cycle_id": "c1",
+                "agent_id": "a1",
+                "learning_type": "reinforcement",
+                "target_capability": "math",
+            },
+        },
+        "cycle c1 agent a1 reinforcement on math",
+    ),
+    (
+        {
+            "type": "agent_learning_reset",
+            "data": {
+                "agent_id": "a1",
+                "requested_by": "admin",
+                "capabilities": {"math": {"old_value": 0.8, "new_value": 0.5, "improvement": -0.3}},
+            },
+        },
+        "agent a1 learning reset by admin: math 0.80 -> 0.50",
+    ),
+    (
+        {"type": "agent_updated", "data": {"agent_id": "a1", "max_concurrent_tasks": 4}},
+        "agent a1 updated: max_concurrent_tasks",
+    ),
+    (
+        {
+            "type": "coordination_event",
+            "data": {"module": "swarm", "event_type": "rebalance", "details": {"moved": 2}},
+        },
+        "swarm: rebalance (moved=2)",
+    ),
+    (
+        {
+            "type": "inter_module_message",
+            "data": {"from_module": "learning", "to_module": "swarm", "message_type": "x"},
+        },
+        "learning -> swarm: x",
+    ),
+    (
+        {
+            "type": "error_occurred",
+            "data": {
+                "severity": "high",
+                "component": "store",
+                "error": {"code": "store_unavailable", "message": "m"},
+            },
+        },
+        "high in store: store_unavailable: m",
+    ),
+    (
+        {"type": "task_approval_requested", "data": {"task_id": "t1", "requested_by": "operator:ci"}},
+        "task t1 waits for approval (submitted by operator:ci)",
+    ),
+    (
+        {"type": "task_approved", "data": {"task_id": "t1", "approved_by": "ops", "comment": "fine"}},
+        "task t1 approved by ops: fine",
+    ),
+    (
+        {"type": "task_rejected", "data": {"task_id": "t1", "rejected_by": "ops", "reason": "no"}},
+        "task t1 rejected by ops: no",
+    ),
+    (
+        {
+            "type": "task_input_required",
+            "data": {
+                "task_id": "t1",
+                "agent_id": "a1",
+                "question": "Ship it?",
+                "choices": ["yes", "no"],
+                "timeout_seconds": 60,
+            },
+        },
+        "task t1 asks: Ship it? [yes / no] (agent a1, answer within 60 s)",
+    ),
+    (
+        {"type": "task_input_received", "data": {"task_id": "t1", "answered_by": "ops", "answer": "yes"}},
+        "task t1 answered by ops: yes",
+    ),
+    (
+        {"type": "task_input_received", "data": {"task_id": "t1", "timed_out": True, "answer": None}},
+        "task t1 question timed out (default applies)",
+    ),
+    (
+        {"type": "quota_set", "data": {"name": "openai", "tokens_per_minute": 9000, "requested_by": "admin"}},
+        "quota pool openai: tokens per minute 9000 (by admin)",
+    ),
+    (
+        {"type": "quota_deleted", "data": {"name": "openai", "requested_by": "admin"}},
+        "quota pool openai deleted (by admin)",
+    ),
+    (
+        {"type": "budget_set", "data": {"owner": "ci", "cost_usd_per_day": 2.5, "requested_by": "admin"}},
+        "budget of ci: cost usd per day 2.5 (by admin)",
+    ),
+    (
+        {"type": "budget_deleted", "data": {"owner": "ci", "requested_by": "admin"}},
+        "budget of ci deleted (by admin)",
+    ),
+    (
+        {
+            "type": "task_completed",
+            "data": {
+                "task_id": "t1",
+                "agent_id": "a1",
+                "execution_time_ms": 800,
+                "usage": {"model": "smollm2", "total_tokens": 43, "cost_usd": 0.000012},
+            },
+        },
+        "task t1 by agent a1 in 800 ms [smollm2: 43 tokens, $0.000012]",
+    ),
+    (
+        {"type": "task_progress", "data": {"task_id": "t1", "progress": 0.5, "output_delta": "Once upon"}},
+        "task t1 50% +9 chars 'Once upon'",
     ),
     ({"type": "something_new"}, "{}"),
     ({}, "{}"),
@@ -188,13 +313,19 @@ def test_summary_of_each_event_type(event: dict[str, Any], line: str) -> None:
     assert summarize(event) == line
 
 
+def test_every_event_type_of_the_log_has_its_own_line() -> None:
+    from hivehub.core.events import DATA_TYPES
+
+    assert set(DATA_TYPES) <= set(SUMMARIES), sorted(set(DATA_TYPES) - set(SUMMARIES))
+
+
 def test_every_summarized_type_is_covered_and_styled() -> None:
     assert set(SUMMARIES) <= {e.get("type") for e, _ in CASES}
     assert set(SUMMARIES) <= set(TYPE_STYLE)
 
 
 def test_a_type_without_a_summary_is_compact_json_cut_at_200_characters() -> None:
-    line = summarize({"type": "inter_module_message", "data": {"payload": "z" * 300, "timestamp": "t"}})
+    line = summarize({"type": "new_kind", "data": {"payload": "z" * 300, "timestamp": "t"}})
     assert len(line) == 200 and line.endswith("...")
     assert line.startswith('{"payload":"zzz')
     assert json.loads(summarize({"type": "new_kind", "data": {"a": [1, 2]}})) == {"a": [1, 2]}
