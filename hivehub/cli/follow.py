@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .render import consoles
+from .render import consoles, money
 from .runner import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def usage_line(u: dict[str, Any] | None) -> str | None:
     if not u:
         return None
     cost = u.get("cost_usd")
-    price = "no price" if cost is None else f"${float(cost):.6f}"
+    price = "no price" if cost is None else money(float(cost))
     return (
         f"{u.get('model')}: {u.get('prompt_tokens', 0)} prompt + {u.get('completion_tokens', 0)} "
         f"completion = {u.get('total_tokens', 0)} tokens, {price}"

@@ -135,6 +135,13 @@ def caps(items: list[dict[str, Any]], key: str) -> str:
     return ", ".join(f"{c['name']}:{c.get(key, 0):g}" for c in items) or "-"
 
 
+def money(usd: float) -> str:
+    """Dollars for people: cents from a cent up, else the digits that matter ($0.000012)."""
+    if usd >= 0.01 or usd == 0:
+        return f"${usd:,.2f}"
+    return "$" + f"{usd:.8f}".rstrip("0")
+
+
 def kv_table(rows: list[tuple[str, Any]], title: str | None = None) -> Any:
     from rich.table import Table
 

@@ -355,11 +355,45 @@ async def cmd_tasks_list(c: HiveClient, args: argparse.Namespace) -> int:
 
 async def cmd_tasks_show(c: HiveClient, args: argparse.Namespace) -> int:
     t = await c.get_task(args.task_id)
+    attempts = (await c.task_attempts(t["id"]))["attempts"] if t.get("attempt") else []
     if args.json:
-        print_json(t)
+        print_json({**t, "attempts": attempts})
         return EXIT_OK
     _show_task(t)
+    if attempts:
+        consoles()[0].print(attempts_table(attempts))
     return EXIT_OK
+
+
+def attempts_table(attempts: list[dict[str, Any]]) -> Any:
+    """One row per attempt: agent, when, how long, how it ended."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="attempts", title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for col in ("#", "agent", "started", "took", "outcome"):
+        table.add_column(col, justify="right" if col in ("#", "took") else "left")
+    for a in attempts:
+        took = a.get("execution_time_ms")
+        outcome = styled(a.get("outcome", ""))
+        if a.get("error"):
+            e = a["error"]
+            retry = ", retry scheduled" if a.get("retry_scheduled") else ""
+            outcome += (
+                f" {escape(str(e.get('code')))}: {escape(str(e.get('message')))} ({a.get('reason')}{retry})"
+            )
+        elif a.get("reason") and a.get("outcome") in ("cancelled", "released"):
+            outcome += f" ({escape(str(a['reason']))})"
+        if a.get("previous_agent_id"):
+            outcome += f", moved from {escape(a['previous_agent_id'])}"
+        table.add_row(
+            str(a.get("attempt")),
+            escape(a.get("agent_id") or "-"),
+            when(a.get("started_at") or a.get("assigned_at")),
+            "-" if took is None else f"{float(took):,.0f} ms",
+            outcome,
+        )
+    return table
 
 
 def _show_task(t: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import argtypes as A
-from .render import PRIORITY_LABEL, TYPE_STYLE, caps, consoles
+from .render import PRIORITY_LABEL, TYPE_STYLE, caps, consoles, money
 from .runner import EXIT_OK, command
 
 if TYPE_CHECKING:
@@ -78,13 +78,6 @@ def _usage(d: dict[str, Any]) -> str:
     cost = u.get("cost_usd")
     price = f", {money(float(cost))}" if cost else ""
     return f" [{u.get('model')}: {u.get('total_tokens', 0)} tokens{price}]"
-
-
-def money(usd: float) -> str:
-    """Dollars for people: cents from a cent up, else the digits that matter ($0.000012)."""
-    if usd >= 0.01 or usd == 0:
-        return f"${usd:,.2f}"
-    return "$" + f"{usd:.8f}".rstrip("0")
 
 
 def _clip(text: Any, n: int = 60) -> str:

@@ -326,6 +326,10 @@ class HiveClient:
     async def get_task(self, task_id: str) -> dict[str, Any]:
         return await self.request_object("GET", f"/api/tasks/{quote(task_id, safe='')}")
 
+    async def task_attempts(self, task_id: str) -> dict[str, Any]:
+        """``{"task_id", "attempts": [...]}``: each attempt's agent, times, outcome, error and usage."""
+        return await self.request_object("GET", f"/api/tasks/{quote(task_id, safe='')}/attempts")
+
     async def cancel_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else {}
         return await self.request_object("POST", f"/api/tasks/{quote(task_id, safe='')}/cancel", body)

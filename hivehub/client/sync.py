@@ -225,6 +225,9 @@ class SyncHiveClient:
     def get_task(self, task_id: str) -> dict[str, Any]:
         return self._call("get_task", task_id)  # type: ignore[no-any-return]
 
+    def task_attempts(self, task_id: str) -> dict[str, Any]:
+        return self._call("task_attempts", task_id)  # type: ignore[no-any-return]
+
     def cancel_task(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
         return self._call("cancel_task", task_id, reason)  # type: ignore[no-any-return]
 

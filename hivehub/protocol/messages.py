@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from ..core import commands as C
+from ..core.attempts import Attempt
 from ..core.commands import PositiveSeconds
 from ..core.model import Agent, AgentStatus, Id, Name, Task, Unit, UsageReport, UsageTotals
 
@@ -210,6 +211,11 @@ class ResetLearningBody(Struct, forbid_unknown_fields=True):
 class Claim(Struct):
     task: Task
     attempt: int
+
+
+class AttemptList(Struct):
+    task_id: str
+    attempts: list[Attempt]
 
 
 class EventPage(Struct):

@@ -8,12 +8,15 @@ from aiohttp import web
 
 from ..core import commands as C
 from ..core import events as ev
-from ..core.errors import InvalidInput
+from ..core.attempts import fold_attempts
+from ..core.errors import InvalidInput, TaskNotFound
 from ..core.model import PRIORITY_NAMES, Task, TaskStatus
+from ..core.tasklog import task_id_of
 from ..protocol import codec
 from ..protocol.messages import (
     AgentReport,
     ApproveBody,
+    AttemptList,
     CancelBody,
     CompleteReport,
     EventPage,
@@ -153,6 +156,23 @@ async def list_tasks(request: web.Request) -> web.Response:
 )
 async def get_task(request: web.Request) -> web.Response:
     return raw_json(await task_json(request, request.match_info["id"]))
+
+
+@route(
+    "GET",
+    "/api/tasks/{id}/attempts",
+    "A task's attempts, oldest first (agent, times, outcome, error, usage), folded from its events in the log",
+    response=AttemptList,
+    errors=(404,),
+)
+async def get_attempts(request: web.Request) -> web.Response:
+    task_id = request.match_info["id"]
+    s = svc(request)
+    rows = await s.store.task_events(task_id)
+    events = [e.data for e in map(ev.decode_event, (r.body for r in rows)) if task_id_of(e.data) == task_id]
+    if not events:
+        raise TaskNotFound(f"no task {task_id}", task_id=task_id)
+    return json(AttemptList(task_id=task_id, attempts=fold_attempts(events)))
 
 
 async def _task_command(request: web.Request, cmd: C.Command, task_id: str) -> web.Response:

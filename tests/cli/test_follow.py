@@ -43,7 +43,7 @@ def test_the_watcher_streams_the_output_and_shows_the_question_and_the_usage() -
         "hive answer t TEXT --request-id q1",
         "answered[/] by bob: yes",
         "completed[/] by agent a",
-        "smol: 1000 prompt + 500 completion = 1500 tokens, $0.002000",
+        "smol: 1000 prompt + 500 completion = 1500 tokens, $0.002",
     ):
         assert expected in text, (expected, text)
     assert text.count("step: writing") == 1  # a step is shown when it changes, not per report

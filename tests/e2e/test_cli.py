@@ -311,3 +311,24 @@ def test_global_options_before_the_command(env: tuple[Hub, AgentProc]) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "agents" in json.loads(r.stdout) or "metrics" in json.loads(r.stdout)
+
+
+def test_tasks_show_prints_the_attempts_from_the_log(env: tuple[Hub, AgentProc]) -> None:
+    hub, _ = env
+    tid = f"cli-{uuid.uuid4().hex[:8]}"
+    r = hive("tasks", "submit", "--type", "echo", "--require", "x", "--id", tid, "--wait", url=hub.url)
+    assert r.returncode == 0, r.stderr
+    body = hub.get(f"/api/tasks/{tid}/attempts")
+    agent_id = hub.get(f"/api/tasks/{tid}")["assigned_agent_id"]
+    assert body["task_id"] == tid and len(body["attempts"]) == 1
+    a = body["attempts"][0]
+    assert (a["attempt"], a["agent_id"], a["outcome"]) == (1, agent_id, "completed")
+    assert a["started_at"] and a["ended_at"] and a["execution_time_ms"] >= 0
+    shown = hive("tasks", "show", tid, url=hub.url)
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "attempts" in text and agent_id in text and "completed" in text
+    js = json.loads(hive("tasks", "show", tid, "--json", url=hub.url).stdout)
+    assert js["attempts"] == body["attempts"]
+    status, err = hub.request("GET", "/api/tasks/no-such-task/attempts")
+    assert status == 404 and err["error"]["code"] == "task_not_found"
