@@ -123,8 +123,8 @@ async def cmd_agents_show(c: HiveClient, args: argparse.Namespace) -> int:
             declared = cap.get("declared_proficiency")
             t.add_row(
                 cap["name"],
-                f"{cap.get('proficiency', 0):.3f}",
-                "-" if declared is None else f"{declared:.3f}",
+                f"{cap.get('proficiency', 0):.2f}",
+                "-" if declared is None else f"{declared:.2f}",
                 f"{cap.get('learning_rate', 0):.2f}",
             )
         out.print(t)
@@ -156,7 +156,7 @@ async def cmd_agents_reset_learning(c: HiveClient, args: argparse.Namespace) -> 
     out, _ = consoles()
     names = set(args.capabilities or [cap["name"] for cap in a.get("capabilities") or []])
     reset = ", ".join(
-        f"{cap['name']}={cap.get('proficiency', 0):.3f}"
+        f"{cap['name']}={cap.get('proficiency', 0):.2f}"
         for cap in a.get("capabilities") or []
         if cap["name"] in names
     )

@@ -54,6 +54,39 @@ def connection_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentPars
     return hub, js
 
 
+#: the shortest id prefix looked up (shorter ones match too much to be meant)
+MIN_PREFIX = 4
+
+
+async def resolve_ids(client: HiveClient, args: argparse.Namespace) -> bool:
+    """After a 404: a unique prefix of a task or agent id stands for the whole id
+    (``hive tasks show 38f4db70``); ``args.task_id`` / ``args.agent_id`` are completed
+    in place. True when one was. Several matches are a usage error that lists them."""
+    changed = False
+    task_ref = getattr(args, "task_id", None)
+    if isinstance(task_ref, str) and len(task_ref) >= MIN_PREFIX:
+        page = await client.request_object("GET", "/api/tasks", params={"id_prefix": task_ref, "limit": "11"})
+        args.task_id = _unique("task", task_ref, [t["id"] for t in page["tasks"] if t["id"] != task_ref])
+        changed = args.task_id != task_ref
+    agent_ref = getattr(args, "agent_id", None)
+    if isinstance(agent_ref, str) and len(agent_ref) >= MIN_PREFIX:
+        ids = [a["id"] for a in (await client.request_object("GET", "/api/agents"))["agents"]]
+        args.agent_id = _unique(
+            "agent", agent_ref, [i for i in ids if i.startswith(agent_ref) and i != agent_ref]
+        )
+        changed = changed or args.agent_id != agent_ref
+    return changed
+
+
+def _unique(kind: str, ref: str, matches: list[str]) -> str:
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        return ref
+    shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+    raise UsageError(f"{kind} id prefix {ref!r} is ambiguous: {shown}")
+
+
 def command(fn: Command, interrupted: int = EXIT_INTERRUPTED) -> Callable[[argparse.Namespace], int]:
     """``fn`` as an argparse ``func``: parsed arguments in, exit status out (see :func:`execute`)."""
 
@@ -68,13 +101,19 @@ def execute(fn: Command, args: argparse.Namespace, interrupted: int = EXIT_INTER
     """Run one command: the client, error reporting and exit codes in one place."""
     from rich.markup import escape
 
-    from ..client import HiveClient, HiveError, HubUnreachable
+    from ..client import HiveClient, HiveError, HubUnreachable, NotFound
 
     _, err = consoles()
 
     async def main() -> int:
         async with HiveClient(args.url, args.token) as client:
-            return await fn(client, args)
+            try:
+                return await fn(client, args)
+            except NotFound:
+                # nothing was done: if the id given is a unique prefix, run with the whole id
+                if not await resolve_ids(client, args):
+                    raise
+                return await fn(client, args)
 
     try:
         return asyncio.run(main())

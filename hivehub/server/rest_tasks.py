@@ -104,6 +104,7 @@ async def create_tasks(request: web.Request) -> web.Response:
         "status": "task status",
         "type": "task type",
         "agent_id": "assigned agent",
+        "id_prefix": "ids starting with this (how the CLI completes a short id)",
         "priority": "1..4 or name",
         "limit": "1..1000",
         "cursor": "from next_cursor",
@@ -114,6 +115,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     status = q_enum(request, "status", TaskStatus)
     typ = request.query.get("type")
     agent_id = request.query.get("agent_id")
+    id_prefix = request.query.get("id_prefix")
     prio_raw = request.query.get("priority")
     prio = None
     if prio_raw:
@@ -137,6 +139,7 @@ async def list_tasks(request: web.Request) -> web.Response:
             if (status is None or t.status == status)
             and (not typ or t.type == typ)
             and (not agent_id or t.assigned_agent_id == agent_id)
+            and (not id_prefix or t.id.startswith(id_prefix))
             and (prio is None or t.priority == prio)
         ]
         page, nxt = paginate(items, request)

@@ -332,3 +332,27 @@ def test_tasks_show_prints_the_attempts_from_the_log(env: tuple[Hub, AgentProc])
     assert js["attempts"] == body["attempts"]
     status, err = hub.request("GET", "/api/tasks/no-such-task/attempts")
     assert status == 404 and err["error"]["code"] == "task_not_found"
+
+
+def test_unique_id_prefixes_stand_for_the_whole_id(env: tuple[Hub, AgentProc]) -> None:
+    hub, _ = env
+    tag = uuid.uuid4().hex[:6]
+    for suffix in ("1", "2"):
+        r = hive(
+            "tasks", "submit", "--type", "echo", "--require", "x", "--id", f"{tag}-twin-{suffix}", url=hub.url
+        )
+        assert r.returncode == 0, r.stderr
+    r = hive("tasks", "submit", "--type", "echo", "--require", "x", "--id", f"{tag}-only-one", url=hub.url)
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(hive("tasks", "show", f"{tag}-only", "--json", url=hub.url).stdout)
+    assert shown["id"] == f"{tag}-only-one"
+    r = hive("tasks", "show", f"{tag}-twin", url=hub.url)
+    assert r.returncode == 2 and "ambiguous" in r.stderr
+    assert f"{tag}-twin-1" in r.stderr and f"{tag}-twin-2" in r.stderr
+    exact = json.loads(hive("tasks", "show", f"{tag}-twin-1", "--json", url=hub.url).stdout)
+    assert exact["id"] == f"{tag}-twin-1"
+    r = hive("tasks", "show", f"{tag}-none", url=hub.url)
+    assert r.returncode == 2 and "task_not_found" in r.stderr
+    agent_id = hub.get("/api/agents")["agents"][0]["id"]
+    shown = json.loads(hive("agents", "show", agent_id[:6], "--json", url=hub.url).stdout)
+    assert shown["id"] == agent_id
