@@ -318,9 +318,9 @@ def create_a2a_app(hub: Hub) -> Starlette:
 
     async def card(request: Request) -> JSONResponse:
         base = str(request.base_url).rstrip("/")
-        return JSONResponse(
-            agent_card_to_dict(await handler.card(base)), headers={"Cache-Control": "no-cache"}
-        )
+        body = agent_card_to_dict(await handler.card(base))
+        body.setdefault("skills", [])  # proto JSON drops an empty list; the spec requires the field
+        return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
     routes = [
         Route(AGENT_CARD_WELL_KNOWN_PATH, card, methods=["GET"]),
