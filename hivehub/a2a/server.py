@@ -144,7 +144,7 @@ class HiveRequestHandler(RequestHandler):
         self, client: HiveClient, task: dict[str, Any], after: M.Position | None
     ) -> AsyncGenerator[M.A2AEvent]:
         """The task's A2A events after ``after`` (``None``: all, from its Task), until
-        a final status while the task is finished."""
+        a final or input-required status while the task is in that state."""
         tid = str(task["id"])
         created = int(task.get("created_sequence") or 0)
         tr = M.TaskTranslator(tid)
@@ -158,13 +158,14 @@ class HiveRequestHandler(RequestHandler):
                     or not str(env.get("type", "")).startswith("task_")
                 ):
                     continue
+                sent = False
                 for pos, ev in tr.feed(env):
                     if after is None or pos > after:
+                        sent = True
                         yield ev
-                if tr.final:
-                    now = await client.get_task(tid)
-                    if now["status"] in ("completed", "failed", "cancelled"):
-                        return
+                if sent and tr.ends and M.still_there(tr, await client.get_task(tid)):
+                    # (the log may go on after a final status: a retry, an answer)
+                    return
 
     async def _create(self, client: HiveClient, params: SendMessageRequest) -> tuple[dict[str, Any], bool]:
         """Create the task, or answer the task the message continues. Returns the task

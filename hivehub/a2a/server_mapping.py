@@ -64,6 +64,8 @@ STATE = {
 FINAL = frozenset(
     {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED}
 )
+#: where a stream ends: a final state, or an interrupted one (someone must answer)
+STREAM_ENDS = FINAL | {TaskState.TASK_STATE_INPUT_REQUIRED}
 #: A2A list filter -> the hub statuses it covers
 HUB_STATUSES: dict[int, tuple[str, ...]] = {}
 for _hub, _a2a in STATE.items():
@@ -384,8 +386,12 @@ class TaskTranslator:
     context_id: str = ""
     #: the attempt whose ``output-<n>`` artifact has had a chunk
     _output_open: set[int] = field(default_factory=set)
-    #: the last position of a final status (the A2A stream may end there)
-    final: bool = False
+    #: the last event fed became a final or input-required status: an A2A stream
+    #: ends there if the task is still in that state (A2A's terminal or interrupted)
+    ends: bool = False
+    #: the A2A state of the last status fed, and the open question's id
+    state: int = TaskState.TASK_STATE_UNSPECIFIED
+    request_id: str | None = None
 
     def feed(self, envelope: Mapping[str, Any]) -> list[tuple[Position, A2AEvent]]:
         seq = int(envelope.get("sequence") or 0)
@@ -393,11 +399,16 @@ class TaskTranslator:
         data: Mapping[str, Any] = envelope.get("data") or {}
         ts = envelope.get("timestamp") or data.get("timestamp")
         events = self._events(typ, data, ts)
-        self.final = (
+        self.ends = (
             bool(events)
             and isinstance(events[-1], TaskStatusUpdateEvent)
-            and events[-1].status.state in FINAL
+            and events[-1].status.state in STREAM_ENDS
         )
+        for e in events:
+            if isinstance(e, TaskStatusUpdateEvent):
+                self.state = e.status.state
+        if typ == "task_input_required":
+            self.request_id = str(data.get("request_id"))
         out = []
         for i, e in enumerate(events):
             pos = Position(seq, i)
@@ -510,6 +521,16 @@ class TaskTranslator:
         if typ == "task_retried":
             return [self._status(S, ts, f"retried by {d.get('requested_by')}")]
         return []
+
+
+def still_there(tr: TaskTranslator, task: Mapping[str, Any]) -> bool:
+    """Whether the hub task is still in the state the translator's last status
+    showed (then a stream that reached a final or input-required status ends)."""
+    if STATE.get(str(task.get("status"))) != tr.state:
+        return False
+    if tr.state == TaskState.TASK_STATE_INPUT_REQUIRED:
+        return str((task.get("pending_input") or {}).get("request_id")) == tr.request_id
+    return True
 
 
 def history_of(translated: Iterable[A2AEvent], first: Message | None) -> list[Message]:

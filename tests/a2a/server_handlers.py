@@ -34,3 +34,9 @@ async def chunks(ctx: TaskContext) -> Any:
     for i in range(after):
         await _stream(ctx, f"a{i} ")
     return {"chunks": before + after, "prompt": ctx.input.get("prompt")}
+
+
+async def ask(ctx: TaskContext) -> Any:
+    """Asks a person which colour, then returns the answer."""
+    colour = await ctx.ask("Which colour?", choices=["red", "blue"], timeout=60)
+    return {"colour": colour}

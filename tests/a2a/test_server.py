@@ -338,3 +338,40 @@ async def test_with_auth_a_viewer_reads_the_card_but_cannot_create_tasks(tmp_pat
         assert status == 401  # no token: the hub's own answer
     finally:
         hub.stop()
+
+
+async def test_input_required_then_a_message_on_the_task_answers_it(hub: Hub, agents) -> None:
+    agents(hub, "q", ["ask"], f"{HANDLERS}:ask")
+    wait_for(lambda: skills(hub) == ["ask"], WAIT, what="the agent online")
+    async with a2a(hub) as client:
+        first = [e async for e in client.send_message(message("paint", skill="ask"))]
+        # a blocking stream stops where the task waits for someone: input-required
+        waiting = [e for e in first if kind(e) == "status_update"][-1].status_update
+        assert waiting.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        assert waiting.status.message.parts[0].text == "Which colour?"
+        tid = task_id(first[0])
+        answer = SendMessageRequest(
+            message=Message(
+                message_id=uuid.uuid4().hex, role=Role.ROLE_USER, task_id=tid, parts=[Part(text="blue")]
+            )
+        )
+        rest = [e async for e in client.send_message(answer)]
+    assert kind(rest[0]) != "task"  # what follows the answer, not the task again
+    assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    [result] = [e for e in rest if kind(e) == "artifact_update"]
+    assert MessageToDict(result.artifact_update.artifact.parts[0].data) == {"colour": "blue"}
+    async with a2a(hub, streaming=False) as client:
+        with pytest.raises(InvalidParamsError) as err:  # nothing to answer any more
+            _ = [e async for e in client.send_message(answer)]
+    assert err.value.data["code"] == "not_waiting_for_input"
+
+
+async def test_a_failed_task_ends_the_stream_failed_with_the_hub_error(hub: Hub, agents) -> None:
+    agents(hub, "f", ["fragile"], "tests.e2e.handlers:fatal")
+    wait_for(lambda: skills(hub) == ["fragile"], WAIT, what="the agent online")
+    async with a2a(hub) as client:
+        events = [e async for e in client.send_message(message("x", skill="fragile"))]
+    st = events[-1].status_update.status
+    assert st.state == TaskState.TASK_STATE_FAILED
+    assert st.message.parts[0].text.startswith("BAD_INPUT:")
+    assert MessageToDict(st.message.parts[1].data)["error"]["code"] == "BAD_INPUT"
