@@ -68,6 +68,33 @@ def agents(tmp_path: Path) -> Iterator[Any]:
         a.stop()
 
 
+#: the shared hive's agents: skill -> handler
+SHARED = {
+    "echo": "tests.e2e.handlers:echo",
+    "write": f"{HANDLERS}:chunks",
+    "slow": "tests.e2e.handlers:gate",
+    "ask": f"{HANDLERS}:ask",
+    "fragile": "tests.e2e.handlers:fatal",
+}
+
+
+@pytest.fixture(scope="module")
+def hive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One hub with one agent per skill of ``SHARED``, for the tests that only add tasks."""
+    tmp = tmp_path_factory.mktemp("hive")
+    h = Hub(tmp / "hive.db", "--heartbeat-timeout", "3").start()
+    procs: list[AgentProc] = []
+    try:
+        for skill, handler in SHARED.items():
+            procs.append(AgentProc(h.ws_url, skill, [skill], handler, log_dir=tmp))
+        wait_for(lambda: skills(h) == sorted(SHARED), WAIT, what="the shared agents online")
+        yield h
+    finally:
+        for a in procs:
+            a.stop()
+        h.stop()
+
+
 def skills(hub: Hub) -> list[str]:
     status, card = hub.request("GET", "/.well-known/agent-card.json")
     assert status == 200
@@ -144,21 +171,17 @@ def test_the_card_lists_the_skills_of_online_agents_and_follows_them(hub: Hub, a
     wait_for(lambda: skills(hub) == ["echo"], WAIT, what="summarize to leave the card")
 
 
-async def test_the_sdk_resolves_the_card(hub: Hub, agents) -> None:
-    agents(hub, "e", ["echo"], "tests.e2e.handlers:echo")
-    wait_for(lambda: skills(hub) == ["echo"], WAIT, what="the agent online")
+async def test_the_sdk_resolves_the_card(hive: Hub) -> None:
     async with httpx.AsyncClient() as hc:
-        card = await A2ACardResolver(hc, hub.url).get_agent_card()
-    assert [s.id for s in card.skills] == ["echo"] and card.capabilities.streaming
+        card = await A2ACardResolver(hc, hive.url).get_agent_card()
+    assert [s.id for s in card.skills] == sorted(SHARED) and card.capabilities.streaming
 
 
 # ------------------------------------------------------------------ messages
 
 
-async def test_send_message_blocks_until_the_task_completes(hub: Hub, agents) -> None:
-    agents(hub, "e", ["echo"], "tests.e2e.handlers:echo")
-    wait_for(lambda: skills(hub) == ["echo"], WAIT, what="the agent online")
-    async with a2a(hub, streaming=False) as client:
+async def test_send_message_blocks_until_the_task_completes(hive: Hub) -> None:
+    async with a2a(hive, streaming=False) as client:
         [ev] = [e async for e in client.send_message(message("hello", {"n": 1}, skill="echo"))]
     task = ev.task
     assert task.status.state == TaskState.TASK_STATE_COMPLETED
@@ -167,20 +190,18 @@ async def test_send_message_blocks_until_the_task_completes(hub: Hub, agents) ->
     assert got["echo"] == {"prompt": "hello", "n": 1}  # text -> prompt, data merged in
     assert task.history[0].parts[0].text == "hello"  # the message it came from
     # the A2A task id is the hub's task id
-    async with HiveClient(hub.url) as hive:
+    async with HiveClient(hive.url) as hive:
         hub_task = await hive.get_task(task.id)
     assert hub_task["status"] == "completed" and hub_task["required_capabilities"][0]["name"] == "echo"
     assert hub_task["metadata"]["a2a"]["context_id"] == task.context_id
 
 
-async def test_stream_to_the_end(hub: Hub, agents, tmp_path: Path) -> None:
-    agents(hub, "c", ["write"], f"{HANDLERS}:chunks")
-    wait_for(lambda: skills(hub) == ["write"], WAIT, what="the agent online")
+async def test_stream_to_the_end(hive: Hub, tmp_path: Path) -> None:
     release = tmp_path / "release"
     release.write_text("go")  # no waiting: the whole task in one stream
     data = {"before": 2, "after": 2, "started": str(tmp_path / "started"), "release": str(release)}
-    async with a2a(hub) as client:
-        events = [e async for e in client.send_message(message("text", data))]  # the card's only skill
+    async with a2a(hive) as client:
+        events = [e async for e in client.send_message(message("text", data, skill="write"))]
     assert kind(events[0]) == "task" and events[0].task.status.state == TaskState.TASK_STATE_SUBMITTED
     last = events[-1]
     assert kind(last) == "status_update" and last.status_update.status.state == TaskState.TASK_STATE_COMPLETED
@@ -203,15 +224,13 @@ async def test_stream_to_the_end(hub: Hub, agents, tmp_path: Path) -> None:
 
 
 async def test_resubscribe_after_a_disconnect_replays_every_missed_update_once(
-    hub: Hub, agents, tmp_path: Path
+    hive: Hub, tmp_path: Path
 ) -> None:
-    agents(hub, "c", ["write"], f"{HANDLERS}:chunks")
-    wait_for(lambda: skills(hub) == ["write"], WAIT, what="the agent online")
     started, release = tmp_path / "started", tmp_path / "release"
     data = {"before": 3, "after": 4, "started": str(started), "release": str(release)}
     seen: list[StreamResponse] = []
     full: list[StreamResponse] = []
-    async with a2a(hub) as client:
+    async with a2a(hive) as client:
         stream = client.send_message(message("resume me", data, skill="write"))
         async with contextlib.aclosing(stream):
             async for ev in stream:
@@ -221,13 +240,13 @@ async def test_resubscribe_after_a_disconnect_replays_every_missed_update_once(
         tid = task_id(seen[0])
 
         async def watch() -> None:  # an uninterrupted stream of the same task, alongside
-            async with a2a(hub) as other:
+            async with a2a(hive) as other:
                 full.extend([e async for e in other.subscribe(SubscribeToTaskRequest(id=tid))])
 
         watcher = asyncio.create_task(watch())
         wait_file(started)
         release.write_text("go")  # everything after this point is missed by the first stream
-        async with HiveClient(hub.url) as hive:
+        async with HiveClient(hive.url) as hive:
             await hive.wait_for_task(tid, timeout=WAIT)
         resumed = [
             e
@@ -245,11 +264,9 @@ async def test_resubscribe_after_a_disconnect_replays_every_missed_update_once(
     assert resumed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
 
 
-async def test_a_bad_position_is_invalid_params(hub: Hub, agents) -> None:
-    agents(hub, "e", ["echo"], "tests.e2e.handlers:echo")
-    wait_for(lambda: skills(hub) == ["echo"], WAIT, what="the agent online")
-    async with a2a(hub) as client:
-        events = [e async for e in client.send_message(message("x"))]
+async def test_a_bad_position_is_invalid_params(hive: Hub) -> None:
+    async with a2a(hive) as client:
+        events = [e async for e in client.send_message(message("x", skill="echo"))]
         with pytest.raises(InvalidParamsError) as err:
             _ = [
                 e
@@ -264,12 +281,10 @@ async def test_a_bad_position_is_invalid_params(hub: Hub, agents) -> None:
 # ------------------------------------------------------------------ get, cancel, list, errors
 
 
-async def test_cancel_reaches_the_agent_and_get_shows_it(hub: Hub, agents, tmp_path: Path) -> None:
-    agents(hub, "g", ["slow"], "tests.e2e.handlers:gate")
-    wait_for(lambda: skills(hub) == ["slow"], WAIT, what="the agent online")
+async def test_cancel_reaches_the_agent_and_get_shows_it(hive: Hub, tmp_path: Path) -> None:
     started, marker = tmp_path / "started", tmp_path / "cancelled"
     data = {"release": str(tmp_path / "never"), "started": str(started), "cancelled_marker": str(marker)}
-    async with a2a(hub, streaming=False) as client:
+    async with a2a(hive, streaming=False) as client:
         req = message(None, data, skill="slow")
         req.configuration.return_immediately = True
         [ev] = [e async for e in client.send_message(req)]
@@ -290,10 +305,8 @@ async def test_cancel_reaches_the_agent_and_get_shows_it(hub: Hub, agents, tmp_p
         assert [t.id for t in listed.tasks] == [tid]
 
 
-async def test_unknown_task_and_unknown_skill(hub: Hub, agents) -> None:
-    agents(hub, "e", ["echo"], "tests.e2e.handlers:echo")
-    wait_for(lambda: skills(hub) == ["echo"], WAIT, what="the agent online")
-    async with a2a(hub, streaming=False) as client:
+async def test_unknown_task_and_unknown_skill(hive: Hub) -> None:
+    async with a2a(hive, streaming=False) as client:
         with pytest.raises(TaskNotFoundError) as nf:
             await client.get_task(GetTaskRequest(id="no-such-task"))
         assert nf.value.data["code"] == "task_not_found"
@@ -301,7 +314,9 @@ async def test_unknown_task_and_unknown_skill(hub: Hub, agents) -> None:
             await client.cancel_task(CancelTaskRequest(id="no-such-task"))
         with pytest.raises(InvalidParamsError) as bad:
             _ = [e async for e in client.send_message(message("x", skill="juggle"))]
-        assert bad.value.data["code"] == "unknown_skill" and bad.value.data["skills"] == "echo"
+        assert bad.value.data["code"] == "unknown_skill" and bad.value.data["skills"] == ",".join(
+            sorted(SHARED)
+        )
         with pytest.raises(InvalidParamsError) as empty:
             _ = [e async for e in client.send_message(message(None, None, skill="echo"))]
         assert empty.value.data["code"] == "invalid_input"
@@ -340,10 +355,8 @@ async def test_with_auth_a_viewer_reads_the_card_but_cannot_create_tasks(tmp_pat
         hub.stop()
 
 
-async def test_input_required_then_a_message_on_the_task_answers_it(hub: Hub, agents) -> None:
-    agents(hub, "q", ["ask"], f"{HANDLERS}:ask")
-    wait_for(lambda: skills(hub) == ["ask"], WAIT, what="the agent online")
-    async with a2a(hub) as client:
+async def test_input_required_then_a_message_on_the_task_answers_it(hive: Hub) -> None:
+    async with a2a(hive) as client:
         first = [e async for e in client.send_message(message("paint", skill="ask"))]
         # a blocking stream stops where the task waits for someone: input-required
         waiting = [e for e in first if kind(e) == "status_update"][-1].status_update
@@ -360,16 +373,14 @@ async def test_input_required_then_a_message_on_the_task_answers_it(hub: Hub, ag
     assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     [result] = [e for e in rest if kind(e) == "artifact_update"]
     assert MessageToDict(result.artifact_update.artifact.parts[0].data) == {"colour": "blue"}
-    async with a2a(hub, streaming=False) as client:
+    async with a2a(hive, streaming=False) as client:
         with pytest.raises(InvalidParamsError) as err:  # nothing to answer any more
             _ = [e async for e in client.send_message(answer)]
     assert err.value.data["code"] == "not_waiting_for_input"
 
 
-async def test_a_failed_task_ends_the_stream_failed_with_the_hub_error(hub: Hub, agents) -> None:
-    agents(hub, "f", ["fragile"], "tests.e2e.handlers:fatal")
-    wait_for(lambda: skills(hub) == ["fragile"], WAIT, what="the agent online")
-    async with a2a(hub) as client:
+async def test_a_failed_task_ends_the_stream_failed_with_the_hub_error(hive: Hub) -> None:
+    async with a2a(hive) as client:
         events = [e async for e in client.send_message(message("x", skill="fragile"))]
     st = events[-1].status_update.status
     assert st.state == TaskState.TASK_STATE_FAILED
