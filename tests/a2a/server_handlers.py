@@ -12,9 +12,9 @@ from hivehub.agent import TaskContext
 
 
 async def _stream(ctx: TaskContext, text: str) -> None:
-    # the streamed-output path an LLM handler takes (ctx.llm feeds it); the SDK turns
-    # it into task_progress reports with output_delta, coalesced per 0.1 s
-    ctx._output(text, None)  # noqa: SLF001
+    # streamed output (what ctx.llm does with a model's tokens); the SDK turns it into
+    # task_progress reports with output_delta, coalesced per 0.1 s
+    await ctx.stream_output(text)
     await asyncio.sleep(0)
 
 
