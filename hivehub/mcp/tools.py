@@ -122,12 +122,18 @@ async def _get(c: HiveClient, a: dict[str, Any], _: Progress) -> dict[str, Any]:
 async def _wait(c: HiveClient, a: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Follow the task's events (``HiveClient.wait_for_task``) until it ends or the bound.
 
-    MCP requires each progress value to grow; a task's own progress falls back to 0
-    on a retry, so the value sent counts the task's events and the message carries
-    the task's status and fraction."""
+    The stream replays the task's events from its creation, so a waiter that comes
+    late (or again, after a "still running") is told every step so far, then the live
+    ones. MCP requires each progress value to grow; a task's own progress falls back
+    to 0 on a retry, so the value sent counts the task's events and the message
+    carries the task's status and fraction."""
     task_id = a["task_id"]
     timeout = float(a.get("timeout_s", WAIT_DEFAULT_S))
     seen = 0
+    first = await c.get_task(task_id)
+    if first["status"] in TERMINAL_STATUSES:
+        return _ended(first)
+    since = max(0, int(first.get("created_sequence") or 1) - 1)
 
     async def on_event(ev: dict[str, Any]) -> None:
         nonlocal seen
@@ -137,7 +143,7 @@ async def _wait(c: HiveClient, a: dict[str, Any], progress: Progress) -> dict[st
             await progress(float(seen), None, _progress_message(typ, data))
 
     try:
-        task = await c.wait_for_task(task_id, timeout, on_event=on_event)
+        task = await c.wait_for_task(task_id, timeout, on_event=on_event, since=since)
     except TimeoutError:
         task = await c.get_task(task_id)
         if task["status"] in TERMINAL_STATUSES:  # it ended just at the bound
