@@ -1,5 +1,5 @@
 """A real hub (``hive serve``) with a real agent (``hive agent`` running
-``tests.e2e.handlers:gate``) for the MCP tests, shared by the tests of a module."""
+``tests.mcp.handlers:run``) for the MCP tests, shared by the tests of a module."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def start_agent(hub: Hub, log_dir: Path, name: str = "mcp-agent", token: str | N
         hub.ws_url,
         name,
         [f"{CAPABILITY}:0.9"],
-        "tests.e2e.handlers:gate",
+        "tests.mcp.handlers:run",
         log_dir=log_dir,
         max_concurrent=4,
         env=env,

@@ -65,6 +65,9 @@ async def test_submit_then_wait_with_progress(hive: Hive, mode: str) -> None:
             )
         )
         await asyncio.to_thread(wait_for, lambda: (d / f"{name}.started").exists(), 20)
+        # release only once the wait is following the task (its replay has begun),
+        # else the task could end before the call arrives and nothing would be streamed
+        await asyncio.to_thread(wait_for, lambda: progress.seen, 20)
         (d / f"{name}.release").write_text("go")
         out = ok(await waiting)
     assert out["done"] is True and out["status"] == "completed"
@@ -223,3 +226,30 @@ async def test_concurrent_waits(hive: Hive) -> None:
         )
     assert [ok(o)["task"]["id"] for o in outs] == ids
     assert all(ok(o)["status"] == "completed" for o in outs)
+
+
+async def test_a_question_shows_in_the_inbox_and_answer_task_answers_it(hive: Hive) -> None:
+    hub, _ = hive
+    ask = {"ask": "deploy to production?", "choices": ["yes", "no"]}
+    async with http_client(hub.url) as c:
+        args = {"type": "gate", "required_capabilities": {"mcp_gate": 0.5}, "input": ask}
+        tid = ok(await c.call_tool("submit_task", args))["task_id"]
+
+        async def asked() -> dict[str, Any]:
+            while True:
+                waiting = [t for t in ok(await c.call_tool("inbox", {}))["tasks"] if t["task_id"] == tid]
+                if waiting:
+                    return waiting[0]
+                await asyncio.sleep(0.05)
+
+        entry = await asyncio.wait_for(asked(), 20)
+        assert entry["waits_for"] == "input" and entry["question"]["question"] == ask["ask"]
+        assert entry["question"]["choices"] == ["yes", "no"]
+        # an answer that is none of the choices: the hub's own refusal
+        assert (
+            error(await c.call_tool("answer_task", {"task_id": tid, "answer": "maybe"}))["code"]
+            == "invalid_input"
+        )
+        ok(await c.call_tool("answer_task", {"task_id": tid, "answer": "no"}))
+        out = ok(await c.call_tool("wait_for_task", {"task_id": tid, "timeout_s": 60}))
+    assert out["status"] == "completed" and out["result"] == {"answer": "no"}

@@ -22,6 +22,9 @@ async def test_submit_wait_with_progress_cancel_and_list(secured: Secured) -> No
             c.call_tool("wait_for_task", {"task_id": tid, "timeout_s": 60}, progress_callback=progress)
         )
         await asyncio.to_thread(wait_for, lambda: (d / "stdio-run.started").exists(), 20)
+        # release only once the wait is following the task (its replay has begun),
+        # else the task could end before the call arrives and nothing would be streamed
+        await asyncio.to_thread(wait_for, lambda: progress.seen, 20)
         (d / "stdio-run.release").write_text("go")
         out = ok(await waiting)
         assert out["status"] == "completed" and out["result"]["released"] is True
