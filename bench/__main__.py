@@ -458,6 +458,15 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
             "< 2 %",
             cpu is not None and cpu < 2,
         )
+    mc = b.get("mcp")
+    if mc and "error" not in mc:
+        row(
+            "mcp",
+            f"one task via MCP submit_task + wait_for_task vs the SDK ({mc['tasks']} tasks): p50",
+            f"{mc['mcp_p50_ms']:.2f} ms; +{mc['added_p50_ms']:.2f} ms",
+            f"{mc['sdk_p50_ms']:.2f} ms (HiveClient)",
+            f"{mc['ratio_p50']:.2f}x",
+        )
     for name, res in b.items():
         if isinstance(res, dict) and "error" in res:
             row(name, "FAILED", res["error"].splitlines()[-1][:80])

@@ -940,6 +940,15 @@ def gen_configuration() -> str:
         for sname, shelp, sp in subs:
             out.append(f"| `hive {name} {sname}` | {esc(shelp)} | {esc(brief_options(sp))} |")
     out.append("")
+    # ``hive mcp`` (docs/mcp.md): the MCP server over stdio, with the hub connection options
+    from hivehub.cli import mcp as mcp_cli
+
+    with clean_env():
+        mcp_sub = argparse.ArgumentParser(prog="hive").add_subparsers()
+        mcp_cli.add_parser(mcp_sub)
+    mcp_p = mcp_sub.choices["mcp"]
+    out += ["## `hive mcp`", "", (mcp_p.description or "") + " See `docs/mcp.md`.", ""]
+    out += options_table(mcp_p, ops_env) + [""]
     return "\n".join(out).rstrip() + "\n"
 
 

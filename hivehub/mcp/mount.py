@@ -1,11 +1,70 @@
-"""Serve the MCP server at ``/mcp`` on the hub's port."""
+"""Serve the MCP server at ``/mcp`` on the hub's port (streamable HTTP).
+
+The request has passed the hub's middlewares before it gets here (auth with the
+``read`` class, origin checks, the body limit, rate limits); each tool then calls
+the hub's REST API on the hub's own port (``asgi.loopback_url``) with the token the
+request carried, so a write tool is refused (``forbidden``) for a viewer token just
+as the REST route is.
+
+Stateless mode: each POST is one self-contained exchange (its progress
+notifications and its answer on that response's SSE stream), and the hub keeps no
+MCP session. Nothing is lost by it: the tools have no per-session state (a task is
+in the hub, found again by its id), server-to-client requests (sampling,
+elicitation) are not used, and any replica of a cluster can answer any request
+without sticky sessions or a session table to expire.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+from aiohttp import web
+from mcp.server.context import ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+from ..client import HiveClient
+from ..server import asgi
 from ..server.config import ServerConfig
+from .server import build_server
+
+PATH = "/mcp"
+
+
+def caller_token(request: Any) -> str | None:
+    """The token the HTTP request carried, read as the hub's auth reads it
+    (``Authorization: Bearer``, ``X-API-Key``, ``?token=``)."""
+    if request is None:
+        return None
+    h = request.headers.get("authorization", "")
+    if h.lower().startswith("bearer "):
+        return str(h[7:].strip()) or None
+    k = request.headers.get("x-api-key")
+    if k:
+        return str(k.strip())
+    return request.query_params.get("token") or None
+
+
+@asynccontextmanager
+async def loopback_client(ctx: ServerRequestContext[Any, Any]) -> AsyncIterator[HiveClient]:
+    request = ctx.request
+    if request is None:  # not over HTTP: nothing to call the hub with
+        raise RuntimeError("the /mcp server was called without an HTTP request")
+    # the default 30 s per REST call; wait_for_task follows /ws, bounded by its own timeout_s
+    async with HiveClient(asgi.loopback_url(request.scope), caller_token(request)) as c:
+        yield c
 
 
 def mount_mcp(app: web.Application, config: ServerConfig) -> None:
-    """Wiring point, filled in with the MCP server (issue 14)."""
+    """Route ``/mcp`` to the MCP server and keep its session manager running with the hub."""
+    manager = StreamableHTTPSessionManager(
+        app=build_server(loopback_client),
+        stateless=True,
+        json_response=False,  # SSE answers: progress notifications stream before the result
+        # the hub's middleware already checks Origin and Host (origin_ok) and the body size
+        security_settings=None,
+        max_request_body_size=config.max_body_bytes,
+    )
+    asgi.mount(app, PATH, manager.handle_request, max_body_bytes=config.max_body_bytes)
+    asgi.lifespan(app, manager.run)

@@ -167,3 +167,11 @@ def test_llm_smoke(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "llm")["benches"]["llm"]
     assert r["tasks"] == 3 and r["completion_tokens_per_task"] > 0
     assert r["direct_p50_ms"] > 0 and r["hub_p50_ms"] > 0 and r["model_cpu_s"] > 0
+
+
+def test_mcp_smoke(tmp_path: Path) -> None:
+    # a hub, a no-op agent, the mcp package's client: tasks through MCP and through the SDK
+    r = run_bench(tmp_path, "mcp")["benches"]["mcp"]
+    assert r["tasks"] > 0 and r["sdk"]["samples"] == r["mcp"]["samples"] == r["tasks"]
+    assert positive(r["sdk_p50_ms"]) and positive(r["mcp_p50_ms"]) and positive(r["ratio_p50"])
+    assert any(row["bench"] == "mcp" for row in run_table(tmp_path))
