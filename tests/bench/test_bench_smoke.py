@@ -167,3 +167,11 @@ def test_llm_smoke(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "llm")["benches"]["llm"]
     assert r["tasks"] == 3 and r["completion_tokens_per_task"] > 0
     assert r["direct_p50_ms"] > 0 and r["hub_p50_ms"] > 0 and r["model_cpu_s"] > 0
+
+
+def test_a2a_smoke(tmp_path: Path) -> None:
+    # a real A2A agent, the hub, hive a2a-bridge and one SDK agent: 5 tasks each way
+    r = run_bench(tmp_path, "a2a")["benches"]["a2a"]
+    assert r["tasks"] == 5 and positive(r["bridge_p50_ms"]) and positive(r["sdk_p50_ms"])
+    assert positive(r["a2a_direct_p50_ms"]) and positive(r["ratio_vs_sdk"])
+    assert any(row["bench"] == "a2a" for row in run_table(tmp_path))
