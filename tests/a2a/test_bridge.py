@@ -108,6 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
         wait_for(both_online, 20, what=f"both A2A agents online (bridge log: {bridge.logs()[-2000:]})")
         yield w
+        assert bridge.stop() == 0, bridge.logs()[-2000:]  # SIGTERM: a clean stop
     finally:
         if bridge is not None:
             bridge.stop()
