@@ -467,6 +467,16 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
             f"{mc['sdk_p50_ms']:.2f} ms (HiveClient)",
             f"{mc['ratio_p50']:.2f}x",
         )
+    a2 = b.get("a2a")
+    if a2 and "error" not in a2:
+        row(
+            "a2a",
+            f"one task through hive a2a-bridge vs an SDK agent, p50 ({a2['tasks']} each; "
+            f"the A2A agent alone: {a2['a2a_direct_p50_ms']:.1f} ms)",
+            f"{a2['bridge_p50_ms']:.1f} ms (+{a2['added_ms']:.1f} ms)",
+            f"{a2['sdk_p50_ms']:.1f} ms (SDK agent)",
+            _fmt(a2["ratio_vs_sdk"], "x"),
+        )
     for name, res in b.items():
         if isinstance(res, dict) and "error" in res:
             row(name, "FAILED", res["error"].splitlines()[-1][:80])

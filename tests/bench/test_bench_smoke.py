@@ -175,3 +175,11 @@ def test_mcp_smoke(tmp_path: Path) -> None:
     assert r["tasks"] > 0 and r["sdk"]["samples"] == r["mcp"]["samples"] == r["tasks"]
     assert positive(r["sdk_p50_ms"]) and positive(r["mcp_p50_ms"]) and positive(r["ratio_p50"])
     assert any(row["bench"] == "mcp" for row in run_table(tmp_path))
+
+
+def test_a2a_smoke(tmp_path: Path) -> None:
+    # a real A2A agent, the hub, hive a2a-bridge and one SDK agent: 5 tasks each way
+    r = run_bench(tmp_path, "a2a")["benches"]["a2a"]
+    assert r["tasks"] == 5 and positive(r["bridge_p50_ms"]) and positive(r["sdk_p50_ms"])
+    assert positive(r["a2a_direct_p50_ms"]) and positive(r["ratio_vs_sdk"])
+    assert any(row["bench"] == "a2a" for row in run_table(tmp_path))
