@@ -182,7 +182,7 @@ class _Exchange:
         elif kind == "message":
             self.reply = ev.message
             self.state = TaskState.TASK_STATE_COMPLETED
-            self.ctx._output(_text(ev.message.parts), None)
+            self.ctx.stream_output(_text(ev.message.parts))
         elif kind == "status_update":
             u = ev.status_update
             self.task_id = u.task_id or self.task_id
@@ -199,7 +199,7 @@ class _Exchange:
                 self.artifacts[art.artifact_id] = art
             delta = _text(art.parts)
             if delta:
-                self.ctx._output(delta, None)
+                self.ctx.stream_output(delta)
         else:
             raise TaskFailure("A2A_BAD_RESPONSE", "an A2A stream event without a payload", {})
 

@@ -260,11 +260,12 @@ class TaskContext:
             return default
         return answer
 
-    async def stream_output(self, delta: str) -> None:
+    def stream_output(self, delta: str) -> None:
         """Stream text the task produced (a model's tokens, a remote agent's chunks): it
         reaches the hub as ``task_progress.output_delta``, coalesced to at most about ten
         reports a second, and ``GET /api/tasks/{id}`` shows the output so far. ``ctx.llm``
-        does this itself. Ignored once cancelled or finished."""
+        does this itself. Call it on the agent's event loop (not from a worker thread).
+        Ignored once cancelled or finished."""
         if not isinstance(delta, str):
             raise TypeError(f"output must be text, got {type(delta).__name__}")
         if delta:

@@ -14,7 +14,7 @@ from hivehub.agent import TaskContext
 async def _stream(ctx: TaskContext, text: str) -> None:
     # streamed output (what ctx.llm does with a model's tokens); the SDK turns it into
     # task_progress reports with output_delta, coalesced per 0.1 s
-    await ctx.stream_output(text)
+    ctx.stream_output(text)
     await asyncio.sleep(0)
 
 

@@ -15,9 +15,9 @@ from .fakehub import make_task
 async def test_output_reaches_the_transport_and_adds_up() -> None:
     seen: list[tuple[str, Any]] = []
     ctx = TaskContext(make_task("t1"), on_output=lambda c, delta, usage: seen.append((delta, usage)))
-    await ctx.stream_output("Once ")
-    await ctx.stream_output("")
-    await ctx.stream_output("upon a time")
+    ctx.stream_output("Once ")
+    ctx.stream_output("")
+    ctx.stream_output("upon a time")
     assert seen == [("Once ", None), ("upon a time", None)]
     assert ctx.output == "Once upon a time"  # the text so far
 
@@ -26,7 +26,7 @@ async def test_output_is_text_only_and_ignored_once_cancelled() -> None:
     seen: list[str] = []
     ctx = TaskContext(make_task("t1"), on_output=lambda c, delta, usage: seen.append(delta))
     with pytest.raises(TypeError):
-        await ctx.stream_output(b"bytes")  # type: ignore[arg-type]
+        ctx.stream_output(b"bytes")  # type: ignore[arg-type]
     ctx.cancel("operator")
-    await ctx.stream_output("late")
+    ctx.stream_output("late")
     assert seen == []
