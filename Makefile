@@ -7,6 +7,17 @@ STAMP := $(VENV)/.installed
 .PHONY: run run-llm test install lint typecheck bench clean system-deps services docs
 
 BENCH_STAMP := $(VENV)/.installed-bench
+# the dashboard's charting library (uPlot, pinned in package.json), from npm, copied
+# next to the page (git-ignored) so the hub serves it under /static/vendor/; without
+# npm the page still works, without charts
+VENDOR := hivehub/dashboard/vendor/uPlot.iife.min.js
+
+$(VENDOR): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --omit=dev --no-audit --no-fund --loglevel=error && \
+	  mkdir -p hivehub/dashboard/vendor && \
+	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css hivehub/dashboard/vendor/; \
+	else echo "npm not found: the dashboard runs without its charts (install Node.js and npm, then make install)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,9 +30,9 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(VENDOR)
 
-run: $(STAMP)
+run: $(STAMP) $(VENDOR)
 	$(BIN)/hive serve
 
 # the LLM demo (a summarizer and a classifier on the bundled model) against a running `make run`
@@ -45,7 +56,7 @@ system-deps:
 services:
 	bash scripts/services.sh
 
-test: $(STAMP) $(BENCH_STAMP) system-deps services lint typecheck
+test: $(STAMP) $(VENDOR) $(BENCH_STAMP) system-deps services lint typecheck
 	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
@@ -53,4 +64,4 @@ bench: $(BENCH_STAMP) services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules hivehub/dashboard/vendor build *.egg-info .pytest_cache .mypy_cache .ruff_cache
