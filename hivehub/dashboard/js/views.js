@@ -392,6 +392,7 @@ export class AgentView {
     const d = ev.data || {};
     if ((d.agent_id === this.id || d.agent?.id === this.id) && ['agent_created', 'agent_status_changed', 'agent_removed'].includes(ev.type)) {
       if (!this.statusRows.some((r) => r.seq === ev.sequence)) this.statusRows.push(statusRow(ev));
+      if (ev.type === 'agent_removed' && this.detail) this.detail = { ...this.detail, status: 'removed', current_tasks: [] };
       this.renderStatus();
     }
   }
