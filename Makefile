@@ -7,6 +7,17 @@ STAMP := $(VENV)/.installed
 .PHONY: run run-llm test install lint typecheck bench clean system-deps services docs
 
 BENCH_STAMP := $(VENV)/.installed-bench
+# the dashboard's charting library (uPlot, pinned in package.json), from npm, copied
+# next to the page (git-ignored) so the hub serves it under /static/vendor/; without
+# npm the page still works, without charts
+VENDOR := hivehub/dashboard/vendor/uPlot.iife.min.js
+
+$(VENDOR): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --omit=dev --no-audit --no-fund --loglevel=error && \
+	  mkdir -p hivehub/dashboard/vendor && \
+	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css hivehub/dashboard/vendor/; \
+	else echo "npm not found: the dashboard runs without its charts (install Node.js and npm, then make install)"; fi
 
 # what the hub needs to run (make run); the test and lint tools come with TEST_STAMP
 $(STAMP): pyproject.toml
@@ -25,9 +36,9 @@ $(BENCH_STAMP): $(TEST_STAMP) bench/requirements.txt
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-install: $(TEST_STAMP)
+install: $(TEST_STAMP) $(VENDOR)
 
-run: $(STAMP)
+run: $(STAMP) $(VENDOR)
 	$(BIN)/hive serve $(if $(PORT),--port $(PORT))
 
 # the LLM demo (a summarizer and a classifier on the bundled model) against a running `make run`
@@ -51,7 +62,7 @@ system-deps:
 services:
 	bash scripts/services.sh
 
-test: $(TEST_STAMP) $(BENCH_STAMP) system-deps services lint typecheck
+test: $(TEST_STAMP) $(VENDOR) $(BENCH_STAMP) system-deps services lint typecheck
 	bash scripts/llm-deps.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
@@ -59,4 +70,4 @@ bench: $(BENCH_STAMP) services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules hivehub/dashboard/vendor build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,72 +7,22 @@
 // Rendering is batched in requestAnimationFrame; nothing from the hub is ever
 // inserted as HTML (textContent only).
 
+import { $, confirmAction, fmtDateTime, fmtInt, fmtMs, fmtTime, fmtUsd, h, idChip, json, pct, setText, setToast, short, tid } from './js/dom.js';
 import { EVENT_TYPES, HiveClient, HiveError, STATES } from './js/hive-client.js';
 import { HiveState, ONLINE, isTerminal } from './js/hive-state.js';
+import { HistoryApi } from './js/history.js';
+import { AgentView, ChartsPanel, TasksView } from './js/views.js';
 
 const TOKEN_KEY = 'hivehub.token';
 const FEED_TYPES_KEY = 'hivehub.feedTypes';
 const FEED_MAX = 500;
 const TASK_ROWS_MAX = 200;
-const CHART_WINDOW_MS = 5 * 60_000;
-const CHART_BUCKET_MS = 10_000;
+// reconnect soon after the hub is back: full jitter under a 3 s ceiling
+// (the client's default ceiling, 30 s, suits scripts better than a person watching)
+const RECONNECT = { backoffBase: 250, backoffCap: 3000 };
 const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released', 'task_approval_requested', 'task_approved', 'task_rejected', 'task_input_required', 'task_input_received'];
 const WAITING = new Set(['awaiting_approval', 'input_required']);
 const PRIORITY = { 1: 'low', 2: 'medium', 3: 'high', 4: 'critical' };
-
-// ------------------------------------------------------------------ tiny DOM helpers
-
-const $ = (sel, root = document) => root.querySelector(sel);
-const tid = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
-
-function h(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k === 'testid') node.dataset.testid = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'style') node.style.cssText = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-function setText(node, text) {
-  const t = text == null ? '' : String(text);
-  if (node.textContent !== t) node.textContent = t;
-}
-
-const short = (id) => (id ? String(id).slice(0, 8) : '–');
-const pct = (v, digits = 0) => (v == null ? '–' : `${(v * 100).toFixed(digits)}%`);
-
-function fmtMs(ms) {
-  if (ms == null || Number.isNaN(ms)) return '–';
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${(ms / 60_000).toFixed(1)} min`;
-}
-
-function fmtTime(ts, withMs = false) {
-  if (!ts) return '–';
-  const d = new Date(ts);
-  if (Number.isNaN(d.getTime())) return String(ts);
-  const s = d.toLocaleTimeString([], { hour12: false });
-  return withMs ? `${s}.${String(d.getMilliseconds()).padStart(3, '0')}` : s;
-}
-
-function fmtDateTime(ts) {
-  if (!ts) return '–';
-  const d = new Date(ts);
-  return Number.isNaN(d.getTime()) ? String(ts) : `${d.toLocaleDateString()} ${fmtTime(ts, true)}`;
-}
 
 function ago(ts) {
   if (!ts) return '–';
@@ -81,15 +31,6 @@ function ago(ts) {
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
   return `${Math.floor(s / 86400)}d ago`;
-}
-
-function json(value) {
-  if (value === undefined || value === null) return '–';
-  try {
-    return JSON.stringify(value, null, 2);
-  } catch {
-    return String(value);
-  }
 }
 
 // ------------------------------------------------------------------ state
@@ -102,12 +43,19 @@ let clockSkew = 0; // server time - local time, ms (from event timestamps)
 let completedToday = null;
 let failedToday = null;
 let alertsLoading = null; // alert/module events buffered while GET /api/alerts is in flight
-const completions = []; // {t, ms} of task_completed, for the chart
+const retries = []; // unix ms of task_retried and retry-scheduled task_failed seen live (for the charts)
+let lastLiveAt = null; // Date.now() when the stream was last known live (for "last updated N s ago")
+let history = null; // HistoryApi over the client
+let overviewCharts = null;
+let allCharts = null;
+let agentView = null;
+let tasksView = null;
+let route = { view: 'overview' };
 const feed = []; // newest first: {ev, node}
 let feedPaused = false;
 let feedUnseen = 0;
 let feedTypes = loadFeedTypes();
-const dirty = { agents: true, tasks: true, alerts: true, modules: true, metrics: true, details: true, types: true, inbox: true, usage: true };
+const dirty = { agentView: true, agents: true, tasks: true, alerts: true, modules: true, metrics: true, details: true, types: true, inbox: true, usage: true };
 let llmUsage = null; // /api/hive/status `llm`: {total, by_model, by_type, by_owner}
 const blockedReasons = new Map(); // pending task id -> blocked_reason (derived by the hub at read time)
 const inboxDrafts = new Map(); // task id -> text typed in its inbox box (kept across re-renders)
@@ -120,6 +68,7 @@ const ui = {
   detailsTaskId: null,
   detailsStream: null,
   detailsHistory: [],
+  detailsFetched: null, // the task shown when it is not in the mirror
 };
 
 function serverNow() {
@@ -165,7 +114,8 @@ function connect() {
   if (stream) stream.close();
   const token = localStorage.getItem(TOKEN_KEY) || null;
   client = new HiveClient({ url: location.origin, token });
-  stream = client.stream({ snapshot: true });
+  history = new HistoryApi(client);
+  stream = client.stream({ snapshot: true, ...RECONNECT });
   stream.onState(onConnState);
   stream.on('snapshot', onSnapshot);
   stream.on('*', onEvent);
@@ -173,7 +123,10 @@ function connect() {
 }
 
 function onConnState(st, info) {
+  if (st === STATES.OPEN) lastLiveAt = Date.now();
+  else if (lastLiveAt == null) lastLiveAt = Date.now();
   renderConn();
+  renderStale();
   if (st === STATES.CLOSED && info?.error) {
     const e = info.error;
     toast(`Stream refused: ${e.code}: ${e.message}`, 'error');
@@ -211,6 +164,27 @@ function renderConn() {
   setText(tid('last-sequence'), stream && stream.lastSequence != null ? stream.lastSequence : '–');
 }
 
+/**
+ * Honest state: while the stream is not live every figure is greyed and the
+ * banner says how old it is; the snapshot/replay on reconnect clears it.
+ */
+function renderStale() {
+  const live = stream?.state === STATES.OPEN;
+  const banner = tid('stale-banner');
+  document.body.dataset.stale = String(!live && lastLiveAt != null);
+  if (live || lastLiveAt == null) {
+    banner.hidden = true;
+    return;
+  }
+  const s = Math.max(0, Math.round((Date.now() - lastLiveAt) / 1000));
+  banner.hidden = false;
+  banner.dataset.age = String(s);
+  const info = stream?.stateInfo || {};
+  const left = info.reconnectAt ? Math.max(0, Math.ceil((info.reconnectAt - Date.now()) / 1000)) : 0;
+  const next = stream?.state === STATES.CLOSED ? 'not reconnecting' : info.connecting || left <= 0 ? 'reconnecting now' : `next try in ${left} s`;
+  setText(banner, `Disconnected from the hub: figures are from ${fmtTime(lastLiveAt)}, last updated ${s} s ago (${next}).`);
+}
+
 function onSnapshot(ev) {
   const sent = new Date(ev.timestamp).getTime();
   if (!Number.isNaN(sent)) clockSkew = sent - Date.now();
@@ -219,7 +193,8 @@ function onSnapshot(ev) {
   const m = state.status?.metrics || {};
   completedToday = m.completed_tasks_today ?? null;
   failedToday = m.failed_tasks_today ?? null;
-  seedChart();
+  lastLiveAt = Date.now();
+  refreshCharts();
   // alerts at the snapshot's sequence when the hub includes them, else fetched
   if (!Array.isArray(ev.data.alerts)) loadAlertsAndModules();
   llmUsage = ev.data.status?.llm ?? llmUsage;
@@ -246,6 +221,7 @@ async function loadAlertsAndModules() {
 }
 
 function onEvent(ev) {
+  lastLiveAt = Date.now();
   if (ev.type === 'snapshot') {
     addToFeed(ev);
     return;
@@ -277,10 +253,15 @@ function onEvent(ev) {
     case 'task_completed':
       if (d.usage) refreshUsage();
       if (completedToday != null) completedToday += 1;
-      completions.push({ t: new Date(d.timestamp).getTime(), ms: d.execution_time_ms });
+      chartsSoon();
       break;
     case 'task_failed':
       if (!d.retry_scheduled && failedToday != null) failedToday += 1;
+      if (d.retry_scheduled) retries.push(new Date(ev.timestamp).getTime());
+      chartsSoon();
+      break;
+    case 'task_retried':
+      retries.push(new Date(ev.timestamp).getTime());
       break;
     case 'hive_status_update':
       completedToday = d.metrics?.completed_tasks_today ?? completedToday;
@@ -301,6 +282,10 @@ function onEvent(ev) {
   if (ch.status) schedule('metrics');
   if (ev.type === 'task_created') schedule('types');
   if (ui.detailsTaskId && (ch.tasks.has(ui.detailsTaskId) || ch.agents.size)) schedule('details');
+  if (route.view === 'agent') {
+    agentView.onEvent(ev);
+    if (ch.agents.has(route.id) || ch.removedAgents.has(route.id) || ch.tasks.size) schedule('agentView');
+  }
   addToFeed(ev);
   setText(tid('last-sequence'), stream.lastSequence ?? '–');
 }
@@ -317,6 +302,7 @@ function render() {
   if (dirty.details) renderDetails();
   if (dirty.inbox) renderInbox();
   if (dirty.usage) renderUsage();
+  if (dirty.agentView && route.view === 'agent') agentView.renderLive();
   for (const k of Object.keys(dirty)) dirty[k] = false;
 }
 
@@ -392,10 +378,14 @@ function buildAgentCard(a) {
   card.done = h('span', { testid: 'agent-done' });
   card.learning = h('span', { class: 'learning-note', testid: 'agent-learning' });
   card.remove = h('button', { type: 'button', class: 'btn small ghost danger', testid: 'agent-remove', title: 'Remove this agent (its tasks are reassigned)' }, 'Remove');
-  card.remove.addEventListener('click', () => removeAgent(card.root.dataset.agentId));
+  card.remove.addEventListener('click', (e) => {
+    e.stopPropagation();
+    removeAgent(card.root.dataset.agentId);
+  });
+  card.open = h('a', { class: 'agent-open', testid: 'agent-open', href: `#/agents/${encodeURIComponent(a.id)}` }, 'Open →');
   card.root = h(
     'article',
-    { class: 'agent-card', testid: 'agent-card' },
+    { class: 'agent-card', testid: 'agent-card', tabindex: '0', 'aria-label': `Agent ${a.name}: open its page` },
     h('div', { class: 'agent-head' }, h('div', {}, card.name, card.type), card.status),
     card.caps,
     h('div', { class: 'meter load' }, h('span', { class: 'meter-label' }, 'Load'), h('span', { class: 'track' }, card.loadBar), card.loadText),
@@ -406,9 +396,20 @@ function buildAgentCard(a) {
       h('div', {}, h('dt', {}, 'Avg time'), h('dd', {}, card.latency)),
       h('div', {}, h('dt', {}, 'Done/failed'), h('dd', {}, card.done)),
     ),
-    h('div', { class: 'agent-foot' }, card.learning, card.remove),
+    h('div', { class: 'agent-foot' }, card.learning, card.open, card.remove),
   );
   card.root.dataset.agentId = a.id;
+  // the whole card opens the agent's page (a click, or Enter when focused)
+  card.root.addEventListener('click', (e) => {
+    if (e.target.closest('button, a')) return;
+    openAgent(a.id);
+  });
+  card.root.addEventListener('keydown', (e) => {
+    if (e.target === card.root && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      openAgent(a.id);
+    }
+  });
   return card;
 }
 
@@ -454,7 +455,8 @@ function updateAgentCard(card, a) {
 async function removeAgent(id) {
   const a = state.agents.get(id);
   if (!a) return;
-  if (!window.confirm(`Remove agent ${a.name}? Its tasks are reassigned to other agents.`)) return;
+  const ok = await confirmAction({ title: `Remove agent ${a.name}?`, body: `Its ${(a.current_tasks || []).length} current task(s) are reassigned to other agents. The agent must register again to come back.`, ok: 'Remove agent' });
+  if (!ok) return;
   try {
     const out = await client.removeAgent(id);
     const s = out?.cleanup_summary;
@@ -527,6 +529,9 @@ function buildTaskRow(t) {
   row.status = h('span', { class: 'badge', testid: 'task-status' });
   row.title = h('span', { class: 'task-title', testid: 'task-title' });
   row.sub = h('span', { class: 'task-sub' });
+  row.subType = h('span', {});
+  row.subAttempt = h('span', {});
+  row.sub.append(row.subType, idChip(t.id), row.subAttempt);
   row.prio = h('span', { class: 'prio' });
   row.agent = h('span', { class: 'task-agent', testid: 'task-agent' });
   row.bar = h('span', { class: 'bar' });
@@ -559,7 +564,8 @@ function updateTaskRow(row, t) {
   setText(row.status, t.status);
   row.status.dataset.status = t.status;
   setText(row.title, t.description || t.type);
-  setText(row.sub, `${t.type} · ${short(t.id)}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}`);
+  setText(row.subType, `${t.type} · `);
+  setText(row.subAttempt, t.attempt > 1 ? ` · attempt ${t.attempt}` : '');
   setText(row.prio, PRIORITY[t.priority] || t.priority);
   row.prio.dataset.priority = PRIORITY[t.priority] || t.priority;
   setText(row.agent, t.assigned_agent_id ? agentName(t.assigned_agent_id) : '–');
@@ -576,7 +582,14 @@ function updateTaskRow(row, t) {
   row.retry.hidden = !(t.status === 'failed' || t.status === 'cancelled');
 }
 
+function taskLabel(id) {
+  const t = state.tasks.get(id) || ui.detailsFetched;
+  return t && t.id === id ? `${t.description || t.type} (${short(id)})` : short(id);
+}
+
 async function cancelTask(id) {
+  const ok = await confirmAction({ title: `Cancel task ${taskLabel(id)}?`, body: 'An agent running it is told to stop; its partial work is lost. You can retry it later.', ok: 'Cancel task' });
+  if (!ok) return;
   try {
     await client.cancelTask(id, 'cancelled from the dashboard');
     toast(`Cancelled task ${short(id)}`, 'ok');
@@ -586,6 +599,8 @@ async function cancelTask(id) {
 }
 
 async function retryTask(id) {
+  const ok = await confirmAction({ title: `Retry task ${taskLabel(id)}?`, body: 'It goes back in the queue with a fresh retry budget and runs again.', ok: 'Retry task', danger: false });
+  if (!ok) return;
   try {
     await client.retryTask(id);
     toast(`Task ${short(id)} is back in the queue`, 'ok');
@@ -596,15 +611,33 @@ async function retryTask(id) {
 
 // --- task details
 
-function openDetails(id) {
-  if (!state.tasks.has(id)) return;
+/** A task row of the history API as the mirror's task shape (for one the hub no longer holds). */
+function fromHistoryRow(r) {
+  return { id: r.id, type: r.type, description: r.description, status: r.status, priority: r.priority, assigned_agent_id: r.agent_id, created_by: r.owner, created_at: r.created_at, updated_at: r.updated_at, completed_at: r.finished_at, attempt: r.attempts, failures: r.failures, error: r.error_code ? { code: r.error_code, message: '' } : null, required_capabilities: [] };
+}
+
+async function openDetails(id, row = null) {
+  if (!state.tasks.has(id)) {
+    // not in the page's mirror (older than what it keeps): ask the hub, else show the history row
+    try {
+      ui.detailsFetched = await client.request('GET', `/api/tasks/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (!row) {
+        toast(errorText(err), 'error');
+        return;
+      }
+      ui.detailsFetched = fromHistoryRow(row);
+    }
+  } else ui.detailsFetched = null;
   closeDetailsStream();
   ui.detailsTaskId = id;
   ui.detailsHistory = [];
   const dlg = tid('task-details');
   dlg.dataset.taskId = id;
+  tid('task-details-copy').dataset.copy = id;
   if (!dlg.open) dlg.showModal();
   // The task's own history (every attempt) replayed from the log, then live.
+  // (a task outside the mirror: from the start of the log, filtered by the hub)
   const since = Math.max(0, (state.createdSeq.get(id) ?? 1) - 1);
   const s = client.stream({ taskId: id, since, types: TASK_EVENT_TYPES });
   s.on('*', (ev) => {
@@ -626,6 +659,7 @@ function closeDetails() {
   const dlg = tid('task-details');
   if (dlg.open) dlg.close();
   ui.detailsTaskId = null;
+  ui.detailsFetched = null;
   schedule('tasks');
 }
 
@@ -694,7 +728,7 @@ function renderDetails() {
   const dlg = tid('task-details');
   const id = ui.detailsTaskId;
   if (!id || !dlg.open) return;
-  const t = state.tasks.get(id);
+  const t = state.tasks.get(id) || (ui.detailsFetched?.id === id ? ui.detailsFetched : null);
   if (!t) {
     setText(tid('task-details-title'), 'Task no longer tracked');
     return;
@@ -823,8 +857,6 @@ function refreshUsage() {
   }, 1000);
 }
 
-const fmtInt = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US'));
-const fmtUsd = (v) => (v == null ? 'no price' : `$${Number(v).toFixed(v >= 1 ? 2 : 6)}`);
 
 function usageText(u) {
   return `${u.model}: ${fmtInt(u.prompt_tokens)} prompt + ${fmtInt(u.completion_tokens)} completion = ${fmtInt(u.total_tokens)} tokens, ${fmtUsd(u.cost_usd)}`;
@@ -1164,144 +1196,60 @@ function renderTypeSummary() {
   setText(tid('feed-type-summary'), feedTypes.size === total ? 'all' : `${feedTypes.size} of ${total}`);
 }
 
-// ------------------------------------------------------------------ chart
+// ------------------------------------------------------------------ charts and views
 
-function seedChart() {
-  completions.length = 0;
-  const from = serverNow() - CHART_WINDOW_MS;
-  for (const t of state.tasks.values()) {
-    if (t.status !== 'completed' || !t.completed_at) continue;
-    const end = new Date(t.completed_at).getTime();
-    if (end < from) continue;
-    const start = t.started_at ? new Date(t.started_at).getTime() : end;
-    completions.push({ t: end, ms: Math.max(0, end - start) });
-  }
-  completions.sort((a, b) => a.t - b.t);
+let chartsTimer = null;
+/** Redraw the charts soon (a burst of completions is one redraw). */
+function chartsSoon() {
+  if (chartsTimer) return;
+  chartsTimer = setTimeout(() => {
+    chartsTimer = null;
+    refreshCharts(true);
+  }, 700);
 }
 
-function chartBuckets() {
-  const now = serverNow();
-  const end = Math.ceil(now / CHART_BUCKET_MS) * CHART_BUCKET_MS;
-  const start = end - CHART_WINDOW_MS;
-  const n = CHART_WINDOW_MS / CHART_BUCKET_MS;
-  const buckets = Array.from({ length: n }, (_, i) => ({ start: start + i * CHART_BUCKET_MS, count: 0, total: 0 }));
-  while (completions.length && completions[0].t < start - CHART_BUCKET_MS) completions.shift();
-  for (const c of completions) {
-    const i = Math.floor((c.t - start) / CHART_BUCKET_MS);
-    if (i >= 0 && i < n) {
-      buckets[i].count += 1;
-      buckets[i].total += c.ms || 0;
-    }
-  }
-  return { buckets, start, end, now };
+function refreshCharts(force = false) {
+  overviewCharts?.refresh(force);
+  allCharts?.refresh(force);
 }
 
-/** A round tick step so that `ticks` steps cover `max` (integers when `integer`). */
-function niceStep(max, ticks, integer) {
-  const raw = Math.max(max, integer ? ticks : 1e-9) / ticks;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) {
-    const step = m * p;
-    if (step >= raw && (!integer || Number.isInteger(step))) return step;
-  }
-  return 10 * p;
+/** `#/`, `#/agents/<id>`, `#/tasks?status=..`, `#/charts` -> {view, id, params}. */
+function parseRoute(hash) {
+  const raw = (hash || '').replace(/^#\/?/, '');
+  const [path, query = ''] = raw.split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(query);
+  if (parts[0] === 'agents' && parts[1]) return { view: 'agent', id: parts[1], params };
+  if (parts[0] === 'tasks') return { view: 'tasks', params };
+  if (parts[0] === 'charts') return { view: 'charts', params };
+  return { view: 'overview', params };
 }
 
-function drawChart() {
-  const canvas = tid('chart-canvas');
-  const css = getComputedStyle(document.documentElement);
-  const color = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth;
-  const hgt = canvas.clientHeight;
-  if (!w || !hgt) return;
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(hgt * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(hgt * dpr);
+function onRoute() {
+  const prev = route;
+  route = parseRoute(location.hash);
+  for (const v of document.querySelectorAll('.view[data-view]')) v.hidden = v.dataset.view !== route.view;
+  for (const a of document.querySelectorAll('.views-nav a')) {
+    if (a.dataset.nav === route.view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
   }
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, w, hgt);
-  const { buckets, now, end } = chartBuckets();
-  const pad = { l: 34, r: 50, t: 10, b: 22 };
-  const pw = w - pad.l - pad.r;
-  const ph = hgt - pad.t - pad.b;
-  const maxCount = 4 * niceStep(Math.max(...buckets.map((b) => b.count)), 4, true);
-  const means = buckets.map((b) => (b.count ? b.total / b.count : null));
-  const maxMs = 4 * niceStep(Math.max(1, ...means.filter((m) => m != null)), 4, false);
-  ctx.font = '11px system-ui, sans-serif';
-  ctx.lineWidth = 1;
-  // grid + left axis (count)
-  ctx.strokeStyle = color('--grid', '#e6e8ec');
-  ctx.fillStyle = color('--muted', '#6b7280');
-  ctx.textBaseline = 'middle';
-  for (let i = 0; i <= 4; i++) {
-    const y = pad.t + ph - (ph * i) / 4;
-    ctx.beginPath();
-    ctx.moveTo(pad.l, Math.round(y) + 0.5);
-    ctx.lineTo(pad.l + pw, Math.round(y) + 0.5);
-    ctx.stroke();
-    ctx.textAlign = 'right';
-    ctx.fillText(String((maxCount * i) / 4), pad.l - 6, y);
-    ctx.textAlign = 'left';
-    ctx.fillText(fmtAxisMs((maxMs * i) / 4), pad.l + pw + 6, y);
-  }
-  // x labels: minutes before now
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'top';
-  const start = end - CHART_WINDOW_MS;
-  for (let m = 5; m >= 0; m--) {
-    const x = pad.l + (pw * (now - m * 60_000 - start)) / CHART_WINDOW_MS;
-    if (x < pad.l - 1) continue;
-    ctx.textAlign = m === 0 ? 'right' : 'center';
-    ctx.fillText(m === 0 ? 'now' : `-${m}m`, m === 0 ? Math.min(x + 10, pad.l + pw + 12) : x, pad.t + ph + 6);
-  }
-  // bars: completions per bucket
-  const bw = pw / buckets.length;
-  ctx.fillStyle = color('--accent', '#f0a202');
-  buckets.forEach((b, i) => {
-    if (!b.count) return;
-    const bh = (ph * b.count) / maxCount;
-    ctx.fillRect(pad.l + i * bw + 1.5, pad.t + ph - bh, Math.max(1, bw - 3), bh);
-  });
-  // line: mean execution time
-  ctx.strokeStyle = color('--blue', '#2563eb');
-  ctx.fillStyle = color('--blue', '#2563eb');
-  ctx.lineWidth = 2;
-  ctx.beginPath();
-  let started = false;
-  means.forEach((m, i) => {
-    if (m == null) {
-      started = false;
-      return;
-    }
-    const x = pad.l + i * bw + bw / 2;
-    const y = pad.t + ph - (ph * m) / maxMs;
-    if (started) ctx.lineTo(x, y);
-    else ctx.moveTo(x, y);
-    started = true;
-  });
-  ctx.stroke();
-  means.forEach((m, i) => {
-    if (m == null) return;
-    ctx.beginPath();
-    ctx.arc(pad.l + i * bw + bw / 2, pad.t + ph - (ph * m) / maxMs, 2.5, 0, Math.PI * 2);
-    ctx.fill();
-  });
-  // summary
-  const total = buckets.reduce((s, b) => s + b.count, 0);
-  const totalMs = buckets.reduce((s, b) => s + b.total, 0);
-  const last = buckets[buckets.length - 1].count + (buckets[buckets.length - 2]?.count || 0);
-  const summary = tid('chart-summary');
-  summary.dataset.total = String(total);
-  setText(summary, total ? `${total} completed in 5 min · ${(total / 5).toFixed(1)}/min · mean ${fmtMs(totalMs / total)} · ${last} in the last 20 s` : 'No completions in the last 5 minutes.');
+  document.body.dataset.view = route.view;
+  if (route.view !== 'agent') agentView.close();
+  if (route.view === 'agent' && (prev.view !== 'agent' || prev.id !== route.id)) {
+    agentView.open(route.id);
+    const a = state.agents.get(route.id);
+    document.title = `${a?.name || route.id} · Hive Hub`;
+  } else document.title = route.view === 'overview' ? 'Hive Hub' : `${route.view === 'tasks' ? 'Task history' : 'Charts'} · Hive Hub`;
+  if (route.view === 'tasks') tasksView.open(route.params);
+  if (route.view !== prev.view) window.scrollTo(0, 0);
+  // focus the new view's heading for keyboard and screen-reader users
+  if (prev.view !== route.view || prev.id !== route.id) $(`.view[data-view="${route.view}"] h2`)?.setAttribute('tabindex', '-1');
+  if (prev.view !== route.view && route.view !== 'overview') $(`.view[data-view="${route.view}"] h2`)?.focus({ preventScroll: true });
+  refreshCharts(true);
 }
 
-function fmtAxisMs(ms) {
-  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
-  if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10_000 ? 0 : 1)}s`;
-  if (ms > 0 && ms < 10) return `${Number(ms.toFixed(2))}ms`;
-  return `${Math.round(ms)}ms`;
+function openAgent(id) {
+  location.hash = `#/agents/${encodeURIComponent(id)}`;
 }
 
 // ------------------------------------------------------------------ submit form
@@ -1494,6 +1442,10 @@ function wire() {
     if (e.target === dlg) closeDetails(); // backdrop click
   });
   tid('task-details-cancel').addEventListener('click', () => ui.detailsTaskId && cancelTask(ui.detailsTaskId));
+  tid('task-details-copy').addEventListener('click', () => {
+    const chip = idChip(ui.detailsTaskId || '');
+    chip.click(); // the same copy (and toast) as every id chip
+  });
   tid('task-details-retry').addEventListener('click', () => ui.detailsTaskId && retryTask(ui.detailsTaskId));
 
   // submit form
@@ -1518,7 +1470,9 @@ function wire() {
     const t = e.target;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
-    if (e.key === '/') {
+    if (e.key === 'Escape' && route.view !== 'overview' && !document.querySelector('dialog[open]')) {
+      location.hash = '#/'; // Esc leaves a view (dialogs close themselves first)
+    } else if (e.key === '/' && route.view === 'overview') {
       e.preventDefault();
       tid('task-filter-text').focus();
     } else if (e.key === 'p') {
@@ -1530,7 +1484,8 @@ function wire() {
   });
 
   // periodic: chart, relative times, module signals
-  setInterval(drawChart, 1000);
+  setInterval(() => refreshCharts(false), 2000);
+  setInterval(renderStale, 1000);
   setInterval(() => schedule('tasks', 'alerts'), 5000);
   setInterval(async () => {
     if (!client || stream?.state !== STATES.OPEN) return;
@@ -1541,13 +1496,33 @@ function wire() {
       /* shown by the connection state */
     }
   }, 15_000);
-  window.addEventListener('resize', drawChart);
+  window.addEventListener('hashchange', onRoute);
 }
 
+setToast(toast);
+const ctx = {
+  state,
+  get client() {
+    return client;
+  },
+  get history() {
+    return history;
+  },
+  retries,
+  agentName,
+  serverNow,
+  toast,
+  errorText,
+  openDetails: (id, row) => openDetails(id, row),
+};
 wire();
 connect();
-drawChart();
+overviewCharts = new ChartsPanel(ctx, tid('overview-charts'), ['throughput', 'latency']);
+allCharts = new ChartsPanel(ctx, tid('all-charts'), ['states', 'throughput', 'latency', 'queue', 'failures', 'agents', 'tokens', 'cost'], { storageKey: 'hivehub.chartsViewWindow', summaryId: 'charts-view-summary' });
+agentView = new AgentView(ctx, tid('agent-view'));
+tasksView = new TasksView(ctx, tid('tasks-view'));
+onRoute();
 renderFeedPaused();
 
 // for debugging from the console
-window.hive = { get state() { return state; }, get stream() { return stream; }, get client() { return client; } };
+window.hive = { get state() { return state; }, get stream() { return stream; }, get client() { return client; }, get history() { return history; }, get charts() { return { overview: overviewCharts, all: allCharts }; } };

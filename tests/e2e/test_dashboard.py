@@ -246,16 +246,18 @@ def test_dashboard_actions_and_resume_after_hub_restart(tmp_path: Path, browser:
         row = task_row(page, stuck["id"])
         expect(row).to_have_attribute("data-status", "pending", timeout=ms(10))
         row.get_by_test_id("task-cancel").click()
+        page.get_by_test_id("confirm-ok").click()  # cancel, retry and remove ask first (issue 15)
         expect(row).to_have_attribute("data-status", "cancelled", timeout=ms(10))
         expect(row.get_by_test_id("task-cancel")).to_be_hidden()
         row.get_by_test_id("task-retry").click()
+        page.get_by_test_id("confirm-ok").click()
         expect(row).to_have_attribute("data-status", "pending", timeout=ms(10))
         assert hub.get(f"/api/tasks/{stuck['id']}")["status"] == "pending"
 
         card = page.locator(f'[data-testid="agent-card"][data-agent-id="{agent["id"]}"]')
         expect(card).to_be_visible()
-        page.once("dialog", lambda d: d.accept())
         card.get_by_test_id("agent-remove").click()
+        page.get_by_test_id("confirm-ok").click()
         expect(card).to_have_count(0, timeout=ms(10))
         assert hub.request("GET", f"/api/agents/{agent['id']}")[0] == 404
 
