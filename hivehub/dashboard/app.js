@@ -183,6 +183,7 @@ function renderStale() {
   const left = info.reconnectAt ? Math.max(0, Math.ceil((info.reconnectAt - Date.now()) / 1000)) : 0;
   const next = stream?.state === STATES.CLOSED ? 'not reconnecting' : info.connecting || left <= 0 ? 'reconnecting now' : `next try in ${left} s`;
   setText(banner, `Disconnected from the hub: figures are from ${fmtTime(lastLiveAt)}, last updated ${s} s ago (${next}).`);
+  renderMetrics();
 }
 
 function onSnapshot(ev) {
@@ -326,9 +327,12 @@ function renderMetrics() {
   setText(tid('metric-failed'), failedToday ?? '–');
   setText(tid('metric-load'), slots ? pct(held / slots) : '0%');
   const health = tid('hive-health');
-  const status = state.status?.status || 'unknown';
+  // disconnected, the last health seen is not the hub's health now: say so
+  const live = stream?.state === STATES.OPEN;
+  const status = !live && lastLiveAt != null ? 'unknown' : state.status?.status || 'unknown';
   health.dataset.status = status;
   setText(health, status);
+  health.title = status === 'unknown' && lastLiveAt != null ? `was ${state.status?.status || 'unknown'} at ${fmtTime(lastLiveAt)}` : '';
 }
 
 // --- agents

@@ -209,6 +209,8 @@ def test_stale_while_the_hub_is_down_and_recovery(tmp_path: Path, browser: Brows
         expect(banner).to_be_visible(timeout=ms(10))
         expect(banner).to_contain_text("last updated")
         assert page.evaluate("document.body.dataset.stale") == "true"
+        # the health last seen is not shown as the hub's health now
+        expect(page.get_by_test_id("hive-health")).to_have_text("unknown", timeout=ms(5))
         # every figure is greyed out
         opacity = page.evaluate("getComputedStyle(document.querySelector('.metrics')).opacity")
         assert float(opacity) < 1
@@ -236,6 +238,9 @@ def test_stale_while_the_hub_is_down_and_recovery(tmp_path: Path, browser: Brows
         connected(page)
         expect(banner).to_be_hidden(timeout=ms(10))
         assert page.evaluate("document.body.dataset.stale") == "false"
+        expect(page.get_by_test_id("hive-health")).to_have_text(
+            re.compile("healthy|degraded"), timeout=ms(10)
+        )
         expect(task_row(page, late["id"])).to_be_visible(timeout=ms(10))
         wait_for(
             lambda: page.evaluate("window.hive.stream.lastSequence")
