@@ -4,9 +4,10 @@ bundled SmolLM2 model (the session fixture ``llm_server``), measured at the mode
 by a byte-counting proxy (tests/e2e/llm_support.py). No mocked model anywhere.
 
 llama-cpp-python's stream carries no usage chunk, so the SDK counts completion tokens
-from the streamed chunks (and reports no prompt tokens): the tests compare those with
-the chunks the model server sent, and a length-capped request with what the same
-server reports for it non-streamed."""
+from the streamed chunks and, after the stream, the prompt with the server's tokenizer
+(``prompt_tokens_source: "tokenizer"``): the tests compare those with the chunks the
+model server sent, and a length-capped request with what the same server reports for
+it non-streamed."""
 
 from __future__ import annotations
 
@@ -121,8 +122,11 @@ def test_streamed_output_usage_and_cost_survive_a_restart(
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     want_cost = round((usage["prompt_tokens"] * PRICE_IN + usage["completion_tokens"] * PRICE_OUT) / 1e6, 9)
     assert usage["cost_usd"] == pytest.approx(want_cost, abs=1e-12)
-    # the same request to the model server directly, not streamed: the same completion count
-    assert direct(llm_server, LONG, 40)["usage"]["completion_tokens"] == usage["completion_tokens"]
+    # the same request to the model server directly, not streamed: the same counts
+    served = direct(llm_server, LONG, 40)["usage"]
+    assert served["completion_tokens"] == usage["completion_tokens"]
+    assert served["prompt_tokens"] == usage["prompt_tokens"] and usage["prompt_tokens_source"] == "tokenizer"
+    assert task["usage"] == {k: v for k, v in usage.items() if k != "task_id"}
 
     def totals() -> tuple[Any, ...]:
         llm = hub.get("/api/hive/status")["llm"]
