@@ -280,6 +280,9 @@ class Task(Struct):
     attempt: int = 0
     #: failed attempts counted against ``max_retries`` (reset by a manual retry)
     failures: int = 0
+    #: the provider's 429s (``RATE_LIMITED`` reports) of its attempts; past
+    #: ``HiveConfig.max_rate_limited`` one spends a retry (reset by a manual retry)
+    rate_limited: int = 0
     depends_on: list[str] = msgspec.field(default_factory=list)
     assigned_agent_id: str | None = None
     result: Any = None

@@ -286,7 +286,7 @@ def end_attempt(s: HiveState, t: Task, d: ev.EventData) -> None:
     mono = s._at(d.timestamp)
     p.in_flight = max(0, p.in_flight - 1)
     started = t.status == TaskStatus.RUNNING
-    limited = isinstance(d, ev.TaskFailed) and d.failure_kind == "rate_limited"
+    limited = isinstance(d, ev.TaskFailed) and d.failure_kind in ev.RATE_LIMITED_KINDS
     # no usage reported: a started attempt keeps its reservation (it may have spent
     # it); one that never started, or that the provider refused (429), spent nothing
     actual = u.total_tokens if u is not None else (res.tokens if started and not limited else 0)
