@@ -386,6 +386,16 @@ def on_delete_quota(ctx: Decision, cmd: DeleteQuota) -> None:
             quota=cmd.name,
             agents=users[:20],
         )
+    # an attempt in flight still holds a reservation of the pool (its agent may have
+    # re-registered without it): a pool deleted now and created again would not know
+    # it (in flight 0, the tokens never settled), so the pool stays until it ends
+    held = sorted(tid for tid, (_, r) in s._reservations.items() if r.quota == cmd.name)
+    if held:
+        raise QuotaInUse(
+            f"quota pool {cmd.name} is in use by {len(held)} attempt(s) in flight",
+            quota=cmd.name,
+            tasks=held[:20],
+        )
     ctx.emit(ev.QuotaDeleted(timestamp=ctx.now, name=cmd.name, requested_by=cmd.requested_by))
 
 

@@ -278,6 +278,27 @@ def test_rate_limited_without_retry_after_waits_five_seconds() -> None:
     assert (f.next_retry_at - T0).total_seconds() == 6.0
 
 
+def test_a_pool_an_attempt_in_flight_draws_from_cannot_be_deleted() -> None:
+    """Found by the replay property: an agent re-registered without its pool while its
+    attempt held a reservation of it, the pool deleted and created again, and the new
+    pool knew nothing of the attempt (in flight 0: one more than max_concurrent could
+    run). The pool now stays until the attempt ends."""
+    sim = Sim(CONFIG)
+    sim.do(SetQuota(name="p", max_concurrent=1), 0)
+    register(sim, "a", "p")
+    sim.submit("t1", t=0)
+    assert sim.task("t1").status == TaskStatus.ASSIGNED and sim.hive._pools["p"].in_flight == 1
+    spec = AgentSpec(name="a", id="a", quota=None, capabilities=caps(None))
+    sim.do(RegisterAgent(spec=spec, running={"t1": 1}), 1)
+    assert sim.hive.agents["a"].quota is None and sim.task("t1").status == TaskStatus.ASSIGNED
+    with pytest.raises(QuotaInUse) as err:
+        sim.do(DeleteQuota(name="p"), 2)
+    assert err.value.code == "quota_in_use" and "in flight" in err.value.message
+    assert sim.hive._pools["p"].in_flight == 1
+    sim.complete("t1", t=3)
+    assert one(sim.do(DeleteQuota(name="p"), 4), ev.QuotaDeleted).name == "p"
+
+
 def test_past_max_rate_limited_a_429_spends_a_normal_retry() -> None:
     """A provider that always answers 429 cannot keep a task forever: after
     ``max_rate_limited`` free re-queues each further 429 spends a retry (still not
