@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-model", default=None, metavar="NAME", help="the model to ask (with --llm-base-url)")
     p.add_argument("--llm-api-key-env", default=None, metavar="VAR", help="the env var holding the API key")
     p.add_argument("--llm-system", default=None, metavar="TEXT", help="the system prompt of the llm handler")
+    p.add_argument(
+        "--llm-max-concurrent",
+        type=A.POSITIVE_INT,
+        default=None,
+        metavar="N",
+        help="model calls in flight at once (default: no limit beyond --max-concurrent); "
+        "llama-cpp-python's server serves one stream at a time: give it 1 there",
+    )
     p.add_argument("--quota", default=None, metavar="NAME", help="the quota pool its model calls draw from")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
@@ -185,10 +193,12 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
             key = os.environ.get(args.llm_api_key_env)
             if not key:
                 parser.error(f"--llm-api-key-env: ${args.llm_api_key_env} is not set")
-        llm = LLMClient(args.llm_base_url, key, args.llm_model)
+        llm = LLMClient(args.llm_base_url, key, args.llm_model, max_concurrent=args.llm_max_concurrent)
         handlers.setdefault("*", llm_handler(llm, system=args.llm_system))
-    elif args.llm_model or args.llm_api_key_env or args.llm_system:
-        parser.error("--llm-model, --llm-api-key-env and --llm-system need --llm-base-url")
+    elif args.llm_model or args.llm_api_key_env or args.llm_system or args.llm_max_concurrent:
+        parser.error(
+            "--llm-model, --llm-api-key-env, --llm-system and --llm-max-concurrent need --llm-base-url"
+        )
     if args.quota is not None and not (0 < len(args.quota) <= 200):
         parser.error("--quota must be a name of 1..200 characters")
     for task_type, ref in args.handler:

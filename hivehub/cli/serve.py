@@ -56,6 +56,12 @@ def add_parser(sub: Any) -> None:
         default=_env("HIVE_REMEMBER_EVICTED", 100_000),
         help="evicted tasks whose final status stays in memory; older ones are looked up in the log",
     )
+    p.add_argument(
+        "--max-rate-limited",
+        type=A.NON_NEGATIVE_INT,
+        default=_env("HIVE_MAX_RATE_LIMITED", 10),
+        help="provider 429s (RATE_LIMITED) of one task re-queued without spending a retry; later ones spend one",
+    )
     p.add_argument("--retry-base", type=A.SECONDS, default=_env("HIVE_RETRY_BASE", 1.0))
     p.add_argument("--retry-cap", type=A.SECONDS, default=_env("HIVE_RETRY_CAP", 60.0))
     p.add_argument("--subscriber-buffer", type=A.POSITIVE_INT, default=_env("HIVE_SUBSCRIBER_BUFFER", 10_000))
@@ -198,6 +204,7 @@ def build_config(args: argparse.Namespace) -> Any:
             retain_finished=args.retain_finished,
             prices=prices,
             remember_evicted=args.remember_evicted,
+            max_rate_limited=args.max_rate_limited,
             learning=LearningConfig(
                 enabled=not args.no_learning,
                 min_outcomes=args.learning_min_outcomes,

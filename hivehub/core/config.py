@@ -69,9 +69,13 @@ class HiveConfig(Struct, frozen=True):
     #: tokens one attempt is assumed to use when neither the task nor its type's
     #: history says (``usage.estimate_tokens``)
     default_estimated_tokens: int = 500
+    #: ``RATE_LIMITED`` reports (a provider's 429) of one task re-queued without
+    #: spending a retry; each one past this spends a normal retry, so a provider that
+    #: always answers 429 cannot keep a task forever
+    max_rate_limited: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("retain_finished", "remember_evicted"):
+        for name in ("retain_finished", "remember_evicted", "max_rate_limited"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (got {getattr(self, name)})")
         if self.default_estimated_tokens < 1:

@@ -17,7 +17,7 @@
     │   ├── InvalidTransition      e.g. cancelling a completed task
     │   │   └── TaskEvicted        a finished task evicted from memory can no longer change
     │   ├── NotTaskHolder          a report from an agent that does not hold the task (stale)
-    │   ├── QuotaInUse             deleting a quota pool a registered agent draws from
+    │   ├── QuotaInUse             deleting a quota pool a registered agent or an attempt in flight draws from
     │   └── AlreadyExists          an id that is taken
     │       ├── AgentExists
     │       └── TaskExists

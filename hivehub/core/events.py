@@ -157,6 +157,11 @@ class TaskCompleted(EventData, kw_only=True):
     usage: Usage | None = None
 
 
+#: the ``TaskFailed.failure_kind`` values of a provider's 429 (the pool pauses; not
+#: the agent's failure)
+RATE_LIMITED_KINDS = frozenset({"rate_limited", "rate_limited_over_limit"})
+
+
 class TaskFailed(EventData, kw_only=True):
     TYPE: ClassVar[str] = "task_failed"
     task_id: str
@@ -166,7 +171,9 @@ class TaskFailed(EventData, kw_only=True):
     retry_scheduled: bool
     next_retry_at: datetime | None = None
     #: why: "reported", "timeout", "agent_lost", "dependency_failed", "agent_removed",
-    #: "rate_limited" (the provider's 429: re-queued without counting a failure)
+    #: "rate_limited" (the provider's 429: re-queued without counting a failure),
+    #: "rate_limited_over_limit" (a 429 past ``HiveConfig.max_rate_limited`` of the
+    #: task: the pool pauses as for any 429, but the attempt spends a retry)
     failure_kind: str = "reported"
     execution_time_ms: float | None = None
     #: the attempt's model usage (reported, else the latest progress report's)

@@ -95,12 +95,18 @@ class TaskError(Struct):
     details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+#: where an attempt's prompt token count comes from, the less certain one over several calls
+PromptTokensSource = Literal["server", "tokenizer", "estimate"]
+
+
 class UsageReport(Struct, forbid_unknown_fields=True):
     """Model usage as an agent reports it (commands, wire frames): tokens, never a cost."""
 
     model: Annotated[str, Meta(min_length=1, max_length=200)]
     prompt_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
     completion_tokens: Annotated[int, Meta(ge=0, le=10**9)] = 0
+    #: where ``prompt_tokens`` comes from (``None``: not said, as before this field)
+    prompt_tokens_source: PromptTokensSource | None = None
 
 
 class Usage(Struct):
@@ -114,6 +120,9 @@ class Usage(Struct):
     total_tokens: int
     #: from the price table; ``None``: the model has no price
     cost_usd: float | None = None
+    #: ``server`` (the model server's usage), ``tokenizer`` (counted with the server's
+    #: tokenizer after the stream), ``estimate``; ``None``: not said (older logs)
+    prompt_tokens_source: PromptTokensSource | None = None
 
 
 class UsageTotals(Struct):
@@ -271,6 +280,9 @@ class Task(Struct):
     attempt: int = 0
     #: failed attempts counted against ``max_retries`` (reset by a manual retry)
     failures: int = 0
+    #: the provider's 429s (``RATE_LIMITED`` reports) of its attempts; past
+    #: ``HiveConfig.max_rate_limited`` one spends a retry (reset by a manual retry)
+    rate_limited: int = 0
     depends_on: list[str] = msgspec.field(default_factory=list)
     assigned_agent_id: str | None = None
     result: Any = None

@@ -303,7 +303,11 @@ class Projection(HiveState):
         self._waiting.pop(t.id, None)
 
     def _a_task_failed(self, d: ev.TaskFailed) -> None:
-        a = self.agents.get(d.agent_id) if d.agent_id and d.failure_kind != "rate_limited" else None
+        a = (
+            self.agents.get(d.agent_id)
+            if d.agent_id and d.failure_kind not in ev.RATE_LIMITED_KINDS
+            else None
+        )
         t, _ = self._task_event(d)
         if a is not None:  # (a provider's 429 is not the agent's failure)
             m = a.metrics

@@ -286,7 +286,7 @@ def end_attempt(s: HiveState, t: Task, d: ev.EventData) -> None:
     mono = s._at(d.timestamp)
     p.in_flight = max(0, p.in_flight - 1)
     started = t.status == TaskStatus.RUNNING
-    limited = isinstance(d, ev.TaskFailed) and d.failure_kind == "rate_limited"
+    limited = isinstance(d, ev.TaskFailed) and d.failure_kind in ev.RATE_LIMITED_KINDS
     # no usage reported: a started attempt keeps its reservation (it may have spent
     # it); one that never started, or that the provider refused (429), spent nothing
     actual = u.total_tokens if u is not None else (res.tokens if started and not limited else 0)
@@ -385,6 +385,16 @@ def on_delete_quota(ctx: Decision, cmd: DeleteQuota) -> None:
             f"quota pool {cmd.name} is in use by {len(users)} registered agent(s)",
             quota=cmd.name,
             agents=users[:20],
+        )
+    # an attempt in flight still holds a reservation of the pool (its agent may have
+    # re-registered without it): a pool deleted now and created again would not know
+    # it (in flight 0, the tokens never settled), so the pool stays until it ends
+    held = sorted(tid for tid, (_, r) in s._reservations.items() if r.quota == cmd.name)
+    if held:
+        raise QuotaInUse(
+            f"quota pool {cmd.name} is in use by {len(held)} attempt(s) in flight",
+            quota=cmd.name,
+            tasks=held[:20],
         )
     ctx.emit(ev.QuotaDeleted(timestamp=ctx.now, name=cmd.name, requested_by=cmd.requested_by))
 

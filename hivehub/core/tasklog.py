@@ -134,10 +134,13 @@ def update_task(t: Task, d: ev.EventData) -> None:
         t.completed_at = d.timestamp
     elif isinstance(d, ev.TaskFailed):
         t.error = d.error
+        if d.failure_kind in ev.RATE_LIMITED_KINDS:
+            t.rate_limited += 1
         if d.failure_kind not in ("dependency_failed", "rate_limited"):
-            # (a provider's 429 is not the task's failure: no retry is spent)
+            # (a provider's 429 is not the task's failure: no retry is spent, up to
+            # HiveConfig.max_rate_limited of them)
             t.failures += 1
-        if d.agent_id and d.failure_kind != "rate_limited" and d.agent_id not in t.failed_agents:
+        if d.agent_id and d.failure_kind not in ev.RATE_LIMITED_KINDS and d.agent_id not in t.failed_agents:
             # from the event alone (not whether the agent still exists)
             t.failed_agents.append(d.agent_id)
         if d.retry_scheduled:
@@ -149,6 +152,7 @@ def update_task(t: Task, d: ev.EventData) -> None:
         t.completed_at = d.timestamp
     elif isinstance(d, ev.TaskRetried):
         t.failures = 0
+        t.rate_limited = 0
         t.error = None
         t.result = None
         t.cancelled_by = None

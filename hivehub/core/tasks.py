@@ -374,19 +374,28 @@ def fail_attempt(
 
     ``kind == "rate_limited"`` (the provider's 429): re-queued after ``retry_after``
     seconds without spending a retry, whatever ``retryable`` says; the agent's pool
-    pauses until then (``quotas.end_attempt``). ``usage``: the attempt's, else the
+    pauses until then (``quotas.end_attempt``). Once the task has had
+    ``HiveConfig.max_rate_limited`` of them, a further one is logged as
+    ``rate_limited_over_limit`` and spends a retry like any failure (not before
+    ``retry_after``). ``usage``: the attempt's, else the
     latest its progress reports gave."""
     s = ctx.s
     agent_id = t.assigned_agent_id
     if usage is None:
         usage = s._attempt_usage.get(t.id)
+    pause = retry_after or DEFAULT_RETRY_AFTER
+    if kind == "rate_limited" and t.rate_limited >= s.config.max_rate_limited:
+        kind = "rate_limited_over_limit"  # a provider that always answers 429: spend retries
     if kind == "rate_limited":
         retry = True
-        next_at: datetime | None = ctx.now + timedelta(seconds=retry_after or DEFAULT_RETRY_AFTER)
+        next_at: datetime | None = ctx.now + timedelta(seconds=pause)
     else:
         failures = t.failures + 1
         retry = retryable and failures <= t.max_retries
-        next_at = ctx.now + timedelta(seconds=ctx.backoff(failures)) if retry else None
+        delay = ctx.backoff(failures)
+        if kind == "rate_limited_over_limit":
+            delay = max(delay, pause)  # (the pool is paused that long anyway)
+        next_at = ctx.now + timedelta(seconds=delay) if retry else None
     running = t.status in (TS.RUNNING, TS.INPUT_REQUIRED)
     dependents = [] if retry else list(s._waiting.get(t.id, ()))
     ctx.emit(
@@ -404,7 +413,7 @@ def fail_attempt(
         )
     )
     if agent_id is not None and agent_id in s.agents:
-        if kind != "rate_limited":  # (not the agent's failure: its metrics did not change)
+        if kind not in ev.RATE_LIMITED_KINDS:  # (not the agent's failure: its metrics did not change)
             ctx.emit_performance(s.agents[agent_id], "failed", t.type)
         ctx.touch(agent_id, "task_failed")
     if not retry:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .model import ModelPrice, Reservation, Task, Usage, UsageReport, UsageTotals
+from .model import ModelPrice, PromptTokensSource, Reservation, Task, Usage, UsageReport, UsageTotals
 
 __all__ = [
     "add_usage",
@@ -32,6 +32,7 @@ __all__ = [
     "usage_of",
     "usage_summary",
     "utc_day",
+    "weakest_source",
 ]
 
 
@@ -57,6 +58,7 @@ def usage_of(report: UsageReport, prices: dict[str, ModelPrice]) -> Usage:
         completion_tokens=report.completion_tokens,
         total_tokens=report.prompt_tokens + report.completion_tokens,
         cost_usd=cost,
+        prompt_tokens_source=report.prompt_tokens_source,
     )
 
 
@@ -74,7 +76,19 @@ def add_usage(total: Usage | None, u: Usage) -> Usage:
         completion_tokens=total.completion_tokens + u.completion_tokens,
         total_tokens=total.total_tokens + u.total_tokens,
         cost_usd=cost,
+        prompt_tokens_source=weakest_source(total.prompt_tokens_source, u.prompt_tokens_source),
     )
+
+
+_CERTAINTY: dict[str, int] = {"server": 0, "tokenizer": 1, "estimate": 2}
+
+
+def weakest_source(a: PromptTokensSource | None, b: PromptTokensSource | None) -> PromptTokensSource | None:
+    """The ``prompt_tokens_source`` of a sum: the less certain of the two (an unsaid one
+    does not count)."""
+    if a is None or b is None:
+        return a or b
+    return a if _CERTAINTY[a] >= _CERTAINTY[b] else b
 
 
 def fold(totals: UsageTotals, u: Usage) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -24,6 +25,10 @@ from .reader import HiveReader
 from .service import HubService, Published
 from .stream import StreamHub
 from .tokens import TokenStore
+
+#: the statuses of a task that waits, and the reasons it may wait for besides a pool
+WAITING = frozenset({TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL, TaskStatus.INPUT_REQUIRED})
+BLOCKED_REASONS = ("approval", "budget", "dependencies", "input", "no_agent")
 
 
 class HiveCollector(Collector):
@@ -87,6 +92,24 @@ class HiveCollector(Collector):
             "hive_store_commit_seconds", "Duration of the last log commit", value=svc.last_commit_ms / 1000
         )
         yield from self._llm(hive)
+        yield self._blocked(hive, svc.clock())
+
+    @staticmethod
+    def _blocked(hive: HiveReader, now: datetime) -> GaugeMetricFamily:
+        """Waiting tasks by ``blocked_reason`` (every fixed reason and every pool's
+        ``quota:<name>`` is present, 0 when none waits for it). A waiting task with no
+        reason (its turn, a retry delay) is not blocked and not counted. The walk over
+        the tasks in memory happens only while some wait."""
+        counts: dict[str, int] = dict.fromkeys(BLOCKED_REASONS, 0)
+        counts.update({f"quota:{q.name}": 0 for q in hive.quotas()})
+        if any(hive.task_count(st) for st in WAITING):
+            for t in hive.tasks():
+                if t.status in WAITING and (reason := hive.blocked_reason(t, now)) is not None:
+                    counts[reason] = counts.get(reason, 0) + 1
+        g = GaugeMetricFamily("hive_tasks_blocked", "Waiting tasks by blocked_reason", labels=["reason"])
+        for reason in sorted(counts):
+            g.add_metric([reason], counts[reason])
+        return g
 
     @staticmethod
     def _llm(hive: HiveReader) -> Iterator[Any]:

@@ -18,6 +18,8 @@ def _agent(*argv: str):  # type: ignore[no-untyped-def]
         ["--llm-base-url", "ftp://x/v1", "--llm-model", "m"],
         ["--llm-base-url", "http://127.0.0.1:1/v1"],
         ["--llm-model", "m"],
+        ["--llm-max-concurrent", "2"],
+        ["--llm-base-url", "http://127.0.0.1:1/v1", "--llm-model", "m", "--llm-max-concurrent", "0"],
         [
             "--llm-base-url",
             "http://127.0.0.1:1/v1",
@@ -51,4 +53,5 @@ def test_llm_agent_from_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         "summarize:0.8",
     )
     assert "*" in agent.handlers and agent.llm is not None and agent.llm.model == "m"
+    assert agent.llm._gate is None  # no --llm-max-concurrent: no limit of its own
     assert agent.spec()["quota"] == "openai-main"

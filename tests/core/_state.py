@@ -32,8 +32,10 @@ command must not touch them either.
 from __future__ import annotations
 
 import enum
+import pickle
 from collections import Counter, deque
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -100,6 +102,26 @@ def full_state(obj: Any, *, volatile: bool = False) -> dict[str, Any]:
             v = dict(sorted(v.items()))
         out[k] = plain(v, volatile=volatile)
     return out
+
+
+def snapshot(obj: Any) -> bytes:
+    """Every field of ``obj`` but the scratch, pickled: a cheap "before" for
+    :func:`changes_since` (a state machine takes one before every command, and
+    walking the whole state with :func:`full_state` each time made the property
+    runs slow)."""
+    return pickle.dumps({k: v for k, v in vars(obj).items() if k not in SCRATCH}, protocol=5)
+
+
+def changes_since(obj: Any, before: bytes) -> list[str]:
+    """The differences, volatile fields included, between ``obj`` now and its
+    :func:`snapshot` ``before`` (none: equal). Equal bytes are equal states; other
+    bytes are compared as :func:`full_state` does (a dict may have been reordered)."""
+    now = snapshot(obj)
+    if now == before:
+        return []
+    a = full_state(SimpleNamespace(**pickle.loads(before)), volatile=True)
+    b = full_state(SimpleNamespace(**pickle.loads(now)), volatile=True)
+    return differences(a, b)
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ from hivehub.core.commands import (
     TaskSpec,
 )
 from hivehub.core.errors import InvalidInput, QuotaInUse, QuotaNotFound
-from hivehub.core.hive import HiveConfig
+from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.model import TaskStatus, UsageReport
 from hivehub.core.quotas import _level, blocked_reason
 
@@ -276,6 +276,73 @@ def test_rate_limited_without_retry_after_waits_five_seconds() -> None:
     f = one(sim.fail("t1", t=1, code="RATE_LIMITED", retryable=False), ev.TaskFailed)
     assert f.retry_scheduled and f.next_retry_at is not None
     assert (f.next_retry_at - T0).total_seconds() == 6.0
+
+
+def test_a_pool_an_attempt_in_flight_draws_from_cannot_be_deleted() -> None:
+    """Found by the replay property: an agent re-registered without its pool while its
+    attempt held a reservation of it, the pool deleted and created again, and the new
+    pool knew nothing of the attempt (in flight 0: one more than max_concurrent could
+    run). The pool now stays until the attempt ends."""
+    sim = Sim(CONFIG)
+    sim.do(SetQuota(name="p", max_concurrent=1), 0)
+    register(sim, "a", "p")
+    sim.submit("t1", t=0)
+    assert sim.task("t1").status == TaskStatus.ASSIGNED and sim.hive._pools["p"].in_flight == 1
+    spec = AgentSpec(name="a", id="a", quota=None, capabilities=caps(None))
+    sim.do(RegisterAgent(spec=spec, running={"t1": 1}), 1)
+    assert sim.hive.agents["a"].quota is None and sim.task("t1").status == TaskStatus.ASSIGNED
+    with pytest.raises(QuotaInUse) as err:
+        sim.do(DeleteQuota(name="p"), 2)
+    assert err.value.code == "quota_in_use" and "in flight" in err.value.message
+    assert sim.hive._pools["p"].in_flight == 1
+    sim.complete("t1", t=3)
+    assert one(sim.do(DeleteQuota(name="p"), 4), ev.QuotaDeleted).name == "p"
+
+
+def test_past_max_rate_limited_a_429_spends_a_normal_retry() -> None:
+    """A provider that always answers 429 cannot keep a task forever: after
+    ``max_rate_limited`` free re-queues each further 429 spends a retry (still not
+    before its retry_after, and still pausing the pool), so the task ends failed."""
+    import random
+
+    from tests.core._harness import Ids
+    from tests.core._state import full_state
+
+    config = HiveConfig(heartbeat_timeout=10_000.0, max_rate_limited=2, retry_base_seconds=0.1)
+    sim = Sim(config)
+    sim.do(SetQuota(name="p", requests_per_minute=600), 0)
+    register(sim, "a", "p")
+    sim.submit("t1", t=0, max_retries=1)
+    kinds, now = [], 0.0
+    while sim.task("t1").status == TaskStatus.ASSIGNED:
+        now += 1
+        f = one(sim.fail("t1", t=now, code="RATE_LIMITED", retry_after=3.0), ev.TaskFailed)
+        kinds.append((f.failure_kind, f.retry_scheduled))
+        assert f.next_retry_at is None or (f.next_retry_at - T0).total_seconds() == now + 3.0
+        assert sim.hive._pools["p"].paused_until == pytest.approx(T0.timestamp() + now + 3.0)
+        now += 3
+        sim.tick(now)
+    assert kinds == [
+        ("rate_limited", True),
+        ("rate_limited", True),
+        ("rate_limited_over_limit", True),  # the retry of max_retries=1
+        ("rate_limited_over_limit", False),
+    ]
+    t1 = sim.task("t1")
+    assert t1.status == TaskStatus.FAILED and t1.failures == 2 and t1.rate_limited == 4
+    # not the agent's failure: its metrics and the task's failed_agents stay clean
+    assert sim.hive.agents["a"].metrics.tasks_failed == 0 and t1.failed_agents == []
+    # a replay of the log folds the same state
+    replica = Hive(config, new_id=Ids("r"), rng=random.Random(1))
+    for e in sim.log:
+        replica.apply(e)
+    replica.drain_timers(T0.timestamp() + now)  # to the live hive's last Tick
+    assert full_state(replica) == full_state(sim.hive)
+
+
+def test_max_rate_limited_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="max_rate_limited"):
+        HiveConfig(max_rate_limited=-1)
 
 
 # ---------------------------------------------------------------- blocked_reason

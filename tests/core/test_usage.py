@@ -177,3 +177,23 @@ def test_the_estimate_follows_the_history_of_the_type() -> None:
 
     sim.submit("t2", type="summarize", t=2)
     assert reservation(sim.hive, sim.task("t2"), None).tokens == 400
+
+
+def test_prompt_tokens_source_is_carried_and_old_logs_still_decode() -> None:
+    import msgspec
+
+    counted = usage_of(UsageReport("m", 40, 2, prompt_tokens_source="tokenizer"), PRICES)
+    assert counted.prompt_tokens_source == "tokenizer"
+    # an event logged before the field existed decodes with the source unsaid
+    old = msgspec.json.decode(
+        b'{"model": "m", "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}', type=Usage
+    )
+    assert old.prompt_tokens_source is None
+    # over attempts the sum is as certain as its least certain part
+    from hivehub.core.usage import add_usage
+
+    server = usage_of(UsageReport("m", 10, 1, prompt_tokens_source="server"), PRICES)
+    assert add_usage(server, counted).prompt_tokens_source == "tokenizer"
+    assert add_usage(old, server).prompt_tokens_source == "server"
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(b'{"model": "m", "prompt_tokens_source": "guess"}', type=UsageReport)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -15,6 +17,7 @@ from hivehub.agent.llm import (
     LLMFailure,
     parse_request,
 )
+from hivehub.agent.llm.tokens import PromptCounter
 
 
 async def test_streamed_deltas_concatenate_to_the_text(llm_server: str) -> None:
@@ -28,6 +31,40 @@ async def test_streamed_deltas_concatenate_to_the_text(llm_server: str) -> None:
     assert r.text and "".join(parts) == r.text
     assert r.finish_reason in ("stop", "length")
     assert r.usage["completion_tokens"] == len(parts) >= 1
+
+
+def _served_prompt_tokens(base: str, messages: list[dict[str, str]]) -> int:
+    """The same messages to the model server, not streamed: its own prompt count."""
+    body = {"model": "smollm2", "messages": messages, "max_tokens": 1, "temperature": 0}
+    req = urllib.request.Request(
+        f"{base}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return int(json.loads(r.read())["usage"]["prompt_tokens"])
+
+
+@pytest.mark.parametrize("system", [None, "Answer in one short sentence."])
+async def test_prompt_tokens_are_counted_with_the_servers_tokenizer(
+    llm_server: str, system: str | None
+) -> None:
+    """llama-cpp-python's stream reports no prompt tokens: the client counts them with
+    the server's tokenizer after the stream, equal to what the server itself counts
+    (without a system message the template adds SmolLM2's default one: measured once)."""
+    client = LLMClient(llm_server, model="smollm2")
+    data = {"prompt": "Name three colours of the rainbow.", "max_tokens": 8, "temperature": 0}
+    r = await client.chat(parse_request({**data, "system": system} if system else data))
+    await client.close()
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": data["prompt"]}
+    ]
+    assert r.usage["prompt_tokens_source"] == "tokenizer"
+    assert r.usage["prompt_tokens"] == _served_prompt_tokens(llm_server, messages)
+
+
+async def test_without_a_tokenizer_endpoint_the_prompt_is_estimated(llm_server: str) -> None:
+    counter = PromptCounter("http://127.0.0.1:9", None, None)  # nothing answers there
+    n, source = await counter.count("smollm2", [{"role": "user", "content": "x" * 40}])
+    assert (n, source) == (14, "estimate")
 
 
 async def test_max_tokens_budget_stops_with_budget_exceeded(llm_server: str) -> None:
@@ -46,6 +83,8 @@ async def test_max_tokens_budget_stops_with_budget_exceeded(llm_server: str) -> 
     await client.close()
     assert info.value.code == BUDGET_EXCEEDED and info.value.retryable is False
     assert info.value.usage is not None and info.value.usage["completion_tokens"] == 5
+    # the model stopped at the cap (finish_reason "length"): the prompt was counted after it
+    assert info.value.usage["prompt_tokens_source"] == "tokenizer" and info.value.usage["prompt_tokens"] > 0
 
 
 async def test_json_schema_output(llm_server: str) -> None:

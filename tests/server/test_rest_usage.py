@@ -200,6 +200,7 @@ async def test_status_llm_totals_fold_reported_usage_priced_from_the_table(hub_f
         "completion_tokens": 500,
         "total_tokens": 1500,
         "cost_usd": 0.002,
+        "prompt_tokens_source": None,  # the agent did not say where its count comes from
     }
     llm = (await hub.get("/api/hive/status")).body["llm"]
     assert llm["total"] == {

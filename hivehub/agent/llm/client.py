@@ -22,6 +22,7 @@ from .errors import (
     LLMFailure,
 )
 from .request import ChatRequest, parse_request
+from .tokens import ESTIMATE, SERVER, PromptCounter, estimate_prompt_tokens, weakest_source
 
 if TYPE_CHECKING:
     from ..context import TaskContext
@@ -71,7 +72,7 @@ def _httpx() -> Any:
 
         return httpx2
     except ImportError:
-        httpx = _httpx()
+        import httpx
 
         return httpx
 
@@ -125,9 +126,29 @@ class LLMClient:
             max_retries=0,
             timeout=httpx.Timeout(timeout, connect=connect_timeout, read=read_timeout),
         )
+        self._http: Any = None
+        self._counter: PromptCounter | None = None
 
     async def close(self) -> None:
         await self._client.close()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _prompt_counter(self) -> PromptCounter:
+        if self._counter is None:
+            httpx = _httpx()
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+            root = self.base_url.rstrip("/")
+            root = root[: -len("/v1")] if root.endswith("/v1") else root
+            self._counter = PromptCounter(root, self._http, self._probe)
+        return self._counter
+
+    async def _probe(self, model: str, messages: list[dict[str, Any]]) -> int | None:
+        """A non-streamed 1-token call: the server's own prompt count of ``messages``."""
+        r = await self._client.chat.completions.create(
+            model=model, messages=messages, max_tokens=1, stream=False
+        )
+        return int(r.usage.prompt_tokens) if r.usage is not None else None
 
     async def run(self, ctx: TaskContext, data: Any, system: str | None = None) -> LLMResult:
         """``ctx.llm``: one streamed call for the task of ``ctx`` (:func:`call_llm`)."""
@@ -197,13 +218,23 @@ class LLMClient:
         server_usage: dict[str, Any] | None = None
         finish: str | None = None
 
-        def usage_now() -> dict[str, Any]:
+        def usage_now(final: bool = False) -> dict[str, Any]:
+            """The usage so far; ``final``: the attempt ends here without a count of the
+            prompt from the server, so the prompt is estimated (no more requests now)."""
             if server_usage is not None:
                 return dict(server_usage)
-            return {"model": model, "prompt_tokens": 0, "completion_tokens": counted}
+            u: dict[str, Any] = {"model": model, "prompt_tokens": 0, "completion_tokens": counted}
+            if final:
+                u["prompt_tokens"] = estimate_prompt_tokens(request.messages)
+                u["prompt_tokens_source"] = ESTIMATE
+            return u
+
+        started = False
 
         def fail(code: str, message: str, retryable: bool = True, **kw: Any) -> LLMFailure:
-            return LLMFailure(code, message, {"model": model}, retryable, usage=usage_now(), **kw)
+            # a call the server refused spent no prompt; one that streamed did
+            usage = usage_now(final=started)
+            return LLMFailure(code, message, {"model": model}, retryable, usage=usage, **kw)
 
         try:
             stream = await self._client.chat.completions.create(**kwargs)
@@ -227,6 +258,7 @@ class LLMClient:
             raise fail(LLM_UNAVAILABLE, f"cannot reach the model server at {self.base_url}: {exc}") from exc
         except openai.OpenAIError as exc:
             raise fail(LLM_BAD_RESPONSE, f"the model server's answer is not understood: {exc}") from exc
+        started = True
         try:
             async for chunk in stream:
                 if getattr(chunk, "usage", None) is not None:
@@ -236,6 +268,8 @@ class LLMClient:
                         "prompt_tokens": int(u.prompt_tokens or 0),
                         "completion_tokens": int(u.completion_tokens or 0),
                     }
+                    if u.prompt_tokens:
+                        server_usage["prompt_tokens_source"] = SERVER
                 for choice in chunk.choices or ():
                     text = choice.delta.content if choice.delta is not None else None
                     if text:
@@ -274,6 +308,12 @@ class LLMClient:
         if finish is None:
             raise fail(LLM_BAD_RESPONSE, "the model stream ended without a finish_reason (cut mid-way)")
         usage = usage_now()
+        if not usage.get("prompt_tokens_source"):
+            # after the stream, never during it (llama-cpp-python cuts a stream short
+            # when another request arrives)
+            n, source = await self._prompt_counter().count(model, request.messages)
+            usage.update(prompt_tokens=n, prompt_tokens_source=source)
+            server_usage = usage
         text = "".join(parts)
         if finish == "length" and cap is not None and limit == cap and (request.max_tokens or cap + 1) > cap:
             raise fail(
@@ -292,11 +332,15 @@ def add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, 
     """Sum the usage of several calls of one attempt (the model: the latest)."""
     if total is None:
         return dict(usage)
-    return {
+    out = {
         "model": usage["model"],
         "prompt_tokens": total["prompt_tokens"] + usage["prompt_tokens"],
         "completion_tokens": total["completion_tokens"] + usage["completion_tokens"],
     }
+    source = weakest_source(total.get("prompt_tokens_source"), usage.get("prompt_tokens_source"))
+    if source is not None:
+        out["prompt_tokens_source"] = source
+    return out
 
 
 async def call_llm(
