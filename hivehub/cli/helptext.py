@@ -78,10 +78,21 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
     """Each option's help ends with its default when it has one worth showing."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or not action.option_strings or not _worth_showing(action.default):
-            return text
-        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return (action.help or "") + suffix(action)
+
+
+def suffix(action: argparse.Action) -> str:
+    """`` (env HIVE_X, default Y)``: what the help text does not say already."""
+    text = action.help or ""
+    parts = []
+    env = getattr(action, "env", None)
+    if env and env not in text:
+        parts.append(f"env {env}")
+    if action.option_strings and "default" not in text and _worth_showing(action.default):
+        parts.append("default: %(default)s")
+    if not parts:
+        return ""
+    return f" ({', '.join(parts)})" if text.strip() else ", ".join(parts)
 
 
 def _worth_showing(default: object) -> bool:
@@ -102,8 +113,11 @@ def polish(parser: argparse.ArgumentParser) -> None:
     for path, p in walk(parser):
         p.formatter_class = Formatter
         for action in p._actions:
-            if action.option_strings and not action.help and _worth_showing(action.default):
-                action.help = "default: %(default)s"  # argparse shows no line for an option without help
+            if action.option_strings and not action.help and suffix(action):
+                # argparse shows no line for an option without help
+                action.help = suffix(action)
+                action.env = None  # type: ignore[attr-defined]  # (said)
         lines = EXAMPLES.get(path)
-        if lines and not p.epilog:
-            p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+        if lines and "examples:" not in (p.epilog or ""):
+            examples = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+            p.epilog = f"{p.epilog}\n\n{examples}" if p.epilog else examples

@@ -13,18 +13,35 @@ from typing import Any
 
 from .. import argtypes as A
 
+#: the environment variable the option being declared reads (set by _env, taken by
+#: the add_argument wrapper of add_parser, shown by --help: ``cli/helptext.py``)
+_pending_env: list[str] = []
+
 
 def _env(name: str, default: Any) -> Any:
+    _pending_env.append(name)
     return os.environ.get(name, default)
 
 
 def _list_env(name: str) -> list[str]:
+    _pending_env.append(name)
     raw = os.environ.get(name, "")
     return [x.strip() for x in raw.split(",") if x.strip()]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the hub")
+    declare = p.add_argument
+
+    def add_argument(*flags: Any, **kw: Any) -> Any:
+        # the default=_env(...) of this call ran just before it: the option reads that variable
+        action = declare(*flags, **kw)
+        if _pending_env:
+            action.env = _pending_env.pop()  # type: ignore[attr-defined]
+        _pending_env.clear()
+        return action
+
+    p.add_argument = add_argument  # type: ignore[method-assign]
     p.add_argument(
         "--host",
         default=_env("HIVE_HOST", "127.0.0.1"),

@@ -10,7 +10,7 @@ import pytest
 
 from hivehub import __version__
 from hivehub.cli import build_parser, hoist, main
-from hivehub.cli.helptext import EXAMPLES, walk
+from hivehub.cli.helptext import EXAMPLES, suffix, walk
 
 
 def commands() -> list[tuple[str, argparse.ArgumentParser]]:
@@ -73,3 +73,45 @@ def test_global_options_before_or_after_the_command() -> None:
             "abc",
         )
     )
+
+
+def test_every_environment_variable_serve_names_in_its_help_is_read() -> None:
+    import os
+    import re
+
+    from hivehub.cli import serve
+
+    def serve_parser() -> argparse.ArgumentParser:
+        return dict(commands())["serve"]
+
+    named = 0
+    for action in serve_parser()._actions:
+        m = re.search(r"env (HIVE_\w+)", (action.help or "") + suffix(action))
+        if not m or not action.option_strings:
+            continue
+        name = m.group(1)
+        if action.choices:
+            value, want = str(list(action.choices)[-1]), list(action.choices)[-1]
+        elif isinstance(action.default, bool) or action.nargs == 0:
+            value, want = "1", True
+        elif isinstance(action.default, list):
+            value, want = "a,b", ["a", "b"]
+        elif isinstance(action.default, int | float):
+            value = "7"
+            want = action.type("7") if action.type else 7  # type: ignore[operator]
+        else:
+            value, want = "x-from-env", "x-from-env"
+        old = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            got = getattr(serve_parser().parse_args([]), action.dest)
+        finally:
+            if old is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = old
+        # a value read from the environment is taken as given or through the option's type
+        assert got == want or str(got) == value or (action.type and got == action.type(value)), (name, got)
+        named += 1
+    assert named >= 30, named
+    assert serve._pending_env == []
