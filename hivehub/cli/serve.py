@@ -37,11 +37,11 @@ def add_parser(sub: Any) -> None:
         # the default=_env(...) of this call ran just before it: the option reads that variable
         action = declare(*flags, **kw)
         if _pending_env:
-            action.env = _pending_env.pop()  # type: ignore[attr-defined]
+            action.env = _pending_env.pop()
         _pending_env.clear()
         return action
 
-    p.add_argument = add_argument  # type: ignore[method-assign]
+    p.add_argument = add_argument
     p.add_argument(
         "--host",
         default=_env("HIVE_HOST", "127.0.0.1"),
