@@ -18,9 +18,9 @@ Invalid input fails the task with code ``INVALID_INPUT`` and ``retryable=False``
 from __future__ import annotations
 
 from .agents import DEMO_HANDLERS, demo_agents, register_demo_handlers
-from .numeric import compute_numeric, factorize, fibonacci, is_prime, iter_primes, math_task
+from .numeric import compute_numeric, math_task
 from .records import analyze_records, data_processing
-from .text import STOPWORDS, analyze_text, flesch_reading_ease, syllables, text_analysis
+from .text import STOPWORDS, analyze_text, flesch_reading_ease, syllables, text_analysis, text_analysis_within
 from .workload import demo_workload, make_demo_task
 
 __all__ = [
@@ -32,14 +32,11 @@ __all__ = [
     "data_processing",
     "demo_agents",
     "demo_workload",
-    "factorize",
-    "fibonacci",
     "flesch_reading_ease",
-    "is_prime",
-    "iter_primes",
     "make_demo_task",
     "math_task",
     "register_demo_handlers",
     "syllables",
     "text_analysis",
+    "text_analysis_within",
 ]
