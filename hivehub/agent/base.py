@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 import signal
 import time
 from collections import OrderedDict
@@ -64,6 +65,47 @@ FATAL_REGISTER_CODES = frozenset(
 )
 
 
+#: the format of the handler :func:`default_logging` attaches (the one ``hive agent`` uses)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _level(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        named = logging.getLevelNamesMapping().get(value.strip().upper())
+        if named is not None:
+            return named
+    raise ValueError(f"log_level must be a logging level name or number (got {value!r})")
+
+
+def default_logging(level: str | int | None = None) -> logging.Handler | None:
+    """Show the SDK's INFO lines (connected, registered, task started/finished) on
+    stderr when the program has not configured logging itself.
+
+    Only when neither the ``hivehub`` logger nor the root logger has a handler (a
+    program that calls ``logging.basicConfig`` or adds handlers is left alone), a
+    stderr handler is attached to ``hivehub`` at ``level``, else ``HIVE_LOG_LEVEL``,
+    else INFO. Called when an agent runs; ``log_level="WARNING"`` (or
+    ``HIVE_LOG_LEVEL=WARNING``) keeps only problems, ``"OFF"`` nothing.
+
+    Returns the handler it attached, or None."""
+    hub = logging.getLogger("hivehub")
+    if hub.handlers or logging.getLogger().handlers:
+        return None
+    chosen = level if level is not None else os.environ.get("HIVE_LOG_LEVEL") or "INFO"
+    if isinstance(chosen, str) and chosen.strip().upper() in ("OFF", "NONE"):
+        handler: logging.Handler = logging.NullHandler()
+        hub.addHandler(handler)
+        hub.propagate = False  # not even logging's last-resort WARNING output
+        return handler
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    hub.addHandler(handler)
+    hub.setLevel(_level(chosen))
+    return handler
+
+
 class BaseAgent(OutputReports, InputRequests):
     """Handlers, executions and shutdown shared by both transports. Not used directly."""
 
@@ -75,13 +117,21 @@ class BaseAgent(OutputReports, InputRequests):
         | None = None,
         *,
         options: AgentOptions | None = None,
+        log_level: str | int | None = None,
         **overrides: Any,
     ) -> None:
         """``options`` and/or any :class:`AgentOptions` field as a keyword (a keyword
-        wins). Raises ValueError for an empty name or an invalid option, TypeError for
-        an unknown keyword."""
+        wins). ``log_level``: the level of the stderr log the agent sets up when the
+        program has configured no logging (default ``HIVE_LOG_LEVEL``, else INFO;
+        ``"OFF"``: none; see :func:`default_logging`). Raises ValueError for an empty
+        name, an invalid option or log level, TypeError for an unknown keyword."""
         if not name:
             raise ValueError("name must not be empty")
+        if log_level is not None and not (
+            isinstance(log_level, str) and log_level.upper() in ("OFF", "NONE")
+        ):
+            _level(log_level)
+        self.log_level = log_level
         opts = (options or AgentOptions()).replace(**overrides)
         #: the options this agent was built with (its attributes below start from them)
         self.options = opts
@@ -208,6 +258,7 @@ class BaseAgent(OutputReports, InputRequests):
         if self._running_flag:
             raise RuntimeError("agent is already running")
         self._running_flag = True
+        default_logging(self.log_level)
         self._loop = asyncio.get_running_loop()
         self._stopping = self._releasing = self._closing = False
         finished: asyncio.Future[None] = self._loop.create_future()
@@ -474,6 +525,18 @@ class BaseAgent(OutputReports, InputRequests):
         self._flush_output(e)
         if e.ctx.usage is not None and "usage" not in data and kind in ("task_completed", "task_failed"):
             data = {**data, "usage": e.ctx.usage}
+        if kind == "task_failed":
+            err = data.get("error") or {}
+            log.info(
+                "%s: failed %s#%d: %s: %s",
+                self.name,
+                e.task_id,
+                e.attempt,
+                err.get("code"),
+                err.get("message"),
+            )
+        else:
+            log.info("%s: %s %s#%d", self.name, kind.removeprefix("task_"), e.task_id, e.attempt)
         self._report(kind, {"task_id": e.task_id, "attempt": e.attempt, **data})
         self._forget(e)
 
@@ -502,6 +565,7 @@ class BaseAgent(OutputReports, InputRequests):
                     )
                     return
                 e.state = "running"
+                log.info("%s: started %s#%d (%s)", self.name, e.task_id, e.attempt, e.ctx.type)
                 self._report("task_started", {"task_id": e.task_id, "attempt": e.attempt})
                 self._exec_changed.set()
                 self._end(

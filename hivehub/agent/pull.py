@@ -183,6 +183,7 @@ class PullAgent(BaseAgent):
                 return  # someone re-registered meanwhile
             assert self._session is not None
             failures = 0
+            log.info("%s: registering at %s (pull)", self.name, self.base_url)
             while not self._closing:
                 try:
                     async with self._session.post(

@@ -68,6 +68,10 @@ class Agent(BaseAgent):
         register_timeout: seconds to wait for ``registered`` after connecting
         ping_interval: WebSocket ping interval for detecting dead connections (None: off)
         max_msg_size: largest message accepted from the hub
+        log_level: when the program has configured no logging, the agent logs its
+            connection and each task's start and end to stderr at this level (default
+            ``HIVE_LOG_LEVEL``, else INFO); ``"WARNING"`` keeps only problems, ``"OFF"``
+            nothing. A program that configures logging itself is left alone.
     """
 
     def __init__(
@@ -126,6 +130,8 @@ class Agent(BaseAgent):
         failures = 0
         while not self._closing:
             registered = False
+            if failures == 0:  # the first try, and after a connection that had registered
+                log.info("%s: connecting to %s", self.name, self.url)
             try:
                 async with self._session.ws_connect(
                     self.url,

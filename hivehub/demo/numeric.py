@@ -1,22 +1,24 @@
 """``math`` / ``numeric``: ``primes_up_to``, ``fibonacci``, ``statistics``, ``factorize``
 and ``gcd_lcm``.
 
-The statistics are the standard library's (``statistics``, ``math``). Primality,
-factorization and the prime sieve are written here because the standard library has
-none and a dependency for a demo is not worth it (sympy is not one of ours).
+Number theory is sympy's (``primerange``, ``primepi``, ``fibonacci``, ``isprime``,
+``factorint`` and its elliptic-curve method ``ecm``); the statistics are the standard
+library's (``statistics``, ``math``). The handler only adds input checks, progress
+and a time budget for factorizations that could otherwise run for hours.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import statistics
-from collections import Counter
-from collections.abc import Callable, Iterator
-from itertools import compress
+import time
+from collections.abc import Callable
 from typing import Any
 
-from ..agent.context import TaskContext
+import sympy
+from sympy.ntheory import ecm
+
+from ..agent.context import TaskContext, TaskFailure
 from .inputs import (
     MAX_FACTORIZE,
     MAX_FIBONACCI_N,
@@ -51,70 +53,46 @@ def _numbers(data: dict[str, Any], *, integers: bool = False) -> list[Any]:
     return nums
 
 
-def _small_primes(limit: int) -> list[int]:
-    if limit < 2:
-        return []
-    sieve = bytearray([1]) * (limit + 1)
-    sieve[0:2] = b"\x00\x00"
-    for p in range(2, math.isqrt(limit) + 1):
-        if sieve[p]:
-            sieve[p * p :: p] = bytes(len(range(p * p, limit + 1, p)))
-    return list(compress(range(limit + 1), sieve))
-
-
-def iter_primes(limit: int, on_segment: Callable[[int], None] | None = None) -> Iterator[int]:
-    """Primes <= ``limit`` by a segmented sieve of Eratosthenes."""
-    if limit < 2:
-        return
-    base = _small_primes(math.isqrt(limit))
-    size = 1 << 17
-    for low in range(2, limit + 1, size):
-        high = min(low + size - 1, limit)
-        mark = bytearray([1]) * (high - low + 1)
-        for p in base:
-            if p * p > high:
-                break
-            start = max(p * p, (low + p - 1) // p * p)
-            mark[start - low :: p] = bytes(len(range(start - low, high - low + 1, p)))
-        yield from compress(range(low, high + 1), mark)
-        if on_segment is not None:
-            on_segment(high)
+#: numbers sieved per progress step of ``primes_up_to``
+PRIME_SEGMENT = 50_000
 
 
 def _primes_up_to(
     data: dict[str, Any], progress: Callable[..., None], check: Callable[[], None]
 ) -> dict[str, Any]:
     n = _int_param(data, "n", 0, MAX_PRIME_LIMIT)
-
-    def on_segment(high: int) -> None:
-        check()
-        progress(high / n, f"sieved up to {high}")
-
-    count = total = twins = 0
-    prev = largest = None
+    total = twins = seen = 0
+    prev: int | None = None
     first: list[int] = []
     last: list[int] = []
     keep_all = n <= 10_000
     everything: list[int] = []
-    for p in iter_primes(n, on_segment):
-        count += 1
-        total += p
-        if prev is not None and p - prev == 2:
-            twins += 1
-        prev = largest = p
-        if len(first) < 10:
-            first.append(p)
-        last.append(p)
-        if len(last) > 10:
-            last.pop(0)
-        if keep_all:
-            everything.append(p)
+    for low in range(2, n + 1, PRIME_SEGMENT):
+        check()
+        high = min(low + PRIME_SEGMENT, n + 1)
+        for p in sympy.primerange(low, high):
+            p = int(p)
+            seen += 1
+            total += p
+            if prev is not None and p - prev == 2:
+                twins += 1
+            prev = p
+            if len(first) < 10:
+                first.append(p)
+            if keep_all:
+                everything.append(p)
+            last.append(p)
+        del last[:-10]
+        progress(min(0.99, (high - 1) / n), f"sieved up to {high - 1:,}")
+    count = int(sympy.primepi(n))
+    if count != seen:  # two sympy algorithms disagree: a result we cannot stand behind
+        raise TaskFailure("INCONSISTENT_RESULT", f"primerange found {seen} primes, primepi says {count}")
     out: dict[str, Any] = {
         "operation": "primes_up_to",
         "n": n,
         "count": count,
         "sum": total,
-        "largest": largest,
+        "largest": prev,
         "twin_prime_pairs": twins,
         "first": first,
         "last": last,
@@ -124,16 +102,6 @@ def _primes_up_to(
     if keep_all:
         out["primes"] = everything
     return out
-
-
-def fibonacci(n: int) -> tuple[int, int]:
-    """``(F(n), F(n+1))`` by fast doubling."""
-    if n == 0:
-        return 0, 1
-    a, b = fibonacci(n >> 1)
-    c = a * (2 * b - a)
-    d = a * a + b * b
-    return (d, c + d) if n & 1 else (c, d)
 
 
 def _big(x: int) -> int | str:
@@ -151,15 +119,10 @@ def _fibonacci(
 ) -> dict[str, Any]:
     n = _int_param(data, "n", 0, MAX_FIBONACCI_N)
     progress(0.1, f"computing F({n})")
-    fn, fn1 = fibonacci(n)
+    fn, fn1 = int(sympy.fibonacci(n)), int(sympy.fibonacci(n + 1))
     check()
     digits = str(fn)
     progress(0.8, "summarizing")
-    terms = []
-    a, b = 0, 1
-    for _ in range(min(n + 1, 30)):
-        terms.append(a)
-        a, b = b, a + b
     return {
         "operation": "fibonacci",
         "n": n,
@@ -169,7 +132,7 @@ def _fibonacci(
         "next": _big(fn1),
         # exact big-int division, rounded once to a float (approaches the golden ratio)
         "ratio_to_previous": fn / (fn1 - fn) if n >= 2 else None,
-        "first_terms": terms,
+        "first_terms": [int(sympy.fibonacci(i)) for i in range(min(n + 1, 30))],
     }
 
 
@@ -212,82 +175,56 @@ def _statistics(
     return out
 
 
-_MR_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+#: below this, ``factorint`` is quick on any input (Pollard rho finds a factor
+#: under 2**32 in about 2**16 steps); above it, factors are sought in bounded rounds
+QUICK_FACTORIZE = 2**64
+#: elliptic curves tried per round of a large composite, between budget checks
+CURVES_PER_ROUND = 2
+DEFAULT_BUDGET_SECONDS = 10.0
 
 
-def is_prime(n: int) -> bool:
-    """Deterministic Miller-Rabin for n < 3.3e24."""
-    if n < 2:
-        return False
-    for p in _MR_BASES:
-        if n % p == 0:
-            return n == p
-    d, r = n - 1, 0
-    while d % 2 == 0:
-        d //= 2
-        r += 1
-    for a in _MR_BASES:
-        x = pow(a, d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(r - 1):
-            x = x * x % n
-            if x == n - 1:
-                break
+def _factor_large(
+    n: int, deadline: float, budget: float, check: Callable[[], None], step: Callable[[str], None]
+) -> dict[int, int]:
+    """``{prime: exponent}`` of ``n`` (>= QUICK_FACTORIZE): trial division by sympy's
+    ``factorint``, then its elliptic-curve method a few curves at a time, so the
+    handler can stop at ``deadline`` (a TaskFailure naming the composite it could
+    not split) and notice a cancellation between rounds."""
+    factors: dict[int, int] = {}
+    first = sympy.factorint(n, limit=100_000, use_rho=False, use_pm1=False, use_ecm=False)
+    todo = []
+    for f, e in first.items():
+        f = int(f)
+        if sympy.isprime(f):
+            factors[f] = factors.get(f, 0) + e
         else:
-            return False
-    return True
-
-
-def _pollard_brent(n: int, rng: random.Random) -> int:
-    if n % 2 == 0:
-        return 2
-    while True:
-        y, c, m = rng.randrange(1, n), rng.randrange(1, n), 128
-        g = r = q = 1
-        x = ys = y
-        while g == 1:
-            x = y
-            for _ in range(r):
-                y = (y * y + c) % n
+            todo.append((f, e))
+    seed = 0
+    while todo:
+        m, e = todo.pop()
+        while True:
+            check()
+            if time.monotonic() > deadline:
+                raise TaskFailure(
+                    "FACTORIZATION_BUDGET_EXCEEDED",
+                    f"no factor of the {len(str(m))}-digit composite {str(m)[:12]}... of {n} "
+                    f"found within the {budget:g} s budget",
+                    {"n": str(n), "composite": str(m), "budget_seconds": budget},
+                    retryable=False,  # the same input and budget fail the same way anywhere
+                )
+            seed += 1
+            try:
+                primes = ecm(m, max_curve=CURVES_PER_ROUND, seed=seed)
+            except ValueError:  # "Increase the bounds": no factor on these curves
+                step(f"{len(str(m))}-digit composite: {seed * CURVES_PER_ROUND} curves tried")
+                continue
+            break
+        for p in sorted(int(q) for q in primes):
             k = 0
-            while k < r and g == 1:
-                ys = y
-                for _ in range(min(m, r - k)):
-                    y = (y * y + c) % n
-                    q = q * abs(x - y) % n
-                g = math.gcd(q, n)
-                k += m
-            r *= 2
-        if g == n:
-            g = 1
-            while g == 1:
-                ys = (ys * ys + c) % n
-                g = math.gcd(abs(x - ys), n)
-        if g != n:
-            return g
-
-
-def factorize(n: int) -> dict[int, int]:
-    """Prime factorization ``{prime: exponent}`` (trial division, then Pollard-Brent rho)."""
-    factors: Counter[int] = Counter()
-    if n < 2:
-        return {}
-    for p in _small_primes(1000):
-        while n % p == 0:
-            factors[p] += 1
-            n //= p
-    stack = [n] if n > 1 else []
-    rng = random.Random(n)
-    while stack:
-        m = stack.pop()
-        if m == 1:
-            continue
-        if is_prime(m):
-            factors[m] += 1
-            continue
-        d = _pollard_brent(m, rng)
-        stack.extend((d, m // d))
+            while m % p == 0:
+                m //= p
+                k += 1
+            factors[p] = factors.get(p, 0) + k * e
     return dict(sorted(factors.items()))
 
 
@@ -297,19 +234,31 @@ def _factorize(
     nums = _numbers(data, integers=True)
     if len(nums) > 1000:
         raise invalid_input('at most 1000 "numbers" to factorize')
+    for x in nums:
+        if not 1 <= x <= MAX_FACTORIZE:
+            raise invalid_input(f"numbers to factorize must be in 1..{MAX_FACTORIZE:.0e}", value=str(x))
+    budget = data.get("time_budget_seconds", DEFAULT_BUDGET_SECONDS)
+    if not isinstance(budget, int | float) or isinstance(budget, bool) or not 0.1 <= budget <= 600:
+        raise invalid_input('"time_budget_seconds" must be a number in 0.1..600', value=budget)
+    deadline = time.monotonic() + budget
     results = []
     for i, x in enumerate(nums, 1):
-        if not 1 <= x <= MAX_FACTORIZE:
-            raise invalid_input(f"numbers to factorize must be in 1..{MAX_FACTORIZE}", value=x)
         check()
-        f = factorize(x)
-        divisors = math.prod(e + 1 for e in f.values())
+
+        def step(what: str, i: int = i) -> None:
+            progress((i - 1) / len(nums), f"number {i}/{len(nums)}: {what}")
+
+        if x < QUICK_FACTORIZE:
+            f = {int(p): e for p, e in sympy.factorint(x).items()}
+        else:
+            f = _factor_large(x, deadline, float(budget), check, step)
+        assert math.prod(p**e for p, e in f.items()) == x
         results.append(
             {
-                "n": x,
-                "factors": [{"prime": p, "exponent": e} for p, e in f.items()],
+                "n": _big(x),
+                "factors": [{"prime": _big(p), "exponent": e} for p, e in f.items()],
                 "is_prime": f == {x: 1},
-                "divisor_count": divisors,
+                "divisor_count": math.prod(e + 1 for e in f.values()),
             }
         )
         progress(i / len(nums), f"factorized {i}/{len(nums)}")
@@ -321,7 +270,7 @@ def _gcd_lcm(
 ) -> dict[str, Any]:
     nums = _numbers(data, integers=True)
     if len(nums) > 10_000 or any(abs(x) > MAX_FACTORIZE for x in nums):
-        raise invalid_input(f'gcd_lcm takes at most 10000 "numbers" within +-{MAX_FACTORIZE}')
+        raise invalid_input(f'gcd_lcm takes at most 10000 "numbers" within +-{MAX_FACTORIZE:.0e}')
     g = math.gcd(*nums)
     lcm = math.lcm(*nums)
     return {"operation": "gcd_lcm", "count": len(nums), "gcd": g, "lcm": _big(lcm), "coprime": g == 1}

@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ..agent.context import Result, TaskContext
+from ..agent.context import Result, TaskContext, TaskFailure
+from .datasets import dataset_input
 from .inputs import MAX_ROWS, invalid_input, no_progress, rounded
 
 _MISSING = object()
@@ -256,10 +257,45 @@ def analyze_records(
     }
 
 
+def _quality_gate(out: dict[str, Any], max_invalid_share: Any) -> None:
+    """Fail the task when more rows are invalid than the caller accepts."""
+    if max_invalid_share is None:
+        return
+    if not isinstance(max_invalid_share, int | float) or isinstance(max_invalid_share, bool):
+        raise invalid_input('"max_invalid_share" must be a number in 0..1')
+    if not 0 <= max_invalid_share <= 1:
+        raise invalid_input(
+            '"max_invalid_share" must be a number in 0..1', max_invalid_share=max_invalid_share
+        )
+    total, bad = out["row_count"], out["invalid_rows"]
+    if total and bad / total > max_invalid_share:
+        raise TaskFailure(
+            "DATA_QUALITY",
+            f"{bad} of {total} rows ({bad / total:.0%}) are invalid, over the accepted "
+            f"{max_invalid_share:.0%}",
+            {
+                "invalid_rows": bad,
+                "row_count": total,
+                "max_invalid_share": max_invalid_share,
+                "invalid_examples": out["invalid_examples"][:5],
+            },
+            retryable=False,  # the data, not the agent: another attempt finds the same rows
+        )
+
+
 def data_processing(ctx: TaskContext) -> Result:
-    """Handler for ``data_processing`` tasks (see :func:`analyze_records`)."""
+    """Handler for ``data_processing`` tasks (see :func:`analyze_records`).
+
+    The input may name a generated data set instead of carrying the rows
+    (``{"dataset": {"kind": "sales_orders", "rows": 40000, "seed": 7}}``, see
+    ``datasets.py``), and may set ``max_invalid_share``: more invalid rows than that
+    fail the task with ``DATA_QUALITY``."""
     data = ctx.input
+    if isinstance(data, dict) and "dataset" in data:
+        ctx.progress_sync(0.0, "generating the data set")
+        data = {**{k: v for k, v in data.items() if k != "dataset"}, **dataset_input(data["dataset"])}
     top_n = data.get("top_n", 5) if isinstance(data, dict) else 5
     out = analyze_records(data, top_n=top_n, progress=ctx.progress_sync, check=ctx.check_cancelled)
+    _quality_gate(out, data.get("max_invalid_share"))
     quality = out["valid_rows"] / out["row_count"] if out["row_count"] else 1.0
     return Result(out, quality=round(quality, 4))

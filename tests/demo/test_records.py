@@ -88,3 +88,36 @@ def test_data_processing_rejects_bad_input(bad: Any) -> None:
     with pytest.raises(TaskFailure) as info:
         data_processing(ctx_for(bad)[0])
     assert info.value.code == "INVALID_INPUT" and info.value.retryable is False
+
+
+def test_a_generated_data_set_and_the_quality_gate() -> None:
+    ctx, seen = ctx_for(
+        {"dataset": {"kind": "sales_orders", "rows": 2000, "seed": 4}, "max_invalid_share": 0.2}
+    )
+    res = data_processing(ctx)
+    assert isinstance(res, Result) and res.value["row_count"] == 2000
+    assert 0 < res.value["invalid_rows"] < 200 and res.value["numeric"]["quantity"]["count"] > 1800
+    assert seen[0] == (0.0, "generating the data set")
+    faulty = {"kind": "sensor_log", "rows": 1000, "seed": 4, "corrupted_share": 0.35, "sensor": "pump-7"}
+    with pytest.raises(TaskFailure) as info:
+        data_processing(ctx_for({"dataset": faulty, "max_invalid_share": 0.2})[0])
+    f = info.value
+    assert f.code == "DATA_QUALITY" and f.retryable is False
+    assert 0.25 < f.details["invalid_rows"] / f.details["row_count"] < 0.45
+    assert "rows" in f.message and "over the accepted 20%" in f.message
+    assert f.details["invalid_examples"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"dataset": {"kind": "tables", "rows": 5}},
+        {"dataset": {"kind": "sales_orders", "rows": 0}},
+        {"dataset": {"kind": "sales_orders", "rows": 5, "corrupted_share": 2}},
+        {"records": [{"a": 1}], "max_invalid_share": "x"},
+    ],
+)
+def test_bad_data_set_specs(bad: Any) -> None:
+    with pytest.raises(TaskFailure) as info:
+        data_processing(ctx_for(bad)[0])
+    assert info.value.code == "INVALID_INPUT"

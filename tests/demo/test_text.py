@@ -10,6 +10,7 @@ from hivehub.demo import (
     flesch_reading_ease,
     syllables,
     text_analysis,
+    text_analysis_within,
 )
 
 from .helpers import ctx_for
@@ -17,6 +18,7 @@ from .helpers import ctx_for
 
 def test_syllables_and_flesch() -> None:
     assert [syllables(w) for w in ("cat", "table", "beautiful", "readability", "the")] == [1, 2, 3, 5, 1]
+    assert syllables("hivehubification") >= 3  # not in the CMU dictionary: hyphenation
     # 6 words, 1 sentence, 6 syllables: 206.835 - 1.015 * 6 - 84.6 = 116.145
     assert flesch_reading_ease(6, 1, 6) == pytest.approx(116.145)
     out = analyze_text("The cat sat on the mat.")
@@ -47,12 +49,26 @@ def test_sentiment_with_negation_and_drivers() -> None:
     good = analyze_text("The support team was really helpful. Great product, I love it.")["sentiment"]
     assert good["label"] == "positive" and 0 < good["score"] <= 1
     assert {d["word"] for d in good["drivers"]} >= {"helpful", "great", "love"}
-    bad = analyze_text("The app is not good. It crashed twice and the manual is confusing.")["sentiment"]
+    bad = analyze_text("The app is not good. It broke twice and the manual is confusing.")["sentiment"]
     assert bad["label"] == "negative" and bad["score"] < 0
     words = {d["word"]: d["contribution"] for d in bad["drivers"]}
-    assert words["not good"] < 0 and "crashed" in words  # negation stays within its sentence
+    assert words["not good"] < 0 and words["confusing"] < 0
+    assert "good" not in words  # the negation was seen
     neutral = analyze_text("The meeting is on Tuesday at the office.")["sentiment"]
-    assert neutral == {**neutral, "label": "neutral", "score": 0.0, "drivers": []}
+    assert neutral == {**neutral, "label": "neutral", "score": 0.0, "drivers": [], "neutral": 1.0}
+    mixed = analyze_text("The update is wonderful.\n\nThe manual is terrible.\n\nIt ships on Monday.")
+    assert mixed["sentiment"]["paragraphs"] == {"positive": 1, "negative": 1, "neutral": 1}
+
+
+def test_generated_reviews_read_with_the_tone_they_were_written_in() -> None:
+    import random
+
+    from hivehub.demo.datasets import review
+
+    rng = random.Random(11)
+    for tone in ("positive", "negative"):
+        labels = [analyze_text(review(rng, tone)[0])["sentiment"]["label"] for _ in range(20)]
+        assert labels.count(tone) >= 16, (tone, labels)
 
 
 def test_character_stats_are_language_agnostic() -> None:
@@ -77,3 +93,18 @@ def test_text_analysis_handler_progress_per_paragraph() -> None:
     assert empty["words"] == 0 and empty["readability"]["flesch_reading_ease"] is None
     with pytest.raises(TaskFailure):
         text_analysis(ctx_for({"text": 42})[0])
+
+
+def test_a_corpus_and_a_time_budget() -> None:
+    spec = {"corpus": {"kind": "support_chat", "count": 400, "seed": 3}}
+    out = text_analysis(ctx_for(spec, type="text_analysis")[0])
+    assert out["paragraphs"] == 400 and out["top_words"]
+    ctx, seen = ctx_for(spec, type="text_analysis")
+    with pytest.raises(TaskFailure) as info:
+        text_analysis_within(0.0)(ctx)  # no time at all: it stops before the first paragraph ends
+    f = info.value
+    assert f.code == "TIME_BUDGET_EXCEEDED" and f.retryable is True
+    assert f.details["paragraphs"] == 400 and f.details["paragraphs_done"] < 400
+    with pytest.raises(TaskFailure) as bad:
+        text_analysis(ctx_for({"corpus": {"kind": "poems", "count": 3}})[0])
+    assert bad.value.code == "INVALID_INPUT"
