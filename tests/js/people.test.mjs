@@ -62,6 +62,11 @@ test('a question is open only while the task waits for input', () => {
 test('usage sums over attempts; the cost is known only while every part is', () => {
   const a = { model: 'm', prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, cost_usd: 0.1 };
   assert.deepEqual(addUsage(null, a), a);
-  assert.deepEqual(addUsage(a, { ...a, model: 'n', cost_usd: 0.2 }), { model: 'n', prompt_tokens: 2, completion_tokens: 4, total_tokens: 6, cost_usd: 0.3 });
+  assert.deepEqual(addUsage(a, { ...a, model: 'n', cost_usd: 0.2 }), { model: 'n', prompt_tokens: 2, completion_tokens: 4, total_tokens: 6, cost_usd: 0.3, prompt_tokens_source: null });
   assert.equal(addUsage(a, { ...a, cost_usd: null }).cost_usd, null);
+  // the sum's prompt count is as certain as its least certain part (core/usage.py weakest_source)
+  const counted = { ...a, prompt_tokens_source: 'tokenizer' };
+  assert.equal(addUsage(counted, { ...a, prompt_tokens_source: 'server' }).prompt_tokens_source, 'tokenizer');
+  assert.equal(addUsage(counted, { ...a, prompt_tokens_source: 'estimate' }).prompt_tokens_source, 'estimate');
+  assert.equal(addUsage(counted, a).prompt_tokens_source, 'tokenizer');
 });

@@ -164,7 +164,16 @@ export function addUsage(a, b) {
     completion_tokens: a.completion_tokens + b.completion_tokens,
     total_tokens: a.total_tokens + b.total_tokens,
     cost_usd: cost,
+    prompt_tokens_source: weakestSource(a.prompt_tokens_source ?? null, b.prompt_tokens_source ?? null),
   };
+}
+
+const CERTAINTY = { server: 0, tokenizer: 1, estimate: 2 };
+
+/** The prompt_tokens_source of a sum (core/usage.py weakest_source): the less certain one. */
+function weakestSource(a, b) {
+  if (a == null || b == null) return a ?? b;
+  return CERTAINTY[a] >= CERTAINTY[b] ? a : b;
 }
 
 function cmpTime(a, b) {
