@@ -1,0 +1,216 @@
+"""The SQL of the history tables (``core/summary.py``), shared by SQLite and PostgreSQL.
+
+Both stores keep the same two tables, ``task_summary`` (one row per task, keyed by
+the ``seq`` of its ``task_created``) and ``agent_points``, and write them in the
+transaction that appends the events changing them. This module builds their
+statements with the placeholders of either dialect (``?`` or ``$n``); each store
+adds its own text search (SQLite: FTS5 with the trigram tokenizer; PostgreSQL:
+``ILIKE`` over a generated column, indexed with ``pg_trgm`` where it is installed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..core.summary import COLUMNS, AgentPoint, SummaryChange, TaskSummary
+from .base import NewEvent, StoredEvent, TaskQuery
+
+#: the summary's columns as the tables name them (``created_sequence`` is the key ``seq``)
+SQL_COLUMNS = tuple("seq" if c == "created_sequence" else c for c in COLUMNS)
+SELECT_COLUMNS = ", ".join(SQL_COLUMNS)
+POINT_COLUMNS = ("agent_id", "sequence", "at", "capability", "proficiency", "success_rate", "latency_ms")
+SERIES_COLUMNS = "status, created_at, started_at, finished_at, retried_at, latency_ms, tokens, cost_usd"
+
+#: (column, index name) of each filter; each index ends with ``seq`` so a page of one
+#: filter is a range of its index read backwards
+FILTER_INDEXES = (("status", "status"), ("type", "type"), ("agent_id", "agent"), ("owner", "owner"))
+
+
+def index_statements(table: str = "task_summary") -> list[str]:
+    out = [
+        f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table}({col}, seq)" for col, name in FILTER_INDEXES
+    ]
+    out += [
+        f"CREATE INDEX IF NOT EXISTS {table}_created ON {table}(created_at)",
+        f"CREATE INDEX IF NOT EXISTS {table}_finished ON {table}(finished_at)",
+        f"CREATE INDEX IF NOT EXISTS {table}_agent_finished ON {table}(agent_id, finished_at)",
+        "CREATE INDEX IF NOT EXISTS agent_points_agent ON agent_points(agent_id, sequence)",
+    ]
+    return out
+
+
+class Placeholders:
+    """``?`` for SQLite, ``$1, $2, ...`` for PostgreSQL."""
+
+    def __init__(self, numbered: bool) -> None:
+        self.numbered = numbered
+        self.params: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}" if self.numbered else "?"
+
+
+def row_values(row: TaskSummary, key: Callable[[str], str | None]) -> tuple[Any, ...]:
+    values = [getattr(row, c) for c in COLUMNS]
+    values[COLUMNS.index("id")] = key(row.id)
+    return tuple(values)
+
+
+#: the counters a change adds to (``add_failures``, ...), each also settable (a manual retry resets failures)
+COUNTERS = ("failures", "tokens", "cost_usd")
+
+
+def update_sql(change: SummaryChange, numbered: bool) -> str:
+    """``UPDATE`` of one change: the set columns, then each counter as its set value
+    (else itself) plus what is added; the parameters are :func:`update_params`."""
+    p = Placeholders(numbered)
+    sets = [f"{c} = {p(None)}" for c in change.set if c not in COUNTERS]
+    casts = {"failures": "::int", "tokens": "::bigint", "cost_usd": "::float8"} if numbered else {}
+    for c in COUNTERS:
+        cast = casts.get(c, "")
+        base = f"{p(None)}{cast}" if c in change.set else c
+        added = f"{base} + {p(None)}{cast}"
+        if c == "cost_usd":  # (rounded as core.summary.apply_change rounds)
+            added = f"round(CAST({added} AS NUMERIC), 9)" if numbered else f"round({added}, 9)"
+        sets.append(f"{c} = {added}")
+    return f"UPDATE task_summary SET {', '.join(sets)} WHERE id = {p(None)}"
+
+
+def update_params(change: SummaryChange, key: Callable[[str], str | None]) -> tuple[Any, ...]:
+    values = [v for c, v in change.set.items() if c not in COUNTERS]
+    adds = {"failures": change.add_failures, "tokens": change.add_tokens, "cost_usd": change.add_cost}
+    for c in COUNTERS:
+        if c in change.set:
+            values.append(change.set[c])
+        values.append(adds[c])
+    return (*values, key(change.task_id))
+
+
+def signature(change: SummaryChange) -> tuple[str, ...]:
+    return tuple(change.set)
+
+
+def runs(events: Sequence[StoredEvent | NewEvent]) -> list[tuple[str, list[Any]]]:
+    """The history writes of a batch, in log order, consecutive writes of one kind
+    grouped (so that a batch of ``task_created`` is one ``executemany``):
+    ``("create", [TaskSummary])``, ``("update", [SummaryChange])`` (all of one
+    signature), ``("points", [AgentPoint])``."""
+    out: list[tuple[str, list[Any]]] = []
+    last: tuple[str, tuple[str, ...]] | None = None
+    for e in events:
+        if not isinstance(e, NewEvent):
+            continue
+        items: list[tuple[str, tuple[str, ...], Any]] = []
+        if e.summary is not None:
+            if e.summary.create is not None:
+                items.append(("create", (), e.summary.create))
+            else:
+                items.append(("update", signature(e.summary), e.summary))
+        items += [("points", (), p) for p in e.points]
+        for kind, sig, item in items:
+            if last == (kind, sig):
+                out[-1][1].append(item)
+            else:
+                out.append((kind, [item]))
+                last = (kind, sig)
+    return out
+
+
+def point_values(p: AgentPoint) -> tuple[Any, ...]:
+    return tuple(p)
+
+
+def where(
+    q: TaskQuery,
+    p: Placeholders,
+    status: str | None,
+    text: Callable[[Placeholders, str], str] | None,
+    key: Callable[[str], str | None],
+    with_cursor: bool = True,
+) -> str:
+    """The ``WHERE`` of a page (``status``: one of several statuses, queried apart)."""
+    conds: list[str] = []
+    if status is not None:
+        conds.append(f"status = {p(status)}")
+    elif q.statuses:
+        conds.append(f"status IN ({', '.join(p(s) for s in q.statuses)})")
+    if q.type is not None:
+        conds.append(f"type = {p(q.type)}")
+    if q.agent_id is not None:
+        conds.append(f"agent_id = {p(q.agent_id)}")
+    if q.owner is not None:
+        conds.append(f"owner = {p(q.owner)}")
+    if q.created_from is not None:
+        conds.append(f"created_at >= {p(q.created_from)}")
+    if q.created_to is not None:
+        conds.append(f"created_at < {p(q.created_to)}")
+    if with_cursor and q.before is not None:
+        conds.append(f"seq < {p(q.before)}")
+    if q.text and text is not None:
+        conds.append(text(p, q.text))
+    return " AND ".join(conds) if conds else "1 = 1"
+
+
+def page_queries(
+    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], key: Callable[[str], str | None]
+) -> list[tuple[str, list[Any]]]:
+    """One query per asked status (each a backward range of its ``(status, seq)``
+    index), or one for no or one status; each answers ``limit + 1`` rows, newest
+    first; the caller merges them (:func:`merge_pages`)."""
+    statuses: list[str | None] = list(q.statuses) if len(q.statuses) > 1 else [None]
+    out = []
+    for st in statuses:
+        p = Placeholders(numbered)
+        w = where(q, p, st, text, key)
+        out.append(
+            (
+                f"SELECT {SELECT_COLUMNS} FROM task_summary WHERE {w} ORDER BY seq DESC LIMIT {p(q.limit + 1)}",
+                p.params,
+            )
+        )
+    return out
+
+
+def count_query(
+    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], key: Callable[[str], str | None]
+) -> tuple[str, list[Any]]:
+    p = Placeholders(numbered)
+    w = where(q, p, None, text, key, with_cursor=False)
+    return f"SELECT COUNT(*) FROM task_summary WHERE {w}", p.params
+
+
+def merge_pages(pages: list[list[tuple[Any, ...]]], limit: int) -> tuple[list[TaskSummary], int | None]:
+    """The newest ``limit`` rows of the pages and the cursor of the next page."""
+    rows = sorted((r for page in pages for r in page), key=lambda r: r[0], reverse=True)[: limit + 1]
+    tasks = [to_summary(r) for r in rows[:limit]]
+    return tasks, (tasks[-1].created_sequence if len(rows) > limit and tasks else None)
+
+
+def to_summary(r: Sequence[Any]) -> TaskSummary:
+    values = dict(zip(COLUMNS, r, strict=True))
+    return TaskSummary(**values)
+
+
+def series_queries(
+    start: float, end: float, agent_id: str | None, numbered: bool
+) -> list[tuple[str, list[Any]]]:
+    """The tasks alive in the window: unfinished ones created before its end, and
+    those finished in or after it (two index ranges rather than one ``OR``); then
+    the counts of those finished before it, by status."""
+    out = []
+    for finished in (False, True):
+        p = Placeholders(numbered)
+        # (placeholders in the order they appear: SQLite's ``?`` bind by position)
+        c = f"finished_at >= {p(start)}" if finished else "finished_at IS NULL"
+        c += f" AND created_at < {p(end)}"
+        if agent_id is not None:
+            c += f" AND agent_id = {p(agent_id)}"
+        out.append((f"SELECT {SERIES_COLUMNS} FROM task_summary WHERE {c}", p.params))
+    p = Placeholders(numbered)
+    c = f"finished_at < {p(start)}"
+    if agent_id is not None:
+        c += f" AND agent_id = {p(agent_id)}"
+    out.append((f"SELECT status, COUNT(*) FROM task_summary WHERE {c} GROUP BY status", p.params))
+    return out
