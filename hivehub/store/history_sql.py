@@ -183,7 +183,8 @@ def count_query(
 
 def merge_pages(pages: list[list[tuple[Any, ...]]], limit: int) -> tuple[list[TaskSummary], int | None]:
     """The newest ``limit`` rows of the pages and the cursor of the next page."""
-    rows = sorted((r for page in pages for r in page), key=lambda r: r[0], reverse=True)[: limit + 1]
+    key = SQL_COLUMNS.index("seq")
+    rows = sorted((r for page in pages for r in page), key=lambda r: r[key], reverse=True)[: limit + 1]
     tasks = [to_summary(r) for r in rows[:limit]]
     return tasks, (tasks[-1].created_sequence if len(rows) > limit and tasks else None)
 

@@ -405,7 +405,9 @@ class SQLiteEventStore:
         total = None
         if q.with_total:
             sql, params = H.count_query(q, False, _text, _ident)
-            (total,) = self._r.execute(sql, params).fetchone()
+            # (fetchall, not fetchone: an unfinished statement would hold its read
+            # transaction open, and later reads would see that old snapshot)
+            ((total,),) = self._r.execute(sql, params).fetchall()
         return TaskPage(tasks, nxt, total)
 
     async def history_tasks(self, q: TaskQuery) -> TaskPage:
