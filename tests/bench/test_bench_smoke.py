@@ -167,3 +167,17 @@ def test_llm_smoke(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "llm")["benches"]["llm"]
     assert r["tasks"] == 3 and r["completion_tokens_per_task"] > 0
     assert r["direct_p50_ms"] > 0 and r["hub_p50_ms"] > 0 and r["model_cpu_s"] > 0
+
+
+def test_history_smoke(tmp_path: Path) -> None:
+    # a log of 5,000 tasks built through the store API, served by the real hub
+    doc = run_bench(tmp_path, "history")
+    h = doc["benches"]["history"]
+    assert h["build"]["tasks"] == 5_000 and h["build"]["events"] > 10_000
+    pages = h["pages"]
+    assert pages["first page"]["tasks"] == 50 and pages["first page"]["total"] == 5_000
+    assert pages["status=failed"]["total"] == 500 and pages["second page (cursor)"]["tasks"] == 50
+    assert 0 < pages["q=primes up to 7"]["total"] < 5_000
+    assert all(positive(p["median_ms"]) for p in pages.values())
+    assert h["series_24h"]["buckets"] == 288 and h["series_24h"]["created_in_window"] > 0
+    assert any(r["bench"] == "history" for r in doc["table"])
