@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 import time
 import urllib.parse
@@ -26,6 +27,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from hivehub.core import commands as C
 from hivehub.core import events as ev
@@ -55,73 +58,98 @@ def build(path: str, n: int) -> dict[str, Any]:
     return asyncio.run(_build(path, n))
 
 
+def _templates(at: datetime) -> tuple[ev.Event, list[list[ev.Event]]]:
+    """What a real :class:`Hive` logs for one agent and one task completed, one
+    failed: the agent's ``agent_created`` and, per outcome, the task's own events
+    (``task_created``, ``task_assigned``, ``task_started``, ``task_completed`` or
+    ``task_failed``)."""
+    hive = Hive(HiveConfig(learning=LearningConfig(enabled=False)))
+    spec = C.AgentSpec(id="w", name="w", capabilities=[Capability("compute", 0.9)], max_concurrent_tasks=1)
+    (agent,) = [e for e in hive.handle(C.RegisterAgent(spec=spec), at) if e.type == "agent_created"]
+    keep = ("task_created", "task_assigned", "task_started", "task_completed", "task_failed")
+    out = []
+    for i, fail in enumerate((False, True)):
+        task = C.TaskSpec(
+            id=f"x{i}",
+            description="x",
+            type="x",
+            required_capabilities=[RequiredCapability("compute", 0.5)],
+            input={"n": 1},
+            timeout_seconds=60.0,
+            max_retries=0,
+        )
+        got = hive.handle(C.SubmitTask(spec=task, created_by="admin:anonymous"), at)
+        err = TaskError("DISK_FULL", "no space left on device")
+        cmd: C.Command = (
+            C.FailTask(task_id=f"x{i}", agent_id="w", attempt=1, error=err, retryable=False)
+            if fail
+            else C.CompleteTask(task_id=f"x{i}", agent_id="w", attempt=1, result=1)
+        )
+        got += hive.handle(C.StartTask(task_id=f"x{i}", agent_id="w", attempt=1), at)
+        got += hive.handle(cmd, at)
+        out.append([e for e in got if e.type in keep])
+    return agent, out
+
+
+def _clone(e: ev.Event, seq: int, task_id: str, at: datetime, fields: dict[str, Any]) -> ev.Event:
+    """``e`` for another task: its id, time and sequence (and ``fields`` of the task)."""
+    d = e.data
+    if isinstance(d, ev.TaskCreated):
+        task = msgspec.structs.replace(d.task, id=task_id, created_at=at, updated_at=at, **fields)
+        data: ev.EventData = msgspec.structs.replace(d, task=task, timestamp=at)
+    else:
+        data = msgspec.structs.replace(d, task_id=task_id, timestamp=at)  # type: ignore[call-arg]
+    return ev.Event(e.type, data, at, str(uuid.uuid4()), seq)
+
+
 async def _build(path: str, n: int) -> dict[str, Any]:
+    # The events are those a real Hive logs for a task (``_templates``) with each
+    # task's own id, type, description, owner and times: deciding a million tasks
+    # through ``handle`` would cost minutes, and the agents' own events
+    # (``agent_status_changed``, ``agent_performance_updated``) touch no task row.
     store = SQLiteEventStore(path)
     await store.open()
-    hive = Hive(
-        HiveConfig(retain_finished=1000, remember_evicted=1000, learning=LearningConfig(enabled=False))
-    )
     end = datetime.now(UTC)
     step = timedelta(days=30) / n
     t = end - timedelta(days=30)
+    agent, (done, failed) = _templates(t)
     pending: list[NewEvent] = []
     t0 = time.perf_counter()
     events = 0
+    # The store's checkpointer is a task of the event loop, and this loop never
+    # waits: checkpoint by hand after each batch, or the WAL grows without bound.
+    ck = sqlite3.connect(path, isolation_level=None)
 
-    async def emit(out: list[ev.Event]) -> None:
+    async def flush() -> None:
         nonlocal events, pending
-        for e in out:
-            pending.append(
-                NewEvent(e.sequence, e.type, ev.encode_event(e), task_id_of(e.data), *history_of(e))
-            )
-        if len(pending) >= BATCH:
-            await store.append(pending)
-            events += len(pending)
-            pending = []
+        await store.append(pending)
+        ck.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        events += len(pending)
+        pending = []
 
-    await emit(
-        hive.handle(
-            C.RegisterAgent(
-                spec=C.AgentSpec(
-                    id="w", name="w", capabilities=[Capability("compute", 0.9)], max_concurrent_tasks=1
-                )
-            ),
-            t,
-        )
-    )
+    def add(e: ev.Event) -> None:
+        pending.append(NewEvent(e.sequence, e.type, ev.encode_event(e), task_id_of(e.data), *history_of(e)))
+
+    seq = 1
+    add(msgspec.structs.replace(agent, sequence=seq))
     for i in range(n):
         t += step
         task_id = str(uuid.uuid4())
         k = i % len(TYPES)
-        spec = C.TaskSpec(
-            id=task_id,
-            description=f"{WORDS[k]} {i * 7 % 1_000_003:,}",
-            type=TYPES[k],
-            required_capabilities=[RequiredCapability("compute", 0.5)],
-            input={"n": i},
-            timeout_seconds=60.0,
-            max_retries=0,
-        )
-        submit = C.SubmitTask(spec=spec, created_by=OWNERS[i % 3])
-        # a fresh uuid4 is in no log: the facts the service would read are "none"
-        await emit(hive.handle(submit, t, facts={x: None for x in hive.unknown_task_ids(submit)}))
-        if i % 10 == 3:
-            cmd: C.Command = C.FailTask(
-                task_id=task_id,
-                agent_id="w",
-                attempt=1,
-                error=TaskError("DISK_FULL", "no space left on device"),
-                retryable=False,
-            )
-        else:
-            cmd = C.CompleteTask(task_id=task_id, agent_id="w", attempt=1, result=i)
-        await emit(hive.handle(cmd, t + step / 2))
-        if (i + 1) % 1000 == 0:
-            await emit(hive.handle(C.Tick(), t + step / 2))
+        fields = {
+            "description": f"{WORDS[k]} {i * 7 % 1_000_003:,}",
+            "type": TYPES[k],
+            "created_by": OWNERS[i % 3],
+        }
+        for j, e in enumerate(failed if i % 10 == 3 else done):
+            seq += 1
+            add(_clone(e, seq, task_id, t + step * j / 4, fields))
+        if len(pending) >= BATCH:
+            await flush()
     if pending:
-        await store.append(pending)
-        events += len(pending)
+        await flush()
     wall = time.perf_counter() - t0
+    ck.close()
     await store.close()
     size = sum(p.stat().st_size for p in Path(path).parent.glob(Path(path).name + "*"))
     return {

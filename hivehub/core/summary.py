@@ -46,6 +46,7 @@ __all__ = [
     "TaskSummary",
     "apply_change",
     "bucket_plan",
+    "combine",
     "fold_series",
     "history_of",
     "percentile",
@@ -249,6 +250,20 @@ def apply_change(rows: dict[str, TaskSummary], change: SummaryChange) -> TaskSum
     old.tokens += change.add_tokens
     old.cost_usd = round(old.cost_usd + change.add_cost, 9)
     return old
+
+
+def combine(first: SummaryChange, then: SummaryChange) -> SummaryChange:
+    """One change with the effect of ``first`` then ``then`` (same task, neither a
+    create): a batch writes each task's row once. A counter that ``then`` sets
+    drops what ``first`` added to it."""
+    s = {**first.set, **then.set}
+    return SummaryChange(
+        first.task_id,
+        set=s,
+        add_failures=then.add_failures + (0 if "failures" in then.set else first.add_failures),
+        add_tokens=then.add_tokens + (0 if "tokens" in then.set else first.add_tokens),
+        add_cost=then.add_cost + (0.0 if "cost_usd" in then.set else first.add_cost),
+    )
 
 
 # ----------------------------------------------------------------- series

@@ -11,9 +11,9 @@ adds its own text search (SQLite: FTS5 with the trigram tokenizer; PostgreSQL:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..core.summary import COLUMNS, AgentPoint, SummaryChange, TaskSummary
+from ..core.summary import COLUMNS, AgentPoint, SummaryChange, TaskSummary, apply_change, combine
 from .base import NewEvent, StoredEvent, TaskQuery
 
 #: the summary's columns as the tables name them (``created_sequence`` is the key ``seq``)
@@ -88,34 +88,44 @@ def update_params(change: SummaryChange, key: Callable[[str], str | None]) -> tu
     return (*values, key(change.task_id))
 
 
-def signature(change: SummaryChange) -> tuple[str, ...]:
-    return tuple(change.set)
+class Plan(NamedTuple):
+    """The history writes of a batch, each task's row written once: ``creates`` (rows
+    with the batch's later changes of the same task folded in), ``updates`` (one
+    combined change per task, grouped by the columns they set, so each group is one
+    ``executemany``), ``points``. The groups commute: each touches other rows."""
+
+    creates: list[TaskSummary]
+    updates: dict[tuple[str, ...], list[SummaryChange]]
+    points: list[AgentPoint]
 
 
-def runs(events: Sequence[StoredEvent | NewEvent]) -> list[tuple[str, list[Any]]]:
-    """The history writes of a batch, in log order, consecutive writes of one kind
-    grouped (so that a batch of ``task_created`` is one ``executemany``):
-    ``("create", [TaskSummary])``, ``("update", [SummaryChange])`` (all of one
-    signature), ``("points", [AgentPoint])``."""
-    out: list[tuple[str, list[Any]]] = []
-    last: tuple[str, tuple[str, ...]] | None = None
+def plan(events: Sequence[StoredEvent | NewEvent]) -> Plan:
+    created: dict[str, TaskSummary] = {}
+    changed: dict[str, SummaryChange] = {}
+    points: list[AgentPoint] = []
     for e in events:
         if not isinstance(e, NewEvent):
             continue
-        items: list[tuple[str, tuple[str, ...], Any]] = []
-        if e.summary is not None:
-            if e.summary.create is not None:
-                items.append(("create", (), e.summary.create))
-            else:
-                items.append(("update", signature(e.summary), e.summary))
-        items += [("points", (), p) for p in e.points]
-        for kind, sig, item in items:
-            if last == (kind, sig):
-                out[-1][1].append(item)
-            else:
-                out.append((kind, [item]))
-                last = (kind, sig)
-    return out
+        points += e.points
+        ch = e.summary
+        if ch is None:
+            continue
+        if ch.create is not None:
+            # (a duplicate id: the new row replaces the old, and its changes so far)
+            changed.pop(ch.task_id, None)
+            created.pop(ch.task_id, None)
+            apply_change(created, ch)
+        elif ch.task_id in created:
+            apply_change(created, ch)
+        elif ch.task_id in changed:
+            changed[ch.task_id] = combine(changed[ch.task_id], ch)
+        else:
+            changed[ch.task_id] = ch
+    updates: dict[tuple[str, ...], list[SummaryChange]] = {}
+    for ch in changed.values():
+        cols = tuple(sorted(ch.set))
+        updates.setdefault(cols, []).append(ch._replace(set={k: ch.set[k] for k in cols}))
+    return Plan(list(created.values()), updates, points)
 
 
 def point_values(p: AgentPoint) -> tuple[Any, ...]:

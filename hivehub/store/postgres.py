@@ -161,23 +161,23 @@ async def _trigram_index(c: asyncpg.Connection) -> bool:
 
 async def write_history(c: asyncpg.Connection, events: Sequence[StoredEvent | NewEvent]) -> None:
     """The history writes of a batch, inside the caller's transaction."""
-    for kind, items in H.runs(events):
-        if kind == "create":
-            # a duplicate id replaces the row
-            await c.execute(
-                "DELETE FROM task_summary WHERE id = ANY($1::text[])", [task_key(r.id) for r in items]
-            )
-            await c.copy_records_to_table(
-                "task_summary",
-                records=[H.row_values(r, task_key) for r in items],
-                columns=list(H.SQL_COLUMNS),
-            )
-        elif kind == "update":
-            await c.executemany(H.update_sql(items[0], True), [H.update_params(ch, task_key) for ch in items])
-        else:
-            await c.copy_records_to_table(
-                "agent_points", records=[H.point_values(pt) for pt in items], columns=list(H.POINT_COLUMNS)
-            )
+    todo = H.plan(events)
+    if todo.creates:
+        # a duplicate id replaces the row
+        await c.execute(
+            "DELETE FROM task_summary WHERE id = ANY($1::text[])", [task_key(r.id) for r in todo.creates]
+        )
+        await c.copy_records_to_table(
+            "task_summary",
+            records=[H.row_values(r, task_key) for r in todo.creates],
+            columns=list(H.SQL_COLUMNS),
+        )
+    for group in todo.updates.values():
+        await c.executemany(H.update_sql(group[0], True), [H.update_params(ch, task_key) for ch in group])
+    if todo.points:
+        await c.copy_records_to_table(
+            "agent_points", records=[H.point_values(pt) for pt in todo.points], columns=list(H.POINT_COLUMNS)
+        )
     if events:
         await c.execute("UPDATE history_state SET sequence = $1 WHERE id = 1", events[-1].sequence)
 

@@ -164,15 +164,15 @@ def _ident(task_id: str) -> str | None:
 
 def write_history(c: sqlite3.Connection, events: Sequence[StoredEvent | NewEvent]) -> None:
     """The history writes of a batch, inside the caller's transaction."""
-    for kind, items in H.runs(events):
-        if kind == "create":
-            # a duplicate id replaces the row (through DELETE, so that the text index follows)
-            c.executemany("DELETE FROM task_summary WHERE id = ?", [(r.id,) for r in items])
-            c.executemany(_INSERT_SUMMARY, [H.row_values(r, _ident) for r in items])
-        elif kind == "update":
-            c.executemany(H.update_sql(items[0], False), [H.update_params(ch, _ident) for ch in items])
-        else:
-            c.executemany(_INSERT_POINT, [H.point_values(pt) for pt in items])
+    todo = H.plan(events)
+    if todo.creates:
+        # a duplicate id replaces the row (through DELETE, so that the text index follows)
+        c.executemany("DELETE FROM task_summary WHERE id = ?", [(r.id,) for r in todo.creates])
+        c.executemany(_INSERT_SUMMARY, [H.row_values(r, _ident) for r in todo.creates])
+    for group in todo.updates.values():
+        c.executemany(H.update_sql(group[0], False), [H.update_params(ch, _ident) for ch in group])
+    if todo.points:
+        c.executemany(_INSERT_POINT, [H.point_values(pt) for pt in todo.points])
     if events:
         c.execute("UPDATE meta SET value = ? WHERE key = 'history_sequence'", (str(events[-1].sequence),))
 

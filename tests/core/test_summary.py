@@ -123,3 +123,26 @@ class TestSeries:
         vals = [float(v) for v in range(1, 101)]
         assert percentile(vals, 50) == 50 and percentile(vals, 95) == 95 and percentile(vals, 99) == 99
         assert percentile([], 50) is None and percentile([7.0], 99) == 7
+
+
+def test_combined_changes_have_the_effect_of_both() -> None:
+    from hivehub.core.summary import SummaryChange, combine
+
+    s = busy_history()
+    for task_id in s.hive.tasks:
+        changes = [c for e in s.log if (c := history_of(e)[0]) is not None and c.task_id == task_id]
+        create, rest = changes[0], changes[1:]
+        one: dict[str, TaskSummary] = {}
+        apply_change(one, create)
+        for c in rest:
+            apply_change(one, c)
+        both: dict[str, TaskSummary] = {}
+        apply_change(both, create)
+        if rest:
+            acc = rest[0]
+            for c in rest[1:]:
+                acc = combine(acc, c)
+            apply_change(both, acc)
+        assert both == one, task_id
+    reset = SummaryChange("t", set={"failures": 0}, add_failures=0)
+    assert combine(SummaryChange("t", add_failures=1), reset).add_failures == 0

@@ -231,3 +231,18 @@ async def test_a_postgres_log_written_before_the_history_is_backfilled() -> None
 def test_summary_rows_are_plain_values() -> None:
     assert TaskSummary.__struct_fields__[0] == "id"
     assert TaskStatus.COMPLETED.value == "completed"
+
+
+async def test_one_batch_or_one_event_at_a_time_give_the_same_rows(store: EventStore, tmp_path) -> None:  # noqa: F811
+    # a batch writes each task's row once (changes combined: store/history_sql.plan)
+    rows = rows_of(scenario())
+    await store.append(rows)
+    one = open_store("memory")
+    for r in rows:
+        await one.append([r])
+    want = await one.history_tasks(TaskQuery(limit=100))
+    got = await store.history_tasks(TaskQuery(limit=100))
+    assert [(t.id, t.status, t.failures, t.attempts, t.error_code, t.finished_at) for t in got.tasks] == [
+        (t.id, t.status, t.failures, t.attempts, t.error_code, t.finished_at) for t in want.tasks
+    ]
+    assert got.tasks == want.tasks
