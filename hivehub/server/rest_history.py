@@ -36,6 +36,8 @@ _enc = msgspec.json.Encoder()
 #: the longest text search and filter value accepted
 MAX_TEXT = 200
 MIN_WINDOW, MAX_WINDOW = 300, 86_400
+#: performance reports in an agent's answer (the window's, thinned out beyond this)
+MAX_POINTS = 300
 _STATUSES = {s.value for s in TaskStatus}
 
 
@@ -112,7 +114,8 @@ class AgentHistory(msgspec.Struct):
     agent_id: str
     proficiency: dict[str, CapabilitySeries]
     tasks: AgentTaskSeries
-    #: an addition: the agent's performance reports (success rate, mean latency)
+    #: an addition: the agent's performance reports in the window (success rate,
+    #: mean latency), at most 300, evenly thinned out
     performance: PerformanceSeries
 
 
@@ -304,7 +307,7 @@ async def history_series(request: web.Request) -> web.Response:
 @route(
     "GET",
     "/api/history/agents/{agent_id}",
-    "One agent over time: proficiency per capability, tasks per bucket, performance reports",
+    "One agent over time: proficiency per capability (all), tasks per bucket and performance reports in the window",
     response=AgentHistory,
     query={
         "window": f"seconds of the tasks series, {MIN_WINDOW}..{MAX_WINDOW} (default 3600)",
@@ -315,10 +318,10 @@ async def history_series(request: web.Request) -> web.Response:
 async def history_agent(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     store = svc(request).store
-    points = await store.agent_points(agent_id)
+    series = await _series(request, agent_id)
+    points = await store.agent_points(agent_id, since=float(series["t"][0]))
     if not points and svc(request).reader().find_agent(agent_id) is None:
         raise AgentNotFound(f"no agent {agent_id} in the log", agent_id=agent_id)
-    series = await _series(request, agent_id)
     proficiency: dict[str, CapabilitySeries] = {}
     perf = PerformanceSeries([], [], [])
     for p in points:
@@ -330,6 +333,10 @@ async def history_agent(request: web.Request) -> web.Response:
             c = proficiency.setdefault(p.capability, CapabilitySeries([], []))
             c.t.append(p.at)
             c.value.append(p.proficiency)
+    # one report per finished task: at most MAX_POINTS of them, evenly spread
+    every = max(1, math.ceil(len(perf.t) / MAX_POINTS))
+    if every > 1:
+        perf = PerformanceSeries(perf.t[::every], perf.success_rate[::every], perf.latency_ms[::every])
     body = AgentHistory(
         agent_id=agent_id,
         proficiency=proficiency,

@@ -178,6 +178,7 @@ class EventStore(Protocol):
         status (``hivehub.core.summary.fold_series``); only ``agent_id``'s when given."""
 
     async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
-        """The agent's proficiency readings and performance reports, oldest first."""
+        """The agent's proficiency readings (all of them: a learning cycle is rare) and
+        its performance reports at or after ``since`` (one per finished task), oldest first."""
 
     async def close(self) -> None: ...

@@ -123,7 +123,11 @@ class MemoryEventStore:
         return rows, before
 
     async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
-        return [p for p in self._points.get(agent_id, ()) if since is None or p.at >= since]
+        return [
+            p
+            for p in self._points.get(agent_id, ())
+            if since is None or p.capability is not None or p.at >= since
+        ]
 
     async def bounds(self) -> tuple[int, int]:
         if not self._seqs:

@@ -346,7 +346,7 @@ class PostgresEventStore:
         try:
             rows = await self._pool().fetch(
                 f"SELECT {', '.join(H.POINT_COLUMNS)} FROM agent_points"
-                " WHERE agent_id = $1 AND at >= $2 ORDER BY sequence",
+                " WHERE agent_id = $1 AND (capability IS NOT NULL OR at >= $2) ORDER BY sequence",
                 agent_id,
                 since if since is not None else float("-inf"),
             )

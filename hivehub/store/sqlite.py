@@ -429,7 +429,8 @@ class SQLiteEventStore:
     def _agent_points_sync(self, agent_id: str, since: float | None) -> list[AgentPoint]:
         assert self._r is not None
         rows = self._r.execute(
-            f"SELECT {', '.join(H.POINT_COLUMNS)} FROM agent_points WHERE agent_id = ? AND at >= ? ORDER BY sequence",
+            f"SELECT {', '.join(H.POINT_COLUMNS)} FROM agent_points WHERE agent_id = ? AND (capability IS NOT NULL OR at >= ?)"
+            " ORDER BY sequence",
             (agent_id, since if since is not None else float("-inf")),
         )
         return [AgentPoint(*r) for r in rows]
