@@ -179,6 +179,8 @@ def parse_time(raw: str, name: str) -> float:
     try:
         v = float(raw)
     except ValueError:
+        if len(raw) > 6 and raw[-6] == " ":  # an unescaped "+02:00" arrives as " 02:00"
+            raw = raw[:-6] + "+" + raw[-5:]
         try:
             at = datetime.fromisoformat(raw)
         except ValueError:

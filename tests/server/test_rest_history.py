@@ -120,6 +120,7 @@ async def test_filters_search_and_time_range(hist_hub: Hub) -> None:
     now = time.time()
     assert len(await ids(f"from={now - 3600}&to={now + 60}&limit=100")) == 12
     assert await ids(f"from={now + 60}") == []
+    assert await ids("from=2000-01-01T02:00:00+02:00&limit=100") == await ids("limit=100")  # "+" unescaped
 
 
 @pytest.mark.parametrize(
