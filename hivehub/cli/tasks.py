@@ -418,6 +418,8 @@ async def _history_list(c: HiveClient, args: argparse.Namespace) -> int:
         return EXIT_OK
     out, err = consoles()
     of = f" of {total:,}" if isinstance(total, int) else ""
+    if total is None and isinstance(page.get("total_exceeds"), int):
+        of = f" of more than {page['total_exceeds']:,}"
     t = table(f"{len(tasks)}{of} task(s) from the log, newest first")
     t.add_column("ID", no_wrap=True, style="bold")
     t.add_column("TYPE", min_width=4)

@@ -28,13 +28,16 @@ from aiohttp import web
 from ..core.errors import AgentNotFound, InvalidInput
 from ..core.model import TaskStatus
 from ..core.summary import TaskSummary, bucket_plan, fold_series
-from ..store.base import TaskQuery
+from ..store.base import TOTAL_CAP, TaskQuery
 from .routes import q_int, raw_json, route, svc
 
 _enc = msgspec.json.Encoder()
 
 #: the longest text search and filter value accepted
 MAX_TEXT = 200
+#: the shortest text search: the trigram index has no shorter keys (a shorter one
+#: would scan every task)
+MIN_SEARCH = 3
 MIN_WINDOW, MAX_WINDOW = 300, 86_400
 #: performance reports in an agent's answer (the window's, thinned out beyond this)
 MAX_POINTS = 300
@@ -69,8 +72,11 @@ class HistoryPage(msgspec.Struct):
     tasks: list[HistoryTask]
     #: pass as ``cursor`` for the next page; ``null`` on the last one
     next_cursor: str | None
-    #: tasks matching the filters (every page, not only this one)
+    #: tasks matching the filters (every page, not only this one); ``null`` when more
+    #: than ``total_exceeds`` match (counting is capped; every task is counted exactly)
     total: int | None
+    #: an addition: the cap ``total`` was over (10,000), else ``null``
+    total_exceeds: int | None = None
 
 
 class HistorySeries(msgspec.Struct):
@@ -160,6 +166,13 @@ def _text(request: web.Request, name: str) -> str | None:
     return raw
 
 
+def _search(request: web.Request) -> str | None:
+    text = _text(request, "q")
+    if text is not None and len(text) < MIN_SEARCH:
+        raise InvalidInput(f"q must be at least {MIN_SEARCH} characters", parameter="q", value=text)
+    return text
+
+
 def _statuses(request: web.Request) -> tuple[str, ...]:
     out: list[str] = []
     for raw in request.query.getall("status", []):
@@ -247,7 +260,7 @@ def _window(request: web.Request) -> tuple[int, float | None]:
         "type": "task type",
         "agent_id": "the assigned (or last) agent",
         "owner": "whose token submitted it (anonymous without auth)",
-        "q": "text: a substring of the id, type, description or error, ignoring case",
+        "q": "text: a substring (3 characters or more) of the id, type, description or error, ignoring case",
         "from": "created at or after: ISO-8601 or unix seconds",
         "to": "created before: ISO-8601 or unix seconds",
         "limit": "1..500 (default 50)",
@@ -264,7 +277,7 @@ async def history_tasks(request: web.Request) -> web.Response:
         type=_text(request, "type"),
         agent_id=_text(request, "agent_id"),
         owner=_text(request, "owner"),
-        text=_text(request, "q"),
+        text=_search(request),
         created_from=created_from,
         created_to=created_to,
         before=cursor_in(request.query.get("cursor")),
@@ -275,6 +288,7 @@ async def history_tasks(request: web.Request) -> web.Response:
         [_task(r) for r in page.tasks],
         cursor_out(page.next_before) if page.next_before is not None else None,
         page.total,
+        TOTAL_CAP if page.total is None else None,
     )
     return raw_json(_enc.encode(body))
 

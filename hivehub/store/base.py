@@ -80,6 +80,23 @@ def history_rows(events: Iterable[StoredEvent]) -> list[NewEvent]:
     return out
 
 
+#: ``total`` is counted up to this many matching tasks; beyond, a store answers
+#: ``None`` (counting a million index entries costs more than the page itself),
+#: except for the count of every task, which is cheap
+TOTAL_CAP = 10_000
+
+
+def unfiltered(q: TaskQuery) -> bool:
+    return not (q.statuses or q.type or q.agent_id or q.owner or q.text) and (
+        q.created_from is None and q.created_to is None
+    )
+
+
+def capped(n: int, q: TaskQuery) -> int | None:
+    """``n`` as ``total``: ``None`` over the cap (unless unfiltered)."""
+    return n if n <= TOTAL_CAP or unfiltered(q) else None
+
+
 def matches(row: TaskSummary, q: TaskQuery) -> bool:
     """``q``'s filters on one row (the memory store; the SQL stores say the same in SQL)."""
     if q.statuses and row.status not in q.statuses:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..core.summary import COLUMNS, AgentPoint, SummaryChange, TaskSummary, apply_change, combine
-from .base import NewEvent, StoredEvent, TaskQuery
+from .base import TOTAL_CAP, NewEvent, StoredEvent, TaskQuery, unfiltered
 
 #: the summary's columns as the tables name them (``created_sequence`` is the key ``seq``)
 SQL_COLUMNS = tuple("seq" if c == "created_sequence" else c for c in COLUMNS)
@@ -137,46 +137,72 @@ def where(
     p: Placeholders,
     status: str | None,
     text: Callable[[Placeholders, str], str] | None,
-    key: Callable[[str], str | None],
     with_cursor: bool = True,
+    prefix: str = "",
+    seq: str = "seq",
 ) -> str:
-    """The ``WHERE`` of a page (``status``: one of several statuses, queried apart)."""
+    """The ``WHERE`` of a page (``status``: one of several statuses, queried apart;
+    ``prefix``: the summary table's alias; ``seq``: the column the cursor bounds)."""
     conds: list[str] = []
     if status is not None:
-        conds.append(f"status = {p(status)}")
+        conds.append(f"{prefix}status = {p(status)}")
     elif q.statuses:
-        conds.append(f"status IN ({', '.join(p(s) for s in q.statuses)})")
-    if q.type is not None:
-        conds.append(f"type = {p(q.type)}")
-    if q.agent_id is not None:
-        conds.append(f"agent_id = {p(q.agent_id)}")
-    if q.owner is not None:
-        conds.append(f"owner = {p(q.owner)}")
+        conds.append(f"{prefix}status IN ({', '.join(p(s) for s in q.statuses)})")
+    for col, value in (("type", q.type), ("agent_id", q.agent_id), ("owner", q.owner)):
+        if value is not None:
+            conds.append(f"{prefix}{col} = {p(value)}")
     if q.created_from is not None:
-        conds.append(f"created_at >= {p(q.created_from)}")
+        conds.append(f"{prefix}created_at >= {p(q.created_from)}")
     if q.created_to is not None:
-        conds.append(f"created_at < {p(q.created_to)}")
+        conds.append(f"{prefix}created_at < {p(q.created_to)}")
     if with_cursor and q.before is not None:
-        conds.append(f"seq < {p(q.before)}")
+        conds.append(f"{seq} < {p(q.before)}")
     if q.text and text is not None:
         conds.append(text(p, q.text))
     return " AND ".join(conds) if conds else "1 = 1"
 
 
+def _matching(
+    q: TaskQuery,
+    p: Placeholders,
+    status: str | None,
+    text: Callable[[Placeholders, str], str],
+    fts_match: str | None,
+    with_cursor: bool,
+) -> str:
+    """``SELECT <seq> FROM ... WHERE ... ORDER BY <seq> DESC`` of the matching tasks.
+
+    ``fts_match`` (SQLite, a search of 3 characters or more): the text index drives
+    the query, newest first (FTS5 walks its rowids backwards and stops at the
+    limit), each hit checked against the other filters; a ``seq IN (MATCH)``
+    instead would collect every hit before the first row."""
+    if fts_match is None:
+        w = where(q, p, status, text, with_cursor)
+        return f"SELECT seq FROM task_summary WHERE {w} ORDER BY seq DESC"
+    m = p(fts_match)
+    w = where(q._replace(text=None), p, status, None, with_cursor, prefix="s.", seq="task_fts.rowid")
+    return (
+        "SELECT task_fts.rowid FROM task_fts CROSS JOIN task_summary s ON s.seq = task_fts.rowid"
+        f" WHERE task_fts MATCH {m} AND {w} ORDER BY task_fts.rowid DESC"
+    )
+
+
 def page_queries(
-    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], key: Callable[[str], str | None]
+    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], fts_match: str | None = None
 ) -> list[tuple[str, list[Any]]]:
     """One query per asked status (each a backward range of its ``(status, seq)``
     index), or one for no or one status; each answers ``limit + 1`` rows, newest
-    first; the caller merges them (:func:`merge_pages`)."""
+    first; the caller merges them (:func:`merge_pages`). The keys are found first,
+    then only their rows are read (a time range sorts keys, not whole rows)."""
     statuses: list[str | None] = list(q.statuses) if len(q.statuses) > 1 else [None]
     out = []
     for st in statuses:
         p = Placeholders(numbered)
-        w = where(q, p, st, text, key)
+        inner = _matching(q, p, st, text, fts_match, True)
+        lim = p(q.limit + 1)
         out.append(
             (
-                f"SELECT {SELECT_COLUMNS} FROM task_summary WHERE {w} ORDER BY seq DESC LIMIT {p(q.limit + 1)}",
+                f"SELECT {SELECT_COLUMNS} FROM task_summary WHERE seq IN ({inner} LIMIT {lim}) ORDER BY seq DESC",
                 p.params,
             )
         )
@@ -184,11 +210,15 @@ def page_queries(
 
 
 def count_query(
-    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], key: Callable[[str], str | None]
+    q: TaskQuery, numbered: bool, text: Callable[[Placeholders, str], str], fts_match: str | None = None
 ) -> tuple[str, list[Any]]:
+    """``COUNT`` of the matching tasks, at most ``TOTAL_CAP + 1`` of them counted
+    (every task when unfiltered)."""
+    if unfiltered(q):
+        return "SELECT COUNT(*) FROM task_summary", []
     p = Placeholders(numbered)
-    w = where(q, p, None, text, key, with_cursor=False)
-    return f"SELECT COUNT(*) FROM task_summary WHERE {w}", p.params
+    inner = _matching(q, p, None, text, fts_match, False)
+    return f"SELECT COUNT(*) FROM ({inner} LIMIT {p(TOTAL_CAP + 1)}) AS m", p.params
 
 
 def merge_pages(pages: list[list[tuple[Any, ...]]], limit: int) -> tuple[list[TaskSummary], int | None]:

@@ -16,6 +16,7 @@ from .base import (
     StoredEvent,
     TaskPage,
     TaskQuery,
+    capped,
     matches,
     statuses_of,
     task_id_of_row,
@@ -94,7 +95,7 @@ class MemoryEventStore:
         return TaskPage(
             [msgspec.structs.replace(r) for r in page],
             page[-1].created_sequence if more else None,
-            total if q.with_total else None,
+            capped(total, q) if q.with_total else None,
         )
 
     async def series_rows(

@@ -26,6 +26,7 @@ from .base import (
     StoredEvent,
     TaskPage,
     TaskQuery,
+    capped,
     history_rows,
     statuses_of,
     task_id_of_row,
@@ -319,12 +320,12 @@ class PostgresEventStore:
             async with self._pool().acquire() as c:
                 pages = [
                     [tuple(r) for r in await c.fetch(sql, *params)]
-                    for sql, params in H.page_queries(q, True, _text, task_key)
+                    for sql, params in H.page_queries(q, True, _text)
                 ]
                 total = None
                 if q.with_total:
-                    sql, params = H.count_query(q, True, _text, task_key)
-                    total = await c.fetchval(sql, *params)
+                    sql, params = H.count_query(q, True, _text)
+                    total = capped(await c.fetchval(sql, *params), q)
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the history: {exc}") from exc
         tasks, nxt = H.merge_pages(pages, q.limit)

@@ -37,6 +37,7 @@ from .base import (
     StoredEvent,
     TaskPage,
     TaskQuery,
+    capped,
     history_rows,
     statuses_of,
     task_id_of_row,
@@ -150,12 +151,18 @@ _LIKE_COLUMNS = ("id", "type", "description", "error_code", "error_message")
 
 
 def _text(p: H.Placeholders, text: str) -> str:
-    """A substring of the id, type, description or error, ignoring case: through the
-    trigram index from 3 characters on, else a scan (the index has no shorter keys)."""
-    if len(text) >= 3:
-        return f"seq IN (SELECT rowid FROM task_fts WHERE task_fts MATCH {p(chr(34) + text.replace(chr(34), chr(34) * 2) + chr(34))})"
+    """A substring of the id, type, description or error, ignoring case, shorter than
+    a trigram: a scan (``_fts`` answers the longer ones through the index)."""
     needle = text.lower()
     return "(" + " OR ".join(f"instr(lower(coalesce({c}, '')), {p(needle)}) > 0" for c in _LIKE_COLUMNS) + ")"
+
+
+def _fts(q: TaskQuery) -> str | None:
+    """The trigram index's query for a search of 3 characters or more: the whole
+    text as one phrase (a substring)."""
+    if q.text is None or len(q.text) < 3:
+        return None
+    return '"' + q.text.replace('"', '""') + '"'
 
 
 def _ident(task_id: str) -> str | None:
@@ -398,16 +405,18 @@ class SQLiteEventStore:
 
     def _history_tasks_sync(self, q: TaskQuery) -> TaskPage:
         assert self._r is not None
+        fts = _fts(q)
         pages = [
-            self._r.execute(sql, params).fetchall() for sql, params in H.page_queries(q, False, _text, _ident)
+            self._r.execute(sql, params).fetchall() for sql, params in H.page_queries(q, False, _text, fts)
         ]
         tasks, nxt = H.merge_pages(pages, q.limit)
         total = None
         if q.with_total:
-            sql, params = H.count_query(q, False, _text, _ident)
+            sql, params = H.count_query(q, False, _text, fts)
             # (fetchall, not fetchone: an unfinished statement would hold its read
             # transaction open, and later reads would see that old snapshot)
-            ((total,),) = self._r.execute(sql, params).fetchall()
+            ((n,),) = self._r.execute(sql, params).fetchall()
+            total = capped(n, q)
         return TaskPage(tasks, nxt, total)
 
     async def history_tasks(self, q: TaskQuery) -> TaskPage:

@@ -135,6 +135,7 @@ async def test_filters_search_and_time_range(hist_hub: Hub) -> None:
         ("cursor=!!", "cursor"),
         ("cursor=bm9wZQ", "cursor"),
         ("q=" + "x" * 201, "q"),
+        ("q=ab", "q"),
     ],
 )
 async def test_bad_values_are_422_with_the_parameter(hub: Hub, query: str, parameter: str) -> None:

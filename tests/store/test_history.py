@@ -248,3 +248,30 @@ async def test_one_batch_or_one_event_at_a_time_give_the_same_rows(store: EventS
         (t.id, t.status, t.failures, t.attempts, t.error_code, t.finished_at) for t in want.tasks
     ]
     assert got.tasks == want.tasks
+
+
+async def test_total_is_counted_up_to_the_cap(store: EventStore) -> None:  # noqa: F811
+    from hivehub.core.summary import SummaryChange
+    from hivehub.store.base import TOTAL_CAP
+
+    n = TOTAL_CAP + 5
+    rows = []
+    for i in range(1, n + 1):
+        row = TaskSummary(
+            id=f"c{i}",
+            type="big" if i <= TOTAL_CAP + 1 else "small",
+            description=f"capped {i}",
+            status="pending",
+            priority=2,
+            owner="o",
+            created_at=float(i),
+            updated_at=float(i),
+            created_sequence=i,
+        )
+        rows.append(NewEvent(i, "task_created", b"{}", row.id, SummaryChange(row.id, create=row)))
+    await store.append(rows)
+    assert (await store.history_tasks(TaskQuery(limit=1))).total == n  # every task: exact
+    page = await store.history_tasks(TaskQuery(type="big", limit=2))
+    assert page.total is None and [t.id for t in page.tasks] == [f"c{TOTAL_CAP + 1}", f"c{TOTAL_CAP}"]
+    assert (await store.history_tasks(TaskQuery(type="small"))).total == 4
+    assert (await store.history_tasks(TaskQuery(text="capped 1000"))).total == 7  # 1000, 10000..10005
