@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from ..core.summary import COLUMNS, AgentPoint, SummaryChange, TaskSummary, apply_change, combine
+from ..core.summary import COLUMNS, FINAL, AgentPoint, SummaryChange, TaskSummary, apply_change, combine
 from .base import TOTAL_CAP, NewEvent, StoredEvent, TaskQuery, unfiltered
 
 #: the summary's columns as the tables name them (``created_sequence`` is the key ``seq``)
@@ -35,6 +35,9 @@ def index_statements(table: str = "task_summary") -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {table}_created ON {table}(created_at)",
         f"CREATE INDEX IF NOT EXISTS {table}_finished ON {table}(finished_at)",
         f"CREATE INDEX IF NOT EXISTS {table}_agent_finished ON {table}(agent_id, finished_at)",
+        # the series' counts of tasks finished before its window: one range per final status
+        f"CREATE INDEX IF NOT EXISTS {table}_status_finished ON {table}(status, finished_at)",
+        f"CREATE INDEX IF NOT EXISTS {table}_agent_status_finished ON {table}(agent_id, status, finished_at)",
         "CREATE INDEX IF NOT EXISTS agent_points_agent ON agent_points(agent_id, sequence)",
     ]
     return out
@@ -238,9 +241,15 @@ def series_queries(
     start: float, end: float, agent_id: str | None, numbered: bool
 ) -> list[tuple[str, list[Any]]]:
     """The tasks alive in the window: unfinished ones created before its end, and
-    those finished in or after it (two index ranges rather than one ``OR``); then
-    the counts of those finished before it, by status."""
+    those finished in or after it (two ranges of the ``finished_at`` index rather
+    than one ``OR``); then the count of those finished before it for each final
+    status (one range of ``(status, finished_at)`` each). SQLite is told the index of
+    the first two: its planner would take ``created_at`` (every task is created
+    before the end) and read every row."""
     out = []
+    table = "task_summary"
+    if not numbered:
+        table += f" INDEXED BY task_summary_{'agent_finished' if agent_id is not None else 'finished'}"
     for finished in (False, True):
         p = Placeholders(numbered)
         # (placeholders in the order they appear: SQLite's ``?`` bind by position)
@@ -248,10 +257,14 @@ def series_queries(
         c += f" AND created_at < {p(end)}"
         if agent_id is not None:
             c += f" AND agent_id = {p(agent_id)}"
-        out.append((f"SELECT {SERIES_COLUMNS} FROM task_summary WHERE {c}", p.params))
+        out.append((f"SELECT {SERIES_COLUMNS} FROM {table} WHERE {c}", p.params))
     p = Placeholders(numbered)
-    c = f"finished_at < {p(start)}"
-    if agent_id is not None:
-        c += f" AND agent_id = {p(agent_id)}"
-    out.append((f"SELECT status, COUNT(*) FROM task_summary WHERE {c} GROUP BY status", p.params))
+    counts = []
+    for status in sorted(FINAL):
+        head = f"SELECT {p(status)}, COUNT(*) FROM task_summary"
+        c = f"status = {p(status)} AND finished_at < {p(start)}"
+        if agent_id is not None:
+            c += f" AND agent_id = {p(agent_id)}"
+        counts.append(f"{head} WHERE {c}")
+    out.append((" UNION ALL ".join(counts), p.params))
     return out

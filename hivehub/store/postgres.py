@@ -338,7 +338,7 @@ class PostgresEventStore:
         try:
             async with self._pool().acquire() as c:
                 rows = [SeriesRow(*r) for sql, params in alive for r in await c.fetch(sql, *params)]
-                counts = {r[0]: r[1] for r in await c.fetch(before[0], *before[1])}
+                counts = {r[0]: r[1] for r in await c.fetch(before[0], *before[1]) if r[1]}
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the history: {exc}") from exc
         return rows, counts

@@ -428,7 +428,7 @@ class SQLiteEventStore:
         assert self._r is not None
         *alive, before = H.series_queries(start, end, agent_id, False)
         rows = [SeriesRow(*r) for sql, params in alive for r in self._r.execute(sql, params)]
-        return rows, {st: n for st, n in self._r.execute(*before)}
+        return rows, {st: n for st, n in self._r.execute(*before).fetchall() if n}
 
     async def series_rows(
         self, start: float, end: float, agent_id: str | None = None
