@@ -172,6 +172,7 @@ def _matching(
     text: Callable[[Placeholders, str], str],
     fts_match: str | None,
     with_cursor: bool,
+    ordered: bool = True,
 ) -> str:
     """``SELECT <seq> FROM ... WHERE ... ORDER BY <seq> DESC`` of the matching tasks.
 
@@ -181,12 +182,12 @@ def _matching(
     instead would collect every hit before the first row."""
     if fts_match is None:
         w = where(q, p, status, text, with_cursor)
-        return f"SELECT seq FROM task_summary WHERE {w} ORDER BY seq DESC"
+        return f"SELECT seq FROM task_summary WHERE {w}" + (" ORDER BY seq DESC" if ordered else "")
     m = p(fts_match)
     w = where(q._replace(text=None), p, status, None, with_cursor, prefix="s.", seq="task_fts.rowid")
     return (
         "SELECT task_fts.rowid FROM task_fts CROSS JOIN task_summary s ON s.seq = task_fts.rowid"
-        f" WHERE task_fts MATCH {m} AND {w} ORDER BY task_fts.rowid DESC"
+        f" WHERE task_fts MATCH {m} AND {w}" + (" ORDER BY task_fts.rowid DESC" if ordered else "")
     )
 
 
@@ -220,7 +221,8 @@ def count_query(
     if unfiltered(q):
         return "SELECT COUNT(*) FROM task_summary", []
     p = Placeholders(numbered)
-    inner = _matching(q, p, None, text, fts_match, False)
+    # (unordered: any matching rows count, and an order could make the planner sort them all)
+    inner = _matching(q, p, None, text, fts_match, False, ordered=False)
     return f"SELECT COUNT(*) FROM ({inner} LIMIT {p(TOTAL_CAP + 1)}) AS m", p.params
 
 
