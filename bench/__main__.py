@@ -39,6 +39,7 @@ BENCHES = [
     "llm",
     "mcp",
     "a2a",
+    "history",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,6 +101,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import a2a
 
         return a2a.run
+    if name == "history":
+        from bench import history
+
+        return history.run
     raise KeyError(name)
 
 
@@ -436,6 +441,17 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
             "-",
         )
         row("soak", "verdict", so["verdict"], "-", "-", "bounded", so["verdict"] == "bounded")
+    hi = b.get("history")
+    if hi and "error" not in hi:
+        row(
+            "history",
+            f"{hi['config']['tasks']:,} tasks: first page of /api/history/tasks, plain / worst filter or search",
+            f"{hi['first_page_ms']:.1f} / {hi['worst_first_page_ms']:.1f} ms",
+            "-",
+            "-",
+            f"< {hi['config']['target_ms']:g} ms",
+            hi["met"],
+        )
     ll = b.get("llm")
     if ll and "error" not in ll:
         pct, cpu = ll["added_latency_pct"], ll["hub_cpu_vs_model_pct"]

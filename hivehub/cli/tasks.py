@@ -104,12 +104,38 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="stop waiting after S seconds (exit 1)",
     )
     p.set_defaults(func=command(cmd_tasks_submit))
-    p = tsub.add_parser("list", parents=parents, help="list tasks, newest first")
+    p = tsub.add_parser(
+        "list",
+        parents=parents,
+        help="list tasks, newest first (--all: every task the log holds, paged)",
+        description="List the tasks in the hub's memory, newest first; with --all (or any of --search, "
+        "--owner, --since, --until, --cursor) every task the log holds, from /api/history/tasks, "
+        "one page at a time.",
+        epilog="examples:\n  hive tasks list --status running\n"
+        "  hive tasks list --all --search 'primes' --since 2025-01-01 --limit 20\n"
+        "  hive tasks list --all --cursor CURSOR   (the hint printed under the previous page)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--status", choices=TASK_STATUSES)
     p.add_argument("--type")
     p.add_argument("--agent", help="assigned to this agent")
-    p.add_argument("--priority", type=_priority)
-    p.add_argument("--limit", type=A.POSITIVE_INT, default=100, help="at most N tasks (default %(default)s)")
+    p.add_argument("--priority", type=_priority, help="(not with --all)")
+    p.add_argument(
+        "--limit",
+        type=A.POSITIVE_INT,
+        default=None,
+        help="at most N tasks (default 100; with --all 50, at most 500)",
+    )
+    p.add_argument("--all", action="store_true", help="every task the log holds, not only those in memory")
+    p.add_argument(
+        "--search", metavar="TEXT", help="text in the id, type, description or error (implies --all)"
+    )
+    p.add_argument("--owner", help="submitted with this token name (anonymous without auth; implies --all)")
+    p.add_argument(
+        "--since", metavar="TIME", help="created at or after: ISO-8601 or unix seconds (implies --all)"
+    )
+    p.add_argument("--until", metavar="TIME", help="created before: ISO-8601 or unix seconds (implies --all)")
+    p.add_argument("--cursor", help="the next page, as printed under the previous one (implies --all)")
     p.set_defaults(func=command(cmd_tasks_list))
     p = tsub.add_parser("show", parents=parents, help="one task in detail")
     p.add_argument("task_id", metavar="ID")
@@ -317,11 +343,21 @@ def _print_outcome(out: Console, t: dict[str, Any]) -> None:
             out.print(pretty(e["details"]))
 
 
+#: the options of ``tasks list`` that only the history answers
+HISTORY_OPTIONS = ("search", "owner", "since", "until", "cursor")
+
+
 async def cmd_tasks_list(c: HiveClient, args: argparse.Namespace) -> int:
+    if args.all or any(getattr(args, k) is not None for k in HISTORY_OPTIONS):
+        return await _history_list(c, args)
     tasks = [
         t
         async for t in c.list_tasks(
-            status=args.status, type=args.type, agent_id=args.agent, priority=args.priority, limit=args.limit
+            status=args.status,
+            type=args.type,
+            agent_id=args.agent,
+            priority=args.priority,
+            limit=args.limit or 100,
         )
     ]
     if args.json:
@@ -350,6 +386,65 @@ async def cmd_tasks_list(c: HiveClient, args: argparse.Namespace) -> int:
             when(task.get("created_at"), short=True),
         )
     out.print(t)
+    return EXIT_OK
+
+
+async def _history_list(c: HiveClient, args: argparse.Namespace) -> int:
+    """One page of ``GET /api/history/tasks``; the next page's cursor goes to stderr."""
+    if args.priority is not None:
+        raise UsageError("--priority is not a filter of the history (--all, --search, ...): leave one out")
+    limit = args.limit or 50
+    if limit > 500:
+        raise UsageError("--limit is at most 500 with --all (page on with --cursor)")
+    params = {
+        k: v
+        for k, v in {
+            "status": args.status,
+            "type": args.type,
+            "agent_id": args.agent,
+            "owner": args.owner,
+            "q": args.search,
+            "from": args.since,
+            "to": args.until,
+            "cursor": args.cursor,
+            "limit": str(limit),
+        }.items()
+        if v is not None
+    }
+    page = await c.request_object("GET", "/api/history/tasks", params=params)
+    tasks, nxt, total = page.get("tasks", []), page.get("next_cursor"), page.get("total")
+    if args.json:
+        print_json(page)
+        return EXIT_OK
+    out, err = consoles()
+    of = f" of {total:,}" if isinstance(total, int) else ""
+    if total is None and isinstance(page.get("total_exceeds"), int):
+        of = f" of more than {page['total_exceeds']:,}"
+    t = table(f"{len(tasks)}{of} task(s) from the log, newest first")
+    t.add_column("ID", no_wrap=True, style="bold")
+    t.add_column("TYPE", min_width=4)
+    t.add_column("STATUS", no_wrap=True)
+    t.add_column("AGENT", no_wrap=True, min_width=8)
+    t.add_column("OWNER", no_wrap=True)
+    t.add_column("TRY", justify="right", no_wrap=True)
+    t.add_column("ERROR", no_wrap=True)
+    t.add_column("CREATED", no_wrap=True)
+    for task in tasks:
+        t.add_row(
+            task["id"],
+            task.get("type", ""),
+            styled(task.get("status", "")),
+            (task.get("agent_id") or "-")[: None if out.width >= 120 else 8],
+            task.get("owner") or "-",
+            str(task.get("attempts", 0)),
+            task.get("error_code") or "-",
+            when(task.get("created_at"), short=True),
+        )
+    out.print(t)
+    if nxt:
+        err.print(
+            f"next page: hive tasks list --all --cursor {nxt}  (with the same filters)", highlight=False
+        )
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ what validates.
 - :mod:`.rest_agents`: agents, and the pull transport's heartbeat and claim;
 - :mod:`.rest_tasks`: tasks, the pull transport's reports, approval and input, ``/api/events``;
 - :mod:`.rest_usage`: quota pools and budgets;
+- :mod:`.rest_history`: the history from the log (every task, chart series, an agent over time);
 - :mod:`.observability`: ``/metrics`` and module routes (it imports this module, so
   its routes come after these; ``create_app`` imports it).
 """
@@ -31,6 +32,7 @@ from . import rest_status  # noqa: F401
 from . import rest_agents  # noqa: F401
 from . import rest_tasks  # noqa: F401
 from . import rest_usage  # noqa: F401
+from . import rest_history  # noqa: F401
 
 # isort: on
 from .rest_agents import agent_claim, create_agent

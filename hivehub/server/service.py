@@ -27,6 +27,7 @@ from ..core.commands import Command, Heartbeat, Recover, Tick
 from ..core.errors import HiveError, StoreUnavailable
 from ..core.hive import Hive, HiveConfig
 from ..core.model import ONLINE, Task, TaskStatus
+from ..core.summary import history_of
 from ..core.tasklog import fold_task, task_id_of
 from ..store.base import EventStore, NewEvent, StoredEvent
 from .reader import HiveReader
@@ -424,7 +425,11 @@ class HubService:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
-                rows = [NewEvent(e.sequence, e.type, body, task_id_of(e.data)) for e, body in batch]
+                # the history tables' change comes from the event object, not its bytes
+                rows = [
+                    NewEvent(e.sequence, e.type, body, task_id_of(e.data), *history_of(e))
+                    for e, body in batch
+                ]
                 t0 = asyncio.get_running_loop().time()
                 try:
                     await self.store.append(rows)

@@ -11,6 +11,7 @@ from typing import NamedTuple, Protocol
 
 from ..core.events import TaskCreated, decode_event
 from ..core.model import TaskStatus
+from ..core.summary import AgentPoint, SeriesRow, SummaryChange, TaskSummary, history_of
 from ..core.tasklog import STATUS_EVENTS, TASK_EVENTS, fold_statuses
 
 
@@ -22,13 +23,104 @@ class StoredEvent(NamedTuple):
 
 class NewEvent(NamedTuple):
     """An event to append, with the task it changes (``hivehub.core.tasklog.task_id_of``),
-    which the store indexes for ``task_events``. Reads answer :class:`StoredEvent`
-    (three fields, which the replay path unpacks)."""
+    which the store indexes for ``task_events``, and what it changes in the history
+    tables (``hivehub.core.summary.history_of``), which the store applies in the same
+    transaction. Reads answer :class:`StoredEvent` (three fields, which the replay
+    path unpacks)."""
 
     sequence: int
     type: str
     body: bytes
     task_id: str | None = None
+    summary: SummaryChange | None = None
+    points: tuple[AgentPoint, ...] = ()
+
+
+class TaskQuery(NamedTuple):
+    """A page of the task history (``GET /api/history/tasks``), newest first.
+
+    ``text``: a case-insensitive substring of the id, type, description or error
+    (code or message). ``before``: the cursor, a ``created_sequence`` (keyset:
+    stable while new tasks arrive). Times are unix seconds on ``created_at``,
+    ``created_from`` included, ``created_to`` excluded."""
+
+    statuses: tuple[str, ...] = ()
+    type: str | None = None
+    agent_id: str | None = None
+    owner: str | None = None
+    text: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    before: int | None = None
+    limit: int = 50
+    #: count the matching tasks (``total``); a store may answer ``None`` instead
+    with_total: bool = True
+
+
+class TaskPage(NamedTuple):
+    tasks: list[TaskSummary]
+    #: the ``before`` of the next page, ``None`` on the last one
+    next_before: int | None
+    total: int | None
+
+
+def history_rows(events: Iterable[StoredEvent]) -> list[NewEvent]:
+    """The history changes of events read back from the log (the backfill of a store
+    whose history tables are behind it). A body that does not decode (written by a
+    newer hub, or not an event) changes nothing."""
+    out = []
+    for e in events:
+        try:
+            event = decode_event(e.body)
+        except Exception:
+            continue
+        summary, points = history_of(event)
+        if summary is not None or points:
+            out.append(NewEvent(e.sequence, e.type, e.body, None, summary, points))
+    return out
+
+
+#: ``total`` is counted up to this many matching tasks; beyond, a store answers
+#: ``None`` (counting a million index entries costs more than the page itself),
+#: except for the count of every task, which is cheap
+TOTAL_CAP = 10_000
+
+
+def unfiltered(q: TaskQuery) -> bool:
+    return not (q.statuses or q.type or q.agent_id or q.owner or q.text) and (
+        q.created_from is None and q.created_to is None
+    )
+
+
+def capped(n: int, q: TaskQuery) -> int | None:
+    """``n`` as ``total``: ``None`` over the cap (unless unfiltered)."""
+    return n if n <= TOTAL_CAP or unfiltered(q) else None
+
+
+def matches(row: TaskSummary, q: TaskQuery) -> bool:
+    """``q``'s filters on one row (the memory store; the SQL stores say the same in SQL)."""
+    if q.statuses and row.status not in q.statuses:
+        return False
+    if q.type is not None and row.type != q.type:
+        return False
+    if q.agent_id is not None and row.agent_id != q.agent_id:
+        return False
+    if q.owner is not None and row.owner != q.owner:
+        return False
+    if q.created_from is not None and row.created_at < q.created_from:
+        return False
+    if q.created_to is not None and row.created_at >= q.created_to:
+        return False
+    if q.text:
+        needle = q.text.lower()
+        fields = (row.id, row.type, row.description, row.error_code or "", row.error_message or "")
+        if not any(needle in f.lower() for f in fields):
+            return False
+    return True
+
+
+#: rows per transaction of the backfill of the history tables
+BACKFILL_BATCH = 5000
 
 
 #: Event types that change a task, and where their body names it (the backfill of
@@ -91,5 +183,19 @@ class EventStore(Protocol):
 
     async def ping(self) -> None:
         """Check that a write could succeed now. Raises StoreUnavailable."""
+
+    async def history_tasks(self, q: TaskQuery) -> TaskPage:
+        """A page of the task summary table, newest first. Raises StoreUnavailable."""
+
+    async def series_rows(
+        self, start: float, end: float, agent_id: str | None = None
+    ) -> tuple[list[SeriesRow], dict[str, int]]:
+        """The tasks alive in ``[start, end)`` (created before ``end``, not finished
+        before ``start``) and the count of tasks finished before ``start`` by final
+        status (``hivehub.core.summary.fold_series``); only ``agent_id``'s when given."""
+
+    async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
+        """The agent's proficiency readings (all of them: a learning cycle is rare) and
+        its performance reports at or after ``since`` (one per finished task), oldest first."""
 
     async def close(self) -> None: ...

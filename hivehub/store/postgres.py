@@ -14,13 +14,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
 from ..core.model import TaskStatus
+from ..core.summary import AgentPoint, SeriesRow
+from . import history_sql as H
 from .base import (
+    BACKFILL_BATCH,
     JSON_NUL,
     JSON_NUL_KEY,
     STATUS_TYPES,
     TASK_ID_PATHS,
     NewEvent,
     StoredEvent,
+    TaskPage,
+    TaskQuery,
+    capped,
+    history_rows,
     statuses_of,
     task_id_of_row,
     task_key,
@@ -77,7 +84,103 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        4,
+        [
+            # the history tables (core/summary.py, store/history_sql.py): written with
+            # the events that change them; an older log is backfilled on open
+            # (history_state.sequence: the sequence they are at). Ids are task_key()s.
+            """CREATE TABLE IF NOT EXISTS task_summary (
+                seq BIGINT PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                description TEXT NOT NULL,
+                status TEXT NOT NULL,
+                priority INT NOT NULL,
+                owner TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                agent_id TEXT,
+                started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                retried_at DOUBLE PRECISION,
+                attempts INT NOT NULL DEFAULT 0,
+                failures INT NOT NULL DEFAULT 0,
+                error_code TEXT,
+                error_message TEXT,
+                latency_ms DOUBLE PRECISION,
+                tokens BIGINT NOT NULL DEFAULT 0,
+                cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+                search TEXT GENERATED ALWAYS AS (
+                    lower(id || ' ' || type || ' ' || description || ' '
+                          || coalesce(error_code, '') || ' ' || coalesce(error_message, ''))
+                ) STORED
+            )""",
+            """CREATE TABLE IF NOT EXISTS agent_points (
+                agent_id TEXT NOT NULL, sequence BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL,
+                capability TEXT, proficiency DOUBLE PRECISION, success_rate DOUBLE PRECISION,
+                latency_ms DOUBLE PRECISION
+            )""",
+            *H.index_statements(),
+            """CREATE TABLE IF NOT EXISTS history_state (
+                id INT PRIMARY KEY CHECK (id = 1), sequence BIGINT NOT NULL
+            )""",
+            "INSERT INTO history_state VALUES (1, 0) ON CONFLICT DO NOTHING",
+        ],
+    )
+)
+
 _ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
+
+
+def _text(p: H.Placeholders, text: str) -> str:
+    # a substring, ignoring case: the pg_trgm index answers it where it exists
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"search LIKE {p('%' + escaped + '%')}"
+
+
+async def _trigram_index(c: asyncpg.Connection) -> bool:
+    """Index the search column with pg_trgm if the extension is (or can be) installed;
+    without it a text search scans the table. Inside a savepoint: a refusal (not a
+    superuser) leaves the migration going."""
+    try:
+        async with c.transaction():
+            await c.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    except asyncpg.PostgresError:
+        pass
+    schema = await c.fetchval(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    )
+    if schema is None:
+        return False
+    await c.execute(
+        f'CREATE INDEX IF NOT EXISTS task_summary_search ON task_summary USING gin (search "{schema}".gin_trgm_ops)'
+    )
+    return True
+
+
+async def write_history(c: asyncpg.Connection, events: Sequence[StoredEvent | NewEvent]) -> None:
+    """The history writes of a batch, inside the caller's transaction."""
+    todo = H.plan(events)
+    if todo.creates:
+        # a duplicate id replaces the row
+        await c.execute(
+            "DELETE FROM task_summary WHERE id = ANY($1::text[])", [task_key(r.id) for r in todo.creates]
+        )
+        await c.copy_records_to_table(
+            "task_summary",
+            records=[H.row_values(r, task_key) for r in todo.creates],
+            columns=list(H.SQL_COLUMNS),
+        )
+    for group in todo.updates.values():
+        await c.executemany(H.update_sql(group[0], True), [H.update_params(ch, task_key) for ch in group])
+    if todo.points:
+        await c.copy_records_to_table(
+            "agent_points", records=[H.point_values(pt) for pt in todo.points], columns=list(H.POINT_COLUMNS)
+        )
+    if events:
+        await c.execute("UPDATE history_state SET sequence = $1 WHERE id = 1", events[-1].sequence)
 
 
 def split_url(url: str) -> tuple[str, str | None]:
@@ -120,8 +223,31 @@ class PostgresEventStore:
                     for stmt in statements:
                         await c.execute(stmt)
                     await c.execute("INSERT INTO schema_migrations(version) VALUES ($1)", version)
+                    if version == 4:
+                        await _trigram_index(c)
+            await self._backfill()
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot open the PostgreSQL event log: {exc}") from exc
+
+    async def _backfill(self) -> None:
+        """Bring the history tables up to the log, one batch of events per transaction
+        (the row of ``history_state`` is locked: replicas opening together backfill once)."""
+        while True:
+            async with self._pool().acquire() as c, c.transaction():
+                at = await c.fetchval("SELECT sequence FROM history_state WHERE id = 1 FOR UPDATE")
+                rows = [
+                    StoredEvent(r["sequence"], r["type"], bytes(r["body"]))
+                    for r in await c.fetch(
+                        "SELECT sequence, type, body FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+                        at,
+                        BACKFILL_BATCH,
+                    )
+                ]
+                if rows:
+                    await write_history(c, history_rows(rows))
+                    await c.execute("UPDATE history_state SET sequence = $1 WHERE id = 1", rows[-1].sequence)
+            if len(rows) < BACKFILL_BATCH:
+                return
 
     def _pool(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -141,6 +267,7 @@ class PostgresEventStore:
                     records=[(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
                     columns=["sequence", "type", "body", "task_id"],
                 )
+                await write_history(c, events)
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot write the event log: {exc}") from exc
 
@@ -187,6 +314,46 @@ class PostgresEventStore:
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
         return (row["lo"] or 0, row["hi"] or 0)
+
+    async def history_tasks(self, q: TaskQuery) -> TaskPage:
+        try:
+            async with self._pool().acquire() as c:
+                pages = [
+                    [tuple(r) for r in await c.fetch(sql, *params)]
+                    for sql, params in H.page_queries(q, True, _text)
+                ]
+                total = None
+                if q.with_total:
+                    sql, params = H.count_query(q, True, _text)
+                    total = capped(await c.fetchval(sql, *params), q)
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the history: {exc}") from exc
+        tasks, nxt = H.merge_pages(pages, q.limit)
+        return TaskPage(tasks, nxt, total)
+
+    async def series_rows(
+        self, start: float, end: float, agent_id: str | None = None
+    ) -> tuple[list[SeriesRow], dict[str, int]]:
+        *alive, before = H.series_queries(start, end, agent_id, True)
+        try:
+            async with self._pool().acquire() as c:
+                rows = [SeriesRow(*r) for sql, params in alive for r in await c.fetch(sql, *params)]
+                counts = {r[0]: r[1] for r in await c.fetch(before[0], *before[1]) if r[1]}
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the history: {exc}") from exc
+        return rows, counts
+
+    async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
+        try:
+            rows = await self._pool().fetch(
+                f"SELECT {', '.join(H.POINT_COLUMNS)} FROM agent_points"
+                " WHERE agent_id = $1 AND (capability IS NOT NULL OR at >= $2) ORDER BY sequence",
+                agent_id,
+                since if since is not None else float("-inf"),
+            )
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the history: {exc}") from exc
+        return [AgentPoint(*r) for r in rows]
 
     async def ping(self) -> None:
         try:

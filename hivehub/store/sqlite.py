@@ -19,22 +19,32 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from ..core.errors import StoreUnavailable
 from ..core.model import TaskStatus
+from ..core.summary import AgentPoint, SeriesRow
+from . import history_sql as H
 from .base import (
+    BACKFILL_BATCH,
     JSON_NUL,
     JSON_NUL_KEY,
     STATUS_TYPES,
     TASK_ID_PATHS,
     NewEvent,
     StoredEvent,
+    TaskPage,
+    TaskQuery,
+    capped,
+    history_rows,
     statuses_of,
     task_id_of_row,
     task_key,
 )
+
+_T = TypeVar("_T")
 
 #: ids per ``final_statuses`` query (SQLite limits the bound parameters of one statement)
 _IDS_PER_QUERY = 500
@@ -71,7 +81,107 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
 ]
+MIGRATIONS.append(
+    (
+        3,
+        [
+            # the history tables (core/summary.py, store/history_sql.py): written with
+            # the events that change them; an older log is backfilled on open
+            # (meta.history_sequence: the sequence they are at)
+            """CREATE TABLE IF NOT EXISTS task_summary (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                description TEXT NOT NULL,
+                status TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                owner TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                agent_id TEXT,
+                started_at REAL,
+                finished_at REAL,
+                retried_at REAL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                failures INTEGER NOT NULL DEFAULT 0,
+                error_code TEXT,
+                error_message TEXT,
+                latency_ms REAL,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd REAL NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE IF NOT EXISTS agent_points (
+                agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, at REAL NOT NULL, capability TEXT,
+                proficiency REAL, success_rate REAL, latency_ms REAL
+            )""",
+            *H.index_statements(),
+            # text search: substrings of 3 characters or more through the trigram
+            # index (an external-content table: the text lives once, in task_summary)
+            """CREATE VIRTUAL TABLE IF NOT EXISTS task_fts USING fts5(
+                id, type, description, error_code, error_message,
+                content='task_summary', content_rowid='seq', tokenize='trigram')""",
+            """CREATE TRIGGER IF NOT EXISTS task_summary_ai AFTER INSERT ON task_summary BEGIN
+                INSERT INTO task_fts(rowid, id, type, description, error_code, error_message)
+                VALUES (new.seq, new.id, new.type, new.description, new.error_code, new.error_message);
+            END""",
+            """CREATE TRIGGER IF NOT EXISTS task_summary_ad AFTER DELETE ON task_summary BEGIN
+                INSERT INTO task_fts(task_fts, rowid, id, type, description, error_code, error_message)
+                VALUES ('delete', old.seq, old.id, old.type, old.description, old.error_code, old.error_message);
+            END""",
+            """CREATE TRIGGER IF NOT EXISTS task_summary_au AFTER UPDATE OF error_code, error_message
+            ON task_summary BEGIN
+                INSERT INTO task_fts(task_fts, rowid, id, type, description, error_code, error_message)
+                VALUES ('delete', old.seq, old.id, old.type, old.description, old.error_code, old.error_message);
+                INSERT INTO task_fts(rowid, id, type, description, error_code, error_message)
+                VALUES (new.seq, new.id, new.type, new.description, new.error_code, new.error_message);
+            END""",
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('history_sequence', '0')",
+        ],
+    )
+)
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])
+
+_INSERT_SUMMARY = (
+    f"INSERT INTO task_summary({H.SELECT_COLUMNS}) VALUES ({', '.join('?' * len(H.SQL_COLUMNS))})"
+)
+_INSERT_POINT = (
+    f"INSERT INTO agent_points({', '.join(H.POINT_COLUMNS)}) VALUES ({', '.join('?' * len(H.POINT_COLUMNS))})"
+)
+_LIKE_COLUMNS = ("id", "type", "description", "error_code", "error_message")
+
+
+def _text(p: H.Placeholders, text: str) -> str:
+    """A substring of the id, type, description or error, ignoring case, shorter than
+    a trigram: a scan (``_fts`` answers the longer ones through the index)."""
+    needle = text.lower()
+    return "(" + " OR ".join(f"instr(lower(coalesce({c}, '')), {p(needle)}) > 0" for c in _LIKE_COLUMNS) + ")"
+
+
+def _fts(q: TaskQuery) -> str | None:
+    """The trigram index's query for a search of 3 characters or more: the whole
+    text as one phrase (a substring)."""
+    if q.text is None or len(q.text) < 3:
+        return None
+    return '"' + q.text.replace('"', '""') + '"'
+
+
+def _ident(task_id: str) -> str | None:
+    return task_id
+
+
+def write_history(c: sqlite3.Connection, events: Sequence[StoredEvent | NewEvent]) -> None:
+    """The history writes of a batch, inside the caller's transaction."""
+    todo = H.plan(events)
+    if todo.creates:
+        # a duplicate id replaces the row (through DELETE, so that the text index follows)
+        c.executemany("DELETE FROM task_summary WHERE id = ?", [(r.id,) for r in todo.creates])
+        c.executemany(_INSERT_SUMMARY, [H.row_values(r, _ident) for r in todo.creates])
+    for group in todo.updates.values():
+        c.executemany(H.update_sql(group[0], False), [H.update_params(ch, _ident) for ch in group])
+    if todo.points:
+        c.executemany(_INSERT_POINT, [H.point_values(pt) for pt in todo.points])
+    if events:
+        c.execute("UPDATE meta SET value = ? WHERE key = 'history_sequence'", (str(events[-1].sequence),))
 
 
 class SQLiteEventStore:
@@ -99,6 +209,7 @@ class SQLiteEventStore:
         os.makedirs(d, exist_ok=True)
         self._w = self._connect()
         self._migrate(self._w)
+        self._backfill(self._w)
         row = self._w.execute("SELECT MAX(sequence) FROM events").fetchone()
         self._last = row[0] or 0
         # from here on the writer never waits for a lock inside sqlite (it would
@@ -126,6 +237,33 @@ class SQLiteEventStore:
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _backfill(c: sqlite3.Connection) -> None:
+        """Bring the history tables up to the log (a log written before them, or by a
+        writer that did not keep them), one batch of events per transaction."""
+        while True:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                (at,) = c.execute("SELECT value FROM meta WHERE key = 'history_sequence'").fetchone()
+                rows = [
+                    StoredEvent(q, t, bytes(b))
+                    for q, t, b in c.execute(
+                        "SELECT sequence, type, body FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                        (int(at), BACKFILL_BATCH),
+                    )
+                ]
+                if rows:
+                    write_history(c, history_rows(rows))
+                    c.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'history_sequence'", (str(rows[-1].sequence),)
+                    )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            if len(rows) < BACKFILL_BATCH:
+                return
 
     async def open(self) -> None:
         try:
@@ -158,6 +296,7 @@ class SQLiteEventStore:
                 "INSERT INTO events(sequence, type, body, task_id) VALUES (?, ?, ?, ?)",
                 [(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
             )
+            write_history(c, events)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -263,6 +402,56 @@ class SQLiteEventStore:
             )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
+
+    def _history_tasks_sync(self, q: TaskQuery) -> TaskPage:
+        assert self._r is not None
+        fts = _fts(q)
+        pages = [
+            self._r.execute(sql, params).fetchall() for sql, params in H.page_queries(q, False, _text, fts)
+        ]
+        tasks, nxt = H.merge_pages(pages, q.limit)
+        total = None
+        if q.with_total:
+            sql, params = H.count_query(q, False, _text, fts)
+            # (fetchall, not fetchone: an unfinished statement would hold its read
+            # transaction open, and later reads would see that old snapshot)
+            ((n,),) = self._r.execute(sql, params).fetchall()
+            total = capped(n, q)
+        return TaskPage(tasks, nxt, total)
+
+    async def history_tasks(self, q: TaskQuery) -> TaskPage:
+        return await self._reading(self._history_tasks_sync, q)
+
+    def _series_rows_sync(
+        self, start: float, end: float, agent_id: str | None
+    ) -> tuple[list[SeriesRow], dict[str, int]]:
+        assert self._r is not None
+        *alive, before = H.series_queries(start, end, agent_id, False)
+        rows = [SeriesRow(*r) for sql, params in alive for r in self._r.execute(sql, params)]
+        return rows, {st: n for st, n in self._r.execute(*before).fetchall() if n}
+
+    async def series_rows(
+        self, start: float, end: float, agent_id: str | None = None
+    ) -> tuple[list[SeriesRow], dict[str, int]]:
+        return await self._reading(self._series_rows_sync, start, end, agent_id)
+
+    def _agent_points_sync(self, agent_id: str, since: float | None) -> list[AgentPoint]:
+        assert self._r is not None
+        rows = self._r.execute(
+            f"SELECT {', '.join(H.POINT_COLUMNS)} FROM agent_points WHERE agent_id = ? AND (capability IS NOT NULL OR at >= ?)"
+            " ORDER BY sequence",
+            (agent_id, since if since is not None else float("-inf")),
+        )
+        return [AgentPoint(*r) for r in rows]
+
+    async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
+        return await self._reading(self._agent_points_sync, agent_id, since)
+
+    async def _reading(self, fn: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._rx, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read the history: {exc}") from exc
 
     def _bounds_sync(self) -> tuple[int, int]:
         assert self._r is not None

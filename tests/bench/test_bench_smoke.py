@@ -183,3 +183,17 @@ def test_a2a_smoke(tmp_path: Path) -> None:
     assert r["tasks"] == 5 and positive(r["bridge_p50_ms"]) and positive(r["sdk_p50_ms"])
     assert positive(r["a2a_direct_p50_ms"]) and positive(r["ratio_vs_sdk"])
     assert any(row["bench"] == "a2a" for row in run_table(tmp_path))
+
+
+def test_history_smoke(tmp_path: Path) -> None:
+    # a log of 5,000 tasks built through the store API, served by the real hub
+    doc = run_bench(tmp_path, "history")
+    h = doc["benches"]["history"]
+    assert h["build"]["tasks"] == 5_000 and h["build"]["events"] > 10_000
+    pages = h["pages"]
+    assert pages["first page"]["tasks"] == 50 and pages["first page"]["total"] == 5_000
+    assert pages["status=failed"]["total"] == 500 and pages["second page (cursor)"]["tasks"] == 50
+    assert 0 < pages["q=primes up to 7"]["total"] < 5_000
+    assert all(positive(p["median_ms"]) for p in pages.values())
+    assert h["series_24h"]["buckets"] == 288 and h["series_24h"]["created_in_window"] > 0
+    assert any(r["bench"] == "history" for r in doc["table"])
