@@ -44,6 +44,10 @@ ALL_ROUTES = {
     ("post", "/api/tasks/batch"),
     ("get", "/api/tasks"),
     ("get", "/api/tasks/{id}"),
+    ("get", "/api/tasks/{id}/attempts"),
+    ("get", "/api/history/tasks"),
+    ("get", "/api/history/series"),
+    ("get", "/api/history/agents/{agent_id}"),
     ("post", "/api/tasks/{id}/cancel"),
     ("post", "/api/tasks/{id}/retry"),
     ("post", "/api/tasks/{id}/start"),
@@ -185,7 +189,10 @@ def test_openapi_lists_every_route_with_body_schemas(hub: Hub) -> None:
     # every listed route is really served (not the router's 404/405), probed without side effects
     for method, path in sorted(ALL_ROUTES):
         concrete = (
-            path.replace("{id}", "no-such-id").replace("{name}", "no-such").replace("{owner}", "no-such")
+            path.replace("{id}", "no-such-id")
+            .replace("{name}", "no-such")
+            .replace("{owner}", "no-such")
+            .replace("{agent_id}", "no-such")
         )
         raw = b"{" if method in ("post", "patch", "put") else None
         if path == "/metrics":  # text, not JSON
