@@ -55,7 +55,7 @@ export class HistoryApi {
 
   /** {agent_id, proficiency, tasks} or null without the API. */
   agent(id) {
-    return this._get(`/api/history/agents/${encodeURIComponent(id)}`, undefined, '/api/history/agents/{id}');
+    return this._get(`/api/history/agents/${encodeURIComponent(id)}`, undefined, '/api/history/agents/{agent_id}');
   }
 
   /**
