@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quota", default=None, metavar="NAME", help="the quota pool its model calls draw from")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    from .helptext import polish
+
+    polish(p, "agent")
     return p
 
 

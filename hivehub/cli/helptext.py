@@ -20,6 +20,11 @@ EXAMPLES: dict[str, list[str]] = {
         "hive serve --port 3005 --db ./data/other.db",
         "HIVE_AUTH=on hive serve --no-demo",
     ],
+    "agent": [
+        "hive agent --name analyst-2 --capability text_analysis:0.8 --demo",
+        "hive agent --name etl --capability data_processing:0.9 --handler mypkg.tasks:process --max-concurrent 4",
+        "hive agent --name writer --capability summarize:0.7 --llm-base-url http://127.0.0.1:8080/v1 --llm-model smollm2",
+    ],
     "token": ["hive token create --role operator --note ci", "hive token list", "hive token revoke ID"],
     "token create": [
         "hive token create --role viewer",
@@ -108,9 +113,10 @@ def walk(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str,
                 yield from walk(sub, f"{path} {name}".strip())
 
 
-def polish(parser: argparse.ArgumentParser) -> None:
-    """Defaults in every help line, and the examples of each command under it."""
-    for path, p in walk(parser):
+def polish(parser: argparse.ArgumentParser, root: str = "") -> None:
+    """Defaults in every help line, and the examples of each command under it
+    (``root``: the command path of ``parser`` itself, for ``hive agent``'s own parser)."""
+    for path, p in walk(parser, root):
         p.formatter_class = Formatter
         for action in p._actions:
             if action.option_strings and not action.help and suffix(action):

@@ -37,7 +37,7 @@ def test_every_command_has_examples_that_parse(path: str) -> None:
 
 def test_help_shows_defaults() -> None:
     text = dict(commands())["tasks list"].format_help()
-    assert "(default 100)" in text or "(default: 100)" in text
+    assert "default 100" in text or "default: 100" in text
     serve = " ".join(dict(commands())["serve"].format_help().split())
     assert "default: 3001" in serve or "default 3001" in serve
 
@@ -115,3 +115,17 @@ def test_every_environment_variable_serve_names_in_its_help_is_read() -> None:
         named += 1
     assert named >= 30, named
     assert serve._pending_env == []
+
+
+def test_hive_agent_help_has_examples_that_parse() -> None:
+    from hivehub.cli.agent import build_parser as agent_parser
+
+    text = agent_parser().format_help()
+    assert "examples:" in text and "Environment: HIVE_URL" in text
+    for line in EXAMPLES["agent"]:
+        words = shlex.split(line)
+        assert words[:2] == ["hive", "agent"], line
+        try:
+            agent_parser().parse_args(words[2:])
+        except SystemExit as exc:
+            pytest.fail(f"example does not parse ({exc.code}): {line}")
