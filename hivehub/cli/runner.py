@@ -66,7 +66,14 @@ async def resolve_ids(client: HiveClient, args: argparse.Namespace) -> bool:
     task_ref = getattr(args, "task_id", None)
     if isinstance(task_ref, str) and len(task_ref) >= MIN_PREFIX:
         page = await client.request_object("GET", "/api/tasks", params={"id_prefix": task_ref, "limit": "11"})
-        args.task_id = _unique("task", task_ref, [t["id"] for t in page["tasks"] if t["id"] != task_ref])
+        ids = [t["id"] for t in page["tasks"] if t["id"] != task_ref]
+        if not ids:
+            # not in memory: the history of every stored task (its search covers ids)
+            found = await client.request_object(
+                "GET", "/api/history/tasks", params={"q": task_ref, "limit": "50"}
+            )
+            ids = [t["id"] for t in found["tasks"] if t["id"].startswith(task_ref) and t["id"] != task_ref]
+        args.task_id = _unique("task", task_ref, ids)
         changed = args.task_id != task_ref
     agent_ref = getattr(args, "agent_id", None)
     if isinstance(agent_ref, str) and len(agent_ref) >= MIN_PREFIX:

@@ -356,3 +356,31 @@ def test_unique_id_prefixes_stand_for_the_whole_id(env: tuple[Hub, AgentProc]) -
     agent_id = hub.get("/api/agents")["agents"][0]["id"]
     shown = json.loads(hive("agents", "show", agent_id[:6], "--json", url=hub.url).stdout)
     assert shown["id"] == agent_id
+
+
+def test_an_id_prefix_finds_a_task_evicted_from_memory(tmp_path: Path) -> None:
+    hub = Hub(tmp_path / "hive.db", "--retain-finished", "1").start()
+    agent = AgentProc(hub.ws_url, "evict-echo", ["x:0.9"], "tests.e2e.handlers:echo", log_dir=tmp_path)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        for n in ("old", "new1", "new2"):
+            r = hive(
+                "tasks",
+                "submit",
+                "--type",
+                "echo",
+                "--require",
+                "x",
+                "--id",
+                f"{tag}-{n}",
+                "--wait",
+                url=hub.url,
+            )
+            assert r.returncode == 0, r.stderr
+        in_memory = {t["id"] for t in hub.get("/api/tasks")["tasks"]}
+        assert f"{tag}-old" not in in_memory  # evicted: only the log has it
+        shown = json.loads(hive("tasks", "show", f"{tag}-ol", "--json", url=hub.url).stdout)
+        assert shown["id"] == f"{tag}-old" and shown["status"] == "completed"
+    finally:
+        agent.stop()
+        hub.stop()
