@@ -188,22 +188,24 @@ async def _retry(c: HiveClient, a: dict[str, Any], _: Progress) -> dict[str, Any
     return {"task": _inner(await c.retry_task(a["task_id"]))}
 
 
-async def _list_tasks(c: HiveClient, a: dict[str, Any], _: Progress) -> dict[str, Any]:
-    params = {k: str(v) for k, v in a.items() if k in ("status", "type", "agent_id", "priority", "order")}
+async def _page(
+    c: HiveClient, path: str, key: str, filters: tuple[str, ...], a: dict[str, Any]
+) -> dict[str, Any]:
+    """One page of a list route: the tool's filters as the query, then ``limit`` and ``cursor``."""
+    params = {k: str(v) for k, v in a.items() if k in filters}
     params["limit"] = str(a.get("limit", 50))
     if a.get("cursor"):
         params["cursor"] = a["cursor"]
-    page = await c.request_object("GET", "/api/tasks", params=params)
-    return {"tasks": page.get("tasks", []), "next_cursor": page.get("next_cursor")}
+    page = await c.request_object("GET", path, params=params)
+    return {key: page.get(key, []), "next_cursor": page.get("next_cursor")}
+
+
+async def _list_tasks(c: HiveClient, a: dict[str, Any], _: Progress) -> dict[str, Any]:
+    return await _page(c, "/api/tasks", "tasks", ("status", "type", "agent_id", "priority", "order"), a)
 
 
 async def _list_agents(c: HiveClient, a: dict[str, Any], _: Progress) -> dict[str, Any]:
-    params = {k: str(v) for k, v in a.items() if k in ("status", "type", "capability")}
-    params["limit"] = str(a.get("limit", 50))
-    if a.get("cursor"):
-        params["cursor"] = a["cursor"]
-    page = await c.request_object("GET", "/api/agents", params=params)
-    return {"agents": page.get("agents", []), "next_cursor": page.get("next_cursor")}
+    return await _page(c, "/api/agents", "agents", ("status", "type", "capability"), a)
 
 
 async def _status(c: HiveClient, _a: dict[str, Any], _: Progress) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from typing import Any
@@ -38,6 +37,8 @@ from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Task, TaskState, TaskStatus
 from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
+
+from tests.hubproc import free_port
 
 __all__ = ["A2AAgent", "free_port"]
 
@@ -55,12 +56,6 @@ def _first_to_see(key: str) -> bool:
             return False
         _REFUSED.add(key)
         return True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Executor(AgentExecutor):
