@@ -288,6 +288,10 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+#: seconds a request still in flight at shutdown may take before it is cancelled
+SHUTDOWN_GRACE = 3.0
+
+
 async def run_server(config: Any) -> None:
     from aiohttp import web
 
@@ -299,8 +303,16 @@ async def run_server(config: Any) -> None:
         raise PortInUse(config.port)
     app = create_app(config)
     guard = ConnectionGuard(config.header_timeout, config.max_connections_per_address)
+    # On SIGTERM the hub closes its sockets and parked claims itself (``_shutdown`` in
+    # server/app.py); a request still running after SHUTDOWN_GRACE seconds is cancelled,
+    # so a stop never waits out aiohttp's default of 60 s.
     runner = GuardedRunner(
-        app, guard, handle_signals=False, access_log=None, keepalive_timeout=config.keepalive_timeout
+        app,
+        guard,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=config.keepalive_timeout,
+        shutdown_timeout=SHUTDOWN_GRACE,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)

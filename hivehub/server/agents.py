@@ -145,6 +145,9 @@ class AgentGateway:
         self.config = config
         self.conns: dict[str, AgentConn] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
+        #: set by ``close_all`` at shutdown: parked claims answer "no task" at once
+        #: instead of holding the hub's exit for up to their ``wait``
+        self._closing = False
         #: pull deliveries: agent -> {(task, attempt): when}; an unstarted one is re-delivered
         #: to a later claim after ``redeliver_after`` seconds (its response may have been lost)
         self._delivered: dict[str, dict[tuple[str, int], float]] = {}
@@ -259,6 +262,8 @@ class AgentGateway:
         while True:
             if held is not None and held.revoked:
                 raise Unauthorized("token revoked")
+            if self._closing:
+                return None
             found = await self._next_undelivered(agent_id)
             if found is not None:
                 return found
@@ -473,6 +478,9 @@ class AgentGateway:
             conn.send(error_message(mapped, mid))
 
     async def close_all(self, code: int, reason: str) -> None:
+        self._closing = True
+        for w in self._wakeups.values():
+            w.set()
         for conn in list(self.conns.values()):
             try:
                 await conn.close(code, reason)
