@@ -32,14 +32,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
-from .policies import base_score, queue_key
+from .policies import queue_key
 from .state import HiveState, ReadyKey, Signature
 
 AS = AgentStatus
 
 
 def signature(t: Task) -> Signature:
-    return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
+    req = t.required_capabilities
+    if len(req) == 1:  # (the common case, without sorting)
+        r = req[0]
+        return ((r.name, r.min_proficiency),)
+    return tuple(sorted((r.name, r.min_proficiency) for r in req))
 
 
 def ready_key(t: Task) -> ReadyKey:
@@ -105,13 +109,17 @@ def unindex_agent(s: HiveState, a: Agent) -> None:
                 del s._cap_index[c.name]
 
 
-def agent_changed(s: HiveState, agent_id: str) -> None:
+def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> None:
     """Re-index one agent (load, metrics, status, capabilities, removal):
-    a new version, and fresh heap entries if it could take work."""
+    a new version, and fresh heap entries if it could take work.
+
+    ``load_only``: only its load or metrics changed (a task event), so its online
+    entries (status and capabilities) stand as the last full re-index left them."""
     v = s._ver.get(agent_id, 0) + 1
     s._ver[agent_id] = v
     a = s.agents.get(agent_id)
-    _sync_online(s, agent_id, a)
+    if not load_only:
+        _sync_online(s, agent_id, a)
     if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
         s._eligible.discard(agent_id)
         if a is not None:
@@ -123,9 +131,17 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
         return
     s._eligible.add(agent_id)
     w = s.config.weights
-    _push_free(s, "", (-base_score(a, None, w), a.id, v))
+    # policies.base_score for "" and for each capability, term by term in its order
+    # (so the same floats), the shared terms computed once
+    m = a.metrics
+    rel = w.reliability * ((m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2))
+    avail = w.availability * (1.0 - len(a.current_tasks) / a.max_concurrent_tasks)
+    wp = w.proficiency
+    _push_free(s, "", (-(wp * 1.0 + rel + avail), agent_id, v))
+    first: dict[str, float] = {}  # (a name declared twice scores by its first entry, as Agent.capability)
     for c in a.capabilities:
-        _push_free(s, c.name, (-base_score(a, c.name, w), a.id, v))
+        prof = first.setdefault(c.name, c.proficiency)
+        _push_free(s, c.name, (-(wp * prof + rel + avail), agent_id, v))
 
 
 def _push_free(s: HiveState, key: str, entry: tuple[float, str, int]) -> None:
