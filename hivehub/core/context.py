@@ -145,7 +145,8 @@ def see(s: HiveState, a: Agent, now: datetime, mono: float) -> None:
     if mono >= s._seen.get(a.id, mono):
         s._seen[a.id] = mono
         a.last_seen_at = now
-    arm_liveness(s, a)
+    if a.id not in s._live_armed:
+        arm_liveness(s, a)
 
 
 def arm_liveness(s: HiveState, a: Agent) -> None:

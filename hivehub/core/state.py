@@ -275,16 +275,18 @@ class HiveState:
         stale report of an earlier attempt (a late completion of attempt 1 would
         complete attempt 2), so it is never guessed. Raises NotTaskHolder when the
         agent does not hold that attempt now."""
-        final = self.final_status(task_id) if task_id not in self.tasks else None
-        if final is not None:  # finished long ago: a stale report, as before eviction
-            raise NotTaskHolder(
-                f"agent {agent_id} does not hold task {task_id}",
-                task_id=task_id,
-                agent_id=agent_id,
-                attempt=attempt,
-                status=str(final),
-            )
-        t = self._task(task_id)
+        t = self.tasks.get(task_id)
+        if t is None:
+            final = self.final_status(task_id)
+            if final is not None:  # finished long ago: a stale report, as before eviction
+                raise NotTaskHolder(
+                    f"agent {agent_id} does not hold task {task_id}",
+                    task_id=task_id,
+                    agent_id=agent_id,
+                    attempt=attempt,
+                    status=str(final),
+                )
+            t = self._task(task_id)  # raises
         if attempt is None:
             raise AttemptRequired(
                 f"a report about task {task_id} must name its attempt", task_id=task_id, agent_id=agent_id

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 TS = TaskStatus
+_INPUT_REQUIRED = TS.INPUT_REQUIRED  # (bound once: an Enum class attribute is slow on 3.11)
 
 #: The events that change a task, each naming it by ``task_id`` (``task_created`` by ``task.id``).
 TASK_EVENTS: tuple[type[ev.EventData], ...] = (
@@ -117,7 +118,7 @@ def fold_event(t: Task, d: ev.EventData, to: TaskStatus | None) -> None:
     if to is not None:
         t.status = to
         t.updated_at = d.timestamp
-        if to != TS.INPUT_REQUIRED:
+        if to is not _INPUT_REQUIRED:
             t.pending_input = None  # open only while input_required
     u = getattr(d, "usage", None)
     if u is not None and type(d) is not ev.TaskProgress:
