@@ -80,7 +80,7 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
 def dequeue(s: HiveState, t: Task) -> None:
     """The task left ``pending``: its entry is stale (dropped now if it is a top)."""
     if s._queued.pop(t.id, None) is not None:
-        clean_ready(s, ready_key(t))
+        clean_ready(s, (t.owner, signature(t)))  # (ready_key, inline)
 
 
 def clean_ready(s: HiveState, sig: ReadyKey) -> None:

@@ -136,7 +136,11 @@ class Projection(HiveState):
                 # the holder's slot is free (a rebalancing move: the previous holder's),
                 # released before the fold forgets who held it; likewise its usage is
                 # folded and its reservation settled
-                self._release_from_agent(t)
+                if t.assigned_agent_id is not None:  # (_release_from_agent, inline)
+                    a = self.agents.get(t.assigned_agent_id)
+                    if a is not None and t.id in a.current_tasks:
+                        a.current_tasks.remove(t.id)
+                        self._dirty = True
                 if old in HELD:
                     quotas.end_attempt(self, t, d)
         fold_event(t, d, to)
@@ -163,7 +167,10 @@ class Projection(HiveState):
             ix.enqueue(self, t)
 
     def _hold(self, t: Task, at: datetime) -> None:
-        since = self._held_since[t.id] = self._at(at)
+        # (_at's first case inline: the command's own time is its monotonic reading)
+        since = self._held_since[t.id] = (
+            self._mono if at is self._now and self._mono is not None else self._at(at)
+        )
         heapq.heappush(self._deadlines, (since + t.timeout_seconds, t.id, t.attempt))
 
     def _evict(self) -> None:

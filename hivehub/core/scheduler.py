@@ -22,11 +22,12 @@ ends, a new UTC day), the earliest such moment is kept as ``_wake_at`` so
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
+
 from . import cycles, quotas
 from . import events as ev
 from . import usage as us
 from .context import Decision
-from .indexes import in_order
 from .model import Agent, AgentStatus, Task
 from .policies import score_agent
 from .state import HiveState, ReadyKey
@@ -69,11 +70,32 @@ def pick_agent(
     found: list[Agent] = []
     ver = s._ver
     agents = s.agents
-    for _, agent_id, version in in_order(heap):
+    # one requirement (the common case): Agent.meets inline
+    one = req[0] if len(req) == 1 else None
+    # The entries in heap order without popping (indexes.in_order, inline: this
+    # runs once per assignment)
+    n = len(heap)
+    frontier = [(heap[0], 0)]
+    while frontier:
+        (_, agent_id, version), i = heappop(frontier)
+        c = 2 * i + 1
+        if c < n:
+            heappush(frontier, (heap[c], c))
+            if c + 1 < n:
+                heappush(frontier, (heap[c + 1], c + 1))
         if ver.get(agent_id) != version:
             continue  # stale: the agent changed since (a fresh entry exists if it is free)
         a = agents[agent_id]
-        if not req or a.meets(req):
+        if one is not None:
+            for cap in a.capabilities:  # the first of that name, as Agent.capability
+                if cap.name == one.name:
+                    ok = not cap.proficiency < one.min_proficiency
+                    break
+            else:
+                ok = False
+        else:
+            ok = not req or a.meets(req)
+        if ok:
             if mono is not None and a.quota is not None and tokens is not None:
                 if not quotas.has_room(s, a.quota, tokens, mono):
                     if full_pools is not None:

@@ -315,11 +315,11 @@ def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
             timestamp=ctx.now,
             task_id=t.id,
             agent_id=a.id,
-            execution_time_ms=round(ctx.held_for(t) * 1000, 3),
+            execution_time_ms=round(s._held_for(t, ctx.mono) * 1000, 3),
             result=cmd.result,
             attempt_number=t.attempt,
             quality=cmd.quality,
-            usage=_usage(ctx, t, cmd.usage),
+            usage=_usage(ctx, t, cmd.usage) if cmd.usage is not None else s._attempt_usage.get(t.id),
         )
     )
     ctx.emit_performance(a, "completed", t.type)
