@@ -3,11 +3,11 @@
 Every function here is called while an event is applied, so a replay of the
 log builds the same indexes as the live hive, entry for entry:
 
-- The ready queue holds one heap per owner and requirement signature, ordered by
-  :func:`~hivehub.core.policies.queue_key` (priority with aging), ties by the
-  sequence the entry was made in. Entries are dropped lazily, but the top of
-  every heap is always current (:func:`clean_ready` runs whenever a task
-  leaves the queue), so the scheduler only reads.
+- The ready queue holds one :class:`ReadyQueue` per owner and requirement
+  signature, ordered by :func:`~hivehub.core.policies.queue_key` (priority with
+  aging), ties by the sequence the entry was made in. Entries are dropped
+  lazily, but the top of every queue is always current (:func:`clean_ready`
+  runs whenever a task leaves the queue), so the scheduler only reads.
 - The capability index maps a capability name to the agents that declare it, so
   candidate search reads the smallest posting list instead of scanning agents.
 - The free-agent heaps: for each capability (and ``""`` for "any agent") a heap
@@ -33,6 +33,7 @@ from typing import Any
 
 from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
 from .policies import queue_key
+from .readyqueue import ReadyQueue
 from .state import HiveState, ReadyKey, Signature
 
 AS = AgentStatus
@@ -56,7 +57,6 @@ def ready_key(t: Task) -> ReadyKey:
 
 # ---------------------------------------------------------------- ready queue
 
-
 def next_ready_seq(s: HiveState) -> int:
     s._ready_seq += 1
     return s._ready_seq
@@ -69,7 +69,10 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
         seq = next_ready_seq(s)
     key = queue_key(t.created_at.timestamp(), t.priority, s.config.aging_seconds)
     sig = ready_key(t)
-    heapq.heappush(s._ready.setdefault(sig, []), (key, seq, t.id))
+    q = s._ready.get(sig)
+    if q is None:
+        q = s._ready[sig] = ReadyQueue()
+    q.push((key, seq, t.id))
     replaced = s._queued.get(t.id)
     s._queued[t.id] = seq
     if replaced is not None:
@@ -84,15 +87,17 @@ def dequeue(s: HiveState, t: Task) -> None:
 
 
 def clean_ready(s: HiveState, sig: ReadyKey) -> None:
-    """Drop the stale entries at the top of one ready heap (and the heap once empty)."""
-    heap = s._ready.get(sig)
-    if heap is None:
+    """Drop the stale entries at the top of one ready queue (and the queue once empty)."""
+    q = s._ready.get(sig)
+    if q is None:
         return
     queued = s._queued
-    while heap and queued.get(heap[0][2]) != heap[0][1]:
-        heapq.heappop(heap)
-    if not heap:
-        del s._ready[sig]
+    while q:
+        _, seq, task_id = q.top()
+        if queued.get(task_id) == seq:
+            return
+        q.pop()
+    del s._ready[sig]
 
 
 # ---------------------------------------------------------------- agents

@@ -129,9 +129,11 @@ def schedule(ctx: Decision) -> None:
         # (the top of every ready heap is current: indexes.clean_ready).
         head: tuple[float, int, str] | None = None
         head_sig: ReadyKey | None = None
-        for sig, heap in s._ready.items():
-            if sig not in blocked and (head is None or heap[0] < head):
-                head, head_sig = heap[0], sig
+        for sig, queue in s._ready.items():
+            if sig not in blocked:
+                top = queue.top()
+                if head is None or top < head:
+                    head, head_sig = top, sig
         if head is None or head_sig is None:
             break
         t = s.tasks[head[2]]

@@ -51,6 +51,7 @@ from .model import (
 from .observations import active_alert_entries, requirement_label
 from .policies import exponential_backoff
 from .pools import DaySpend, Hold, Pool
+from .readyqueue import ReadyQueue
 from .usage import usage_summary
 
 __all__ = ["HiveState", "ReadyKey", "Signature"]
@@ -144,8 +145,8 @@ class HiveState:
         self._online_caps: dict[str, dict[str, float]] = {}  # agent -> what it contributes to _online_prof
         self._online: set[str] = set()
         self._eligible: set[str] = set()  # agents that could take work now
-        #: requirement signature -> heap of (queue key, seq, task); the top entry is always current
-        self._ready: dict[ReadyKey, list[tuple[float, int, str]]] = {}
+        #: requirement signature -> its entries (queue key, seq, task); the top entry is always current
+        self._ready: dict[ReadyKey, ReadyQueue] = {}
         self._ready_seq = 0
         self._queued: dict[str, int] = {}  # task id -> its current ready entry's seq (others are stale)
         #: dependency id -> dependents, insertion-ordered (a set's order would vary with hashing)
