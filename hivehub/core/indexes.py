@@ -57,6 +57,7 @@ def ready_key(t: Task) -> ReadyKey:
 
 # ---------------------------------------------------------------- ready queue
 
+
 def next_ready_seq(s: HiveState) -> int:
     s._ready_seq += 1
     return s._ready_seq

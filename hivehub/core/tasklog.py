@@ -89,7 +89,7 @@ def status_after(d: ev.EventData) -> TaskStatus | None:
     # directly, and this runs for every task event on the scheduler's hot path)
     to = _STATUS_AFTER.get(type(d))
     if to is None and type(d) is ev.TaskFailed:
-        return TS.PENDING if d.retry_scheduled else TS.FAILED  # type: ignore[attr-defined]
+        return TS.PENDING if d.retry_scheduled else TS.FAILED
     return to
 
 
