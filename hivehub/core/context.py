@@ -62,13 +62,8 @@ class Decision:
         """Record ``data`` as the next event and apply it."""
         s = self.s
         data.caused_by = self.cause
-        event = ev.Event(
-            type=data.TYPE,
-            data=data,
-            timestamp=self.now,
-            message_id=f"{s._msg_prefix}-{s.sequence + 1}",
-            sequence=s.sequence + 1,
-        )
+        seq = s.sequence + 1
+        event = ev.Event(data.TYPE, data, self.now, f"{s._msg_prefix}-{seq}", seq)
         self._apply(event)
         self.out.append(event)
 

@@ -134,9 +134,12 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
         if a is not None:
             # its entries just went stale, and the best of them tend to be tops (an
             # agent that just took work was the best free one): drop those now
-            _clean_free(s, "")
-            for c in a.capabilities:
-                _clean_free(s, c.name)
+            # (_clean_free for "" and each capability, inline)
+            free, ver = s._free, s._ver
+            for key in ("", *(c.name for c in a.capabilities)):
+                heap = free.get(key)
+                while heap and ver.get(heap[0][1]) != heap[0][2]:
+                    heapq.heappop(heap)
         return
     s._eligible.add(agent_id)
     w = s.config.weights

@@ -30,7 +30,7 @@ from .commands import (
     SubmitTasks,
     TaskSpec,
 )
-from .context import Decision
+from .context import Decision, see
 from .errors import DependencyNotFound, HiveError, InvalidInput, InvalidTransition, TaskEvicted, TaskExists
 from .model import HELD, Task, TaskError, TaskStatus, Usage, UsageReport, priority_value
 from .quotas import DEFAULT_RETRY_AFTER
@@ -307,7 +307,7 @@ def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
             status=str(t.status),
         )
     a = s.agents[cmd.agent_id]
-    ctx.see(a)
+    see(s, a, ctx.now, ctx.mono)  # (ctx.see)
     _ensure_started(ctx, t)
     assert t.started_at is not None
     ctx.emit(
