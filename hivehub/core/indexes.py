@@ -136,8 +136,11 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
             # agent that just took work was the best free one): drop those now
             # (_clean_free for "" and each capability, inline)
             free, ver = s._free, s._ver
-            for key in ("", *(c.name for c in a.capabilities)):
-                heap = free.get(key)
+            heap = free.get("")
+            while heap and ver.get(heap[0][1]) != heap[0][2]:
+                heapq.heappop(heap)
+            for c in a.capabilities:
+                heap = free.get(c.name)
                 while heap and ver.get(heap[0][1]) != heap[0][2]:
                     heapq.heappop(heap)
         return
@@ -150,8 +153,13 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
     avail = w.availability * (1.0 - len(a.current_tasks) / a.max_concurrent_tasks)
     wp = w.proficiency
     _push_free(s, "", (-(wp * 1.0 + rel + avail), agent_id, v))
+    caps = a.capabilities
+    if len(caps) == 1:
+        c = caps[0]
+        _push_free(s, c.name, (-(wp * c.proficiency + rel + avail), agent_id, v))
+        return
     first: dict[str, float] = {}  # (a name declared twice scores by its first entry, as Agent.capability)
-    for c in a.capabilities:
+    for c in caps:
         prof = first.setdefault(c.name, c.proficiency)
         _push_free(s, c.name, (-(wp * prof + rel + avail), agent_id, v))
 
