@@ -214,8 +214,8 @@ def run(mode: str) -> dict[str, Any]:
         "rows": rows,
         "min_assignments_per_s": worst,
         "slowdown_largest_vs_smallest": slow,
-        "targets": {"min_assignments_per_s": 20_000, "max_slowdown": 2.0},
-        "met": {"assignments_per_s": worst >= 20_000, "scaling": slow is not None and slow <= 2.0},
+        "targets": {"min_assignments_per_s": 30_000, "max_slowdown": 2.0},
+        "met": {"assignments_per_s": worst >= 30_000, "scaling": slow is not None and slow <= 2.0},
     }
 
 

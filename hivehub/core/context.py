@@ -62,13 +62,8 @@ class Decision:
         """Record ``data`` as the next event and apply it."""
         s = self.s
         data.caused_by = self.cause
-        event = ev.Event(
-            type=data.TYPE,
-            data=data,
-            timestamp=self.now,
-            message_id=f"{s._msg_prefix}-{s.sequence + 1}",
-            sequence=s.sequence + 1,
-        )
+        seq = s.sequence + 1
+        event = ev.Event(data.TYPE, data, self.now, f"{s._msg_prefix}-{seq}", seq)
         self._apply(event)
         self.out.append(event)
 
@@ -145,7 +140,8 @@ def see(s: HiveState, a: Agent, now: datetime, mono: float) -> None:
     if mono >= s._seen.get(a.id, mono):
         s._seen[a.id] = mono
         a.last_seen_at = now
-    arm_liveness(s, a)
+    if a.id not in s._live_armed:
+        arm_liveness(s, a)
 
 
 def arm_liveness(s: HiveState, a: Agent) -> None:

@@ -24,6 +24,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
     config.py        HiveConfig and its parts
     state.py         every field (projection, timers, volatile) and the reads
     projection.py    apply: the appliers        indexes.py  the scheduler's indexes, the timers
+    readyqueue.py    one ready group's entries in order (run + heap)
     transitions.py   the task and agent (start, finish) tables
     context.py       Decision: one command's readings, emit
     agents.py        agent decisions            tasks.py    task decisions

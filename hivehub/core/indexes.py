@@ -3,11 +3,11 @@
 Every function here is called while an event is applied, so a replay of the
 log builds the same indexes as the live hive, entry for entry:
 
-- The ready queue holds one heap per owner and requirement signature, ordered by
-  :func:`~hivehub.core.policies.queue_key` (priority with aging), ties by the
-  sequence the entry was made in. Entries are dropped lazily, but the top of
-  every heap is always current (:func:`clean_ready` runs whenever a task
-  leaves the queue), so the scheduler only reads.
+- The ready queue holds one :class:`ReadyQueue` per owner and requirement
+  signature, ordered by :func:`~hivehub.core.policies.queue_key` (priority with
+  aging), ties by the sequence the entry was made in. Entries are dropped
+  lazily, but the top of every queue is always current (:func:`clean_ready`
+  runs whenever a task leaves the queue), so the scheduler only reads.
 - The capability index maps a capability name to the agents that declare it, so
   candidate search reads the smallest posting list instead of scanning agents.
 - The free-agent heaps: for each capability (and ``""`` for "any agent") a heap
@@ -32,14 +32,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
-from .policies import base_score, queue_key
+from .policies import queue_key
+from .readyqueue import ReadyQueue
 from .state import HiveState, ReadyKey, Signature
 
 AS = AgentStatus
+#: the statuses in which an agent takes work (a frozenset of members bound once: an
+#: attribute of an Enum class costs ~150 ns on Python 3.11, and this runs per event)
+_TAKES_WORK = frozenset({AS.IDLE, AS.ACTIVE})
 
 
 def signature(t: Task) -> Signature:
-    return tuple(sorted((r.name, r.min_proficiency) for r in t.required_capabilities))
+    req = t.required_capabilities
+    if len(req) == 1:  # (the common case, without sorting)
+        r = req[0]
+        return ((r.name, r.min_proficiency),)
+    return tuple(sorted((r.name, r.min_proficiency) for r in req))
 
 
 def ready_key(t: Task) -> ReadyKey:
@@ -62,7 +70,10 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
         seq = next_ready_seq(s)
     key = queue_key(t.created_at.timestamp(), t.priority, s.config.aging_seconds)
     sig = ready_key(t)
-    heapq.heappush(s._ready.setdefault(sig, []), (key, seq, t.id))
+    q = s._ready.get(sig)
+    if q is None:
+        q = s._ready[sig] = ReadyQueue()
+    q.push((key, seq, t.id))
     replaced = s._queued.get(t.id)
     s._queued[t.id] = seq
     if replaced is not None:
@@ -73,19 +84,21 @@ def enqueue(s: HiveState, t: Task, seq: int | None = None) -> None:
 def dequeue(s: HiveState, t: Task) -> None:
     """The task left ``pending``: its entry is stale (dropped now if it is a top)."""
     if s._queued.pop(t.id, None) is not None:
-        clean_ready(s, ready_key(t))
+        clean_ready(s, (t.owner, signature(t)))  # (ready_key, inline)
 
 
 def clean_ready(s: HiveState, sig: ReadyKey) -> None:
-    """Drop the stale entries at the top of one ready heap (and the heap once empty)."""
-    heap = s._ready.get(sig)
-    if heap is None:
+    """Drop the stale entries at the top of one ready queue (and the queue once empty)."""
+    q = s._ready.get(sig)
+    if q is None:
         return
     queued = s._queued
-    while heap and queued.get(heap[0][2]) != heap[0][1]:
-        heapq.heappop(heap)
-    if not heap:
-        del s._ready[sig]
+    while q:
+        _, seq, task_id = q.top()
+        if queued.get(task_id) == seq:
+            return
+        q.pop()
+    del s._ready[sig]
 
 
 # ---------------------------------------------------------------- agents
@@ -105,38 +118,64 @@ def unindex_agent(s: HiveState, a: Agent) -> None:
                 del s._cap_index[c.name]
 
 
-def agent_changed(s: HiveState, agent_id: str) -> None:
+def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> None:
     """Re-index one agent (load, metrics, status, capabilities, removal):
-    a new version, and fresh heap entries if it could take work."""
+    a new version, and fresh heap entries if it could take work.
+
+    ``load_only``: only its load or metrics changed (a task event), so its online
+    entries (status and capabilities) stand as the last full re-index left them."""
     v = s._ver.get(agent_id, 0) + 1
     s._ver[agent_id] = v
     a = s.agents.get(agent_id)
-    _sync_online(s, agent_id, a)
-    if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
+    if not load_only:
+        _sync_online(s, agent_id, a)
+    if a is None or a.status not in _TAKES_WORK or a.free_slots <= 0 or a.draining:
         s._eligible.discard(agent_id)
         if a is not None:
             # its entries just went stale, and the best of them tend to be tops (an
             # agent that just took work was the best free one): drop those now
-            _clean_free(s, "")
+            # (_clean_free for "" and each capability, inline)
+            free, ver = s._free, s._ver
+            heap = free.get("")
+            while heap and ver.get(heap[0][1]) != heap[0][2]:
+                heapq.heappop(heap)
             for c in a.capabilities:
-                _clean_free(s, c.name)
+                heap = free.get(c.name)
+                while heap and ver.get(heap[0][1]) != heap[0][2]:
+                    heapq.heappop(heap)
         return
     s._eligible.add(agent_id)
     w = s.config.weights
-    _push_free(s, "", (-base_score(a, None, w), a.id, v))
-    for c in a.capabilities:
-        _push_free(s, c.name, (-base_score(a, c.name, w), a.id, v))
+    # policies.base_score for "" and for each capability, term by term in its order
+    # (so the same floats), the shared terms computed once
+    m = a.metrics
+    rel = w.reliability * ((m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2))
+    avail = w.availability * (1.0 - len(a.current_tasks) / a.max_concurrent_tasks)
+    wp = w.proficiency
+    _push_free(s, "", (-(wp * 1.0 + rel + avail), agent_id, v))
+    caps = a.capabilities
+    if len(caps) == 1:
+        c = caps[0]
+        _push_free(s, c.name, (-(wp * c.proficiency + rel + avail), agent_id, v))
+        return
+    first: dict[str, float] = {}  # (a name declared twice scores by its first entry, as Agent.capability)
+    for c in caps:
+        prof = first.setdefault(c.name, c.proficiency)
+        _push_free(s, c.name, (-(wp * prof + rel + avail), agent_id, v))
 
 
 def _push_free(s: HiveState, key: str, entry: tuple[float, str, int]) -> None:
-    heap = s._free.setdefault(key, [])
+    heap = s._free.get(key)
+    if heap is None:
+        heap = s._free[key] = []
     heapq.heappush(heap, entry)
+    ver = s._ver
     if len(heap) > 4 * len(s.agents) + 64:  # mostly stale: compact
-        ver = s._ver
-        live = [e for e in heap if ver.get(e[1]) == e[2]]
-        heapq.heapify(live)
-        s._free[key] = live
-    _clean_free(s, key)
+        heap = [e for e in heap if ver.get(e[1]) == e[2]]
+        heapq.heapify(heap)
+        s._free[key] = heap
+    while heap and ver.get(heap[0][1]) != heap[0][2]:  # (as _clean_free)
+        heapq.heappop(heap)
 
 
 def _clean_free(s: HiveState, key: str) -> None:

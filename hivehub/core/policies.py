@@ -37,17 +37,22 @@ def score_agent(agent: Agent, task: Task, weights: ScoreWeights) -> tuple[float,
       so a new agent starts at 0.5 and evidence moves it;
     - availability: ``1 - load / max_concurrent_tasks``.
     """
-    if task.required_capabilities:
+    req = task.required_capabilities
+    if req:
         total = 0.0
-        for r in task.required_capabilities:
-            c = agent.capability(r.name)
-            total += c.proficiency if c is not None else 0.0
-        prof = total / len(task.required_capabilities)
+        caps = agent.capabilities
+        for r in req:
+            name = r.name
+            for c in caps:  # (Agent.capability, inline: the first of that name; none adds 0)
+                if c.name == name:
+                    total += c.proficiency
+                    break
+        prof = total / len(req)
     else:
         prof = 1.0
     m = agent.metrics
     reliability = (m.tasks_completed + 1) / (m.tasks_completed + m.tasks_failed + 2)
-    availability = 1.0 - agent.load / agent.max_concurrent_tasks
+    availability = 1.0 - len(agent.current_tasks) / agent.max_concurrent_tasks
     score = (
         weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
     )

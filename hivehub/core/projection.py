@@ -30,28 +30,41 @@ from .learning import outcome_score, with_priors
 from .model import HELD, ONLINE, TERMINAL, AgentStatus, Cycle, Task, TaskStatus, TypeStats
 from .observations import alert_key, is_cleared
 from .state import HiveState
-from .tasklog import new_task, status_after, update_task
-from .transitions import check_agent_transition, check_task_transition
+from .tasklog import fold_event, new_task, status_after
+from .transitions import TASK_TRANSITIONS, check_agent_transition, check_task_transition
 
 __all__ = ["Projection"]
 
 TS = TaskStatus
 AS = AgentStatus
-
-#: events after which the agents they name are re-indexed (load, metrics, status or capabilities changed)
-_REINDEX = (
-    ev.AgentCreated,
-    ev.AgentUpdated,
-    ev.AgentStatusChanged,
-    ev.AgentRemoved,
-    ev.TaskAssigned,
-    ev.TaskCompleted,
-    ev.TaskFailed,
-    ev.TaskCancelled,
-    ev.TaskReleased,
-    ev.LearningCycleCompleted,
-    ev.AgentLearningReset,
+# The members the appliers compare with, bound once: on Python 3.11 every attribute
+# of an Enum class goes through EnumType.__getattr__ (~150 ns, a global ~20 ns),
+# and apply runs for every event.
+_PENDING, _RUNNING, _COMPLETED, _FAILED, _CANCELLED, _INPUT_REQUIRED = (
+    TS.PENDING,
+    TS.RUNNING,
+    TS.COMPLETED,
+    TS.FAILED,
+    TS.CANCELLED,
+    TS.INPUT_REQUIRED,
 )
+
+#: events after which the agents they name are re-indexed (load, metrics, status or
+#: capabilities changed) -> whether only the agent's load and metrics can have changed
+#: (a task event: its status and capabilities did not, so its online entries stand)
+_REINDEX: dict[type[ev.EventData], bool] = {
+    ev.AgentCreated: False,
+    ev.AgentUpdated: False,
+    ev.AgentStatusChanged: False,
+    ev.AgentRemoved: False,
+    ev.TaskAssigned: True,
+    ev.TaskCompleted: True,
+    ev.TaskFailed: True,
+    ev.TaskCancelled: True,
+    ev.TaskReleased: True,
+    ev.LearningCycleCompleted: False,
+    ev.AgentLearningReset: False,
+}
 
 
 class Projection(HiveState):
@@ -64,15 +77,17 @@ class Projection(HiveState):
             raise ValueError(f"event sequence {event.sequence} after {self.sequence}: gap or duplicate")
         self.sequence = event.sequence
         d = event.data
-        _APPLIERS[type(d)](self, d)
+        kind = type(d)
+        _APPLIERS[kind](self, d)
         if len(self._finished) > self.config.retain_finished:
             self._evict()
-        if isinstance(d, _REINDEX):
-            agent_id = d.agent.id if isinstance(d, ev.AgentCreated) else getattr(d, "agent_id", None)
+        load_only = _REINDEX.get(kind)
+        if load_only is not None:
+            agent_id = d.agent.id if kind is ev.AgentCreated else getattr(d, "agent_id", None)  # type: ignore[attr-defined]
             if agent_id is not None:
-                ix.agent_changed(self, agent_id)
-            if isinstance(d, ev.TaskAssigned) and d.previous_agent_id:
-                ix.agent_changed(self, d.previous_agent_id)
+                ix.agent_changed(self, agent_id, load_only=load_only)
+            if kind is ev.TaskAssigned and d.previous_agent_id:  # type: ignore[attr-defined]
+                ix.agent_changed(self, d.previous_agent_id, load_only=True)  # type: ignore[attr-defined]
 
     def drain_timers(self, mono: float) -> None:
         """Time reached ``mono``: due retries become ready, past deadlines are dropped.
@@ -91,19 +106,20 @@ class Projection(HiveState):
             self._finished.pop(t.id, None)  # retried: no longer finished
         elif to in TERMINAL:
             self._finished[t.id] = None
-        self.task_counts[old] -= 1
-        self.task_counts[to] += 1
-        if to != TS.PENDING:
+        counts = self.task_counts
+        counts[old] -= 1
+        counts[to] += 1
+        if to is not _PENDING and t.id in self._queued:
             ix.dequeue(self, t)
         if to not in HELD:
             self._held_since.pop(t.id, None)
-        if old == TS.INPUT_REQUIRED:
+        if old == _INPUT_REQUIRED:
             self._input_since.pop(t.id, None)
-        if to == TS.COMPLETED:
+        if to is _COMPLETED:
             self.completed_by_day[at.date()] += 1
-        elif to == TS.FAILED:
+        elif to is _FAILED:
             self.failed_by_day[at.date()] += 1
-        if to in (TS.FAILED, TS.CANCELLED):
+        if to is _FAILED or to is _CANCELLED:
             # its dependents fail with it (decided by the command that ended it); a
             # dependent retried later waits on it again (_a_task_retried)
             self._waiting.pop(t.id, None)
@@ -114,15 +130,20 @@ class Projection(HiveState):
         old = t.status
         to = status_after(d)
         if to is not None:
-            check_task_transition(t, to)
-        if to is not None and to not in (TS.RUNNING, TS.INPUT_REQUIRED):
-            # the holder's slot is free (a rebalancing move: the previous holder's),
-            # released before the fold forgets who held it; likewise its usage is
-            # folded and its reservation settled
-            self._release_from_agent(t)
-            if old in HELD:
-                quotas.end_attempt(self, t, d)
-        update_task(t, d)
+            if (old, to) not in TASK_TRANSITIONS:
+                check_task_transition(t, to)  # raises
+            if to is not _RUNNING and to is not _INPUT_REQUIRED:
+                # the holder's slot is free (a rebalancing move: the previous holder's),
+                # released before the fold forgets who held it; likewise its usage is
+                # folded and its reservation settled
+                if t.assigned_agent_id is not None:  # (_release_from_agent, inline)
+                    a = self.agents.get(t.assigned_agent_id)
+                    if a is not None and t.id in a.current_tasks:
+                        a.current_tasks.remove(t.id)
+                        self._dirty = True
+                if old in HELD:
+                    quotas.end_attempt(self, t, d)
+        fold_event(t, d, to)
         if to is not None:
             self._status_changed(t, old, d.timestamp)
         return t, old
@@ -146,7 +167,10 @@ class Projection(HiveState):
             ix.enqueue(self, t)
 
     def _hold(self, t: Task, at: datetime) -> None:
-        since = self._held_since[t.id] = self._at(at)
+        # (_at's first case inline: the command's own time is its monotonic reading)
+        since = self._held_since[t.id] = (
+            self._mono if at is self._now and self._mono is not None else self._at(at)
+        )
         heapq.heappush(self._deadlines, (since + t.timeout_seconds, t.id, t.attempt))
 
     def _evict(self) -> None:
@@ -161,8 +185,7 @@ class Projection(HiveState):
         and counted. Inside ``handle`` what the command forgets joins its facts:
         it still knows the status of a task it validated a moment ago."""
         while len(self._finished) > self.config.retain_finished:
-            task_id = next(iter(self._finished))
-            del self._finished[task_id]
+            task_id, _ = self._finished.popitem(last=False)
             t = self.tasks.pop(task_id)
             self.evicted[task_id] = t.status
             self._evicted_order.append(task_id)
@@ -292,15 +315,19 @@ class Projection(HiveState):
             m.total_execution_ms += d.execution_time_ms
             m.average_response_time_ms = round(m.total_execution_ms / m.tasks_completed, 3)
             m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
-            st = a.type_stats.setdefault(t.type, TypeStats())
+            st = a.type_stats.get(t.type)
+            if st is None:
+                st = a.type_stats[t.type] = TypeStats()
             st.completed += 1
             st.total_ms += d.execution_time_ms
-            self._record_outcome(t, a.id, outcome_score(True, d.quality))
-        for dep_id in self._waiting.get(t.id, ()):
-            dt = self.tasks.get(dep_id)
-            if dt is not None and dt.status == TS.PENDING and self._deps_met(dt):
-                ix.enqueue(self, dt)
-        self._waiting.pop(t.id, None)
+            if self.config.learning.enabled:  # (else _record_outcome keeps nothing)
+                self._record_outcome(t, a.id, outcome_score(True, d.quality))
+        waiting = self._waiting.pop(t.id, None)
+        if waiting:
+            for dep_id in waiting:
+                dt = self.tasks.get(dep_id)
+                if dt is not None and dt.status == _PENDING and self._deps_met(dt):
+                    ix.enqueue(self, dt)
 
     def _a_task_failed(self, d: ev.TaskFailed) -> None:
         a = (

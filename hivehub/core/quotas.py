@@ -141,7 +141,7 @@ def _budget_blocked(s: HiveState, owner: str, day: date) -> bool:
         return False
     for (o, _), heap in s._ready.items():
         if o == owner and heap:
-            t = s.tasks[heap[0][2]]
+            t = s.tasks[heap.top()[2]]
             if not fits_budget(s, owner, reservation(s, t, None), day):
                 return True
     return False

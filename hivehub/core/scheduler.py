@@ -22,11 +22,12 @@ ends, a new UTC day), the earliest such moment is kept as ``_wake_at`` so
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
+
 from . import cycles, quotas
 from . import events as ev
 from . import usage as us
 from .context import Decision
-from .indexes import in_order
 from .model import Agent, AgentStatus, Task
 from .policies import score_agent
 from .state import HiveState, ReadyKey
@@ -34,6 +35,9 @@ from .state import HiveState, ReadyKey
 __all__ = ["PICK_K", "conclude", "pick_agent", "schedule", "settle"]
 
 AS = AgentStatus
+# (members bound once: an attribute of an Enum class costs ~150 ns on Python 3.11)
+_IDLE, _ACTIVE = AS.IDLE, AS.ACTIVE
+_TAKES_WORK = frozenset({_IDLE, _ACTIVE})
 
 #: agents meeting the requirements that one pick compares by full score
 PICK_K = 8
@@ -53,16 +57,45 @@ def pick_agent(
     if not s._eligible:
         return None  # every agent is busy, offline or draining
     req = t.required_capabilities
-    key = min((r.name for r in req), key=lambda n: len(s._free.get(n, ()))) if req else ""
-    heap = s._free.get(key)
+    free = s._free
+    if not req:
+        key = ""
+    elif len(req) == 1:
+        key = req[0].name
+    else:
+        key = min((r.name for r in req), key=lambda n: len(free.get(n, ())))
+    heap = free.get(key)
     if not heap:
         return None
     found: list[Agent] = []
-    for _, agent_id, version in in_order(heap):
-        if s._ver.get(agent_id) != version:
+    ver = s._ver
+    agents = s.agents
+    # one requirement (the common case): Agent.meets inline
+    one = req[0] if len(req) == 1 else None
+    # The entries in heap order without popping (indexes.in_order, inline: this
+    # runs once per assignment)
+    n = len(heap)
+    frontier = [(heap[0], 0)]
+    while frontier:
+        (_, agent_id, version), i = heappop(frontier)
+        c = 2 * i + 1
+        if c < n:
+            heappush(frontier, (heap[c], c))
+            if c + 1 < n:
+                heappush(frontier, (heap[c + 1], c + 1))
+        if ver.get(agent_id) != version:
             continue  # stale: the agent changed since (a fresh entry exists if it is free)
-        a = s.agents[agent_id]
-        if not req or a.meets(req):
+        a = agents[agent_id]
+        if one is not None:
+            for cap in a.capabilities:  # the first of that name, as Agent.capability
+                if cap.name == one.name:
+                    ok = not cap.proficiency < one.min_proficiency
+                    break
+            else:
+                ok = False
+        else:
+            ok = not req or a.meets(req)
+        if ok:
             if mono is not None and a.quota is not None and tokens is not None:
                 if not quotas.has_room(s, a.quota, tokens, mono):
                     if full_pools is not None:
@@ -72,8 +105,9 @@ def pick_agent(
             if len(found) >= PICK_K:
                 break
     best: tuple[float, str, Agent, dict[str, float]] | None = None
+    weights = s.config.weights
     for a in found:
-        score, breakdown = score_agent(a, t, s.config.weights)
+        score, breakdown = score_agent(a, t, weights)
         # ties: the lower agent id, so the choice is deterministic given the log
         if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
             best = (score, a.id, a, breakdown)
@@ -88,16 +122,18 @@ def schedule(ctx: Decision) -> None:
         return
     blocked: set[ReadyKey] = set()
     wakes: list[float] = []
-    day = us.utc_day(ctx.now)
     limited = bool(s.quotas or s.budgets)
+    day = us.utc_day(ctx.now) if limited else None
     while s._eligible:  # nobody can take work: no need to look at the queue
         # The globally first ready task among groups that some agent could take
         # (the top of every ready heap is current: indexes.clean_ready).
         head: tuple[float, int, str] | None = None
         head_sig: ReadyKey | None = None
-        for sig, heap in s._ready.items():
-            if sig not in blocked and (head is None or heap[0] < head):
-                head, head_sig = heap[0], sig
+        for sig, queue in s._ready.items():
+            if sig not in blocked:
+                top = queue.top()
+                if head is None or top < head:
+                    head, head_sig = top, sig
         if head is None or head_sig is None:
             break
         t = s.tasks[head[2]]
@@ -109,6 +145,7 @@ def schedule(ctx: Decision) -> None:
                 continue
         else:
             res = quotas.reservation(s, t, None)
+            assert day is not None
             if not quotas.fits_budget(s, t.owner, res, day):
                 blocked.add(head_sig)
                 wakes.append(s._at(quotas.next_midnight(ctx.now)))
@@ -156,11 +193,12 @@ def schedule(ctx: Decision) -> None:
 def settle(ctx: Decision) -> None:
     """idle <-> active follows load. Computed once per command, after scheduling,
     so a completion immediately followed by a new assignment does not flap."""
+    agents = ctx.s.agents
     for agent_id, reason in ctx.touched.items():
-        a = ctx.s.agents.get(agent_id)
-        if a is None or a.status not in (AS.IDLE, AS.ACTIVE):
+        a = agents.get(agent_id)
+        if a is None or a.status not in _TAKES_WORK:
             continue
-        want = AS.ACTIVE if a.current_tasks else AS.IDLE
+        want = _ACTIVE if a.current_tasks else _IDLE
         if want != a.status:
             ctx.emit_status(a, want, reason)
 
@@ -170,5 +208,7 @@ def conclude(ctx: Decision, *, tick: bool = False) -> None:
     touched, start the learning cycles that are due (for every agent on a Tick)."""
     schedule(ctx)
     settle(ctx)
-    cycles.maybe_learn(ctx, None if tick else list(ctx.touched))
+    s = ctx.s
+    if s.outcomes and s.config.learning.enabled:  # (else maybe_learn has nothing to do)
+        cycles.maybe_learn(ctx, None if tick else list(ctx.touched))
     ctx.touched = {}

@@ -177,7 +177,7 @@ def _task_change(task_id: str, d: ev.EventData) -> SummaryChange | None:
     failures = tokens = 0
     cost = 0.0
     u = getattr(d, "usage", None)
-    if u is not None and not isinstance(d, ev.TaskProgress):  # an attempt's end (tasklog._add_usage)
+    if u is not None and not isinstance(d, ev.TaskProgress):  # an attempt's end (tasklog.fold_event)
         tokens, cost = u.total_tokens, u.cost_usd or 0.0
     if isinstance(d, ev.TaskAssigned):
         s.update(agent_id=d.agent_id, attempts=d.attempt_number, started_at=None)

@@ -26,6 +26,7 @@ __all__ = [
     "STATUS_EVENTS",
     "TASK_EVENTS",
     "fold_statuses",
+    "fold_event",
     "fold_task",
     "new_task",
     "status_after",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 TS = TaskStatus
+_INPUT_REQUIRED = TS.INPUT_REQUIRED  # (bound once: an Enum class attribute is slow on 3.11)
 
 #: The events that change a task, each naming it by ``task_id`` (``task_created`` by ``task.id``).
 TASK_EVENTS: tuple[type[ev.EventData], ...] = (
@@ -64,27 +66,31 @@ def task_id_of(d: ev.EventData) -> str | None:
     return None
 
 
+#: the status each task event moves its task to (``task_failed`` depends on the
+#: event: :func:`status_after`); the events absent here leave the status as it is
+#: (task_approval_requested follows a task_created in awaiting_approval;
+#: task_rejected is followed by the task_cancelled that ends the task)
+_STATUS_AFTER: dict[type[ev.EventData], TaskStatus] = {
+    ev.TaskAssigned: TS.ASSIGNED,
+    ev.TaskStarted: TS.RUNNING,
+    ev.TaskCompleted: TS.COMPLETED,
+    ev.TaskCancelled: TS.CANCELLED,
+    ev.TaskRetried: TS.PENDING,
+    ev.TaskReleased: TS.PENDING,
+    ev.TaskApproved: TS.PENDING,
+    ev.TaskInputRequired: TS.INPUT_REQUIRED,
+    ev.TaskInputReceived: TS.RUNNING,
+}
+
+
 def status_after(d: ev.EventData) -> TaskStatus | None:
     """The status a task event moves its task to (``None``: the status stays)."""
-    if isinstance(d, ev.TaskAssigned):
-        return TS.ASSIGNED
-    if isinstance(d, ev.TaskStarted):
-        return TS.RUNNING
-    if isinstance(d, ev.TaskCompleted):
-        return TS.COMPLETED
-    if isinstance(d, ev.TaskFailed):
+    # (one dict lookup by the exact type: every event type subclasses EventData
+    # directly, and this runs for every task event on the scheduler's hot path)
+    to = _STATUS_AFTER.get(type(d))
+    if to is None and type(d) is ev.TaskFailed:
         return TS.PENDING if d.retry_scheduled else TS.FAILED
-    if isinstance(d, ev.TaskCancelled):
-        return TS.CANCELLED
-    if isinstance(d, (ev.TaskRetried, ev.TaskReleased, ev.TaskApproved)):
-        return TS.PENDING
-    if isinstance(d, ev.TaskInputRequired):
-        return TS.INPUT_REQUIRED
-    if isinstance(d, ev.TaskInputReceived):
-        return TS.RUNNING
-    # (task_approval_requested follows a task_created in awaiting_approval;
-    # task_rejected is followed by the task_cancelled that ends the task)
-    return None
+    return to
 
 
 def new_task(d: ev.TaskCreated, sequence: int) -> Task:
@@ -104,13 +110,19 @@ def new_task(d: ev.TaskCreated, sequence: int) -> Task:
 def update_task(t: Task, d: ev.EventData) -> None:
     """Fold one event into its task's own fields (status included; not agents,
     counters or indexes): the one rule both ``Hive.apply`` and :func:`fold_task` use."""
-    to = status_after(d)
+    fold_event(t, d, status_after(d))
+
+
+def fold_event(t: Task, d: ev.EventData, to: TaskStatus | None) -> None:
+    """:func:`update_task` given ``to = status_after(d)`` (``Hive.apply`` has it already)."""
     if to is not None:
         t.status = to
         t.updated_at = d.timestamp
-        if to != TS.INPUT_REQUIRED:
+        if to is not _INPUT_REQUIRED:
             t.pending_input = None  # open only while input_required
-    _add_usage(t, d)  # an attempt's end: its usage joins the task's
+    u = getattr(d, "usage", None)
+    if u is not None and type(d) is not ev.TaskProgress:
+        t.usage = add_usage(t.usage, u)  # an attempt's end: its usage joins the task's
     if isinstance(d, ev.TaskAssigned):
         t.assigned_agent_id = d.agent_id
         t.assigned_at = d.timestamp
@@ -171,12 +183,6 @@ def update_task(t: Task, d: ev.EventData) -> None:
         t.last_input = InputAnswer(
             d.request_id, d.attempt_number, d.answer, d.answered_by, d.timed_out, d.timestamp
         )
-
-
-def _add_usage(t: Task, d: ev.EventData) -> None:
-    u = getattr(d, "usage", None)
-    if u is not None and not isinstance(d, ev.TaskProgress):
-        t.usage = add_usage(t.usage, u)
 
 
 def _requeued(t: Task, due: datetime | None) -> None:
