@@ -275,3 +275,71 @@ async def test_total_is_counted_up_to_the_cap(store: EventStore) -> None:  # noq
     assert page.total is None and [t.id for t in page.tasks] == [f"c{TOTAL_CAP + 1}", f"c{TOTAL_CAP}"]
     assert (await store.history_tasks(TaskQuery(type="small"))).total == 4
     assert (await store.history_tasks(TaskQuery(text="capped 1000"))).total == 7  # 1000, 10000..10005
+
+
+def _text_index_ok(path: str) -> None:
+    c = sqlite3.connect(path)
+    try:  # FTS5 checks its index against the rows' text (external content)
+        c.execute("INSERT INTO task_fts(task_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        c.close()
+
+
+async def test_sqlite_text_index_follows_each_error_change_flush_by_flush(tmp_path) -> None:
+    s = Sim(NO_HEARTBEAT_EXPIRY)
+    s.register("a", {"x": 0.8}, t=0, max_tasks=5)
+    s.submit("r1", t=1, description="retried then fine", max_retries=2)
+    s.submit("f1", t=1, description="fails for good", max_retries=0)
+    s.fail("r1", t=2, code="DISK_FULL")  # retried: the error text stays until the retry ends
+    s.fail("f1", t=2, code="DISK_FULL", retryable=False)
+    s.tick(60)  # the retry is due and assigned again
+    s.complete("r1", t=61)  # clears the error
+    path = str(tmp_path / "h.db")
+    store = open_store(path)
+    await store.open()
+    seen = []
+    try:
+        for r in rows_of(s):  # a read after each event: each a flush of its own
+            await store.append([r])
+            seen.append({t.id for t in (await store.history_tasks(TaskQuery(text="disk_full"))).tasks})
+        assert {"r1", "f1"} in seen and seen[-1] == {"f1"}
+        assert [t.id for t in (await store.history_tasks(TaskQuery(text="then fine"))).tasks] == ["r1"]
+    finally:
+        await store.close()
+    _text_index_ok(path)
+
+
+_CRASH = """
+import asyncio, os, pickle, sys
+from hivehub.store import open_store
+async def main():
+    s = open_store(sys.argv[1])
+    await s.open()
+    await s.append(pickle.loads(sys.stdin.buffer.read()))
+    os._exit(0)  # the events are committed; the history write still waits for its flush
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_history_not_yet_written_at_a_crash_is_rebuilt_on_open(tmp_path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "h.db")
+    sim = scenario()
+    rows = rows_of(sim)
+    subprocess.run([sys.executable, "-c", _CRASH, path], input=pickle.dumps(rows), check=True, timeout=60)
+    c = sqlite3.connect(path)
+    assert c.execute("SELECT COUNT(*) FROM events").fetchone()[0] == len(rows)
+    assert c.execute("SELECT COUNT(*) FROM task_summary").fetchone()[0] == 0  # (what the crash lost)
+    c.close()
+    store = open_store(path)
+    await store.open()
+    try:
+        page = await store.history_tasks(TaskQuery(limit=100))
+        assert {t.id: t.status for t in page.tasks} == {i: t.status.value for i, t in sim.hive.tasks.items()}
+        assert [t.id for t in (await store.history_tasks(TaskQuery(text="primes 17"))).tasks] == ["t17"]
+    finally:
+        await store.close()
+    _text_index_ok(path)
