@@ -37,8 +37,8 @@ from hivehub.core.learning import LearningConfig
 from hivehub.core.model import Capability, RequiredCapability, TaskError
 from hivehub.core.summary import history_of
 from hivehub.core.tasklog import task_id_of
-from hivehub.store.base import NewEvent
 from hivehub.store import open_store
+from hivehub.store.base import NewEvent
 from hivehub.store.sqlite import SQLiteEventStore
 
 from .common import HUB_BENCH_FLAGS, Hub, workdir

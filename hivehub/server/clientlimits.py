@@ -51,9 +51,7 @@ class RateLimiter:
         self.buckets: dict[str, TokenBucket] = {}
 
     @classmethod
-    def configured(
-        cls, rate: float | None, burst: float | None, auth_on: Callable[[], bool]
-    ) -> RateLimiter:
+    def configured(cls, rate: float | None, burst: float | None, auth_on: Callable[[], bool]) -> RateLimiter:
         """The limiter of ``ServerConfig.rate_limit_per_second``/``_burst``: an explicit
         rate applies in every auth mode; None (auto) applies AUTO_RATE_LIMIT while
         ``auth_on()``. With auth off every local process shares one bucket (one

@@ -202,7 +202,9 @@ HISTORY_FLUSH_EVENTS = 4096
 _TEXT_COLUMNS = "seq, id, type, description, error_code, error_message"
 _INSERT_TEXT = f"INSERT INTO task_fts(rowid, {_TEXT_COLUMNS[5:]}) VALUES (?, ?, ?, ?, ?, ?)"
 #: (an external-content FTS5 table forgets a row given the text it indexed)
-_DELETE_TEXT = f"INSERT INTO task_fts(task_fts, rowid, {_TEXT_COLUMNS[5:]}) VALUES ('delete', ?, ?, ?, ?, ?, ?)"
+_DELETE_TEXT = (
+    f"INSERT INTO task_fts(task_fts, rowid, {_TEXT_COLUMNS[5:]}) VALUES ('delete', ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _text_rows(c: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -230,7 +232,10 @@ def write_history(
         c.executemany(_INSERT_SUMMARY, [H.row_values(r, _ident) for r in todo.creates])
         c.executemany(
             _INSERT_TEXT,
-            [(r.created_sequence, r.id, r.type, r.description, r.error_code, r.error_message) for r in todo.creates],
+            [
+                (r.created_sequence, r.id, r.type, r.description, r.error_code, r.error_message)
+                for r in todo.creates
+            ],
         )
     for cols, group in todo.updates.items():
         texty = "error_code" in cols or "error_message" in cols
