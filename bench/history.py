@@ -37,6 +37,7 @@ from hivehub.core.learning import LearningConfig
 from hivehub.core.model import Capability, RequiredCapability, TaskError
 from hivehub.core.summary import history_of
 from hivehub.core.tasklog import task_id_of
+from hivehub.store import open_store
 from hivehub.store.base import NewEvent
 from hivehub.store.sqlite import SQLiteEventStore
 
@@ -51,11 +52,12 @@ OWNERS = ("operator:ci", "operator:alice", "admin:anonymous")
 WORDS = ("Compute primes up to", "Summarize the report of", "Translate chapter", "Load the rows of", "Chart")
 
 
-def build(path: str, n: int) -> dict[str, Any]:
-    """A log of ``n`` tasks at ``path``; returns what was built and how fast."""
+def build(path: str, n: int, days: float = 30) -> dict[str, Any]:
+    """A log of ``n`` tasks over ``days`` at ``path`` (a SQLite file, or a
+    ``postgresql://`` URL); returns what was built and how fast."""
     import asyncio
 
-    return asyncio.run(_build(path, n))
+    return asyncio.run(_build(path, n, days))
 
 
 def _templates(at: datetime) -> tuple[ev.Event, list[list[ev.Event]]]:
@@ -102,28 +104,30 @@ def _clone(e: ev.Event, seq: int, task_id: str, at: datetime, fields: dict[str, 
     return ev.Event(e.type, data, at, str(uuid.uuid4()), seq)
 
 
-async def _build(path: str, n: int) -> dict[str, Any]:
+async def _build(path: str, n: int, days: float = 30) -> dict[str, Any]:
     # The events are those a real Hive logs for a task (``_templates``) with each
     # task's own id, type, description, owner and times: deciding a million tasks
     # through ``handle`` would cost minutes, and the agents' own events
     # (``agent_status_changed``, ``agent_performance_updated``) touch no task row.
-    store = SQLiteEventStore(path)
+    sqlite = not path.startswith("postgresql://")
+    store = SQLiteEventStore(path) if sqlite else open_store(path)
     await store.open()
     end = datetime.now(UTC)
-    step = timedelta(days=30) / n
-    t = end - timedelta(days=30)
+    step = timedelta(days=days) / n
+    t = end - timedelta(days=days)
     agent, (done, failed) = _templates(t)
     pending: list[NewEvent] = []
     t0 = time.perf_counter()
     events = 0
     # The store's checkpointer is a task of the event loop, and this loop never
     # waits: checkpoint by hand after each batch, or the WAL grows without bound.
-    ck = sqlite3.connect(path, isolation_level=None)
+    ck = sqlite3.connect(path, isolation_level=None) if sqlite else None
 
     async def flush() -> None:
         nonlocal events, pending
         await store.append(pending)
-        ck.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if ck is not None:
+            ck.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         events += len(pending)
         pending = []
 
@@ -148,9 +152,11 @@ async def _build(path: str, n: int) -> dict[str, Any]:
             await flush()
     if pending:
         await flush()
+    await store.close()  # (writes the history still held: part of the build)
     wall = time.perf_counter() - t0
+    if ck is None:
+        return {"tasks": n, "events": events, "build_s": round(wall, 1), "tasks_per_s": round(n / wall)}
     ck.close()
-    await store.close()
     size = sum(p.stat().st_size for p in Path(path).parent.glob(Path(path).name + "*"))
     return {
         "tasks": n,

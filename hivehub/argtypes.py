@@ -48,6 +48,20 @@ def number(
     return parse
 
 
+def auto_or_number(lo: float | None = None, hi: float | None = None) -> Callable[[str], float | None]:
+    """``auto`` (None: the hub decides, see the option's help) or a number in ``[lo, hi]``."""
+    inner = number(lo, hi)
+
+    def parse(raw: str) -> float | None:
+        if isinstance(raw, str) and raw.strip().lower() == "auto":
+            return None
+        return inner(raw)
+
+    parse.__name__ = "number"
+    parse.doc = "`auto` or " + inner.doc  # type: ignore[attr-defined]
+    return parse
+
+
 def _range_doc(lo: float | None, hi: float | None, *, lo_open: bool) -> str:
     if lo is not None and hi is not None:
         return f", {lo:g}..{hi:g}"
@@ -74,4 +88,5 @@ POSITIVE_INT = integer(1)
 NON_NEGATIVE_INT = integer(0)
 SECONDS = number(0, lo_open=True)  # a duration that must pass: > 0
 NON_NEGATIVE = number(0)
+AUTO_OR_NON_NEGATIVE = auto_or_number(0)
 PERCENT = number(0, 100)

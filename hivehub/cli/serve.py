@@ -134,9 +134,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--rate-limit",
-        type=A.NON_NEGATIVE,
-        default=_env("HIVE_RATE_LIMIT", 100.0),
-        help="mutating requests per second per client (0: off)",
+        type=A.AUTO_OR_NON_NEGATIVE,
+        default=_env("HIVE_RATE_LIMIT", "auto"),
+        help="mutating requests per second per client, bursts of twice that (0: off; auto: "
+        "1000 per token while auth is on, none while it is off)",
     )
     p.add_argument("--max-ws-per-client", type=A.POSITIVE_INT, default=_env("HIVE_MAX_WS_PER_CLIENT", 256))
     p.add_argument(
@@ -240,7 +241,6 @@ def build_config(args: argparse.Namespace) -> Any:
         allowed_origins=list(args.allowed_origin or []),
         cors_origins=list(args.cors_origin or []),
         rate_limit_per_second=args.rate_limit,
-        rate_limit_burst=max(1.0, args.rate_limit * 2),
         max_ws_per_client=args.max_ws_per_client,
         client_buffer_bytes=args.client_buffer,
         send_timeout=args.send_timeout,

@@ -334,9 +334,14 @@ def fold_series(
     from ``finished_at``. It is approximate for tasks that were re-queued (the
     earlier attempts' running time counts as pending) and exact otherwise at
     bucket granularity."""
+    # One pass over plain locals: the window can hold tens of thousands of rows
+    # (tests/store/test_history.py keeps the straightforward version of these rules
+    # and checks this one against it).
     end = start + n * step
-    names = ("created", "completed", "failed", "cancelled", "retried", "tokens", "cost_usd")
-    counts: dict[str, list[float]] = {k: [0] * n for k in names}
+    created, completed, failed, cancelled, retried = ([0] * n for _ in range(5))
+    tokens_at: list[int] = [0] * n
+    cost_at: list[float] = [0] * n
+    finished_counts = {"completed": completed, "failed": failed, "cancelled": cancelled}
     latencies: list[list[float]] = [[] for _ in range(n)]
     # state deltas: +1 at the bucket where a state is entered, -1 where it is left;
     # a time before the window enters at index 0, after it is never reached
@@ -344,46 +349,54 @@ def fold_series(
     for k, v in finished_before.items():
         if k in delta:
             delta[k][0] += v
-
-    def idx(at: float) -> int:
-        return int((at - start) // step)
-
-    def enter(state: str, at: float | None, sign: int) -> None:
-        if at is None or at >= end:
-            return
-        delta[state][max(0, idx(at))] += sign
-
-    for r in rows:
-        if r.created_at >= end or (r.finished_at is not None and r.finished_at < start):
+    pending, running = delta["pending"], delta["running"]
+    done = TS.COMPLETED.value
+    still_running = (TS.RUNNING.value, TS.INPUT_REQUIRED.value)
+    for status, created_at, started_at, finished_at, retried_at, latency_ms, tokens, cost in rows:
+        if created_at >= end or (finished_at is not None and finished_at < start):
             continue
-        if r.created_at >= start:
-            counts["created"][idx(r.created_at)] += 1
-        if r.retried_at is not None and start <= r.retried_at < end:
-            counts["retried"][idx(r.retried_at)] += 1
-        final = r.finished_at is not None and r.status in FINAL
-        if final and r.finished_at is not None and r.finished_at >= start:
-            i = idx(r.finished_at)
-            if i < n:
-                if r.status in counts:
-                    counts[r.status][i] += 1
-                counts["tokens"][i] += r.tokens
-                counts["cost_usd"][i] += r.cost_usd
-                if r.status == TS.COMPLETED.value and r.latency_ms is not None:
-                    latencies[i].append(r.latency_ms)
-        # pending from created; running from started; final from finished
-        started = r.started_at if r.started_at is not None and r.started_at >= r.created_at else None
-        stop_pending = started if started is not None else (r.finished_at if final else None)
-        if not final and state_bucket(r.status) == "pending":
-            started = None  # re-queued: pending again now (its last start was cleared)
-            stop_pending = None
-        enter("pending", r.created_at, 1)
-        enter("pending", stop_pending, -1)
-        if started is not None:
-            enter("running", started, 1)
-            if final:
-                enter("running", r.finished_at, -1)
+        # (a bucket index: a time before the window clamped to 0 or skipped)
+        ci = int((created_at - start) // step)
+        if created_at >= start:
+            created[ci] += 1
+        if retried_at is not None and start <= retried_at < end:
+            retried[int((retried_at - start) // step)] += 1
+        final = finished_at is not None and status in FINAL
+        fi = 0
         if final:
-            enter(r.status, r.finished_at, 1)
+            fi = int((finished_at - start) // step)  # type: ignore[operator]
+            if finished_at >= start and fi < n:  # type: ignore[operator]
+                finished_counts[status][fi] += 1
+                tokens_at[fi] += tokens
+                cost_at[fi] += cost
+                if status == done and latency_ms is not None:
+                    latencies[fi].append(latency_ms)
+        # pending from created; running from started; final from finished
+        pending[ci if ci > 0 else 0] += 1
+        if not final and status not in still_running:
+            continue  # pending (again: a re-queued task's last start was cleared)
+        started = started_at if started_at is not None and started_at >= created_at else None
+        if started is not None:
+            if started < end:
+                si = int((started - start) // step)
+                si = si if si > 0 else 0
+                pending[si] -= 1
+                running[si] += 1
+            if final and finished_at < end:  # type: ignore[operator]
+                running[fi if fi > 0 else 0] -= 1
+        elif final and finished_at < end:  # type: ignore[operator]
+            pending[fi if fi > 0 else 0] -= 1
+        if final and finished_at < end:  # type: ignore[operator]
+            delta[status][fi if fi > 0 else 0] += 1
+    counts: dict[str, list[int] | list[float]] = {
+        "created": created,
+        "completed": completed,
+        "failed": failed,
+        "cancelled": cancelled,
+        "retried": retried,
+        "tokens": tokens_at,
+        "cost_usd": cost_at,
+    }
     by_state: dict[str, list[int]] = {}
     for k, d in delta.items():
         acc, out = 0, []

@@ -16,8 +16,8 @@ without sticky sessions or a session table to expire.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from ..client import HiveClient
 from ..server import asgi
 from ..server.config import ServerConfig
+from .clients import ClientCache
 from .server import build_server
 
 PATH = "/mcp"
@@ -46,20 +47,29 @@ def caller_token(request: Any) -> str | None:
     return request.query_params.get("token") or None
 
 
-@asynccontextmanager
-async def loopback_client(ctx: ServerRequestContext[Any, Any]) -> AsyncIterator[HiveClient]:
-    request = ctx.request
-    if request is None:  # not over HTTP: nothing to call the hub with
-        raise RuntimeError("the /mcp server was called without an HTTP request")
-    # the default 30 s per REST call; wait_for_task follows /ws, bounded by its own timeout_s
-    async with HiveClient(asgi.loopback_url(request.scope), caller_token(request)) as c:
-        yield c
+def loopback_connect(
+    cache: ClientCache,
+) -> Callable[[ServerRequestContext[Any, Any]], AbstractAsyncContextManager[HiveClient]]:
+    """The tools' ``connect``: the cached client for the hub's own port and the
+    caller's token (``mcp/clients.py``)."""
+
+    @asynccontextmanager
+    async def connect(ctx: ServerRequestContext[Any, Any]) -> AsyncIterator[HiveClient]:
+        request = ctx.request
+        if request is None:  # not over HTTP: nothing to call the hub with
+            raise RuntimeError("the /mcp server was called without an HTTP request")
+        # the default 30 s per REST call; wait_for_task follows /ws, bounded by its own timeout_s
+        async with cache.client(asgi.loopback_url(request.scope), caller_token(request)) as c:
+            yield c
+
+    return connect
 
 
 def mount_mcp(app: web.Application, config: ServerConfig) -> None:
     """Route ``/mcp`` to the MCP server and keep its session manager running with the hub."""
+    clients = ClientCache()
     manager = StreamableHTTPSessionManager(
-        app=build_server(loopback_client),
+        app=build_server(loopback_connect(clients)),
         stateless=True,
         json_response=False,  # SSE answers: progress notifications stream before the result
         # the hub's middleware already checks Origin and Host (origin_ok) and the body size
@@ -68,3 +78,8 @@ def mount_mcp(app: web.Application, config: ServerConfig) -> None:
     )
     asgi.mount(app, PATH, manager.handle_request, max_body_bytes=config.max_body_bytes)
     asgi.lifespan(app, manager.run)
+
+    async def close_clients(_: web.Application) -> None:
+        await clients.close()
+
+    app.on_cleanup.append(close_clients)

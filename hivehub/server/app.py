@@ -55,8 +55,10 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         config=config,
         service=service,
         view=CommittedView(service),
-        tokens=TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth),
-        rate_limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst),
+        tokens=(tokens := TokenStore(config.db, env_admin_token=config.admin_token, mode=config.auth)),
+        rate_limiter=RateLimiter.configured(
+            config.rate_limit_per_second, config.rate_limit_burst, lambda: tokens.enabled
+        ),
     )
     # Each part is built with what it calls; the hub stands in (``ports.StatusBoard``)
     # for the status and alerts the stream shows, built after it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -30,16 +31,38 @@ class TokenBucket:
         self.last = now
 
 
-class RateLimiter:
-    """Per-client token buckets (client = token id, else remote address)."""
+#: ``--rate-limit auto`` once auth is on: mutating requests per second per token
+#: (bursts of twice that). Above what one producer posting in a loop reaches on one
+#: machine (about 1,500/s here, bench ``tasks``), below what the hub commits in total
+#: (several thousand/s), so one runaway token cannot take the whole hub from the others.
+AUTO_RATE_LIMIT = 1000.0
 
-    def __init__(self, rate: float, burst: float) -> None:
+
+class RateLimiter:
+    """Per-client token buckets (client = token id, else remote address).
+
+    ``when``: the limit applies only while it returns True (``--rate-limit auto``:
+    while auth is on); None: always."""
+
+    def __init__(self, rate: float, burst: float, when: Callable[[], bool] | None = None) -> None:
         self.rate = rate
         self.burst = burst
+        self.when = when
         self.buckets: dict[str, TokenBucket] = {}
 
+    @classmethod
+    def configured(cls, rate: float | None, burst: float | None, auth_on: Callable[[], bool]) -> RateLimiter:
+        """The limiter of ``ServerConfig.rate_limit_per_second``/``_burst``: an explicit
+        rate applies in every auth mode; None (auto) applies AUTO_RATE_LIMIT while
+        ``auth_on()``. With auth off every local process shares one bucket (one
+        address, 127.0.0.1) and anyone who reaches the hub may already do everything
+        a flood could, so a limit there only throttles the user's own load."""
+        if rate is None:
+            return cls(AUTO_RATE_LIMIT, burst or 2 * AUTO_RATE_LIMIT, when=auth_on)
+        return cls(rate, burst if burst is not None else max(1.0, 2 * rate))
+
     def check(self, client: str) -> None:
-        if self.rate <= 0:
+        if self.rate <= 0 or (self.when is not None and not self.when()):
             return
         now = time.monotonic()
         b = self.buckets.get(client)

@@ -44,9 +44,12 @@ class ServerConfig(Struct, kw_only=True):
     allowed_origins: list[str] = field(default_factory=list)
     #: origins that get CORS headers on REST responses
     cors_origins: list[str] = field(default_factory=list)
-    #: per-client limit on mutating REST requests and /ws control commands
-    rate_limit_per_second: float = 100.0
-    rate_limit_burst: float = 200.0
+    #: per-client limit on mutating REST requests and /ws control commands (0: off).
+    #: None ("auto"): AUTO_RATE_LIMIT per token while auth is on, no limit while it is
+    #: off (docs/security.md, "Rate limits": why)
+    rate_limit_per_second: float | None = None
+    #: bucket size; None: twice the rate
+    rate_limit_burst: float | None = None
     max_ws_per_client: int = 256
     #: bytes the hub may hold for one client (queued events and replies, snapshot and
     #: replay pages, agent frames, its socket's write buffer); over it, it is cut off

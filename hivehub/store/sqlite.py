@@ -17,6 +17,7 @@ crash (kill -9); only an OS crash or power loss may lose the last ones.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
@@ -45,6 +46,7 @@ from .base import (
 )
 
 _T = TypeVar("_T")
+log = logging.getLogger("hivehub.store")
 
 #: ids per ``final_statuses`` query (SQLite limits the bound parameters of one statement)
 _IDS_PER_QUERY = 500
@@ -139,6 +141,20 @@ MIGRATIONS.append(
         ],
     )
 )
+MIGRATIONS.append(
+    (
+        4,
+        [
+            # the text index is written by write_history, not by triggers: an FTS5
+            # insert from a trigger flushes the index's pending terms at each
+            # statement (one tiny segment per row, then merging them: ~60 us a row
+            # measured, against ~8 us a row for one INSERT of a whole batch)
+            "DROP TRIGGER IF EXISTS task_summary_ai",
+            "DROP TRIGGER IF EXISTS task_summary_ad",
+            "DROP TRIGGER IF EXISTS task_summary_au",
+        ],
+    )
+)
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])
 
 _INSERT_SUMMARY = (
@@ -169,19 +185,83 @@ def _ident(task_id: str) -> str | None:
     return task_id
 
 
-def write_history(c: sqlite3.Connection, events: Sequence[StoredEvent | NewEvent]) -> None:
-    """The history writes of a batch, inside the caller's transaction."""
+#: The history tables are written behind the log, not in the events' transaction:
+#: the changes of the events committed meanwhile are held in memory and written in
+#: one transaction HISTORY_FLUSH_SECONDS after the first of them, or once
+#: HISTORY_FLUSH_EVENTS are held, and before any history read (so a read sees every
+#: committed event). One flush writes each task's row once for all its events of the
+#: batch (``history_sql.plan``) and feeds the trigram index in one segment; in the
+#: events' own small transactions the history cost more than half of the hub's CPU
+#: per task (docs/history.md). Nothing is lost in a crash: ``meta.history_sequence``
+#: says how far the tables are, and the next open brings them up to the log from
+#: there (``_backfill``).
+HISTORY_FLUSH_SECONDS = 0.25
+HISTORY_FLUSH_EVENTS = 4096
+
+
+_TEXT_COLUMNS = "seq, id, type, description, error_code, error_message"
+_INSERT_TEXT = f"INSERT INTO task_fts(rowid, {_TEXT_COLUMNS[5:]}) VALUES (?, ?, ?, ?, ?, ?)"
+#: (an external-content FTS5 table forgets a row given the text it indexed)
+_DELETE_TEXT = (
+    f"INSERT INTO task_fts(task_fts, rowid, {_TEXT_COLUMNS[5:]}) VALUES ('delete', ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _text_rows(c: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The indexed text of the rows of these task ids (those that exist)."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[i : i + _IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        out += c.execute(f"SELECT {_TEXT_COLUMNS} FROM task_summary WHERE id IN ({marks})", chunk).fetchall()
+    return out
+
+
+def write_history(
+    c: sqlite3.Connection, events: Sequence[StoredEvent | NewEvent], through: int | None = None
+) -> None:
+    """The history writes of a batch, inside the caller's transaction; the tables are
+    then at sequence ``through`` (default: the batch's last)."""
     todo = H.plan(events)
     if todo.creates:
-        # a duplicate id replaces the row (through DELETE, so that the text index follows)
-        c.executemany("DELETE FROM task_summary WHERE id = ?", [(r.id,) for r in todo.creates])
+        # a duplicate id replaces the row, and its text in the index
+        replaced = _text_rows(c, [r.id for r in todo.creates])
+        if replaced:
+            c.executemany(_DELETE_TEXT, replaced)
+            c.executemany("DELETE FROM task_summary WHERE seq = ?", [(r[0],) for r in replaced])
         c.executemany(_INSERT_SUMMARY, [H.row_values(r, _ident) for r in todo.creates])
-    for group in todo.updates.values():
+        c.executemany(
+            _INSERT_TEXT,
+            [
+                (r.created_sequence, r.id, r.type, r.description, r.error_code, r.error_message)
+                for r in todo.creates
+            ],
+        )
+    for cols, group in todo.updates.items():
+        texty = "error_code" in cols or "error_message" in cols
+        before = {r[1]: r for r in _text_rows(c, [ch.task_id for ch in group])} if texty else {}
         c.executemany(H.update_sql(group[0], False), [H.update_params(ch, _ident) for ch in group])
+        if texty:
+            # re-index a row only when its error text changed (every completion sets
+            # it to NULL, which it was already for most tasks)
+            old, new = [], []
+            for ch in group:
+                o = before.get(ch.task_id)
+                if o is None:
+                    continue
+                code, message = ch.set.get("error_code", o[4]), ch.set.get("error_message", o[5])
+                if (code, message) != (o[4], o[5]):
+                    old.append(o)
+                    new.append((*o[:4], code, message))
+            if old:
+                c.executemany(_DELETE_TEXT, old)
+                c.executemany(_INSERT_TEXT, new)
     if todo.points:
         c.executemany(_INSERT_POINT, [H.point_values(pt) for pt in todo.points])
-    if events:
-        c.execute("UPDATE meta SET value = ? WHERE key = 'history_sequence'", (str(events[-1].sequence),))
+    if through is None and events:
+        through = events[-1].sequence
+    if through is not None:
+        c.execute("UPDATE meta SET value = ? WHERE key = 'history_sequence'", (str(through),))
 
 
 class SQLiteEventStore:
@@ -195,6 +275,11 @@ class SQLiteEventStore:
         self._last = 0
         self._ck: sqlite3.Connection | None = None
         self._ck_task: asyncio.Task[None] | None = None
+        #: history changes committed to the log, not yet to the history tables
+        #: (HISTORY_FLUSH_SECONDS), and the sequence the tables will be at once written
+        self._hist: list[NewEvent] = []
+        self._hist_through = 0
+        self._hist_timer: asyncio.TimerHandle | None = None
 
     def _connect(self, busy_timeout_ms: int | None = None) -> sqlite3.Connection:
         c = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -296,12 +381,58 @@ class SQLiteEventStore:
                 "INSERT INTO events(sequence, type, body, task_id) VALUES (?, ?, ?, ?)",
                 [(e.sequence, e.type, e.body, task_key(task_id_of_row(e))) for e in events],
             )
-            write_history(c, events)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        self._last = events[-1].sequence if events else self._last
+        if not events:
+            return
+        self._last = events[-1].sequence
+        held = self._hist
+        for e in events:
+            if isinstance(e, NewEvent) and (e.summary is not None or e.points):
+                held.append(e)
+        self._hist_through = self._last
+        if len(held) >= HISTORY_FLUSH_EVENTS:
+            self._flush_history()
+        elif self._hist_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # (called outside a loop: a tool writing a log)
+                self._flush_history()
+            else:
+                self._hist_timer = loop.call_later(HISTORY_FLUSH_SECONDS, self._flush_history)
+
+    def _flush_history(self) -> None:
+        """Write the held history changes (see HISTORY_FLUSH_SECONDS); on the writer,
+        in the event loop's thread like ``_append_sync``. A failure (another process
+        holding the lock, a full disk) keeps them for the next try."""
+        if self._hist_timer is not None:
+            self._hist_timer.cancel()
+            self._hist_timer = None
+        c = self._w
+        if c is None or (not self._hist and not self._hist_through):
+            return
+        held, through = self._hist, self._hist_through
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                write_history(c, held, through)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            log.warning("cannot write the task history yet (%s); trying again", exc)
+            try:
+                self._hist_timer = asyncio.get_running_loop().call_later(
+                    HISTORY_FLUSH_SECONDS, self._flush_history
+                )
+            except RuntimeError:
+                pass
+            return
+        self._hist = []
+        self._hist_through = 0
 
     async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if not events:
@@ -448,6 +579,7 @@ class SQLiteEventStore:
         return await self._reading(self._agent_points_sync, agent_id, since)
 
     async def _reading(self, fn: Callable[..., _T], *args: Any) -> _T:
+        self._flush_history()  # every committed event is in the tables the read sees
         try:
             return await asyncio.get_running_loop().run_in_executor(self._rx, fn, *args)
         except sqlite3.Error as exc:
@@ -475,6 +607,7 @@ class SQLiteEventStore:
         self._w = self._r = self._ck = None
 
     async def close(self) -> None:
+        self._flush_history()
         if self._ck_task is not None:
             self._ck_task.cancel()
             try:

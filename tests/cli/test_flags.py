@@ -118,3 +118,17 @@ def test_a_unicode_digit_is_no_priority() -> None:
     assert _priority("3") == 3 and _priority("High") == "high"
     with pytest.raises(argparse.ArgumentTypeError):
         _priority("\u00b2")  # "²".isdigit() is True, int("²") raises
+
+
+def test_rate_limit_is_auto_or_a_number() -> None:
+    parse = argtypes.AUTO_OR_NON_NEGATIVE
+    assert parse("auto") is None and parse("AUTO") is None
+    assert parse("0") == 0 and parse("250") == 250
+    for bad in ("-1", "fast", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+    serve = dict(
+        (a.dest, a)
+        for a in build_parser()._subparsers._group_actions[0].choices["serve"]._actions  # type: ignore[union-attr]
+    )["rate_limit"]
+    assert serve.default == "auto" and serve.type is parse

@@ -96,7 +96,7 @@ def test_every_environment_variable_serve_names_in_its_help_is_read() -> None:
             value, want = "1", True
         elif isinstance(action.default, list):
             value, want = "a,b", ["a", "b"]
-        elif isinstance(action.default, int | float):
+        elif isinstance(action.default, int | float) or action.default == "auto":  # (auto or a number)
             value = "7"
             want = action.type("7") if action.type else 7  # type: ignore[operator]
         else:

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from hivehub.core.errors import RateLimited
-from hivehub.server.clientlimits import Held, RateLimiter, client_key
+from hivehub.server.clientlimits import AUTO_RATE_LIMIT, Held, RateLimiter, client_key
 from hivehub.server.keys import IDENTITY
 from hivehub.server.tokens import ANONYMOUS, Identity
 
@@ -25,6 +25,22 @@ def test_a_bucket_allows_its_burst_then_names_the_wait() -> None:
     assert exc.value.details["limit"] == 0.001 and exc.value.details["retry_after"] > 900
     limiter.check("ip:b")  # every client has its own bucket
     RateLimiter(rate=0, burst=0).check("ip:a")  # 0: no limit
+
+
+def test_auto_limits_only_while_auth_is_on_and_an_explicit_rate_always() -> None:
+    auth = {"on": False}
+    auto = RateLimiter.configured(None, None, lambda: auth["on"])
+    for _ in range(int(5 * AUTO_RATE_LIMIT)):
+        auto.check("ip:127.0.0.1")  # auth off: every local process shares this key
+    auth["on"] = True
+    with pytest.raises(RateLimited) as exc:
+        for _ in range(int(5 * AUTO_RATE_LIMIT)):
+            auto.check("token:t1")
+    assert exc.value.details["limit"] == AUTO_RATE_LIMIT
+    explicit = RateLimiter.configured(0.001, None, lambda: False)
+    explicit.check("ip:a")  # bursts of twice the rate, at least one
+    with pytest.raises(RateLimited):
+        explicit.check("ip:a")
 
 
 def test_the_client_key_is_the_token_else_the_address() -> None:

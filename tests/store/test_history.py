@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,17 @@ from hivehub.core import events as ev
 from hivehub.core.commands import CancelTask, RetryTask
 from hivehub.core.events import encode_event
 from hivehub.core.model import Task, TaskStatus
-from hivehub.core.summary import TaskSummary, fold_series, history_of, unix
+from hivehub.core.summary import (
+    FINAL,
+    SERIES_STATES,
+    SeriesRow,
+    TaskSummary,
+    fold_series,
+    history_of,
+    percentile,
+    state_bucket,
+    unix,
+)
 from hivehub.core.tasklog import task_id_of
 from hivehub.store import open_store
 from hivehub.store.base import EventStore, NewEvent, TaskQuery
@@ -275,3 +286,209 @@ async def test_total_is_counted_up_to_the_cap(store: EventStore) -> None:  # noq
     assert page.total is None and [t.id for t in page.tasks] == [f"c{TOTAL_CAP + 1}", f"c{TOTAL_CAP}"]
     assert (await store.history_tasks(TaskQuery(type="small"))).total == 4
     assert (await store.history_tasks(TaskQuery(text="capped 1000"))).total == 7  # 1000, 10000..10005
+
+
+def _text_index_ok(path: str) -> None:
+    c = sqlite3.connect(path)
+    try:  # FTS5 checks its index against the rows' text (external content)
+        c.execute("INSERT INTO task_fts(task_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        c.close()
+
+
+async def test_sqlite_text_index_follows_each_error_change_flush_by_flush(tmp_path) -> None:
+    s = Sim(NO_HEARTBEAT_EXPIRY)
+    s.register("a", {"x": 0.8}, t=0, max_tasks=5)
+    s.submit("r1", t=1, description="retried then fine", max_retries=2)
+    s.submit("f1", t=1, description="fails for good", max_retries=0)
+    s.fail("r1", t=2, code="DISK_FULL")  # retried: the error text stays until the retry ends
+    s.fail("f1", t=2, code="DISK_FULL", retryable=False)
+    s.tick(60)  # the retry is due and assigned again
+    s.complete("r1", t=61)  # clears the error
+    path = str(tmp_path / "h.db")
+    st = open_store(path)
+    await st.open()
+    seen = []
+    try:
+        for r in rows_of(s):  # a read after each event: each a flush of its own
+            await st.append([r])
+            seen.append({t.id for t in (await st.history_tasks(TaskQuery(text="disk_full"))).tasks})
+        assert {"r1", "f1"} in seen and seen[-1] == {"f1"}
+        assert [t.id for t in (await st.history_tasks(TaskQuery(text="then fine"))).tasks] == ["r1"]
+    finally:
+        await st.close()
+    _text_index_ok(path)
+
+
+_CRASH = """
+import asyncio, os, pickle, sys
+from hivehub.store import open_store
+async def main():
+    s = open_store(sys.argv[1])
+    await s.open()
+    await s.append(pickle.loads(sys.stdin.buffer.read()))
+    os._exit(0)  # the events are committed; the history write still waits for its flush
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_history_not_yet_written_at_a_crash_is_rebuilt_on_open(tmp_path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "h.db")
+    sim = scenario()
+    rows = rows_of(sim)
+    subprocess.run([sys.executable, "-c", _CRASH, path], input=pickle.dumps(rows), check=True, timeout=60)
+    c = sqlite3.connect(path)
+    assert c.execute("SELECT COUNT(*) FROM events").fetchone()[0] == len(rows)
+    assert c.execute("SELECT COUNT(*) FROM task_summary").fetchone()[0] == 0  # (what the crash lost)
+    c.close()
+    st = open_store(path)
+    await st.open()
+    try:
+        page = await st.history_tasks(TaskQuery(limit=100))
+        assert {t.id: t.status for t in page.tasks} == {i: t.status.value for i, t in sim.hive.tasks.items()}
+        assert [t.id for t in (await st.history_tasks(TaskQuery(text="primes 17"))).tasks] == ["t17"]
+    finally:
+        await st.close()
+    _text_index_ok(path)
+
+
+def busy_log() -> Sim:
+    """A real core's log with every way a task goes: completed (with latencies and
+    tokens), failed and retried, failed for good, cancelled, still running, still
+    pending, on three agents, over 15 minutes."""
+    from hivehub.core.model import UsageReport
+
+    s = Sim(NO_HEARTBEAT_EXPIRY)
+    for a in ("a", "b", "c"):
+        s.register(a, {"x": 0.8}, t=0, max_tasks=40)
+    for i in range(240):
+        tid, t = f"k{i:03d}", 1 + i * 3.7
+        s.submit(tid, t=t, description=f"task {i}", max_retries=1)
+        if i % 11 == 5:
+            continue  # still pending or assigned
+        s.start(tid, t=t + 0.5 + (i % 7))
+        if i % 13 == 7:
+            continue  # still running
+        done = t + 2 + (i * 37 % 50) / 3
+        if i % 9 == 4:
+            s.fail(tid, t=done, code="FLAKY")  # retried later
+        elif i % 17 == 3:
+            s.fail(tid, t=done, code="BROKEN", retryable=False)
+        elif i % 19 == 2:
+            s.do(CancelTask(task_id=tid, cancelled_by="u"), done)
+        else:
+            s.complete(tid, t=done, usage=UsageReport(model="m", prompt_tokens=i, completion_tokens=3))
+        if i % 40 == 39:
+            s.tick(done + 30)  # due retries are assigned again
+    return s
+
+
+def reference_fold(
+    rows: list[SeriesRow], start: float, n: int, step: float, finished_before: dict[str, int]
+) -> dict[str, Any]:
+    """core.summary.fold_series as first written: each rule spelled out, row by row."""
+    end = start + n * step
+    names = ("created", "completed", "failed", "cancelled", "retried", "tokens", "cost_usd")
+    counts: dict[str, list[float]] = {k: [0] * n for k in names}
+    latencies: list[list[float]] = [[] for _ in range(n)]
+    # state deltas: +1 at the bucket where a state is entered, -1 where it is left;
+    # a time before the window enters at index 0, after it is never reached
+    delta = {k: [0] * (n + 1) for k in SERIES_STATES}
+    for k, v in finished_before.items():
+        if k in delta:
+            delta[k][0] += v
+
+    def idx(at: float) -> int:
+        return int((at - start) // step)
+
+    def enter(state: str, at: float | None, sign: int) -> None:
+        if at is None or at >= end:
+            return
+        delta[state][max(0, idx(at))] += sign
+
+    for r in rows:
+        if r.created_at >= end or (r.finished_at is not None and r.finished_at < start):
+            continue
+        if r.created_at >= start:
+            counts["created"][idx(r.created_at)] += 1
+        if r.retried_at is not None and start <= r.retried_at < end:
+            counts["retried"][idx(r.retried_at)] += 1
+        final = r.finished_at is not None and r.status in FINAL
+        if final and r.finished_at is not None and r.finished_at >= start:
+            i = idx(r.finished_at)
+            if i < n:
+                if r.status in counts:
+                    counts[r.status][i] += 1
+                counts["tokens"][i] += r.tokens
+                counts["cost_usd"][i] += r.cost_usd
+                if r.status == TaskStatus.COMPLETED.value and r.latency_ms is not None:
+                    latencies[i].append(r.latency_ms)
+        # pending from created; running from started; final from finished
+        started = r.started_at if r.started_at is not None and r.started_at >= r.created_at else None
+        stop_pending = started if started is not None else (r.finished_at if final else None)
+        if not final and state_bucket(r.status) == "pending":
+            started = None  # re-queued: pending again now (its last start was cleared)
+            stop_pending = None
+        enter("pending", r.created_at, 1)
+        enter("pending", stop_pending, -1)
+        if started is not None:
+            enter("running", started, 1)
+            if final:
+                enter("running", r.finished_at, -1)
+        if final:
+            enter(r.status, r.finished_at, 1)
+    by_state: dict[str, list[int]] = {}
+    for k, d in delta.items():
+        acc, out = 0, []
+        for i in range(n):
+            acc += d[i]
+            out.append(acc)
+        by_state[k] = out
+    p50, p95, p99 = [], [], []
+    for vals in latencies:
+        vals.sort()
+        p50.append(percentile(vals, 50))
+        p95.append(percentile(vals, 95))
+        p99.append(percentile(vals, 99))
+    return {
+        "window": round(n * step),  # (the caller may report the window it was asked)
+        "step": round(step),
+        "t": [round(start + i * step) for i in range(n)],
+        "created": counts["created"],
+        "completed": counts["completed"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "retried": counts["retried"],
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+        "latency_p99_ms": p99,
+        "tokens": counts["tokens"],
+        "cost_usd": [round(c, 9) for c in counts["cost_usd"]],
+        "by_state": by_state,
+    }
+
+
+async def test_the_fast_fold_equals_the_reference_fold_on_a_real_log(store: EventStore) -> None:  # noqa: F811
+    await store.append(rows_of(busy_log()))
+    t0 = unix(T0)
+    windows = [
+        (t0 - 100, 60, 20.0),
+        (t0 + 100, 50, 5.0),
+        (t0 + 400, 37, 15.0),
+        (t0 + 950, 10, 60.0),
+        (t0 - 10, 2, 600.0),
+    ]
+    for start, n, step in windows:
+        for agent in (None, "a", "nobody"):
+            rows, before = await store.series_rows(start, start + n * step, agent)
+            got = fold_series(rows, start, n, step, before)
+            assert got == reference_fold(rows, start, n, step, before), (start, n, step, agent)
+    rows, before = await store.series_rows(t0, t0 + 1000)
+    busy = fold_series(rows, t0, 100, 10.0, before)
+    assert sum(busy["completed"]) > 100 and sum(busy["failed"]) and sum(busy["retried"])
+    assert any(v is not None for v in busy["latency_p99_ms"]) and sum(busy["tokens"]) > 0
+    assert busy["by_state"]["running"][-1] > 0 and busy["by_state"]["pending"][-1] > 0
