@@ -1,0 +1,103 @@
+"""Two clusters on one Redis stay apart: each binds its bus stream to its own
+log (a cluster id created in its schema), and a follower refuses, never folds,
+an entry of another cluster (issue 17)."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.e2e.clusterproc import Cluster, status
+from tests.hubproc import Hub, wait_for
+
+
+@pytest.fixture
+def two_clusters(tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
+    """A: one replica; B: a leader and a follower; both on Redis with the default stream."""
+    a, b = Cluster(tmp_path, 1), Cluster(tmp_path, 2)
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def batch(h: Hub, n: int, typ: str) -> list[str]:
+    code, body = h.request("POST", "/api/tasks/batch", {"tasks": [{"type": typ} for _ in range(n)]})
+    assert code == 201, (code, body)
+    return [t["id"] for t in body["tasks"]]
+
+
+def task_types(h: Hub) -> set[str]:
+    return {t["type"] for t in h.get("/api/tasks?limit=1000")["tasks"]}
+
+
+def test_two_clusters_on_one_redis_stay_separate(two_clusters: tuple[Cluster, Cluster]) -> None:
+    a, b = two_clusters
+    assert a.cluster_id != b.cluster_id
+    a_lead, b_lead = a.leader(), b.leader()
+    (b_follower,) = b.followers()
+    a_ids = batch(a_lead, 50, "of-a")  # A's log runs ahead of B's
+    # a batch answered by B's follower lists every task it created (issue 17: KeyError, 500)
+    b_ids = batch(b_follower, 20, "of-b")
+    assert len(b_ids) == 20
+    b_seq = status(b_lead)["published_sequence"]
+    assert status(a_lead)["published_sequence"] > b_seq
+    wait_for(lambda: status(b_follower)["published_sequence"] >= b_seq, 10, what="B's follower in step")
+    assert task_types(b_follower) == task_types(b_lead) == {"of-b"}
+    assert task_types(a_lead) == {"of-a"}
+    seqs = [e["sequence"] for e in b_follower.events()]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < status(a_lead)["published_sequence"]
+    # each cluster's stream holds only its own entries, every one tagged with its id
+    r = redis.Redis(host="127.0.0.1", port=6379)
+    for c, ids in ((a, a_ids), (b, b_ids)):
+        entries = r.xrange(f"hive:events:{c.cluster_id}")
+        assert entries and {f[b"c"] for _, f in entries} == {c.cluster_id.encode()}
+        assert len(ids) > 0
+    st = status(b_follower)["cluster"]["bus"]
+    assert st["foreign_entries"] == 0 and st["error"] is None
+
+
+def test_a_foreign_entry_is_refused_not_folded(two_clusters: tuple[Cluster, Cluster]) -> None:
+    a, b = two_clusters
+    b_lead = b.leader()
+    (b_follower,) = b.followers()
+    batch(a.leader(), 3, "of-a")
+    batch(b_lead, 3, "of-b")
+    seq = status(b_lead)["published_sequence"]
+    wait_for(lambda: status(b_follower)["published_sequence"] == seq, 10, what="B's follower in step")
+    # a real entry of cluster A (its first event: a task_created of type of-a), put on
+    # B's stream where B's next event would go, as a second deployment would write it
+    row = a.sql("SELECT type, body FROM events WHERE type = 'task_created' ORDER BY sequence LIMIT 1")[0]
+    r = redis.Redis(host="127.0.0.1", port=6379)
+    r.xadd(
+        f"hive:events:{b.cluster_id}",
+        {"t": row["type"], "b": bytes(row["body"]), "c": a.cluster_id},
+        id=f"{seq + 1}-1",
+    )
+    wait_for(
+        lambda: status(b_follower)["cluster"]["bus"]["foreign_entries"] == 1, 10, what="the entry refused"
+    )
+    bus = status(b_follower)["cluster"]["bus"]
+    assert a.cluster_id in bus["error"] and b.cluster_id in bus["error"]
+    assert "stopped following the bus" in b_follower.logs()
+    # not folded: the follower's state is still B's log alone ...
+    assert status(b_follower)["published_sequence"] == seq
+    assert task_types(b_follower) == {"of-b"}
+    # ... it says so on /health (a load balancer takes it out) and in /metrics ...
+    code, health = b_follower.request("GET", "/health")
+    assert code == 503 and "hive-follow-bus" in health["modules"]["background_processes"]["reason"]
+    with urllib.request.urlopen(b_follower.url + "/metrics", timeout=5) as m:
+        assert "hive_bus_foreign_entries_total 1.0" in m.read().decode()
+    # ... and it still follows its own log, from the store
+    batch(b_lead, 2, "of-b-later")
+    seq2 = status(b_lead)["published_sequence"]
+    # (>=: the leader's watch may log an alert meanwhile)
+    wait_for(lambda: status(b_follower)["published_sequence"] >= seq2, 10, what="follower on the store")
+    assert task_types(b_follower) == {"of-b", "of-b-later"}
