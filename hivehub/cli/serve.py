@@ -178,7 +178,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--bus",
         default=_env("HIVE_BUS", "memory"),
-        help="event bus between replicas: memory (one process) or redis://host:port[/db][?stream=name]",
+        help="event bus between replicas (with --db postgresql://): memory (one process), "
+        "redis://host:port[/db][?stream=name] (Redis Streams) or nats://host:port[?stream=NAME] (NATS JetStream); "
+        "the default stream is derived from the cluster id",
     )
     p.add_argument("--replica-id", default=_env("HIVE_REPLICA_ID", None))
     p.add_argument(
