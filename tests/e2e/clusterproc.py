@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats
+import nats.js.errors
 import redis
 
 from tests.hubproc import Hub, wait_for
@@ -81,8 +83,22 @@ class Cluster:
             await c.close()
 
         asyncio.run(drop())
-        if cid is not None and self.bus.startswith("redis://") and "stream=" not in self.bus:
+        if cid is None or "stream=" in self.bus:
+            return
+        if self.bus.startswith("redis://"):
             redis.Redis(host="127.0.0.1", port=6379).delete(f"hive:events:{cid}")
+        elif self.bus.startswith("nats://"):
+
+            async def drop_stream() -> None:
+                nc = await nats.connect(NATS)
+                try:
+                    await nc.jetstream().delete_stream(f"HIVE_{cid}")
+                except nats.js.errors.NotFoundError:
+                    pass
+                finally:
+                    await nc.close()
+
+            asyncio.run(drop_stream())
 
 
 def status(h: Hub) -> dict[str, Any]:
