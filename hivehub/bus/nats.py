@@ -31,8 +31,9 @@ from .base import ForeignEntry
 
 try:
     import nats
+    from nats.aio.client import Client as NATSClient
     from nats.errors import Error as NatsError
-    from nats.js import api
+    from nats.js import JetStreamContext, api
     from nats.js.errors import NotFoundError
 except ImportError as exc:  # pragma: no cover
     raise ImportError("the NATS bus needs nats-py: pip install nats-py") from exc
@@ -56,8 +57,8 @@ class NatsEventBus:
         self.cluster_id: str | None = None
         #: messages of another cluster met by subscribers (``hive_bus_foreign_entries``)
         self.foreign_entries = 0
-        self.nc: nats.NATS | None = None
-        self.js: nats.js.JetStreamContext | None = None
+        self.nc: NATSClient | None = None
+        self.js: JetStreamContext | None = None
         self._closed = asyncio.Event()
 
     def bind(self, cluster_id: str) -> None:
