@@ -146,7 +146,9 @@ class NatsEventBus:
             stream=self.stream,
             ordered_consumer=True,
             idle_heartbeat=2.0,
-            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+            ),
         )
         try:
             while not self._closed.is_set():

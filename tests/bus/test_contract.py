@@ -43,9 +43,7 @@ async def opened() -> AsyncIterator[list[tuple[str, EventBus]]]:
         await b.close()
 
 
-async def make(
-    opened: list[tuple[str, EventBus]], kind: str, cluster_id: str, query: str = ""
-) -> EventBus:
+async def make(opened: list[tuple[str, EventBus]], kind: str, cluster_id: str, query: str = "") -> EventBus:
     b = open_bus("memory" if kind == "memory" else NETWORK[kind] + query)
     b.bind(cluster_id)
     await b.open()

@@ -29,7 +29,8 @@ class Cluster:
         self.db = f"{PG}?schema={self.schema}"
         self.bus = bus
         self.hubs = [
-            Hub(self.db, "--bus", bus, "--cluster-secret", "s3cret", *extra, log_dir=tmp_path) for _ in range(n)
+            Hub(self.db, "--bus", bus, "--cluster-secret", "s3cret", *extra, log_dir=tmp_path)
+            for _ in range(n)
         ]
 
     def start(self) -> Cluster:

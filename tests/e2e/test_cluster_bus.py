@@ -4,11 +4,10 @@ never folds, an entry of another cluster (issue 17)."""
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-
-import asyncio
 
 import nats
 import pytest
@@ -49,7 +48,10 @@ def entry_clusters(c: Cluster) -> list[str]:
         try:
             js = nc.jetstream()
             last = (await js.stream_info(f"HIVE_{c.cluster_id}")).state.last_seq
-            return [(await js.get_msg(f"HIVE_{c.cluster_id}", i)).headers["Hive-Cluster"] for i in range(1, last + 1)]
+            return [
+                (await js.get_msg(f"HIVE_{c.cluster_id}", i)).headers["Hive-Cluster"]
+                for i in range(1, last + 1)
+            ]
         finally:
             await nc.close()
 
@@ -79,7 +81,9 @@ def task_types(h: Hub) -> set[str]:
     return {t["type"] for t in h.get("/api/tasks?limit=1000")["tasks"]}
 
 
-def test_two_clusters_on_one_bus_stay_separate_and_refuse_each_other(two_clusters: tuple[Cluster, Cluster]) -> None:
+def test_two_clusters_on_one_bus_stay_separate_and_refuse_each_other(
+    two_clusters: tuple[Cluster, Cluster],
+) -> None:
     a, b = two_clusters
     assert a.cluster_id != b.cluster_id
     a_lead, b_lead = a.leader(), b.leader()

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import websocket
 
+from hivehub.server.tokens import TokenStore
 from tests.conftest import TIME_SCALE
 from tests.e2e.clusterproc import Cluster
-from hivehub.server.tokens import TokenStore
 from tests.hubproc import ROOT, Hub, wait_for
 
 
@@ -87,9 +87,7 @@ def test_tokens_on_postgresql_and_revocation_reaches_every_replica(three: Cluste
     tid = op.split("_")[1]
     assert f"{tid}  operator" in listed.stdout and "active" in listed.stdout and "ci" in listed.stdout
     # the operator writes through a follower (forwarded to the leader) ...
-    code, _ = follower.request(
-        "POST", "/api/tasks", {"type": "x"}, headers={"Authorization": f"Bearer {op}"}
-    )
+    code, _ = follower.request("POST", "/api/tasks", {"type": "x"}, headers={"Authorization": f"Bearer {op}"})
     assert code == 201
     # ... and watches every replica
     streams = [Stream(h, op) for h in three.hubs]
