@@ -24,20 +24,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ..store.base import StoredEvent
+from .errors import ForeignEntry
 
-
-class ForeignEntry(Exception):
-    """The bus carried an entry of another log (another cluster id, or none).
-
-    Not a ``HiveError``: it never reaches a client. The follower that meets it
-    stops reading the bus and follows the store (see ``HubService._follow_bus``)."""
-
-    def __init__(self, where: str, expected: str, found: str | None) -> None:
-        self.where, self.expected, self.found = where, expected, found
-        super().__init__(
-            f"{where} carries an entry of cluster {found!r}, not of this cluster {expected!r}: "
-            "two deployments share one bus stream; refusing to fold it"
-        )
+__all__ = ["EventBus", "ForeignEntry", "open_bus"]
 
 
 class EventBus(Protocol):

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
 from ..store.base import StoredEvent
-from .base import ForeignEntry
+from .errors import ForeignEntry
 
 try:
     import nats

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
 from ..store.base import StoredEvent
-from .base import ForeignEntry
+from .errors import ForeignEntry
 
 try:
     import redis.asyncio as aioredis
