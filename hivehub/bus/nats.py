@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..core.errors import StoreUnavailable
 from ..store.base import StoredEvent
+from .cancel import honour_cancel
 from .errors import ForeignEntry
 
 try:
@@ -126,6 +127,7 @@ class NatsEventBus:
         if after <= 0:
             return lo
         while lo < hi:  # event sequences grow with stream sequences (one writer at a time)
+            honour_cancel()
             mid = (lo + hi) // 2
             try:
                 msg = await self.js.get_msg(self.stream, mid)
@@ -141,6 +143,7 @@ class NatsEventBus:
     async def subscribe(self, after: int) -> AsyncIterator[StoredEvent]:
         assert self.js is not None
         start = await self._first_after(after)
+        honour_cancel()
         sub = await self.js.subscribe(
             self.subject,
             stream=self.stream,
@@ -152,6 +155,7 @@ class NatsEventBus:
         )
         try:
             while not self._closed.is_set():
+                honour_cancel()
                 try:
                     msg = await sub.next_msg(timeout=1.0)
                 except nats.errors.TimeoutError:

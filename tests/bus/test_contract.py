@@ -103,6 +103,22 @@ async def test_a_subscriber_past_the_end_waits_for_new_events(bus: EventBus) -> 
     assert await asyncio.wait_for(task, 5) == [ev(3)]
 
 
+async def test_a_subscription_stops_when_cancelled_at_any_moment(bus: EventBus) -> None:
+    # a follower being promoted cancels its bus task and waits for it (HubService.promote)
+    await bus.publish([ev(s) for s in range(1, 40)])
+
+    async def follow() -> None:
+        async for _ in bus.subscribe(20):
+            pass
+
+    for delay in (0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.05):
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(delay)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=1)
+        assert done, f"still running 1 s after a cancel {delay}s in"
+
+
 @pytest.mark.parametrize("kind", ["redis", "nats"])
 async def test_clusters_bound_by_default_use_separate_streams(kind: str, opened) -> None:
     a = await make(opened, kind, uuid.uuid4().hex)
