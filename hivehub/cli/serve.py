@@ -340,6 +340,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except PricesError as exc:
         print(f"error: --prices: {exc}", file=sys.stderr)
         return 2
+    if config.bus not in ("", "memory", "memory:") and not config.db.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        print(
+            f"error: --bus {config.bus.split('?')[0]} carries a PostgreSQL log between replicas;"
+            " use it with --db postgresql://... (one process needs no bus)",
+            file=sys.stderr,
+        )
+        return 2
     if config.db.startswith(("postgresql://", "postgres://")):
         if not config.cluster_secret:
             print(

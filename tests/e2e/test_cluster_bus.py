@@ -5,6 +5,8 @@ never folds, an entry of another cluster (issue 17)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 import redis
 
 from tests.e2e.clusterproc import NATS, REDIS, Cluster, status
-from tests.hubproc import Hub, wait_for
+from tests.hubproc import ROOT, Hub, wait_for
 
 
 @pytest.fixture(params=["redis", "nats"])
@@ -132,3 +134,16 @@ def test_two_clusters_on_one_bus_stay_separate_and_refuse_each_other(
     # (>=: the leader's watch may log an alert meanwhile)
     wait_for(lambda: status(b_follower)["published_sequence"] >= seq2, 10, what="follower on the store")
     assert task_types(b_follower) == {"of-b", "of-b-later"}
+
+
+@pytest.mark.parametrize("bus", [REDIS, NATS])
+def test_a_network_bus_needs_a_postgresql_log(bus: str, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hivehub", "serve", "--db", str(tmp_path / "h.db"), "--bus", bus, "--no-demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "--db postgresql://" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
