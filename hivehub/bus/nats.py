@@ -33,6 +33,7 @@ from .errors import ForeignEntry
 try:
     import nats
     from nats.aio.client import Client as NATSClient
+    from nats.aio.msg import Msg
     from nats.errors import Error as NatsError
     from nats.js import JetStreamContext, api
     from nats.js.errors import NotFoundError
@@ -144,9 +145,18 @@ class NatsEventBus:
         assert self.js is not None
         start = await self._first_after(after)
         honour_cancel()
+        # messages are handed over by a callback (the client's reader calls it in
+        # order) rather than ``next_msg``, which costs a future and a timer per message
+        # (bounded: a stalled follower pushes back on the client's own pending limits)
+        inbox: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
+
+        async def take(msg: Msg) -> None:
+            await inbox.put(msg)
+
         sub = await self.js.subscribe(
             self.subject,
             stream=self.stream,
+            cb=take,
             ordered_consumer=True,
             idle_heartbeat=2.0,
             config=api.ConsumerConfig(
@@ -156,10 +166,13 @@ class NatsEventBus:
         try:
             while not self._closed.is_set():
                 honour_cancel()
-                try:
-                    msg = await sub.next_msg(timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
+                if inbox.empty():
+                    try:
+                        msg = await asyncio.wait_for(inbox.get(), 1.0)
+                    except TimeoutError:
+                        continue
+                else:
+                    msg = inbox.get_nowait()
                 h = msg.headers or {}
                 if h.get(H_CLUSTER) != self.cluster_id:
                     self.foreign_entries += 1
