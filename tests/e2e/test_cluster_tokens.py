@@ -68,6 +68,7 @@ class Stream(threading.Thread):
                 self.close_code = int.from_bytes(frame.data[:2], "big") if frame.data else None
                 break
         self.closed_at = time.monotonic()
+        self.ws.shutdown()
 
 
 def test_tokens_on_postgresql_and_revocation_reaches_every_replica(three: Cluster) -> None:
@@ -103,7 +104,7 @@ def test_tokens_on_postgresql_and_revocation_reaches_every_replica(three: Cluste
         wait_for(lambda h=h: code_with(h, op) == 401, 1.0, interval=0.01, what="revocation on every replica")
     for s in streams:
         s.join(1.0 * TIME_SCALE)
-        s.ws.close()
+        s.ws.shutdown()  # (close() leaves the socket open once the hub closed it)
         assert s.closed_at is not None and s.close_code == 1008
     took = max(s.closed_at or 0 for s in streams) - t_revoked
     print(f"revocation closed the token's streams on 3 replicas within {took:.3f}s")
