@@ -1,4 +1,6 @@
-"""In-process bus: a full member of the contract (tests, single process)."""
+"""In-process bus: a full member of the contract (tests, single process).
+
+Nothing else can reach it, so ``bind`` has nothing to check against."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ class MemoryEventBus:
         self._seqs: list[int] = []
         self._changed = asyncio.Condition()
         self._closed = False
+        self.cluster_id: str | None = None
+        self.foreign_entries = 0
+
+    def bind(self, cluster_id: str) -> None:
+        self.cluster_id = cluster_id
 
     async def open(self) -> None:
         pass

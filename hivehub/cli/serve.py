@@ -179,7 +179,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--bus",
         default=_env("HIVE_BUS", "memory"),
-        help="event bus between replicas: memory (one process) or redis://host:port[/db][?stream=name]",
+        help="event bus between replicas (with --db postgresql://): memory (one process), "
+        "redis://host:port[/db][?stream=name] (Redis Streams) or nats://host:port[?stream=NAME] (NATS JetStream); "
+        "the default stream is derived from the cluster id",
     )
     p.add_argument("--replica-id", default=_env("HIVE_REPLICA_ID", None))
     p.add_argument(
@@ -349,6 +351,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = build_config(args)
     except PricesError as exc:
         print(f"error: --prices: {exc}", file=sys.stderr)
+        return 2
+    if config.bus not in ("", "memory", "memory:") and not config.db.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        print(
+            f"error: --bus {config.bus.split('?')[0]} carries a PostgreSQL log between replicas;"
+            " use it with --db postgresql://... (one process needs no bus)",
+            file=sys.stderr,
+        )
         return 2
     if config.db.startswith(("postgresql://", "postgres://")):
         if not config.cluster_secret:

@@ -132,7 +132,9 @@ def clustered(config: ServerConfig) -> bool:
 async def _startup(app: web.Application) -> None:
     cluster = app[HUB].cluster
     if cluster is not None:
-        # Start as a follower; the election promotes this replica if it wins.
+        # Bind the bus to this log first; then start as a follower (the election
+        # promotes this replica if it wins).
+        await cluster.bind_bus()
         await app[HUB].service.start(follower=True)
         app[HUB].modules.start()
         await cluster.start()

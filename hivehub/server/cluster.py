@@ -11,6 +11,11 @@
   control, agent reports) are forwarded to the leader over HTTP
   (``POST /internal/execute``, authenticated with the shared cluster secret);
   the follower answers once it has folded the result (read your own writes).
+- **One bus per log.** At first start the cluster creates its id (a random
+  ``hive_cluster.cluster_id`` row in its schema; a dropped and recreated schema
+  is a new cluster) and binds the bus to it before opening it: the default
+  stream or subject is derived from the id and every entry is checked against
+  it (``bus/base.py``), so two deployments on one Redis or NATS stay apart.
 - **Fencing.** The events table's primary key refuses a second writer's
   sequence, and a leader that loses its lock connection exits at once (its
   supervisor restarts it as a follower): it can no longer prove it leads.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +39,7 @@ from ..core import events as ev
 from ..core.errors import HiveError, StoreUnavailable
 from ..protocol import codec
 from ..protocol.errors import NotLeader, parse_error, rebuild
-from ..store.postgres import split_url
+from ..store.postgres import MIGRATION_LOCK, split_url
 from .service import HubService
 
 log = logging.getLogger("hivehub.cluster")
@@ -63,12 +69,45 @@ class Cluster:
         self.leader_url: str | None = None
         self.leader_id: str | None = None
         self.is_leader = False
+        #: this log's id (``bind_bus``)
+        self.cluster_id: str | None = None
         self._started = 0.0
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._outq: list[tuple[C.Command, asyncio.Future[list[ev.Event]]]] = []
         self._flushing = False
         self.service.forward = self.forward
+
+    async def bind_bus(self) -> str:
+        """Read (or, at the first start, create) this cluster's id and bind the bus
+        to it; call before the service opens the bus. Returns the id."""
+        import asyncpg
+
+        schema = self.schema or "public"
+        conn = await asyncpg.connect(self.url)
+        try:
+            async with conn.transaction():
+                # the store's migration lock: replicas starting together create one id
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                await conn.execute(
+                    f"""CREATE TABLE IF NOT EXISTS "{schema}".hive_cluster (
+                        id INT PRIMARY KEY CHECK (id = 1),
+                        cluster_id TEXT NOT NULL,
+                        created_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
+                )
+                await conn.execute(
+                    f'INSERT INTO "{schema}".hive_cluster(id, cluster_id) VALUES (1, $1) ON CONFLICT DO NOTHING',
+                    uuid.uuid4().hex,
+                )
+                cid = str(await conn.fetchval(f'SELECT cluster_id FROM "{schema}".hive_cluster WHERE id = 1'))
+        finally:
+            await conn.close()
+        self.cluster_id = cid
+        if self.service.bus is not None:
+            self.service.bus.bind(cid)
+        log.info("cluster %s (schema %s)", cid, schema)
+        return cid
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))

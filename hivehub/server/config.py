@@ -66,7 +66,8 @@ class ServerConfig(Struct, kw_only=True):
     keepalive_timeout: float = 75.0
     #: open TCP connections per client address (0: no limit); the next gets 503
     max_connections_per_address: int = 512
-    #: event bus for several replicas: "memory" (one process) or redis://host:port[/db][?stream=name]
+    #: event bus for several replicas: "memory" (one process), redis://host:port[/db][?stream=name]
+    #: or nats://host:port[?stream=NAME][&subject=name]; bound to the cluster id (bus/base.py)
     bus: str = "memory"
     replica_id: str | None = None
     #: the URL other replicas use to reach this one (forwarded commands)

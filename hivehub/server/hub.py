@@ -83,11 +83,23 @@ class Hub:
                 "replica_id": cluster.replica_id,
                 "leader_id": cluster.leader_id,
                 "leader_url": cluster.leader_url,
+                "cluster_id": cluster.cluster_id,
+                "bus": self._bus_state(),
             }
             if cluster is not None
             else {"role": "single"}
         )
         return st
+
+    def _bus_state(self) -> dict[str, Any] | None:
+        bus = self.service.bus
+        if bus is None:
+            return None
+        return {
+            "kind": type(bus).__name__,
+            "foreign_entries": bus.foreign_entries,
+            "error": self.service.bus_error,
+        }
 
 
 HUB = web.AppKey("hub", Hub)

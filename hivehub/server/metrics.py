@@ -77,6 +77,13 @@ class HiveCollector(Collector):
         )
         c.add_metric([], self.tokens.reads)
         yield c
+        if svc.bus is not None:
+            c = CounterMetricFamily(
+                "hive_bus_foreign_entries",
+                "Bus entries of another cluster this replica refused to fold (two deployments on one stream)",
+            )
+            c.add_metric([], svc.bus.foreign_entries)
+            yield c
         yield GaugeMetricFamily("hive_subscribers", "Connected /ws subscribers", value=self.stream.count())
         yield GaugeMetricFamily(
             "hive_connected_agents", "Agents connected over /agents/ws", value=self.gateway.count()

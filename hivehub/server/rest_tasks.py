@@ -88,10 +88,12 @@ async def create_tasks(request: web.Request) -> web.Response:
     created: list[Task] = []
     for e in events:
         if isinstance(e.data, ev.TaskCreated):
-            # committed by the execute above: the lookup finds it (memory, or folded from the log)
+            # committed by the execute above (on a follower: folded before it returns), so
+            # the lookup finds it, in memory or folded from the log. Should this replica's
+            # state not hold it, the committed event does: every created task is answered,
+            # never a KeyError or a shorter list.
             task = await s.task(e.data.task.id)
-            if task is not None:
-                created.append(task)
+            created.append(task if task is not None else e.data.task)
     return json(TaskBatchResult(created), status=201)
 
 

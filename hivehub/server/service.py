@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..bus.base import EventBus
+from ..bus.base import EventBus, ForeignEntry
 from ..core import events as ev
 from ..core.commands import Command, Heartbeat, Recover, Tick
 from ..core.errors import HiveError, StoreUnavailable
@@ -105,6 +105,8 @@ class HubService:
         #: leads) folds the log from the bus and forwards commands to the leader
         self.role = "leader"
         self.forward: Callable[[Command], Awaitable[list[ev.Event]]] | None = None
+        #: why this follower stopped reading the bus (a foreign entry), or None
+        self.bus_error: str | None = None
         self.hive_config = hive_config or HiveConfig()
         #: the wall clock stamps events; the monotonic one measures every duration and
         #: deadline (docs/architecture.md, "Time"), so a clock step changes no decision
@@ -199,6 +201,14 @@ class HubService:
             self._deliver(rows)
 
     async def _follow_bus(self) -> None:
+        """Fold from the bus until it carries an entry of another log.
+
+        A foreign entry (``ForeignEntry``: another cluster writes to this bus stream)
+        is a misconfiguration, not a hiccup: it is never folded, the error is logged
+        and kept in ``bus_error``, and this task ends, so /health reports the replica
+        unhealthy (``background_processes``: stopped hive-follow-bus) until it is
+        restarted on a bus of its own. Meanwhile it stays correct, following the
+        store (the truth) every 0.2 s."""
         assert self.bus is not None
         while True:
             try:
@@ -210,6 +220,10 @@ class HubService:
                     self._deliver([row])
             except asyncio.CancelledError:
                 raise
+            except ForeignEntry as exc:
+                self.bus_error = str(exc)
+                log.error("stopped following the bus: %s; following the store only", exc)
+                return
             except Exception as exc:
                 log.warning("bus subscription failed (%s); following the store meanwhile", exc)
                 await asyncio.sleep(1.0)
@@ -218,7 +232,7 @@ class HubService:
         """The bus is the fast path; the store is the truth. Poll it so a lost bus
         message (or no bus at all) delays a follower by at most a second."""
         while True:
-            await asyncio.sleep(0.2 if self.bus is None else 1.0)
+            await asyncio.sleep(0.2 if self.bus is None or self.bus_error else 1.0)
             try:
                 await self._catch_up()
             except asyncio.CancelledError:

@@ -1,5 +1,6 @@
-"""Access tokens: the store (a SQLite table of ``hv_<id>_<secret>`` records, of
-which only ``sha256(secret)`` is kept), roles and identities.
+"""Access tokens: the store (a table of ``hv_<id>_<secret>`` records, of which
+only ``sha256(secret)`` is kept, in SQLite beside the log or in the cluster's
+PostgreSQL schema), roles and identities.
 
 A secret is compared with ``hmac.compare_digest`` after looking its record up by
 id. :mod:`.auth` classifies requests and checks them against these identities.
@@ -8,6 +9,7 @@ id. :mod:`.auth` classifies requests and checks them against these identities.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -15,8 +17,11 @@ import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("hivehub.auth")
 
@@ -62,6 +67,11 @@ class TokenStore:
     only when the version moved. A cluster reuses the same shape: each replica
     watches the shared table and closes its own connections (``on_revoked``).
 
+    On PostgreSQL (a cluster) the same two tables live in the cluster's schema
+    (:class:`PgTokenTable`); ``create``/``revoke`` bump the version in the same
+    transaction, and every replica's ``watch`` polls it on one connection of its
+    own, so a revocation reaches every replica within ``poll_seconds``.
+
     Auth mode (``--auth``): ``off`` lets everyone in (logged loudly); ``on``
     refuses anonymous requests from the start; ``auto`` turns on as soon as a
     token or an admin token exists and then stays on, persisted as
@@ -97,6 +107,8 @@ class TokenStore:
             if db_path and db_path not in ("memory", "memory:", ":memory:") and "://" not in db_path
             else None
         )
+        #: the cluster's token table (``--db postgresql://``), or None
+        self.pg = PgTokenTable(db_path) if db_path and db_path.startswith(PG_SCHEMES) else None
         self.mode = mode
         self.poll_seconds = poll_seconds
         #: token id -> (hash, role, agent id) of the active tokens
@@ -133,6 +145,10 @@ class TokenStore:
     def open(self) -> None:
         """Read the table once and persist that auth is on (``--auth on`` or an admin
         token in mode auto). Call before serving; blocking (a start-up step)."""
+        force_on = self.mode == "on" or (self.mode == "auto" and self._env_secret is not None)
+        if self.pg is not None:
+            self._swap(*blocking(self.pg.open(force_on)))
+            return
         if self.db_path is None:
             self._auth_on = self._env_secret is not None or self.mode == "on"
             return
@@ -159,6 +175,12 @@ class TokenStore:
             ).fetchall()
         finally:
             c.close()
+        return self._swap(version, bool(auth_on), rows)
+
+    def _swap(
+        self, version: int, auth_on: bool, rows: list[tuple[str, str, str, str | None]]
+    ) -> list[Identity]:
+        """Take a fresh read of the table; returns the identities no longer valid."""
         self.reads += 1
         records = {r[0]: (r[1], r[2], r[3]) for r in rows}
         was_enabled = self.enabled
@@ -175,6 +197,9 @@ class TokenStore:
 
     async def watch(self) -> None:
         """Keep the in-memory table current; run as a background task."""
+        if self.pg is not None:
+            await self._watch_pg(self.pg)
+            return
         if self.db_path is None:
             return
         while True:
@@ -184,10 +209,36 @@ class TokenStore:
             except (sqlite3.Error, TypeError) as exc:
                 log.warning("cannot read tokens: %s (keeping the last known set)", exc)
                 continue
-            if gone:
-                log.info("tokens no longer valid: %s", ", ".join(str(i) for i in gone))
-                for cb in self.on_revoked:
-                    cb(gone)
+            self._tell(gone)
+
+    async def _watch_pg(self, pg: PgTokenTable) -> None:
+        # one connection per replica, on the loop (asyncpg): one small read per poll
+        conn: Any = None
+        errors = pg_errors()
+        try:
+            while True:
+                await asyncio.sleep(self.poll_seconds)
+                try:
+                    if conn is None:
+                        conn = await pg.connect()
+                    read = await pg.read(conn, self._version)
+                except errors as exc:
+                    log.warning("cannot read tokens: %s (keeping the last known set)", exc)
+                    if conn is not None:
+                        conn.terminate()
+                    conn = None
+                    continue
+                if read is not None:
+                    self._tell(self._swap(*read))
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+    def _tell(self, gone: list[Identity] | None) -> None:
+        if gone:
+            log.info("tokens no longer valid: %s", ", ".join(str(i) for i in gone))
+            for cb in self.on_revoked:
+                cb(gone)
 
     @property
     def enabled(self) -> bool:
@@ -231,6 +282,9 @@ class TokenStore:
         if role == "agent" and not agent_id:
             raise ValueError("an agent token must be bound to an agent id (--agent ID)")
         token, tid, secret = new_token()
+        if self.pg is not None:
+            blocking(self.pg.insert(tid, hash_secret(secret), role, agent_id, note, time.time()))
+            return token, tid
         c = self._connect()
         with c:
             c.execute(
@@ -242,6 +296,8 @@ class TokenStore:
 
     def revoke(self, token_or_id: str) -> bool:
         tid = token_or_id.split("_")[1] if token_or_id.startswith("hv_") else token_or_id
+        if self.pg is not None:
+            return blocking(self.pg.revoke(tid, time.time()))
         c = self._connect()
         with c:
             n = c.execute(
@@ -251,6 +307,8 @@ class TokenStore:
         return n > 0
 
     def list(self) -> list[dict[str, Any]]:
+        if self.pg is not None:
+            return blocking(self.pg.all())
         c = self._connect()
         rows = c.execute(
             "SELECT id, role, agent_id, note, created_at, revoked_at FROM tokens ORDER BY created_at"
@@ -260,3 +318,145 @@ class TokenStore:
             dict(zip(("id", "role", "agent_id", "note", "created_at", "revoked_at"), r, strict=True))
             for r in rows
         ]
+
+
+# --- PostgreSQL (a cluster: every replica shares the table) ---
+
+PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code (the ``hive token``
+    command, or the hub's start-up step): on this thread, or, when this thread
+    already runs an event loop, on a thread of its own, waited for."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def pg_errors() -> tuple[type[BaseException], ...]:
+    import asyncpg  # only a cluster loads it
+
+    return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PgTokenTable:
+    """The ``tokens`` and ``token_meta`` tables in the cluster's schema (asyncpg).
+
+    The version is bumped in the transaction that changes ``tokens``; creating the
+    tables takes the store's migration lock, so replicas and ``hive token`` racing
+    at a first start create them once."""
+
+    def __init__(self, url: str) -> None:
+        from ..store.postgres import split_url
+
+        self.url, schema = split_url(url)
+        self.schema = schema or "public"
+
+    async def connect(self) -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(self.url, server_settings={"search_path": self.schema})
+
+    async def _ensure(self, c: Any) -> None:
+        from ..store.postgres import MIGRATION_LOCK
+
+        async with c.transaction():
+            await c.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await c.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            # (a plain SET in a transaction holds for the session once it commits)
+            await c.execute(f'SET search_path TO "{self.schema}"')
+            await c.execute(
+                """CREATE TABLE IF NOT EXISTS tokens (
+                    id TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, agent_id TEXT,
+                    note TEXT, created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION)"""
+            )
+            await c.execute(
+                """CREATE TABLE IF NOT EXISTS token_meta (
+                    id INT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL, auth_on BOOLEAN NOT NULL)"""
+            )
+            await c.execute(
+                "INSERT INTO token_meta VALUES (1, 0, EXISTS (SELECT 1 FROM tokens)) ON CONFLICT DO NOTHING"
+            )
+
+    async def _session(self) -> Any:
+        import asyncpg
+
+        # the schema may not exist yet (hive token before the first hive serve)
+        c = await asyncpg.connect(self.url)
+        try:
+            await self._ensure(c)
+        except BaseException:
+            await c.close()
+            raise
+        return c
+
+    async def open(self, force_on: bool) -> tuple[int, bool, list[tuple[str, str, str, str | None]]]:
+        c = await self._session()
+        try:
+            if force_on:
+                await c.execute("UPDATE token_meta SET auth_on = true WHERE NOT auth_on")
+            read = await self.read(c, None)
+            assert read is not None
+            return read
+        finally:
+            await c.close()
+
+    async def read(
+        self, c: Any, known: int | None
+    ) -> tuple[int, bool, list[tuple[str, str, str, str | None]]] | None:
+        """The table if its version is not ``known`` (None: unchanged)."""
+        async with c.transaction(isolation="repeatable_read", readonly=True):
+            meta = await c.fetchrow("SELECT version, auth_on FROM token_meta WHERE id = 1")
+            if meta["version"] == known:
+                return None
+            rows = await c.fetch("SELECT id, hash, role, agent_id FROM tokens WHERE revoked_at IS NULL")
+        return int(meta["version"]), bool(meta["auth_on"]), [tuple(r) for r in rows]
+
+    async def insert(
+        self, tid: str, digest: str, role: str, agent_id: str | None, note: str | None, at: float
+    ) -> None:
+        c = await self._session()
+        try:
+            async with c.transaction():
+                await c.execute(
+                    "INSERT INTO tokens(id, hash, role, agent_id, note, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
+                    tid,
+                    digest,
+                    role,
+                    agent_id,
+                    note,
+                    at,
+                )
+                await c.execute("UPDATE token_meta SET version = version + 1, auth_on = true")
+        finally:
+            await c.close()
+
+    async def revoke(self, tid: str, at: float) -> bool:
+        c = await self._session()
+        try:
+            async with c.transaction():
+                n = await c.fetchval(
+                    "WITH r AS (UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+                    " RETURNING 1) SELECT count(*) FROM r",
+                    at,
+                    tid,
+                )
+                if n:
+                    await c.execute("UPDATE token_meta SET version = version + 1")
+        finally:
+            await c.close()
+        return bool(n)
+
+    async def all(self) -> list[dict[str, Any]]:
+        c = await self._session()
+        try:
+            rows = await c.fetch(
+                "SELECT id, role, agent_id, note, created_at, revoked_at FROM tokens ORDER BY created_at"
+            )
+        finally:
+            await c.close()
+        return [dict(r) for r in rows]

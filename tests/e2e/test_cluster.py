@@ -1,4 +1,5 @@
-"""Three hub replicas on one real PostgreSQL and one real Redis stream.
+"""Three hub replicas on one real PostgreSQL and one real bus (Redis Streams, and
+again on NATS JetStream).
 
 Mixed subscribers and agents across the replicas, work flowing; the replica
 running the scheduler is killed (-9); another takes over within seconds, no task
@@ -16,9 +17,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-import redis
 import websocket
 
+from tests.e2e.clusterproc import NATS, REDIS, Cluster
 from tests.hubproc import Hub, wait_for
 
 PG = "postgresql://127.0.0.1:5432/test"
@@ -60,44 +61,23 @@ class Watcher(threading.Thread):
             time.sleep(0.05)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path):
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    stream = f"hive-test:{schema}"
-    db = f"{PG}?schema={schema}"
-    hubs = [
-        Hub(
-            db,
-            "--bus",
-            f"redis://127.0.0.1:6379/0?stream={stream}",
-            "--cluster-secret",
-            "s3cret",
-            "--heartbeat-timeout",
-            "4",
-            "--retry-base",
-            "0.05",
-            "--retry-cap",
-            "0.2",
-            log_dir=tmp_path,
-        )
-        for _ in range(3)
-    ]
-    for h in hubs:
-        h.start()
+@pytest.fixture(params=["redis", "nats"])
+def cluster(request, tmp_path: Path):
+    c = Cluster(
+        tmp_path,
+        3,
+        REDIS if request.param == "redis" else NATS,
+        "--heartbeat-timeout",
+        "4",
+        "--retry-base",
+        "0.05",
+        "--retry-cap",
+        "0.2",
+    )
     try:
-        yield hubs
+        yield c.start().hubs
     finally:
-        for h in hubs:
-            h.stop()
-        import asyncio
-
-        async def drop() -> None:
-            c = await asyncpg.connect(PG)
-            await c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            await c.close()
-
-        asyncio.run(drop())
-        redis.Redis(host="127.0.0.1", port=6379).delete(stream)
+        c.stop()
 
 
 def status(h: Hub) -> dict[str, Any]:
