@@ -218,6 +218,17 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 )
             ),
         )
+        hd = f.get("hub_deflate")
+        if hd:
+            row(
+                "fan-out",
+                "same, permessage-deflate subscribers (steady / burst); baseline: plain",
+                f"{_fmt(hd['steady']['server_cpu_us_per_delivery'])} / {_fmt(hd['burst']['server_cpu_us_per_delivery'])} us",
+                f"{_fmt(h['steady']['server_cpu_us_per_delivery'])} / {_fmt(h['burst']['server_cpu_us_per_delivery'])} us",
+                _fmt(f["cpu_per_delivery_deflate_vs_plain"]),
+                "<= 1.5x plain",
+                f["met"]["cpu_per_delivery_deflate_vs_plain"],
+            )
     t = b.get("tasks")
     c = b.get("celery")
     dk = b.get("dask")

@@ -18,6 +18,13 @@ Phases, each measured from the clients' own receive times:
 * burst (``b``): ``burst`` events as fast as the producer can get them in
   (batches of 200, 8 requests in flight).
 
+The same hub measurement is repeated with subscribers that offer
+permessage-deflate as browsers do (``--deflate``: the bench's ~1 KB events are
+over the hub's ``DEFLATE_MIN`` and arrive compressed; the clients inflate them):
+``cpu_per_delivery_deflate_vs_plain`` is the hub's CPU per delivery to them over
+its CPU per delivery to plain subscribers (target <= 1.5: an event is compressed
+once for all of them).
+
 Baseline in the same run, measured first: ``bench.bare_server`` -- the same
 clients, the same bytes (a real ``task_created`` envelope stamped with the same
 marker), the same rate and ticks, but the events are made inside the server
@@ -236,10 +243,17 @@ def _phase_result(finals: list[dict[str, Any]], phase: str, t_start: float, expe
 
 
 async def measure(
-    kind: str, cfg: dict[str, Any], d: Path, *, slow: bool = False, hub_flags: tuple[str, ...] = ()
+    kind: str,
+    cfg: dict[str, Any],
+    d: Path,
+    *,
+    slow: bool = False,
+    hub_flags: tuple[str, ...] = (),
+    deflate: bool = False,
 ) -> dict[str, Any]:
     """``slow``: also hold one /ws subscriber that never reads (a tiny receive
-    buffer), to see what it costs the others (bench/slowsub.py)."""
+    buffer), to see what it costs the others (bench/slowsub.py). ``deflate``: the
+    subscribers offer permessage-deflate."""
     import socket
 
     import aiohttp
@@ -270,7 +284,8 @@ async def measure(
             bare = Proc([PY, "-m", "bench.bare_server", "--port", str(port)], d / "bare-fanout.log")
             await asyncio.to_thread(wait_until, lambda: _http_ok(port), 60, 0.05, "bare server")
             port, pid, path = port, bare.pid, "/ws"
-        out["connect_s"] = round(await clients.start(port, path, conns, procs, d), 3)
+        extra = ("--deflate",) if deflate else ()
+        out["connect_s"] = round(await clients.start(port, path, conns, procs, d, extra=extra), 3)
         slow_sock = None
         if slow:
             slow_sock = socket.socket()
@@ -390,7 +405,9 @@ def run(mode: str) -> dict[str, Any]:
     with workdir("fanout") as d:
         bare = uvloop.run(measure("bare", cfg, d))
         hub = uvloop.run(measure("hub", cfg, d))
+        deflate = uvloop.run(measure("hub", cfg, d, deflate=True))
     hs, bs = hub["steady"], bare["steady"]
+    r_deflate = ratio(deflate["steady"]["server_cpu_us_per_delivery"], hs["server_cpu_us_per_delivery"])
     dps, p99 = hs["deliveries_per_s"], hs["latency"]["p99_ms"]
     r_steady = ratio(dps, bs["deliveries_per_s"])
     return {
@@ -407,8 +424,21 @@ def run(mode: str) -> dict[str, Any]:
         "burst_deliveries_per_s": hub["burst"]["deliveries_per_s"],
         "baseline_burst_deliveries_per_s": bare["burst"]["deliveries_per_s"],
         "burst_ratio_vs_bare": ratio(hub["burst"]["deliveries_per_s"], bare["burst"]["deliveries_per_s"]),
-        "targets": {"deliveries_per_s": 100_000, "p99_ms": 5.0, "ratio_vs_bare": 0.8},
+        "hub_deflate": deflate,
+        "cpu_per_delivery_deflate_vs_plain": r_deflate,
+        "burst_cpu_per_delivery_deflate_vs_plain": ratio(
+            deflate["burst"]["server_cpu_us_per_delivery"], hub["burst"]["server_cpu_us_per_delivery"]
+        ),
+        "targets": {
+            "deliveries_per_s": 100_000,
+            "p99_ms": 5.0,
+            "ratio_vs_bare": 0.8,
+            "cpu_per_delivery_deflate_vs_plain": 1.5,
+        },
         "met": {
+            "cpu_per_delivery_deflate_vs_plain": bool(
+                r_deflate and r_deflate <= 1.5 and deflate["steady"]["delivered_fraction"] == 1.0
+            ),
             "deliveries_per_s": bool(dps and dps >= 0.98 * 100_000 and hs["delivered_fraction"] == 1.0),
             "p99_ms": bool(p99 is not None and p99 <= 5.0),
             "ratio_vs_bare": bool(r_steady and r_steady >= 0.8),

@@ -73,6 +73,12 @@ class HiveCollector(Collector):
         c.add_metric([], self.stream.delivered)
         yield c
         c = CounterMetricFamily(
+            "hive_ws_deflate_messages",
+            "Messages compressed for permessage-deflate /ws subscribers (an event once, for all of them)",
+        )
+        c.add_metric([], self.stream.deflater.messages)
+        yield c
+        c = CounterMetricFamily(
             "hive_token_table_reads", "Reads of the token table (one per change to it, never per request)"
         )
         c.add_metric([], self.tokens.reads)

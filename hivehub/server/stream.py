@@ -9,6 +9,11 @@ subscriber that falls more than ``subscriber_buffer`` messages behind is
 closed with 1013 and a reason naming the sequence to resume from, so it can
 never stall the hub or the other subscribers.
 
+permessage-deflate (every browser offers it) is negotiated without context
+takeover (:class:`~.websocket.StreamWebSocket`), so an event is compressed once,
+by the hub's one :class:`~.websocket.SharedDeflate`, and the same frame goes to
+every compressed subscriber; events under ``DEFLATE_MIN`` bytes go uncompressed.
+
 Resume without gap or duplicate: a subscriber is registered (buffering live
 events with ``sequence > C``, C = last published at that instant) *before*
 the log is read up to C, and live delivery starts only after that replay.
@@ -56,7 +61,7 @@ from .subscriber import (  # the subscriber's limits, where they were before sub
 )
 from .tokens import RANK
 from .view import CommittedView, HiveReader
-from .websocket import HubWebSocket, abort_later, linger, wait_writable
+from .websocket import DEFLATE_MIN, SharedDeflate, StreamWebSocket, abort_later, linger, wait_writable
 
 __all__ = [
     "OPT_IN",
@@ -92,6 +97,8 @@ class StreamHub:
         #: the snapshot encoded once per sequence, shared by every socket sending it
         self._snap: tuple[tuple[int, Any], bytes] | None = None
         self._snap_users = 0
+        #: the one compressor of every permessage-deflate subscriber (no context takeover)
+        self.deflater = SharedDeflate()
         service.listeners.append(self.on_published)
 
     def wants(self, event_type: str) -> bool:
@@ -135,8 +142,11 @@ class StreamHub:
             self._deliver_one(batch[0])
             return
         # Several events committed together: each subscriber gets its share in one
-        # write. Frames are built once per event and shared by every subscriber.
+        # write. Frames are built once per event and shared by every subscriber:
+        # the plain one, and the compressed one once a compressed subscriber wants it.
         frames: list[bytes | None] = [None] * len(batch)
+        packed: list[bytes | None] | None = None
+        deflate = self.deflater.frame
         delivered = 0
         for s in subs:
             mine: list[bytes] = []
@@ -144,13 +154,22 @@ class StreamHub:
             direct = (
                 t is not None and not s.queue and not s.closing and t.get_write_buffer_size() <= WRITE_HIGH
             )
+            dmax = s.deflate_max
             for i, p in enumerate(batch):
                 if not self._wants(s, p):
                     continue
-                if direct and not s.queue and not s.closing:
+                f: bytes | None = None
+                if dmax and DEFLATE_MIN <= len(p.body) <= dmax:
+                    if packed is None:
+                        packed = [None] * len(batch)
+                    f = packed[i]
+                    if f is None:
+                        f = packed[i] = deflate(p.body)
+                elif direct or dmax:
                     f = frames[i]
                     if f is None:
                         f = frames[i] = text_frame(p.body)
+                if direct and f is not None and not s.queue and not s.closing:
                     mine.append(f)
                     if p.sequence:
                         s.last_seq = p.sequence
@@ -158,20 +177,29 @@ class StreamHub:
                     if mine:  # keep order: what was gathered goes out before the queue
                         delivered += s.write_frames(mine)
                         mine = []
-                    s.push(p.sequence, p.body, None)
+                    s.queue_event(p.sequence, p.body, f)
             if mine:
                 delivered += s.write_frames(mine)
         self.delivered += delivered
 
     def _deliver_one(self, p: Published) -> None:
-        frame = None
+        frame = packed = None
+        body = p.body
+        n = len(body)
         delivered = 0
         for s in self.subs:
             if not self._wants(s, p):
                 continue
-            if frame is None and s.raw is not None:
-                frame = text_frame(p.body)  # once per event, shared by every subscriber
-            delivered += s.push(p.sequence, p.body, frame)
+            # once per event, shared by every subscriber: the plain frame, and the
+            # compressed one from the first compressed subscriber that wants it
+            if DEFLATE_MIN <= n <= s.deflate_max:
+                if packed is None:
+                    packed = self.deflater.frame(body)
+                delivered += s.push(p.sequence, body, packed)
+                continue
+            if frame is None and (s.raw is not None or s.deflate_max):
+                frame = text_frame(body)
+            delivered += s.push(p.sequence, body, frame)
         self.delivered += delivered
 
     @staticmethod
@@ -193,7 +221,7 @@ class StreamHub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         cfg = self.config
-        ws = HubWebSocket(
+        ws = StreamWebSocket(
             heartbeat=cfg.ws_heartbeat, max_msg_size=cfg.max_frame_bytes, compress=True, timeout=2.0
         )
         # Validate the query before upgrading, so mistakes get a plain 4xx.
@@ -204,7 +232,12 @@ class StreamHub:
         await ws.prepare(request)
         attach(request, ws)  # a revoked token closes this connection
         sub = Subscriber(
-            ws, cfg.subscriber_buffer, request.remote or "?", request.transport, cfg.client_buffer_bytes
+            ws,
+            cfg.subscriber_buffer,
+            request.remote or "?",
+            request.transport,
+            cfg.client_buffer_bytes,
+            self.deflater,
         )
         sub.on_cut = self._cut
         sub.types = types
@@ -236,7 +269,7 @@ class StreamHub:
             elif since is not None:
                 ceiling = svc.published_seq
                 if since > ceiling:
-                    await self._refuse_cursor(ws, since, ceiling)
+                    await self._refuse_cursor(sub, since, ceiling)
                     return ws
                 sub.min_seq = ceiling
                 sub.last_seq = since
@@ -248,7 +281,7 @@ class StreamHub:
                 sub.min_seq = svc.published_seq
                 self.subs.add(sub)
                 sub.last_seq = sub.min_seq
-            sender = asyncio.create_task(self._sender(sub, cfg.send_timeout))
+            sender = asyncio.create_task(self._sender(sub, cfg.send_timeout, request.protocol))
             sub.wake.set()  # a first pass drains what queued during the replay, then goes direct
             if not sub.closing:
                 await self._reader(sub, request, cfg.send_timeout)
@@ -272,13 +305,14 @@ class StreamHub:
                     pass
         return ws
 
-    async def _refuse_cursor(self, ws: web.WebSocketResponse, since: int, head: int) -> None:
+    async def _refuse_cursor(self, sub: Subscriber, since: int, head: int) -> None:
         """``since`` beyond the head: the same ``cursor_out_of_range`` as ``/api/events``,
         as an error message, then close 1008 ``"<code>: <message>"`` (the refusal convention)."""
+        ws = sub.ws
         try:
             check_since(since, head)
         except CursorOutOfRange as exc:
-            await ws.send_frame(error_message(exc), WSMsgType.TEXT)
+            self._notice(sub, error_message(exc))
             await ws.close(
                 code=CLOSE_POLICY, message=f"{exc.code}: since is beyond the head {head}".encode()[:120]
             )
@@ -343,10 +377,10 @@ class StreamHub:
                 requested_since=since,
                 oldest_available=first,
             )
-            await sub.ws.send_frame(error_message(notice), WSMsgType.TEXT)
+            self._notice(sub, error_message(notice))
         after = since
         need_keys = sub.agent_id is not None or sub.task_id is not None
-        raw = sub.raw_ok  # uncompressed: a page of ready-made frames per write
+        raw = sub.raw_ok  # a page of ready-made frames per write (compressed or not)
         read = getattr(store, "read_raw", store.read)  # plain tuples where the store offers them
         # the next page is read while this one is written
         pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(read(after, REPLAY_PAGE))
@@ -370,7 +404,8 @@ class StreamHub:
                     if not sub.matches(typ, aids, tids):
                         continue
                 if raw is not None:
-                    frames.append(text_frame(body))
+                    # a replay is this subscriber's own: compressed for it alone
+                    frames.append(sub.frame(body) if sub.deflater is not None else text_frame(body))
                 else:
                     try:
                         await asyncio.wait_for(sub.ws.send_frame(body, WSMsgType.TEXT), timeout)
@@ -397,8 +432,18 @@ class StreamHub:
         if pending is not None:
             pending.cancel()
 
-    async def _sender(self, sub: Subscriber, timeout: float) -> None:
+    def _notice(self, sub: Subscriber, body: bytes) -> None:
+        """A message written before the sender runs (a replay notice, a refusal):
+        straight to the transport, as this connection's frame (never through
+        aiohttp's writer, whose compressor would then exist for this connection)."""
+        t = sub.transport
+        if t is None or t.is_closing():
+            raise ConnectionResetError
+        t.write(sub.frame(body))
+
+    async def _sender(self, sub: Subscriber, timeout: float, protocol: Any) -> None:
         ws = sub.ws
+        framed = sub.deflater is not None  # the queue holds ready-made frames
         while True:
             await sub.wake.wait()
             sub.wake.clear()
@@ -406,22 +451,31 @@ class StreamHub:
                 return  # cut off: _cut wrote the close frame
             q = sub.queue
             direct = sub.raw_ok is not None
+            t = sub.transport
             while q:
                 seq, body = q.popleft()
                 sub.queued_bytes -= len(body)
                 if sub.queued_bytes <= sub.budget // 4:
                     sub.idle.set()
-                # Without compression the frame is in the transport before send_frame's
+                # Without aiohttp's compressor the frame is in the transport before the
                 # first await (the drain): count it as sent already, so a cut-off
                 # that happens during the drain names the right resume point. With
-                # compression the write comes after an await, so only after it.
+                # it the write comes after an await, so only after it.
                 if seq and direct:
                     sub.last_seq = seq
-                try:
-                    await asyncio.wait_for(ws.send_frame(body, WSMsgType.TEXT), timeout)
-                except TimeoutError:
-                    sub.cut()  # the socket stayed backed up for the whole deadline
-                    return
+                if framed:
+                    if t is None or t.is_closing():
+                        return
+                    t.write(body)
+                    if t.get_write_buffer_size() > WRITE_HIGH and not await wait_writable(protocol, timeout):
+                        sub.cut()  # the socket stayed backed up for the whole deadline
+                        return
+                else:
+                    try:
+                        await asyncio.wait_for(ws.send_frame(body, WSMsgType.TEXT), timeout)
+                    except TimeoutError:
+                        sub.cut()  # the socket stayed backed up for the whole deadline
+                        return
                 self.delivered += 1
                 if seq and not direct:
                     sub.last_seq = seq
@@ -435,7 +489,7 @@ class StreamHub:
         # replies count against the same budget as events (a client sending requests
         # without reading the answers is cut off like any other slow consumer)
         if not sub.closing:
-            sub.enqueue(0, body)
+            sub.enqueue(0, body if sub.deflater is None else sub.frame(body))
 
     async def _reader(self, sub: Subscriber, request: web.Request, timeout: float) -> None:
         ws = sub.ws

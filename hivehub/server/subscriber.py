@@ -3,6 +3,11 @@ sender task that writes them while the subscriber is behind (a subscriber that
 keeps up gets the fan-out's ready-made frame written straight to its transport). The fan-out
 (:class:`~hivehub.server.stream.StreamHub`) calls :meth:`Subscriber.push` once per
 matching event with the bytes the service encoded once.
+
+A subscriber that negotiated permessage-deflate is served the same way: the
+fan-out hands it the event's compressed frame (compressed once per event and
+shared, :class:`~hivehub.server.websocket.SharedDeflate`) or, under
+``DEFLATE_MIN``, the plain one, and its queue holds those frames.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from collections import deque
 from typing import Any
 
 from aiohttp import web
+
+from ..protocol.frames import text_frame
+from .websocket import DEFLATE_MIN, SharedDeflate, deflate_limit
 
 log = logging.getLogger("hivehub.stream")
 
@@ -39,6 +47,8 @@ class Subscriber:
         "agent_id",
         "buffer_limit",
         "closing",
+        "deflate_max",
+        "deflater",
         "last_seq",
         "min_seq",
         "queue",
@@ -59,13 +69,23 @@ class Subscriber:
         remote: str,
         transport: Any = None,
         budget: int = 8 << 20,
+        deflater: SharedDeflate | None = None,
     ) -> None:
         self.ws = ws
-        #: the transport, once frames may be written to it directly: never with
-        #: compression, and only after any replay (the sender switches it on when it
-        #: has drained what queued meanwhile, so order is kept)
+        #: the hub's shared compressor when this connection negotiated
+        #: permessage-deflate (``ws.compress`` is then its server window bits)
+        self.deflater = deflater if ws.compress else None
+        #: messages from DEFLATE_MIN up to this many bytes go compressed; 0: none
+        wbits = 15 if ws.compress is True else int(ws.compress)  # True: not prepared yet
+        self.deflate_max = deflate_limit(wbits) if self.deflater is not None else 0
+        #: the transport, once frames may be written to it directly: only after any
+        #: replay (the sender switches it on when it has drained what queued
+        #: meanwhile, so order is kept). A compressed connection without the shared
+        #: compressor (aiohttp compressing per connection) never has it.
         self.raw: Any = None
-        self.raw_ok = transport if transport is not None and not ws.compress else None
+        self.raw_ok = (
+            transport if transport is not None and (not ws.compress or self.deflater is not None) else None
+        )
         self.transport = transport
         #: called once when the subscriber falls more than its buffer behind
         self.on_cut: Any = None
@@ -97,11 +117,13 @@ class Subscriber:
     def push(self, seq: int, body: bytes, frame: bytes | None = None) -> bool:
         """Deliver one event. Returns True when it was written straight to the socket.
 
-        Fast path: nothing queued, the socket not backed up, and no
-        permessage-deflate on this connection: the event's ready-made frame (the
-        same bytes for every subscriber) goes straight to the transport, with no
-        task wake-up. Otherwise it is queued for the sender task, and a queue over
-        the buffer closes the subscriber (1013): it is not reading."""
+        ``frame`` is the event's ready-made frame for this subscriber (the same
+        bytes for every subscriber of its kind: plain, or compressed once per
+        event); it may be None for a plain subscriber that is not on the fast path.
+        Fast path: nothing queued and the socket not backed up: the frame goes
+        straight to the transport, with no task wake-up. Otherwise it is queued for
+        the sender task, and a queue over the buffer closes the subscriber (1013):
+        it is not reading."""
         if self.closing:
             return False
         q = self.queue
@@ -113,8 +135,27 @@ class Subscriber:
             if seq:
                 self.last_seq = seq
             return True
-        self.enqueue(seq, body)
+        self.queue_event(seq, body, frame)
         return False
+
+    def queue_event(self, seq: int, body: bytes, frame: bytes | None) -> None:
+        """Queue an event for the sender: its body, or for a compressed connection
+        its frame (the shared one the fan-out built, else built here)."""
+        if self.closing:
+            return
+        if self.deflater is None:
+            self.enqueue(seq, body)
+        else:
+            self.enqueue(seq, frame if frame is not None else self.frame(body))
+
+    def frame(self, body: bytes) -> bytes:
+        """This connection's frame for one message that is not shared with others (a
+        reply, a notice, a replayed event): compressed from ``DEFLATE_MIN`` bytes
+        when permessage-deflate was negotiated, else plain."""
+        d = self.deflater
+        if d is not None and DEFLATE_MIN <= len(body) <= self.deflate_max:
+            return d.frame(body)
+        return text_frame(body)
 
     def backlog(self) -> int:
         """Bytes the hub holds for this client: queued, and in the socket's write buffer."""
@@ -122,8 +163,9 @@ class Subscriber:
         return self.queued_bytes + (t.get_write_buffer_size() if t is not None else 0)
 
     def enqueue(self, seq: int, body: bytes) -> None:
-        """Queue an event or a reply for the sender task. Over the message limit or
-        the byte budget, the subscriber is cut off (1013): it is not reading."""
+        """Queue an event or a reply for the sender task (for a compressed connection:
+        its frame, see :meth:`queue_event`). Over the message limit or the byte
+        budget, the subscriber is cut off (1013): it is not reading."""
         q = self.queue
         q.append((seq, body))
         self.queued_bytes += len(body)

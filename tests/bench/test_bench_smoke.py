@@ -78,12 +78,13 @@ def test_replay_smoke(tmp_path: Path) -> None:
 
 def test_fanout_smoke(tmp_path: Path) -> None:
     fo = run_bench(tmp_path, "fanout")["benches"]["fanout"]
-    for side in ("hub", "bare"):
+    for side in ("hub", "bare", "hub_deflate"):
         for phase in ("steady", "burst"):
             ph = fo[side][phase]
             assert ph["deliveries"] == ph["expected_deliveries"] > 0, (side, phase, ph)
             assert positive(ph["deliveries_per_s"]) and positive(ph["latency"]["p99_ms"])
     assert positive(fo["ratio_vs_bare"]) and positive(fo["client_capacity_deliveries_per_s"])
+    assert positive(fo["cpu_per_delivery_deflate_vs_plain"])
 
 
 def test_tasks_smoke(tmp_path: Path) -> None:

@@ -5,11 +5,19 @@ delivered exactly once, with no gap."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from pathlib import Path
 
 from hivehub.client import CLOSE_SLOW, HiveClient
 from tests.client.conftest import Collector, task_ids
 from tests.hubproc import Hub
+
+
+def _tcp_max(name: str) -> int:
+    """The kernel's ceiling for a TCP socket buffer (the third of /proc/sys/net/ipv4/<name>)."""
+    p = Path("/proc/sys/net/ipv4") / name
+    return int(p.read_text().split()[2]) if p.exists() else 8 << 20
 
 
 def assert_gapless(items: list[dict], upto: int) -> None:
@@ -56,22 +64,44 @@ async def test_resume_after_hub_kill_and_restart(tmp_path: Path) -> None:
 
 
 async def test_slow_consumer_cut_off_resumes_from_the_reason(tmp_path: Path) -> None:
-    """A tiny hub-side buffer: bursts of concurrent submissions overflow it, the hub
-    closes the stream with 1013 "resume with since=N", and the client resumes."""
+    """A tiny hub-side buffer and a consumer that does not read: the hub closes the
+    stream with 1013 "resume with since=N", and the client, once read, resumes."""
     hub = Hub(tmp_path / "hive.db", "--subscriber-buffer", "2").start()
     try:
         async with HiveClient(hub.url, timeout=10) as c:
-            stream = c.stream(since=0, types="task_created", backoff_base=0.05, backoff_cap=0.2)
-            col = Collector(stream)
+            stream = c.stream(since=0, types="task_created", backoff_base=0.05, backoff_cap=0.2, max_queue=1)
             await stream.wait_connected(10)
+            # Nobody consumes yet: the stream stops reading at its one-message queue,
+            # the kernel's socket buffers fill, then the hub's transport buffer, and
+            # the hub queues for this subscriber: past 2 messages it is cut off (it
+            # leaves the fan-out at once). A subscriber that keeps up is written to
+            # directly and never queues, so it has to fall behind for real.
+            # ~40 KB events (an input of base64 of random bytes, which deflate cannot
+            # shrink much): the flood is bounded by the socket buffers' ceilings.
+            ceiling = sum(_tcp_max(k) for k in ("tcp_wmem", "tcp_rmem")) + (4 << 20)
             submitted: list[str] = []
-            for burst in range(30):
-                made = await asyncio.gather(
-                    *(c.submit_task(type="burst", id=f"b{burst}-{i}") for i in range(40))
-                )
-                submitted += [t["id"] for t in made]
-                if any(code == CLOSE_SLOW for code, _ in stream.disconnects):
+            cut = False
+            for burst in range(ceiling // (10 * 30_000) + 2):
+                specs = [
+                    {
+                        "type": "burst",
+                        "id": f"b{burst}-{i}",
+                        "input": {"blob": base64.b64encode(os.urandom(30_000)).decode()},
+                    }
+                    for i in range(10)
+                ]
+                submitted += [t["id"] for t in await c.submit_tasks(specs)]
+                status = await c.status()
+                if status["subscribers"] == 0:
+                    cut = True
                     break
+            assert cut, f"still subscribed after {len(submitted)} events of ~40 KB"
+            col = Collector(stream)
+            await col.until(
+                lambda xs: any(code == CLOSE_SLOW for code, _ in stream.disconnects),
+                timeout=20,
+                what="the 1013",
+            )
             assert any(code == CLOSE_SLOW and "since=" in reason for code, reason in stream.disconnects), (
                 stream.disconnects
             )
