@@ -112,6 +112,7 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
     s._ver[agent_id] = v
     a = s.agents.get(agent_id)
     _sync_online(s, agent_id, a)
+    _sync_prefetch(s, agent_id, a)
     if a is None or a.status not in (AS.IDLE, AS.ACTIVE) or a.free_slots <= 0 or a.draining:
         s._eligible.discard(agent_id)
         if a is not None:
@@ -126,6 +127,21 @@ def agent_changed(s: HiveState, agent_id: str) -> None:
     _push_free(s, "", (-base_score(a, None, w), a.id, v))
     for c in a.capabilities:
         _push_free(s, c.name, (-base_score(a, c.name, w), a.id, v))
+
+
+def _sync_prefetch(s: HiveState, agent_id: str, a: Agent | None) -> None:
+    """``_over``: it holds more tasks than slots (prefetched work waits there);
+    ``_open``: online, not draining, and a slot with nothing assigned to fill it
+    (``core/prefetch.py``)."""
+    load = len(a.current_tasks) if a is not None else 0
+    if a is not None and load > a.max_concurrent_tasks:
+        s._over[agent_id] = None
+    elif s._over:
+        s._over.pop(agent_id, None)
+    if a is not None and load < a.max_concurrent_tasks and a.status in (AS.IDLE, AS.ACTIVE) and not a.draining:
+        s._open[agent_id] = None
+    else:
+        s._open.pop(agent_id, None)
 
 
 def _push_free(s: HiveState, key: str, entry: tuple[float, str, int]) -> None:

@@ -22,7 +22,7 @@ ends, a new UTC day), the earliest such moment is kept as ``_wake_at`` so
 
 from __future__ import annotations
 
-from . import cycles, quotas
+from . import cycles, prefetch, quotas
 from . import events as ev
 from . import usage as us
 from .context import Decision
@@ -71,15 +71,17 @@ def pick_agent(
             found.append(a)
             if len(found) >= PICK_K:
                 break
-    best: tuple[float, str, Agent, dict[str, float]] | None = None
+    best: tuple[bool, float, str, Agent, dict[str, float]] | None = None
     for a in found:
         score, breakdown = score_agent(a, t, s.config.weights)
+        # a free slot beats a place in a prefetch queue (core/prefetch.py would recall it)
+        slot = len(a.current_tasks) < a.max_concurrent_tasks
         # ties: the lower agent id, so the choice is deterministic given the log
-        if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
-            best = (score, a.id, a, breakdown)
+        if best is None or (slot, score) > best[:2] or ((slot, score) == best[:2] and a.id < best[2]):
+            best = (slot, score, a.id, a, breakdown)
     if best is None:
         return None
-    return best[2], best[0], best[3], len(found)
+    return best[3], best[1], best[4], len(found)
 
 
 def schedule(ctx: Decision) -> None:
@@ -144,6 +146,7 @@ def schedule(ctx: Decision) -> None:
                 score_breakdown=breakdown,
                 candidates=n,
                 reservation=reservation,
+                prefetched=len(agent.current_tasks) >= agent.max_concurrent_tasks,
             )
         )
         ctx.touch(agent.id, "task_assigned")
@@ -169,6 +172,7 @@ def conclude(ctx: Decision, *, tick: bool = False) -> None:
     """What follows every command: assign what can be, settle the agents it
     touched, start the learning cycles that are due (for every agent on a Tick)."""
     schedule(ctx)
+    prefetch.recall(ctx)
     settle(ctx)
     cycles.maybe_learn(ctx, None if tick else list(ctx.touched))
     ctx.touched = {}

@@ -46,6 +46,7 @@ TASK_EVENTS: tuple[type[ev.EventData], ...] = (
     ev.TaskCancelled,
     ev.TaskRetried,
     ev.TaskReleased,
+    ev.TaskRecalled,
     ev.TaskApprovalRequested,
     ev.TaskApproved,
     ev.TaskRejected,
