@@ -138,7 +138,12 @@ def _sync_prefetch(s: HiveState, agent_id: str, a: Agent | None) -> None:
         s._over[agent_id] = None
     elif s._over:
         s._over.pop(agent_id, None)
-    if a is not None and load < a.max_concurrent_tasks and a.status in (AS.IDLE, AS.ACTIVE) and not a.draining:
+    if (
+        a is not None
+        and load < a.max_concurrent_tasks
+        and a.status in (AS.IDLE, AS.ACTIVE)
+        and not a.draining
+    ):
         s._open[agent_id] = None
     else:
         s._open.pop(agent_id, None)
