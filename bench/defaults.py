@@ -11,12 +11,16 @@ user starts them, against the Celery and Dask baselines of the same run.
   ``task_completed`` received on ``/ws``).
 
 N = 10,000 (2,000 with ``--quick``, 200 with ``--smoke``).
+
+``HIVEBENCH_DEFAULTS_AGENT_ARGS`` (e.g. ``--prefetch 0``) adds flags to every agent,
+to compare against the defaults; the result records them (``agent_args``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 import urllib.request
 from pathlib import Path
@@ -42,11 +46,12 @@ def run(mode: str) -> dict[str, Any]:
     with workdir("defaults") as d:
         hub = Hub(str(d / "defaults.db"), d).start()
         env = {"HIVE_AGENT_STATE_DIR": str(d / "agent-state")}
+        extra = shlex.split(os.environ.get("HIVEBENCH_DEFAULTS_AGENT_ARGS", ""))
         procs: list[Proc] = []
         try:
             for i in range(AGENTS):
                 args = [PY, "-m", "hivehub", "agent", "--url", hub.url, "--name", f"default-{i}"]
-                args += ["--handler", "bench.defaults:noop"]
+                args += ["--handler", "bench.defaults:noop", *extra]
                 procs.append(Proc(args, d / f"agent-{i}.log", env=env))
 
             def online() -> bool:
@@ -71,6 +76,7 @@ def run(mode: str) -> dict[str, Any]:
             c1, w1 = cpu(), time.monotonic()
             r["cpu_pct"] = {k: round(100 * (c1[k] - c0[k]) / (w1 - w0), 1) for k in c0}
             r["hub_cpu_ms_per_task"] = round((c1["hub"] - c0["hub"]) / n * 1000, 3)
+            r["agent_args"] = extra
             r["loadavg_1m"] = {"before": round(load0, 2), "after": round(os.getloadavg()[0], 2)}
             agents = hub.get("/api/agents?limit=100")["agents"]
             r["agents"] = [

@@ -1,7 +1,7 @@
 """Prefetch: work assigned ahead of a free slot, and recalled when another agent could run it now.
 
 An agent that announces ``prefetch`` (``AgentSpec.prefetch``, the SDK's default is
-4) is given up to ``Agent.prefetch_depth`` tasks beyond its slots: the scheduler
+16) is given up to ``Agent.prefetch_depth`` tasks beyond its slots: the scheduler
 counts them in ``Agent.free_slots``, marks such an assignment
 ``task_assigned.prefetched``, and the agent queues the task and starts it when a
 slot frees, so a slot never waits a round trip to the hub. The depth is sized
