@@ -255,6 +255,11 @@ class Agent(BaseAgent):
             if isinstance(m.data, Registered):
                 break
             if isinstance(m.data, HiveError) and m.message_id in (register_id, None):
+                if m.data.code == "invalid_input" and self.prefetch and "prefetch" in m.data.message:
+                    # a hub older than prefetch refuses the field: register without it
+                    log.info("%s: the hub does not know prefetch; registering without it", self.name)
+                    self.prefetch = 0
+                    raise _Dropped("registration refused the prefetch field")
                 if m.data.code in FATAL_REGISTER_CODES:
                     raise RegistrationError.refused(m.data.code, m.data.message, m.data.details)
                 raise _Dropped(f"registration refused: {m.data.code}: {m.data.message}")
