@@ -5,7 +5,7 @@ figure, the machine it ran on and the baselines (measured in the same run) to
 ``bench/results/latest.json``. Nothing in the output is typed in: each number
 comes from this run.
 
-Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, connections, replicas, crash, soak
+Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, defaults, connections, replicas, crash, soak
 (``tasks`` is the hub; ``celery`` and ``dask`` are its baselines; ``soak`` runs last:
 10 minutes, ``HIVEBENCH_SOAK_SECONDS=3600 HIVEBENCH_SOAK_RATE=20`` for one hour).
 """
@@ -32,6 +32,7 @@ BENCHES = [
     "tasks",
     "celery",
     "dask",
+    "defaults",
     "connections",
     "replicas",
     "crash",
@@ -69,6 +70,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import baselines
 
         return lambda mode: baselines.run_in_subprocess(name, mode)
+    if name == "defaults":
+        from bench import defaults
+
+        return defaults.run
     if name == "connections":
         from bench import connections
 
@@ -155,6 +160,31 @@ def _ok(flag: bool | None) -> str:
     return "-" if flag is None else ("yes" if flag else "NO")
 
 
+def defaults_rows(b: dict[str, Any], row: Callable[..., None]) -> None:
+    """The defaults row (``bench/defaults.py``): 4 ``hive agent`` processes as the CLI
+    starts them, against the best of Celery and Dask measured in the same run."""
+    d = b.get("defaults")
+    if not d or "error" in d:
+        return
+    peers = {
+        name: b[key]["tasks_per_s"]
+        for key, name in (("celery", "Celery"), ("dask", "Dask"))
+        if b.get(key) and "error" not in b[key] and b[key].get("tasks_per_s")
+    }
+    best = max(peers.items(), key=lambda kv: kv[1]) if peers else None
+    tps = d.get("tasks_per_s")
+    r = ratio_or_none(tps, best[1]) if best else None
+    row(
+        "defaults",
+        f"{d['tasks']:,} no-op tasks, 4 `hive agent` (defaults): tasks/s",
+        _fmt(tps),
+        f"{_fmt(best[1])} ({best[0]})" if best else "-",
+        _fmt(r),
+        ">= 5x best peer; >= 5,000/s",
+        bool(tps and tps >= 5000 and r is not None and r >= 5),
+    )
+
+
 def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
@@ -229,6 +259,7 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 "<= 1.5x plain",
                 f["met"]["cpu_per_delivery_deflate_vs_plain"],
             )
+    defaults_rows(b, row)
     t = b.get("tasks")
     c = b.get("celery")
     dk = b.get("dask")

@@ -480,6 +480,9 @@ def example_data() -> dict[str, Any]:
         "task_released": ev.TaskReleased(
             task_id=t, agent_id=a, attempt_number=1, reason="agent_shutdown", **common
         ),
+        "task_recalled": ev.TaskRecalled(
+            task_id=t, agent_id=a, attempt_number=1, for_agent_id="agent-idle", **common
+        ),
         "task_approval_requested": ev.TaskApprovalRequested(task_id=t, requested_by="alice", **common),
         "task_approved": ev.TaskApproved(task_id=t, approved_by="operator", comment="looks fine", **common),
         "task_rejected": ev.TaskRejected(task_id=t, rejected_by="operator", reason="too costly", **common),

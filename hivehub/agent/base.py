@@ -139,6 +139,8 @@ class BaseAgent(OutputReports, InputRequests):
         self.type = AgentType(opts.type)
         self.capabilities = normalize_capabilities(capabilities)
         self.max_concurrent_tasks = opts.max_concurrent_tasks
+        #: tasks the hub may assign beyond the slots (queued here until one frees)
+        self.prefetch = opts.prefetch
         self.agent_id: str | None = opts.agent_id
         #: where the id is kept between runs (``identity.py``); None: not kept
         self.id_file: Path | None = (
@@ -210,6 +212,8 @@ class BaseAgent(OutputReports, InputRequests):
         }
         if self.options.quota:
             d["quota"] = self.options.quota
+        if self.prefetch:
+            d["prefetch"] = self.prefetch
         if self.agent_id:
             d["id"] = self.agent_id
         return d
@@ -474,6 +478,28 @@ class BaseAgent(OutputReports, InputRequests):
             return
         log.info("%s: task %s#%d cancelled by the hub (%s)", self.name, task_id, e.attempt, reason)
         self._abort(e, reason)
+
+    def _recall_from_hub(self, task_id: str, attempt: int) -> None:
+        """The hub wants a prefetched attempt back for an agent with a free slot:
+        hand it back if it has not started (it waits for a slot); otherwise the
+        ``task_started`` already sent answers, and it runs here as it would have."""
+        e = self._execs.get(task_id)
+        if e is None or e.attempt != attempt or e.state != "queued":
+            return
+        log.info("%s: task %s#%d recalled by the hub before it started", self.name, task_id, attempt)
+        self._release(e, "recalled")
+
+    def _drop_queued(self) -> None:
+        """The connection is gone: forget the attempts that wait for a slot (none of
+        them started). The hub still counts them ours, and sends them again when we
+        register on a new connection; if we do not come back in time it gives them
+        to another agent, and none of them can have run here meanwhile."""
+        for e in [e for e in self._execs.values() if e.state == "queued"]:
+            e.ctx.cancel("disconnected")
+            del self._execs[e.task_id]
+            if e.aio is not None and not e.aio.done():
+                e.aio.cancel()
+        self._exec_changed.set()
 
     def _abort(self, e: Execution, reason: str) -> None:
         """Stop an execution and report nothing more about it."""

@@ -119,6 +119,7 @@ class PullAgent(BaseAgent):
         #: seconds between two looks at a task whose handler waits in ``ctx.ask``
         self.answer_poll_interval = 0.5
         super().__init__(name, capabilities, options=options, **overrides)
+        self.prefetch = 0  # a claim takes one task per free slot: nothing is assigned ahead
 
     def _reset_runtime(self) -> None:
         super()._reset_runtime()

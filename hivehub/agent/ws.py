@@ -19,7 +19,7 @@ from hivehub.core.model import Capability
 from hivehub.core.policies import backoff, heartbeat_interval
 from hivehub.protocol.codec import HubMessage, decode_hub_message
 from hivehub.protocol.errors import REFUSING_CLOSES, RegistrationError
-from hivehub.protocol.messages import Ack, Assign, Cancel, InputFrame, Registered
+from hivehub.protocol.messages import Ack, Assign, Cancel, InputFrame, Recall, Registered
 
 from .base import FATAL_REGISTER_CODES, BaseAgent
 from .execution import Execution
@@ -255,6 +255,11 @@ class Agent(BaseAgent):
             if isinstance(m.data, Registered):
                 break
             if isinstance(m.data, HiveError) and m.message_id in (register_id, None):
+                if m.data.code == "invalid_input" and self.prefetch and "prefetch" in m.data.message:
+                    # a hub older than prefetch refuses the field: register without it
+                    log.info("%s: the hub does not know prefetch; registering without it", self.name)
+                    self.prefetch = 0
+                    raise _Dropped("registration refused the prefetch field")
                 if m.data.code in FATAL_REGISTER_CODES:
                     raise RegistrationError.refused(m.data.code, m.data.message, m.data.details)
                 raise _Dropped(f"registration refused: {m.data.code}: {m.data.message}")
@@ -301,6 +306,8 @@ class Agent(BaseAgent):
                     break
         finally:
             self._registered.clear()
+            if not self._stopping:
+                self._drop_queued()  # (a shutdown releases them instead)
             for h in helpers:
                 h.cancel()
             for h in helpers:
@@ -355,6 +362,8 @@ class Agent(BaseAgent):
             self._accept(data.task, data.attempt)
         elif isinstance(data, Cancel):
             self._cancel_from_hub(data.task_id, data.attempt, data.reason or "cancelled")
+        elif isinstance(data, Recall):
+            self._recall_from_hub(data.task_id, data.attempt)
         elif isinstance(data, InputFrame):
             self._on_input(data.task_id, data.request_id or "", data.answer, data.timed_out, data.answered_by)
         elif isinstance(data, Ack):

@@ -27,8 +27,9 @@ from typing import Any
 from .. import argtypes as A
 from ..agent.base import BaseAgent, RegistrationError
 from ..agent.identity import default_state_dir
-from ..agent.options import AgentOptions
+from ..agent.options import DEFAULT_PREFETCH, AgentOptions
 from ..client.urls import AGENTS_WS, http_url, ws_url
+from ..core.model import MAX_PREFETCH
 
 __all__ = ["build_parser", "cli_main", "load_handler", "parse_capability", "parse_handler"]
 
@@ -105,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-concurrent", type=A.POSITIVE_INT, default=1, metavar="N", help="tasks run at once (default: 1)"
+    )
+    p.add_argument(
+        "--prefetch",
+        type=A.integer(0, MAX_PREFETCH),
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help=f"tasks the hub may assign ahead, queued until a slot frees; it uses fewer for slow"
+        f" tasks and takes back unstarted ones for idle agents (0: none; default: {DEFAULT_PREFETCH};"
+        " WebSocket only)",
     )
     p.add_argument(
         "--handler",
@@ -231,6 +241,7 @@ def make_agent(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         id_file=None if args.no_state else args.id_file,
         llm=llm,
         quota=args.quota,
+        prefetch=args.prefetch,
     )
     agent = cls(
         args.name or f"agent-{socket.gethostname()}", list(capabilities.values()), url=url, options=options

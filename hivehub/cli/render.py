@@ -43,6 +43,7 @@ TYPE_STYLE = {
     "task_cancelled": "magenta",
     "task_retried": "yellow",
     "task_released": "yellow",
+    "task_recalled": "yellow",
     "agent_created": "green",
     "agent_status_changed": "bright_magenta",
     "agent_updated": "magenta",

@@ -119,6 +119,13 @@ def _task_released(d: dict[str, Any]) -> str:
     return f"task {d.get('task_id')} released by agent {d.get('agent_id')} ({d.get('reason')})"
 
 
+def _task_recalled(d: dict[str, Any]) -> str:
+    return (
+        f"task {d.get('task_id')} recalled from agent {d.get('agent_id')}"
+        f" (unstarted; agent {d.get('for_agent_id')} has a free slot)"
+    )
+
+
 def _task_approval_requested(d: dict[str, Any]) -> str:
     return f"task {d.get('task_id')} waits for approval (submitted by {d.get('requested_by')})"
 
@@ -294,6 +301,7 @@ SUMMARIES: dict[str, Summary] = {
     "task_cancelled": _task_cancelled,
     "task_retried": _task_retried,
     "task_released": _task_released,
+    "task_recalled": _task_recalled,
     "task_approval_requested": _task_approval_requested,
     "task_approved": _task_approved,
     "task_rejected": _task_rejected,

@@ -78,6 +78,7 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
             metrics=AgentMetrics(),
             metadata=dict(spec.metadata),
             quota=spec.quota,
+            prefetch=spec.prefetch,
         )
         ctx.emit(ev.AgentCreated(timestamp=now, agent=agent))
         return
@@ -85,11 +86,12 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
     # Every reconnect and hub restart registers again with the agent's own
     # numbers: they are priors, and an unchanged prior keeps what was learned.
     capabilities = merge_capabilities(a.capabilities, spec.capabilities)
-    if (a.name, a.capabilities, a.max_concurrent_tasks, a.quota) != (
+    if (a.name, a.capabilities, a.max_concurrent_tasks, a.quota, a.prefetch) != (
         spec.name,
         capabilities,
         spec.max_concurrent_tasks,
         spec.quota,
+        spec.prefetch,
     ):
         ctx.emit(
             ev.AgentUpdated(
@@ -99,6 +101,7 @@ def on_register(ctx: Decision, cmd: RegisterAgent) -> None:
                 capabilities=capabilities,
                 max_concurrent_tasks=spec.max_concurrent_tasks,
                 quota=(spec.quota or "") if spec.quota != a.quota else None,
+                prefetch=spec.prefetch if spec.prefetch != a.prefetch else None,
             )
         )
     ctx.see(a)

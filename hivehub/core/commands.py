@@ -71,6 +71,9 @@ class AgentSpec(Struct, forbid_unknown_fields=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     #: the quota pool its model calls draw from (``PUT /api/quotas/<name>`` first)
     quota: Name | None = None
+    #: the most tasks it accepts beyond ``max_concurrent_tasks``, queued until a slot
+    #: frees (the hub sizes the depth it uses from the measured task time: ``Agent.prefetch_depth``)
+    prefetch: Annotated[int, Meta(ge=0, le=64)] = 0
 
 
 class AgentPatch(Struct, forbid_unknown_fields=True):

@@ -96,6 +96,8 @@ class AgentUpdated(EventData, kw_only=True):
     max_concurrent_tasks: int | None = None
     #: its new quota pool (``None``: unchanged; ``""``: it no longer draws from one)
     quota: str | None = None
+    #: its new prefetch (``None``: unchanged)
+    prefetch: int | None = None
 
 
 # --- task events -------------------------------------------------------------
@@ -122,6 +124,9 @@ class TaskAssigned(EventData, kw_only=True):
     #: what the attempt holds of its agent's quota pool and its owner's budget
     #: (``None``: neither applies); settled when the attempt ends
     reservation: Reservation | None = None
+    #: assigned ahead: every slot of the agent was taken, so the task waits in the
+    #: agent's queue until one frees (``Agent.prefetch``; ``docs/scheduling.md``)
+    prefetched: bool = False
 
 
 class TaskStarted(EventData, kw_only=True):
@@ -210,6 +215,21 @@ class TaskReleased(EventData, kw_only=True):
     reason: str
     #: the usage the attempt reported so far
     usage: Usage | None = None
+
+
+class TaskRecalled(EventData, kw_only=True):
+    """Extra: the hub asks the holder of a prefetched, unstarted task to hand it back,
+    because another agent that could run it has a slot free (``core/prefetch.py``).
+
+    The task stays assigned: the holder answers with ``task_released`` (reason
+    ``recalled``) if it has not started it, and otherwise starts it as it would have."""
+
+    TYPE: ClassVar[str] = "task_recalled"
+    task_id: str
+    agent_id: str
+    attempt_number: int
+    #: the agent with a free slot it is recalled for
+    for_agent_id: str
 
 
 # --- quotas and budgets ----------------------------------------------------
@@ -453,6 +473,7 @@ EXTRA_EVENT_TYPES: tuple[type[EventData], ...] = (
     AgentUpdated,
     TaskRetried,
     TaskReleased,
+    TaskRecalled,
     AgentLearningReset,
     QuotaSet,
     QuotaDeleted,

@@ -6,6 +6,7 @@ Projections are plain msgspec Structs so they encode straight to JSON.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -58,6 +59,12 @@ TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCEL
 #: an agent holds the task (its slot is taken, its reports are accepted)
 HELD = frozenset({TaskStatus.ASSIGNED, TaskStatus.RUNNING, TaskStatus.INPUT_REQUIRED})
 ONLINE = frozenset({AgentStatus.IDLE, AgentStatus.ACTIVE, AgentStatus.LEARNING})
+#: the work (in milliseconds of the agent's mean task time) a prefetching agent is
+#: given beyond its slots: enough to cover a round trip to the hub for fast tasks,
+#: a single task for anything slower (``Agent.prefetch_depth``)
+PREFETCH_WINDOW_MS = 50.0
+#: the largest prefetch an agent may announce
+MAX_PREFETCH = 64
 
 
 class Capability(Struct, omit_defaults=False):
@@ -217,6 +224,9 @@ class Agent(Struct):
     draining: bool = False
     #: the quota pool its model calls draw from (``None``: none)
     quota: str | None = None
+    #: the most tasks it accepts beyond its slots, queued until a slot frees
+    #: (announced at registration; 0: none, as for an agent that predates prefetch)
+    prefetch: int = 0
 
     def capability(self, name: str) -> AgentCapability | None:
         for c in self.capabilities:
@@ -229,8 +239,21 @@ class Agent(Struct):
         return len(self.current_tasks)
 
     @property
+    def prefetch_depth(self) -> int:
+        """Tasks the hub assigns beyond the slots now: sized from the measured task
+        time so about ``PREFETCH_WINDOW_MS`` of work waits queued (at least one task,
+        at most ``prefetch``); one until a task has completed."""
+        if self.prefetch <= 0:
+            return 0
+        ms = self.metrics.average_response_time_ms
+        if ms is None:
+            return 1
+        return max(1, min(self.prefetch, math.ceil(PREFETCH_WINDOW_MS / max(ms, 0.001))))
+
+    @property
     def free_slots(self) -> int:
-        return self.max_concurrent_tasks - len(self.current_tasks)
+        """Assignments it can take now: its slots plus its prefetch depth, less what it holds."""
+        return self.max_concurrent_tasks + self.prefetch_depth - len(self.current_tasks)
 
     def meets(self, required: list[RequiredCapability]) -> bool:
         """True when every requirement is met (``proficiency >= min_proficiency``)."""

@@ -113,6 +113,8 @@ class Projection(HiveState):
             ix.dequeue(self, t)
         if to not in HELD:
             self._held_since.pop(t.id, None)
+        if self._recalls:
+            self._recalls.pop(t.id, None)  # started, handed back, moved or ended: answered
         if old == _INPUT_REQUIRED:
             self._input_since.pop(t.id, None)
         if to is _COMPLETED:
@@ -245,6 +247,8 @@ class Projection(HiveState):
             a.max_concurrent_tasks = d.max_concurrent_tasks
         if d.quota is not None:
             a.quota = d.quota or None
+        if d.prefetch is not None:
+            a.prefetch = d.prefetch
         self._dirty = True
 
     def _a_agent_status(self, d: ev.AgentStatusChanged) -> None:
@@ -257,6 +261,9 @@ class Projection(HiveState):
             a.draining = False
         elif new == AS.OFFLINE:
             self._rebalance_trigger = "agent_left"
+            if self._recalls:  # it gets no frame while away: asked again once back
+                for task_id in [k for k in self._recalls if self.tasks[k].assigned_agent_id == a.id]:
+                    del self._recalls[task_id]
         if {old, new} - {AS.IDLE, AS.ACTIVE}:
             self._dirty = True  # eligibility changed (idle <-> active does not change it)
 
@@ -362,6 +369,9 @@ class Projection(HiveState):
             a.draining = True  # do not hand the work straight back to an agent that is leaving
         t, _ = self._task_event(d)
         self._queue(t, d.timestamp)
+
+    def _a_task_recalled(self, d: ev.TaskRecalled) -> None:
+        self._recalls[d.task_id] = (d.attempt_number, d.for_agent_id)
 
     # ---------------------------------------------------------- human appliers (core/human.py)
 
@@ -489,6 +499,7 @@ _APPLIERS: dict[type[ev.EventData], Callable[[Projection, Any], None]] = {
     ev.TaskCancelled: Projection._a_task_cancelled,
     ev.TaskRetried: Projection._a_task_retried,
     ev.TaskReleased: Projection._a_task_released,
+    ev.TaskRecalled: Projection._a_task_recalled,
     ev.TaskApprovalRequested: Projection._a_task_note,
     ev.TaskApproved: Projection._a_task_approved,
     ev.TaskRejected: Projection._a_task_note,

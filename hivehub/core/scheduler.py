@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from . import cycles, quotas
+from . import cycles, prefetch, quotas
 from . import events as ev
 from . import usage as us
 from .context import Decision
@@ -104,16 +104,18 @@ def pick_agent(
             found.append(a)
             if len(found) >= PICK_K:
                 break
-    best: tuple[float, str, Agent, dict[str, float]] | None = None
+    best: tuple[bool, float, str, Agent, dict[str, float]] | None = None
     weights = s.config.weights
     for a in found:
         score, breakdown = score_agent(a, t, weights)
+        # a free slot beats a place in a prefetch queue (core/prefetch.py would recall it)
+        slot = len(a.current_tasks) < a.max_concurrent_tasks
         # ties: the lower agent id, so the choice is deterministic given the log
-        if best is None or score > best[0] or (score == best[0] and a.id < best[1]):
-            best = (score, a.id, a, breakdown)
+        if best is None or (slot, score) > best[:2] or ((slot, score) == best[:2] and a.id < best[2]):
+            best = (slot, score, a.id, a, breakdown)
     if best is None:
         return None
-    return best[2], best[0], best[3], len(found)
+    return best[3], best[1], best[4], len(found)
 
 
 def schedule(ctx: Decision) -> None:
@@ -181,6 +183,7 @@ def schedule(ctx: Decision) -> None:
                 score_breakdown=breakdown,
                 candidates=n,
                 reservation=reservation,
+                prefetched=len(agent.current_tasks) >= agent.max_concurrent_tasks,
             )
         )
         ctx.touch(agent.id, "task_assigned")
@@ -207,6 +210,7 @@ def conclude(ctx: Decision, *, tick: bool = False) -> None:
     """What follows every command: assign what can be, settle the agents it
     touched, start the learning cycles that are due (for every agent on a Tick)."""
     schedule(ctx)
+    prefetch.recall(ctx)
     settle(ctx)
     s = ctx.s
     if s.outcomes and s.config.learning.enabled:  # (else maybe_learn has nothing to do)

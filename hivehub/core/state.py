@@ -156,6 +156,14 @@ class HiveState:
         self._held_since: dict[str, float] = {}
         #: input_required task -> when (monotonic) it asked (``core/human.py``)
         self._input_since: dict[str, float] = {}
+        #: agents holding more tasks than slots (prefetched work waits there), in the
+        #: order they came to (``indexes.agent_changed``; read by ``core/prefetch.py``)
+        self._over: dict[str, None] = {}
+        #: agents online, not draining, with a slot nothing assigned fills (same)
+        self._open: dict[str, None] = {}
+        #: recalled task -> (its attempt, the agent with a free slot it was recalled
+        #: for), until the task's status next changes (``task_recalled``)
+        self._recalls: dict[str, tuple[int, str]] = {}
 
         # ---- timers (filled by apply, drained by Tick) ---------------------------
         #: wall seconds minus monotonic seconds, measured by the adapter when it folds

@@ -48,6 +48,7 @@ TASK_EVENTS: tuple[type[ev.EventData], ...] = (
     ev.TaskCancelled,
     ev.TaskRetried,
     ev.TaskReleased,
+    ev.TaskRecalled,
     ev.TaskApprovalRequested,
     ev.TaskApproved,
     ev.TaskRejected,

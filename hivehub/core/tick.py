@@ -134,9 +134,11 @@ def maybe_rebalance(ctx: Decision) -> None:
     trigger = s._rebalance_trigger or "periodic"
     s._rebalance_trigger = None
     s._next_rebalance_at = mono + cfg.interval_seconds
+    # (a prefetching agent's unstarted work is recalled, never moved: core/prefetch.py)
     held = [
         (s.tasks[tid], a)
         for a in s.agents.values()
+        if not a.prefetch
         for tid in a.current_tasks
         if s.tasks[tid].status == TS.ASSIGNED
     ]

@@ -2,11 +2,12 @@
 
 They differ the way real workers do, and the workload (``workload.py``) shows it:
 
-* **DataProcessor-1** (specialist, data 0.9, text 0.4) *prefetches*: it accepts up
-  to three tasks but profiles one at a time, as a Celery worker with a prefetch
-  multiplier does. Work waits on it while other agents may be idle, and the hub's
-  coordinator moves that waiting work (``coordination_event``, ``task_assigned``
-  with ``assignment_reason: "rebalanced"``).
+* **DataProcessor-1** (specialist, data 0.9, text 0.4) profiles one data set at a
+  time (one slot) and *prefetches* up to two more (``prefetch=2``; the hub sizes
+  the depth from its measured task time, so for these multi-second tasks it is
+  given one ahead). Work waits on it while other agents may be idle, and the hub
+  recalls that waiting work for them (``task_recalled``, then ``task_released``
+  with ``reason: "recalled"`` and a ``task_assigned`` to the idle agent).
 * **TextAnalyst-1** (specialist, text 0.9, one slot) serves short, interactive
   requests and gives each text at most :data:`TEXT_ANALYST_BUDGET` seconds: a long
   transcript fails there with the retryable ``TIME_BUDGET_EXCEEDED`` and the hub
@@ -17,7 +18,6 @@ They differ the way real workers do, and the workload (``workload.py``) shows it
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,23 +39,6 @@ DEMO_HANDLERS: dict[str, Callable[[TaskContext], Any]] = {
 TEXT_ANALYST_BUDGET = 1.5
 
 
-class PrefetchingAgent(Agent):
-    """An agent that accepts up to ``max_concurrent_tasks`` assignments (announced to
-    the hub) but runs only ``run_at_once`` of them at a time; the others wait on it,
-    assigned but not started, until a slot frees or the hub moves them elsewhere."""
-
-    def __init__(self, *args: Any, run_at_once: int = 1, **kwargs: Any) -> None:
-        if run_at_once < 1:
-            raise ValueError("run_at_once must be >= 1")
-        self.run_at_once = run_at_once
-        super().__init__(*args, **kwargs)
-
-    def _reset_runtime(self) -> None:
-        super()._reset_runtime()
-        # the SDK's execution slots (one per announced task) narrowed to run_at_once
-        self._slots = asyncio.Semaphore(min(self.run_at_once, self.max_concurrent_tasks))
-
-
 def register_demo_handlers(agent: Any, types: Iterable[str] | None = None) -> None:
     """Add the demo handlers (all, or those of ``types``) to an agent."""
     for t in types if types is not None else DEMO_HANDLERS:
@@ -69,16 +52,16 @@ def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -
     Their ids are fixed (``demo-dataprocessor-1``, ...) so that after a hub restart they
     resume their own history instead of piling up as new agents."""
 
-    data = PrefetchingAgent(
+    data = Agent(
         "DataProcessor-1",
         {"data_processing": 0.9, "text_analysis": 0.4},
         url=url,
         type="specialist",
-        max_concurrent_tasks=3,
-        run_at_once=1,
+        max_concurrent_tasks=1,
+        prefetch=2,
         agent_id="demo-dataprocessor-1",
         token=token,
-        metadata={"demo": True, "prefetch": 3},
+        metadata={"demo": True},
     )
     register_demo_handlers(data, ["data_processing", "text_analysis"])
     text = Agent(

@@ -41,6 +41,7 @@ from .messages import (
     InputRequestBody,
     InputRequestReport,
     ProgressReport,
+    Recall,
     Registered,
     ReleaseReport,
     Subscribe,
@@ -260,16 +261,17 @@ class HubMessage(NamedTuple):
     type: str
     #: the report (or ``register``) it answers; None for pushes
     message_id: str | None
-    #: ``Registered``, ``Assign``, ``Cancel``, ``InputFrame`` or ``Ack``; the error an ``error`` frame
+    #: ``Registered``, ``Assign``, ``Cancel``, ``Recall``, ``InputFrame`` or ``Ack``; the error an ``error`` frame
     #: carries, rebuilt as its class (:func:`.errors.rebuild`); None for a type this
     #: version does not know (a newer hub's)
-    data: Registered | Assign | Cancel | InputFrame | Ack | HiveError | None
+    data: Registered | Assign | Cancel | Recall | InputFrame | Ack | HiveError | None
 
 
 _HUB_DATA: dict[str, msgspec.json.Decoder[Any]] = {
     "registered": msgspec.json.Decoder(Registered),
     "assign": msgspec.json.Decoder(Assign),
     "cancel": msgspec.json.Decoder(Cancel),
+    "recall": msgspec.json.Decoder(Recall),
     "input": msgspec.json.Decoder(InputFrame),
     "ack": msgspec.json.Decoder(Ack),
     "error": msgspec.json.Decoder(ErrorDetail),

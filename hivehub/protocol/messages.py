@@ -314,6 +314,16 @@ class Cancel(Struct):
     reason: str
 
 
+class Recall(Struct):
+    """``recall``: hand this prefetched attempt back (``task_released``, reason
+    ``recalled``) if it has not started; if it has, run it and ignore this."""
+
+    task_id: str
+    attempt: int
+    #: the agent with a free slot it is recalled for
+    for_agent_id: str | None = None
+
+
 class InputFrame(Struct):
     """``input``: the answer to the agent's ``input_request`` (``timed_out``: no answer
     came in time, ``answer`` is null and ``answered_by`` is ``"timeout"``)."""

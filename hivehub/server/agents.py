@@ -43,7 +43,7 @@ from ..protocol.errors import (
 )
 from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
 from ..protocol.limits import check_depth
-from ..protocol.messages import Ack, Assign, Cancel, InputFrame, Registered
+from ..protocol.messages import Ack, Assign, Cancel, InputFrame, Recall, Registered
 from .clientlimits import attach
 from .config import ServerConfig
 from .errors import translate
@@ -187,6 +187,10 @@ class AgentGateway:
                         d.task_id, d.attempt_number, d.request_id, d.answer, d.timed_out, d.answered_by
                     )
                     conn.send(message("input", frame))
+            elif typ == "task_recalled":
+                conn = self.conns.get(d.agent_id)
+                if conn is not None:
+                    conn.send(message("recall", Recall(d.task_id, d.attempt_number, d.for_agent_id)))
             elif typ == "task_cancelled" and d.agent_id:
                 self._cancel(d.agent_id, d.task_id, None, d.reason)
             elif typ == "task_failed" and d.agent_id and d.failure_kind in ("timeout", "agent_lost"):

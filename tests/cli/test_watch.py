@@ -94,6 +94,10 @@ CASES: list[tuple[dict[str, Any], str]] = [
         "task t1 released by agent a1 (agent_shutdown)",
     ),
     (
+        {"type": "task_recalled", "data": {"task_id": "t1", "agent_id": "a1", "for_agent_id": "a2"}},
+        "task t1 recalled from agent a1 (unstarted; agent a2 has a free slot)",
+    ),
+    (
         {
             "type": "agent_created",
             "data": {

@@ -247,6 +247,7 @@ SAMPLES: list[ev.EventData] = [
     ),
     ev.TaskRetried(timestamp=TS, task_id="t", previous_status="failed", requested_by="api"),
     ev.TaskReleased(timestamp=TS, task_id="t", agent_id="a", attempt_number=1, reason="agent_shutdown"),
+    ev.TaskRecalled(timestamp=TS, task_id="t", agent_id="a", attempt_number=1, for_agent_id="b"),
     ev.HiveStatusUpdate(
         timestamp=TS,
         status="healthy",

@@ -197,6 +197,7 @@ class ReplayMachine(RuleBasedStateMachine):
         slots=st.integers(1, 2),
         running=st.sampled_from([None, {}]),
         quota=pools,
+        prefetch=st.sampled_from([0, 0, 1, 3]),
     )
     def register(
         self,
@@ -205,9 +206,15 @@ class ReplayMachine(RuleBasedStateMachine):
         slots: int,
         running: dict[str, int] | None,
         quota: str | None,
+        prefetch: int,
     ) -> None:
         spec = AgentSpec(
-            name=agent_id, id=agent_id, capabilities=caps, max_concurrent_tasks=slots, quota=quota
+            name=agent_id,
+            id=agent_id,
+            capabilities=caps,
+            max_concurrent_tasks=slots,
+            quota=quota,
+            prefetch=prefetch,
         )
         self.do(RegisterAgent(spec=spec, running=running))
 
@@ -380,7 +387,7 @@ class ReplayMachine(RuleBasedStateMachine):
         agent_id=agent_ids,
         use_holder=st.booleans(),
         delta=attempt_delta,
-        reason=st.sampled_from(["agent_shutdown", "declined"]),
+        reason=st.sampled_from(["agent_shutdown", "declined", "recalled"]),
     )
     def release(self, task_id: str, agent_id: str, use_holder: bool, delta: int | None, reason: str) -> None:
         agent_id = self.holder(task_id, agent_id, use_holder)
@@ -535,6 +542,15 @@ class ReplayMachine(RuleBasedStateMachine):
             replay.drain_timers(self.drained)
         live, folded = full_state(self.hive), full_state(replay)
         assert live == folded, "\n".join(differences(live, folded))
+
+    @invariant()
+    def recalls_name_unstarted_prefetched_attempts(self) -> None:
+        h = self.hive
+        for task_id, (attempt, for_agent) in h._recalls.items():
+            t = h.tasks[task_id]
+            assert t.status == TaskStatus.ASSIGNED and t.attempt == attempt, (task_id, t.status)
+            # (for a holder that announced a prefetch; it may since have registered without)
+            assert for_agent != t.assigned_agent_id
 
     @invariant()
     def the_books_balance_with_the_attempts_in_flight(self) -> None:

@@ -14,7 +14,7 @@ import sympy
 from hivehub.agent import Agent, Result, TaskFailure
 from hivehub.core.commands import TaskSpec
 from hivehub.demo import DEMO_HANDLERS, demo_agents, demo_workload
-from hivehub.demo.agents import TEXT_ANALYST_BUDGET, PrefetchingAgent
+from hivehub.demo.agents import TEXT_ANALYST_BUDGET
 from hivehub.demo.workload import MIX, OPENING, factorize
 
 from .helpers import ctx_for
@@ -30,9 +30,8 @@ def test_demo_agents() -> None:
         "data_processing": 0.9,
         "text_analysis": 0.4,
     }
-    # it announces three slots to the hub and runs one task at a time
-    assert isinstance(dp, PrefetchingAgent) and dp.max_concurrent_tasks == 3 and dp.run_at_once == 1
-    assert dp._slots._value == 1
+    # it runs one task at a time and announces a prefetch of two to the hub
+    assert dp.max_concurrent_tasks == 1 and dp.prefetch == 2 and dp.spec()["prefetch"] == 2
     assert set(ta.handlers) == {"text_analysis"} and ta.max_concurrent_tasks == 1
     assert ta.metadata["time_budget_seconds"] == TEXT_ANALYST_BUDGET
     assert gen.max_concurrent_tasks == 2 and set(gen.handlers) >= {"data_processing", "text_analysis", "math"}

@@ -69,9 +69,21 @@ class Seen:
         return {e["data"]["error"]["code"] for e in self.of("task_failed")}
 
     def rebalanced(self) -> list[dict[str, Any]]:
-        moves = [e for e in self.of("task_assigned") if e["data"]["assignment_reason"] == "rebalanced"]
-        coord = [e for e in self.of("coordination_event") if e["data"]["details"].get("tasks_moved", 0) > 0]
-        return moves if coord else []
+        """Waiting work that moved to another agent: recalled from its holder
+        (``task_recalled``), handed back (``task_released``, ``recalled``) and assigned
+        elsewhere; each move's data gains ``previous_agent_id``, the holder."""
+        recalled = {e["data"]["task_id"] for e in self.of("task_recalled")}
+        released = {
+            e["data"]["task_id"]: e["data"]["agent_id"]
+            for e in self.of("task_released")
+            if e["data"]["reason"] == "recalled" and e["data"]["task_id"] in recalled
+        }
+        moves = []
+        for e in self.of("task_assigned"):
+            holder = released.get(e["data"]["task_id"])
+            if holder is not None and e["data"]["agent_id"] != holder:
+                moves.append({**e, "data": {**e["data"], "previous_agent_id": holder}})
+        return moves
 
     def everything(self) -> bool:
         return bool(

@@ -57,3 +57,22 @@ async def gate(ctx: TaskContext) -> Any:
 async def huge_error(ctx: TaskContext) -> Any:
     """Raises an exception whose message is 2 MB (over the hub's frame limit)."""
     raise RuntimeError("E" * (2 * 1024 * 1024))
+
+
+async def counted(ctx: TaskContext) -> Any:
+    """Records every run as a file ``<input.runs>/<task id>.<agent>.<n>`` (so a test
+    counts how often each task ran, and where), then waits until ``input.release``
+    exists, if given."""
+    runs = Path(ctx.input["runs"])
+    agent = os.environ.get("HIVE_TEST_AGENT", "?")
+    n = 0
+    while True:  # a fresh name per run
+        try:
+            (runs / f"{ctx.task_id}.{agent}.{n}").open("x").close()
+            break
+        except FileExistsError:
+            n += 1
+    release = ctx.input.get("release")
+    while release and not Path(release).exists():
+        await asyncio.sleep(0.02)
+    return {"agent": agent}

@@ -18,7 +18,7 @@
 
 export const DEFAULT_URL = 'http://localhost:3001';
 
-/** Every event type the hub streams (the 20 of the spec plus 13 extras). */
+/** Every event type the hub streams (the 20 of the spec plus 14 extras). */
 export const EVENT_TYPES = Object.freeze([
   'agent_created',
   'agent_status_changed',
@@ -34,6 +34,7 @@ export const EVENT_TYPES = Object.freeze([
   'task_cancelled',
   'task_retried',
   'task_released',
+  'task_recalled',
   'hive_status_update',
   'system_alert',
   'resource_alert',
