@@ -51,6 +51,8 @@ class Snapshots:
         self.monotonic = monotonic
         #: the sequence of the newest snapshot stored or started from
         self.sequence = 0
+        #: the sequence of the snapshot the hub started from (0: it replayed the whole log)
+        self.started_from = 0
         self._since = monotonic()
         self._writing: asyncio.Task[None] | None = None
         self._codec: StateCodec | None = None
@@ -148,6 +150,7 @@ class Snapshots:
                 log.warning("snapshot at %d not used: %s", snap.sequence, exc)
                 continue
             self.sequence, self._since = snap.sequence, self.monotonic()
+            self.started_from = snap.sequence
             log.info(
                 "started from the snapshot at %d (%d bytes, %.0f ms)",
                 snap.sequence,

@@ -112,7 +112,7 @@ async def assert_same_as_full_replay(svc: HubService, db: Path, tmp_path: Path, 
     await full.store.open()
     await full._rebuild()
     await full.store.close()
-    assert full.snapshots.sequence == 0
+    assert full.snapshots.started_from == 0
     # the live hive drained its timers at each Tick; a replay holds them until then
     for h in (full.hive, svc.hive):
         h.drain_timers(clock.mono())
@@ -127,10 +127,10 @@ async def test_a_restart_folds_only_the_events_after_the_newest_snapshot(tmp_pat
     head = first.hive.sequence
     await crash(first)
     stored = await snapshots_in(db)
-    assert 0 < stored[0] < head and len(stored) == 2  # the newest two, the newest below the head
+    assert stored and 0 < stored[0] < head  # (a crash writes none at the head)
 
     again = await started(db, clock, snapshot_events=25)
-    assert again.snapshots.sequence == stored[0]
+    assert again.snapshots.started_from == stored[0]
     assert again.hive.tasks.keys() == {f"t{i}" for i in range(40)} - evicted(again)
     await drive(again, clock, 10, start=40)  # and goes on from there
     await assert_same_as_full_replay(again, db, tmp_path, clock)
@@ -157,7 +157,7 @@ async def test_a_clean_stop_writes_one_at_the_head(tmp_path: Path) -> None:
     await first.stop()
     assert (await snapshots_in(db))[0] == head
     again = await started(db, clock)  # snapshots are read even with writing off
-    assert again.snapshots.sequence == head
+    assert again.snapshots.started_from == head
     await assert_same_as_full_replay(again, db, tmp_path, clock)
 
 
@@ -183,7 +183,7 @@ async def test_a_follower_starts_from_the_snapshot(tmp_path: Path) -> None:
     await follower.start(follower=True)
     try:
         assert follower.role == "follower"
-        assert follower.snapshots.sequence == follower.hive.sequence == first.hive.sequence
+        assert follower.snapshots.started_from == follower.hive.sequence == first.hive.sequence
     finally:
         await follower.stop()
 
@@ -200,9 +200,13 @@ async def corrupt(db: Path, sequence: int | None = None, **values: object) -> No
 async def two_snapshots(tmp_path: Path) -> tuple[Path, Clock, list[int]]:
     db, clock = tmp_path / "hive.db", Clock()
     first = await started(db, clock, snapshot_events=20)
-    await drive(first, clock, 30)
+    for part in range(3):
+        await drive(first, clock, 10, start=10 * part)
+        await first.snapshots.wait()  # (one is written at a time: let each finish)
     await crash(first)
-    return db, clock, await snapshots_in(db)
+    seqs = await snapshots_in(db)
+    assert len(seqs) == 2, seqs
+    return db, clock, seqs
 
 
 async def test_a_corrupt_snapshot_falls_back_to_the_older_one(tmp_path: Path, caplog) -> None:
@@ -210,7 +214,7 @@ async def test_a_corrupt_snapshot_falls_back_to_the_older_one(tmp_path: Path, ca
     await corrupt(db, seqs[0], body=b"\x93\x01\x02garbage")
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
         again = await started(db, clock)
-    assert again.snapshots.sequence == seqs[1]
+    assert again.snapshots.started_from == seqs[1]
     assert f"snapshot at {seqs[0]} not used: the snapshot does not decode" in caplog.text
     await assert_same_as_full_replay(again, db, tmp_path, clock)
 
@@ -223,7 +227,7 @@ async def test_truncated_snapshots_fall_back_to_a_full_replay(tmp_path: Path, ca
     c.close()
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
         again = await started(db, clock)
-    assert again.snapshots.sequence == 0
+    assert again.snapshots.started_from == 0
     assert "no usable snapshot: replaying the whole log" in caplog.text
     await assert_same_as_full_replay(again, db, tmp_path, clock)
 
@@ -240,7 +244,7 @@ async def test_an_old_version_is_not_used(tmp_path: Path, caplog, column: str, v
     await corrupt(db, **{column: value})
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
         again = await started(db, clock)
-    assert again.snapshots.sequence == 0
+    assert again.snapshots.started_from == 0
     assert reason in caplog.text and "replaying the whole log" in caplog.text
     await assert_same_as_full_replay(again, db, tmp_path, clock)
 
@@ -252,7 +256,7 @@ async def test_other_retention_settings_replay_the_log(tmp_path: Path, caplog) -
     other = HiveConfig(heartbeat_timeout=600, retain_finished=2)
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
         again = await started(db, clock, hive_config=other)
-    assert again.snapshots.sequence == 0
+    assert again.snapshots.started_from == 0
     assert "other core settings" in caplog.text
     assert len(again.hive._finished) <= 2
     await again.stop()
@@ -271,7 +275,7 @@ async def test_a_snapshot_beyond_the_log_or_of_another_log_is_not_trusted(tmp_pa
     await corrupt(db, seqs[0], head="0" * 32)  # the log holds another event there
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
         again = await started(db, clock)
-    assert again.snapshots.sequence == 0
+    assert again.snapshots.started_from == 0
     assert f"snapshot at {head + 40} not used: the log does not reach sequence {head + 40}" in caplog.text
     assert f"snapshot at {seqs[0]} not used: the log holds another event at {seqs[0]}" in caplog.text
     await assert_same_as_full_replay(again, db, tmp_path, clock)
@@ -291,7 +295,7 @@ async def test_a_restored_hive_keeps_its_deadlines_on_another_monotonic_clock(tm
     svc._monotonic = lambda: later.t + 5_000_000.0  # the same wall clock, another monotonic one
     await svc.start()
     try:
-        assert svc.snapshots.sequence > 0
+        assert svc.snapshots.started_from > 0
         assert svc.clock().timestamp() - svc.monotonic() == pytest.approx(svc.hive.mono_offset)
         due = svc.hive.next_deadline()
         assert due is not None and 0 < due - svc.monotonic() <= 900
