@@ -18,9 +18,9 @@ from ..core.summary import AgentPoint, SeriesRow
 from . import history_sql as H
 from .base import (
     BACKFILL_BATCH,
-    KEEP_SNAPSHOTS,
     JSON_NUL,
     JSON_NUL_KEY,
+    KEEP_SNAPSHOTS,
     STATUS_TYPES,
     TASK_ID_PATHS,
     NewEvent,

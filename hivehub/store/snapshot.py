@@ -289,10 +289,7 @@ class StateCodec:
         extra = set(state) - set(self.fields) - NOT_STATE
         if extra:
             raise SnapshotRejected(f"fields outside the schema (assigned outside __init__?): {sorted(extra)}")
-        values = [
-            _wrap(state[n], self._poly[n]) if n in self._poly else state[n]
-            for n in self.fields
-        ]
+        values = [_wrap(state[n], self._poly[n]) if n in self._poly else state[n] for n in self.fields]
         return self._encoder.encode(values)
 
     def decode_into(self, body: bytes, hive: HiveState) -> None:
@@ -348,4 +345,3 @@ def codec(hive_cls: type[HiveState] = Hive) -> StateCodec:
     if c is None:
         c = _CODECS[hive_cls] = StateCodec.build(hive_cls)
     return c
-

@@ -30,7 +30,9 @@ def served(h: Hub) -> dict[str, Any]:
     return {
         "tasks": [logged(t) for t in all_pages(h, "/api/tasks", "tasks")],
         # (``last_seen_at`` is volatile: each hub's Recover stamps its own start)
-        "agents": [{k: v for k, v in a.items() if k != "last_seen_at"} for a in all_pages(h, "/api/agents", "agents")],
+        "agents": [
+            {k: v for k, v in a.items() if k != "last_seen_at"} for a in all_pages(h, "/api/agents", "agents")
+        ],
         "metrics": h.get("/api/hive/status")["metrics"],
     }
 
@@ -44,7 +46,11 @@ def test_killed_while_writing_snapshots_starts_from_one_and_serves_the_full_repl
         for i in range(2):
             h.post(
                 "/api/agents",
-                {"name": f"w{i}", "capabilities": [{"name": "etl", "proficiency": 0.8}], "max_concurrent_tasks": 4},
+                {
+                    "name": f"w{i}",
+                    "capabilities": [{"name": "etl", "proficiency": 0.8}],
+                    "max_concurrent_tasks": 4,
+                },
                 expect=201,
             )
 
@@ -52,7 +58,10 @@ def test_killed_while_writing_snapshots_starts_from_one_and_serves_the_full_repl
             n = 0
             while not stop.is_set():
                 try:
-                    batch = h.post("/api/tasks/batch", {"tasks": [{"type": "etl", "input": {"n": n + k}} for k in range(40)]})
+                    batch = h.post(
+                        "/api/tasks/batch",
+                        {"tasks": [{"type": "etl", "input": {"n": n + k}} for k in range(40)]},
+                    )
                 except OSError:
                     return  # the hub was killed
                 if isinstance(batch, dict) and "tasks" in batch:
@@ -61,7 +70,9 @@ def test_killed_while_writing_snapshots_starts_from_one_and_serves_the_full_repl
 
         writer = threading.Thread(target=submit, daemon=True)
         writer.start()
-        wait_for(lambda: len(re.findall(r"snapshot at \d+", h.logs())) >= 5, 60, what="five snapshots written")
+        wait_for(
+            lambda: len(re.findall(r"snapshot at \d+", h.logs())) >= 5, 60, what="five snapshots written"
+        )
         h.kill()
         stop.set()
         writer.join(30)

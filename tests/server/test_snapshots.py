@@ -60,7 +60,9 @@ async def drive(svc: HubService, clock: Clock, tasks: int, start: int = 0) -> No
         await svc.execute(
             RegisterAgent(
                 id="reg",
-                spec=AgentSpec(name="w", id="w", capabilities=[Capability("etl", 0.9)], max_concurrent_tasks=3),
+                spec=AgentSpec(
+                    name="w", id="w", capabilities=[Capability("etl", 0.9)], max_concurrent_tasks=3
+                ),
             )
         )
     for i in range(start, start + tasks):
@@ -239,7 +241,9 @@ async def test_truncated_snapshots_fall_back_to_a_full_replay(tmp_path: Path, ca
         ("schema", "an older state", "snapshot schema"),
     ],
 )
-async def test_an_old_version_is_not_used(tmp_path: Path, caplog, column: str, value: object, reason: str) -> None:
+async def test_an_old_version_is_not_used(
+    tmp_path: Path, caplog, column: str, value: object, reason: str
+) -> None:
     db, clock, _ = await two_snapshots(tmp_path)
     await corrupt(db, **{column: value})
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):

@@ -104,7 +104,8 @@ def busy_hive(config: HiveConfig | None = None) -> Hive:
     h = Hive(config, new_id=Ids(), rng=random.Random(0))
     h.handle(
         RegisterAgent(
-            id="r", spec=AgentSpec(name="a", id="a", capabilities=[Capability("etl", 0.8)], max_concurrent_tasks=2)
+            id="r",
+            spec=AgentSpec(name="a", id="a", capabilities=[Capability("etl", 0.8)], max_concurrent_tasks=2),
         ),
         at(0),
     )
@@ -121,7 +122,9 @@ def test_the_schema_names_every_field_of_a_hive() -> None:
 def test_a_round_trip_keeps_every_field() -> None:
     h = busy_hive()
     h.outcomes["a"] = {"etl": deque([0.5, 0.9], maxlen=3)}
-    h.alerts["k"] = ev.ModuleStatusChanged(timestamp=at(1), module="m", old_status="healthy", new_status="down", reason="r")
+    h.alerts["k"] = ev.ModuleStatusChanged(
+        timestamp=at(1), module="m", old_status="healthy", new_status="down", reason="r"
+    )
     back = Hive(new_id=Ids(), rng=random.Random(0))
     S.codec().decode_into(S.codec().encode(h), back)
     assert full_state(back, volatile=True) == full_state(h, volatile=True)
