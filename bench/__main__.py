@@ -387,7 +387,27 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 )
             ),
         )
-        row("replay", "hub start-up on that log (folds it into the core)", _fmt(rp["hub_startup_s"], " s"))
+        sn = rp.get("snapshot") or {}
+        row(
+            "replay",
+            f"hub start-up on {rp['log']['events']:,} events from the snapshot (vs folding the whole log)",
+            _fmt(rp.get("hub_startup_snapshot_s"), " s"),
+            _fmt(rp["hub_startup_s"], " s") + " (full replay)",
+            _fmt(ratio_or_none(rp["hub_startup_s"], rp.get("hub_startup_snapshot_s"))),
+            "< 2 s",
+            rp.get("met", {}).get("hub_startup_snapshot_s"),
+        )
+        row(
+            "replay",
+            "hub start-up on an empty log (interpreter, imports, mounts: no fold)",
+            _fmt(rp.get("hub_startup_empty_s"), " s"),
+        )
+        if sn.get("bytes"):
+            row(
+                "replay",
+                "snapshot at that head: size, encode (event loop) + write (thread)",
+                f"{sn['bytes'] / 2**20:.1f} MiB, {sn['encode_ms']} + {sn['write_ms']} ms",
+            )
     rr = b.get("replicas")
     if rr and "rows" in rr:
         for r in rr["rows"]:

@@ -153,6 +153,20 @@ def add_parser(sub: Any) -> None:
         help="seconds between returning freed heap memory to the OS (glibc malloc_trim; 0: never)",
     )
     p.add_argument(
+        "--snapshot-events",
+        type=A.NON_NEGATIVE_INT,
+        default=_env("HIVE_SNAPSHOT_EVENTS", 100_000),
+        help="write a snapshot of the folded state after this many events, so a start replays"
+        " only the events after it (0: not by count)",
+    )
+    p.add_argument(
+        "--snapshot-interval",
+        type=A.NON_NEGATIVE,
+        default=_env("HIVE_SNAPSHOT_INTERVAL", 300.0),
+        help="seconds after which a snapshot is written if any event came since (0: not by time);"
+        " one more is written at a clean stop",
+    )
+    p.add_argument(
         "--send-timeout",
         type=A.SECONDS,
         default=_env("HIVE_SEND_TIMEOUT", 10.0),
@@ -247,6 +261,8 @@ def build_config(args: argparse.Namespace) -> Any:
         client_buffer_bytes=args.client_buffer,
         send_timeout=args.send_timeout,
         heap_trim_interval=args.heap_trim_interval,
+        snapshot_events=args.snapshot_events,
+        snapshot_interval=args.snapshot_interval,
         header_timeout=args.header_timeout,
         keepalive_timeout=args.keepalive_timeout,
         max_connections_per_address=args.max_connections_per_address,

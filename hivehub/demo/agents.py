@@ -12,8 +12,8 @@ They differ the way real workers do, and the workload (``workload.py``) shows it
   requests and gives each text at most :data:`TEXT_ANALYST_BUDGET` seconds: a long
   transcript fails there with the retryable ``TIME_BUDGET_EXCEEDED`` and the hub
   retries it on another agent, which finishes it.
-* **Generalist-1** (worker, 0.6 at everything, two slots) is the only one that does
-  ``math``.
+* **Generalist-1** (worker, 0.6 at everything, two slots, no prefetch) is the only
+  one that does ``math``.
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def demo_agents(url: str = "ws://127.0.0.1:3001", *, token: str | None = None) -
         url=url,
         type="worker",
         max_concurrent_tasks=2,
+        # no queue of its own: it takes work only into its two slots, so it is the
+        # agent left idle while work waits on DataProcessor-1 (and the recall serves)
+        prefetch=0,
         agent_id="demo-generalist-1",
         token=token,
         metadata={"demo": True},

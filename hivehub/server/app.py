@@ -50,6 +50,8 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
         hive_config=config.hive,
         tick_max_seconds=config.tick_max_seconds,
         bus=open_bus(config.bus) if config.bus not in (None, "", "memory") else None,
+        snapshot_events=config.snapshot_events,
+        snapshot_seconds=config.snapshot_interval,
     )
     hub = app[HUB] = Hub(
         config=config,

@@ -62,6 +62,12 @@ class ServerConfig(Struct, kw_only=True):
     #: seconds between handing freed heap pages back to the OS (glibc ``malloc_trim``;
     #: 0: never), so RSS follows the memory in use (server/heap.py)
     heap_trim_interval: float = 10.0
+    #: a snapshot of the folded state is written after this many events (0: never by
+    #: count) ... (server/snapshots.py; start-up folds only the events after the newest)
+    snapshot_events: int = 100_000
+    #: ... or this many seconds after the last one, if any event came since (0: never
+    #: by time); one more is written at a clean stop
+    snapshot_interval: float = 300.0
     #: an idle keep-alive HTTP connection is closed after this many seconds
     keepalive_timeout: float = 75.0
     #: open TCP connections per client address (0: no limit); the next gets 503

@@ -31,6 +31,7 @@ from ..core.summary import history_of
 from ..core.tasklog import fold_task, task_id_of
 from ..store.base import EventStore, NewEvent, StoredEvent
 from .reader import HiveReader
+from .snapshots import Snapshots
 
 log = logging.getLogger("hivehub.service")
 
@@ -98,6 +99,8 @@ class HubService:
         monotonic: Callable[[], float] = time.monotonic,
         tick_max_seconds: float = 0.25,
         bus: EventBus | None = None,
+        snapshot_events: int = 0,
+        snapshot_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -111,7 +114,16 @@ class HubService:
         #: the wall clock stamps events; the monotonic one measures every duration and
         #: deadline (docs/architecture.md, "Time"), so a clock step changes no decision
         self.clock = clock
-        self.monotonic = monotonic
+        self._monotonic = monotonic
+        #: added to the injected monotonic clock: a hive started from a snapshot keeps
+        #: the snapshot's axis (its deadlines are readings on it), so the service reads
+        #: its clock on that axis (``_adopt_axis``); durations are unchanged
+        self._mono_shift = 0.0
+        #: snapshots of the folded state (server/snapshots.py): written by the leader's
+        #: log writer, read at start
+        self.snapshots = Snapshots(
+            store, every_events=snapshot_events, every_seconds=snapshot_seconds, monotonic=monotonic
+        )
         self.hive = self._new_hive()
         self.tick_max_seconds = tick_max_seconds
         #: last sequence committed *and* handed to listeners
@@ -267,10 +279,29 @@ class HubService:
             self._waiters.append((seq, fut))
             await fut
 
+    def monotonic(self) -> float:
+        """The monotonic clock every duration and deadline is read on (see ``_mono_shift``)."""
+        return self._monotonic() + self._mono_shift
+
+    def _adopt_axis(self, mono_offset: float) -> None:
+        """Read the monotonic clock so that ``wall - mono == mono_offset`` now: the axis
+        a restored hive's deadlines and volatile times were taken on (the process
+        that wrote the snapshot may have had another monotonic clock: a reboot,
+        another machine). A full replay measures ``mono_offset`` on this same axis."""
+        delta = (self.clock().timestamp() - self.monotonic()) - mono_offset
+        self._mono_shift += delta
+        self.started_mono += delta
+        self.last_tick_mono += delta
+
     async def _rebuild(self) -> None:
-        """Fold the whole log into a fresh hive (start, and after a failed commit)."""
-        hive = self._new_hive()
-        after = 0
+        """Fold the log into a fresh hive (start, and after a failed commit): from the
+        newest usable snapshot and the events after it, or else the whole log."""
+        restored = await self.snapshots.restore(self._new_hive)
+        if restored is not None:
+            self._adopt_axis(restored.mono_offset)
+        hive = restored or self._new_hive()
+        replayed = 0
+        after = hive.sequence
         while True:
             batch = await self.store.read(after, 5000)
             if not batch:
@@ -278,12 +309,13 @@ class HubService:
             for row in batch:
                 hive.apply(ev.decode_event(row.body))
             after = batch[-1].sequence
+            replayed += len(batch)
         self.hive = hive
         self.published_seq = hive.sequence
         # the folded state is long-lived: keep the cyclic GC from re-scanning it
         gc.collect()
         gc.freeze()
-        log.info("log replayed: %d events", hive.sequence)
+        log.info("log replayed: %d events (%d from the snapshot)", hive.sequence, hive.sequence - replayed)
 
     def _new_hive(self) -> Hive:
         """A hive whose replay axis is measured now: logged wall times become
@@ -298,6 +330,13 @@ class HubService:
 
     async def stop(self) -> None:
         await self.flush()
+        if self.role == "leader" and self.snapshots.enabled and self.store_ok:
+            # the head is committed and nothing is pending: a snapshot there makes the
+            # next start replay nothing
+            head = await self.store.read(self.hive.sequence - 1, 1) if self.hive.sequence else []
+            if head and head[-1].sequence == self.hive.sequence:
+                await self.snapshots.final(self.hive, head[-1].body)
+        await self.snapshots.wait()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -439,6 +478,13 @@ class HubService:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
+                # every event handle applied is queued before the next await, so the
+                # hive holds exactly this batch and what came before: a snapshot now is
+                # the state at the batch's last sequence (stored once that commits)
+                snap = None
+                head_seq = batch[-1][0].sequence
+                if self.snapshots.due(head_seq) and self.hive.sequence == head_seq:
+                    snap = self.snapshots.take(self.hive, batch[-1][1])
                 # the history tables' change comes from the event object, not its bytes
                 rows = [
                     NewEvent(e.sequence, e.type, body, task_id_of(e.data), *history_of(e))
@@ -451,6 +497,8 @@ class HubService:
                     await self._on_store_failure(exc, batch)
                     continue
                 self.last_commit_ms = (asyncio.get_running_loop().time() - t0) * 1000
+                if snap is not None:
+                    self.snapshots.write(snap)
                 if not self.store_ok:
                     self.store_ok, self.store_error = True, None
                     log.warning("event store recovered")

@@ -21,6 +21,26 @@ class StoredEvent(NamedTuple):
     body: bytes  # the encoded envelope, exactly the bytes /ws sends
 
 
+class Snapshot(NamedTuple):
+    """The folded state at ``sequence`` (``hivehub.store.snapshot``), stored beside the log.
+
+    ``format``, ``schema`` and ``config`` say which hub can use it; ``head`` is the
+    digest of the body of the event at ``sequence``: the hub trusts a snapshot only
+    when the log holds that very event there (``HubService._rebuild``)."""
+
+    sequence: int
+    format: int
+    schema: str
+    config: str
+    head: str
+    body: bytes
+
+
+#: snapshots a store keeps, newest first: the latest, and one to fall back on
+#: when the latest cannot be used (corrupt, or written by another version)
+KEEP_SNAPSHOTS = 2
+
+
 class NewEvent(NamedTuple):
     """An event to append, with the task it changes (``hivehub.core.tasklog.task_id_of``),
     which the store indexes for ``task_events``, and what it changes in the history
@@ -197,5 +217,13 @@ class EventStore(Protocol):
     async def agent_points(self, agent_id: str, since: float | None = None) -> list[AgentPoint]:
         """The agent's proficiency readings (all of them: a learning cycle is rare) and
         its performance reports at or after ``since`` (one per finished task), oldest first."""
+
+    async def save_snapshot(self, snap: Snapshot) -> None:
+        """Store ``snap`` in one transaction and drop all but the newest
+        :data:`KEEP_SNAPSHOTS` (by sequence). Called only once the log holds
+        ``snap.sequence``. Raises StoreUnavailable."""
+
+    async def snapshots(self) -> list[Snapshot]:
+        """The stored snapshots, newest (highest sequence) first."""
 
     async def close(self) -> None: ...

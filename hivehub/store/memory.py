@@ -11,8 +11,10 @@ from ..core.errors import StoreUnavailable
 from ..core.model import TaskStatus
 from ..core.summary import FINAL, AgentPoint, SeriesRow, TaskSummary, apply_change
 from .base import (
+    KEEP_SNAPSHOTS,
     STATUS_TYPES,
     NewEvent,
+    Snapshot,
     StoredEvent,
     TaskPage,
     TaskQuery,
@@ -33,11 +35,22 @@ class MemoryEventStore:
         self._summary: dict[str, TaskSummary] = {}
         self._created: list[tuple[int, str]] = []
         self._points: dict[str, list[AgentPoint]] = {}
+        #: newest first (``EventStore.snapshots``)
+        self._snapshots: list[Snapshot] = []
         #: tests flip this to simulate a failing disk
         self.fail_writes = False
 
     async def open(self) -> None:
         pass
+
+    async def save_snapshot(self, snap: Snapshot) -> None:
+        if self.fail_writes:
+            raise StoreUnavailable("memory store: writes disabled")
+        kept = [x for x in self._snapshots if x.sequence != snap.sequence]
+        self._snapshots = sorted([snap, *kept], key=lambda x: -x.sequence)[:KEEP_SNAPSHOTS]
+
+    async def snapshots(self) -> list[Snapshot]:
+        return list(self._snapshots)
 
     async def append(self, events: Sequence[StoredEvent | NewEvent]) -> None:
         if self.fail_writes:

@@ -20,9 +20,11 @@ from .base import (
     BACKFILL_BATCH,
     JSON_NUL,
     JSON_NUL_KEY,
+    KEEP_SNAPSHOTS,
     STATUS_TYPES,
     TASK_ID_PATHS,
     NewEvent,
+    Snapshot,
     StoredEvent,
     TaskPage,
     TaskQuery,
@@ -127,6 +129,23 @@ MIGRATIONS.append(
                 id INT PRIMARY KEY CHECK (id = 1), sequence BIGINT NOT NULL
             )""",
             "INSERT INTO history_state VALUES (1, 0) ON CONFLICT DO NOTHING",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
+        5,
+        [
+            # snapshots of the folded state (store/snapshot.py), the newest KEEP_SNAPSHOTS
+            """CREATE TABLE IF NOT EXISTS snapshots (
+                sequence BIGINT PRIMARY KEY,
+                format INT NOT NULL,
+                schema TEXT NOT NULL,
+                config TEXT NOT NULL,
+                head TEXT NOT NULL,
+                body BYTEA NOT NULL
+            )""",
         ],
     )
 )
@@ -270,6 +289,31 @@ class PostgresEventStore:
                 await write_history(c, events)
         except _ERRORS as exc:
             raise StoreUnavailable(f"cannot write the event log: {exc}") from exc
+
+    async def save_snapshot(self, snap: Snapshot) -> None:
+        try:
+            async with self._pool().acquire() as c, c.transaction():
+                await c.execute(
+                    "INSERT INTO snapshots VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO UPDATE"
+                    " SET format = $2, schema = $3, config = $4, head = $5, body = $6",
+                    *snap,
+                )
+                await c.execute(
+                    "DELETE FROM snapshots WHERE sequence NOT IN"
+                    " (SELECT sequence FROM snapshots ORDER BY sequence DESC LIMIT $1)",
+                    KEEP_SNAPSHOTS,
+                )
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot write a snapshot: {exc}") from exc
+
+    async def snapshots(self) -> list[Snapshot]:
+        try:
+            rows = await self._pool().fetch(
+                "SELECT sequence, format, schema, config, head, body FROM snapshots ORDER BY sequence DESC"
+            )
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot read the snapshots: {exc}") from exc
+        return [Snapshot(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
 
     async def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         try:

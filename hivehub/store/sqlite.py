@@ -32,9 +32,11 @@ from .base import (
     BACKFILL_BATCH,
     JSON_NUL,
     JSON_NUL_KEY,
+    KEEP_SNAPSHOTS,
     STATUS_TYPES,
     TASK_ID_PATHS,
     NewEvent,
+    Snapshot,
     StoredEvent,
     TaskPage,
     TaskQuery,
@@ -152,6 +154,22 @@ MIGRATIONS.append(
             "DROP TRIGGER IF EXISTS task_summary_ai",
             "DROP TRIGGER IF EXISTS task_summary_ad",
             "DROP TRIGGER IF EXISTS task_summary_au",
+        ],
+    )
+)
+MIGRATIONS.append(
+    (
+        5,
+        [
+            # snapshots of the folded state (store/snapshot.py), the newest KEEP_SNAPSHOTS
+            """CREATE TABLE IF NOT EXISTS snapshots (
+                sequence INTEGER PRIMARY KEY,
+                format INTEGER NOT NULL,
+                schema TEXT NOT NULL,
+                config TEXT NOT NULL,
+                head TEXT NOT NULL,
+                body BLOB NOT NULL
+            )""",
         ],
     )
 )
@@ -274,6 +292,10 @@ class SQLiteEventStore:
         self._rx = ThreadPoolExecutor(1, thread_name_prefix="hive-sqlite-r")
         self._last = 0
         self._ck: sqlite3.Connection | None = None
+        #: the snapshot writer's own connection, used on the writer thread: a
+        #: snapshot of many MiB is written off the event loop (the loop's appends
+        #: wait for its lock without blocking, as for another process's)
+        self._sn: sqlite3.Connection | None = None
         self._ck_task: asyncio.Task[None] | None = None
         #: history changes committed to the log, not yet to the history tables
         #: (HISTORY_FLUSH_SECONDS), and the sequence the tables will be at once written
@@ -303,6 +325,7 @@ class SQLiteEventStore:
         self._w.execute("PRAGMA wal_autocheckpoint=0")
         self._r = self._connect()
         self._ck = self._connect()
+        self._sn = self._connect()
 
     @staticmethod
     def _migrate(c: sqlite3.Connection) -> None:
@@ -600,11 +623,43 @@ class SQLiteEventStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 
+    def _save_snapshot_sync(self, snap: Snapshot) -> None:
+        assert self._sn is not None
+        c = self._sn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", tuple(snap))
+            c.execute(
+                "DELETE FROM snapshots WHERE sequence NOT IN"
+                " (SELECT sequence FROM snapshots ORDER BY sequence DESC LIMIT ?)",
+                (KEEP_SNAPSHOTS,),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    async def save_snapshot(self, snap: Snapshot) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._wx, self._save_snapshot_sync, snap)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot write a snapshot: {exc}") from exc
+
+    def _snapshots_sync(self) -> list[Snapshot]:
+        assert self._r is not None
+        rows = self._r.execute(
+            "SELECT sequence, format, schema, config, head, body FROM snapshots ORDER BY sequence DESC"
+        ).fetchall()
+        return [Snapshot(*r) for r in rows]
+
+    async def snapshots(self) -> list[Snapshot]:
+        return await self._reading(self._snapshots_sync)
+
     def _close_sync(self) -> None:
-        for c in (self._w, self._r, self._ck):
+        for c in (self._w, self._r, self._ck, self._sn):
             if c is not None:
                 c.close()
-        self._w = self._r = self._ck = None
+        self._w = self._r = self._ck = self._sn = None
 
     async def close(self) -> None:
         self._flush_history()

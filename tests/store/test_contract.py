@@ -9,7 +9,7 @@ import pytest
 
 from hivehub.core.errors import StoreUnavailable
 from hivehub.store import StoredEvent, open_store
-from hivehub.store.base import EventStore, NewEvent
+from hivehub.store.base import KEEP_SNAPSHOTS, EventStore, NewEvent, Snapshot
 
 PG = "postgresql://127.0.0.1:5432/test"
 
@@ -255,3 +255,49 @@ async def test_final_statuses_fold_each_named_task_from_its_own_events(store: Ev
     assert await store.final_statuses(["nope"]) == {}
     many = [f"n{i}" for i in range(1200)] + ["done"]  # more ids than one SQLite statement binds
     assert await store.final_statuses(many) == {"done": TS.COMPLETED}
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def snap(seq: int, body: bytes = b"state") -> Snapshot:
+    return Snapshot(seq, 1, "schema", "config", f"head-{seq}", body)
+
+
+async def test_no_snapshots_at_first(store: EventStore) -> None:
+    assert await store.snapshots() == []
+
+
+async def test_snapshots_come_back_newest_first_and_only_the_newest_are_kept(store: EventStore) -> None:
+    await store.append([ev(i) for i in range(1, 31)])
+    big = bytes(range(256)) * 4096  # 1 MiB, every byte value: kept byte for byte
+    await store.save_snapshot(snap(10))
+    await store.save_snapshot(snap(20, big))
+    assert await store.snapshots() == [snap(20, big), snap(10)]
+    await store.save_snapshot(snap(30))
+    got = await store.snapshots()
+    assert [s.sequence for s in got] == [30, 20][:KEEP_SNAPSHOTS]
+    assert got[0] == snap(30)
+    assert got[1].body == big
+
+
+async def test_a_snapshot_at_the_same_sequence_replaces_the_old_one(store: EventStore) -> None:
+    await store.append([ev(1)])
+    await store.save_snapshot(snap(1, b"old"))
+    await store.save_snapshot(snap(1, b"new"))
+    assert await store.snapshots() == [snap(1, b"new")]
+
+
+async def test_snapshots_survive_a_reopen(tmp_path) -> None:
+    path = str(tmp_path / "log.db")
+    s = open_store(path)
+    await s.open()
+    await s.append([ev(1), ev(2)])
+    await s.save_snapshot(snap(2))
+    await s.close()
+    s = open_store(path)
+    await s.open()
+    try:
+        assert await s.snapshots() == [snap(2)]
+    finally:
+        await s.close()
