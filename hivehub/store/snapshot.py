@@ -42,12 +42,13 @@ import sys
 import textwrap
 import types
 import typing
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from typing import Any
 
 import msgspec
 
 from ..core.hive import Hive
+from ..core.readyqueue import ReadyEntry, ReadyQueue
 from ..core.state import HiveState
 from .base import Snapshot
 
@@ -232,6 +233,10 @@ def _unwrap(value: Any, tp: Any) -> Any:
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, deque):
         return [obj.maxlen, list(obj)]
+    if isinstance(obj, OrderedDict):
+        return dict(obj)  # msgpack keeps the order of a map's keys
+    if isinstance(obj, ReadyQueue):
+        return [list(obj.run), obj.heap]  # both parts as they are: the heap's layout too
     raise NotImplementedError(f"a snapshot cannot hold a {type(obj).__name__}")
 
 
@@ -243,6 +248,14 @@ def _dec_hook(tp: Any, obj: Any) -> Any:
         return deque(msgspec.convert(items, list[args[0]] if args else list), maxlen=maxlen)  # type: ignore[valid-type]
     if origin is Counter:
         return Counter(msgspec.convert(obj, dict[args[0], int] if args else dict))  # type: ignore[valid-type]
+    if origin is OrderedDict:
+        return OrderedDict(msgspec.convert(obj, dict[args[0], args[1]] if args else dict))  # type: ignore[valid-type]
+    if origin is ReadyQueue:
+        run, heap = msgspec.convert(obj, tuple[list[ReadyEntry], list[ReadyEntry]])
+        q = ReadyQueue()
+        q.run.extend(run)
+        q.heap = heap
+        return q
     raise NotImplementedError(f"a snapshot cannot hold a {tp}")
 
 
