@@ -4,8 +4,8 @@ It opens with a scripted first minute (:data:`OPENING`) so that a new user sees 
 hive at work within it, with the demo agents of ``agents.py``:
 
 * a burst of large order profiles that queues on the prefetching DataProcessor-1
-  while Generalist-1 is still coming online: the coordinator moves the waiting ones
-  (a rebalance);
+  while Generalist-1 is still coming online: the hub recalls the one waiting there
+  for Generalist-1's free slot (a rebalance: ``task_recalled``);
 * a stream of single customer reviews that TextAnalyst-1 takes one by one: after
   20 outcomes (the hub's default ``--learning-min-outcomes``) it runs a learning
   cycle, so the default is kept and the demo still reaches it;
@@ -203,9 +203,9 @@ def _opening() -> list[tuple[float, Callable[[random.Random], Spec]]]:
     script: list[tuple[float, Callable[[random.Random], Spec]]] = [
         # the burst: three large profiles that queue on the prefetching DataProcessor-1
         # (Generalist-1 comes online a few seconds later: server/demo.py)
-        (0.0, lambda rng: order_profile(rng, 60_000)),
-        (0.0, lambda rng: order_profile(rng, 60_000)),
-        (0.0, lambda rng: order_profile(rng, 60_000)),
+        (0.0, lambda rng: order_profile(rng, 120_000)),
+        (0.0, lambda rng: order_profile(rng, 120_000)),
+        (0.0, lambda rng: order_profile(rng, 120_000)),
         (8.0, lambda rng: sensor_profile(rng, faulty=True)),
         (10.0, lambda rng: chat_archive(rng, 20_000)),
         (12.0, lambda rng: primes(rng, 500_000)),

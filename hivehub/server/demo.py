@@ -26,10 +26,12 @@ from .hub import HUB
 
 log = logging.getLogger("hivehub.demo")
 
-#: seconds between the workload's opening burst and Generalist-1 coming online: past
-#: the coordinator's ``--rebalance-min-unstarted`` (2 s), while the burst's last
-#: profile still waits on DataProcessor-1 (each takes about 2 s or more)
-GENERALIST_JOINS_AFTER = 2.5
+#: seconds between the workload's opening burst and Generalist-1 coming online: the
+#: burst's first profile runs on DataProcessor-1 and its second waits there,
+#: prefetched (each takes about a second or more), so the joining Generalist-1 takes
+#: the third from the queue and the hub recalls the waiting second one for its other
+#: slot (``core/prefetch.py``)
+GENERALIST_JOINS_AFTER = 0.5
 
 
 def start_demo(app: web.Application, config: Any) -> None:

@@ -62,7 +62,7 @@ def test_descriptions_read_well() -> None:
     descriptions = [maker(rng)["description"] for _, maker in MIX for _ in range(5)]
     descriptions += [maker(rng)["description"] for _, maker in OPENING]
     assert all(_readable(d) for d in descriptions), [d for d in descriptions if not _readable(d)]
-    assert "Profile 60,000 sales orders" in descriptions
+    assert "Profile 120,000 sales orders" in descriptions
     assert any(re.fullmatch(r"Compute primes up to \d{3},\d{3}", d) for d in descriptions)
     assert any(re.fullmatch(r"Factorize \d numbers up to 10\^(12|24)", d) for d in descriptions)
     assert any(
@@ -75,7 +75,7 @@ def test_the_opening_minute() -> None:
     opening = [(at, maker(rng)) for at, maker in OPENING]
     for _, spec in opening:
         msgspec.convert(spec, TaskSpec)
-    assert [s["description"] for _, s in opening[:3]] == ["Profile 60,000 sales orders"] * 3
+    assert [s["description"] for _, s in opening[:3]] == ["Profile 120,000 sales orders"] * 3
     assert all(at == 0 for at, _ in opening[:3])
     reviews = [at for at, s in opening if s["description"].startswith("Analyze customer review #")]
     assert len([at for at in reviews if at < 45]) >= 22  # > 20 outcomes for TextAnalyst-1 to learn
