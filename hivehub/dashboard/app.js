@@ -20,7 +20,7 @@ const TASK_ROWS_MAX = 200;
 // reconnect soon after the hub is back: full jitter under a 3 s ceiling
 // (the client's default ceiling, 30 s, suits scripts better than a person watching)
 const RECONNECT = { backoffBase: 250, backoffCap: 3000 };
-const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released', 'task_approval_requested', 'task_approved', 'task_rejected', 'task_input_required', 'task_input_received'];
+const TASK_EVENT_TYPES = ['task_created', 'task_assigned', 'task_started', 'task_progress', 'task_completed', 'task_failed', 'task_cancelled', 'task_retried', 'task_released', 'task_recalled', 'task_approval_requested', 'task_approved', 'task_rejected', 'task_input_required', 'task_input_received'];
 const WAITING = new Set(['awaiting_approval', 'input_required']);
 const PRIORITY = { 1: 'low', 2: 'medium', 3: 'high', 4: 'critical' };
 
