@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -274,14 +275,15 @@ describe('slow consumer: close 1013 and resume from the reason', { timeout: 120_
       const start = stream.lastSequence;
       // The consumer stops reading (its socket is paused): once the kernel's and the
       // hub's buffers toward it are full, the hub queues, passes the buffer of 3 and
-      // closes with 1013. Big descriptions fill the buffers in a few requests.
+      // closes with 1013. Big inputs fill the buffers in a few requests; random, so
+      // permessage-deflate (which the ws package negotiates) cannot shrink them.
       const sock = stream._ws && stream._ws._socket;
       assert.ok(sock, 'expected the ws package socket (Node.js)');
       sock.pause();
       const ids = [];
-      const big = 'x'.repeat(50_000);
-      for (let round = 0; round < 5; round++) {
-        const made = await Promise.all(Array.from({ length: 20 }, (_, i) => client.submitTask({ type: 'burst', description: `burst ${round}.${i}`, input: { pad: big } })));
+      const big = () => randomBytes(37_500).toString('base64'); // 50,000 characters
+      for (let round = 0; round < 12; round++) {
+        const made = await Promise.all(Array.from({ length: 20 }, (_, i) => client.submitTask({ type: 'burst', description: `burst ${round}.${i}`, input: { pad: big() } })));
         ids.push(...made.map((t) => t.id));
       }
       sock.resume();
