@@ -401,3 +401,25 @@ def machine_info() -> dict[str, Any]:
             )
         },
     }
+
+
+def agents_online_cpu(hub: Any, procs: Sequence[Any], count: int) -> Callable[[], dict[str, float]]:
+    """Wait until ``count`` agents are connected to ``hub``, then return a reader of the
+    CPU seconds used so far by the hub, the agent processes and this bench client."""
+    import psutil
+
+    def online() -> bool:
+        with urllib.request.urlopen(hub.url + "/api/hive/status", timeout=2) as r:
+            return int(json.loads(r.read())["connected_agents"]) >= count
+
+    wait_until(online, 60, what=f"{count} agents to register")
+    watched = {
+        "hub": [psutil.Process(hub.pid)],
+        "agents": [psutil.Process(p.pid) for p in procs],
+        "bench_client": [psutil.Process()],
+    }
+
+    def cpu() -> dict[str, float]:
+        return {k: sum(p.cpu_times().user + p.cpu_times().system for p in ps) for k, ps in watched.items()}
+
+    return cpu

@@ -18,15 +18,13 @@ to compare against the defaults; the result records them (``agent_args``).
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, Hub, Proc, wait_until, workdir
+from bench.common import PY, Hub, Proc, agents_online_cpu, workdir
 
 AGENTS = 4
 
@@ -37,7 +35,6 @@ async def noop(ctx: Any) -> None:
 
 
 def run(mode: str) -> dict[str, Any]:
-    import psutil
     import uvloop
 
     from bench.tasks import _hub_async
@@ -54,21 +51,7 @@ def run(mode: str) -> dict[str, Any]:
                 args += ["--handler", "bench.defaults:noop", *extra]
                 procs.append(Proc(args, d / f"agent-{i}.log", env=env))
 
-            def online() -> bool:
-                with urllib.request.urlopen(hub.url + "/api/hive/status", timeout=2) as r:
-                    return int(json.loads(r.read())["connected_agents"]) >= AGENTS
-
-            wait_until(online, 60, what=f"{AGENTS} agents to register")
-            watched = {
-                "hub": [psutil.Process(hub.pid)],
-                "agents": [psutil.Process(p.pid) for p in procs],
-                "bench_client": [psutil.Process()],
-            }
-
-            def cpu() -> dict[str, float]:
-                return {
-                    k: sum(p.cpu_times().user + p.cpu_times().system for p in ps) for k, ps in watched.items()
-                }
+            cpu = agents_online_cpu(hub, procs, AGENTS)
 
             load0 = os.getloadavg()[0]
             c0, w0 = cpu(), time.monotonic()

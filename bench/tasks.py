@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from bench.common import HUB_BENCH_FLAGS, PY, Hub, Proc, latency_summary, workdir
+from bench.common import HUB_BENCH_FLAGS, PY, Hub, Proc, agents_online_cpu, latency_summary, workdir
 from bench.wsclient import connect
 
 
@@ -110,10 +110,6 @@ async def _hub_async(hub: Hub, n: int, agents: int, timeout: float) -> dict[str,
 
 
 def run_hub(mode: str) -> dict[str, Any]:
-    import json
-    import urllib.request
-
-    import psutil
     import uvloop
 
     n = {"smoke": 200, "quick": 2_000}.get(mode, 20_000)
@@ -142,23 +138,7 @@ def run_hub(mode: str) -> dict[str, Any]:
                     )
                 )
 
-            def online() -> bool:
-                with urllib.request.urlopen(hub.url + "/api/hive/status", timeout=2) as r:
-                    return int(json.loads(r.read())["connected_agents"]) >= agents
-
-            from bench.common import wait_until
-
-            wait_until(online, 60, what="4 agents to register")
-            watched = {
-                "hub": [psutil.Process(hub.pid)],
-                "agents": [psutil.Process(p.pid) for p in procs],
-                "bench_client": [psutil.Process()],
-            }
-
-            def cpu() -> dict[str, float]:
-                return {
-                    k: sum(p.cpu_times().user + p.cpu_times().system for p in ps) for k, ps in watched.items()
-                }
+            cpu = agents_online_cpu(hub, procs, agents)
 
             c0, w0 = cpu(), time.monotonic()
             r = uvloop.run(_hub_async(hub, n, agents, timeout=300))

@@ -94,6 +94,17 @@ def test_tasks_smoke(tmp_path: Path) -> None:
     )
 
 
+def test_defaults_smoke(tmp_path: Path) -> None:
+    """The defaults row: 4 ``hive agent`` processes as the CLI starts them (one slot each,
+    the SDK's prefetch) complete every task, and the agents' own counts add up to it."""
+    t = run_bench(tmp_path, "defaults")["benches"]["defaults"]
+    assert t["completed"] == t["tasks"] > 0 and positive(t["tasks_per_s"])
+    assert len(t["agents"]) == 4 and all(
+        a["max_concurrent_tasks"] == 1 and a["prefetch"] for a in t["agents"]
+    )
+    assert sum(a["completed"] for a in t["agents"]) == t["tasks"]
+
+
 def test_connections_smoke(tmp_path: Path) -> None:
     cn = run_bench(tmp_path, "connections")["benches"]["connections"]
     assert cn["plain"] and all(r["subscribers_seen_by_hub"] == r["connections"] for r in cn["plain"])
