@@ -42,6 +42,20 @@ def prefetched(hub: Hub, tid: str) -> bool:
     return bool(events and events[-1].get("prefetched"))
 
 
+def three_prefetched_behind_a_blocker(
+    hub: Hub, runs: Path, release: Path, agent_id: str
+) -> tuple[str, list[str]]:
+    """After a warm-up (so the hub sizes the depth from measured task times), one task
+    that runs until ``release`` exists and three behind it, all assigned to ``agent_id``."""
+    warm_up(hub, runs)
+    blocker = task(hub, runs, release)
+    waiting = [task(hub, runs) for _ in range(3)]
+    wait_for(
+        lambda: all(assigned_to(hub, t, agent_id) for t in waiting), 20, what="three tasks prefetched by A"
+    )
+    return blocker, waiting
+
+
 def test_a_cancelled_prefetched_task_never_runs(hub: Hub, agents, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -67,13 +81,8 @@ def test_prefetched_work_moves_to_an_idle_agent_and_runs_once(hub: Hub, agents, 
     runs.mkdir()
     agents(hub, "A", ["x:0.9"], H)
     a = online(hub, "A")
-    warm_up(hub, runs)
     release = tmp_path / "release"
-    blocker = task(hub, runs, release)
-    waiting = [task(hub, runs) for _ in range(3)]
-    wait_for(
-        lambda: all(assigned_to(hub, t, a["id"]) for t in waiting), 20, what="three tasks prefetched by A"
-    )
+    blocker, waiting = three_prefetched_behind_a_blocker(hub, runs, release, a["id"])
     agents(hub, "B", ["x:0.5"], H)  # a slot free, nothing queued: A's waiting work is recalled for it
     for t in waiting:
         assert task_ends(hub, t)["result"]["agent"] == "B"
@@ -94,13 +103,8 @@ def test_an_agent_killed_with_prefetched_work(hub: Hub, agents, tmp_path: Path) 
     runs.mkdir()
     proc = agents(hub, "A", ["x:0.9"], H)
     a = online(hub, "A")
-    warm_up(hub, runs)
     release = tmp_path / "release"
-    blocker = task(hub, runs, release)
-    waiting = [task(hub, runs) for _ in range(3)]
-    wait_for(
-        lambda: all(assigned_to(hub, t, a["id"]) for t in waiting), 20, what="three tasks prefetched by A"
-    )
+    blocker, waiting = three_prefetched_behind_a_blocker(hub, runs, release, a["id"])
     proc.kill()  # kill -9 with one task running and three queued
     release.touch()
     agents(hub, "B", ["x:0.5"], H)
@@ -118,13 +122,8 @@ def test_a_hub_restart_with_prefetched_work(hub_factory, agents, tmp_path: Path)
     hub = hub_factory(*flags).start()
     agents(hub, "A", ["x:0.9"], H)
     a = online(hub, "A")
-    warm_up(hub, runs)
     release = tmp_path / "release"
-    blocker = task(hub, runs, release)
-    waiting = [task(hub, runs) for _ in range(3)]
-    wait_for(
-        lambda: all(assigned_to(hub, t, a["id"]) for t in waiting), 20, what="three tasks prefetched by A"
-    )
+    blocker, waiting = three_prefetched_behind_a_blocker(hub, runs, release, a["id"])
     hub.kill()
     hub2 = hub_factory(*flags, port=hub.port).start()
     online(hub2, "A")  # it reconnects and resumes the running task; the hub sends its queue again
