@@ -31,7 +31,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from .model import ONLINE, Agent, AgentStatus, Task, TaskStatus
+from .model import HELD, ONLINE, Agent, AgentStatus, Task, TaskStatus
 from .policies import queue_key
 from .readyqueue import ReadyQueue
 from .state import HiveState, ReadyKey, Signature
@@ -252,6 +252,22 @@ def drain_deadlines(s: HiveState, mono: float) -> None:
         heapq.heappop(s._deadlines)
     while s._input_deadlines and s._input_deadlines[0][0] <= mono:
         heapq.heappop(s._input_deadlines)
+
+
+def live_deadlines(s: HiveState) -> list[tuple[float, str, int]]:
+    """The task deadlines that can still time a task out, sorted (so a heap): an
+    entry of a task that is gone, no longer held, or on another attempt is skipped
+    by the Tick that finds it due (``tick.on_tick``) and only waits there to be
+    drained. (Lazy deletion: ``apply`` does not look for the entries of a task that
+    finishes, and a snapshot writes only these, ``store/snapshot.py``.)"""
+    tasks = s.tasks
+    out = []
+    for entry in s._deadlines:
+        t = tasks.get(entry[1])
+        if t is not None and t.attempt == entry[2] and t.status in HELD:
+            out.append(entry)
+    out.sort()
+    return out
 
 
 # ---------------------------------------------------------------- heaps, read only

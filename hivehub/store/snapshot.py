@@ -9,7 +9,9 @@ with no change here. Every field is kept, the scheduler's indexes and the
 volatile ones included (``apply`` writes those too: a fold from a snapshot must
 equal a full replay in every field), except what is not state: the injected
 id factory, rng and backoff, the message-id prefix, the configuration (checked
-instead, below) and the scratch of one ``handle`` (:data:`NOT_STATE`).
+instead, below) and the scratch of one ``handle`` (:data:`NOT_STATE`); and one
+heap is written compacted, without the entries that can no longer fire
+(:data:`COMPACTED`).
 
 Encoding is msgpack (msgspec) against a struct type built from those fields:
 ``deque`` (with its ``maxlen``) and ``Counter`` go through the hooks, and a
@@ -47,6 +49,7 @@ from typing import Any
 
 import msgspec
 
+from ..core import indexes
 from ..core.hive import Hive
 from ..core.readyqueue import ReadyEntry, ReadyQueue
 from ..core.state import HiveState
@@ -70,6 +73,16 @@ FORMAT = 1
 NOT_STATE = frozenset({"config", "_new_id", "_rng", "_backoff", "_msg_prefix", "_now", "_mono", "_facts"})
 
 _LITERAL_TYPES = (bool, int, float, str)
+
+#: fields written compacted: the value a snapshot holds, read from the hive. Only
+#: the live entries of the task-deadline heap (``indexes.live_deadlines``): a
+#: finished task's entries stay in it until they fall due (lazy deletion), and on a
+#: busy hub those are most of it. A Tick skips each when it falls due, so a hive
+#: without them decides the same (it may only tick fewer times).
+COMPACTED: dict[str, Any] = {"_deadlines": indexes.live_deadlines}
+
+#: the package whose classes the state holds: the core, which imports no adapter
+_CORE = HiveState.__module__.rpartition(".")[0] + "."
 
 
 class SnapshotRejected(Exception):
@@ -149,9 +162,14 @@ def _describe(tp: Any, seen: set[type]) -> str:
 
 
 def _subclasses(cls: type) -> list[type]:
+    """The subclasses of ``cls`` the core defines: only those can be in the state (the
+    core imports no adapter), and a subclass elsewhere (``protocol.messages.TaskRead``,
+    a reply's shape) must not change the schema or the encoding with what a process
+    happened to import before its codec was built."""
     out = []
     for sub in cls.__subclasses__():
-        out.append(sub)
+        if sub.__module__.startswith(_CORE):
+            out.append(sub)
         out.extend(_subclasses(sub))
     return out
 
@@ -159,7 +177,7 @@ def _subclasses(cls: type) -> list[type]:
 def _polymorphic(tp: Any) -> bool:
     """``tp`` mentions a struct base whose values may be of its subclasses."""
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return bool(tp.__subclasses__())
+        return bool(_subclasses(tp))
     return any(_polymorphic(a) for a in typing.get_args(tp))
 
 
@@ -168,7 +186,7 @@ def _polymorphic(tp: Any) -> bool:
 
 def _wire_type(tp: Any) -> Any:
     """The decode type of a polymorphic field: each struct base becomes (class name, raw)."""
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and tp.__subclasses__():
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and _subclasses(tp):
         return tuple[str, msgspec.Raw]
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is None or not args:
@@ -182,7 +200,7 @@ def _wire_type(tp: Any) -> Any:
 def _wrap(value: Any, tp: Any) -> Any:
     if value is None:
         return None
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and tp.__subclasses__():
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and _by_name(tp):
         return (type(value).__qualname__, value)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):
@@ -200,9 +218,9 @@ def _wrap(value: Any, tp: Any) -> Any:
 def _unwrap(value: Any, tp: Any) -> Any:
     if value is None:
         return None
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and tp.__subclasses__():
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and _by_name(tp):
         name, raw = value
-        by_name = {c.__qualname__: c for c in [tp, *_subclasses(tp)]}
+        by_name = _by_name(tp)
         if name not in by_name:
             raise SnapshotRejected(f"unknown class {name} in a snapshot")
         return msgspec.msgpack.decode(raw, type=by_name[name], dec_hook=_dec_hook)
@@ -225,6 +243,20 @@ def _unwrap(value: Any, tp: Any) -> Any:
     if origin is tuple:
         return tuple(_unwrap(v, a) for v, a in zip(value, args, strict=True))
     return value
+
+
+_BY_NAME: dict[type, dict[str, type]] = {}
+
+
+def _by_name(tp: type) -> dict[str, type]:
+    """A polymorphic base and its core subclasses by class name (empty: not
+    polymorphic); looked up once per value, so cached (the classes are all defined
+    once the core is imported)."""
+    m = _BY_NAME.get(tp)
+    if m is None:
+        subs = _subclasses(tp)
+        m = _BY_NAME[tp] = {c.__qualname__: c for c in [tp, *subs]} if subs else {}
+    return m
 
 
 # ---------------------------------------------------------------- hooks
@@ -302,7 +334,10 @@ class StateCodec:
         extra = set(state) - set(self.fields) - NOT_STATE
         if extra:
             raise SnapshotRejected(f"fields outside the schema (assigned outside __init__?): {sorted(extra)}")
-        values = [_wrap(state[n], self._poly[n]) if n in self._poly else state[n] for n in self.fields]
+        values = []
+        for n in self.fields:
+            v = COMPACTED[n](hive) if n in COMPACTED else state[n]
+            values.append(_wrap(v, self._poly[n]) if n in self._poly else v)
         return self._encoder.encode(values)
 
     def decode_into(self, body: bytes, hive: HiveState) -> None:

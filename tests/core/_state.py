@@ -23,7 +23,9 @@ order (the scheduler compares their entries, which are totally ordered), and
 when a due retry joins them depends on when a Tick drained it. The ready
 heaps are compared by their current entries: a stale one (lazy deletion) is
 garbage, and how many of those are left below a current top depends on when a
-due retry was pushed on it.
+due retry was pushed on it. So is the task-deadline heap (``_deadlines``, by
+``indexes.live_deadlines``): the entries of a task no longer held on that
+attempt are skipped when they fall due, and a snapshot does not write them.
 
 ``full_state(hive, volatile=True)`` keeps the volatile fields: a rejected
 command must not touch them either.
@@ -39,6 +41,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import msgspec
+
+from hivehub.core.indexes import live_deadlines
 
 VOLATILE = frozenset(
     {"_seen", "_liveness", "_live_armed", "_dirty", "_rebalance_trigger", "_next_rebalance_at", "_wake_at"}
@@ -91,7 +95,9 @@ def full_state(obj: Any, *, volatile: bool = False) -> dict[str, Any]:
     for k, v in sorted(vars(obj).items()):
         if k in skip:
             continue
-        if k in HEAPS:
+        if k == "_deadlines" and hasattr(obj, "tasks"):
+            v = live_deadlines(obj)
+        elif k in HEAPS:
             v = sorted(v)
         elif k == "_ready":
             queued = obj._queued

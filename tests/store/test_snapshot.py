@@ -19,8 +19,9 @@ from hypothesis import settings
 from hypothesis.stateful import invariant, rule
 
 from hivehub.core import events as ev
-from hivehub.core.commands import AgentSpec, RegisterAgent, SubmitTask, TaskSpec
+from hivehub.core.commands import AgentSpec, CompleteTask, RegisterAgent, StartTask, SubmitTask, TaskSpec, Tick
 from hivehub.core.hive import Hive, HiveConfig
+from hivehub.core.indexes import live_deadlines
 from hivehub.core.model import Capability
 from hivehub.store import snapshot as S
 from tests.core import test_replay_property as P
@@ -130,6 +131,25 @@ def test_a_round_trip_keeps_every_field() -> None:
     assert full_state(back, volatile=True) == full_state(h, volatile=True)
     assert back.outcomes["a"]["etl"].maxlen == 3
     assert type(back.alerts["k"]) is ev.ModuleStatusChanged
+
+
+def test_the_deadlines_of_finished_tasks_are_not_written() -> None:
+    h = busy_hive()  # t0 and t1 assigned to the agent's two slots, each with a deadline
+    for i, tid in enumerate(["t0", "t1"]):
+        h.handle(StartTask(id=f"st{i}", task_id=tid, agent_id="a", attempt=1), at(10 + i))
+        h.handle(CompleteTask(id=f"c{i}", task_id=tid, agent_id="a", attempt=1, result=1), at(20 + i))
+    # t2 and t3 took the slots; t0 and t1 left two entries each (assigned, started)
+    stale = [e for e in h._deadlines if e[1] in ("t0", "t1")]
+    assert len(stale) == 4
+    back = Hive(new_id=Ids(), rng=random.Random(0))
+    S.codec().decode_into(S.codec().encode(h), back)
+    assert back._deadlines == live_deadlines(h) == sorted(e for e in h._deadlines if e not in stale)
+    assert {e[1] for e in back._deadlines} == {"t2", "t3"}
+    written = msgspec.msgpack.decode(S.codec().encode(h))[list(S.codec().fields).index("_deadlines")]
+    assert sorted(tid for _, tid, _ in written) == ["t2", "t3"]
+    # and it decides as the hive it was taken from: the same timeouts, once past them
+    later = at(10_000)
+    assert h.handle(Tick(id="tick"), later) == back.handle(Tick(id="tick"), later)
 
 
 def test_a_field_outside_the_schema_is_refused_not_dropped() -> None:
