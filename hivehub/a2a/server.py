@@ -58,10 +58,10 @@ from ..core import errors as E
 from ..server.asgi import loopback_url
 from ..server.hub import Hub
 from . import server_mapping as M
+from .server_mount import RPC_PATH
 
 log = logging.getLogger("hivehub.a2a.server")
 
-RPC_PATH = "/a2a"
 #: the header a resubscribe names its last position in (SSE's own resume header)
 LAST_EVENT_ID = "last-event-id"
 #: states where a blocking SendMessage returns: the task needs someone

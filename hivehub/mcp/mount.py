@@ -16,19 +16,22 @@ without sticky sessions or a session table to expire.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from mcp.server.context import ServerRequestContext
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from ..client import HiveClient
 from ..server import asgi
 from ..server.config import ServerConfig
-from .clients import ClientCache
-from .server import build_server
+
+if TYPE_CHECKING:  # the SDK loads with the first request to /mcp (``mount_mcp``)
+    from mcp.server.context import ServerRequestContext
+
+    from ..client import HiveClient
+    from .clients import ClientCache
 
 PATH = "/mcp"
 
@@ -65,21 +68,32 @@ def loopback_connect(
     return connect
 
 
-def mount_mcp(app: web.Application, config: ServerConfig) -> None:
-    """Route ``/mcp`` to the MCP server and keep its session manager running with the hub."""
-    clients = ClientCache()
-    manager = StreamableHTTPSessionManager(
-        app=build_server(loopback_connect(clients)),
-        stateless=True,
-        json_response=False,  # SSE answers: progress notifications stream before the result
-        # the hub's middleware already checks Origin and Host (origin_ok) and the body size
-        security_settings=None,
-        max_request_body_size=config.max_body_bytes,
-    )
-    asgi.mount(app, PATH, manager.handle_request, max_body_bytes=config.max_body_bytes)
-    asgi.lifespan(app, manager.run)
+def mount_mcp(app: web.Application, config: ServerConfig) -> asgi.Lazy:
+    """Route ``/mcp`` to the MCP server. It is built on the first request (the SDK
+    takes most of a second to import, on a thread so the hub goes on serving), and
+    its session manager then runs until the hub stops."""
 
-    async def close_clients(_: web.Application) -> None:
-        await clients.close()
+    async def build(stack: AsyncExitStack) -> asgi.ASGIApp:
+        await asyncio.to_thread(importlib.import_module, f"{__package__}.server")
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager  # noqa: PLC0415
 
-    app.on_cleanup.append(close_clients)
+        from .clients import ClientCache  # noqa: PLC0415
+        from .server import build_server  # noqa: PLC0415
+
+        clients = ClientCache()
+        stack.push_async_callback(clients.close)
+        manager = StreamableHTTPSessionManager(
+            app=build_server(loopback_connect(clients)),
+            stateless=True,
+            json_response=False,  # SSE answers: progress notifications stream before the result
+            # the hub's middleware already checks Origin and Host (origin_ok) and the body size
+            security_settings=None,
+            max_request_body_size=config.max_body_bytes,
+        )
+        await asgi.hold(stack, manager.run)
+        return manager.handle_request
+
+    lazy = asgi.Lazy(build)
+    asgi.mount(app, PATH, lazy, max_body_bytes=config.max_body_bytes)
+    lazy.close_on_cleanup(app)
+    return lazy

@@ -114,8 +114,9 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
 def _mount_protocols(app: web.Application, config: ServerConfig) -> None:
     """The open agent protocols on the hub's port: MCP at ``/mcp`` (``hivehub.mcp``),
     A2A at ``/a2a`` with the Agent Card at ``/.well-known/agent-card.json``
-    (``hivehub.a2a``). Each is an ASGI app over the hub's own API (``asgi.mount``)."""
-    from ..a2a.server_mount import mount_a2a  # noqa: PLC0415 - the SDKs load only here
+    (``hivehub.a2a``). Each is an ASGI app over the hub's own API (``asgi.mount``),
+    built on the first request to it (``asgi.Lazy``): the SDKs load only then."""
+    from ..a2a.server_mount import mount_a2a  # noqa: PLC0415
     from ..mcp.mount import mount_mcp  # noqa: PLC0415
 
     mount_mcp(app, config)

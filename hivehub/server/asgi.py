@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from aiohttp import web
@@ -47,28 +47,80 @@ def lifespan(app: web.Application, run: Callable[[], AbstractAsyncContextManager
     """Keep ``run()`` (e.g. an MCP session manager's ``run``) entered while the hub serves."""
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
-        # An anyio task group (the MCP session manager holds one) must be left by the
-        # task that entered it; aiohttp's cleanup runs in another, so the context
-        # lives in a task of its own, entered before the hub serves.
-        entered = asyncio.Event()
-        leave = asyncio.Event()
-
-        async def hold() -> None:
-            async with run():
-                entered.set()
-                await leave.wait()
-
-        task = asyncio.create_task(hold())
-        await asyncio.wait([task, asyncio.create_task(entered.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # entering failed: raise it
-        try:
+        async with AsyncExitStack() as stack:
+            await hold(stack, run)
             yield
-        finally:
-            leave.set()
-            await task
 
     app.cleanup_ctx.append(ctx)
+
+
+async def hold(stack: AsyncExitStack, run: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
+    """Enter ``run()`` now and keep it entered until ``stack`` closes.
+
+    An anyio task group (the MCP session manager holds one) must be left by the
+    task that entered it; aiohttp's cleanup runs in another, so the context lives
+    in a task of its own."""
+    entered = asyncio.Event()
+    leave = asyncio.Event()
+
+    async def holding() -> None:
+        async with run():
+            entered.set()
+            await leave.wait()
+
+    task = asyncio.create_task(holding())
+    waiting = asyncio.create_task(entered.wait())
+    await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        task.result()  # entering failed: raise it
+
+    async def release() -> None:
+        leave.set()
+        await task
+
+    stack.push_async_callback(release)
+
+
+class Lazy:
+    """An ASGI app built on the first request to it, so a hub does not import an
+    SDK (the MCP and A2A ones take most of a second) before it can answer
+    ``/health``. ``build(stack)`` returns the app; what it enters or opens it
+    leaves on ``stack``, which :meth:`close` closes (at the hub's cleanup). A
+    build that fails answers that request 500 and is tried again on the next."""
+
+    def __init__(self, build: Callable[[AsyncExitStack], Awaitable[ASGIApp]]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._building: asyncio.Lock | None = None
+        self._stack = AsyncExitStack()
+
+    @property
+    def built(self) -> bool:
+        return self._app is not None
+
+    async def get(self) -> ASGIApp:
+        if self._app is None:
+            if self._building is None:
+                self._building = asyncio.Lock()
+            async with self._building:  # concurrent first requests build it once
+                if self._app is None:
+                    self._app = await self._build(self._stack)
+        return self._app
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
+        await (await self.get())(scope, receive, send)
+
+    async def close(self) -> None:
+        self._app = None
+        await self._stack.aclose()
+        self._stack = AsyncExitStack()
+
+    def close_on_cleanup(self, app: web.Application) -> None:
+        async def close(_: web.Application) -> None:
+            await self.close()
+
+        app.on_cleanup.append(close)
 
 
 def _scope(request: web.Request, prefix: str) -> Scope:

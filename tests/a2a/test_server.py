@@ -386,3 +386,11 @@ async def test_a_failed_task_ends_the_stream_failed_with_the_hub_error(hive: Hub
     assert st.state == TaskState.TASK_STATE_FAILED
     assert st.message.parts[0].text.startswith("BAD_INPUT:")
     assert MessageToDict(st.message.parts[1].data)["error"]["code"] == "BAD_INPUT"
+
+
+def test_the_mounted_paths_are_the_sdks() -> None:
+    from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+
+    from hivehub.a2a import server_mount
+
+    assert server_mount.AGENT_CARD_PATH == AGENT_CARD_WELL_KNOWN_PATH

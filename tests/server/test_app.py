@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -56,3 +58,37 @@ def test_the_protocol_package_imports_only_msgspec_the_stdlib_and_the_core() -> 
             for name in names:
                 top = name.split(".")[0]
                 assert top == "msgspec" or top in sys.stdlib_module_names, (p.name, name)
+
+
+_LAZY_SDKS = """
+import asyncio, sys
+from aiohttp.test_utils import TestClient, TestServer
+from hivehub.server.app import create_app
+from hivehub.server.config import ServerConfig
+from hivehub.store.memory import MemoryEventStore
+
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules} & {"mcp", "a2a", "starlette"})
+
+async def main():
+    app = create_app(ServerConfig(db="memory", auth="off"), store=MemoryEventStore())
+    async with TestClient(TestServer(app)) as c:
+        assert (await c.get("/health")).status == 200
+        print(loaded())
+        assert (await c.get("/.well-known/agent-card.json")).status == 200
+        print(loaded())
+        r = await c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                         headers={"accept": "application/json, text/event-stream"})
+        assert r.status == 200, r.status
+        print(loaded())
+
+asyncio.run(main())
+"""
+
+
+def test_the_mcp_and_a2a_sdks_load_with_the_first_request_to_them_not_at_start() -> None:
+    # in a fresh interpreter: this one has imported them for other tests
+    out = subprocess.run(
+        [sys.executable, "-c", _LAZY_SDKS], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "['a2a', 'starlette']", "['a2a', 'mcp', 'starlette']"]

@@ -146,3 +146,38 @@ def test_loopback_url_is_the_socket_the_request_came_in_on() -> None:
     assert loopback_url({"server": ("127.0.0.1", 4123)}) == "http://127.0.0.1:4123"
     assert loopback_url({"server": ("0.0.0.0", 80)}) == "http://127.0.0.1:80"
     assert loopback_url({"server": ("::1", 9)}) == "http://[::1]:9"
+
+
+async def test_a_lazy_app_is_built_once_on_the_first_requests_retried_after_a_failure_closed_at_cleanup() -> (
+    None
+):
+    from contextlib import AsyncExitStack
+
+    from hivehub.server.asgi import Lazy
+
+    builds: list[str] = []
+    closed: list[str] = []
+
+    async def build(stack: AsyncExitStack):  # type: ignore[no-untyped-def]
+        builds.append("build")
+        await asyncio.sleep(0.05)  # concurrent first requests wait for this one build
+        if len(builds) == 1:
+            raise RuntimeError("the SDK is not there")
+
+        async def close() -> None:
+            closed.append("closed")
+
+        stack.push_async_callback(close)
+        return Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+
+    app = web.Application()
+    lazy = Lazy(build)
+    mount(app, "/sub", lazy)
+    lazy.close_on_cleanup(app)
+    async with TestClient(TestServer(app)) as client:
+        assert builds == [] and not lazy.built
+        assert (await client.post("/sub/echo", data=b"x")).status == 500
+        rs = await asyncio.gather(*(client.post("/sub/echo", data=b"x") for _ in range(5)))
+        assert [r.status for r in rs] == [201] * 5
+        assert builds == ["build", "build"] and lazy.built
+    assert closed == ["closed"] and not lazy.built

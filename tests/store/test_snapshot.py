@@ -19,7 +19,15 @@ from hypothesis import settings
 from hypothesis.stateful import invariant, rule
 
 from hivehub.core import events as ev
-from hivehub.core.commands import AgentSpec, CompleteTask, RegisterAgent, StartTask, SubmitTask, TaskSpec, Tick
+from hivehub.core.commands import (
+    AgentSpec,
+    CompleteTask,
+    RegisterAgent,
+    StartTask,
+    SubmitTask,
+    TaskSpec,
+    Tick,
+)
 from hivehub.core.hive import Hive, HiveConfig
 from hivehub.core.indexes import live_deadlines
 from hivehub.core.model import Capability
