@@ -28,9 +28,9 @@ from ..core.errors import StoreUnavailable
 from ..core.model import TaskStatus
 from ..core.summary import AgentPoint, SeriesRow
 from . import history_sql as H
+from . import sqlite_snapshots as SN
 from .base import (
     BACKFILL_BATCH,
-    KEEP_SNAPSHOTS,
     STATUS_TYPES,
     NewEvent,
     Snapshot,
@@ -173,6 +173,10 @@ class SQLiteEventStore:
         #: snapshot of many MiB is written off the event loop (the loop's appends
         #: wait for its lock without blocking, as for another process's)
         self._sn: sqlite3.Connection | None = None
+        self._saving = asyncio.Lock()  # one snapshot written at a time (its pieces are orphans until done)
+        #: the size of a snapshot's pieces (``sqlite_snapshots.py``), and the pause after each
+        self.snapshot_chunk_bytes = SN.CHUNK_BYTES
+        self.snapshot_pause = SN.PAUSE_S
         self._ck_task: asyncio.Task[None] | None = None
         #: history changes committed to the log, not yet to the history tables
         #: (HISTORY_FLUSH_SECONDS), and the sequence the tables will be at once written
@@ -500,37 +504,29 @@ class SQLiteEventStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read the event log: {exc}") from exc
 
-    def _save_snapshot_sync(self, snap: Snapshot) -> None:
-        assert self._sn is not None
-        c = self._sn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", tuple(snap))
-            c.execute(
-                "DELETE FROM snapshots WHERE sequence NOT IN"
-                " (SELECT sequence FROM snapshots ORDER BY sequence DESC LIMIT ?)",
-                (KEEP_SNAPSHOTS,),
-            )
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+    async def _on_writer(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._wx, fn, *args)
 
     async def save_snapshot(self, snap: Snapshot) -> None:
+        """Written in pieces, in short transactions, then made current in one
+        (``sqlite_snapshots.py``): event commits go on meanwhile."""
+        assert self._sn is not None
         try:
-            await asyncio.get_running_loop().run_in_executor(self._wx, self._save_snapshot_sync, snap)
+            async with self._saving:
+                w = await SN.save(
+                    self._on_writer, self._sn, snap, self.snapshot_chunk_bytes, self.snapshot_pause
+                )
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot write a snapshot: {exc}") from exc
-
-    def _snapshots_sync(self) -> list[Snapshot]:
-        assert self._r is not None
-        rows = self._r.execute(
-            "SELECT sequence, format, schema, config, head, body FROM snapshots ORDER BY sequence DESC"
-        ).fetchall()
-        return [Snapshot(*r) for r in rows]
+        log.info(
+            "snapshot at %d stored in %d pieces, the longest transaction %.1f ms",
+            snap.sequence,
+            w.pieces,
+            w.longest_ms,
+        )
 
     async def snapshots(self) -> list[Snapshot]:
-        return await self._reading(self._snapshots_sync)
+        return await self._reading(SN.read_sync, self._r)
 
     def _close_sync(self) -> None:
         for c in (self._w, self._r, self._ck, self._sn):

@@ -126,4 +126,24 @@ MIGRATIONS.append(
         ],
     )
 )
+MIGRATIONS.append(
+    (
+        6,
+        [
+            # a snapshot's body in pieces, each written in a short transaction of its
+            # own; snapshot_blobs names a row's pieces once they all are, in the
+            # transaction that writes the row (sqlite_snapshots.py)
+            """CREATE TABLE IF NOT EXISTS snapshot_chunks (
+                blob INTEGER NOT NULL,
+                n INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (blob, n)
+            )""",
+            """CREATE TABLE IF NOT EXISTS snapshot_blobs (
+                sequence INTEGER PRIMARY KEY,
+                blob INTEGER NOT NULL
+            )""",
+        ],
+    )
+)
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])

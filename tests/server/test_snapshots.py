@@ -191,10 +191,16 @@ async def test_a_follower_starts_from_the_snapshot(tmp_path: Path) -> None:
 
 
 async def corrupt(db: Path, sequence: int | None = None, **values: object) -> None:
+    """Set columns of the stored snapshots (``body``: what its pieces hold)."""
     c = sqlite3.connect(db)
     where = "" if sequence is None else f" WHERE sequence = {sequence}"
     for k, v in values.items():
-        c.execute(f"UPDATE snapshots SET {k} = ?{where}", (v,))
+        if k == "body":  # its pieces (store/sqlite_snapshots.py): one, holding v
+            blobs = "SELECT blob FROM snapshot_blobs" + where
+            c.execute(f"DELETE FROM snapshot_chunks WHERE blob IN ({blobs}) AND n > 0")
+            c.execute(f"UPDATE snapshot_chunks SET data = ? WHERE blob IN ({blobs})", (v,))
+        else:
+            c.execute(f"UPDATE snapshots SET {k} = ?{where}", (v,))
     c.commit()
     c.close()
 
@@ -224,7 +230,7 @@ async def test_a_corrupt_snapshot_falls_back_to_the_older_one(tmp_path: Path, ca
 async def test_truncated_snapshots_fall_back_to_a_full_replay(tmp_path: Path, caplog) -> None:
     db, clock, seqs = await two_snapshots(tmp_path)
     c = sqlite3.connect(db)
-    c.execute("UPDATE snapshots SET body = substr(body, 1, length(body) / 2)")
+    c.execute("UPDATE snapshot_chunks SET data = substr(data, 1, length(data) / 2)")
     c.commit()
     c.close()
     with caplog.at_level(logging.WARNING, "hivehub.snapshots"):
