@@ -408,6 +408,12 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 "snapshot at that head: size, encode (event loop) + write (thread)",
                 f"{sn['bytes'] / 2**20:.1f} MiB, {sn['encode_ms']} + {sn['write_ms']} ms",
             )
+        if sn.get("longest_transaction_ms") is not None:
+            row(
+                "replay",
+                "snapshot write: its pieces, and the longest transaction (an event commit waits at most that)",
+                f"{sn['pieces']}, {sn['longest_transaction_ms']:.0f} ms",
+            )
     rr = b.get("replicas")
     if rr and "rows" in rr:
         for r in rr["rows"]:

@@ -14,8 +14,8 @@
    event up to the hub's sequence at connect time (the last frame's
    ``sequence`` is checked). events/s = frames / (last frame - connect).
 4. Stop the hub (SIGTERM): it writes a snapshot of its folded state at the head
-   (``server/snapshots.py``; its size and encode and write times are read from the
-   hub's log). Start it again on the same file: it loads that snapshot and folds
+   (``server/snapshots.py``; its size, encode and write times, and the longest of
+   the transactions it was written in, are read from the hub's log). Start it again on the same file: it loads that snapshot and folds
    only what follows (timed: "from the snapshot"; the target is under 2 s), and
    once more on an empty log (timed: what a start costs with nothing to fold).
 5. Baseline in the same run: ``bench.bare_server`` loads the same bodies into
@@ -226,6 +226,9 @@ def run(mode: str) -> dict[str, Any]:
         written = re.findall(
             r"snapshot at (\d+): (\d+) bytes, encoded in (\d+) ms, written in (\d+) ms", full_log
         )
+        # SQLite writes a snapshot in pieces (store/sqlite_snapshots.py): the longest
+        # transaction is how long an event commit could have waited for it
+        stored = re.findall(r"stored in (\d+) pieces, the longest transaction ([\d.]+) ms", full_log)
         again = Hub(str(db), d, *flags)
         t0 = time.perf_counter()
         again.start(timeout=600)
@@ -266,6 +269,8 @@ def run(mode: str) -> dict[str, Any]:
             "bytes": int(last[1]) if last else None,
             "encode_ms": int(last[2]) if last else None,
             "write_ms": int(last[3]) if last else None,
+            "pieces": int(stored[-1][0]) if stored else None,
+            "longest_transaction_ms": float(stored[-1][1]) if stored else None,
             "written": len(written),
             "started_from": int(used.group(1)) if used else None,
             "load_ms": int(used.group(3)) if used else None,

@@ -4,10 +4,11 @@ A snapshot (``store/snapshot.py``) is taken by the log writer at the moment it
 takes a batch off the queue: then the hive holds exactly the events of that
 batch and everything before it, no more (every event ``handle`` applies is
 queued before the next ``await``), so the snapshot is of the state at the
-batch's last sequence. It is stored only once that batch is committed, in a
-transaction of its own tagged with that sequence and the digest of that
-event's body, and on a background task, so the writer goes on committing
-while a large one is written. A crash at any point leaves either the previous
+batch's last sequence. It is stored only once that batch is committed, tagged
+with that sequence and the digest of that event's body, on a background task,
+so the writer goes on committing while a large one is written (SQLite writes it
+in pieces, each a short transaction, then makes it current in one:
+``store/sqlite_snapshots.py``). A crash at any point leaves either the previous
 snapshots or the new one, each consistent with the log.
 
 Due after ``every_events`` events or ``every_seconds`` seconds (with at least

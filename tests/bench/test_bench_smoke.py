@@ -69,6 +69,9 @@ def test_replay_smoke(tmp_path: Path) -> None:
     rp = run_bench(tmp_path, "replay")["benches"]["replay"]
     assert rp["hub"]["received"] == rp["hub"]["expected"] > 0 and not rp["hub"]["timed_out"]
     assert rp["hub"]["last_sequence"] == rp["hub"]["expected"]
+    # the snapshot written at the stop, in pieces (store/sqlite_snapshots.py), and used
+    assert rp["snapshot"]["pieces"] >= 1 and rp["snapshot"]["longest_transaction_ms"] > 0
+    assert rp["snapshot"]["started_from"] == rp["snapshot"]["sequence"]
     assert (
         positive(rp["events_per_s"])
         and positive(rp["baseline_events_per_s"])

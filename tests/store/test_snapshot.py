@@ -11,6 +11,8 @@ applying the rest of the log gives the state a full replay gives.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections import deque
 
 import msgspec
@@ -229,3 +231,16 @@ def test_the_encoding_is_msgpack_of_the_fields_in_schema_order() -> None:
     values = msgspec.msgpack.decode(S.codec().encode(h))
     assert len(values) == len(S.codec().fields)
     assert values[list(S.codec().fields).index("sequence")] == h.sequence
+
+
+def test_the_schema_does_not_depend_on_what_the_process_imported() -> None:
+    # protocol.messages.TaskRead and RegisteredAgent subclass Task and Agent (reply
+    # shapes, never state): a hub imports them, a tool reading its snapshots may not
+    code = "import sys\nfor m in sys.argv[1:]:\n    __import__(m)\nfrom hivehub.store.snapshot import codec\nprint(codec().schema)"
+    schemas = {
+        subprocess.run(
+            [sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=60, check=True
+        ).stdout.strip()
+        for mods in ([], ["hivehub.server.app"])
+    }
+    assert schemas == {S.codec().schema}
