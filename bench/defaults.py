@@ -10,7 +10,8 @@ user starts them, against the Celery and Dask baselines of the same run.
   ``POST /api/tasks/batch`` of 1,000, timed from the first submit to the last
   ``task_completed`` received on ``/ws``).
 
-N = 10,000 (2,000 with ``--quick``, 200 with ``--smoke``).
+N = 10,000 (2,000 with ``--quick``, 200 with ``--smoke``; ``HIVEBENCH_DEFAULTS_N`` sets
+another, e.g. a longer run to profile).
 
 ``HIVEBENCH_DEFAULTS_AGENT_ARGS`` (e.g. ``--prefetch 0``) adds flags to every agent,
 to compare against the defaults; the result records them (``agent_args``).
@@ -39,7 +40,7 @@ def run(mode: str) -> dict[str, Any]:
 
     from bench.tasks import _hub_async
 
-    n = {"smoke": 200, "quick": 2_000}.get(mode, 10_000)
+    n = int(os.environ.get("HIVEBENCH_DEFAULTS_N", 0)) or {"smoke": 200, "quick": 2_000}.get(mode, 10_000)
     with workdir("defaults") as d:
         hub = Hub(str(d / "defaults.db"), d).start()
         env = {"HIVE_AGENT_STATE_DIR": str(d / "agent-state")}

@@ -34,10 +34,30 @@ def parse_envelope(text: str | bytes) -> tuple[str, dict[str, Any], str | None]:
 
     Raises MalformedJSON or InvalidInput; once the message_id is known it is set
     on the error (``exc.details["message_id"]``) so the error reply can echo it."""
+    return envelope_of(decode_frame(text))
+
+
+def decode_frame(text: str | bytes) -> Any:
+    """A text frame's JSON (MalformedJSON when it is not JSON)."""
     try:
-        obj = msgspec.json.decode(text)
+        return msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"malformed JSON: {exc}") from None
+
+
+def batch_of(obj: Any, limit: int) -> list[Any]:
+    """An agent's batch frame (a JSON array of envelopes, ``docs/agent-protocol.md``
+    3.1) -> its elements, each checked later on its own by :func:`envelope_of`;
+    InvalidInput for an empty batch or one over ``limit`` elements (none is run)."""
+    if not obj or len(obj) > limit:
+        raise InvalidInput(
+            f"a batch frame holds 1 to {limit} messages, not {len(obj)}", limit=limit, size=len(obj)
+        )
+    return list(obj)
+
+
+def envelope_of(obj: Any) -> tuple[str, dict[str, Any], str | None]:
+    """A decoded message -> (type, data, message_id); InvalidInput as ``parse_envelope``."""
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise InvalidInput('a message is a JSON object with a string "type"')
     mid = obj.get("message_id")

@@ -297,6 +297,9 @@ class Registered(Struct):
     heartbeat_timeout: float
     #: the hub's frame limit; optional on the wire ("a hub may add", docs/agent-protocol.md)
     max_frame_bytes: int | None = None
+    #: the most messages an agent may send in one batch frame (a JSON array of
+    #: envelopes); absent: the hub takes one message per frame (docs/agent-protocol.md)
+    max_batch: int | None = None
 
 
 class Assign(Struct):

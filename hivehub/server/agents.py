@@ -41,7 +41,15 @@ from ..protocol.errors import (
     UnsupportedFrame,
     internal_error,
 )
-from ..protocol.frames import close_frame, error_message, message, parse_envelope, text_frame
+from ..protocol.frames import (
+    batch_of,
+    close_frame,
+    decode_frame,
+    envelope_of,
+    error_message,
+    message,
+    text_frame,
+)
 from ..protocol.limits import check_depth
 from ..protocol.messages import Ack, Assign, Cancel, InputFrame, Recall, Registered
 from .clientlimits import attach
@@ -57,6 +65,8 @@ _enc = msgspec.json.Encoder()
 
 #: reports of one agent being made durable at once (beyond this, reading waits)
 MAX_INFLIGHT = 1000
+#: the most messages one batch frame may carry (announced as ``max_batch``)
+MAX_BATCH = 256
 #: above this many bytes in the socket's write buffer, the hub reads the agent's next
 #: frame only once the buffer drained (replies and assignments are not being read)
 READ_HIGH = 256 * 1024
@@ -315,12 +325,15 @@ class AgentGateway:
                     # Each report runs as its own task: the core handles it at once (so
                     # reports keep their order) and the ack goes out when it is durable,
                     # while the next frames are read meanwhile. One report per commit
-                    # per agent was the ceiling before.
-                    task = asyncio.create_task(self._on_text(conn, msg.data))
-                    inflight.add(task)
-                    task.add_done_callback(inflight.discard)
-                    if len(inflight) > MAX_INFLIGHT:
-                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    # per agent was the ceiling before. A batch frame is its messages
+                    # one after the other, exactly as if each had come in its own frame.
+                    deep = msg.data.count("{") + msg.data.count("[") >= cfg.max_json_depth
+                    for obj in self._messages(conn, msg.data):
+                        task = asyncio.create_task(self._on_message(conn, obj, deep))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
+                        if len(inflight) > MAX_INFLIGHT:
+                            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_message(UnsupportedFrame("send JSON text frames")))
                 elif msg.type == WSMsgType.ERROR:
@@ -410,6 +423,7 @@ class AgentGateway:
                         heartbeat_interval=self.heartbeat_interval(),
                         heartbeat_timeout=r.config.heartbeat_timeout,
                         max_frame_bytes=self.config.max_frame_bytes,
+                        max_batch=MAX_BATCH,
                     ),
                     mid,
                 )
@@ -460,14 +474,26 @@ class AgentGateway:
         interval = self.config.agent_heartbeat_interval
         return policies.heartbeat_interval(self.service.hive_config.heartbeat_timeout, interval) or interval
 
-    async def _on_text(self, conn: AgentConn, text: str) -> None:
+    def _messages(self, conn: AgentConn, text: str) -> list[Any]:
+        """A text frame -> the messages it carries: one object, or a batch (a JSON
+        array of up to ``MAX_BATCH`` of them, announced in ``registered``). A frame
+        that is neither is answered with an error here and carries nothing."""
+        try:
+            obj = decode_frame(text)
+            return batch_of(obj, MAX_BATCH) if isinstance(obj, list) else [obj]
+        except Exception as exc:
+            mapped = translate(exc) or internal_error()
+            conn.send(error_message(mapped, mapped.details.get("message_id")))
+            return []
+
+    async def _on_message(self, conn: AgentConn, obj: Any, deep: bool) -> None:
         mid = None
         try:
-            typ, data, mid = parse_envelope(text)
+            typ, data, mid = envelope_of(obj)
             # every level of nesting opens a bracket, so a frame with few of them
             # cannot be too deep (brackets inside strings only raise the count): the
-            # walk over the decoded frame is skipped for nearly every report
-            if text.count("{") + text.count("[") >= self.config.max_json_depth:
+            # walk over the decoded message is skipped for nearly every report
+            if deep:
                 check_depth(data, self.config.max_json_depth)
             cmd = codec.agent_command(conn.agent_id, typ, data, mid)
             await self.service.execute(cmd)

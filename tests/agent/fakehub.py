@@ -125,6 +125,8 @@ class FakeWsHub(_Recorder):
         #: answer a ``task_released`` by assigning the next attempt to the same agent
         self.reassign_released = False
         self.conn = 0
+        #: text frames received (a message's ``frame`` is the number of its frame)
+        self.frames = 0
         self.refused = 0
         self.ws: web.WebSocketResponse | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -180,10 +182,14 @@ class FakeWsHub(_Recorder):
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
-                env = json.loads(msg.data)
-                env["conn"] = conn
-                await self._record(env)
-                await self._answer(ws, env)
+                obj = json.loads(msg.data)
+                self.frames += 1
+                # a batch frame (only sent when ``registered`` has ``max_batch``):
+                # its messages are recorded and answered one by one
+                for env in obj if isinstance(obj, list) else [obj]:
+                    env["conn"], env["frame"] = conn, self.frames
+                    await self._record(env)
+                    await self._answer(ws, env)
         finally:
             self._sockets.discard(ws)
         return ws
