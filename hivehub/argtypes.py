@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import Any
 
 
 def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
@@ -50,14 +51,18 @@ def number(
 
 def auto_or_number(lo: float | None = None, hi: float | None = None) -> Callable[[str], float | None]:
     """``auto`` (None: the hub decides, see the option's help) or a number in ``[lo, hi]``."""
-    inner = number(lo, hi)
+    return auto_or(number(lo, hi))
 
-    def parse(raw: str) -> float | None:
+
+def auto_or(inner: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``auto`` (None: the hub decides, see the option's help) or what ``inner`` parses."""
+
+    def parse(raw: str) -> Any:
         if isinstance(raw, str) and raw.strip().lower() == "auto":
             return None
         return inner(raw)
 
-    parse.__name__ = "number"
+    parse.__name__ = inner.__name__
     parse.doc = "`auto` or " + inner.doc  # type: ignore[attr-defined]
     return parse
 
@@ -89,4 +94,5 @@ NON_NEGATIVE_INT = integer(0)
 SECONDS = number(0, lo_open=True)  # a duration that must pass: > 0
 NON_NEGATIVE = number(0)
 AUTO_OR_NON_NEGATIVE = auto_or_number(0)
+AUTO_OR_POSITIVE_INT = auto_or(integer(1))
 PERCENT = number(0, 100)

@@ -139,7 +139,12 @@ def add_parser(sub: Any) -> None:
         help="mutating requests per second per client, bursts of twice that (0: off; auto: "
         "1000 per token while auth is on, none while it is off)",
     )
-    p.add_argument("--max-ws-per-client", type=A.POSITIVE_INT, default=_env("HIVE_MAX_WS_PER_CLIENT", 256))
+    p.add_argument(
+        "--max-ws-per-client",
+        type=A.AUTO_OR_POSITIVE_INT,
+        default=_env("HIVE_MAX_WS_PER_CLIENT", "auto"),
+        help="open WebSockets per client (auto: 256 per token while auth is on, none while it is off)",
+    )
     p.add_argument(
         "--client-buffer",
         type=A.POSITIVE_INT,

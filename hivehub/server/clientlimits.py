@@ -38,6 +38,22 @@ class TokenBucket:
 AUTO_RATE_LIMIT = 1000.0
 
 
+#: ``--max-ws-per-client auto`` once auth is on: open WebSockets per token. While
+#: auth is off every local process is one client (one address), so a cap would only
+#: refuse the user's own agents and subscribers past it (a load test from one machine
+#: meets it in its first minute); the per-address TCP cap and the open-file limit
+#: still bound them.
+AUTO_WS_PER_CLIENT = 256
+
+
+def ws_limit(configured: int | None, auth_on: bool) -> int | None:
+    """The per-client WebSocket cap in force: an explicit one in every auth mode;
+    auto: AUTO_WS_PER_CLIENT while auth is on, none while it is off."""
+    if configured is not None:
+        return configured
+    return AUTO_WS_PER_CLIENT if auth_on else None
+
+
 class RateLimiter:
     """Per-client token buckets (client = token id, else remote address).
 

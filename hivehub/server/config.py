@@ -50,7 +50,9 @@ class ServerConfig(Struct, kw_only=True):
     rate_limit_per_second: float | None = None
     #: bucket size; None: twice the rate
     rate_limit_burst: float | None = None
-    max_ws_per_client: int = 256
+    #: open WebSockets per client; None (auto): AUTO_WS_PER_CLIENT per token while
+    #: auth is on, none while it is off (server/clientlimits.py)
+    max_ws_per_client: int | None = None
     #: bytes the hub may hold for one client (queued events and replies, snapshot and
     #: replay pages, agent frames, its socket's write buffer); over it, it is cut off
     client_buffer_bytes: int = 8 << 20

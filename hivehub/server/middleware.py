@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler
 from ..core import errors as E
 from ..core.errors import Forbidden, HiveError, RateLimited, Unauthorized
 from .auth import allowed, classify, is_ws, json_content_ok, origin_ok, segments, token_from, ws_reject
-from .clientlimits import Held, client_key
+from .clientlimits import Held, client_key, ws_limit
 from .errors import error_response, translate
 from .hub import HUB
 from .keys import HELD, IDENTITY
@@ -141,10 +141,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if is_ws(request):
             key = client_key(request)
             conns: dict[str, int] = app[HUB].ws_clients
-            if conns.get(key, 0) >= cfg.max_ws_per_client:
+            limit = ws_limit(cfg.max_ws_per_client, app[HUB].tokens.enabled)
+            if limit is not None and conns.get(key, 0) >= limit:
                 return await ws_reject(
-                    request,
-                    f"rate_limited: too many connections from this client (limit {cfg.max_ws_per_client})",
+                    request, f"rate_limited: too many connections from this client (limit {limit})"
                 )
             conns[key] = conns.get(key, 0) + 1
             try:

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from hivehub.core.errors import RateLimited
-from hivehub.server.clientlimits import AUTO_RATE_LIMIT, Held, RateLimiter, client_key
+from hivehub.server.clientlimits import (
+    AUTO_RATE_LIMIT,
+    AUTO_WS_PER_CLIENT,
+    Held,
+    RateLimiter,
+    client_key,
+    ws_limit,
+)
 from hivehub.server.keys import IDENTITY
 from hivehub.server.tokens import ANONYMOUS, Identity
 
@@ -85,6 +93,39 @@ async def test_writes_over_the_rate_limit_are_429_with_retry_after(hub_factory: 
     # reads are not limited
     assert (await hub.get("/api/tasks")).status == 200
     assert len((await hub.get("/api/tasks")).body["tasks"]) == 2
+
+
+def test_the_auto_websocket_cap_applies_only_while_auth_is_on_and_an_explicit_one_always() -> None:
+    assert (ws_limit(None, False), ws_limit(None, True)) == (None, AUTO_WS_PER_CLIENT)
+    assert (ws_limit(3, False), ws_limit(3, True)) == (3, 3)
+
+
+async def test_auto_lets_one_local_client_open_more_sockets_than_the_cap_while_auth_is_off(
+    hub_factory: HubFactory,
+) -> None:
+    hub = await hub_factory(db="memory")  # auth off, --max-ws-per-client auto
+    # (a session of its own: the test client's pools at most 100 connections)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        socks = [await session.ws_connect(hub.client.make_url("/ws")) for _ in range(AUTO_WS_PER_CLIENT + 4)]
+        # the last one is as open as the first: it answers
+        assert (await ask(socks[-1], {"type": "ping", "message_id": "p"}))["type"] == "pong"
+        for w in socks:
+            await w.close()
+
+
+async def test_auto_caps_one_token_once_auth_is_on(hub_factory: HubFactory, tmp_path: Path) -> None:
+    from .conftest import make_token
+
+    token = make_token(tmp_path / "hive.db", "viewer")
+    hub = await hub_factory()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        url = hub.client.make_url("/ws")
+        socks = [await session.ws_connect(url, headers=bearer(token)) for _ in range(AUTO_WS_PER_CLIENT)]
+        over = await session.ws_connect(url, headers=bearer(token))
+        code, reason, _ = await recv_close(over)
+        assert code == 1008 and reason.endswith(f"(limit {AUTO_WS_PER_CLIENT})"), reason
+        for w in socks:
+            await w.close()
 
 
 async def test_ws_connections_over_the_per_client_limit_are_closed_1008(hub_factory: HubFactory) -> None:
