@@ -193,19 +193,33 @@ class HubService:
     # ----------------------------------------------------------- follower
 
     def _deliver(self, rows: list[StoredEvent]) -> None:
-        """Fold committed events from another replica and hand them to listeners."""
-        published = []
-        for row in rows:
-            event = ev.decode_event(row.body)
-            self.hive.apply(event)
-            published.append(Published(event, row.body))
-        self.published_seq = rows[-1].sequence
-        self._notify(published)
-        self._release_waiters()
+        """Fold committed events from another replica and hand them to listeners.
+
+        Two paths fold the log, the bus and the store poll (or a gap's catch-up),
+        each reading its rows across an await: what one read may have been folded by
+        the other meanwhile. Those rows are skipped (the first path to fold an event
+        hands it on, once); what is left starts at the next sequence (both paths read
+        in order), and a real gap still raises in ``apply``."""
+        fresh = [row for row in rows if row.sequence > self.hive.sequence]
+        if not fresh:
+            return
+        published: list[Published] = []
+        try:
+            for row in fresh:
+                event = ev.decode_event(row.body)
+                self.hive.apply(event)
+                published.append(Published(event, row.body))
+        finally:  # what was folded is handed on, even if a later row is refused
+            if published:
+                self.published_seq = published[-1].sequence
+                self._notify(published)
+                self._release_waiters()
 
     async def _catch_up(self, upto: int | None = None) -> None:
-        while upto is None or self.published_seq < upto:
-            rows = await self.store.read(self.published_seq, 5000)
+        # (after what the state holds: a follower's published_seq, unless an event's
+        # applier refused it once its sequence was taken; then it is not read again)
+        while upto is None or self.hive.sequence < upto:
+            rows = await self.store.read(self.hive.sequence, 5000)
             if upto is not None:
                 rows = [r for r in rows if r.sequence <= upto]
             if not rows:
