@@ -37,12 +37,23 @@ from hivehub.core.model import AgentStatus, Capability, RequiredCapability, Task
 CAP = "compute"
 
 
+#: the time between two commands, on both clocks
+STEP = timedelta(microseconds=100)
+
+
 class Clock:
+    """The two readings the service passes to every ``Hive.handle``: the wall clock
+    (``clock()``, stamps events) and the monotonic one (``mono``, read after the
+    wall clock, as ``HubService.monotonic``), both advancing ``STEP`` per command."""
+
     def __init__(self) -> None:
         self.t = datetime(2025, 1, 1, tzinfo=UTC)
+        self.mono = 1_000.0  # (any fixed axis: the service's is time.monotonic)
+        self._step = STEP.total_seconds()
 
     def __call__(self) -> datetime:
-        self.t += timedelta(microseconds=100)
+        self.t += STEP
+        self.mono += self._step
         return self.t
 
 
@@ -84,6 +95,8 @@ def build(n_agents: int, n_queued: int) -> tuple[Hive, Clock, deque[tuple[str, s
     hive = Hive(
         HiveConfig(learning=LearningConfig(enabled=False), coordination=CoordinationConfig(enabled=False))
     )
+    # the replay axis of the applied backlog, measured as the service does (HubService._new_hive)
+    hive.mono_offset = clock.t.timestamp() - clock.mono
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     agent_ids = []
@@ -96,6 +109,7 @@ def build(n_agents: int, n_queued: int) -> tuple[Hive, Clock, deque[tuple[str, s
                 ),
             ),
             clock(),
+            clock.mono,
         )
         agent_ids.append(out[0].data.agent.id)  # type: ignore[attr-defined]
     timings["register_s"] = time.perf_counter() - t0
@@ -143,7 +157,9 @@ def measure_assign(
     while completed < max_ops and held:
         tid, aid, attempt = held.popleft()
         events = hive.handle(
-            C.CompleteTask(id=f"c-{completed}", task_id=tid, agent_id=aid, attempt=attempt), clock()
+            C.CompleteTask(id=f"c-{completed}", task_id=tid, agent_id=aid, attempt=attempt),
+            clock(),
+            clock.mono,
         )
         completed += 1
         for e in events:
@@ -172,7 +188,7 @@ def measure_submit(hive: Hive, clock: Clock, max_ops: int, max_seconds: float) -
         description="scheduler bench", type="noop", required_capabilities=[RequiredCapability(CAP, 0.5)]
     )
     while n < max_ops:
-        hive.handle(C.SubmitTask(id=f"s-{n}", spec=spec), clock())
+        hive.handle(C.SubmitTask(id=f"s-{n}", spec=spec), clock(), clock.mono)
         n += 1
         if time.perf_counter() > deadline:
             break

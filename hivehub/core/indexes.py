@@ -130,7 +130,13 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
     if not load_only:
         _sync_online(s, agent_id, a)
     _sync_prefetch(s, agent_id, a)
-    if a is None or a.status not in _TAKES_WORK or a.free_slots <= 0 or a.draining:
+    # (Agent.free_slots inline, its prefetch_depth read only for an agent that prefetches)
+    if (
+        a is None
+        or a.status not in _TAKES_WORK
+        or a.draining
+        or a.max_concurrent_tasks + (a.prefetch_depth if a.prefetch > 0 else 0) <= len(a.current_tasks)
+    ):
         s._eligible.discard(agent_id)
         if a is not None:
             # its entries just went stale, and the best of them tend to be tops (an

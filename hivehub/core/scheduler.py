@@ -30,6 +30,7 @@ from . import usage as us
 from .context import Decision
 from .model import Agent, AgentStatus, Task
 from .policies import score_agent
+from .rounding import round4
 from .state import HiveState, ReadyKey
 
 __all__ = ["PICK_K", "conclude", "pick_agent", "schedule", "settle"]
@@ -179,7 +180,7 @@ def schedule(ctx: Decision) -> None:
                 assignment_reason=reason,
                 estimated_completion=ctx.estimate(agent, t),
                 attempt_number=t.attempt + 1,
-                score=round(score, 4),
+                score=round4(score),
                 score_breakdown=breakdown,
                 candidates=n,
                 reservation=reservation,
