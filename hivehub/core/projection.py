@@ -31,7 +31,7 @@ from .model import HELD, ONLINE, TERMINAL, AgentStatus, Cycle, Task, TaskStatus,
 from .observations import alert_key, is_cleared
 from .rounding import round3, round4
 from .state import HiveState
-from .tasklog import fold_event, new_task, status_after
+from .tasklog import STATUS_AFTER, fold_event, new_task, status_after
 from .transitions import TASK_TRANSITIONS, check_agent_transition, check_task_transition
 
 __all__ = ["Projection"]
@@ -110,8 +110,9 @@ class Projection(HiveState):
         counts = self.task_counts
         counts[old] = counts.get(old, 0) - 1
         counts[to] = counts.get(to, 0) + 1
-        if to is not _PENDING and t.id in self._queued:
-            ix.dequeue(self, t)
+        if to is not _PENDING and self._queued.pop(t.id, None) is not None:
+            # (ix.dequeue, inline: it left the queue, its entry is stale -- dropped now if a top)
+            ix.clean_ready(self, (t.owner, ix.signature(t)))
         if to not in HELD:
             self._held_since.pop(t.id, None)
         if self._recalls:
@@ -133,7 +134,10 @@ class Projection(HiveState):
         """Validate and fold a task event's own fields; returns the task and its old status."""
         t = self.tasks[d.task_id]
         old = t.status
-        to = status_after(d)
+        # (status_after, inline)
+        to = STATUS_AFTER.get(type(d))
+        if to is None and type(d) is ev.TaskFailed:
+            to = status_after(d)
         if to is not None:
             if (old, to) not in TASK_TRANSITIONS:
                 check_task_transition(t, to)  # raises
