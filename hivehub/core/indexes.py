@@ -90,15 +90,8 @@ def dequeue(s: HiveState, t: Task) -> None:
 def clean_ready(s: HiveState, sig: ReadyKey) -> None:
     """Drop the stale entries at the top of one ready queue (and the queue once empty)."""
     q = s._ready.get(sig)
-    if q is None:
-        return
-    queued = s._queued
-    while q:
-        _, seq, task_id = q.top()
-        if queued.get(task_id) == seq:
-            return
-        q.pop()
-    del s._ready[sig]
+    if q is not None and not q.clean(s._queued):
+        del s._ready[sig]
 
 
 # ---------------------------------------------------------------- agents

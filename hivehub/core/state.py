@@ -330,7 +330,8 @@ class HiveState:
 
     def _held_for(self, t: Task, mono: float) -> float:
         """Seconds (monotonic) since the held task was started, or assigned if not yet."""
-        return max(0.0, mono - self._held_since.get(t.id, mono))
+        held = mono - self._held_since.get(t.id, mono)
+        return held if held > 0.0 else 0.0  # (max(0.0, held) without the call: once per outcome)
 
     # ---------------------------------------------------------- matching
 
