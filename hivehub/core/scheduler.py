@@ -134,7 +134,8 @@ def schedule(ctx: Decision) -> None:
         head_sig: ReadyKey | None = None
         for sig, queue in s._ready.items():
             if sig not in blocked:
-                top = queue.top()
+                run, heap = queue.run, queue.heap  # (ReadyQueue.top, inline)
+                top = heap[0] if heap and (not run or heap[0] < run[0]) else run[0]
                 if head is None or top < head:
                     head, head_sig = top, sig
         if head is None or head_sig is None:
