@@ -33,6 +33,7 @@ The :class:`Hive` only composes; the parts, by responsibility::
     human.py         approval, a person's input
     tick.py          time: retries, timeouts, liveness, rebalancing
     learning.py, coordination.py, observations.py, policies.py   pure rules
+    rounding.py      round3/round4: round(x, n) of a float without the decimal round trip
 """
 
 from __future__ import annotations

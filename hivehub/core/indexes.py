@@ -90,15 +90,8 @@ def dequeue(s: HiveState, t: Task) -> None:
 def clean_ready(s: HiveState, sig: ReadyKey) -> None:
     """Drop the stale entries at the top of one ready queue (and the queue once empty)."""
     q = s._ready.get(sig)
-    if q is None:
-        return
-    queued = s._queued
-    while q:
-        _, seq, task_id = q.top()
-        if queued.get(task_id) == seq:
-            return
-        q.pop()
-    del s._ready[sig]
+    if q is not None and not q.clean(s._queued):
+        del s._ready[sig]
 
 
 # ---------------------------------------------------------------- agents
@@ -129,8 +122,25 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
     a = s.agents.get(agent_id)
     if not load_only:
         _sync_online(s, agent_id, a)
-    _sync_prefetch(s, agent_id, a)
-    if a is None or a.status not in _TAKES_WORK or a.free_slots <= 0 or a.draining:
+    # ``_over``: it holds more tasks than slots (prefetched work waits there);
+    # ``_open``: online, not draining, and a slot with nothing assigned to fill it
+    # (``core/prefetch.py``)
+    load = len(a.current_tasks) if a is not None else 0
+    if a is not None and load > a.max_concurrent_tasks:
+        s._over[agent_id] = None
+    elif s._over:
+        s._over.pop(agent_id, None)
+    if a is not None and load < a.max_concurrent_tasks and a.status in _TAKES_WORK and not a.draining:
+        s._open[agent_id] = None
+    else:
+        s._open.pop(agent_id, None)
+    # (Agent.free_slots inline, its prefetch_depth read only for an agent that prefetches)
+    if (
+        a is None
+        or a.status not in _TAKES_WORK
+        or a.draining
+        or a.max_concurrent_tasks + (a.prefetch_depth if a.prefetch > 0 else 0) <= load
+    ):
         s._eligible.discard(agent_id)
         if a is not None:
             # its entries just went stale, and the best of them tend to be tops (an
@@ -163,21 +173,6 @@ def agent_changed(s: HiveState, agent_id: str, *, load_only: bool = False) -> No
     for c in caps:
         prof = first.setdefault(c.name, c.proficiency)
         _push_free(s, c.name, (-(wp * prof + rel + avail), agent_id, v))
-
-
-def _sync_prefetch(s: HiveState, agent_id: str, a: Agent | None) -> None:
-    """``_over``: it holds more tasks than slots (prefetched work waits there);
-    ``_open``: online, not draining, and a slot with nothing assigned to fill it
-    (``core/prefetch.py``)."""
-    load = len(a.current_tasks) if a is not None else 0
-    if a is not None and load > a.max_concurrent_tasks:
-        s._over[agent_id] = None
-    elif s._over:
-        s._over.pop(agent_id, None)
-    if a is not None and load < a.max_concurrent_tasks and a.status in _TAKES_WORK and not a.draining:
-        s._open[agent_id] = None
-    else:
-        s._open.pop(agent_id, None)
 
 
 def _push_free(s: HiveState, key: str, entry: tuple[float, str, int]) -> None:

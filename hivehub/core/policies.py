@@ -18,6 +18,7 @@ from typing import Literal
 from msgspec import Struct
 
 from .model import Agent, Task
+from .rounding import round4
 
 
 class ScoreWeights(Struct, frozen=True):
@@ -57,9 +58,9 @@ def score_agent(agent: Agent, task: Task, weights: ScoreWeights) -> tuple[float,
         weights.proficiency * prof + weights.reliability * reliability + weights.availability * availability
     )
     breakdown = {
-        "proficiency": round(prof, 4),
-        "reliability": round(reliability, 4),
-        "availability": round(availability, 4),
+        "proficiency": round4(prof),
+        "reliability": round4(reliability),
+        "availability": round4(availability),
     }
     if agent.id in task.failed_agents:
         score *= weights.failed_before_penalty

@@ -29,8 +29,9 @@ from . import quotas
 from .learning import outcome_score, with_priors
 from .model import HELD, ONLINE, TERMINAL, AgentStatus, Cycle, Task, TaskStatus, TypeStats
 from .observations import alert_key, is_cleared
+from .rounding import round3, round4
 from .state import HiveState
-from .tasklog import fold_event, new_task, status_after
+from .tasklog import STATUS_AFTER, fold_event, new_task, status_after
 from .transitions import TASK_TRANSITIONS, check_agent_transition, check_task_transition
 
 __all__ = ["Projection"]
@@ -107,20 +108,23 @@ class Projection(HiveState):
         elif to in TERMINAL:
             self._finished[t.id] = None
         counts = self.task_counts
-        counts[old] -= 1
-        counts[to] += 1
-        if to is not _PENDING and t.id in self._queued:
-            ix.dequeue(self, t)
+        counts[old] = counts.get(old, 0) - 1
+        counts[to] = counts.get(to, 0) + 1
+        if to is not _PENDING and self._queued.pop(t.id, None) is not None:
+            # (ix.dequeue, inline: it left the queue, its entry is stale -- dropped now if a top)
+            ix.clean_ready(self, (t.owner, ix.signature(t)))
         if to not in HELD:
             self._held_since.pop(t.id, None)
         if self._recalls:
             self._recalls.pop(t.id, None)  # started, handed back, moved or ended: answered
-        if old == _INPUT_REQUIRED:
+        if old is _INPUT_REQUIRED:
             self._input_since.pop(t.id, None)
         if to is _COMPLETED:
-            self.completed_by_day[at.date()] += 1
+            day, by_day = at.date(), self.completed_by_day
+            by_day[day] = by_day.get(day, 0) + 1
         elif to is _FAILED:
-            self.failed_by_day[at.date()] += 1
+            day, by_day = at.date(), self.failed_by_day
+            by_day[day] = by_day.get(day, 0) + 1
         if to is _FAILED or to is _CANCELLED:
             # its dependents fail with it (decided by the command that ended it); a
             # dependent retried later waits on it again (_a_task_retried)
@@ -130,7 +134,10 @@ class Projection(HiveState):
         """Validate and fold a task event's own fields; returns the task and its old status."""
         t = self.tasks[d.task_id]
         old = t.status
-        to = status_after(d)
+        # (status_after, inline)
+        to = STATUS_AFTER.get(type(d))
+        if to is None and type(d) is ev.TaskFailed:
+            to = status_after(d)
         if to is not None:
             if (old, to) not in TASK_TRANSITIONS:
                 check_task_transition(t, to)  # raises
@@ -288,7 +295,8 @@ class Projection(HiveState):
     def _a_task_created(self, d: ev.TaskCreated) -> None:
         t = new_task(d, self.sequence)
         self.tasks[t.id] = t
-        self.task_counts[t.status] += 1
+        counts = self.task_counts
+        counts[t.status] = counts.get(t.status, 0) + 1
         if t.status != TS.PENDING:
             return  # awaiting approval: it waits on its dependencies once approved
         unmet = [x for x in t.depends_on if x in self.tasks and self.tasks[x].status != TS.COMPLETED]
@@ -320,8 +328,8 @@ class Projection(HiveState):
             m = a.metrics
             m.tasks_completed += 1
             m.total_execution_ms += d.execution_time_ms
-            m.average_response_time_ms = round(m.total_execution_ms / m.tasks_completed, 3)
-            m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
+            m.average_response_time_ms = round3(m.total_execution_ms / m.tasks_completed)
+            m.success_rate = round4(m.tasks_completed / (m.tasks_completed + m.tasks_failed))
             st = a.type_stats.get(t.type)
             if st is None:
                 st = a.type_stats[t.type] = TypeStats()
@@ -346,7 +354,7 @@ class Projection(HiveState):
         if a is not None:  # (a provider's 429 is not the agent's failure)
             m = a.metrics
             m.tasks_failed += 1
-            m.success_rate = round(m.tasks_completed / (m.tasks_completed + m.tasks_failed), 4)
+            m.success_rate = round4(m.tasks_completed / (m.tasks_completed + m.tasks_failed))
             a.type_stats.setdefault(t.type, TypeStats()).failed += 1
             if d.failure_kind in ("reported", "timeout"):
                 self._record_outcome(t, a.id, outcome_score(False, None))

@@ -53,6 +53,27 @@ class ReadyQueue:
             return heapq.heappop(heap)
         return run.popleft()
 
+    def clean(self, current: dict[str, int]) -> bool:
+        """Drop the stale entries at the front: an entry is current while
+        ``current[task id]`` is its seq. Returns whether any entry is left.
+
+        (``while q and stale(q.top()): q.pop()`` in one call: this runs for every
+        task that leaves the queue.)"""
+        run, heap = self.run, self.heap
+        while True:
+            if heap and (not run or heap[0] < run[0]):
+                _, seq, task_id = heap[0]
+                if current.get(task_id) == seq:
+                    return True
+                heapq.heappop(heap)
+            elif run:
+                _, seq, task_id = run[0]
+                if current.get(task_id) == seq:
+                    return True
+                run.popleft()
+            else:
+                return False
+
     def __bool__(self) -> bool:
         return bool(self.run) or bool(self.heap)
 

@@ -30,6 +30,7 @@ from . import usage as us
 from .context import Decision
 from .model import Agent, AgentStatus, Task
 from .policies import score_agent
+from .rounding import round4
 from .state import HiveState, ReadyKey
 
 __all__ = ["PICK_K", "conclude", "pick_agent", "schedule", "settle"]
@@ -133,7 +134,8 @@ def schedule(ctx: Decision) -> None:
         head_sig: ReadyKey | None = None
         for sig, queue in s._ready.items():
             if sig not in blocked:
-                top = queue.top()
+                run, heap = queue.run, queue.heap  # (ReadyQueue.top, inline)
+                top = heap[0] if heap and (not run or heap[0] < run[0]) else run[0]
                 if head is None or top < head:
                     head, head_sig = top, sig
         if head is None or head_sig is None:
@@ -179,7 +181,7 @@ def schedule(ctx: Decision) -> None:
                 assignment_reason=reason,
                 estimated_completion=ctx.estimate(agent, t),
                 attempt_number=t.attempt + 1,
-                score=round(score, 4),
+                score=round4(score),
                 score_breakdown=breakdown,
                 candidates=n,
                 reservation=reservation,

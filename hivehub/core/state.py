@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import random
 import uuid
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -105,9 +105,12 @@ class HiveState:
         #: tasks evicted and then forgotten: only the log knows them now. Their
         #: final status is an input of the commands that name them (``facts``).
         self.forgotten = 0
-        self.task_counts: Counter[TaskStatus] = Counter()
-        self.completed_by_day: Counter[date] = Counter()
-        self.failed_by_day: Counter[date] = Counter()
+        #: tasks by status, and finishes by UTC day: plain dicts (a missing key is 0:
+        #: read with ``.get(k, 0)``), since ``apply`` bumps them for every status
+        #: change and a Counter's item access is twice a dict's
+        self.task_counts: dict[TaskStatus, int] = {}
+        self.completed_by_day: dict[date, int] = {}
+        self.failed_by_day: dict[date, int] = {}
         # learning (folded from outcomes)
         self.outcomes: dict[str, dict[str, deque[float]]] = {}  # agent -> capability -> newest scores
         self.last_cycle_at: dict[str, datetime] = {}
@@ -327,7 +330,8 @@ class HiveState:
 
     def _held_for(self, t: Task, mono: float) -> float:
         """Seconds (monotonic) since the held task was started, or assigned if not yet."""
-        return max(0.0, mono - self._held_since.get(t.id, mono))
+        held = mono - self._held_since.get(t.id, mono)
+        return held if held > 0.0 else 0.0  # (max(0.0, held) without the call: once per outcome)
 
     # ---------------------------------------------------------- matching
 
@@ -368,7 +372,8 @@ class HiveState:
         online = [a for a in self.agents.values() if a.status in ONLINE]
         active = [a for a in online if a.status == AS.ACTIVE]
         slots = sum(a.max_concurrent_tasks for a in online)
-        held = sum(self.task_counts[st] for st in HELD)
+        counts = self.task_counts
+        held = sum(counts.get(st, 0) for st in HELD)
         return {
             "sequence": self.sequence,
             "metrics": {
@@ -378,16 +383,16 @@ class HiveState:
                 "idle_agents": sum(1 for a in online if a.status == AS.IDLE),
                 "offline_agents": sum(1 for a in self.agents.values() if a.status == AS.OFFLINE),
                 "total_tasks": len(self.tasks) + len(self.evicted) + self.forgotten,
-                "pending_tasks": self.task_counts[TS.PENDING],
-                "assigned_tasks": self.task_counts[TS.ASSIGNED],
-                "running_tasks": self.task_counts[TS.RUNNING],
-                "completed_tasks": self.task_counts[TS.COMPLETED],
-                "failed_tasks": self.task_counts[TS.FAILED],
-                "cancelled_tasks": self.task_counts[TS.CANCELLED],
-                "awaiting_approval_tasks": self.task_counts[TS.AWAITING_APPROVAL],
-                "input_required_tasks": self.task_counts[TS.INPUT_REQUIRED],
-                "completed_tasks_today": self.completed_by_day[now.date()],
-                "failed_tasks_today": self.failed_by_day[now.date()],
+                "pending_tasks": counts.get(TS.PENDING, 0),
+                "assigned_tasks": counts.get(TS.ASSIGNED, 0),
+                "running_tasks": counts.get(TS.RUNNING, 0),
+                "completed_tasks": counts.get(TS.COMPLETED, 0),
+                "failed_tasks": counts.get(TS.FAILED, 0),
+                "cancelled_tasks": counts.get(TS.CANCELLED, 0),
+                "awaiting_approval_tasks": counts.get(TS.AWAITING_APPROVAL, 0),
+                "input_required_tasks": counts.get(TS.INPUT_REQUIRED, 0),
+                "completed_tasks_today": self.completed_by_day.get(now.date(), 0),
+                "failed_tasks_today": self.failed_by_day.get(now.date(), 0),
                 # share of online task slots in use: the hive's own load
                 "system_load": round(held / slots, 4) if slots else 0.0,
             },

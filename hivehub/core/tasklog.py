@@ -23,6 +23,7 @@ from .model import InputAnswer, InputRequest, Task, TaskStatus
 from .usage import add_usage
 
 __all__ = [
+    "STATUS_AFTER",
     "STATUS_EVENTS",
     "TASK_EVENTS",
     "fold_statuses",
@@ -71,7 +72,7 @@ def task_id_of(d: ev.EventData) -> str | None:
 #: event: :func:`status_after`); the events absent here leave the status as it is
 #: (task_approval_requested follows a task_created in awaiting_approval;
 #: task_rejected is followed by the task_cancelled that ends the task)
-_STATUS_AFTER: dict[type[ev.EventData], TaskStatus] = {
+STATUS_AFTER: dict[type[ev.EventData], TaskStatus] = {
     ev.TaskAssigned: TS.ASSIGNED,
     ev.TaskStarted: TS.RUNNING,
     ev.TaskCompleted: TS.COMPLETED,
@@ -88,7 +89,7 @@ def status_after(d: ev.EventData) -> TaskStatus | None:
     """The status a task event moves its task to (``None``: the status stays)."""
     # (one dict lookup by the exact type: every event type subclasses EventData
     # directly, and this runs for every task event on the scheduler's hot path)
-    to = _STATUS_AFTER.get(type(d))
+    to = STATUS_AFTER.get(type(d))
     if to is None and type(d) is ev.TaskFailed:
         return TS.PENDING if d.retry_scheduled else TS.FAILED
     return to
@@ -133,6 +134,11 @@ def fold_event(t: Task, d: ev.EventData, to: TaskStatus | None) -> None:
         t.output = ""  # a new attempt streams its own output
     elif isinstance(d, ev.TaskStarted):
         t.started_at = d.timestamp
+    elif isinstance(d, ev.TaskCompleted):  # (before progress: one of every assignment's three)
+        t.result = d.result
+        t.error = None
+        t.progress = 1.0
+        t.completed_at = d.timestamp
     elif isinstance(d, ev.TaskProgress):
         t.progress = d.progress
         t.current_step = d.current_step
@@ -140,11 +146,6 @@ def fold_event(t: Task, d: ev.EventData, to: TaskStatus | None) -> None:
         t.updated_at = d.timestamp
         if d.output_delta:
             t.output += d.output_delta
-    elif isinstance(d, ev.TaskCompleted):
-        t.result = d.result
-        t.error = None
-        t.progress = 1.0
-        t.completed_at = d.timestamp
     elif isinstance(d, ev.TaskFailed):
         t.error = d.error
         if d.failure_kind in ev.RATE_LIMITED_KINDS:

@@ -34,6 +34,7 @@ from .context import Decision, see
 from .errors import DependencyNotFound, HiveError, InvalidInput, InvalidTransition, TaskEvicted, TaskExists
 from .model import HELD, Task, TaskError, TaskStatus, Usage, UsageReport, priority_value
 from .quotas import DEFAULT_RETRY_AFTER
+from .rounding import round3
 from .scheduler import conclude
 from .state import HiveState
 from .transitions import check_task_transition
@@ -315,7 +316,7 @@ def on_complete(ctx: Decision, cmd: CompleteTask) -> None:
             timestamp=ctx.now,
             task_id=t.id,
             agent_id=a.id,
-            execution_time_ms=round(s._held_for(t, ctx.mono) * 1000, 3),
+            execution_time_ms=round3(s._held_for(t, ctx.mono) * 1000),
             result=cmd.result,
             attempt_number=t.attempt,
             quality=cmd.quality,

@@ -62,7 +62,7 @@ class HiveReader:
         return self._h.may_be_in_log(task_id)
 
     def task_count(self, status: TaskStatus) -> int:
-        return self._h.task_counts[status]
+        return self._h.task_counts.get(status, 0)
 
     def status(self, now: datetime) -> dict[str, Any]:
         return self._h.status(now)

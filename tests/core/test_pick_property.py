@@ -168,3 +168,23 @@ def test_ready_queue_pops_in_heap_order(script: list[tuple[str, float]]) -> None
             assert q.pop() == heapq.heappop(ref)
         assert bool(q) == bool(ref) and len(q) == len(ref)
         assert sorted(q) == sorted(ref)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-5, 5, allow_nan=False), max_size=60),
+    st.sets(st.integers(0, 59)),
+)
+def test_ready_queue_clean_drops_the_stale_front(keys: list[float], stale: set[int]) -> None:
+    """``clean`` is ``while q and stale(q.top()): q.pop()``, as a plain heap does it."""
+    q = ReadyQueue()
+    ref: list[tuple[float, int, str]] = []
+    for seq, key in enumerate(keys):
+        q.push((key, seq, f"t{seq}"))
+        heapq.heappush(ref, (key, seq, f"t{seq}"))
+    current = {f"t{seq}": seq for seq in range(len(keys)) if seq not in stale}
+    current.update({f"t{seq}": -1 for seq in stale if seq % 2})  # re-queued under another seq
+    while ref and current.get(ref[0][2]) != ref[0][1]:
+        heapq.heappop(ref)
+    assert q.clean(current) == bool(ref)
+    assert sorted(q) == sorted(ref) and (not ref or q.top() == ref[0])
