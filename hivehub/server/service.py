@@ -44,16 +44,29 @@ class Published:
     """One committed event, encoded once; every subscriber gets these same bytes.
 
     ``agent_ids``/``task_ids`` are the routing keys that /ws filters check,
-    computed once per event, not once per subscriber."""
+    computed once per event, not once per subscriber, and only when a subscriber
+    with an agent or task filter asks (most events reach none)."""
 
-    __slots__ = ("agent_ids", "body", "event", "sequence", "task_ids", "type")
+    __slots__ = ("_keys", "body", "event", "sequence", "type")
 
     def __init__(self, event: ev.Event, body: bytes) -> None:
         self.event = event
         self.body = body
         self.sequence = event.sequence
         self.type = event.type
-        self.agent_ids, self.task_ids = routing_keys(event.data)
+        self._keys: tuple[frozenset[str], frozenset[str]] | None = None
+
+    @property
+    def agent_ids(self) -> frozenset[str]:
+        if self._keys is None:
+            self._keys = routing_keys(self.event.data)
+        return self._keys[0]
+
+    @property
+    def task_ids(self) -> frozenset[str]:
+        if self._keys is None:
+            self._keys = routing_keys(self.event.data)
+        return self._keys[1]
 
 
 def routing_keys(d: Any) -> tuple[frozenset[str], frozenset[str]]:

@@ -207,8 +207,8 @@ class StreamHub:
         # sequence 0: a transient event (not logged) goes to everyone who matches,
         # except opt-in types, which only go to those who named them
         if p.sequence == 0:
-            return not (s.types is None and p.type in OPT_IN) and s.matches(p.type, p.agent_ids, p.task_ids)
-        return p.sequence > s.min_seq and s.matches(p.type, p.agent_ids, p.task_ids)
+            return not (s.types is None and p.type in OPT_IN) and s.matches_published(p)
+        return p.sequence > s.min_seq and s.matches_published(p)
 
     async def close_all(self, code: int, reason: str) -> None:
         for s in list(self.subs):

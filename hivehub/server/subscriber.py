@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..protocol.frames import text_frame
 from .websocket import DEFLATE_MIN, SharedDeflate, deflate_limit
+
+if TYPE_CHECKING:
+    from .service import Published
 
 log = logging.getLogger("hivehub.stream")
 
@@ -106,6 +109,15 @@ class Subscriber:
         self.buffer_limit = buffer_limit
         self.closing = False
         self.remote = remote
+
+    def matches_published(self, p: Published) -> bool:
+        """``matches`` for a committed event; its routing keys are read (and computed,
+        once per event) only for a subscriber that filters by agent or task."""
+        return (
+            (self.types is None or p.type in self.types)
+            and (self.agent_id is None or self.agent_id in p.agent_ids)
+            and (self.task_id is None or self.task_id in p.task_ids)
+        )
 
     def matches(self, type_: str, agent_ids: frozenset[str], task_ids: frozenset[str]) -> bool:
         return (
