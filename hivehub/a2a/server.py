@@ -318,7 +318,8 @@ def create_a2a_app(hub: Hub) -> Starlette:
     handler = HiveRequestHandler(hub)
 
     async def card(request: Request) -> JSONResponse:
-        base = str(request.base_url).rstrip("/")
+        # under /ns/NAME/ the card names that namespace's endpoint (``asgi._scope``)
+        base = str(request.base_url).rstrip("/") + str(request.scope.get("hive_prefix", ""))
         body = agent_card_to_dict(await handler.card(base))
         body.setdefault("skills", [])  # proto JSON drops an empty list; the spec requires the field
         return JSONResponse(body, headers={"Cache-Control": "no-cache"})

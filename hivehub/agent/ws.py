@@ -59,7 +59,8 @@ class Agent(BaseAgent):
         capabilities: ``{"name": proficiency}`` or a list of :class:`Capability`
         url: the hub's address in any form (``ws://host:port``, ``http://host:port``,
             :mod:`hivehub.client.urls`); ``/agents/ws`` is appended when the URL has no
-            path. Several replicas may be given, comma-separated.
+            path, and after the path of an ``http(s)`` URL (a proxy prefix, a namespace
+            ``/ns/NAME``). Several replicas may be given, comma-separated.
         options: an :class:`~hivehub.agent.AgentOptions` (type, max_concurrent_tasks,
             agent_id, token, metadata, heartbeat_interval, reconnect_base/cap, executor,
             progress_interval, max_result_bytes, state_dir, id_file); each of its fields

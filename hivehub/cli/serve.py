@@ -220,6 +220,15 @@ def add_parser(sub: Any) -> None:
         help='model prices, TOML (.toml) or JSON: {"models": {"<model>": {"input_per_million": USD, '
         '"output_per_million": USD}, "*": {...}}}; "*" prices every model not listed',
     )
+    p.add_argument(
+        "--namespace",
+        action="append",
+        metavar="NAME",
+        default=_list_env("HIVE_NAMESPACES"),
+        help="serve an independent hive at /ns/NAME/... besides the default one (repeatable;"
+        " [a-z0-9][a-z0-9-]{0,62}); its log is beside the default's (hive.ns-NAME.db) or in its"
+        " own PostgreSQL schema, its tokens its own",
+    )
     p.add_argument("--log-level", default=_env("HIVE_LOG_LEVEL", "INFO"))
     p.set_defaults(func=cmd_serve)
 
@@ -282,6 +291,7 @@ def build_config(args: argparse.Namespace) -> Any:
         max_frame_bytes=args.max_frame,
         demo_agents=not args.no_demo,
         demo_workload=not args.no_demo and not args.no_demo_workload,
+        namespaces=list(args.namespace or []),
     )
 
 
@@ -349,6 +359,8 @@ async def run_server(config: Any) -> None:
     log = logging.getLogger("hivehub")
     log.info("Hive Hub listening on http://%s:%d (db %s)", config.host, config.port, config.db)
     print(f"hive: serving on http://{config.host}:{config.port}  (ws: /ws, agents: /agents/ws)", flush=True)
+    for name in config.namespaces:
+        print(f"hive: namespace {name} at http://{config.host}:{config.port}/ns/{name}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -367,11 +379,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from ..server.config import PricesError
+    from ..server.namespaces import derive_db, validate_names
 
     try:
         config = build_config(args)
     except PricesError as exc:
         print(f"error: --prices: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for name in validate_names(config.namespaces):
+            derive_db(config.db, name)  # a name too long for its schema
+    except ValueError as exc:
+        print(f"error: --namespace: {exc}", file=sys.stderr)
         return 2
     if config.bus not in ("", "memory", "memory:") and not config.db.startswith(
         ("postgresql://", "postgres://")

@@ -25,12 +25,24 @@ def add_parser(sub: Any) -> None:
             default=os.environ.get("HIVE_DB") or "./data/hive.db",
             help="the hub's database, as given to hive serve (env HIVE_DB, default %(default)s)",
         )
+        x.add_argument(
+            "--namespace",
+            metavar="NAME",
+            help="the tokens of namespace NAME (hive serve --namespace NAME) instead of the default's",
+        )
     p.set_defaults(func=cmd_token)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     from ..server.auth import TokenStore
+    from ..server.namespaces import derive_db
 
+    if args.namespace:
+        try:
+            args.db = derive_db(args.db, args.namespace)
+        except ValueError as exc:
+            print(f"error: --namespace: {exc}", file=sys.stderr)
+            return 2
     store = TokenStore(args.db)
     if args.token_command == "create":
         try:

@@ -13,7 +13,10 @@ import { HiveState, ONLINE, isTerminal } from './js/hive-state.js';
 import { HistoryApi } from './js/history.js';
 import { AgentView, ChartsPanel, TasksView } from './js/views.js';
 
-const TOKEN_KEY = 'hivehub.token';
+// Under /ns/NAME/ the page is that namespace's hub (server/namespaces.py): its API
+// is under the same prefix, and its token is kept apart from the other namespaces'.
+const NAMESPACE_PREFIX = (location.pathname.match(/^\/ns\/[a-z0-9][a-z0-9-]{0,62}/) || [''])[0];
+const TOKEN_KEY = NAMESPACE_PREFIX ? `hivehub.token:${NAMESPACE_PREFIX}` : 'hivehub.token';
 const FEED_TYPES_KEY = 'hivehub.feedTypes';
 const FEED_MAX = 500;
 const TASK_ROWS_MAX = 200;
@@ -113,7 +116,7 @@ function schedule(...parts) {
 function connect() {
   if (stream) stream.close();
   const token = localStorage.getItem(TOKEN_KEY) || null;
-  client = new HiveClient({ url: location.origin, token });
+  client = new HiveClient({ url: location.origin + NAMESPACE_PREFIX, token });
   history = new HistoryApi(client);
   stream = client.stream({ snapshot: true, ...RECONNECT });
   stream.onState(onConnState);

@@ -13,7 +13,8 @@ The core's tree (``hivehub.core.errors``) plus the errors only the wire has::
     │   ├── UnknownMessageType         422  unknown_message_type
     │   └── UnsupportedFrame           422  unsupported_frame (a binary WebSocket frame)
     ├── NotFound                       404
-    │   └── QuotaNotFound, BudgetNotFound  404  quota_not_found, budget_not_found
+    │   ├── QuotaNotFound, BudgetNotFound  404  quota_not_found, budget_not_found
+    │   └── UnknownNamespace           404  unknown_namespace (no such ``/ns/{name}/``)
     ├── Conflict                       409
     │   └── QuotaInUse                 409  quota_in_use
     ├── Unauthorized / Forbidden       401 / 403
@@ -83,6 +84,13 @@ class UnsupportedMediaType(E.InvalidInput):
 
 class UnsupportedFrame(E.InvalidInput):
     code = "unsupported_frame"
+
+
+class UnknownNamespace(E.NotFound):
+    """A request under ``/ns/{name}/`` for a namespace the hub does not serve
+    (``hive serve --namespace``)."""
+
+    code = "unknown_namespace"
 
 
 class NotLeader(E.HiveError):
@@ -175,6 +183,7 @@ WIRE_ERRORS: tuple[type[E.HiveError], ...] = (
     UnknownMessageType,
     UnsupportedMediaType,
     UnsupportedFrame,
+    UnknownNamespace,
     NotLeader,
     HistoryTruncated,
     HubUnreachable,

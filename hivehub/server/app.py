@@ -29,6 +29,7 @@ from .internal import internal_execute
 from .metrics import HiveCollector, Metrics
 from .middleware import auth_middleware, cors_middleware, error_middleware, start_token_watch
 from .modulebus import ModuleBus
+from .namespaces import derive_config, install, validate_names
 from .rest import add_routes
 from .service import HubService
 from .stream import StreamHub
@@ -40,6 +41,11 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 
 
 def create_app(config: ServerConfig, store: EventStore | None = None) -> web.Application:
+    """The hub's app: the default namespace at today's URLs and, for each of
+    ``config.namespaces``, a whole hub of its own built here from a derived
+    configuration and served under ``/ns/NAME/`` (``server/namespaces.py``).
+    Raises ValueError for an invalid or repeated namespace name."""
+    names = validate_names(list(config.namespaces))
     app = web.Application(
         middlewares=[cors_middleware, error_middleware, auth_middleware],
         client_max_size=config.max_body_bytes,
@@ -108,6 +114,9 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app.on_startup.append(_start_heap_trim)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
+    if names:
+        # built after the default, started after it (its on_startup hooks come last)
+        install(app, {n: create_app(derive_config(config, n)) for n in names})
     return app
 
 

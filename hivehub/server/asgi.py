@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core import errors as E
+from .keys import NAMESPACE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -141,6 +142,8 @@ def _scope(request: web.Request, prefix: str) -> Scope:
         "client": tuple(peer[:2]) if isinstance(peer, tuple) else None,
         "server": tuple(sock[:2]) if isinstance(sock, tuple) else None,
         "state": {},
+        # the namespace's URL prefix (``/ns/NAME``; "" for the default), for ``loopback_url``
+        "hive_prefix": request.get(NAMESPACE, ""),
     }
 
 
@@ -239,11 +242,12 @@ def _too_large(limit: int) -> E.PayloadTooLarge:
 def loopback_url(scope: Scope) -> str:
     """The hub's own base URL as seen from inside it, for an adapter mounted here that
     calls the hub's API with ``HiveClient`` (so it gets the same auth, roles and errors
-    as any client): the socket the request came in on, a wildcard address made loopback."""
+    as any client): the socket the request came in on, a wildcard address made loopback,
+    and the namespace's prefix when the request came in under ``/ns/NAME/``."""
     server = scope.get("server") or ("127.0.0.1", 3001)
     host, port = str(server[0]), int(server[1])
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1" if host != "::" else "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"http://{host}:{port}{scope.get('hive_prefix', '')}"

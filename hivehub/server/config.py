@@ -84,6 +84,11 @@ class ServerConfig(Struct, kw_only=True):
     cluster_secret: str | None = None
     demo_agents: bool = True
     demo_workload: bool = True
+    #: the namespaces served besides the default, each a hive of its own at
+    #: ``/ns/NAME/...`` (``hive serve --namespace``; ``server/namespaces.py``)
+    namespaces: list[str] = field(default_factory=list)
+    #: the namespace this app is (set by ``namespaces.derive_config``); None: the default
+    namespace: str | None = None
 
 
 # ----------------------------------------------------------------- the price table (--prices)

@@ -75,6 +75,8 @@ class Hub:
         st["subscribers"] = self.stream.count()
         st["connected_agents"] = self.gateway.count()
         st["llm"] = reader.usage_summary()
+        # which hive of the deployment answered (None: the default; docs/deployment.md)
+        st["namespace"] = self.config.namespace
         cluster = self.cluster
         st["cluster"] = (
             {

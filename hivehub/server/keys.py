@@ -16,3 +16,6 @@ from aiohttp import web
 IDENTITY: web.RequestKey[Any] = web.RequestKey("identity")
 #: the request's entry in the connection registry (WebSockets and parked claims)
 HELD: web.RequestKey[Any] = web.RequestKey("held")
+#: the URL prefix of the namespace a request was handed to (``/ns/NAME``; unset:
+#: the default namespace), set by ``namespaces.namespace_middleware``
+NAMESPACE: web.RequestKey[str] = web.RequestKey("namespace")

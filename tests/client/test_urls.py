@@ -37,11 +37,22 @@ def test_websocket_urls() -> None:
     assert ws_url("wss://h/base/agents/ws", AGENTS_WS) == "wss://h/base/agents/ws"
     assert ws_url("wss://h/route", AGENTS_WS) == "wss://h/route"  # an explicit path is used as given
     assert ws_url("h:1", EVENTS_WS) == "ws://h:1/ws"
+    # an http(s) address with a path is a hub base (a proxy prefix, a namespace): the endpoint follows it
+    assert ws_url("http://h:1/ns/team-1", AGENTS_WS) == "ws://h:1/ns/team-1/agents/ws"
+    assert ws_url("https://h/hive/", EVENTS_WS) == "wss://h/hive/ws"
+    assert (
+        ws_url("ws://h:1/ns/a", AGENTS_WS) == "ws://h:1/ns/a/agents/ws"
+    )  # a ws address ending at a namespace
+    assert ws_url("ws://h:1/ns/a/agents/ws", AGENTS_WS) == "ws://h:1/ns/a/agents/ws"
     # the client appends its endpoint after a base's path prefix
     assert HiveClient("https://h/hive").ws_url == "wss://h/hive/ws"
     assert HiveClient("ws://h:1/agents/ws").ws_url == "ws://h:1/ws"
     agent = Agent("a", url="http://h:1, https://h/hive/agents/ws")  # replicas, comma-separated
     assert agent.urls == ["ws://h:1/agents/ws", "wss://h/hive/agents/ws"]
+    # a namespace's address, as `hive agent --url` takes it
+    assert Agent("a", url="http://h:1/ns/a").urls == ["ws://h:1/ns/a/agents/ws"]
+    assert HiveClient("http://h:1/ns/a").ws_url == "ws://h:1/ns/a/ws"
+    assert PullAgent("p", url="http://h:1/ns/a/").base_url == "http://h:1/ns/a"
 
 
 @pytest.mark.parametrize("bad", ["ftp://h", "http://", "", "h:notaport"])
