@@ -58,7 +58,7 @@ from ..core import errors as E
 from ..server.asgi import loopback_url
 from ..server.hub import Hub
 from . import server_mapping as M
-from .server_mount import RPC_PATH
+from .paths import RPC_PATH
 
 log = logging.getLogger("hivehub.a2a.server")
 

@@ -12,11 +12,7 @@ from aiohttp import web
 from ..server.asgi import ASGIApp, Lazy, Scope, mount
 from ..server.config import ServerConfig
 from ..server.hub import HUB
-
-#: where the JSON-RPC endpoint and the Agent Card are served (``server.RPC_PATH`` and
-#: the SDK's ``AGENT_CARD_WELL_KNOWN_PATH``, spelled here so mounting them loads no SDK)
-RPC_PATH = "/a2a"
-AGENT_CARD_PATH = "/.well-known/agent-card.json"
+from .paths import AGENT_CARD_PATH, RPC_PATH
 
 
 def mount_a2a(app: web.Application, config: ServerConfig) -> Lazy:
