@@ -229,9 +229,9 @@ class Agent(BaseAgent):
         gen = self._conn_gen
         lock = asyncio.Lock()
 
-        async def send(env: dict[str, Any] | list[bytes]) -> None:
-            # a list: encoded envelopes, sent as one batch frame (a JSON array)
-            body = b"[" + b",".join(env) + b"]" if isinstance(env, list) else _encode(env)
+        async def send(env: dict[str, Any] | bytes) -> None:
+            # bytes: a frame already encoded (a report, or a batch of them)
+            body = env if isinstance(env, bytes) else _encode(env)
             async with lock:
                 await ws.send_str(body.decode())
 
@@ -349,20 +349,17 @@ class Agent(BaseAgent):
                 now = time.monotonic()
                 ready = [r for r in outbox if r.conn != gen and r.not_before <= now]
                 while ready:
-                    if most == 1 or len(ready) == 1:
-                        chunk, ready = ready[:1], ready[1:]
-                        await send(chunk[0].envelope())
-                    else:
-                        bodies: list[bytes] = []
-                        size = 0
-                        for r in ready[:most]:
-                            body = _encode(r.envelope())
-                            if bodies and size + len(body) > room:
-                                break
-                            bodies.append(body)
-                            size += len(body) + 1
-                        chunk, ready = ready[: len(bodies)], ready[len(bodies) :]
-                        await send(bodies)
+                    bodies: list[bytes] = []
+                    size = 0
+                    for r in ready[:most]:
+                        body = _encode(r.envelope())
+                        if bodies and size + len(body) > room:
+                            break
+                        bodies.append(body)
+                        size += len(body) + 1
+                    chunk, ready = ready[: len(bodies)], ready[len(bodies) :]
+                    # one report goes as itself (every hub takes that), more as a batch
+                    await send(bodies[0] if len(bodies) == 1 else b"[" + b",".join(bodies) + b"]")
                     for r in chunk:
                         r.conn = gen
                     # what was answered or dropped while that frame went out is not sent

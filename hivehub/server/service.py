@@ -56,17 +56,18 @@ class Published:
         self.type = event.type
         self._keys: tuple[frozenset[str], frozenset[str]] | None = None
 
-    @property
-    def agent_ids(self) -> frozenset[str]:
+    def _routing(self) -> tuple[frozenset[str], frozenset[str]]:
         if self._keys is None:
             self._keys = routing_keys(self.event.data)
-        return self._keys[0]
+        return self._keys
+
+    @property
+    def agent_ids(self) -> frozenset[str]:
+        return self._routing()[0]
 
     @property
     def task_ids(self) -> frozenset[str]:
-        if self._keys is None:
-            self._keys = routing_keys(self.event.data)
-        return self._keys[1]
+        return self._routing()[1]
 
 
 def routing_keys(d: Any) -> tuple[frozenset[str], frozenset[str]]:

@@ -113,11 +113,9 @@ class Subscriber:
     def matches_published(self, p: Published) -> bool:
         """``matches`` for a committed event; its routing keys are read (and computed,
         once per event) only for a subscriber that filters by agent or task."""
-        return (
-            (self.types is None or p.type in self.types)
-            and (self.agent_id is None or self.agent_id in p.agent_ids)
-            and (self.task_id is None or self.task_id in p.task_ids)
-        )
+        if self.agent_id is None and self.task_id is None:
+            return self.types is None or p.type in self.types
+        return self.matches(p.type, p.agent_ids, p.task_ids)
 
     def matches(self, type_: str, agent_ids: frozenset[str], task_ids: frozenset[str]) -> bool:
         return (
