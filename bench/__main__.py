@@ -5,7 +5,8 @@ figure, the machine it ran on and the baselines (measured in the same run) to
 ``bench/results/latest.json``. Nothing in the output is typed in: each number
 comes from this run.
 
-Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, defaults, connections, replicas, crash, soak
+Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, defaults, connections, replicas,
+fanout_replicas, crash, soak
 (``tasks`` is the hub; ``celery`` and ``dask`` are its baselines; ``soak`` runs last:
 10 minutes, ``HIVEBENCH_SOAK_SECONDS=3600 HIVEBENCH_SOAK_RATE=20`` for one hour).
 """
@@ -35,6 +36,7 @@ BENCHES = [
     "defaults",
     "connections",
     "replicas",
+    "fanout_replicas",
     "crash",
     "soak",
     "llm",
@@ -82,6 +84,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import replicas
 
         return replicas.run
+    if name == "fanout_replicas":
+        from bench import fanout_replicas
+
+        return fanout_replicas.run
     if name == "crash":
         from bench import crash
 
@@ -182,6 +188,32 @@ def defaults_rows(b: dict[str, Any], row: Callable[..., None]) -> None:
         _fmt(r),
         ">= 5x best peer; >= 5,000/s",
         bool(tps and tps >= 5000 and r is not None and r >= 5),
+    )
+
+
+def fanout_replicas_rows(b: dict[str, Any], row: Callable[..., None]) -> None:
+    """The fan-out-over-replicas row (``bench/fanout_replicas.py``): the capacity of
+    subscribers split over leader and follower against all of them on the leader."""
+    fr = b.get("fanout_replicas")
+    if not fr or "error" in fr:
+        return
+    c = fr["config"]
+    one, two = fr["one"]["capacity"] or {}, fr["two"]["capacity"] or {}
+    row(
+        "fanout replicas",
+        f"{c['rate']:,} ev/s, subs split over 2 replicas (1 core each) vs all on one: "
+        f"deliveries/s at p99 <= {c['p99_bound_ms']:g} ms",
+        _fmt(fr["two_deliveries_per_s"]),
+        _fmt(fr["one_deliveries_per_s"]) + " (one replica)",
+        _fmt(fr["ratio_two_vs_one"]),
+        f">= {fr['target_ratio']:g}x at the same p99",
+        fr["met"],
+    )
+    row(
+        "fanout replicas",
+        "at those steps: subscribers; p99 (two / one)",
+        f"{_fmt(two.get('subscribers'))}; {_fmt(fr['two_p99_ms'], ' ms')}",
+        f"{_fmt(one.get('subscribers'))}; {_fmt(fr['one_p99_ms'], ' ms')}",
     )
 
 
@@ -430,6 +462,7 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 f"{r['replicas']} replica(s): leader CPU per task",
                 _fmt(r["leader_cpu_ms_per_task"], " ms"),
             )
+    fanout_replicas_rows(b, row)
     ss = b.get("slowsub")
     if ss and "with_slow_p99_ms" in ss:
         row(

@@ -204,10 +204,12 @@ class Proc:
 
 
 class Hub:
-    """``python -m hivehub serve`` on a free loopback port (no demo)."""
+    """``python -m hivehub serve`` on a free loopback port (no demo). ``prefix``: a
+    command the hub runs under (``("taskset", "-c", "0")`` pins it to core 0)."""
 
-    def __init__(self, db: str, workdir: Path, *extra: str) -> None:
+    def __init__(self, db: str, workdir: Path, *extra: str, prefix: Sequence[str] = ()) -> None:
         self.db = db
+        self.prefix = list(prefix)
         self.port = free_port()
         self.workdir = workdir
         self.extra = list(extra)
@@ -228,6 +230,7 @@ class Hub:
 
     def start(self, timeout: float = 60.0) -> Hub:
         args = [
+            *self.prefix,
             PY,
             "-m",
             "hivehub",

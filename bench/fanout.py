@@ -65,9 +65,11 @@ class Clients:
         d: Path,
         timeout: float = 120,
         extra: tuple[str, ...] = (),
+        module: str = "bench.fanout_client",
     ) -> float:
         """Start ``procs`` more processes holding ``conns`` connections between them;
-        returns the seconds until all were open."""
+        returns the seconds until all were open. ``module``: the client program (one
+        that speaks ``bench.fanout_client``'s stdin protocol)."""
         per = [conns // procs + (1 if i < conns % procs else 0) for i in range(procs)]
         t0 = time.monotonic()
         new = []
@@ -79,7 +81,7 @@ class Clients:
             p = await asyncio.create_subprocess_exec(
                 PY,
                 "-m",
-                "bench.fanout_client",
+                module,
                 "--port",
                 str(port),
                 "--path",

@@ -137,6 +137,19 @@ def test_replicas_smoke(tmp_path: Path) -> None:
     assert all(row["completed"] == row["tasks"] > 0 and positive(row["tasks_per_s"]) for row in r["rows"])
 
 
+def test_fanout_replicas_smoke(tmp_path: Path) -> None:
+    fr = run_bench(tmp_path, "fanout_replicas", timeout=120)["benches"]["fanout_replicas"]
+    assert fr["affinity"] == {"leader": [0], "follower": [1]}
+    for setup, on in (("one", {"leader"}), ("two", {"leader", "follower"})):
+        steps = fr[setup]["steps"]
+        assert steps and all(s["deliveries"] == s["expected_deliveries"] > 0 for s in steps), steps
+        assert all(positive(s["deliveries_per_s"]) and positive(s["p99_ms"]) for s in steps)
+        assert set(steps[0]["probe_p99_ms_by_replica"]) == on
+        held = steps[-1]["subscribers_by_replica"]
+        assert sum(held.values()) == steps[-1]["subscribers"] and (held["follower"] > 0) == (setup == "two")
+    assert positive(fr["ratio_two_vs_one"])
+
+
 def test_crash_smoke(tmp_path: Path) -> None:
     c = run_bench(tmp_path, "crash", timeout=170)["benches"]["crash"]
     assert c["tasks_accepted"] > 0 and c["kills"] == 1
