@@ -215,6 +215,26 @@ def fanout_replicas_rows(b: dict[str, Any], row: Callable[..., None]) -> None:
         f"{_fmt(two.get('subscribers'))}; {_fmt(fr['two_p99_ms'], ' ms')}",
         f"{_fmt(one.get('subscribers'))}; {_fmt(fr['one_p99_ms'], ' ms')}",
     )
+    pj = fr.get("projection_one_core_each") or {}
+    lead, fol = pj.get("leader") or {}, pj.get("follower") or {}
+    row(
+        "fanout replicas",
+        "replica CPU per delivery, follower / leader (fit over the steps)",
+        _fmt(fol.get("cpu_us_per_delivery"), " us"),
+        _fmt(lead.get("cpu_us_per_delivery"), " us"),
+        _fmt(ratio_or_none(fol.get("cpu_us_per_delivery"), lead.get("cpu_us_per_delivery"))),
+    )
+    row(
+        "fanout replicas",
+        "projected, one core each with the clients elsewhere: deliveries/s (two / one)",
+        _fmt(
+            (fol.get("deliveries_per_s_per_core") or 0) + (lead.get("deliveries_per_s_per_core") or 0) or None
+        ),
+        _fmt(lead.get("deliveries_per_s_per_core")),
+        _fmt(pj.get("ratio_two_vs_one")),
+        f">= {fr['target_ratio']:g}x",
+        None if pj.get("ratio_two_vs_one") is None else pj["ratio_two_vs_one"] >= fr["target_ratio"],
+    )
 
 
 def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
