@@ -127,6 +127,7 @@ class Replicas:
         self._warned = False
         #: this connection holds the presence lock
         self._present = False
+        self._started_at: float | None = None
 
     @property
     def table(self) -> str:
@@ -141,9 +142,15 @@ class Replicas:
                 AND l.classid = 0 AND l.objid = r.lock_key::oid AND l.objsubid = 1)"""
 
     def settled(self, now: float) -> bool:
-        return self.registered_at is not None and now - self.registered_at >= self.settle_seconds
+        """``settle_seconds`` after the registration or, while it has not succeeded
+        (the table cannot be written, the id is live elsewhere), after the start: an
+        unregistered replica is nobody's preferred leader, but still takes a hive
+        whose lock stayed free for the grace, so no hive is left without a leader."""
+        since = self.registered_at if self.registered_at is not None else self._started_at
+        return since is not None and now - since >= self.settle_seconds
 
     async def start(self) -> None:
+        self._started_at = asyncio.get_running_loop().time()
         try:
             await self._register()
         except Exception as exc:  # the loop retries
