@@ -6,7 +6,7 @@ figure, the machine it ran on and the baselines (measured in the same run) to
 comes from this run.
 
 Benches: scheduler, retention, replay, fanout, slowsub, tasks, celery, dask, defaults, connections, replicas,
-fanout_replicas, crash, soak
+fanout_replicas, namespaces, crash, soak
 (``tasks`` is the hub; ``celery`` and ``dask`` are its baselines; ``soak`` runs last:
 10 minutes, ``HIVEBENCH_SOAK_SECONDS=3600 HIVEBENCH_SOAK_RATE=20`` for one hour).
 """
@@ -37,6 +37,7 @@ BENCHES = [
     "connections",
     "replicas",
     "fanout_replicas",
+    "namespaces",
     "crash",
     "soak",
     "llm",
@@ -88,6 +89,10 @@ def _runner(name: str) -> Callable[[str], dict[str, Any]]:
         from bench import fanout_replicas
 
         return fanout_replicas.run
+    if name == "namespaces":
+        from bench import namespaces
+
+        return namespaces.run
     if name == "crash":
         from bench import crash
 
@@ -483,6 +488,19 @@ def summary_rows(b: dict[str, Any]) -> list[dict[str, str]]:
                 _fmt(r["leader_cpu_ms_per_task"], " ms"),
             )
     fanout_replicas_rows(b, row)
+    ns = b.get("namespaces")
+    if ns and "split" in ns:
+        pin = ", each replica pinned to a core" if ns["split"].get("pinned") else ", replicas unpinned"
+        row(
+            "namespaces",
+            f"2 namespaces led by 2 replicas vs 1 namespace on 1 replica, PostgreSQL + Redis: tasks/s"
+            f" ({ns['tasks_per_namespace']:,} no-op per namespace{pin})",
+            _fmt(ns["split"]["tasks_per_s"]),
+            _fmt(ns["alone"]["tasks_per_s"]),
+            _fmt(ns.get("ratio")),
+            ">= 1.6x",
+            ns["ratio"] >= ns["target"] if ns.get("ratio") is not None else None,
+        )
     ss = b.get("slowsub")
     if ss and "with_slow_p99_ms" in ss:
         row(

@@ -214,6 +214,14 @@ def add_parser(sub: Any) -> None:
         help="shared secret of the replicas (required with a PostgreSQL --db)",
     )
     p.add_argument(
+        "--leader-grace",
+        type=A.NON_NEGATIVE,
+        default=_env("HIVE_LEADER_GRACE", 1.5),
+        metavar="SECONDS",
+        help="cluster: a replica claims no hive for SECONDS after it registered, and takes a hive"
+        " whose preferred leader is another live replica only after its lock stayed free for SECONDS",
+    )
+    p.add_argument(
         "--prices",
         default=_env("HIVE_PRICES", None),
         metavar="FILE",
@@ -284,6 +292,7 @@ def build_config(args: argparse.Namespace) -> Any:
         replica_id=args.replica_id,
         advertise=args.advertise,
         cluster_secret=args.cluster_secret,
+        leader_grace=args.leader_grace,
         agent_heartbeat_interval=args.agent_heartbeat_interval,
         ws_heartbeat=args.ws_heartbeat,
         subscriber_buffer=args.subscriber_buffer,

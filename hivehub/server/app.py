@@ -17,7 +17,11 @@ from ..monitor.watch import HiveWatch
 from ..protocol.errors import CLOSE_GOING_AWAY
 from ..store import open_store
 from ..store.base import EventStore
-from . import heap, observability  # noqa: F401 - observability registers its routes, after rest.py's
+from . import (  # noqa: F401 - observability registers its routes, after rest.py's
+    heap,
+    observability,
+    placement,
+)
 from .agents import AgentGateway
 from .background import LearningRunner
 from .clientlimits import Connections, RateLimiter
@@ -30,6 +34,7 @@ from .metrics import HiveCollector, Metrics
 from .middleware import auth_middleware, cors_middleware, error_middleware, start_token_watch
 from .modulebus import ModuleBus
 from .namespaces import derive_config, install, validate_names
+from .placement import Replicas
 from .rest import add_routes
 from .service import HubService
 from .stream import StreamHub
@@ -40,11 +45,20 @@ log = logging.getLogger("hivehub.app")
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 
 
-def create_app(config: ServerConfig, store: EventStore | None = None) -> web.Application:
+def create_app(
+    config: ServerConfig,
+    store: EventStore | None = None,
+    *,
+    replicas: Replicas | None = None,
+    hive_index: int = 0,
+) -> web.Application:
     """The hub's app: the default namespace at today's URLs and, for each of
     ``config.namespaces``, a whole hub of its own built here from a derived
     configuration and served under ``/ns/NAME/`` (``server/namespaces.py``).
-    Raises ValueError for an invalid or repeated namespace name."""
+    Raises ValueError for an invalid or repeated namespace name.
+
+    ``replicas`` and ``hive_index`` are given to a namespace's app by the default's:
+    the process's replica registration and the hive's number (``placement.py``)."""
     names = validate_names(list(config.namespaces))
     app = web.Application(
         middlewares=[cors_middleware, error_middleware, auth_middleware],
@@ -92,13 +106,26 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     )
     service.error_hook = hub.watch.report_error
     if clustered(config):
+        replica_id = config.replica_id or f"{socket.gethostname()}:{config.port}"
+        own = replicas is None
+        if replicas is None:  # the default namespace: this process registers here
+            replicas = Replicas(
+                config.db,
+                replica_id=replica_id,
+                advertise=config.advertise or f"http://127.0.0.1:{config.port}",
+                settle_seconds=config.leader_grace,
+            )
         hub.cluster = Cluster(
             service,
             config.db,
-            replica_id=config.replica_id or f"{socket.gethostname()}:{config.port}",
+            replica_id=replica_id,
             advertise=config.advertise or f"http://127.0.0.1:{config.port}",
             secret=config.cluster_secret or "",
             on_lead=hub.on_lead,
+            replicas=replicas,
+            own_replicas=own,
+            hive_index=hive_index,
+            grace=config.leader_grace,
         )
         app.router.add_post("/internal/execute", internal_execute)
         hub.on_lead.append(hub.watch.start)
@@ -116,7 +143,16 @@ def create_app(config: ServerConfig, store: EventStore | None = None) -> web.App
     app.on_cleanup.append(_cleanup)
     if names:
         # built after the default, started after it (its on_startup hooks come last)
-        install(app, {n: create_app(derive_config(config, n)) for n in names})
+        reg = hub.cluster.replicas if hub.cluster is not None else None
+        install(
+            app,
+            {
+                n: create_app(
+                    derive_config(config, n), replicas=reg, hive_index=placement.hive_index(n, names)
+                )
+                for n in names
+            },
+        )
     return app
 
 

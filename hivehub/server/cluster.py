@@ -1,10 +1,13 @@
 """Several hub replicas on one PostgreSQL log and one bus.
 
-- **One scheduler.** Every replica tries ``pg_try_advisory_lock`` on a dedicated
+- **One scheduler.** Replicas take ``pg_try_advisory_lock`` on a dedicated
   connection; the holder leads: it runs the core, appends to the log, publishes
   to the bus, runs the ticker and the self-monitoring. PostgreSQL drops the lock
   the moment the leader's session ends (a killed process closes its socket), and
-  the next replica to try (every ``poll_seconds``) takes over.
+  another replica takes over on its next poll (every ``poll_seconds``). Which
+  replica tries when is ``placement.py``'s: the hive's preferred leader at once,
+  any other after the lock stayed free for a grace period, so the hives of one
+  deployment (one lock each) spread over the replicas.
 - **Followers** fold the log from the bus (gaps filled from the store) and hand
   the events to their own /ws subscribers and agent connections, so every
   replica streams the same gapless sequence. Commands they receive (REST, /ws
@@ -40,6 +43,7 @@ from ..core.errors import HiveError, StoreUnavailable
 from ..protocol import codec
 from ..protocol.errors import NotLeader, parse_error, rebuild
 from ..store.postgres import MIGRATION_LOCK, split_url
+from .placement import Claim, Replicas, lock_held_sql
 from .service import HubService
 
 log = logging.getLogger("hivehub.cluster")
@@ -56,6 +60,10 @@ class Cluster:
         secret: str,
         poll_seconds: float = 0.5,
         on_lead: list[Callable[[], None]] | None = None,
+        replicas: Replicas | None = None,
+        own_replicas: bool = False,
+        hive_index: int = 0,
+        grace: float = 1.5,
     ) -> None:
         self.service = service
         #: called when this replica becomes the leader
@@ -74,6 +82,13 @@ class Cluster:
         self._started = 0.0
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
+        #: the deployment's replica registry (None: no placement, every poll tries the lock)
+        self.replicas = replicas
+        #: this cluster starts and stops ``replicas`` (the default namespace's does)
+        self.own_replicas = own_replicas
+        self.claim = Claim(replica_id, hive_index, grace)
+        #: the live replicas (id, url), sorted by id, as last seen
+        self.live: list[tuple[str, str]] = []
         self._outq: list[tuple[C.Command, asyncio.Future[list[ev.Event]]]] = []
         self._flushing = False
         self.service.forward = self.forward
@@ -110,6 +125,8 @@ class Cluster:
         return cid
 
     async def start(self) -> None:
+        if self.replicas is not None and self.own_replicas:
+            await self.replicas.start()
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         self._started = asyncio.get_running_loop().time()
         self._task = asyncio.create_task(self._elect(), name="hive-cluster-election")
@@ -123,6 +140,12 @@ class Cluster:
                 pass
         if self._http is not None:
             await self._http.close()
+        if self.replicas is not None and self.own_replicas:
+            await self.replicas.stop()
+
+    @property
+    def preferred_leader_id(self) -> str | None:
+        return self.claim.preferred([rid for rid, _ in self.live])
 
     async def _connect(self) -> Any:
         import asyncpg
@@ -132,18 +155,17 @@ class Cluster:
 
     async def _elect(self) -> None:
         conn = None
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if conn is None:
                     conn = await self._connect()
-                got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key)
-                if got:
-                    log.info("won the scheduler lock")
-                    await self._lead(conn)
-                    return  # _lead only returns by exiting the process
-                row = await conn.fetchrow("SELECT replica_id, url FROM cluster_leader WHERE id = 1")
-                if row is not None:
-                    self.leader_id, self.leader_url = row["replica_id"], row["url"]
+                if await self._should_try(conn, loop.time()):
+                    got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key)
+                    if got:
+                        log.info("won the scheduler lock")
+                        await self._lead(conn)
+                        return  # _lead only returns by exiting the process
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -156,11 +178,39 @@ class Cluster:
                 conn = None
             await asyncio.sleep(self.poll_seconds)
 
+    async def _should_try(self, conn: Any, now: float) -> bool:
+        """Look at the lock, the leader row and the live replicas; True: try the lock."""
+        row = await conn.fetchrow(
+            f"""SELECT {lock_held_sql(1)} AS held, l.replica_id, l.url
+                FROM (SELECT 1) AS one LEFT JOIN cluster_leader l ON l.id = 1""",
+            self.lock_key,
+        )
+        if row["replica_id"] is not None:
+            self.leader_id, self.leader_url = row["replica_id"], row["url"]
+        if self.replicas is None:
+            return True
+        await self._observe_live(conn)
+        return self.claim.decide(
+            now,
+            live=[rid for rid, _ in self.live],
+            lock_free=not row["held"],
+            settled=self.replicas.settled(now),
+        )
+
+    async def _observe_live(self, conn: Any) -> None:
+        if self.replicas is None:
+            return
+        rows = await conn.fetch(self.replicas.live_sql(1), self.replicas.ttl_seconds)
+        self.live = sorted((r["replica_id"], r["url"]) for r in rows)
+
     async def _lead(self, conn: Any) -> None:
         loop = asyncio.get_running_loop()
         # A replica that wins right at its own start finds nothing connected (a
         # cluster start); one that wins later takes over from a failed leader.
-        failover = self.service.published_seq > 0 and loop.time() - self._started > 3 * self.poll_seconds
+        settle = self.replicas.settle_seconds if self.replicas is not None else 0.0
+        failover = (
+            self.service.published_seq > 0 and loop.time() - self._started > settle + 3 * self.poll_seconds
+        )
         await self.service.promote(failover=failover)
         await conn.execute(
             """INSERT INTO cluster_leader(id, replica_id, url, since) VALUES (1, $1, $2, now())
@@ -183,6 +233,12 @@ class Cluster:
                     "lost the scheduler lock connection (%s): exiting so that a single leader remains", exc
                 )
                 os._exit(3)
+            try:  # for the status only: a failure here says nothing about the lock
+                await asyncio.wait_for(self._observe_live(conn), 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reading the live replicas: %s", exc)
 
     # ------------------------------------------------------------ forwarding
 

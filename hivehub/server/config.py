@@ -82,6 +82,10 @@ class ServerConfig(Struct, kw_only=True):
     advertise: str | None = None
     #: shared by the replicas; authenticates forwarded commands
     cluster_secret: str | None = None
+    #: seconds a replica settles after it registered before it claims a hive, and a
+    #: hive's lock stays free before a replica other than its preferred leader takes
+    #: it (server/placement.py)
+    leader_grace: float = 1.5
     demo_agents: bool = True
     demo_workload: bool = True
     #: the namespaces served besides the default, each a hive of its own at

@@ -85,6 +85,10 @@ class Hub:
                 "replica_id": cluster.replica_id,
                 "leader_id": cluster.leader_id,
                 "leader_url": cluster.leader_url,
+                # placement (server/placement.py): the replica this hive prefers to be
+                # led by, and the live replicas it was computed from, sorted by id
+                "preferred_leader_id": cluster.preferred_leader_id,
+                "replicas": [{"replica_id": rid, "url": url} for rid, url in cluster.live],
                 "cluster_id": cluster.cluster_id,
                 "bus": self._bus_state(),
             }

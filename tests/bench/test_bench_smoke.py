@@ -150,6 +150,14 @@ def test_fanout_replicas_smoke(tmp_path: Path) -> None:
     assert positive(fr["ratio_two_vs_one"])
 
 
+def test_namespaces_smoke(tmp_path: Path) -> None:
+    r = run_bench(tmp_path, "namespaces", timeout=120)["benches"]["namespaces"]
+    assert "error" not in r, r.get("traceback")
+    assert r["alone"]["replicas"] == 1 and r["split"]["replicas"] == 2
+    assert r["alone"]["tasks"] == 300 and r["split"]["tasks"] == 600 and r["ratio"] > 0
+    assert set(r["split"]["cpu_ms_per_task"]) >= {"replica0", "replica1", "agents", "postgres"}
+
+
 def test_crash_smoke(tmp_path: Path) -> None:
     c = run_bench(tmp_path, "crash", timeout=170)["benches"]["crash"]
     assert c["tasks_accepted"] > 0 and c["kills"] == 1
