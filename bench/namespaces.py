@@ -32,26 +32,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from bench.common import HUB_BENCH_FLAGS, PY, Hub, Proc, wait_until, workdir
-from bench.wsclient import connect
+from bench.wsclient import Completions, connect
 
 PG = "postgresql://127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 AGENTS_PER_NAMESPACE = 2
-
-
-class _Data(msgspec.Struct):
-    task_id: str = ""
-
-
-class _Env(msgspec.Struct):
-    type: str
-    data: _Data
-
-
-_dec = msgspec.json.Decoder(_Env)
 
 
 def _pin(pid: int, core: int) -> None:
@@ -71,18 +57,8 @@ async def _load(hub: Hub, ns: str, n_tasks: int, timeout: float) -> dict[str, An
     """N no-op tasks into ``ns`` through ``hub``; returns when all completed."""
     import aiohttp
 
-    done: set[str] = set()
-    all_done = asyncio.get_running_loop().create_future()
-
-    def on_message(payload: bytes) -> None:
-        try:
-            env = _dec.decode(payload)
-        except msgspec.DecodeError:
-            return
-        if env.type == "task_completed":
-            done.add(env.data.task_id)
-            if len(done) >= n_tasks and not all_done.done():
-                all_done.set_result(None)
+    comp = Completions(n_tasks)
+    on_message = comp.on_message
 
     ws = await connect("127.0.0.1", hub.port, f"/ns/{ns}/ws?types=task_completed", on_message)
     try:
@@ -98,11 +74,11 @@ async def _load(hub: Hub, ns: str, n_tasks: int, timeout: float) -> dict[str, An
                     if r.status != 201:
                         raise RuntimeError(f"batch refused in {ns}: {r.status} {await r.text()}")
                 sent += k
-            await asyncio.wait_for(all_done, timeout)
+            await asyncio.wait_for(comp.done, timeout)
             end = time.time()
     finally:
         ws.close()
-    return {"t0": t0, "end": end, "completed": len(done)}
+    return {"t0": t0, "end": end, "completed": len(comp.at)}
 
 
 def _role(h: Hub, ns: str) -> str:

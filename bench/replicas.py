@@ -20,25 +20,11 @@ import time
 import uuid
 from typing import Any
 
-import msgspec
-
 from bench.common import HUB_BENCH_FLAGS, PY, Hub, Proc, workdir
-from bench.wsclient import connect
+from bench.wsclient import Completions, connect
 
 PG = "postgresql://127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
-
-
-class _Data(msgspec.Struct):
-    task_id: str = ""
-
-
-class _Env(msgspec.Struct):
-    type: str
-    data: _Data
-
-
-_dec = msgspec.json.Decoder(_Env)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -51,18 +37,8 @@ def _cpu_seconds(pid: int) -> float:
 async def _run_once(hubs: list[Hub], n_tasks: int, timeout: float) -> dict[str, Any]:
     import aiohttp
 
-    done: set[str] = set()
-    all_done = asyncio.get_running_loop().create_future()
-
-    def on_message(payload: bytes) -> None:
-        try:
-            env = _dec.decode(payload)
-        except msgspec.DecodeError:
-            return
-        if env.type == "task_completed":
-            done.add(env.data.task_id)
-            if len(done) >= n_tasks and not all_done.done():
-                all_done.set_result(None)
+    comp = Completions(n_tasks)
+    on_message = comp.on_message
 
     ws = await connect("127.0.0.1", hubs[0].port, "/ws?types=task_completed", on_message)
     batch = 500
@@ -87,13 +63,13 @@ async def _run_once(hubs: list[Hub], n_tasks: int, timeout: float) -> dict[str, 
                     await asyncio.sleep(0.05)
                 sent += k
             submit_s = time.time() - t0
-            await asyncio.wait_for(all_done, timeout)
+            await asyncio.wait_for(comp.done, timeout)
             elapsed = time.time() - t0
     finally:
         ws.close()
     return {
         "tasks": n_tasks,
-        "completed": len(done),
+        "completed": len(comp.at),
         "seconds": round(elapsed, 3),
         "tasks_per_s": round(n_tasks / elapsed, 1),
         "submit_per_s": round(n_tasks / submit_s, 1),

@@ -25,39 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from bench.common import HUB_BENCH_FLAGS, PY, Hub, Proc, agents_online_cpu, latency_summary, workdir
-from bench.wsclient import connect
-
-
-class _Data(msgspec.Struct):
-    task_id: str
-
-
-class _Env(msgspec.Struct):
-    type: str
-    data: _Data
-
-
-_dec = msgspec.json.Decoder(_Env)
+from bench.wsclient import Completions, connect
 
 
 async def _hub_async(hub: Hub, n: int, agents: int, timeout: float) -> dict[str, Any]:
     import aiohttp
 
-    done_at: dict[str, float] = {}
-    all_done = asyncio.get_running_loop().create_future()
-
-    def on_message(payload: bytes) -> None:
-        try:
-            env = _dec.decode(payload)
-        except msgspec.DecodeError:
-            return
-        if env.type == "task_completed":
-            done_at.setdefault(env.data.task_id, time.time())
-            if len(done_at) >= n and not all_done.done():
-                all_done.set_result(None)
+    comp = Completions(n)
+    on_message, done_at = comp.on_message, comp.at
 
     sub = await connect("127.0.0.1", hub.port, "/ws?types=task_completed", on_message)
     sent_at: dict[str, float] = {}
@@ -91,7 +67,7 @@ async def _hub_async(hub: Hub, n: int, agents: int, timeout: float) -> dict[str,
         await asyncio.gather(*(post(lo, min(n, lo + batch)) for lo in range(0, n, batch)))
         t_submitted = time.time()
         try:
-            await asyncio.wait_for(all_done, timeout)
+            await asyncio.wait_for(comp.done, timeout)
         except TimeoutError:
             pass
     sub.close()

@@ -22,8 +22,11 @@ import asyncio
 import base64
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable
+
+import msgspec
 
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
@@ -197,3 +200,36 @@ async def connect(
     )
     await asyncio.wait_for(proto.opened, timeout)
     return proto
+
+
+class _Data(msgspec.Struct):
+    task_id: str = ""
+
+
+class _Env(msgspec.Struct):
+    type: str
+    data: _Data
+
+
+_completion = msgspec.json.Decoder(_Env)
+
+
+class Completions:
+    """The ``task_completed`` events of a /ws stream (``on_message`` is its
+    callback): ``at`` maps each task id to when its first completion arrived, and
+    ``done`` resolves once ``n`` distinct tasks have completed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.at: dict[str, float] = {}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_message(self, payload: bytes) -> None:
+        try:
+            env = _completion.decode(payload)
+        except msgspec.DecodeError:
+            return
+        if env.type == "task_completed":
+            self.at.setdefault(env.data.task_id, time.time())
+            if len(self.at) >= self.n and not self.done.done():
+                self.done.set_result(None)
