@@ -157,7 +157,10 @@ class Hub:
                 payload = r.read()
                 return r.status, (json.loads(payload) if payload else None)
         except urllib.error.HTTPError as e:
-            payload = e.read()
+            # (closed here: an error response holds its socket until collected, which
+            # pytest reports as an unraisable ResourceWarning in whichever test runs then)
+            with e:
+                payload = e.read()
             try:
                 return e.code, json.loads(payload) if payload else None
             except ValueError:
